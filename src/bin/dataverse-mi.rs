@@ -1,0 +1,276 @@
+//! `dataverse-mi`: the command-line front end. Argument parsing and printing only; every command is a call
+//! into the `dataverse_mi` library.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use dataverse_mi::cert::{Certificate, CertificateHash};
+use dataverse_mi::cloud::{Cloud, CloudProfile};
+use dataverse_mi::fic::FederatedIdentityCredential;
+use dataverse_mi::guid::{decode_guid, encode_guid, parse_guid};
+use dataverse_mi::subject::{
+    CertificateBinding, CertificateKind, SubjectFormatVersion, SubjectIdentifier, explain_subject,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+#[derive(Debug, Parser)]
+#[command(name = "dataverse-mi", version, about = "Power Platform managed identity for Dataverse plug-ins")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, Default, ValueEnum)]
+enum Output {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the subject identifier for a certificate in an environment.
+    Subject(SubjectArgs),
+    /// Print the federated identity credential body for Graph or ARM.
+    Fic(FicArgs),
+    /// Print what the platform derives from a certificate.
+    Cert {
+        /// The certificate: DER (.cer/.crt) or PEM.
+        file: PathBuf,
+        /// Text or JSON output.
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Encode a GUID as the platform does in subjects (.NET byte order, Base64URL, no padding).
+    EncodeGuid {
+        /// The GUID.
+        guid: String,
+        /// Text or JSON output.
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Decode a 22-character encoded GUID.
+    DecodeGuid {
+        /// The encoded GUID.
+        encoded: String,
+        /// Text or JSON output.
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Decode a subject identifier and list every problem in it (exit 2 when there is one).
+    ExplainSubject {
+        /// The subject identifier.
+        subject: String,
+        /// Text or JSON output.
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+}
+
+#[derive(Debug, Args)]
+struct SubjectInputs {
+    /// The tenant id (GUID).
+    #[arg(long)]
+    tenant: String,
+    /// The Power Platform environment id (GUID; not the organization id).
+    #[arg(long)]
+    environment: String,
+    /// The signing certificate: DER (.cer/.crt) or PEM.
+    #[arg(long, conflicts_with_all = ["sha256", "issuer_dn", "subject_dn"])]
+    cert: Option<PathBuf>,
+    /// The certificate's SHA-256, as certutil or nuget sign print it (any case; spaces or colons allowed).
+    #[arg(long, conflicts_with_all = ["issuer_dn", "subject_dn"])]
+    sha256: Option<String>,
+    /// The issuer name exactly as .NET's X509Certificate2.Issuer prints it (trusted certificates).
+    #[arg(long, requires = "subject_dn")]
+    issuer_dn: Option<String>,
+    /// The subject name exactly as .NET's X509Certificate2.Subject prints it (trusted certificates).
+    #[arg(long, requires = "issuer_dn")]
+    subject_dn: Option<String>,
+    /// The cloud: public, gcc, usgov, gcchigh, dod, china, mooncake, usnat, ussec.
+    #[arg(long, default_value = "public")]
+    cloud: String,
+    /// The subject format version (2 for new setups).
+    #[arg(long, default_value = "2")]
+    format_version: String,
+    /// Which subject form: auto (self-signed gets /h/, others /i/../s/..), self-signed, trusted.
+    #[arg(long, default_value = "auto")]
+    kind: String,
+}
+
+#[derive(Debug, Args)]
+struct SubjectArgs {
+    #[command(flatten)]
+    inputs: SubjectInputs,
+    /// Text or JSON output.
+    #[arg(long, value_enum, default_value_t)]
+    output: Output,
+}
+
+#[derive(Debug, Clone, Copy, Default, ValueEnum)]
+enum Target {
+    /// Microsoft Graph (app registration).
+    #[default]
+    Graph,
+    /// Azure Resource Manager (user-assigned managed identity).
+    Arm,
+}
+
+#[derive(Debug, Args)]
+struct FicArgs {
+    #[command(flatten)]
+    inputs: SubjectInputs,
+    /// The FIC name (default: derived from the environment and the subject).
+    #[arg(long)]
+    name: Option<String>,
+    /// Which service's body to print.
+    #[arg(long, value_enum, default_value_t)]
+    target: Target,
+}
+
+type Failure = Box<dyn std::error::Error>;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn print_json(value: &serde_json::Value) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+fn load_certificate(path: &PathBuf) -> Result<Certificate, Failure> {
+    let loaded = Certificate::from_file(path)?;
+    for w in &loaded.warnings {
+        eprintln!("note: {w}");
+    }
+    Ok(loaded.certificate)
+}
+
+fn build_subject(i: &SubjectInputs) -> Result<(CloudProfile, SubjectIdentifier), Failure> {
+    let tenant: Uuid = parse_guid(&i.tenant).map_err(|e| format!("--tenant: {e}"))?;
+    let environment: Uuid = parse_guid(&i.environment).map_err(|e| format!("--environment: {e}"))?;
+    let cloud = CloudProfile::from(i.cloud.parse::<Cloud>()?);
+    let version: SubjectFormatVersion = i.format_version.parse()?;
+    let kind: CertificateKind = i.kind.parse()?;
+    let binding = match (&i.cert, &i.sha256, &i.issuer_dn, &i.subject_dn) {
+        (Some(path), _, _, _) => CertificateBinding::for_certificate(&load_certificate(path)?, version, kind)?,
+        (None, Some(hash), _, _) => {
+            if kind == CertificateKind::Trusted {
+                return Err("--sha256 gives a self-signed subject; for --kind trusted give --issuer-dn and --subject-dn".into());
+            }
+            let sha256: CertificateHash = hash.parse().map_err(|e| format!("--sha256: {e}"))?;
+            CertificateBinding::SelfSigned { sha256 }
+        }
+        (None, None, Some(issuer), Some(subject)) => {
+            if kind == CertificateKind::SelfSigned {
+                return Err("--issuer-dn/--subject-dn give a trusted-CA subject; for --kind self-signed give --sha256 or --cert".into());
+            }
+            CertificateBinding::from_names(issuer, subject, version)?
+        }
+        _ => return Err("give the certificate: --cert FILE, --sha256 HEX, or --issuer-dn DN --subject-dn DN".into()),
+    };
+    let subject = SubjectIdentifier::new(&cloud, tenant, environment, binding)?;
+    Ok((cloud, subject))
+}
+
+fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    match cli.command {
+        Command::Subject(args) => {
+            let (cloud, subject) = build_subject(&args.inputs)?;
+            match args.output {
+                Output::Text => println!("{subject}"),
+                Output::Json => print_json(&json!({
+                    "subject": subject.to_string(),
+                    "issuer": cloud.fic_issuer(subject.tenant_id()),
+                    "audience": cloud.audience,
+                    "binding": subject.binding(),
+                }))?,
+            }
+        }
+        Command::Fic(args) => {
+            let (cloud, subject) = build_subject(&args.inputs)?;
+            let mut fic = FederatedIdentityCredential::for_subject(&cloud, &subject);
+            if let Some(name) = args.name {
+                fic.name = name;
+            }
+            let body = match args.target {
+                Target::Graph => fic.graph_body()?,
+                Target::Arm => fic.arm_body()?,
+            };
+            if matches!(args.target, Target::Arm) {
+                eprintln!("note: ARM takes the name in the URL: .../federatedIdentityCredentials/{}", fic.name);
+            }
+            print_json(&body)?;
+        }
+        Command::Cert { file, output } => {
+            let cert = load_certificate(&file)?;
+            match output {
+                Output::Text => {
+                    println!("issuer:       {}", cert.issuer());
+                    println!("subject:      {}", cert.subject());
+                    println!("sha256:       {}", cert.sha256());
+                    println!("sha1:         {}", cert.sha1_thumbprint());
+                    println!("issuer_hash:  {}", cert.issuer_hash());
+                    println!("subject_hash: {}", cert.subject_hash());
+                    println!("self_signed:  {}", cert.is_self_signed());
+                }
+                Output::Json => print_json(&json!({
+                    "issuer": cert.issuer(),
+                    "subject": cert.subject(),
+                    "sha256": cert.sha256().to_string(),
+                    "sha1": cert.sha1_thumbprint().to_string(),
+                    "issuer_hash": cert.issuer_hash().to_string(),
+                    "subject_hash": cert.subject_hash().to_string(),
+                    "self_signed": cert.is_self_signed(),
+                }))?,
+            }
+        }
+        Command::EncodeGuid { guid, output } => {
+            let id = parse_guid(&guid)?;
+            let encoded = encode_guid(id);
+            match output {
+                Output::Text => println!("{encoded}"),
+                Output::Json => print_json(&json!({"guid": id.to_string(), "encoded": encoded}))?,
+            }
+        }
+        Command::DecodeGuid { encoded, output } => {
+            let id = decode_guid(encoded.trim())?;
+            match output {
+                Output::Text => println!("{id}"),
+                Output::Json => print_json(&json!({"guid": id.to_string(), "encoded": encoded.trim()}))?,
+            }
+        }
+        Command::ExplainSubject { subject, output } => {
+            let explanation = explain_subject(&subject);
+            match output {
+                Output::Text => println!("{explanation}"),
+                Output::Json => print_json(&json!({
+                    "ok": explanation.is_ok(),
+                    "parts": explanation.parts,
+                    "problems": explanation.problems.iter().map(|p| json!({
+                        "id": p.id(),
+                        "message": p.to_string(),
+                        "detail": p,
+                    })).collect::<Vec<_>>(),
+                }))?,
+            }
+            if !explanation.is_ok() {
+                return Ok(ExitCode::from(2));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,483 @@
+//! Signing certificates: loading, hashing, and the issuer and subject names exactly as .NET renders them.
+//!
+//! Everything the platform derives from a plug-in's signing certificate comes from here:
+//! - [`Certificate::sha256`]: SHA-256 over the certificate's DER bytes (the `.cer`, never a `.pfx` file or a
+//!   PEM file's text), written as lowercase hex in the self-signed `/h/` subject.
+//! - [`Certificate::issuer`] / [`Certificate::subject`]: the names as .NET's `X509Certificate2.Issuer` /
+//!   `.Subject` (see [`render_dotnet_name`] for the rules), hashed for the version 2 `/i/` and `/s/` segments.
+//! - [`Certificate::sha1_thumbprint`]: the upper-case SHA-1 thumbprint of the deprecated version 0 format.
+//!
+//! ```
+//! use dataverse_mi::cert::Certificate;
+//!
+//! let der = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/contoso-plugins.cer"))?;
+//! let cert = Certificate::from_der(&der)?;
+//! assert_eq!(cert.subject(), "CN=Contoso Plug-ins, O=\"Contoso, Ltd\", C=US");
+//! assert!(cert.is_self_signed());
+//! assert_eq!(cert.sha256().to_string().len(), 64);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod dn;
+mod hash;
+pub(crate) mod tlv;
+
+use std::fmt;
+use std::ops::Range;
+use std::path::Path;
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+
+pub use dn::{NameError, attribute_short_name, render_dotnet_name};
+pub use hash::{CertificateHash, HashParseError, NameHash, Thumbprint};
+
+use tlv::{Reader, TlvError, tag};
+
+/// Why bytes could not be read as a certificate.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CertificateError {
+    /// The input is empty.
+    #[error("the certificate file is empty")]
+    Empty,
+    /// The bytes are not a DER X.509 certificate.
+    #[error(
+        "not an X.509 certificate ({detail}); give the signing certificate as a .cer/.crt file (DER) or PEM (-----BEGIN CERTIFICATE-----)"
+    )]
+    NotACertificate {
+        /// What was wrong, in a few words.
+        detail: String,
+    },
+    /// A PEM file without a `CERTIFICATE` block.
+    #[error(
+        "the PEM text has no CERTIFICATE block (found: {found}); export the certificate itself, e.g. `openssl x509 -in key-and-cert.pem -out cert.pem`"
+    )]
+    PemWithoutCertificate {
+        /// The labels of the blocks that were found, or `nothing`.
+        found: String,
+    },
+    /// A PEM `CERTIFICATE` block whose Base64 does not decode.
+    #[error("PEM block {index} (CERTIFICATE) is not valid Base64")]
+    PemBase64 {
+        /// The 1-based position of the block in the file.
+        index: usize,
+    },
+    /// A PKCS#12 / PFX file was given where a certificate was expected.
+    #[error(
+        "this is a PKCS#12 (.pfx/.p12) file, not a certificate; hashing the .pfx gives a subject that never matches. Export the certificate (`openssl pkcs12 -in file.pfx -clcerts -nokeys -out cert.pem`), or use PFX support, which is a separate loader"
+    )]
+    Pkcs12NotSupported,
+    /// A PE file (plug-in assembly) was given where a certificate was expected.
+    #[error(
+        "this is a Windows PE file (a .dll or .exe), not a certificate; give the certificate that signed it (.cer), or use signed-assembly support, which is a separate loader"
+    )]
+    PeFileNotSupported,
+    /// A zip file (NuGet package) was given where a certificate was expected.
+    #[error(
+        "this is a zip file (a .nupkg?), not a certificate; give the certificate that signed the package (.cer), or use signed-package support, which is a separate loader"
+    )]
+    ZipFileNotSupported,
+    /// The certificate's issuer or subject name cannot be rendered as .NET renders it.
+    #[error("the certificate's {which} name cannot be rendered: {source}")]
+    Name {
+        /// `issuer` or `subject`.
+        which: &'static str,
+        /// The reason.
+        #[source]
+        source: NameError,
+    },
+    /// The file could not be read.
+    #[error("cannot read certificate file {path}: {source}")]
+    Io {
+        /// The path given.
+        path: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl CertificateError {
+    fn der(detail: impl Into<String>) -> Self {
+        CertificateError::NotACertificate { detail: detail.into() }
+    }
+}
+
+fn tlv_detail(e: TlvError, at: &str) -> CertificateError {
+    let what = match e {
+        TlvError::Truncated => "truncated".to_owned(),
+        TlvError::BadLength => "invalid DER length".to_owned(),
+        TlvError::UnexpectedTag { expected, found } => {
+            format!("expected tag 0x{expected:02x}, found 0x{found:02x}")
+        }
+        TlvError::TrailingData => "unexpected trailing bytes".to_owned(),
+        TlvError::BadTag => "invalid tag".to_owned(),
+    };
+    CertificateError::der(format!("{what} in {at}"))
+}
+
+/// The form the certificate was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum CertificateFormat {
+    /// Binary DER (`.cer`, `.crt`, `.der`).
+    Der,
+    /// PEM text.
+    Pem,
+}
+
+/// Something worth telling the user about how a certificate was picked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum LoadWarning {
+    /// The PEM text held several certificates; the first one was taken.
+    ExtraCertificates {
+        /// How many certificates the file held in all.
+        total: usize,
+    },
+    /// PEM blocks other than certificates (keys, CSRs) were skipped.
+    SkippedPemBlocks {
+        /// Their labels, e.g. `PRIVATE KEY`.
+        labels: Vec<String>,
+    },
+}
+
+impl fmt::Display for LoadWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadWarning::ExtraCertificates { total } => write!(
+                f,
+                "the file holds {total} certificates; the first one was taken (put the signing certificate first if that is not it)"
+            ),
+            LoadWarning::SkippedPemBlocks { labels } => {
+                write!(f, "skipped PEM blocks that are not certificates: {}", labels.join(", "))
+            }
+        }
+    }
+}
+
+/// A certificate with how it was found.
+#[derive(Debug, Clone)]
+pub struct LoadedCertificate {
+    /// The certificate.
+    pub certificate: Certificate,
+    /// The form it was read from.
+    pub format: CertificateFormat,
+    /// What the user should know about the choice made.
+    pub warnings: Vec<LoadWarning>,
+}
+
+/// An X.509 certificate, with everything the platform derives from it computed once.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Certificate {
+    der: Vec<u8>,
+    issuer_raw: Range<usize>,
+    subject_raw: Range<usize>,
+    issuer: String,
+    subject: String,
+    sha256: CertificateHash,
+    self_signed: bool,
+}
+
+impl fmt::Debug for Certificate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Certificate")
+            .field("subject", &self.subject)
+            .field("issuer", &self.issuer)
+            .field("sha256", &self.sha256)
+            .field("self_signed", &self.self_signed)
+            .finish_non_exhaustive()
+    }
+}
+
+const OID_SKI: &[u8] = &[0x55, 0x1d, 0x0e];
+const OID_AKI: &[u8] = &[0x55, 0x1d, 0x23];
+
+impl Certificate {
+    /// Reads a certificate from its DER bytes (the whole input must be one certificate).
+    pub fn from_der(der: &[u8]) -> Result<Self, CertificateError> {
+        if der.is_empty() {
+            return Err(CertificateError::Empty);
+        }
+        if let Some(other) = sniff_other_format(der) {
+            return Err(other);
+        }
+        let mut outer = Reader::new(der);
+        let cert = outer.read(tag::SEQUENCE).map_err(|e| tlv_detail(e, "Certificate"))?;
+        outer.finish().map_err(|e| tlv_detail(e, "the file (after the certificate)"))?;
+        let mut c = outer.inside(&cert);
+        let tbs = c.read(tag::SEQUENCE).map_err(|e| tlv_detail(e, "tbsCertificate"))?;
+        c.read(tag::SEQUENCE).map_err(|e| tlv_detail(e, "signatureAlgorithm"))?;
+        c.read(tag::BIT_STRING).map_err(|e| tlv_detail(e, "signatureValue"))?;
+        c.finish().map_err(|e| tlv_detail(e, "Certificate"))?;
+
+        let mut t = c.inside(&tbs);
+        if let Some(v) = t.read_optional(0xa0).map_err(|e| tlv_detail(e, "version"))? {
+            let mut vr = t.inside(&v);
+            vr.read(tag::INTEGER).map_err(|e| tlv_detail(e, "version"))?;
+            vr.finish().map_err(|e| tlv_detail(e, "version"))?;
+        }
+        t.read(tag::INTEGER).map_err(|e| tlv_detail(e, "serialNumber"))?;
+        t.read(tag::SEQUENCE).map_err(|e| tlv_detail(e, "signature"))?;
+        let issuer = t.read(tag::SEQUENCE).map_err(|e| tlv_detail(e, "issuer"))?;
+        t.read(tag::SEQUENCE).map_err(|e| tlv_detail(e, "validity"))?;
+        let subject = t.read(tag::SEQUENCE).map_err(|e| tlv_detail(e, "subject"))?;
+        t.read(tag::SEQUENCE).map_err(|e| tlv_detail(e, "subjectPublicKeyInfo"))?;
+        t.read_optional(0x81).map_err(|e| tlv_detail(e, "issuerUniqueID"))?;
+        t.read_optional(0x82).map_err(|e| tlv_detail(e, "subjectUniqueID"))?;
+        let extensions = t.read_optional(0xa3).map_err(|e| tlv_detail(e, "extensions"))?;
+        t.finish().map_err(|e| tlv_detail(e, "tbsCertificate"))?;
+
+        let (ski, aki) = match &extensions {
+            Some(ext) => key_identifiers(&t, ext)?,
+            None => (None, None),
+        };
+        let issuer_text = dn::render_name_value(&t, &issuer)
+            .map_err(|source| CertificateError::Name { which: "issuer", source })?;
+        let subject_text = dn::render_name_value(&t, &subject)
+            .map_err(|source| CertificateError::Name { which: "subject", source })?;
+        let names_equal = der[issuer.whole.clone()] == der[subject.whole.clone()];
+        // Self-signed: issued to itself by name, and, when both key identifiers are present, by key too
+        // (a CA can issue a certificate with its own name but another key; that one is not self-signed).
+        let keys_agree = match (ski, aki) {
+            (Some(s), Some(a)) => der[s] == der[a],
+            _ => true,
+        };
+        Ok(Certificate {
+            sha256: CertificateHash(Sha256::digest(der).into()),
+            der: der.to_vec(),
+            issuer_raw: issuer.whole,
+            subject_raw: subject.whole,
+            issuer: issuer_text,
+            subject: subject_text,
+            self_signed: names_equal && keys_agree,
+        })
+    }
+
+    /// Reads the first certificate of PEM text, noting any others and any skipped blocks.
+    pub fn from_pem(text: &str) -> Result<LoadedCertificate, CertificateError> {
+        let mut first: Option<Vec<u8>> = None;
+        let mut total = 0usize;
+        let mut skipped = Vec::new();
+        for (index, block) in pem_blocks(text).enumerate() {
+            if block.label == "CERTIFICATE" || block.label == "X509 CERTIFICATE" {
+                total += 1;
+                if first.is_none() {
+                    let compact: String = block.body.chars().filter(|c| !c.is_whitespace()).collect();
+                    let der = base64::engine::general_purpose::STANDARD
+                        .decode(compact.as_bytes())
+                        .map_err(|_| CertificateError::PemBase64 { index: index + 1 })?;
+                    first = Some(der);
+                }
+            } else {
+                skipped.push(block.label.to_owned());
+            }
+        }
+        let Some(der) = first else {
+            return Err(CertificateError::PemWithoutCertificate {
+                found: if skipped.is_empty() { "nothing".to_owned() } else { skipped.join(", ") },
+            });
+        };
+        let certificate = Certificate::from_der(&der)?;
+        let mut warnings = Vec::new();
+        if total > 1 {
+            warnings.push(LoadWarning::ExtraCertificates { total });
+        }
+        if !skipped.is_empty() {
+            warnings.push(LoadWarning::SkippedPemBlocks { labels: skipped });
+        }
+        Ok(LoadedCertificate { certificate, format: CertificateFormat::Pem, warnings })
+    }
+
+    /// Reads a certificate from a file's bytes, DER or PEM, telling which.
+    pub fn from_bytes(bytes: &[u8]) -> Result<LoadedCertificate, CertificateError> {
+        if bytes.is_empty() {
+            return Err(CertificateError::Empty);
+        }
+        if let Some(other) = sniff_other_format(bytes) {
+            return Err(other);
+        }
+        let text_start = bytes.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(0);
+        if bytes[text_start..].starts_with(b"-----BEGIN") || contains(bytes, b"-----BEGIN ") {
+            let text = String::from_utf8_lossy(bytes);
+            return Certificate::from_pem(&text);
+        }
+        Ok(LoadedCertificate {
+            certificate: Certificate::from_der(bytes)?,
+            format: CertificateFormat::Der,
+            warnings: Vec::new(),
+        })
+    }
+
+    /// Reads a certificate file, DER or PEM. The only function of this module that does I/O.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<LoadedCertificate, CertificateError> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path)
+            .map_err(|source| CertificateError::Io { path: path.display().to_string(), source })?;
+        Certificate::from_bytes(&bytes)
+    }
+
+    /// The certificate's DER bytes.
+    pub fn der(&self) -> &[u8] {
+        &self.der
+    }
+
+    /// The issuer name exactly as .NET's `X509Certificate2.Issuer`.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The subject name exactly as .NET's `X509Certificate2.Subject`.
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    /// The DER encoding of the issuer name.
+    pub fn issuer_der(&self) -> &[u8] {
+        &self.der[self.issuer_raw.clone()]
+    }
+
+    /// The DER encoding of the subject name.
+    pub fn subject_der(&self) -> &[u8] {
+        &self.der[self.subject_raw.clone()]
+    }
+
+    /// SHA-256 over the DER bytes: the `/h/` value of a self-signed subject.
+    pub fn sha256(&self) -> CertificateHash {
+        self.sha256
+    }
+
+    /// The SHA-1 thumbprint (upper-case hex when displayed), used only by the deprecated version 0 format.
+    pub fn sha1_thumbprint(&self) -> Thumbprint {
+        Thumbprint(Sha1::digest(&self.der).into())
+    }
+
+    /// `Base64URL(SHA-256(UTF-8(issuer)))`: the version 2 `/i/` segment.
+    pub fn issuer_hash(&self) -> NameHash {
+        NameHash::of_name(&self.issuer)
+    }
+
+    /// `Base64URL(SHA-256(UTF-8(subject)))`: the version 2 `/s/` segment.
+    pub fn subject_hash(&self) -> NameHash {
+        NameHash::of_name(&self.subject)
+    }
+
+    /// Whether the certificate is self-signed.
+    ///
+    /// True when the issuer and subject names are byte-for-byte equal and, if the certificate carries both
+    /// a subject key identifier and an authority key identifier, the two are equal. The signature itself
+    /// is not verified: that needs every signature algorithm's code, and the answer only picks the default
+    /// subject kind (`/h/` or `/i/../s/..`), which callers can always choose explicitly.
+    pub fn is_self_signed(&self) -> bool {
+        self.self_signed
+    }
+}
+
+type KeyIds = (Option<Range<usize>>, Option<Range<usize>>);
+
+/// Finds the subject key identifier and the authority key identifier's keyIdentifier, as byte ranges.
+fn key_identifiers(parent: &Reader<'_>, extensions: &tlv::Tlv) -> Result<KeyIds, CertificateError> {
+    let bad = |e| tlv_detail(e, "extensions");
+    let mut wrapper = parent.inside(extensions);
+    let list = wrapper.read(tag::SEQUENCE).map_err(bad)?;
+    wrapper.finish().map_err(bad)?;
+    let mut exts = wrapper.inside(&list);
+    let buf = exts.buf();
+    let (mut ski, mut aki) = (None, None);
+    while !exts.is_empty() {
+        let ext = exts.read(tag::SEQUENCE).map_err(bad)?;
+        let mut e = exts.inside(&ext);
+        let oid = e.read(tag::OID).map_err(bad)?;
+        e.read_optional(tag::BOOLEAN).map_err(bad)?;
+        let value = e.read(tag::OCTET_STRING).map_err(bad)?;
+        e.finish().map_err(bad)?;
+        let oid = &buf[oid.value.clone()];
+        let mut v = e.inside(&value);
+        // A malformed key identifier extension only means we cannot use it; it does not make the
+        // certificate unreadable (Windows loads such certificates too).
+        if oid == OID_SKI {
+            if let Ok(id) = v.read(tag::OCTET_STRING) {
+                ski = Some(id.value);
+            }
+        } else if oid == OID_AKI {
+            if let Ok(seq) = v.read(tag::SEQUENCE) {
+                let mut s = v.inside(&seq);
+                if let Ok(Some(id)) = s.read_optional(0x80) {
+                    aki = Some(id.value);
+                }
+            }
+        }
+    }
+    Ok((ski, aki))
+}
+
+/// Recognises the files people give by mistake, so the error says what they are.
+fn sniff_other_format(bytes: &[u8]) -> Option<CertificateError> {
+    if bytes.starts_with(b"MZ") {
+        return Some(CertificateError::PeFileNotSupported);
+    }
+    if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
+        return Some(CertificateError::ZipFileNotSupported);
+    }
+    if looks_like_pkcs12(bytes) {
+        return Some(CertificateError::Pkcs12NotSupported);
+    }
+    None
+}
+
+/// PFX ::= SEQUENCE { version INTEGER (3), authSafe ContentInfo, macData OPTIONAL }
+fn looks_like_pkcs12(bytes: &[u8]) -> bool {
+    let mut r = Reader::new(bytes);
+    let Ok(seq) = r.read_any() else { return false };
+    if seq.tag != tag::SEQUENCE {
+        return false;
+    }
+    let mut inner = r.inside(&seq);
+    match inner.read(tag::INTEGER) {
+        Ok(v) => bytes[v.value.clone()] == [3] && inner.peek_tag() == Some(tag::SEQUENCE),
+        Err(_) => false,
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+struct PemBlock<'a> {
+    label: &'a str,
+    body: &'a str,
+}
+
+/// The `-----BEGIN X-----` ... `-----END X-----` blocks of a text, in order; anything between blocks is ignored.
+fn pem_blocks(text: &str) -> impl Iterator<Item = PemBlock<'_>> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        loop {
+            let start = rest.find("-----BEGIN ")?;
+            let after = &rest[start + "-----BEGIN ".len()..];
+            let Some(label_end) = after.find("-----") else {
+                rest = "";
+                return None;
+            };
+            let label = after[..label_end].trim();
+            let body_start = &after[label_end + 5..];
+            let end_marker = format!("-----END {label}-----");
+            match body_start.find(&end_marker) {
+                Some(end) => {
+                    rest = &body_start[end + end_marker.len()..];
+                    return Some(PemBlock { label, body: &body_start[..end] });
+                }
+                None => {
+                    // A block without its END line is skipped; look for the next BEGIN.
+                    rest = body_start;
+                    continue;
+                }
+            }
+        }
+    })
+}

@@ -1,0 +1,47 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+#![warn(missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
+#![forbid(unsafe_code)]
+
+pub mod cert;
+pub mod cloud;
+pub mod entities;
+pub mod fic;
+pub mod guid;
+pub mod subject;
+
+pub use cert::{Certificate, CertificateError, CertificateHash, NameHash};
+pub use cloud::{Cloud, CloudProfile};
+pub use entities::{ManagedIdentity, NewManagedIdentity, PluginAssembly, PluginPackage};
+pub use fic::FederatedIdentityCredential;
+pub use subject::{CertificateBinding, CertificateKind, SubjectFormatVersion, SubjectIdentifier};
+
+/// Any error of this crate, for callers that do not need to tell the modules apart.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A GUID or encoded GUID was refused.
+    #[error(transparent)]
+    Guid(#[from] guid::GuidError),
+    /// A cloud name was not recognised.
+    #[error(transparent)]
+    Cloud(#[from] cloud::UnknownCloud),
+    /// A certificate could not be read.
+    #[error(transparent)]
+    Certificate(#[from] cert::CertificateError),
+    /// A hash given as text was refused.
+    #[error(transparent)]
+    Hash(#[from] cert::HashParseError),
+    /// A subject could not be built.
+    #[error(transparent)]
+    Subject(#[from] subject::SubjectError),
+    /// A subject could not be parsed.
+    #[error(transparent)]
+    SubjectParse(#[from] subject::SubjectParseError),
+    /// A FIC would be refused.
+    #[error(transparent)]
+    Fic(#[from] fic::FicError),
+    /// A Dataverse row could not be built.
+    #[error(transparent)]
+    Row(#[from] entities::RowError),
+}

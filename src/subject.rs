@@ -1,0 +1,915 @@
+//! Subject identifiers: the `subject` of the FIC, computed exactly as the platform presents it.
+//!
+//! ```text
+//! {prefix}/t/{tenant}/a/qzXoWDkuqUa3l6zM5mM0Rw/n/plugin/e/{environment}/h/{sha256}                  self-signed
+//! {prefix}/t/{tenant}/a/qzXoWDkuqUa3l6zM5mM0Rw/n/plugin/e/{environment}/i/{issuerHash}/s/{subjectHash}  trusted CA, version 2
+//! {prefix}/t/{tenant}/a/qzXoWDkuqUa3l6zM5mM0Rw/n/plugin/e/{environment}/i/{issuer}/s/{subject}      trusted CA, version 1 (legacy)
+//! ```
+//! `{tenant}` is the tenant GUID encoded by [`encode_guid`](crate::guid::encode_guid), `{environment}` the
+//! Power Platform environment id (lowercase, hyphenated; not the organization id), `{sha256}` the
+//! certificate's [`CertificateHash`] (lowercase hex) and the name hashes [`NameHash`]es of the .NET-formatted
+//! issuer and subject names.
+//!
+//! ```
+//! use dataverse_mi::cert::Certificate;
+//! use dataverse_mi::cloud::{Cloud, CloudProfile};
+//! use dataverse_mi::subject::{CertificateBinding, CertificateKind, SubjectFormatVersion, SubjectIdentifier};
+//! use dataverse_mi::guid::parse_guid;
+//!
+//! let der = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/contoso-plugins.cer"))?;
+//! let cert = Certificate::from_der(&der)?;
+//! let binding = CertificateBinding::for_certificate(&cert, SubjectFormatVersion::V2, CertificateKind::Auto)?;
+//! let subject = SubjectIdentifier::new(
+//!     &CloudProfile::from(Cloud::Public),
+//!     parse_guid("72f988bf-86f1-41af-91ab-2d7cd011db47")?,
+//!     parse_guid("7efcc31a-c410-e20e-9b3c-3ea55e7f9c56")?,
+//!     binding,
+//! )?;
+//! let text = subject.to_string();
+//! assert!(text.starts_with("/eid1/c/pub/t/v4j5cvGGr0GRqy180BHbRw/a/qzXoWDkuqUa3l6zM5mM0Rw/n/plugin/e/7efcc31a-c410-e20e-9b3c-3ea55e7f9c56/h/"));
+//! // Parsing gives the same value back.
+//! assert_eq!(text.parse::<SubjectIdentifier>()?, subject);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use uuid::Uuid;
+
+use crate::cert::{Certificate, CertificateHash, NameHash, Thumbprint};
+use crate::cloud::{Cloud, CloudProfile};
+use crate::guid::{
+    POWER_PLATFORM_MI_APP_ID, POWER_PLATFORM_MI_APP_SEGMENT, decode_guid, decode_guid_big_endian, encode_guid,
+    encode_guid_big_endian, parse_guid,
+};
+
+/// The subject format version, which is also the `version` column of the `managedidentity` row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum SubjectFormatVersion {
+    /// Version 1: trusted-CA subjects carry the raw issuer and subject names (legacy).
+    V1,
+    /// Version 2: trusted-CA subjects carry hashes of the names. The default for new setups.
+    #[default]
+    V2,
+}
+
+impl SubjectFormatVersion {
+    /// The number written in the `version` column.
+    pub fn number(self) -> i32 {
+        match self {
+            SubjectFormatVersion::V1 => 1,
+            SubjectFormatVersion::V2 => 2,
+        }
+    }
+
+    /// The version for a `version` column value (`None` and unknown numbers give `None`).
+    pub fn from_number(n: i32) -> Option<Self> {
+        match n {
+            1 => Some(SubjectFormatVersion::V1),
+            2 => Some(SubjectFormatVersion::V2),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for SubjectFormatVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.number())
+    }
+}
+
+impl FromStr for SubjectFormatVersion {
+    type Err = SubjectError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().trim_start_matches(['v', 'V']) {
+            "1" => Ok(SubjectFormatVersion::V1),
+            "2" => Ok(SubjectFormatVersion::V2),
+            _ => Err(SubjectError::UnknownVersion { given: crate::guid::clip(s) }),
+        }
+    }
+}
+
+impl Serialize for SubjectFormatVersion {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_i32(self.number())
+    }
+}
+
+impl<'de> Deserialize<'de> for SubjectFormatVersion {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = i32::deserialize(d)?;
+        SubjectFormatVersion::from_number(n)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown subject format version {n}; use 1 or 2")))
+    }
+}
+
+/// Which subject form to build for a certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum CertificateKind {
+    /// Self-signed certificates get `/h/`, others `/i/../s/..` (see [`Certificate::is_self_signed`]).
+    #[default]
+    Auto,
+    /// Always `/h/{sha256}`.
+    SelfSigned,
+    /// Always `/i/../s/..`.
+    Trusted,
+}
+
+impl FromStr for CertificateKind {
+    type Err = SubjectError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(CertificateKind::Auto),
+            "self-signed" | "selfsigned" => Ok(CertificateKind::SelfSigned),
+            "trusted" | "ca" => Ok(CertificateKind::Trusted),
+            _ => Err(SubjectError::UnknownKind { given: crate::guid::clip(s) }),
+        }
+    }
+}
+
+/// The certificate part of a subject: what follows `/e/{environment}/`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CertificateBinding {
+    /// `/h/{sha256}`: a self-signed certificate, by the SHA-256 of its DER bytes.
+    SelfSigned {
+        /// SHA-256 over the certificate's DER bytes.
+        sha256: CertificateHash,
+    },
+    /// `/i/{issuerHash}/s/{subjectHash}`: a CA-issued certificate, version 2.
+    TrustedV2 {
+        /// Hash of the .NET-formatted issuer name.
+        issuer_hash: NameHash,
+        /// Hash of the .NET-formatted subject name.
+        subject_hash: NameHash,
+    },
+    /// `/i/{issuer}/s/{subject}`: a CA-issued certificate, version 1 (legacy; read and migrate only).
+    TrustedV1 {
+        /// The .NET-formatted issuer name.
+        issuer: String,
+        /// The .NET-formatted subject name.
+        subject: String,
+    },
+}
+
+impl CertificateBinding {
+    /// The binding for a certificate, in the given format version.
+    pub fn for_certificate(
+        cert: &Certificate,
+        version: SubjectFormatVersion,
+        kind: CertificateKind,
+    ) -> Result<Self, SubjectError> {
+        let self_signed = match kind {
+            CertificateKind::Auto => cert.is_self_signed(),
+            CertificateKind::SelfSigned => true,
+            CertificateKind::Trusted => false,
+        };
+        if self_signed {
+            Ok(CertificateBinding::SelfSigned { sha256: cert.sha256() })
+        } else {
+            CertificateBinding::from_names(cert.issuer(), cert.subject(), version)
+        }
+    }
+
+    /// The trusted-CA binding for .NET-formatted names (as `X509Certificate2.Issuer` / `.Subject` print them).
+    pub fn from_names(issuer: &str, subject: &str, version: SubjectFormatVersion) -> Result<Self, SubjectError> {
+        match version {
+            SubjectFormatVersion::V2 => Ok(CertificateBinding::TrustedV2 {
+                issuer_hash: NameHash::of_name(issuer),
+                subject_hash: NameHash::of_name(subject),
+            }),
+            SubjectFormatVersion::V1 => {
+                check_v1_name("issuer", issuer)?;
+                check_v1_name("subject", subject)?;
+                Ok(CertificateBinding::TrustedV1 { issuer: issuer.to_owned(), subject: subject.to_owned() })
+            }
+        }
+    }
+
+    /// The format version this binding implies (`None` for self-signed, which is the same in both).
+    pub fn version(&self) -> Option<SubjectFormatVersion> {
+        match self {
+            CertificateBinding::SelfSigned { .. } => None,
+            CertificateBinding::TrustedV2 { .. } => Some(SubjectFormatVersion::V2),
+            CertificateBinding::TrustedV1 { .. } => Some(SubjectFormatVersion::V1),
+        }
+    }
+}
+
+impl fmt::Display for CertificateBinding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CertificateBinding::SelfSigned { sha256 } => write!(f, "h/{sha256}"),
+            CertificateBinding::TrustedV2 { issuer_hash, subject_hash } => {
+                write!(f, "i/{issuer_hash}/s/{subject_hash}")
+            }
+            CertificateBinding::TrustedV1 { issuer, subject } => write!(f, "i/{issuer}/s/{subject}"),
+        }
+    }
+}
+
+fn check_v1_name(which: &'static str, name: &str) -> Result<(), SubjectError> {
+    if name.contains(',') {
+        return Err(SubjectError::V1NameHasComma { which, name: name.to_owned() });
+    }
+    if !name.is_ascii() {
+        return Err(SubjectError::V1NameNotAscii { which, name: name.to_owned() });
+    }
+    if name.contains("/s/") || name.is_empty() {
+        return Err(SubjectError::V1NameUnusable { which, name: name.to_owned() });
+    }
+    Ok(())
+}
+
+/// Why a subject identifier cannot be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SubjectError {
+    /// A version 1 name with a comma: Microsoft documents that such subjects fail with AADSTS700213.
+    #[error(
+        "the certificate's {which} name '{name}' contains a comma, which the version 1 format cannot carry (the token request fails with AADSTS700213); use version 2"
+    )]
+    V1NameHasComma {
+        /// `issuer` or `subject`.
+        which: &'static str,
+        /// The name.
+        name: String,
+    },
+    /// A version 1 name with non-ASCII characters: Microsoft documents that such subjects fail with AADSTS70050.
+    #[error(
+        "the certificate's {which} name '{name}' has non-ASCII characters, which the version 1 format cannot carry (the token request fails with AADSTS70050); use version 2"
+    )]
+    V1NameNotAscii {
+        /// `issuer` or `subject`.
+        which: &'static str,
+        /// The name.
+        name: String,
+    },
+    /// A version 1 name that is empty or contains `/s/`, which would make the subject ambiguous.
+    #[error("the certificate's {which} name '{name}' cannot be written in a version 1 subject; use version 2")]
+    V1NameUnusable {
+        /// `issuer` or `subject`.
+        which: &'static str,
+        /// The name.
+        name: String,
+    },
+    /// The cloud profile's subject prefix is not `/eid1/c/{code}`.
+    #[error("the subject prefix '{prefix}' is not of the form /eid1/c/{{code}}")]
+    BadPrefix {
+        /// The prefix given.
+        prefix: String,
+    },
+    /// A format version other than 1 or 2.
+    #[error("unknown subject format version '{given}'; use 1 or 2 (2 for new setups)")]
+    UnknownVersion {
+        /// What was given.
+        given: String,
+    },
+    /// A certificate kind other than auto, self-signed, trusted.
+    #[error("unknown certificate kind '{given}'; use auto, self-signed or trusted")]
+    UnknownKind {
+        /// What was given.
+        given: String,
+    },
+}
+
+/// A subject identifier of the current formats (version 1 or 2), as its parts.
+///
+/// `Display` gives the exact string for the FIC; `FromStr` parses one back and refuses, with every problem
+/// found, anything the platform would never present (see [`explain_subject`] for the lenient reading).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SubjectIdentifier {
+    prefix: String,
+    tenant_id: Uuid,
+    environment_id: Uuid,
+    binding: CertificateBinding,
+}
+
+impl SubjectIdentifier {
+    /// Builds the subject for a component signed with `binding`'s certificate in an environment.
+    pub fn new(
+        cloud: &CloudProfile,
+        tenant_id: Uuid,
+        environment_id: Uuid,
+        binding: CertificateBinding,
+    ) -> Result<Self, SubjectError> {
+        let prefix = cloud.subject_prefix.trim_end_matches('/');
+        let well_formed = prefix
+            .strip_prefix("/eid1/c/")
+            .is_some_and(|code| !code.is_empty() && code.bytes().all(|b| b.is_ascii_alphanumeric()));
+        if !well_formed {
+            return Err(SubjectError::BadPrefix { prefix: cloud.subject_prefix.clone() });
+        }
+        if let CertificateBinding::TrustedV1 { issuer, subject } = &binding {
+            check_v1_name("issuer", issuer)?;
+            check_v1_name("subject", subject)?;
+        }
+        Ok(SubjectIdentifier { prefix: prefix.to_owned(), tenant_id, environment_id, binding })
+    }
+
+    /// The subject prefix, e.g. `/eid1/c/pub`.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The cloud the prefix names, if it is one of the five.
+    pub fn cloud(&self) -> Option<Cloud> {
+        self.prefix.strip_prefix("/eid1/c/").and_then(Cloud::from_subject_code)
+    }
+
+    /// The tenant id.
+    pub fn tenant_id(&self) -> Uuid {
+        self.tenant_id
+    }
+
+    /// The Power Platform environment id.
+    pub fn environment_id(&self) -> Uuid {
+        self.environment_id
+    }
+
+    /// The certificate part.
+    pub fn binding(&self) -> &CertificateBinding {
+        &self.binding
+    }
+}
+
+impl fmt::Display for SubjectIdentifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}/t/{}/a/{}/n/plugin/e/{}/{}",
+            self.prefix,
+            encode_guid(self.tenant_id),
+            POWER_PLATFORM_MI_APP_SEGMENT,
+            self.environment_id.hyphenated(),
+            self.binding
+        )
+    }
+}
+
+impl Serialize for SubjectIdentifier {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for SubjectIdentifier {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A subject that [`SubjectIdentifier::from_str`] refused, with every problem found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a valid subject identifier: {}", .problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; "))]
+pub struct SubjectParseError {
+    /// What is wrong, most important first; never empty.
+    pub problems: Vec<SubjectProblem>,
+}
+
+impl FromStr for SubjectIdentifier {
+    type Err = SubjectParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let explained = explain_subject(s);
+        if !explained.problems.is_empty() {
+            return Err(SubjectParseError { problems: explained.problems });
+        }
+        match (explained.parts.prefix, explained.parts.tenant_id, explained.parts.environment_id, explained.parts.binding) {
+            (Some(prefix), Some(tenant_id), Some(environment_id), Some(binding)) => {
+                Ok(SubjectIdentifier { prefix, tenant_id, environment_id, binding })
+            }
+            _ => Err(SubjectParseError { problems: vec![SubjectProblem::NotASubject] }),
+        }
+    }
+}
+
+/// One thing wrong with a subject identifier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "id", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SubjectProblem {
+    /// Leading or trailing white space (the FIC would never match).
+    SurroundingWhitespace,
+    /// Not of the form `/eid1/c/...` at all.
+    NotASubject,
+    /// A deprecated version 0 subject (`component:pluginassembly,thumbprint:...,environment:...`).
+    LegacyV0 {
+        /// The environment id it names.
+        environment: String,
+        /// The SHA-1 thumbprint it names.
+        thumbprint: String,
+    },
+    /// The cloud code after `/eid1/c/` is not one of the five.
+    UnknownCloud {
+        /// The code found.
+        code: String,
+    },
+    /// A segment is missing or out of order.
+    MissingSegment {
+        /// The segment expected, e.g. `t`.
+        expected: &'static str,
+        /// What was found instead (cut).
+        found: String,
+    },
+    /// The tenant segment is not an encoded GUID.
+    TenantNotEncoded {
+        /// The segment.
+        found: String,
+        /// Why.
+        reason: String,
+    },
+    /// The tenant GUID was written as text instead of encoded.
+    TenantAsPlainGuid {
+        /// The GUID found.
+        tenant: Uuid,
+        /// What the segment should be.
+        expected: String,
+    },
+    /// The tenant segment reads as a plausible GUID only in big-endian (RFC 4122) byte order: it was
+    /// encoded the wrong way.
+    TenantBigEndian {
+        /// The tenant id as it was probably meant.
+        tenant: Uuid,
+        /// The correct segment for that tenant.
+        expected: String,
+    },
+    /// The `/a/` segment is not the Power Platform app's: typically the user's own app (client) id.
+    AppSegmentNotPowerPlatform {
+        /// The segment found.
+        found: String,
+        /// The GUID it encodes, if any.
+        decoded: Option<Uuid>,
+    },
+    /// The component segment is not `plugin`.
+    ComponentNotPlugin {
+        /// What was found.
+        found: String,
+    },
+    /// The environment segment is not a GUID.
+    EnvironmentNotGuid {
+        /// What was found.
+        found: String,
+    },
+    /// The environment id is not lowercase and hyphenated without braces (matching is case-sensitive).
+    EnvironmentNotCanonical {
+        /// What was found.
+        found: String,
+        /// The canonical spelling.
+        expected: String,
+    },
+    /// The `/h/` hash has upper-case letters; the platform presents lowercase and matching is case-sensitive.
+    HashUppercase {
+        /// The hash found.
+        found: String,
+        /// The lowercase hash.
+        expected: String,
+    },
+    /// The `/h/` value is 40 hex digits: a SHA-1 thumbprint where the SHA-256 of the certificate belongs.
+    HashIsSha1 {
+        /// The value found.
+        found: String,
+    },
+    /// The `/h/` value is not 64 hex digits.
+    HashMalformed {
+        /// The value found.
+        found: String,
+    },
+    /// A version 2 `/i/` or `/s/` hash that is not 43 characters of Base64URL.
+    NameHashMalformed {
+        /// `i` or `s`.
+        segment: &'static str,
+        /// The value found.
+        found: String,
+    },
+    /// A version 1 name with a comma (fails with AADSTS700213).
+    V1NameHasComma {
+        /// `issuer` or `subject`.
+        which: &'static str,
+    },
+    /// A version 1 name with non-ASCII characters (fails with AADSTS70050).
+    V1NameNotAscii {
+        /// `issuer` or `subject`.
+        which: &'static str,
+    },
+    /// The certificate part is neither `h/...` nor `i/.../s/...`.
+    BindingMalformed {
+        /// What was found (cut).
+        found: String,
+    },
+}
+
+impl SubjectProblem {
+    /// A stable identifier for scripts, e.g. `tenant_big_endian`.
+    pub fn id(&self) -> &'static str {
+        match self {
+            SubjectProblem::SurroundingWhitespace => "surrounding_whitespace",
+            SubjectProblem::NotASubject => "not_a_subject",
+            SubjectProblem::LegacyV0 { .. } => "legacy_v0",
+            SubjectProblem::UnknownCloud { .. } => "unknown_cloud",
+            SubjectProblem::MissingSegment { .. } => "missing_segment",
+            SubjectProblem::TenantNotEncoded { .. } => "tenant_not_encoded",
+            SubjectProblem::TenantAsPlainGuid { .. } => "tenant_as_plain_guid",
+            SubjectProblem::TenantBigEndian { .. } => "tenant_big_endian",
+            SubjectProblem::AppSegmentNotPowerPlatform { .. } => "user_app_id_in_app_segment",
+            SubjectProblem::ComponentNotPlugin { .. } => "component_not_plugin",
+            SubjectProblem::EnvironmentNotGuid { .. } => "environment_not_guid",
+            SubjectProblem::EnvironmentNotCanonical { .. } => "environment_not_canonical",
+            SubjectProblem::HashUppercase { .. } => "hash_uppercase",
+            SubjectProblem::HashIsSha1 { .. } => "hash_is_sha1",
+            SubjectProblem::HashMalformed { .. } => "hash_malformed",
+            SubjectProblem::NameHashMalformed { .. } => "name_hash_malformed",
+            SubjectProblem::V1NameHasComma { .. } => "v1_name_has_comma",
+            SubjectProblem::V1NameNotAscii { .. } => "v1_name_not_ascii",
+            SubjectProblem::BindingMalformed { .. } => "binding_malformed",
+        }
+    }
+}
+
+impl fmt::Display for SubjectProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SubjectProblem::SurroundingWhitespace => {
+                f.write_str("the subject has leading or trailing white space; remove it")
+            }
+            SubjectProblem::NotASubject => f.write_str(
+                "this is not a subject identifier: it should start with /eid1/c/{cloud}/t/{tenant}/a/qzXoWDkuqUa3l6zM5mM0Rw/n/plugin/e/{environment}/",
+            ),
+            SubjectProblem::LegacyV0 { environment, thumbprint } => write!(
+                f,
+                "this is a deprecated version 0 subject (environment {environment}, SHA-1 {thumbprint}); create a version 2 subject and FIC instead"
+            ),
+            SubjectProblem::UnknownCloud { code } => write!(
+                f,
+                "unknown cloud code '{code}' after /eid1/c/; the platform uses pub, usg, chn, uss or usn"
+            ),
+            SubjectProblem::MissingSegment { expected, found } => {
+                write!(f, "expected the /{expected}/ segment here, found '{found}'")
+            }
+            SubjectProblem::TenantNotEncoded { found, reason } => {
+                write!(f, "the tenant segment '{found}' is not an encoded GUID: {reason}")
+            }
+            SubjectProblem::TenantAsPlainGuid { tenant, expected } => write!(
+                f,
+                "the tenant {tenant} is written as plain text; the platform writes it encoded: /t/{expected}"
+            ),
+            SubjectProblem::TenantBigEndian { tenant, expected } => write!(
+                f,
+                "the tenant segment was encoded in big-endian byte order (tenant {tenant}); the platform uses .NET's Guid.ToByteArray() order: /t/{expected}"
+            ),
+            SubjectProblem::AppSegmentNotPowerPlatform { found, decoded } => {
+                write!(f, "the /a/ segment '{found}'")?;
+                if let Some(id) = decoded {
+                    write!(f, " (app id {id})")?;
+                }
+                write!(
+                    f,
+                    " is not the Power Platform app's; it is always {POWER_PLATFORM_MI_APP_SEGMENT} (your own app's id never goes there)"
+                )
+            }
+            SubjectProblem::ComponentNotPlugin { found } => {
+                write!(f, "the component segment is '/n/{found}'; plug-ins use /n/plugin")
+            }
+            SubjectProblem::EnvironmentNotGuid { found } => write!(
+                f,
+                "the environment segment '{found}' is not a GUID; use the Power Platform environment id"
+            ),
+            SubjectProblem::EnvironmentNotCanonical { found, expected } => write!(
+                f,
+                "the environment id '{found}' must be written lowercase with hyphens and no braces: {expected}"
+            ),
+            SubjectProblem::HashUppercase { expected, .. } => write!(
+                f,
+                "the certificate hash has upper-case letters; the platform presents it lowercase and matching is case-sensitive: /h/{expected}"
+            ),
+            SubjectProblem::HashIsSha1 { found } => write!(
+                f,
+                "the /h/ value '{found}' is a SHA-1 thumbprint; the platform uses the SHA-256 of the certificate's DER bytes (64 hex digits)"
+            ),
+            SubjectProblem::HashMalformed { found } => write!(
+                f,
+                "the /h/ value '{found}' is not 64 hex digits (the SHA-256 of the certificate's DER bytes)"
+            ),
+            SubjectProblem::NameHashMalformed { segment, found } => write!(
+                f,
+                "the /{segment}/ value '{found}' is not a version 2 name hash (43 characters of Base64URL)"
+            ),
+            SubjectProblem::V1NameHasComma { which } => write!(
+                f,
+                "the version 1 {which} name contains a comma, which fails with AADSTS700213; use version 2"
+            ),
+            SubjectProblem::V1NameNotAscii { which } => write!(
+                f,
+                "the version 1 {which} name has non-ASCII characters, which fails with AADSTS70050; use version 2"
+            ),
+            SubjectProblem::BindingMalformed { found } => write!(
+                f,
+                "after the environment, expected h/{{sha256}} or i/{{issuer}}/s/{{subject}}, found '{found}'"
+            ),
+        }
+    }
+}
+
+/// The parts of a subject as far as they could be read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SubjectParts {
+    /// The prefix, e.g. `/eid1/c/pub`.
+    pub prefix: Option<String>,
+    /// The cloud it names.
+    pub cloud: Option<Cloud>,
+    /// The tenant segment as written.
+    pub tenant_segment: Option<String>,
+    /// The tenant id it decodes to (in the platform's byte order).
+    pub tenant_id: Option<Uuid>,
+    /// The `/a/` segment as written.
+    pub app_segment: Option<String>,
+    /// The app id it decodes to.
+    pub app_id: Option<Uuid>,
+    /// The component segment (`plugin`).
+    pub component: Option<String>,
+    /// The environment segment as written.
+    pub environment_segment: Option<String>,
+    /// The environment id.
+    pub environment_id: Option<Uuid>,
+    /// The certificate part.
+    pub binding: Option<CertificateBinding>,
+}
+
+/// What [`explain_subject`] found: the parts, and every problem.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SubjectExplanation {
+    /// The parts that could be read.
+    pub parts: SubjectParts,
+    /// What is wrong, most important first; empty when the subject is well-formed.
+    pub problems: Vec<SubjectProblem>,
+}
+
+impl SubjectExplanation {
+    /// Whether the subject is well-formed.
+    pub fn is_ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+impl fmt::Display for SubjectExplanation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = &self.parts;
+        let show = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".to_owned());
+        writeln!(f, "prefix:      {}", show(&p.prefix))?;
+        writeln!(f, "cloud:       {}", p.cloud.map(|c| c.to_string()).unwrap_or_else(|| "-".into()))?;
+        write!(f, "tenant:      {}", show(&p.tenant_segment))?;
+        match p.tenant_id {
+            Some(t) => writeln!(f, " = {t}")?,
+            None => writeln!(f)?,
+        }
+        write!(f, "app:         {}", show(&p.app_segment))?;
+        match p.app_id {
+            Some(a) if a == POWER_PLATFORM_MI_APP_ID => writeln!(f, " = {a} (Power Platform Managed Identity)")?,
+            Some(a) => writeln!(f, " = {a}")?,
+            None => writeln!(f)?,
+        }
+        writeln!(f, "component:   {}", show(&p.component))?;
+        writeln!(f, "environment: {}", show(&p.environment_segment))?;
+        match &p.binding {
+            Some(CertificateBinding::SelfSigned { sha256 }) => writeln!(f, "certificate: self-signed, SHA-256 {sha256}")?,
+            Some(CertificateBinding::TrustedV2 { issuer_hash, subject_hash }) => writeln!(
+                f,
+                "certificate: trusted CA, version 2, issuer hash {issuer_hash}, subject hash {subject_hash}"
+            )?,
+            Some(CertificateBinding::TrustedV1 { issuer, subject }) => {
+                writeln!(f, "certificate: trusted CA, version 1, issuer '{issuer}', subject '{subject}'")?
+            }
+            None => writeln!(f, "certificate: -")?,
+        }
+        if self.problems.is_empty() {
+            write!(f, "well-formed")
+        } else {
+            write!(f, "problems:")?;
+            for problem in &self.problems {
+                write!(f, "\n  - [{}] {problem}", problem.id())?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn is_plausible_tenant(id: Uuid) -> bool {
+    id.get_version_num() == 4 && id.get_variant() == uuid::Variant::RFC4122
+}
+
+/// Reads a subject leniently, returning every part that could be read and every problem found. Never fails.
+///
+/// ```
+/// use dataverse_mi::subject::explain_subject;
+///
+/// // Tenant encoded big-endian, and an upper-case hash: two classic mistakes.
+/// let e = explain_subject(
+///     "/eid1/c/pub/t/cvmIv4bxQa-Rqy180BHbRw/a/qzXoWDkuqUa3l6zM5mM0Rw/n/plugin/e/00000000-0000-0000-0000-000000000001/h/ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789",
+/// );
+/// let ids: Vec<_> = e.problems.iter().map(|p| p.id()).collect();
+/// assert_eq!(ids, ["tenant_big_endian", "hash_uppercase"]);
+/// ```
+pub fn explain_subject(input: &str) -> SubjectExplanation {
+    let mut parts = SubjectParts::default();
+    let mut problems = Vec::new();
+    let s = input.trim();
+    if s.len() != input.len() {
+        problems.push(SubjectProblem::SurroundingWhitespace);
+    }
+    if let Some((environment, thumbprint)) = LegacyV0::parse_subject(s) {
+        problems.push(SubjectProblem::LegacyV0 {
+            environment: environment.hyphenated().to_string(),
+            thumbprint: thumbprint.to_string(),
+        });
+        parts.environment_id = Some(environment);
+        return SubjectExplanation { parts, problems };
+    }
+    let Some(rest) = s.strip_prefix("/eid1/c/") else {
+        problems.push(SubjectProblem::NotASubject);
+        return SubjectExplanation { parts, problems };
+    };
+    let (code, mut rest) = rest.split_once('/').unwrap_or((rest, ""));
+    parts.prefix = Some(format!("/eid1/c/{code}"));
+    parts.cloud = Cloud::from_subject_code(code);
+    if parts.cloud.is_none() {
+        problems.push(SubjectProblem::UnknownCloud { code: crate::guid::clip(code) });
+    }
+
+    // Each of t, a, n, e: "{key}/{value}/".
+    let mut take = |key: &'static str, problems: &mut Vec<SubjectProblem>| -> Option<String> {
+        match rest.strip_prefix(key).and_then(|r| r.strip_prefix('/')) {
+            Some(r) => {
+                let (value, after) = r.split_once('/').unwrap_or((r, ""));
+                rest = after;
+                Some(value.to_owned())
+            }
+            None => {
+                problems.push(SubjectProblem::MissingSegment { expected: key, found: crate::guid::clip(rest) });
+                None
+            }
+        }
+    };
+    let tenant = take("t", &mut problems);
+    let app = tenant.as_ref().and_then(|_| take("a", &mut problems));
+    let component = app.as_ref().and_then(|_| take("n", &mut problems));
+    let environment = component.as_ref().and_then(|_| take("e", &mut problems));
+    let binding_text = environment.as_ref().map(|_| rest.to_owned());
+
+    if let Some(t) = tenant {
+        read_tenant(&t, &mut parts, &mut problems);
+        parts.tenant_segment = Some(t);
+    }
+    if let Some(a) = app {
+        if a != POWER_PLATFORM_MI_APP_SEGMENT {
+            let decoded = decode_guid(&a).ok().or_else(|| parse_guid(&a).ok());
+            problems.push(SubjectProblem::AppSegmentNotPowerPlatform { found: crate::guid::clip(&a), decoded });
+            parts.app_id = decoded;
+        } else {
+            parts.app_id = Some(POWER_PLATFORM_MI_APP_ID);
+        }
+        parts.app_segment = Some(a);
+    }
+    if let Some(n) = component {
+        if n != "plugin" {
+            problems.push(SubjectProblem::ComponentNotPlugin { found: crate::guid::clip(&n) });
+        }
+        parts.component = Some(n);
+    }
+    if let Some(e) = environment {
+        match parse_guid(&e) {
+            Ok(id) => {
+                let canonical = id.hyphenated().to_string();
+                if canonical != e {
+                    problems.push(SubjectProblem::EnvironmentNotCanonical { found: e.clone(), expected: canonical });
+                }
+                parts.environment_id = Some(id);
+            }
+            Err(_) => problems.push(SubjectProblem::EnvironmentNotGuid { found: crate::guid::clip(&e) }),
+        }
+        parts.environment_segment = Some(e);
+    }
+    if let Some(b) = binding_text {
+        parts.binding = read_binding(&b, &mut problems);
+    }
+    SubjectExplanation { parts, problems }
+}
+
+fn read_tenant(t: &str, parts: &mut SubjectParts, problems: &mut Vec<SubjectProblem>) {
+    match decode_guid(t) {
+        Ok(le) => {
+            let be = decode_guid_big_endian(t).unwrap_or(le);
+            if !is_plausible_tenant(le) && is_plausible_tenant(be) {
+                problems.push(SubjectProblem::TenantBigEndian { tenant: be, expected: encode_guid(be) });
+                debug_assert_eq!(encode_guid_big_endian(be), t);
+            }
+            parts.tenant_id = Some(le);
+        }
+        Err(reason) => match parse_guid(t) {
+            Ok(tenant) => {
+                problems.push(SubjectProblem::TenantAsPlainGuid { tenant, expected: encode_guid(tenant) })
+            }
+            Err(_) => problems.push(SubjectProblem::TenantNotEncoded {
+                found: crate::guid::clip(t),
+                reason: reason.to_string(),
+            }),
+        },
+    }
+}
+
+fn read_binding(b: &str, problems: &mut Vec<SubjectProblem>) -> Option<CertificateBinding> {
+    if let Some(hash) = b.strip_prefix("h/") {
+        let hex = hash.len() == 64 && hash.bytes().all(|c| c.is_ascii_hexdigit());
+        if hex {
+            let lower = hash.to_ascii_lowercase();
+            if lower != hash {
+                problems.push(SubjectProblem::HashUppercase { found: hash.to_owned(), expected: lower });
+            }
+            return hash.parse().ok().map(|sha256| CertificateBinding::SelfSigned { sha256 });
+        }
+        if hash.len() == 40 && hash.bytes().all(|c| c.is_ascii_hexdigit()) {
+            problems.push(SubjectProblem::HashIsSha1 { found: hash.to_owned() });
+        } else {
+            problems.push(SubjectProblem::HashMalformed { found: crate::guid::clip(hash) });
+        }
+        return None;
+    }
+    if let Some(names) = b.strip_prefix("i/") {
+        let Some((issuer, subject)) = names.split_once("/s/") else {
+            problems.push(SubjectProblem::BindingMalformed { found: crate::guid::clip(b) });
+            return None;
+        };
+        let looks_hashed = |v: &str| v.len() == 43 && !v.contains('=');
+        if looks_hashed(issuer) || looks_hashed(subject) {
+            let i = issuer.parse::<NameHash>();
+            let s = subject.parse::<NameHash>();
+            if i.is_err() {
+                problems.push(SubjectProblem::NameHashMalformed { segment: "i", found: crate::guid::clip(issuer) });
+            }
+            if s.is_err() {
+                problems.push(SubjectProblem::NameHashMalformed { segment: "s", found: crate::guid::clip(subject) });
+            }
+            return match (i, s) {
+                (Ok(issuer_hash), Ok(subject_hash)) => Some(CertificateBinding::TrustedV2 { issuer_hash, subject_hash }),
+                _ => None,
+            };
+        }
+        for (which, name) in [("issuer", issuer), ("subject", subject)] {
+            if name.contains(',') {
+                problems.push(SubjectProblem::V1NameHasComma { which });
+            }
+            if !name.is_ascii() {
+                problems.push(SubjectProblem::V1NameNotAscii { which });
+            }
+        }
+        return Some(CertificateBinding::TrustedV1 { issuer: issuer.to_owned(), subject: subject.to_owned() });
+    }
+    problems.push(SubjectProblem::BindingMalformed { found: crate::guid::clip(b) });
+    None
+}
+
+/// The deprecated version 0 (preview) issuer, subject and audience. Computed for migration checks only:
+/// never create a FIC with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LegacyV0 {
+    /// `https://{env without hyphens, all but the last 2 characters}.{last 2}.environment.api.powerplatform.com/sts`
+    pub issuer: String,
+    /// `component:pluginassembly,thumbprint:{SHA-1 upper hex},environment:{environment id}`
+    pub subject: String,
+    /// `api://azureadtokenexchange` (lowercase, as the preview used it).
+    pub audience: String,
+}
+
+impl LegacyV0 {
+    /// The version 0 audience.
+    pub const AUDIENCE: &'static str = "api://azureadtokenexchange";
+
+    /// Computes the version 0 values for an environment and a certificate thumbprint.
+    pub fn compute(environment_id: Uuid, thumbprint: Thumbprint) -> LegacyV0 {
+        let env = environment_id.hyphenated().to_string();
+        let simple = environment_id.simple().to_string();
+        let (head, tail) = simple.split_at(simple.len() - 2);
+        LegacyV0 {
+            issuer: format!("https://{head}.{tail}.environment.api.powerplatform.com/sts"),
+            subject: format!("component:pluginassembly,thumbprint:{thumbprint},environment:{env}"),
+            audience: Self::AUDIENCE.to_owned(),
+        }
+    }
+
+    /// Reads a version 0 subject: `Some((environment, thumbprint))` when `s` is one.
+    pub fn parse_subject(s: &str) -> Option<(Uuid, Thumbprint)> {
+        let rest = s.strip_prefix("component:pluginassembly,thumbprint:")?;
+        let (thumb, env) = rest.split_once(",environment:")?;
+        Some((parse_guid(env).ok()?, thumb.parse().ok()?))
+    }
+
+    /// Whether an issuer is a version 0 environment issuer.
+    pub fn is_v0_issuer(issuer: &str) -> bool {
+        issuer.starts_with("https://") && issuer.ends_with(".environment.api.powerplatform.com/sts")
+    }
+}
