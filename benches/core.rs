@@ -44,7 +44,7 @@ fn benches(c: &mut Criterion) {
 
 fn mean_ns(id: &str) -> Option<f64> {
     let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
-    let path = format!("{dir}/criterion/{id}/new/estimates.json");
+    let path = format!("{dir}/criterion/{}/new/estimates.json", id.replace('/', "_"));
     let text = std::fs::read_to_string(path).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
     v["mean"]["point_estimate"].as_f64()

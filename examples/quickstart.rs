@@ -16,9 +16,8 @@ use dataverse_mi::subject::{
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let cert_path = args
-        .next()
-        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/examples/contoso-plugins.cer").to_owned());
+    let cert_path =
+        args.next().unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/examples/contoso-plugins.cer").to_owned());
     let tenant = parse_guid(&args.next().unwrap_or_else(|| "72f988bf-86f1-41af-91ab-2d7cd011db47".into()))?;
     let environment = parse_guid(&args.next().unwrap_or_else(|| "7efcc31a-c410-e20e-9b3c-3ea55e7f9c56".into()))?;
     let app_id = parse_guid(&args.next().unwrap_or_else(|| "0b5a7d2c-6f4e-4d3a-9c1b-2a8e7f6d5c4b".into()))?;
@@ -42,7 +41,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("\nsubject identifier\n  {subject}");
 
     let fic = FederatedIdentityCredential::for_subject(&cloud, &subject);
-    println!("\nFIC for an app registration (POST https://graph.microsoft.com/v1.0/applications(appId='{app_id}')/federatedIdentityCredentials)");
+    println!(
+        "\nFIC for an app registration (POST https://graph.microsoft.com/v1.0/applications(appId='{app_id}')/federatedIdentityCredentials)"
+    );
     println!("{}", serde_json::to_string_pretty(&fic.graph_body()?)?);
     println!(
         "\nFIC for a user-assigned managed identity (PUT .../userAssignedIdentities/{{name}}/federatedIdentityCredentials/{}?api-version=2023-01-31)",

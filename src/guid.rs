@@ -96,13 +96,9 @@ pub fn parse_guid(input: &str) -> Result<Uuid, GuidError> {
         None => trimmed,
     };
     let ok_shape = match inner.len() {
-        36 => inner.char_indices().all(|(i, c)| {
-            if matches!(i, 8 | 13 | 18 | 23) {
-                c == '-'
-            } else {
-                c.is_ascii_hexdigit()
-            }
-        }),
+        36 => inner
+            .char_indices()
+            .all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { c == '-' } else { c.is_ascii_hexdigit() }),
         32 => trimmed.len() == 32 && inner.chars().all(|c| c.is_ascii_hexdigit()),
         _ => false,
     };
@@ -119,6 +115,13 @@ fn malformed(input: &str) -> GuidError {
 /// Encodes a GUID as the platform does: .NET `Guid.ToByteArray()` order, Base64URL, no padding (22 characters).
 pub fn encode_guid(guid: Uuid) -> String {
     URL_SAFE_NO_PAD.encode(guid.to_bytes_le())
+}
+
+/// [`encode_guid`] without allocating, for hot paths.
+pub(crate) fn encode_guid_buf(guid: Uuid, buf: &mut [u8; ENCODED_GUID_LEN]) -> &str {
+    let n = URL_SAFE_NO_PAD.encode_slice(guid.to_bytes_le(), buf).unwrap_or(0);
+    // Base64 output is ASCII, so this never fails; an empty string would be caught by every test.
+    std::str::from_utf8(&buf[..n]).unwrap_or("")
 }
 
 /// Encodes a GUID in RFC 4122 (big-endian) byte order: the *wrong* encoding that community scripts produce.
@@ -143,18 +146,13 @@ fn decode_guid_bytes(encoded: &str) -> Result<[u8; 16], GuidError> {
     if encoded.contains('=') {
         return Err(GuidError::EncodedPadding { input: clip(encoded) });
     }
-    if let Some(character) = encoded
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
-    {
+    if let Some(character) = encoded.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_')) {
         return Err(GuidError::EncodedAlphabet { input: clip(encoded), character });
     }
     if encoded.len() != ENCODED_GUID_LEN {
         return Err(GuidError::EncodedLength { input: clip(encoded), len: encoded.chars().count() });
     }
-    let bytes = URL_SAFE_NO_PAD
-        .decode(encoded)
-        .map_err(|_| GuidError::EncodedNonCanonical { input: clip(encoded) })?;
+    let bytes = URL_SAFE_NO_PAD.decode(encoded).map_err(|_| GuidError::EncodedNonCanonical { input: clip(encoded) })?;
     <[u8; 16]>::try_from(bytes.as_slice()).map_err(|_| GuidError::EncodedNonCanonical { input: clip(encoded) })
 }
 

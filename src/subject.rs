@@ -5,7 +5,7 @@
 //! {prefix}/t/{tenant}/a/qzXoWDkuqUa3l6zM5mM0Rw/n/plugin/e/{environment}/i/{issuerHash}/s/{subjectHash}  trusted CA, version 2
 //! {prefix}/t/{tenant}/a/qzXoWDkuqUa3l6zM5mM0Rw/n/plugin/e/{environment}/i/{issuer}/s/{subject}      trusted CA, version 1 (legacy)
 //! ```
-//! `{tenant}` is the tenant GUID encoded by [`encode_guid`](crate::guid::encode_guid), `{environment}` the
+//! `{tenant}` is the tenant GUID encoded by [`encode_guid`], `{environment}` the
 //! Power Platform environment id (lowercase, hyphenated; not the organization id), `{sha256}` the
 //! certificate's [`CertificateHash`] (lowercase hex) and the name hashes [`NameHash`]es of the .NET-formatted
 //! issuer and subject names.
@@ -209,7 +209,9 @@ impl fmt::Display for CertificateBinding {
             CertificateBinding::TrustedV2 { issuer_hash, subject_hash } => {
                 write!(f, "i/{issuer_hash}/s/{subject_hash}")
             }
-            CertificateBinding::TrustedV1 { issuer, subject } => write!(f, "i/{issuer}/s/{subject}"),
+            CertificateBinding::TrustedV1 { issuer, subject } => {
+                write!(f, "i/{issuer}/s/{subject}")
+            }
         }
     }
 }
@@ -221,7 +223,9 @@ fn check_v1_name(which: &'static str, name: &str) -> Result<(), SubjectError> {
     if !name.is_ascii() {
         return Err(SubjectError::V1NameNotAscii { which, name: name.to_owned() });
     }
-    if name.contains("/s/") || name.is_empty() {
+    // .NET quotes values with surrounding white space, so a real name never starts or ends with it; a name
+    // that does would also make the whole subject end in white space, which Entra refuses.
+    if name.contains("/s/") || name.is_empty() || name.trim() != name {
         return Err(SubjectError::V1NameUnusable { which, name: name.to_owned() });
     }
     Ok(())
@@ -251,7 +255,8 @@ pub enum SubjectError {
         /// The name.
         name: String,
     },
-    /// A version 1 name that is empty or contains `/s/`, which would make the subject ambiguous.
+    /// A version 1 name that is empty, has surrounding white space, or contains `/s/` (which would make the
+    /// subject ambiguous).
     #[error("the certificate's {which} name '{name}' cannot be written in a version 1 subject; use version 2")]
     V1NameUnusable {
         /// `issuer` or `subject`.
@@ -289,6 +294,8 @@ pub struct SubjectIdentifier {
     tenant_id: Uuid,
     environment_id: Uuid,
     binding: CertificateBinding,
+    /// The rendered string, computed once: the value is immutable and displayed far more often than built.
+    text: String,
 }
 
 impl SubjectIdentifier {
@@ -310,7 +317,49 @@ impl SubjectIdentifier {
             check_v1_name("issuer", issuer)?;
             check_v1_name("subject", subject)?;
         }
-        Ok(SubjectIdentifier { prefix: prefix.to_owned(), tenant_id, environment_id, binding })
+        Ok(SubjectIdentifier::assemble(prefix.to_owned(), tenant_id, environment_id, binding))
+    }
+
+    fn assemble(prefix: String, tenant_id: Uuid, environment_id: Uuid, binding: CertificateBinding) -> Self {
+        let binding_len = match &binding {
+            CertificateBinding::SelfSigned { .. } => 66,
+            CertificateBinding::TrustedV2 { .. } => 91,
+            CertificateBinding::TrustedV1 { issuer, subject } => issuer.len() + subject.len() + 5,
+        };
+        // Built piece by piece into one exact-size buffer: this is on the path of every subject computed.
+        let mut text = String::with_capacity(prefix.len() + 99 + binding_len);
+        text.push_str(&prefix);
+        text.push_str("/t/");
+        text.push_str(crate::guid::encode_guid_buf(tenant_id, &mut [0u8; crate::guid::ENCODED_GUID_LEN]));
+        text.push_str("/a/");
+        text.push_str(POWER_PLATFORM_MI_APP_SEGMENT);
+        text.push_str("/n/plugin/e/");
+        text.push_str(environment_id.hyphenated().encode_lower(&mut Uuid::encode_buffer()));
+        text.push('/');
+        match &binding {
+            CertificateBinding::SelfSigned { sha256 } => {
+                text.push_str("h/");
+                text.push_str(sha256.hex_into(&mut [0u8; 64]));
+            }
+            CertificateBinding::TrustedV2 { issuer_hash, subject_hash } => {
+                text.push_str("i/");
+                text.push_str(issuer_hash.encode_into(&mut [0u8; 43]));
+                text.push_str("/s/");
+                text.push_str(subject_hash.encode_into(&mut [0u8; 43]));
+            }
+            CertificateBinding::TrustedV1 { issuer, subject } => {
+                text.push_str("i/");
+                text.push_str(issuer);
+                text.push_str("/s/");
+                text.push_str(subject);
+            }
+        }
+        SubjectIdentifier { prefix, tenant_id, environment_id, binding, text }
+    }
+
+    /// The subject as a string slice (the same text as its `Display`).
+    pub fn as_str(&self) -> &str {
+        &self.text
     }
 
     /// The subject prefix, e.g. `/eid1/c/pub`.
@@ -341,15 +390,7 @@ impl SubjectIdentifier {
 
 impl fmt::Display for SubjectIdentifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}/t/{}/a/{}/n/plugin/e/{}/{}",
-            self.prefix,
-            encode_guid(self.tenant_id),
-            POWER_PLATFORM_MI_APP_SEGMENT,
-            self.environment_id.hyphenated(),
-            self.binding
-        )
+        f.write_str(&self.text)
     }
 }
 
@@ -376,14 +417,21 @@ pub struct SubjectParseError {
 impl FromStr for SubjectIdentifier {
     type Err = SubjectParseError;
 
+    /// Parses a subject, refusing it when it has a problem of [`Severity::Error`]; suspicions (a tenant that
+    /// looks big-endian encoded) do not stop a well-formed subject from parsing.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let explained = explain_subject(s);
-        if !explained.problems.is_empty() {
+        if explained.problems.iter().any(|p| p.severity() == Severity::Error) {
             return Err(SubjectParseError { problems: explained.problems });
         }
-        match (explained.parts.prefix, explained.parts.tenant_id, explained.parts.environment_id, explained.parts.binding) {
+        match (
+            explained.parts.prefix,
+            explained.parts.tenant_id,
+            explained.parts.environment_id,
+            explained.parts.binding,
+        ) {
             (Some(prefix), Some(tenant_id), Some(environment_id), Some(binding)) => {
-                Ok(SubjectIdentifier { prefix, tenant_id, environment_id, binding })
+                Ok(SubjectIdentifier::assemble(prefix, tenant_id, environment_id, binding))
             }
             _ => Err(SubjectParseError { problems: vec![SubjectProblem::NotASubject] }),
         }
@@ -432,8 +480,9 @@ pub enum SubjectProblem {
         /// What the segment should be.
         expected: String,
     },
-    /// The tenant segment reads as a plausible GUID only in big-endian (RFC 4122) byte order: it was
-    /// encoded the wrong way.
+    /// The tenant segment reads as a plausible (version 4) GUID only in big-endian (RFC 4122) byte order: it
+    /// was most likely encoded the wrong way. Entra tenant ids are version 4 GUIDs; this is a
+    /// [`Severity::Suspicion`], since the subject itself is well-formed.
     TenantBigEndian {
         /// The tenant id as it was probably meant.
         tenant: Uuid,
@@ -505,7 +554,26 @@ pub enum SubjectProblem {
     },
 }
 
+/// How sure a [`SubjectProblem`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// The platform never presents such a subject: the FIC cannot match.
+    Error,
+    /// The subject is well-formed but most likely built from a wrong value (e.g. a tenant id that is only a
+    /// plausible GUID when read in the wrong byte order).
+    Suspicion,
+}
+
 impl SubjectProblem {
+    /// Whether the problem is certain or a suspicion.
+    pub fn severity(&self) -> Severity {
+        match self {
+            SubjectProblem::TenantBigEndian { .. } => Severity::Suspicion,
+            _ => Severity::Error,
+        }
+    }
+
     /// A stable identifier for scripts, e.g. `tenant_big_endian`.
     pub fn id(&self) -> &'static str {
         match self {
@@ -641,7 +709,7 @@ pub struct SubjectParts {
     pub binding: Option<CertificateBinding>,
 }
 
-/// What [`explain_subject`] found: the parts, and every problem.
+/// What [`explain_subject`] found: the parts, and every problem (errors and suspicions).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SubjectExplanation {
     /// The parts that could be read.
@@ -677,7 +745,9 @@ impl fmt::Display for SubjectExplanation {
         writeln!(f, "component:   {}", show(&p.component))?;
         writeln!(f, "environment: {}", show(&p.environment_segment))?;
         match &p.binding {
-            Some(CertificateBinding::SelfSigned { sha256 }) => writeln!(f, "certificate: self-signed, SHA-256 {sha256}")?,
+            Some(CertificateBinding::SelfSigned { sha256 }) => {
+                writeln!(f, "certificate: self-signed, SHA-256 {sha256}")?
+            }
             Some(CertificateBinding::TrustedV2 { issuer_hash, subject_hash }) => writeln!(
                 f,
                 "certificate: trusted CA, version 2, issuer hash {issuer_hash}, subject hash {subject_hash}"
@@ -692,7 +762,11 @@ impl fmt::Display for SubjectExplanation {
         } else {
             write!(f, "problems:")?;
             for problem in &self.problems {
-                write!(f, "\n  - [{}] {problem}", problem.id())?;
+                let tag = match problem.severity() {
+                    Severity::Error => "",
+                    Severity::Suspicion => " (likely)",
+                };
+                write!(f, "\n  - [{}]{tag} {problem}", problem.id())?;
             }
             Ok(())
         }
@@ -811,13 +885,9 @@ fn read_tenant(t: &str, parts: &mut SubjectParts, problems: &mut Vec<SubjectProb
             parts.tenant_id = Some(le);
         }
         Err(reason) => match parse_guid(t) {
-            Ok(tenant) => {
-                problems.push(SubjectProblem::TenantAsPlainGuid { tenant, expected: encode_guid(tenant) })
-            }
-            Err(_) => problems.push(SubjectProblem::TenantNotEncoded {
-                found: crate::guid::clip(t),
-                reason: reason.to_string(),
-            }),
+            Ok(tenant) => problems.push(SubjectProblem::TenantAsPlainGuid { tenant, expected: encode_guid(tenant) }),
+            Err(_) => problems
+                .push(SubjectProblem::TenantNotEncoded { found: crate::guid::clip(t), reason: reason.to_string() }),
         },
     }
 }
@@ -855,7 +925,9 @@ fn read_binding(b: &str, problems: &mut Vec<SubjectProblem>) -> Option<Certifica
                 problems.push(SubjectProblem::NameHashMalformed { segment: "s", found: crate::guid::clip(subject) });
             }
             return match (i, s) {
-                (Ok(issuer_hash), Ok(subject_hash)) => Some(CertificateBinding::TrustedV2 { issuer_hash, subject_hash }),
+                (Ok(issuer_hash), Ok(subject_hash)) => {
+                    Some(CertificateBinding::TrustedV2 { issuer_hash, subject_hash })
+                }
                 _ => None,
             };
         }

@@ -12,7 +12,9 @@ fn load(name: &str) -> Certificate {
 }
 
 /// (file, .NET Subject, .NET Issuer (None = same), self-signed, SHA-256 and SHA-1 of the DER file as sha256sum/sha1sum print them)
-const CASES: &[(&str, &str, Option<&str>, bool, &str, &str)] = &[
+type Case = (&'static str, &'static str, Option<&'static str>, bool, &'static str, &'static str);
+
+const CASES: &[Case] = &[
     (
         "self-signed-comma.cer",
         r#"CN=Contoso Plug-ins, O="Contoso, Ltd", C=US"#,
@@ -170,7 +172,10 @@ fn bad_inputs_get_typed_errors_that_say_what_to_do() {
     assert!(pfx.to_string().contains("PFX support"), "{pfx}");
     let key = err(&fixture("key-only.pem"));
     assert!(matches!(key, CertificateError::PemWithoutCertificate { ref found } if found == "PRIVATE KEY"), "{key:?}");
-    assert!(matches!(err(b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n"), CertificateError::PemBase64 { index: 1 }));
+    assert!(matches!(
+        err(b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n"),
+        CertificateError::PemBase64 { index: 1 }
+    ));
     assert!(matches!(err(b"MZ\x90\x00\x03\x00\x00\x00"), CertificateError::PeFileNotSupported));
     assert!(matches!(err(b"PK\x03\x04\x14\x00"), CertificateError::ZipFileNotSupported));
     assert!(matches!(err(b"hello, world"), CertificateError::NotACertificate { .. }));

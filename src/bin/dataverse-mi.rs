@@ -169,7 +169,9 @@ fn build_subject(i: &SubjectInputs) -> Result<(CloudProfile, SubjectIdentifier),
         (Some(path), _, _, _) => CertificateBinding::for_certificate(&load_certificate(path)?, version, kind)?,
         (None, Some(hash), _, _) => {
             if kind == CertificateKind::Trusted {
-                return Err("--sha256 gives a self-signed subject; for --kind trusted give --issuer-dn and --subject-dn".into());
+                return Err(
+                    "--sha256 gives a self-signed subject; for --kind trusted give --issuer-dn and --subject-dn".into(),
+                );
             }
             let sha256: CertificateHash = hash.parse().map_err(|e| format!("--sha256: {e}"))?;
             CertificateBinding::SelfSigned { sha256 }
@@ -263,6 +265,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                     "problems": explanation.problems.iter().map(|p| json!({
                         "id": p.id(),
                         "message": p.to_string(),
+                        "severity": p.severity(),
                         "detail": p,
                     })).collect::<Vec<_>>(),
                 }))?,

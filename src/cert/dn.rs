@@ -39,7 +39,7 @@
 //! # Ok::<(), dataverse_mi::cert::NameError>(())
 //! ```
 
-use std::fmt::Write as _;
+use std::borrow::Cow;
 
 use super::tlv::{Reader, Tlv, TlvError, oid_to_string, tag};
 
@@ -54,7 +54,9 @@ pub enum NameError {
         detail: &'static str,
     },
     /// An attribute's string value does not decode in its declared ASN.1 string type.
-    #[error("the {attribute} attribute's {string_type} value does not decode ({detail}); .NET would render this name as an empty string")]
+    #[error(
+        "the {attribute} attribute's {string_type} value does not decode ({detail}); .NET would render this name as an empty string"
+    )]
     BadString {
         /// The attribute's short name or `OID.x.y.z`.
         attribute: String,
@@ -79,34 +81,40 @@ impl From<TlvError> for NameError {
     }
 }
 
-/// The Windows short name of an X.500 attribute type, if it has one.
+/// The Windows short names, by the DER value bytes of the attribute type OID.
+const SHORT_NAMES: &[(&[u8], &str)] = &[
+    (&[0x55, 0x04, 0x03], "CN"),
+    (&[0x55, 0x04, 0x04], "SN"),
+    (&[0x55, 0x04, 0x05], "SERIALNUMBER"),
+    (&[0x55, 0x04, 0x06], "C"),
+    (&[0x55, 0x04, 0x07], "L"),
+    (&[0x55, 0x04, 0x08], "S"),
+    (&[0x55, 0x04, 0x09], "STREET"),
+    (&[0x55, 0x04, 0x0a], "O"),
+    (&[0x55, 0x04, 0x0b], "OU"),
+    (&[0x55, 0x04, 0x0c], "T"),
+    (&[0x55, 0x04, 0x0d], "Description"),
+    (&[0x55, 0x04, 0x11], "PostalCode"),
+    (&[0x55, 0x04, 0x12], "POBox"),
+    (&[0x55, 0x04, 0x14], "Phone"),
+    (&[0x55, 0x04, 0x18], "X21Address"),
+    (&[0x55, 0x04, 0x2a], "G"),
+    (&[0x55, 0x04, 0x2b], "I"),
+    (&[0x55, 0x04, 0x2e], "dnQualifier"),
+    (&[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x01], "E"),
+    (&[0x09, 0x92, 0x26, 0x89, 0x93, 0xf2, 0x2c, 0x64, 0x01, 0x19], "DC"),
+    (&[0x67, 0x81, 0x05, 0x02, 0x01], "TPMManufacturer"),
+    (&[0x67, 0x81, 0x05, 0x02, 0x02], "TPMModel"),
+    (&[0x67, 0x81, 0x05, 0x02, 0x03], "TPMVersion"),
+];
+
+fn short_name_of_der(oid: &[u8]) -> Option<&'static str> {
+    SHORT_NAMES.iter().find(|(der, _)| *der == oid).map(|(_, name)| *name)
+}
+
+/// The Windows short name of an X.500 attribute type in dotted form (`2.5.4.3` gives `CN`), if it has one.
 pub fn attribute_short_name(oid: &str) -> Option<&'static str> {
-    Some(match oid {
-        "2.5.4.3" => "CN",
-        "2.5.4.4" => "SN",
-        "2.5.4.5" => "SERIALNUMBER",
-        "2.5.4.6" => "C",
-        "2.5.4.7" => "L",
-        "2.5.4.8" => "S",
-        "2.5.4.9" => "STREET",
-        "2.5.4.10" => "O",
-        "2.5.4.11" => "OU",
-        "2.5.4.12" => "T",
-        "2.5.4.13" => "Description",
-        "2.5.4.17" => "PostalCode",
-        "2.5.4.18" => "POBox",
-        "2.5.4.20" => "Phone",
-        "2.5.4.24" => "X21Address",
-        "2.5.4.42" => "G",
-        "2.5.4.43" => "I",
-        "2.5.4.46" => "dnQualifier",
-        "1.2.840.113549.1.9.1" => "E",
-        "0.9.2342.19200300.100.1.25" => "DC",
-        "2.23.133.2.1" => "TPMManufacturer",
-        "2.23.133.2.2" => "TPMModel",
-        "2.23.133.2.3" => "TPMVersion",
-        _ => return None,
-    })
+    SHORT_NAMES.iter().find(|(der, _)| oid_to_string(der).as_deref() == Some(oid)).map(|(_, name)| *name)
 }
 
 /// Renders a DER-encoded X.500 `Name` (the whole TLV) exactly as .NET's `X500DistinguishedName.Name`.
@@ -119,18 +127,28 @@ pub fn render_dotnet_name(der: &[u8]) -> Result<String, NameError> {
 
 /// Renders a `Name` whose TLV `seq` was read by `parent`.
 pub(crate) fn render_name_value(parent: &Reader<'_>, seq: &Tlv) -> Result<String, NameError> {
-    let mut rdns: Vec<Tlv> = Vec::with_capacity(8);
+    // RDNs are printed last first. Names rarely have more than 16; those stay off the heap.
+    let mut inline = [(0usize, 0usize); 16];
+    let mut spilled: Vec<(usize, usize)> = Vec::new();
+    let mut count = 0usize;
     let mut inner = parent.inside(seq);
     while !inner.is_empty() {
-        rdns.push(inner.read(tag::SET)?);
+        let rdn = inner.read(tag::SET)?;
+        let span = (rdn.value.start, rdn.value.end);
+        match inline.get_mut(count) {
+            Some(slot) => *slot = span,
+            None => spilled.push(span),
+        }
+        count += 1;
     }
     let buf = inner.buf();
     let mut out = String::with_capacity(seq.value.len() + 16);
-    for (i, rdn) in rdns.iter().rev().enumerate() {
+    let in_order = inline[..count.min(16)].iter().chain(spilled.iter());
+    for (i, &(start, end)) in in_order.rev().enumerate() {
         if i > 0 {
             out.push_str(", ");
         }
-        let mut atvs = inner.inside(rdn);
+        let mut atvs = inner.inside(&Tlv { tag: tag::SET, whole: start..end, value: start..end });
         let mut first = true;
         while !atvs.is_empty() {
             let atv = atvs.read(tag::SEQUENCE)?;
@@ -142,20 +160,20 @@ pub(crate) fn render_name_value(parent: &Reader<'_>, seq: &Tlv) -> Result<String
                 out.push_str(" + ");
             }
             first = false;
-            let oid = oid_to_string(&buf[oid_tlv.value.clone()])
-                .ok_or(NameError::Malformed { detail: "bad attribute type OID" })?;
+            let oid = &buf[oid_tlv.value.clone()];
             let attribute_start = out.len();
-            match attribute_short_name(&oid) {
+            match short_name_of_der(oid) {
                 Some(name) => out.push_str(name),
                 None => {
+                    let dotted = oid_to_string(oid).ok_or(NameError::Malformed { detail: "bad attribute type OID" })?;
                     out.push_str("OID.");
-                    out.push_str(&oid);
+                    out.push_str(&dotted);
                 }
             }
             let attribute_end = out.len();
             out.push('=');
             match decode_string(buf, &value) {
-                Some(Ok(text)) => push_quoted(&mut out, &text),
+                Some(Ok(text)) => push_quoted(&mut out, text.trim_end_matches('\0')),
                 Some(Err((string_type, detail))) => {
                     return Err(NameError::BadString {
                         attribute: out[attribute_start..attribute_end].to_owned(),
@@ -171,14 +189,17 @@ pub(crate) fn render_name_value(parent: &Reader<'_>, seq: &Tlv) -> Result<String
 }
 
 fn needs_quoting(value: &str) -> bool {
-    fn quotable_space(c: char) -> bool {
-        c == ' ' || ('\u{9}'..='\u{d}').contains(&c)
+    // All the characters involved are ASCII, which never occurs inside a multi-byte UTF-8 sequence, so a byte
+    // scan is exact.
+    fn quotable_space(b: u8) -> bool {
+        b == b' ' || (0x09..=0x0d).contains(&b)
     }
-    match (value.chars().next(), value.chars().next_back()) {
-        (Some(first), Some(last)) => {
+    let bytes = value.as_bytes();
+    match (bytes.first(), bytes.last()) {
+        (Some(&first), Some(&last)) => {
             quotable_space(first)
                 || quotable_space(last)
-                || value.contains([',', '+', '=', '"', '\n', '<', '>', '#', ';'])
+                || bytes.iter().any(|b| matches!(b, b',' | b'+' | b'=' | b'"' | b'\n' | b'<' | b'>' | b'#' | b';'))
         }
         _ => true,
     }
@@ -199,63 +220,58 @@ fn push_quoted(out: &mut String, value: &str) {
     }
 }
 
+const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
+
 fn push_hex(out: &mut String, buf: &[u8], value: &Tlv) {
     // One enclosing OCTET STRING is removed, as .NET does.
     let bytes = if value.tag == tag::OCTET_STRING { &buf[value.value.clone()] } else { &buf[value.whole.clone()] };
     out.push('#');
+    out.reserve(bytes.len() * 2);
     for b in bytes {
-        let _ = write!(out, "{b:02X}");
+        out.push(char::from(HEX_UPPER[usize::from(b >> 4)]));
+        out.push(char::from(HEX_UPPER[usize::from(b & 0x0f)]));
     }
 }
 
-type StringResult = Result<String, (&'static str, &'static str)>;
+type Failure = (&'static str, &'static str);
 
 /// Decodes a character-string value; `None` when the value is not a (primitive, universal) character string.
-fn decode_string(buf: &[u8], value: &Tlv) -> Option<StringResult> {
+/// Borrows where the bytes already are the text (UTF-8 and the ASCII types), so the common case does not allocate.
+fn decode_string<'a>(buf: &'a [u8], value: &Tlv) -> Option<Result<Cow<'a, str>, Failure>> {
     let bytes = &buf[value.value.clone()];
-    let decoded = match value.tag {
-        0x0c => Ok(std::str::from_utf8(bytes).map(str::to_owned).map_err(|_| ("UTF8String", "invalid UTF-8"))),
-        0x13 => Ok(ascii(bytes, "PrintableString")),
-        0x16 => Ok(ascii(bytes, "IA5String")),
-        0x12 => Ok(ascii(bytes, "NumericString")),
-        0x1a => Ok(ascii(bytes, "VisibleString")),
-        0x14 => Ok(Ok(match std::str::from_utf8(bytes) {
-            Ok(s) => s.to_owned(),
-            Err(_) => bytes.iter().map(|&b| char::from(b)).collect(),
-        })),
-        0x1e => Ok(bmp(bytes)),
-        0x1c => Ok(universal(bytes)),
-        _ => Err(()),
-    };
-    decoded.ok().map(|r| {
-        r.map(|mut s| {
-            let kept = s.trim_end_matches('\0').len();
-            s.truncate(kept);
-            s
-        })
+    Some(match value.tag {
+        0x0c => std::str::from_utf8(bytes).map(Cow::Borrowed).map_err(|_| ("UTF8String", "invalid UTF-8")),
+        0x13 => ascii(bytes, "PrintableString"),
+        0x16 => ascii(bytes, "IA5String"),
+        0x12 => ascii(bytes, "NumericString"),
+        0x1a => ascii(bytes, "VisibleString"),
+        0x14 => Ok(match std::str::from_utf8(bytes) {
+            Ok(s) => Cow::Borrowed(s),
+            Err(_) => Cow::Owned(bytes.iter().map(|&b| char::from(b)).collect()),
+        }),
+        0x1e => bmp(bytes).map(Cow::Owned),
+        0x1c => universal(bytes).map(Cow::Owned),
+        _ => return None,
     })
 }
 
-fn ascii(bytes: &[u8], string_type: &'static str) -> StringResult {
-    if bytes.is_ascii() {
-        Ok(bytes.iter().map(|&b| char::from(b)).collect())
-    } else {
-        Err((string_type, "a byte above 0x7F"))
+fn ascii<'a>(bytes: &'a [u8], string_type: &'static str) -> Result<Cow<'a, str>, Failure> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) if bytes.is_ascii() => Ok(Cow::Borrowed(s)),
+        _ => Err((string_type, "a byte above 0x7F")),
     }
 }
 
-fn bmp(bytes: &[u8]) -> StringResult {
-    if bytes.len() % 2 != 0 {
+fn bmp(bytes: &[u8]) -> Result<String, Failure> {
+    if !bytes.len().is_multiple_of(2) {
         return Err(("BMPString", "odd number of bytes"));
     }
     let units = bytes.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]]));
-    char::decode_utf16(units)
-        .collect::<Result<String, _>>()
-        .map_err(|_| ("BMPString", "unpaired surrogate"))
+    char::decode_utf16(units).collect::<Result<String, _>>().map_err(|_| ("BMPString", "unpaired surrogate"))
 }
 
-fn universal(bytes: &[u8]) -> StringResult {
-    if bytes.len() % 4 != 0 {
+fn universal(bytes: &[u8]) -> Result<String, Failure> {
+    if !bytes.len().is_multiple_of(4) {
         return Err(("UniversalString", "length not a multiple of 4"));
     }
     bytes
@@ -490,6 +506,17 @@ mod tests {
         ] {
             assert_eq!(name(&seq(&[rdn(oid, "130178")])), format!("{short}=x"), "{oid}");
         }
+    }
+
+    #[test]
+    fn short_names_by_dotted_oid() {
+        assert_eq!(attribute_short_name("2.5.4.3"), Some("CN"));
+        assert_eq!(attribute_short_name("2.5.4.8"), Some("S"));
+        assert_eq!(attribute_short_name("1.2.840.113549.1.9.1"), Some("E"));
+        assert_eq!(attribute_short_name("0.9.2342.19200300.100.1.25"), Some("DC"));
+        assert_eq!(attribute_short_name("2.23.133.2.3"), Some("TPMVersion"));
+        assert_eq!(attribute_short_name("2.5.4.15"), None);
+        assert_eq!(attribute_short_name("CN"), None);
     }
 
     #[test]

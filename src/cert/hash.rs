@@ -46,10 +46,8 @@ fn parse_hex<const N: usize>(input: &str, what: &'static str) -> Result<[u8; N],
         if c == ' ' || c == ':' || c == '\t' {
             continue;
         }
-        let d = c.to_digit(16).ok_or_else(|| HashParseError::NotHex {
-            character: c,
-            input: crate::guid::clip(input),
-        })?;
+        let d =
+            c.to_digit(16).ok_or_else(|| HashParseError::NotHex { character: c, input: crate::guid::clip(input) })?;
         digits.push(d as u8);
     }
     if digits.len() != N * 2 {
@@ -67,15 +65,20 @@ fn parse_hex<const N: usize>(input: &str, what: &'static str) -> Result<[u8; N],
     Ok(out)
 }
 
-fn write_hex(f: &mut fmt::Formatter<'_>, bytes: &[u8], upper: bool) -> fmt::Result {
-    for b in bytes {
-        if upper {
-            write!(f, "{b:02X}")?;
-        } else {
-            write!(f, "{b:02x}")?;
-        }
+/// Writes `bytes` (at most 32) as hex into `buf` and returns the text.
+fn hex_into<'a>(bytes: &[u8], upper: bool, buf: &'a mut [u8; 64]) -> &'a str {
+    let table: &[u8; 16] = if upper { b"0123456789ABCDEF" } else { b"0123456789abcdef" };
+    let bytes = &bytes[..bytes.len().min(32)];
+    for (i, b) in bytes.iter().enumerate() {
+        buf[2 * i] = table[usize::from(b >> 4)];
+        buf[2 * i + 1] = table[usize::from(b & 0x0f)];
     }
-    Ok(())
+    // Hex digits are ASCII.
+    std::str::from_utf8(&buf[..bytes.len() * 2]).unwrap_or("")
+}
+
+fn write_hex(f: &mut fmt::Formatter<'_>, bytes: &[u8], upper: bool) -> fmt::Result {
+    f.write_str(hex_into(bytes, upper, &mut [0u8; 64]))
 }
 
 /// SHA-256 over a certificate's DER bytes. Displays as 64 lowercase hex digits, the only form the
@@ -92,6 +95,13 @@ fn write_hex(f: &mut fmt::Formatter<'_>, bytes: &[u8], upper: bool) -> fmt::Resu
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CertificateHash(pub [u8; 32]);
+
+impl CertificateHash {
+    /// The lowercase hex form, written into `buf` without allocating.
+    pub fn hex_into<'a>(&self, buf: &'a mut [u8; 64]) -> &'a str {
+        hex_into(&self.0, false, buf)
+    }
+}
 
 impl fmt::Display for CertificateHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -154,12 +164,18 @@ impl NameHash {
     }
 }
 
+impl NameHash {
+    /// The Base64URL form, written into `buf` without allocating.
+    pub fn encode_into<'a>(&self, buf: &'a mut [u8; 43]) -> &'a str {
+        // 32 bytes always encode to exactly 43 ASCII characters, so neither step can fail.
+        let n = URL_SAFE_NO_PAD.encode_slice(self.0, buf).unwrap_or(0);
+        std::str::from_utf8(&buf[..n]).unwrap_or("")
+    }
+}
+
 impl fmt::Display for NameHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut buf = [0u8; 43];
-        // 32 bytes always encode to 43 characters: the slice fits exactly.
-        let n = URL_SAFE_NO_PAD.encode_slice(self.0, &mut buf).map_err(|_| fmt::Error)?;
-        f.write_str(std::str::from_utf8(&buf[..n]).map_err(|_| fmt::Error)?)
+        f.write_str(self.encode_into(&mut [0u8; 43]))
     }
 }
 
@@ -218,10 +234,7 @@ mod tests {
 
     #[test]
     fn sha256_refusals() {
-        assert!(matches!(
-            "abc".parse::<CertificateHash>(),
-            Err(HashParseError::Length { expected: 64, found: 3, .. })
-        ));
+        assert!(matches!("abc".parse::<CertificateHash>(), Err(HashParseError::Length { expected: 64, found: 3, .. })));
         assert!(matches!(
             format!("{}g", "0".repeat(63)).parse::<CertificateHash>(),
             Err(HashParseError::NotHex { character: 'g', .. })

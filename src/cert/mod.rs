@@ -25,6 +25,7 @@ pub(crate) mod tlv;
 use std::fmt;
 use std::ops::Range;
 use std::path::Path;
+use std::sync::OnceLock;
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
@@ -172,24 +173,37 @@ pub struct LoadedCertificate {
     pub warnings: Vec<LoadWarning>,
 }
 
-/// An X.509 certificate, with everything the platform derives from it computed once.
-#[derive(Clone, PartialEq, Eq)]
+/// An X.509 certificate, with everything the platform derives from it computed at most once.
+///
+/// The names are rendered when the certificate is read (so a name .NET could not print is an error up front);
+/// the SHA-256 is computed on first use, since a trusted-CA subject never needs it.
+#[derive(Clone)]
 pub struct Certificate {
     der: Vec<u8>,
     issuer_raw: Range<usize>,
     subject_raw: Range<usize>,
-    issuer: String,
+    /// `None` when the issuer name is byte-for-byte the subject name (every self-signed certificate).
+    issuer: Option<String>,
     subject: String,
-    sha256: CertificateHash,
+    sha256: OnceLock<CertificateHash>,
     self_signed: bool,
 }
+
+impl PartialEq for Certificate {
+    fn eq(&self, other: &Self) -> bool {
+        // Everything else is derived from the DER bytes.
+        self.der == other.der
+    }
+}
+
+impl Eq for Certificate {}
 
 impl fmt::Debug for Certificate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Certificate")
             .field("subject", &self.subject)
-            .field("issuer", &self.issuer)
-            .field("sha256", &self.sha256)
+            .field("issuer", &self.issuer())
+            .field("sha256", &self.sha256())
             .field("self_signed", &self.self_signed)
             .finish_non_exhaustive()
     }
@@ -237,11 +251,17 @@ impl Certificate {
             Some(ext) => key_identifiers(&t, ext)?,
             None => (None, None),
         };
-        let issuer_text = dn::render_name_value(&t, &issuer)
-            .map_err(|source| CertificateError::Name { which: "issuer", source })?;
+        let names_equal = der[issuer.whole.clone()] == der[subject.whole.clone()];
         let subject_text = dn::render_name_value(&t, &subject)
             .map_err(|source| CertificateError::Name { which: "subject", source })?;
-        let names_equal = der[issuer.whole.clone()] == der[subject.whole.clone()];
+        let issuer_text = if names_equal {
+            None
+        } else {
+            Some(
+                dn::render_name_value(&t, &issuer)
+                    .map_err(|source| CertificateError::Name { which: "issuer", source })?,
+            )
+        };
         // Self-signed: issued to itself by name, and, when both key identifiers are present, by key too
         // (a CA can issue a certificate with its own name but another key; that one is not self-signed).
         let keys_agree = match (ski, aki) {
@@ -249,7 +269,7 @@ impl Certificate {
             _ => true,
         };
         Ok(Certificate {
-            sha256: CertificateHash(Sha256::digest(der).into()),
+            sha256: OnceLock::new(),
             der: der.to_vec(),
             issuer_raw: issuer.whole,
             subject_raw: subject.whole,
@@ -317,8 +337,8 @@ impl Certificate {
     /// Reads a certificate file, DER or PEM. The only function of this module that does I/O.
     pub fn from_file(path: impl AsRef<Path>) -> Result<LoadedCertificate, CertificateError> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path)
-            .map_err(|source| CertificateError::Io { path: path.display().to_string(), source })?;
+        let bytes =
+            std::fs::read(path).map_err(|source| CertificateError::Io { path: path.display().to_string(), source })?;
         Certificate::from_bytes(&bytes)
     }
 
@@ -329,7 +349,7 @@ impl Certificate {
 
     /// The issuer name exactly as .NET's `X509Certificate2.Issuer`.
     pub fn issuer(&self) -> &str {
-        &self.issuer
+        self.issuer.as_deref().unwrap_or(&self.subject)
     }
 
     /// The subject name exactly as .NET's `X509Certificate2.Subject`.
@@ -349,7 +369,7 @@ impl Certificate {
 
     /// SHA-256 over the DER bytes: the `/h/` value of a self-signed subject.
     pub fn sha256(&self) -> CertificateHash {
-        self.sha256
+        *self.sha256.get_or_init(|| CertificateHash(Sha256::digest(&self.der).into()))
     }
 
     /// The SHA-1 thumbprint (upper-case hex when displayed), used only by the deprecated version 0 format.
@@ -359,7 +379,7 @@ impl Certificate {
 
     /// `Base64URL(SHA-256(UTF-8(issuer)))`: the version 2 `/i/` segment.
     pub fn issuer_hash(&self) -> NameHash {
-        NameHash::of_name(&self.issuer)
+        NameHash::of_name(self.issuer())
     }
 
     /// `Base64URL(SHA-256(UTF-8(subject)))`: the version 2 `/s/` segment.
@@ -404,13 +424,11 @@ fn key_identifiers(parent: &Reader<'_>, extensions: &tlv::Tlv) -> Result<KeyIds,
             if let Ok(id) = v.read(tag::OCTET_STRING) {
                 ski = Some(id.value);
             }
-        } else if oid == OID_AKI {
-            if let Ok(seq) = v.read(tag::SEQUENCE) {
-                let mut s = v.inside(&seq);
-                if let Ok(Some(id)) = s.read_optional(0x80) {
-                    aki = Some(id.value);
-                }
-            }
+        } else if oid == OID_AKI
+            && let Ok(seq) = v.read(tag::SEQUENCE)
+            && let Ok(Some(id)) = v.inside(&seq).read_optional(0x80)
+        {
+            aki = Some(id.value);
         }
     }
     Ok((ski, aki))

@@ -67,24 +67,19 @@ impl<'a> Reader<'a> {
     /// Reads the next TLV, whatever its tag.
     pub(crate) fn read_any(&mut self) -> Result<Tlv, TlvError> {
         let start = self.pos;
-        let mut p = self.pos;
-        let tag = *self.buf.get(p).filter(|_| p < self.end).ok_or(TlvError::Truncated)?;
-        p += 1;
+        let rest = self.buf.get(start..self.end).ok_or(TlvError::Truncated)?;
+        let (&tag, after_tag) = rest.split_first().ok_or(TlvError::Truncated)?;
+        let mut header = 1usize;
         if tag & 0x1f == 0x1f {
             // High tag number: base-128 continuation bytes.
-            loop {
-                let b = *self.buf.get(p).filter(|_| p < self.end).ok_or(TlvError::Truncated)?;
-                p += 1;
-                if b & 0x80 == 0 {
-                    break;
-                }
-                if p - start > 6 {
-                    return Err(TlvError::BadTag);
-                }
+            let n = after_tag.iter().position(|b| b & 0x80 == 0).ok_or(TlvError::Truncated)? + 1;
+            if n > 5 {
+                return Err(TlvError::BadTag);
             }
+            header += n;
         }
-        let first = *self.buf.get(p).filter(|_| p < self.end).ok_or(TlvError::Truncated)?;
-        p += 1;
+        let first = *rest.get(header).ok_or(TlvError::Truncated)?;
+        header += 1;
         let len = if first < 0x80 {
             usize::from(first)
         } else {
@@ -92,26 +87,22 @@ impl<'a> Reader<'a> {
             if n == 0 || n > 4 {
                 return Err(TlvError::BadLength);
             }
-            if p + n > self.end {
-                return Err(TlvError::Truncated);
-            }
-            let mut len = 0usize;
-            for &b in &self.buf[p..p + n] {
-                len = (len << 8) | usize::from(b);
-            }
+            let digits = rest.get(header..header + n).ok_or(TlvError::Truncated)?;
+            let len = digits.iter().fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
             // DER: minimal length encoding.
-            if self.buf[p] == 0 || len < 0x80 {
+            if digits[0] == 0 || len < 0x80 {
                 return Err(TlvError::BadLength);
             }
-            p += n;
+            header += n;
             len
         };
-        let value_end = p.checked_add(len).ok_or(TlvError::BadLength)?;
-        if value_end > self.end {
+        if len > rest.len() - header {
             return Err(TlvError::Truncated);
         }
+        let value_start = start + header;
+        let value_end = value_start + len;
         self.pos = value_end;
-        Ok(Tlv { tag, whole: start..value_end, value: p..value_end })
+        Ok(Tlv { tag, whole: start..value_end, value: value_start..value_end })
     }
 
     /// Reads the next TLV and checks its tag.

@@ -1,0 +1,199 @@
+//! The command line: each offline command, text and JSON, exit codes, and errors on stderr.
+#![cfg(feature = "cli")]
+
+use std::process::{Command, Output};
+
+const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+const ENV: &str = "7efcc31a-c410-e20e-9b3c-3ea55e7f9c56";
+const SELF_SIGNED_SHA256: &str = "a9f605f46541a0aa9a71a0be9c69960abc6cfa3ff1cffaa02321581ff218ac91";
+
+fn fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dataverse-mi")).args(args).output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
+}
+
+fn expected_self_signed() -> String {
+    format!("/eid1/c/pub/t/v4j5cvGGr0GRqy180BHbRw/a/qzXoWDkuqUa3l6zM5mM0Rw/n/plugin/e/{ENV}/h/{SELF_SIGNED_SHA256}")
+}
+
+#[test]
+fn subject_from_cert_prints_the_subject_alone() {
+    let o = run(&["subject", "--tenant", TENANT, "--environment", ENV, "--cert", &fixture("self-signed-comma.cer")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), format!("{}\n", expected_self_signed()));
+}
+
+#[test]
+fn subject_from_a_hash_as_tools_print_it() {
+    let colons: Vec<String> =
+        SELF_SIGNED_SHA256.as_bytes().chunks(2).map(|c| String::from_utf8_lossy(c).to_uppercase()).collect();
+    let o = run(&[
+        "subject",
+        "--tenant",
+        &format!("{{{}}}", TENANT.to_uppercase()),
+        "--environment",
+        ENV,
+        "--sha256",
+        &colons.join(":"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), expected_self_signed());
+}
+
+#[test]
+fn subject_from_dotnet_names_and_clouds() {
+    let o = run(&[
+        "subject",
+        "--tenant",
+        TENANT,
+        "--environment",
+        ENV,
+        "--issuer-dn",
+        "CN=Contoso Root CA, O=Contoso, C=US",
+        "--subject-dn",
+        "CN=Contoso Plug-in Signing, OU=Dataverse, O=Contoso, C=US",
+        "--cloud",
+        "GCCHigh",
+        "--output",
+        "json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = json(&o);
+    let leaf =
+        run(&["subject", "--tenant", TENANT, "--environment", ENV, "--cert", &fixture("leaf.cer"), "--cloud", "dod"]);
+    assert_eq!(v["subject"].as_str().unwrap(), stdout(&leaf).trim());
+    assert!(v["subject"].as_str().unwrap().starts_with("/eid1/c/usg/"));
+    assert_eq!(v["audience"], "api://AzureADTokenExchangeUSGov");
+    assert_eq!(v["issuer"], format!("https://login.microsoftonline.us/{TENANT}/v2.0"));
+    assert_eq!(v["binding"]["kind"], "trusted_v2");
+}
+
+#[test]
+fn subject_version_1_refuses_commas() {
+    let o = run(&[
+        "subject",
+        "--tenant",
+        TENANT,
+        "--environment",
+        ENV,
+        "--cert",
+        &fixture("leaf.cer"),
+        "--format-version",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("AADSTS700213"), "{}", stderr(&o));
+    assert!(stdout(&o).is_empty());
+}
+
+#[test]
+fn fic_bodies_for_graph_and_arm() {
+    let cert = fixture("self-signed-comma.cer");
+    let g = run(&["fic", "--tenant", TENANT, "--environment", ENV, "--cert", &cert]);
+    assert!(g.status.success(), "{}", stderr(&g));
+    let v = json(&g);
+    assert_eq!(v["subject"], expected_self_signed());
+    assert_eq!(v["issuer"], format!("https://login.microsoftonline.com/{TENANT}/v2.0"));
+    assert_eq!(v["audiences"], serde_json::json!(["api://AzureADTokenExchange"]));
+    assert!(v["name"].as_str().unwrap().starts_with(&format!("dataverse-{ENV}-")));
+
+    let a =
+        run(&["fic", "--tenant", TENANT, "--environment", ENV, "--cert", &cert, "--target", "arm", "--name", "my-fic"]);
+    assert!(a.status.success(), "{}", stderr(&a));
+    let v = json(&a);
+    assert_eq!(v["properties"]["subject"], expected_self_signed());
+    assert!(v.get("name").is_none());
+    assert!(stderr(&a).contains("federatedIdentityCredentials/my-fic"));
+
+    let bad = run(&["fic", "--tenant", TENANT, "--environment", ENV, "--cert", &cert, "--name", "no spaces allowed"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("letters, digits"), "{}", stderr(&bad));
+}
+
+#[test]
+fn cert_command_text_and_json() {
+    let o = run(&["cert", &fixture("leaf.cer"), "--output", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = json(&o);
+    let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, ["issuer", "issuer_hash", "self_signed", "sha1", "sha256", "subject", "subject_hash"]);
+    assert_eq!(v["subject"], "CN=Contoso Plug-in Signing, OU=Dataverse, O=Contoso, C=US");
+    assert_eq!(v["self_signed"], false);
+
+    let t = run(&["cert", &fixture("chain-with-key.pem")]);
+    assert!(t.status.success());
+    assert!(stdout(&t).contains("subject:      CN=Contoso Plug-in Signing"));
+    assert!(stderr(&t).contains("first one was taken"), "{}", stderr(&t));
+}
+
+#[test]
+fn guid_commands() {
+    let e = run(&["encode-guid", TENANT]);
+    assert_eq!(stdout(&e), "v4j5cvGGr0GRqy180BHbRw\n");
+    let d = run(&["decode-guid", "qzXoWDkuqUa3l6zM5mM0Rw", "--output", "json"]);
+    assert_eq!(json(&d)["guid"], "58e835ab-2e39-46a9-b797-accce6633447");
+    let bad = run(&["decode-guid", "v4j5cvGGr0GRqy180BHbRw=="]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("padding"));
+    let junk = run(&["encode-guid", "not-a-guid"]);
+    assert_eq!(junk.status.code(), Some(1));
+    assert!(stderr(&junk).contains("not a GUID"));
+}
+
+#[test]
+fn explain_subject_exit_codes() {
+    let ok = run(&["explain-subject", &expected_self_signed()]);
+    assert_eq!(ok.status.code(), Some(0), "{}", stdout(&ok));
+    assert!(stdout(&ok).contains("well-formed"));
+
+    let upper = expected_self_signed().replace(SELF_SIGNED_SHA256, &SELF_SIGNED_SHA256.to_uppercase());
+    let bad = run(&["explain-subject", &upper, "--output", "json"]);
+    assert_eq!(bad.status.code(), Some(2));
+    let v = json(&bad);
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["problems"][0]["id"], "hash_uppercase");
+    assert_eq!(v["problems"][0]["severity"], "error");
+}
+
+#[test]
+fn bad_input_errors() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["subject", "--tenant", "nope", "--environment", ENV, "--sha256", SELF_SIGNED_SHA256], "--tenant"),
+        (&["subject", "--tenant", TENANT, "--environment", ENV, "--sha256", "abc"], "64 hex digits"),
+        (
+            &["subject", "--tenant", TENANT, "--environment", ENV, "--sha256", SELF_SIGNED_SHA256, "--cloud", "mars"],
+            "unknown cloud",
+        ),
+        (&["subject", "--tenant", TENANT, "--environment", ENV], "give the certificate"),
+        (
+            &["subject", "--tenant", TENANT, "--environment", ENV, "--sha256", SELF_SIGNED_SHA256, "--kind", "trusted"],
+            "--issuer-dn",
+        ),
+        (&["subject", "--tenant", TENANT, "--environment", ENV, "--cert", "/nonexistent.cer"], "cannot read"),
+        (&["cert", "/work/none"], "cannot read"),
+    ];
+    for (args, needle) in cases {
+        let o = run(args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
+        assert!(stdout(&o).is_empty(), "{args:?}");
+    }
+    let pfx = run(&["cert", &fixture("leaf.pfx")]);
+    assert_eq!(pfx.status.code(), Some(1));
+    assert!(stderr(&pfx).contains("PKCS#12"), "{}", stderr(&pfx));
+}
