@@ -195,6 +195,23 @@ fn bad_inputs_get_typed_errors_that_say_what_to_do() {
 }
 
 #[test]
+fn validity_and_full_structure_from_x509_cert() {
+    use std::time::{Duration, UNIX_EPOCH};
+    // Python's cryptography made this one with fixed dates: 2026-01-01 plus 36500 days.
+    let cert = load("string-types.cer");
+    let v = cert.validity().unwrap();
+    assert_eq!(v.not_before, UNIX_EPOCH + Duration::from_secs(1_767_225_600));
+    assert_eq!(v.not_after, UNIX_EPOCH + Duration::from_secs(1_767_225_600 + 36_500 * 86_400));
+    assert_eq!(v.to_string(), "2026-01-01T00:00:00Z to 2125-12-08T00:00:00Z");
+    assert!(v.contains(UNIX_EPOCH + Duration::from_secs(1_800_000_000)));
+    assert!(!v.contains(UNIX_EPOCH));
+    // x509-cert is stricter (no UniversalString in names), which is why names are read by our own walker.
+    assert!(cert.x509().is_err());
+    let leaf = load("leaf.cer").x509().unwrap();
+    assert_eq!(leaf.tbs_certificate().subject().to_string(), "CN=Contoso Plug-in Signing,OU=Dataverse,O=Contoso,C=US");
+}
+
+#[test]
 fn debug_shows_what_identifies_the_certificate() {
     let dbg = format!("{:?}", load("leaf.cer"));
     assert!(dbg.contains("Contoso Plug-in Signing") && dbg.contains("5bd65d09"), "{dbg}");

@@ -228,6 +228,9 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                     println!("issuer_hash:  {}", cert.issuer_hash());
                     println!("subject_hash: {}", cert.subject_hash());
                     println!("self_signed:  {}", cert.is_self_signed());
+                    if let Ok(validity) = cert.validity() {
+                        println!("valid:        {validity}");
+                    }
                 }
                 Output::Json => print_json(&json!({
                     "issuer": cert.issuer(),

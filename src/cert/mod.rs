@@ -26,6 +26,7 @@ use std::fmt;
 use std::ops::Range;
 use std::path::Path;
 use std::sync::OnceLock;
+use std::time::SystemTime;
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
@@ -35,7 +36,7 @@ use sha2::{Digest, Sha256};
 pub use dn::{NameError, attribute_short_name, render_dotnet_name};
 pub use hash::{CertificateHash, HashParseError, NameHash, Thumbprint};
 
-use tlv::{Reader, TlvError, tag};
+use tlv::{Reader, Tlv, TlvError, tag};
 
 /// Why bytes could not be read as a certificate.
 #[derive(Debug, thiserror::Error)]
@@ -182,6 +183,7 @@ pub struct Certificate {
     der: Vec<u8>,
     issuer_raw: Range<usize>,
     subject_raw: Range<usize>,
+    validity: Range<usize>,
     /// `None` when the issuer name is byte-for-byte the subject name (every self-signed certificate).
     issuer: Option<String>,
     subject: String,
@@ -239,7 +241,7 @@ impl Certificate {
         t.read(tag::INTEGER).map_err(|e| tlv_detail(e, "serialNumber"))?;
         t.read(tag::SEQUENCE).map_err(|e| tlv_detail(e, "signature"))?;
         let issuer = t.read(tag::SEQUENCE).map_err(|e| tlv_detail(e, "issuer"))?;
-        t.read(tag::SEQUENCE).map_err(|e| tlv_detail(e, "validity"))?;
+        let validity = t.read(tag::SEQUENCE).map_err(|e| tlv_detail(e, "validity"))?;
         let subject = t.read(tag::SEQUENCE).map_err(|e| tlv_detail(e, "subject"))?;
         t.read(tag::SEQUENCE).map_err(|e| tlv_detail(e, "subjectPublicKeyInfo"))?;
         t.read_optional(0x81).map_err(|e| tlv_detail(e, "issuerUniqueID"))?;
@@ -273,6 +275,7 @@ impl Certificate {
             der: der.to_vec(),
             issuer_raw: issuer.whole,
             subject_raw: subject.whole,
+            validity: validity.value,
             issuer: issuer_text,
             subject: subject_text,
             self_signed: names_equal && keys_agree,
@@ -387,6 +390,37 @@ impl Certificate {
         NameHash::of_name(&self.subject)
     }
 
+    /// The full X.509 structure, decoded by the `x509-cert` crate, for fields this crate does not interpret
+    /// (extensions, the public key). Stricter than [`Certificate::from_der`]: a certificate Windows accepts may
+    /// still fail here (e.g. a negative serial number).
+    pub fn x509(&self) -> Result<x509_cert::Certificate, CertificateError> {
+        use der::Decode as _;
+        x509_cert::Certificate::from_der(&self.der).map_err(|e| CertificateError::der(format!("x509-cert: {e}")))
+    }
+
+    /// The validity period. Signing certificates expire; the platform then refuses the plug-in's signature,
+    /// whatever the FIC says.
+    pub fn validity(&self) -> Result<Validity, CertificateError> {
+        let seq = Tlv { tag: tag::SEQUENCE, whole: self.validity.clone(), value: self.validity.clone() };
+        let mut times = Reader::new(&self.der).inside(&seq);
+        let not_before = times.read_any().map_err(|e| tlv_detail(e, "validity"))?;
+        let not_after = times.read_any().map_err(|e| tlv_detail(e, "validity"))?;
+        times.finish().map_err(|e| tlv_detail(e, "validity"))?;
+        Ok(Validity { not_before: self.time(&not_before)?, not_after: self.time(&not_after)? })
+    }
+
+    fn time(&self, t: &Tlv) -> Result<SystemTime, CertificateError> {
+        use der::Decode as _;
+        use der::asn1::{GeneralizedTime, UtcTime};
+        let bytes = &self.der[t.whole.clone()];
+        let decoded = match t.tag {
+            0x17 => UtcTime::from_der(bytes).map(|t| t.to_system_time()),
+            0x18 => GeneralizedTime::from_der(bytes).map(|t| t.to_system_time()),
+            other => return Err(CertificateError::der(format!("validity: unexpected tag 0x{other:02x}"))),
+        };
+        decoded.map_err(|e| CertificateError::der(format!("validity: {e}")))
+    }
+
     /// Whether the certificate is self-signed.
     ///
     /// True when the issuer and subject names are byte-for-byte equal and, if the certificate carries both
@@ -395,6 +429,32 @@ impl Certificate {
     /// subject kind (`/h/` or `/i/../s/..`), which callers can always choose explicitly.
     pub fn is_self_signed(&self) -> bool {
         self.self_signed
+    }
+}
+
+/// A certificate's validity period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Validity {
+    /// Not valid before this instant.
+    pub not_before: SystemTime,
+    /// Not valid after this instant.
+    pub not_after: SystemTime,
+}
+
+impl Validity {
+    /// Whether `at` falls within the period.
+    pub fn contains(&self, at: SystemTime) -> bool {
+        self.not_before <= at && at <= self.not_after
+    }
+}
+
+impl fmt::Display for Validity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let show = |t: SystemTime| match der::DateTime::from_system_time(t) {
+            Ok(d) => d.to_string(),
+            Err(_) => "(out of range)".to_owned(),
+        };
+        write!(f, "{} to {}", show(self.not_before), show(self.not_after))
     }
 }
 
