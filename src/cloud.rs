@@ -14,6 +14,17 @@
 //! `https://login.microsoftonline.microsoft.scloud` for USSec. Where your cloud disagrees, override the
 //! value: every field of [`CloudProfile`] is public.
 //!
+//! Each cloud also has its Microsoft Graph and Azure Resource Manager endpoints (the token scope of each client
+//! is its endpoint's origin and `/.default`):
+//!
+//! | cloud | Graph | ARM |
+//! |---|---|---|
+//! | public | `https://graph.microsoft.com` | `https://management.azure.com` |
+//! | usgov | `https://graph.microsoft.us` (DoD: `https://dod-graph.microsoft.us`) | `https://management.usgovcloudapi.net` |
+//! | china | `https://microsoftgraph.chinacloudapi.cn` | `https://management.chinacloudapi.cn` |
+//! | usnat | `https://graph.eaglex.ic.gov` | `https://management.azure.eaglex.ic.gov` |
+//! | ussec | `https://graph.microsoft.scloud` | `https://management.azure.microsoft.scloud` |
+//!
 //! ```
 //! use dataverse_mi::cloud::{Cloud, CloudProfile};
 //! use uuid::Uuid;
@@ -109,6 +120,28 @@ impl Cloud {
         }
     }
 
+    /// The Microsoft Graph endpoint (for GCC High; DoD uses `https://dod-graph.microsoft.us`: override it).
+    pub fn graph_endpoint(self) -> &'static str {
+        match self {
+            Cloud::Public => "https://graph.microsoft.com",
+            Cloud::UsGov => "https://graph.microsoft.us",
+            Cloud::China => "https://microsoftgraph.chinacloudapi.cn",
+            Cloud::UsNat => "https://graph.eaglex.ic.gov",
+            Cloud::UsSec => "https://graph.microsoft.scloud",
+        }
+    }
+
+    /// The Azure Resource Manager endpoint.
+    pub fn arm_endpoint(self) -> &'static str {
+        match self {
+            Cloud::Public => "https://management.azure.com",
+            Cloud::UsGov => "https://management.usgovcloudapi.net",
+            Cloud::China => "https://management.chinacloudapi.cn",
+            Cloud::UsNat => "https://management.azure.eaglex.ic.gov",
+            Cloud::UsSec => "https://management.azure.microsoft.scloud",
+        }
+    }
+
     /// The cloud code in the subject identifier (`pub`, `usg`, `chn`, `uss`, `usn`).
     pub fn subject_code(self) -> &'static str {
         match self {
@@ -185,6 +218,10 @@ pub struct CloudProfile {
     pub login_host: String,
     /// The subject prefix, e.g. `/eid1/c/pub`.
     pub subject_prefix: String,
+    /// The Microsoft Graph endpoint, without `/v1.0`.
+    pub graph_endpoint: String,
+    /// The Azure Resource Manager endpoint.
+    pub arm_endpoint: String,
 }
 
 impl From<Cloud> for CloudProfile {
@@ -194,6 +231,8 @@ impl From<Cloud> for CloudProfile {
             audience: cloud.audience().to_owned(),
             login_host: cloud.login_host().to_owned(),
             subject_prefix: cloud.subject_prefix().to_owned(),
+            graph_endpoint: cloud.graph_endpoint().to_owned(),
+            arm_endpoint: cloud.arm_endpoint().to_owned(),
         }
     }
 }

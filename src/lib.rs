@@ -3,11 +3,14 @@
 #![warn(missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod cert;
+pub mod clients;
 pub mod cloud;
 pub mod entities;
 pub mod fic;
 pub mod guid;
+pub mod http;
 pub mod subject;
 
 pub use cert::{Certificate, CertificateError, CertificateHash, NameHash};
@@ -44,4 +47,7 @@ pub enum Error {
     /// A Dataverse row could not be built.
     #[error(transparent)]
     Row(#[from] entities::RowError),
+    /// A call to Dataverse, Graph or ARM failed.
+    #[error(transparent)]
+    Api(#[from] clients::ApiError),
 }

@@ -1,0 +1,235 @@
+//! Access tokens: the one trait the clients ask for tokens through, a static token, a per-scope cache, and
+//! an adapter over any `azure_identity` credential (feature `azure-identity`).
+//!
+//! ```
+//! use dataverse_mi::auth::{Secret, StaticToken, TokenSource};
+//! use std::time::{Duration, SystemTime};
+//!
+//! # tokio_test_block_on(async {
+//! let source = StaticToken::new(Secret::new("eyJ0eXAi..."), SystemTime::now() + Duration::from_secs(3600));
+//! let token = source.token(&["https://contoso.crm.dynamics.com/.default"]).await?;
+//! assert_eq!(format!("{:?}", token.token), "Secret");
+//! assert_eq!(token.token.expose(), "eyJ0eXAi...");
+//! # Ok::<(), dataverse_mi::auth::AuthError>(())
+//! # });
+//! # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+//! #     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+//! # }
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+/// A secret string (a token, a password) whose `Debug` and `Display` print `Secret` and nothing else.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The value itself. Call it only where the value is sent, never to log or print it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret")
+    }
+}
+
+/// A bearer token and when it expires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessToken {
+    /// The token.
+    pub token: Secret,
+    /// When it stops being accepted.
+    pub expires_on: SystemTime,
+}
+
+/// Why a token could not be obtained.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// The credential failed (e.g. `az login` has not been run, or the workload identity is not configured).
+    #[error("could not get a token for {scopes}: {message}")]
+    Credential {
+        /// The scopes asked for.
+        scopes: String,
+        /// The credential's own explanation.
+        message: String,
+    },
+}
+
+/// Where the clients get tokens: one call, any credential behind it.
+#[async_trait]
+pub trait TokenSource: Send + Sync + fmt::Debug {
+    /// A token valid for `scopes` (for this crate always one scope, `https://{host}/.default`).
+    async fn token(&self, scopes: &[&str]) -> Result<AccessToken, AuthError>;
+}
+
+/// A token given by the caller: for tests, and for callers that manage tokens themselves.
+#[derive(Debug, Clone)]
+pub struct StaticToken(AccessToken);
+
+impl StaticToken {
+    /// A token that is returned for every scope until `expires_on`.
+    pub fn new(token: Secret, expires_on: SystemTime) -> Self {
+        StaticToken(AccessToken { token, expires_on })
+    }
+}
+
+#[async_trait]
+impl TokenSource for StaticToken {
+    async fn token(&self, _scopes: &[&str]) -> Result<AccessToken, AuthError> {
+        Ok(self.0.clone())
+    }
+}
+
+/// Caches tokens per scope until shortly before they expire, so a run of a thousand requests asks the
+/// credential once per service.
+#[derive(Debug)]
+pub struct TokenCache {
+    inner: Arc<dyn TokenSource>,
+    refresh_margin: Duration,
+    cached: Mutex<HashMap<String, (AccessToken, Instant)>>,
+}
+
+impl TokenCache {
+    /// The default margin: a token is refreshed 5 minutes before it expires.
+    pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(300);
+
+    /// Caches `inner`'s tokens with the default refresh margin.
+    pub fn new(inner: Arc<dyn TokenSource>) -> Self {
+        Self::with_refresh_margin(inner, Self::DEFAULT_REFRESH_MARGIN)
+    }
+
+    /// Caches `inner`'s tokens, refreshing each `margin` before it expires.
+    pub fn with_refresh_margin(inner: Arc<dyn TokenSource>, margin: Duration) -> Self {
+        TokenCache { inner, refresh_margin: margin, cached: Mutex::new(HashMap::new()) }
+    }
+
+    /// Forgets every cached token (e.g. after a 401).
+    pub async fn clear(&self) {
+        self.cached.lock().await.clear();
+    }
+}
+
+#[async_trait]
+impl TokenSource for TokenCache {
+    async fn token(&self, scopes: &[&str]) -> Result<AccessToken, AuthError> {
+        let key = scopes.join(" ");
+        // Held across the fetch on purpose: concurrent callers wait for one fetch instead of starting many.
+        let mut cached = self.cached.lock().await;
+        if let Some((token, refresh_at)) = cached.get(&key)
+            && Instant::now() < *refresh_at
+        {
+            return Ok(token.clone());
+        }
+        let token = self.inner.token(scopes).await?;
+        // Measured on tokio's clock, so that tests with a paused clock control expiry exactly.
+        let lifetime = token.expires_on.duration_since(SystemTime::now()).unwrap_or_default();
+        let refresh_at = Instant::now() + lifetime.saturating_sub(self.refresh_margin);
+        cached.insert(key, (token.clone(), refresh_at));
+        Ok(token)
+    }
+}
+
+/// Tokens from any `azure_identity` / `azure_core` credential: `AzureCliCredential`, `ClientSecretCredential`,
+/// `WorkloadIdentityCredential` (GitHub Actions, AKS), `ManagedIdentityCredential`, ...
+///
+/// ```no_run
+/// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+/// use dataverse_mi::auth::{AzureIdentity, TokenSource};
+/// let source = AzureIdentity::new(azure_identity::AzureCliCredential::new(None)?);
+/// let token = source.token(&["https://contoso.crm.dynamics.com/.default"]).await?;
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "azure-identity")]
+#[derive(Debug, Clone)]
+pub struct AzureIdentity(Arc<dyn azure_core::credentials::TokenCredential>);
+
+#[cfg(feature = "azure-identity")]
+impl AzureIdentity {
+    /// Wraps a credential.
+    pub fn new(credential: Arc<dyn azure_core::credentials::TokenCredential>) -> Self {
+        AzureIdentity(credential)
+    }
+}
+
+#[cfg(feature = "azure-identity")]
+#[async_trait]
+impl TokenSource for AzureIdentity {
+    async fn token(&self, scopes: &[&str]) -> Result<AccessToken, AuthError> {
+        let token = self
+            .0
+            .get_token(scopes, None)
+            .await
+            .map_err(|e| AuthError::Credential { scopes: scopes.join(" "), message: e.to_string() })?;
+        Ok(AccessToken { token: Secret::new(token.token.secret()), expires_on: SystemTime::from(token.expires_on) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[derive(Debug, Default)]
+    struct Counting(AtomicUsize);
+
+    #[async_trait]
+    impl TokenSource for Counting {
+        async fn token(&self, scopes: &[&str]) -> Result<AccessToken, AuthError> {
+            let n = self.0.fetch_add(1, Ordering::SeqCst);
+            Ok(AccessToken {
+                token: Secret::new(format!("token-{n}-{}", scopes.join(","))),
+                expires_on: SystemTime::now() + Duration::from_secs(3600),
+            })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cache_per_scope_until_the_margin() {
+        let inner = Arc::new(Counting::default());
+        let cache = TokenCache::new(inner.clone());
+        let a = cache.token(&["a"]).await.unwrap();
+        assert_eq!(cache.token(&["a"]).await.unwrap(), a);
+        assert_eq!(inner.0.load(Ordering::SeqCst), 1);
+        cache.token(&["b"]).await.unwrap();
+        assert_eq!(inner.0.load(Ordering::SeqCst), 2);
+        // 54 minutes later the token (one hour, 5 minute margin) is still used; at 56 it is refreshed.
+        tokio::time::advance(Duration::from_secs(54 * 60)).await;
+        assert_eq!(cache.token(&["a"]).await.unwrap(), a);
+        tokio::time::advance(Duration::from_secs(2 * 60)).await;
+        assert_ne!(cache.token(&["a"]).await.unwrap(), a);
+        assert_eq!(inner.0.load(Ordering::SeqCst), 3);
+        cache.clear().await;
+        cache.token(&["a"]).await.unwrap();
+        assert_eq!(inner.0.load(Ordering::SeqCst), 4);
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let t = AccessToken { token: Secret::new("eyJhbGciOi.very.secret"), expires_on: SystemTime::UNIX_EPOCH };
+        let shown = format!("{t:?} {} {:?}", t.token, StaticToken::new(t.token.clone(), t.expires_on));
+        assert!(!shown.contains("very.secret"), "{shown}");
+        assert!(shown.contains("Secret"));
+    }
+}

@@ -1,0 +1,268 @@
+//! The Azure Resource Manager client: user-assigned managed identities and their FICs.
+
+use std::sync::Arc;
+
+use http::{Method, StatusCode};
+use serde::{Deserialize, Serialize};
+use url::Url;
+use uuid::Uuid;
+
+use super::{ApiError, Call, ClientOptions, Pipeline, Service};
+use crate::auth::TokenSource;
+use crate::cloud::CloudProfile;
+use crate::fic::{FederatedIdentityCredential, validate_name};
+
+/// The api-version used for `Microsoft.ManagedIdentity` unless told otherwise.
+pub const DEFAULT_MANAGED_IDENTITY_API_VERSION: &str = "2023-01-31";
+
+/// Which user-assigned managed identity.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct UserAssignedIdentityRef {
+    /// The subscription id.
+    pub subscription_id: String,
+    /// The resource group.
+    pub resource_group: String,
+    /// The identity's name.
+    pub name: String,
+}
+
+impl UserAssignedIdentityRef {
+    fn path(&self) -> Result<String, ApiError> {
+        for (what, value) in [
+            ("subscription id", &self.subscription_id),
+            ("resource group", &self.resource_group),
+            ("identity name", &self.name),
+        ] {
+            let ok = !value.is_empty()
+                && value.len() <= 128
+                && value.chars().all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '(' | ')'));
+            if !ok {
+                return Err(ApiError::invalid("user-assigned identity", format!("the {what} '{value}' is not valid")));
+            }
+        }
+        Ok(format!(
+            "subscriptions/{}/resourceGroups/{}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{}",
+            self.subscription_id, self.resource_group, self.name
+        ))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct IdentityProperties {
+    #[serde(rename = "clientId")]
+    client_id: Uuid,
+    #[serde(rename = "principalId")]
+    principal_id: Uuid,
+    #[serde(rename = "tenantId")]
+    tenant_id: Uuid,
+}
+
+/// A user-assigned managed identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "IdentityWire", into = "IdentityWire")]
+pub struct UserAssignedIdentity {
+    /// The ARM resource id.
+    pub id: String,
+    /// The name.
+    pub name: String,
+    /// The region.
+    pub location: String,
+    /// The client (application) id: what the `managedidentity` row's `applicationid` takes.
+    pub client_id: Uuid,
+    /// The service principal's object id: what role assignments take.
+    pub principal_id: Uuid,
+    /// The tenant.
+    pub tenant_id: Uuid,
+}
+
+#[derive(Serialize, Deserialize)]
+struct IdentityWire {
+    id: String,
+    name: String,
+    #[serde(default)]
+    location: String,
+    properties: IdentityProperties,
+}
+
+impl From<IdentityWire> for UserAssignedIdentity {
+    fn from(w: IdentityWire) -> Self {
+        UserAssignedIdentity {
+            id: w.id,
+            name: w.name,
+            location: w.location,
+            client_id: w.properties.client_id,
+            principal_id: w.properties.principal_id,
+            tenant_id: w.properties.tenant_id,
+        }
+    }
+}
+
+impl From<UserAssignedIdentity> for IdentityWire {
+    fn from(u: UserAssignedIdentity) -> Self {
+        IdentityWire {
+            id: u.id,
+            name: u.name,
+            location: u.location,
+            properties: IdentityProperties {
+                client_id: u.client_id,
+                principal_id: u.principal_id,
+                tenant_id: u.tenant_id,
+            },
+        }
+    }
+}
+
+/// A FIC as ARM stores it on a user-assigned managed identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "FicWire", into = "FicWire")]
+pub struct ArmFederatedIdentityCredential {
+    /// The ARM resource id.
+    pub id: String,
+    /// The credential (ARM has no description).
+    pub credential: FederatedIdentityCredential,
+}
+
+#[derive(Serialize, Deserialize)]
+struct FicWire {
+    #[serde(default)]
+    id: String,
+    name: String,
+    properties: FicProperties,
+}
+
+#[derive(Serialize, Deserialize)]
+struct FicProperties {
+    issuer: String,
+    subject: String,
+    audiences: Vec<String>,
+}
+
+impl From<FicWire> for ArmFederatedIdentityCredential {
+    fn from(w: FicWire) -> Self {
+        ArmFederatedIdentityCredential {
+            id: w.id,
+            credential: FederatedIdentityCredential {
+                name: w.name,
+                issuer: w.properties.issuer,
+                subject: w.properties.subject,
+                audiences: w.properties.audiences,
+                description: None,
+            },
+        }
+    }
+}
+
+impl From<ArmFederatedIdentityCredential> for FicWire {
+    fn from(a: ArmFederatedIdentityCredential) -> Self {
+        FicWire {
+            id: a.id,
+            name: a.credential.name,
+            properties: FicProperties {
+                issuer: a.credential.issuer,
+                subject: a.credential.subject,
+                audiences: a.credential.audiences,
+            },
+        }
+    }
+}
+
+/// An Azure Resource Manager client (`{arm endpoint}/`).
+#[derive(Debug, Clone)]
+pub struct ArmClient {
+    pipeline: Pipeline,
+    api_version: String,
+}
+
+impl ArmClient {
+    /// A client for the cloud's ARM endpoint (or `options.base_url`), with api-version `2023-01-31`.
+    pub fn new(
+        cloud: &CloudProfile,
+        credential: Arc<dyn TokenSource>,
+        options: ClientOptions,
+    ) -> Result<Self, ApiError> {
+        let base = match &options.base_url {
+            Some(b) => b.clone(),
+            None => Url::parse(&format!("{}/", cloud.arm_endpoint.trim_end_matches('/')))
+                .map_err(|e| ApiError::invalid("ARM endpoint", e.to_string()))?,
+        };
+        Ok(ArmClient {
+            pipeline: Pipeline::new(Service::Arm, base, credential, options)?,
+            api_version: DEFAULT_MANAGED_IDENTITY_API_VERSION.to_owned(),
+        })
+    }
+
+    /// Uses another `Microsoft.ManagedIdentity` api-version.
+    pub fn with_api_version(mut self, api_version: impl Into<String>) -> Self {
+        self.api_version = api_version.into();
+        self
+    }
+
+    /// The scope tokens are requested for.
+    pub fn scope(&self) -> &str {
+        self.pipeline.scope()
+    }
+
+    fn url(&self, path: &str) -> Result<Url, ApiError> {
+        let mut url = self.pipeline.url(path)?;
+        url.query_pairs_mut().append_pair("api-version", &self.api_version);
+        Ok(url)
+    }
+
+    fn fic_path(identity: &UserAssignedIdentityRef, name: Option<&str>) -> Result<String, ApiError> {
+        let mut path = format!("{}/federatedIdentityCredentials", identity.path()?);
+        if let Some(n) = name {
+            validate_name(n).map_err(|e| ApiError::invalid("FIC name", e.to_string()))?;
+            path.push('/');
+            path.push_str(n);
+        }
+        Ok(path)
+    }
+
+    /// Reads a user-assigned managed identity (client id, principal id, tenant id).
+    pub async fn get_user_assigned_identity(
+        &self,
+        identity: &UserAssignedIdentityRef,
+    ) -> Result<UserAssignedIdentity, ApiError> {
+        let call = Call::new("get user-assigned identity", Method::GET, self.url(&identity.path()?)?);
+        self.pipeline.json(call).await
+    }
+
+    /// Lists the identity's FICs (every page).
+    pub async fn list_fics(
+        &self,
+        identity: &UserAssignedIdentityRef,
+    ) -> Result<Vec<ArmFederatedIdentityCredential>, ApiError> {
+        let call = Call::new("list FICs", Method::GET, self.url(&Self::fic_path(identity, None)?)?);
+        self.pipeline.all_pages(call, &[]).await
+    }
+
+    /// Reads one FIC by name.
+    pub async fn get_fic(
+        &self,
+        identity: &UserAssignedIdentityRef,
+        name: &str,
+    ) -> Result<ArmFederatedIdentityCredential, ApiError> {
+        let call = Call::new("get FIC", Method::GET, self.url(&Self::fic_path(identity, Some(name))?)?);
+        self.pipeline.json(call).await
+    }
+
+    /// Creates or updates a FIC (`PUT`, idempotent). Returns the stored FIC and whether it was created.
+    pub async fn create_or_update_fic(
+        &self,
+        identity: &UserAssignedIdentityRef,
+        fic: &FederatedIdentityCredential,
+    ) -> Result<(ArmFederatedIdentityCredential, bool), ApiError> {
+        let body = fic.arm_body().map_err(|e| ApiError::invalid("FIC", e.to_string()))?;
+        let url = self.url(&Self::fic_path(identity, Some(&fic.name))?)?;
+        let response = self.pipeline.send(Call::new("create or update FIC", Method::PUT, url).json(&body)?).await?;
+        let created = response.status() == StatusCode::CREATED;
+        let stored = super::decode(Service::Arm, "create or update FIC", response.body())?;
+        Ok((stored, created))
+    }
+
+    /// Deletes a FIC by name.
+    pub async fn delete_fic(&self, identity: &UserAssignedIdentityRef, name: &str) -> Result<(), ApiError> {
+        let call = Call::new("delete FIC", Method::DELETE, self.url(&Self::fic_path(identity, Some(name))?)?);
+        self.pipeline.empty(call).await.map(drop)
+    }
+}

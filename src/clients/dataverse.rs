@@ -1,0 +1,434 @@
+//! The Dataverse Web API client.
+
+use std::fmt;
+use std::sync::Arc;
+
+use http::Method;
+use http::header::HeaderName;
+use serde::{Deserialize, Serialize};
+use url::Url;
+use uuid::Uuid;
+
+use super::{ApiError, Call, ClientOptions, Pipeline, Service, any_of, check_base};
+use crate::auth::TokenSource;
+use crate::entities::{
+    ManagedIdentity, ManagedIdentityBinding, NewManagedIdentity, OrganizationDetail, PluginAssembly, PluginPackage,
+    RetrieveCurrentOrganizationResponse,
+};
+use crate::subject::SubjectFormatVersion;
+
+/// The host suffixes of Dataverse environments in the public and sovereign clouds.
+pub const DATAVERSE_HOST_SUFFIXES: &[&str] = &[
+    ".dynamics.com",
+    ".dynamics.us",
+    ".microsoftdynamics.us",
+    ".appsplatform.us",
+    ".dynamics.cn",
+    ".microsoftdynamics.de",
+    ".dynamics.eaglex.ic.gov",
+    ".microsoftdynamics.scloud",
+];
+
+/// An environment's organization URL, e.g. `https://contoso.crm.dynamics.com`: checked, without path or query.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OrgUrl(Url);
+
+impl fmt::Debug for OrgUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "OrgUrl({})", self.0)
+    }
+}
+
+impl fmt::Display for OrgUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.as_str().trim_end_matches('/'))
+    }
+}
+
+impl OrgUrl {
+    /// Parses an organization URL: `https://`, a Dataverse host (`*.dynamics.com` and the sovereign clouds'
+    /// suffixes, see [`DATAVERSE_HOST_SUFFIXES`]), no path beyond `/`, no query or fragment. A bare host
+    /// (`contoso.crm.dynamics.com`) is accepted as `https://`.
+    ///
+    /// ```
+    /// # use dataverse_mi::clients::OrgUrl;
+    /// assert_eq!(OrgUrl::parse("contoso.crm.dynamics.com")?.to_string(), "https://contoso.crm.dynamics.com");
+    /// assert!(OrgUrl::parse("http://contoso.crm.dynamics.com").is_err());
+    /// assert!(OrgUrl::parse("https://contoso.crm.dynamics.com/api/data/v9.2").is_err());
+    /// assert!(OrgUrl::parse("https://example.com").is_err());
+    /// # Ok::<(), dataverse_mi::clients::ApiError>(())
+    /// ```
+    pub fn parse(input: &str) -> Result<Self, ApiError> {
+        let url = Self::parse_shape(input)?;
+        let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+        if !DATAVERSE_HOST_SUFFIXES.iter().any(|s| host.ends_with(s)) {
+            return Err(ApiError::invalid(
+                "organization URL",
+                format!(
+                    "'{host}' is not a Dataverse host (expected e.g. contoso.crm.dynamics.com); use OrgUrl::any_host for a host outside the known clouds"
+                ),
+            ));
+        }
+        Ok(OrgUrl(url))
+    }
+
+    /// Like [`parse`](Self::parse) but accepts any `https://` host (a cloud this crate does not list).
+    pub fn any_host(input: &str) -> Result<Self, ApiError> {
+        Self::parse_shape(input).map(OrgUrl)
+    }
+
+    /// For tests: a loopback URL (`http://127.0.0.1:PORT`), where plain HTTP is allowed. Anything that is not
+    /// loopback is refused.
+    pub fn loopback_for_testing(input: &str) -> Result<Self, ApiError> {
+        let url = Url::parse(input).map_err(|e| ApiError::invalid("organization URL", format!("'{input}': {e}")))?;
+        let loopback = match url.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            None => false,
+        };
+        if !loopback {
+            return Err(ApiError::invalid("organization URL", format!("'{input}' is not a loopback URL")));
+        }
+        check_base(&url, "organization URL")?;
+        Self::no_path(url, input).map(OrgUrl)
+    }
+
+    fn parse_shape(input: &str) -> Result<Url, ApiError> {
+        let trimmed = input.trim();
+        let with_scheme = if trimmed.contains("://") { trimmed.to_owned() } else { format!("https://{trimmed}") };
+        let url =
+            Url::parse(&with_scheme).map_err(|e| ApiError::invalid("organization URL", format!("'{input}': {e}")))?;
+        if url.scheme() != "https" {
+            return Err(ApiError::invalid("organization URL", format!("'{input}' must be https://")));
+        }
+        if url.port().is_some() {
+            return Err(ApiError::invalid("organization URL", format!("'{input}' has a port; Dataverse has none")));
+        }
+        Self::no_path(url, input)
+    }
+
+    fn no_path(url: Url, input: &str) -> Result<Url, ApiError> {
+        if url.path() != "/" && !url.path().is_empty() {
+            return Err(ApiError::invalid(
+                "organization URL",
+                format!(
+                    "'{input}' has the path '{}'; give the organization URL alone, e.g. https://contoso.crm.dynamics.com",
+                    url.path()
+                ),
+            ));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(ApiError::invalid("organization URL", format!("'{input}' has a query or fragment")));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(ApiError::invalid("organization URL", "credentials do not go in the URL"));
+        }
+        Ok(url)
+    }
+
+    /// The host, e.g. `contoso.crm.dynamics.com`.
+    pub fn host(&self) -> &str {
+        self.0.host_str().unwrap_or_default()
+    }
+
+    /// The URL, ending in `/`.
+    pub fn as_url(&self) -> &Url {
+        &self.0
+    }
+}
+
+/// The answer of `WhoAmI`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WhoAmI {
+    /// The calling user (or application user).
+    #[serde(rename = "UserId")]
+    pub user_id: Uuid,
+    /// Their business unit.
+    #[serde(rename = "BusinessUnitId")]
+    pub business_unit_id: Uuid,
+    /// The organization.
+    #[serde(rename = "OrganizationId")]
+    pub organization_id: Uuid,
+}
+
+/// The kind of a plug-in component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum ComponentKind {
+    /// A plug-in assembly (`pluginassembly`).
+    PluginAssembly,
+    /// A plug-in package (`pluginpackage`).
+    PluginPackage,
+}
+
+impl ComponentKind {
+    /// The table's logical name.
+    pub fn logical_name(self) -> &'static str {
+        match self {
+            ComponentKind::PluginAssembly => "pluginassembly",
+            ComponentKind::PluginPackage => "pluginpackage",
+        }
+    }
+
+    fn entity_set(self) -> &'static str {
+        match self {
+            ComponentKind::PluginAssembly => "pluginassemblies",
+            ComponentKind::PluginPackage => "pluginpackages",
+        }
+    }
+}
+
+/// The answer of `GetComponentManagedIdentityFIC`: the subject the platform itself computes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComponentManagedIdentityFic {
+    /// The subject identifier the platform will present.
+    #[serde(rename = "FICSubject")]
+    pub fic_subject: String,
+    /// Every other property, as it came.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The columns of a managed identity row that may change.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ManagedIdentityUpdate {
+    /// `version`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<SubjectFormatVersion>,
+    /// `applicationid`.
+    #[serde(rename = "applicationid", skip_serializing_if = "Option::is_none")]
+    pub application_id: Option<Uuid>,
+    /// `tenantid`.
+    #[serde(rename = "tenantid", skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<Uuid>,
+    /// `name`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+const MI_SELECT: &str =
+    "managedidentityid,name,applicationid,tenantid,credentialsource,subjectscope,version,identitytype,statecode";
+const ASSEMBLY_SELECT: &str = "pluginassemblyid,name,version,culture,publickeytoken,isolationmode,sourcetype,_packageid_value,_managedidentityid_value";
+const PACKAGE_SELECT: &str = "pluginpackageid,name,uniquename,version,_managedidentityid_value";
+const PAGE_SIZE: (HeaderName, &str) = (HeaderName::from_static("prefer"), "odata.maxpagesize=500");
+
+/// A client of one environment's Dataverse Web API (`https://{org}/api/data/v9.2/`).
+///
+/// ```no_run
+/// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+/// use dataverse_mi::auth::AzureIdentity;
+/// use dataverse_mi::clients::{ClientOptions, DataverseClient, OrgUrl};
+///
+/// let credential = std::sync::Arc::new(AzureIdentity::new(azure_identity::AzureCliCredential::new(None)?));
+/// let client = DataverseClient::new(OrgUrl::parse("https://contoso.crm.dynamics.com")?, credential, ClientOptions::default())?;
+/// let org = client.retrieve_current_organization().await?;
+/// println!("environment {:?}, tenant {:?}", org.environment_id, org.tenant_id);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct DataverseClient {
+    pipeline: Pipeline,
+    org: OrgUrl,
+}
+
+fn ms_header(name: &'static str) -> HeaderName {
+    HeaderName::from_static(name)
+}
+
+impl DataverseClient {
+    /// A client for the environment at `org`. The token is requested for `https://{org host}/.default`.
+    pub fn new(org: OrgUrl, credential: Arc<dyn TokenSource>, options: ClientOptions) -> Result<Self, ApiError> {
+        let base = match &options.base_url {
+            Some(b) => b.clone(),
+            None => {
+                org.as_url().join("api/data/v9.2/").map_err(|e| ApiError::invalid("organization URL", e.to_string()))?
+            }
+        };
+        Ok(DataverseClient { pipeline: Pipeline::new(Service::Dataverse, base, credential, options)?, org })
+    }
+
+    /// The organization URL.
+    pub fn org_url(&self) -> &OrgUrl {
+        &self.org
+    }
+
+    /// The scope tokens are requested for.
+    pub fn scope(&self) -> &str {
+        self.pipeline.scope()
+    }
+
+    fn call(&self, operation: &'static str, method: Method, path: &str) -> Result<Call, ApiError> {
+        Ok(Call::new(operation, method, self.pipeline.url(path)?)
+            .header(ms_header("odata-maxversion"), "4.0")
+            .header(ms_header("odata-version"), "4.0"))
+    }
+
+    fn query(&self, operation: &'static str, set: &str, select: &str, filter: Option<&str>) -> Result<Call, ApiError> {
+        let mut call = self.call(operation, Method::GET, set)?;
+        {
+            let mut q = call.url.query_pairs_mut();
+            q.append_pair("$select", select);
+            if let Some(f) = filter {
+                q.append_pair("$filter", f);
+            }
+        }
+        call = call.header(PAGE_SIZE.0.clone(), PAGE_SIZE.1);
+        Ok(call)
+    }
+
+    /// `RetrieveCurrentOrganization`: the environment id, tenant id, organization id and names.
+    pub async fn retrieve_current_organization(&self) -> Result<OrganizationDetail, ApiError> {
+        let call = self.call(
+            "retrieve current organization",
+            Method::GET,
+            "RetrieveCurrentOrganization(AccessType=Microsoft.Dynamics.CRM.EndpointAccessType'Default')",
+        )?;
+        let r: RetrieveCurrentOrganizationResponse = self.pipeline.json(call).await?;
+        Ok(r.detail)
+    }
+
+    /// `WhoAmI`.
+    pub async fn who_am_i(&self) -> Result<WhoAmI, ApiError> {
+        self.pipeline.json(self.call("who am i", Method::GET, "WhoAmI")?).await
+    }
+
+    /// Creates a managed identity row with its client-chosen id and returns it as stored.
+    ///
+    /// Retried on transient failures: the id is chosen by the client, so a second sending after a lost answer
+    /// fails with a duplicate key ([`ApiError::is_conflict`]) instead of creating a second row.
+    pub async fn create_managed_identity(&self, row: &NewManagedIdentity) -> Result<ManagedIdentity, ApiError> {
+        let call = self
+            .call("create managed identity", Method::POST, "managedidentities")?
+            .header(ms_header("prefer"), "return=representation")
+            .json(row)?
+            .retry_safe(true);
+        self.pipeline.json(call).await
+    }
+
+    /// Reads a managed identity row.
+    pub async fn get_managed_identity(&self, id: Uuid) -> Result<ManagedIdentity, ApiError> {
+        let mut call = self.call("get managed identity", Method::GET, &format!("managedidentities({id})"))?;
+        call.url.query_pairs_mut().append_pair("$select", MI_SELECT);
+        self.pipeline.json(call).await
+    }
+
+    /// Lists managed identity rows, optionally filtered (an OData `$filter` expression), every page.
+    pub async fn list_managed_identities(&self, filter: Option<&str>) -> Result<Vec<ManagedIdentity>, ApiError> {
+        let call = self.query("list managed identities", "managedidentities", MI_SELECT, filter)?;
+        self.pipeline.all_pages(call, &[PAGE_SIZE]).await
+    }
+
+    /// Updates columns of an existing row (`If-Match: *`: never creates one). Safe to retry: it sets values.
+    pub async fn update_managed_identity(&self, id: Uuid, update: &ManagedIdentityUpdate) -> Result<(), ApiError> {
+        let call = self
+            .call("update managed identity", Method::PATCH, &format!("managedidentities({id})"))?
+            .header(http::header::IF_MATCH, "*")
+            .json(update)?
+            .retry_safe(true);
+        self.pipeline.empty(call).await.map(drop)
+    }
+
+    /// Deletes a managed identity row (which also clears the components' links to it).
+    pub async fn delete_managed_identity(&self, id: Uuid) -> Result<(), ApiError> {
+        let call = self.call("delete managed identity", Method::DELETE, &format!("managedidentities({id})"))?;
+        self.pipeline.empty(call).await.map(drop)
+    }
+
+    /// Reads a plug-in assembly.
+    pub async fn get_plugin_assembly(&self, id: Uuid) -> Result<PluginAssembly, ApiError> {
+        let mut call = self.call("get plug-in assembly", Method::GET, &format!("pluginassemblies({id})"))?;
+        call.url.query_pairs_mut().append_pair("$select", ASSEMBLY_SELECT);
+        self.pipeline.json(call).await
+    }
+
+    /// Finds plug-in assemblies by name, many names in one `$filter` (names are escaped).
+    pub async fn find_plugin_assemblies_by_name(&self, names: &[&str]) -> Result<Vec<PluginAssembly>, ApiError> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let filter = any_of("name", names);
+        let call = self.query("find plug-in assemblies", "pluginassemblies", ASSEMBLY_SELECT, Some(&filter))?;
+        self.pipeline.all_pages(call, &[PAGE_SIZE]).await
+    }
+
+    /// Lists every plug-in assembly.
+    pub async fn list_plugin_assemblies(&self) -> Result<Vec<PluginAssembly>, ApiError> {
+        let call = self.query("list plug-in assemblies", "pluginassemblies", ASSEMBLY_SELECT, None)?;
+        self.pipeline.all_pages(call, &[PAGE_SIZE]).await
+    }
+
+    /// Reads a plug-in package.
+    pub async fn get_plugin_package(&self, id: Uuid) -> Result<PluginPackage, ApiError> {
+        let mut call = self.call("get plug-in package", Method::GET, &format!("pluginpackages({id})"))?;
+        call.url.query_pairs_mut().append_pair("$select", PACKAGE_SELECT);
+        self.pipeline.json(call).await
+    }
+
+    /// Finds plug-in packages by unique name, many in one `$filter` (names are escaped).
+    pub async fn find_plugin_packages_by_name(&self, unique_names: &[&str]) -> Result<Vec<PluginPackage>, ApiError> {
+        if unique_names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let filter = any_of("uniquename", unique_names);
+        let call = self.query("find plug-in packages", "pluginpackages", PACKAGE_SELECT, Some(&filter))?;
+        self.pipeline.all_pages(call, &[PAGE_SIZE]).await
+    }
+
+    /// Lists every plug-in package.
+    pub async fn list_plugin_packages(&self) -> Result<Vec<PluginPackage>, ApiError> {
+        let call = self.query("list plug-in packages", "pluginpackages", PACKAGE_SELECT, None)?;
+        self.pipeline.all_pages(call, &[PAGE_SIZE]).await
+    }
+
+    /// Binds a component to a managed identity row (`If-Match: *`: the component must exist). Safe to retry.
+    pub async fn bind(&self, kind: ComponentKind, component: Uuid, managed_identity: Uuid) -> Result<(), ApiError> {
+        self.set_binding(kind, component, &ManagedIdentityBinding::bind(managed_identity), "bind component").await
+    }
+
+    /// Removes a component's binding. Safe to retry.
+    pub async fn unbind(&self, kind: ComponentKind, component: Uuid) -> Result<(), ApiError> {
+        self.set_binding(kind, component, &ManagedIdentityBinding::unbind(), "unbind component").await
+    }
+
+    async fn set_binding(
+        &self,
+        kind: ComponentKind,
+        component: Uuid,
+        body: &ManagedIdentityBinding,
+        operation: &'static str,
+    ) -> Result<(), ApiError> {
+        let call = self
+            .call(operation, Method::PATCH, &format!("{}({component})", kind.entity_set()))?
+            .header(http::header::IF_MATCH, "*")
+            .json(body)?
+            .retry_safe(true);
+        self.pipeline.empty(call).await.map(drop)
+    }
+
+    /// The managed identity a component is bound to, if any.
+    pub async fn binding(&self, kind: ComponentKind, component: Uuid) -> Result<Option<Uuid>, ApiError> {
+        #[derive(Deserialize)]
+        struct Row {
+            #[serde(rename = "_managedidentityid_value", default)]
+            managed_identity: Option<Uuid>,
+        }
+        let mut call = self.call("read binding", Method::GET, &format!("{}({component})", kind.entity_set()))?;
+        call.url.query_pairs_mut().append_pair("$select", "_managedidentityid_value");
+        let row: Row = self.pipeline.json(call).await?;
+        Ok(row.managed_identity)
+    }
+
+    /// `GetComponentManagedIdentityFIC`: the subject the platform computes for a component, the authoritative
+    /// value to check a locally computed subject against.
+    pub async fn get_component_managed_identity_fic(
+        &self,
+        kind: ComponentKind,
+        component: Uuid,
+    ) -> Result<ComponentManagedIdentityFic, ApiError> {
+        let path =
+            format!("GetComponentManagedIdentityFIC(ComponentName='{}',ComponentId={component})", kind.logical_name());
+        self.pipeline.json(self.call("get component FIC", Method::GET, &path)?).await
+    }
+}

@@ -1,0 +1,267 @@
+//! The one error type of the clients.
+
+use std::fmt;
+
+use http::StatusCode;
+use serde::Deserialize;
+
+use crate::auth::AuthError;
+use crate::http::TransportErrorKind;
+
+/// Which service a request went to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Service {
+    /// The Dataverse Web API.
+    Dataverse,
+    /// Microsoft Graph.
+    Graph,
+    /// Azure Resource Manager.
+    Arm,
+}
+
+impl fmt::Display for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Service::Dataverse => "Dataverse",
+            Service::Graph => "Microsoft Graph",
+            Service::Arm => "Azure Resource Manager",
+        })
+    }
+}
+
+/// One entry of an ARM error's `details`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+pub struct ErrorDetail {
+    /// The detail's code.
+    #[serde(default)]
+    pub code: Option<String>,
+    /// The detail's message.
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// An error response from a service, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceError {
+    /// The service.
+    pub service: Service,
+    /// What was being done, e.g. `create managed identity`.
+    pub operation: &'static str,
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The service's error code (`0x80040237`, `Request_ResourceNotFound`, `ResourceNotFound`); Dataverse
+    /// sometimes sends an empty one, kept as `None`.
+    pub code: Option<String>,
+    /// The service's message, or the start of a non-JSON body.
+    pub message: String,
+    /// ARM's `details`.
+    pub details: Vec<ErrorDetail>,
+    /// `x-ms-request-id`, `request-id` or Graph's `innerError.request-id`.
+    pub request_id: Option<String>,
+    /// `x-ms-correlation-request-id`.
+    pub correlation_id: Option<String>,
+    /// How many attempts were made.
+    pub attempts: u32,
+}
+
+impl fmt::Display for ServiceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({}): HTTP {}", self.service, self.operation, self.status.as_u16())?;
+        if let Some(code) = &self.code {
+            write!(f, " {code}")?;
+        }
+        write!(f, ": {}", self.message)?;
+        for d in &self.details {
+            write!(f, "; {}: {}", d.code.as_deref().unwrap_or("-"), d.message.as_deref().unwrap_or("-"))?;
+        }
+        if let Some(id) = &self.request_id {
+            write!(f, " (request id {id})")?;
+        }
+        if self.attempts > 1 {
+            write!(f, " after {} attempts", self.attempts)?;
+        }
+        Ok(())
+    }
+}
+
+/// Everything that can go wrong calling Dataverse, Graph or ARM.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// The service answered with an error status.
+    #[error("{0}")]
+    Service(Box<ServiceError>),
+    /// No response was received.
+    #[error("{service} ({operation}): {kind:?}: {message} (after {attempts} attempt(s))")]
+    Transport {
+        /// The service.
+        service: Service,
+        /// What was being done.
+        operation: &'static str,
+        /// The kind of failure.
+        kind: TransportErrorKind,
+        /// What happened.
+        message: String,
+        /// How many attempts were made.
+        attempts: u32,
+    },
+    /// A successful response whose body is not what the API documents.
+    #[error("{service} ({operation}): the response does not decode at {path}: {message}")]
+    Decode {
+        /// The service.
+        service: Service,
+        /// What was being done.
+        operation: &'static str,
+        /// The JSON path where decoding failed, e.g. `value[3].managedidentityid`.
+        path: String,
+        /// Why.
+        message: String,
+    },
+    /// No token could be obtained.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// An input was refused before anything was sent.
+    #[error("invalid {what}: {message}")]
+    InvalidInput {
+        /// Which input.
+        what: &'static str,
+        /// Why.
+        message: String,
+    },
+    /// A URL (e.g. a paging link) points at another host than the one the token is for: not followed.
+    #[error("refusing to send a token for {expected} to {found}")]
+    ForeignHost {
+        /// The origin the client talks to.
+        expected: String,
+        /// The origin that was asked for.
+        found: String,
+    },
+}
+
+/// Dataverse's "duplicate key" code.
+pub const DATAVERSE_DUPLICATE_KEY: &str = "0x80040237";
+/// Dataverse's "row does not exist" code.
+pub const DATAVERSE_NOT_FOUND: &str = "0x80040217";
+
+impl ApiError {
+    /// The HTTP status, when the service answered.
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            ApiError::Service(e) => Some(e.status),
+            _ => None,
+        }
+    }
+
+    /// The service's error code, when it sent one.
+    pub fn service_code(&self) -> Option<&str> {
+        match self {
+            ApiError::Service(e) => e.code.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The request id the service gave, for support cases.
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            ApiError::Service(e) => e.request_id.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The thing asked for does not exist (404, or Dataverse's `0x80040217`).
+    pub fn is_not_found(&self) -> bool {
+        self.status() == Some(StatusCode::NOT_FOUND) || self.service_code() == Some(DATAVERSE_NOT_FOUND)
+    }
+
+    /// The thing to create exists already, or a precondition failed (409, 412, or Dataverse's duplicate key).
+    pub fn is_conflict(&self) -> bool {
+        matches!(self.status(), Some(StatusCode::CONFLICT | StatusCode::PRECONDITION_FAILED))
+            || self.service_code() == Some(DATAVERSE_DUPLICATE_KEY)
+    }
+
+    /// The service throttled the request (429), even after the retries.
+    pub fn is_throttled(&self) -> bool {
+        self.status() == Some(StatusCode::TOO_MANY_REQUESTS)
+    }
+
+    /// No response came in time.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, ApiError::Transport { kind: TransportErrorKind::Timeout, .. })
+    }
+
+    pub(crate) fn invalid(what: &'static str, message: impl Into<String>) -> Self {
+        ApiError::InvalidInput { what, message: message.into() }
+    }
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    error: Body,
+}
+
+#[derive(Deserialize)]
+struct Body {
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    details: Vec<ErrorDetail>,
+    #[serde(default, rename = "innerError", alias = "innererror")]
+    inner: Option<Inner>,
+}
+
+#[derive(Deserialize)]
+struct Inner {
+    #[serde(default, rename = "request-id")]
+    request_id: Option<String>,
+}
+
+const EXCERPT: usize = 300;
+
+/// Builds the error for a non-success response.
+pub(crate) fn service_error(
+    service: Service,
+    operation: &'static str,
+    response: &http::Response<bytes::Bytes>,
+    attempts: u32,
+) -> ApiError {
+    let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let status = response.status();
+    let (code, message, details, inner_request_id) = match serde_json::from_slice::<Envelope>(response.body()) {
+        Ok(Envelope { error }) => (
+            error.code.filter(|c| !c.is_empty()),
+            error.message.unwrap_or_default(),
+            error.details,
+            error.inner.and_then(|i| i.request_id),
+        ),
+        Err(_) => (None, excerpt(response.body(), status), Vec::new(), None),
+    };
+    ApiError::Service(Box::new(ServiceError {
+        service,
+        operation,
+        status,
+        code,
+        message,
+        details,
+        request_id: header("x-ms-request-id").or_else(|| header("request-id")).or(inner_request_id),
+        correlation_id: header("x-ms-correlation-request-id"),
+        attempts,
+    }))
+}
+
+/// The start of a body that is not a JSON error (an HTML gateway page, a proxy's text), on one line.
+fn excerpt(body: &[u8], status: StatusCode) -> String {
+    if body.is_empty() {
+        return status.canonical_reason().unwrap_or("no message").to_owned();
+    }
+    let text = String::from_utf8_lossy(body);
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut out: String = flat.chars().take(EXCERPT).collect();
+    if flat.chars().count() > EXCERPT {
+        out.push('…');
+    }
+    format!("(not a JSON error) {out}")
+}

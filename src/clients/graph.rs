@@ -1,0 +1,178 @@
+//! The Microsoft Graph client: applications and their federated identity credentials.
+
+use std::sync::Arc;
+
+use http::{Method, StatusCode};
+use serde::{Deserialize, Serialize};
+use url::Url;
+use uuid::Uuid;
+
+use super::{ApiError, Call, ClientOptions, Pipeline, Service};
+use crate::auth::TokenSource;
+use crate::cloud::CloudProfile;
+use crate::fic::{FederatedIdentityCredential, validate_name};
+
+/// Which application: by object id or by application (client) id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AppRef {
+    /// The application object's id.
+    ObjectId(Uuid),
+    /// The application (client) id, as users know it.
+    AppId(Uuid),
+}
+
+impl AppRef {
+    fn path(self) -> String {
+        match self {
+            AppRef::ObjectId(id) => format!("applications/{id}"),
+            AppRef::AppId(id) => format!("applications(appId='{id}')"),
+        }
+    }
+}
+
+/// An application registration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Application {
+    /// The object id.
+    pub id: Uuid,
+    /// The application (client) id.
+    #[serde(rename = "appId")]
+    pub app_id: Uuid,
+    /// The display name.
+    #[serde(rename = "displayName", default)]
+    pub display_name: Option<String>,
+}
+
+/// A FIC as Graph stores it: the credential and its id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GraphFederatedIdentityCredential {
+    /// Graph's id of the FIC.
+    pub id: String,
+    /// The credential.
+    #[serde(flatten)]
+    pub credential: FederatedIdentityCredential,
+}
+
+/// What an upsert did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UpsertOutcome {
+    /// The FIC did not exist and was created.
+    Created,
+    /// The FIC existed and was updated.
+    Updated,
+}
+
+/// A Microsoft Graph client (`{graph endpoint}/v1.0/`).
+#[derive(Debug, Clone)]
+pub struct GraphClient {
+    pipeline: Pipeline,
+}
+
+#[derive(Serialize)]
+struct FicUpdate<'a> {
+    issuer: &'a str,
+    subject: &'a str,
+    audiences: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+}
+
+impl GraphClient {
+    /// A client for the cloud's Graph endpoint (or `options.base_url`).
+    pub fn new(
+        cloud: &CloudProfile,
+        credential: Arc<dyn TokenSource>,
+        options: ClientOptions,
+    ) -> Result<Self, ApiError> {
+        let base = match &options.base_url {
+            Some(b) => b.clone(),
+            None => Url::parse(&format!("{}/v1.0/", cloud.graph_endpoint.trim_end_matches('/')))
+                .map_err(|e| ApiError::invalid("Graph endpoint", e.to_string()))?,
+        };
+        Ok(GraphClient { pipeline: Pipeline::new(Service::Graph, base, credential, options)? })
+    }
+
+    /// The scope tokens are requested for.
+    pub fn scope(&self) -> &str {
+        self.pipeline.scope()
+    }
+
+    fn fics_url(&self, app: AppRef, tail: Option<&str>) -> Result<Url, ApiError> {
+        let mut url = self.pipeline.url(&format!("{}/federatedIdentityCredentials", app.path()))?;
+        if let Some(segment) = tail {
+            url.path_segments_mut().map_err(|_| ApiError::invalid("URL", "not a base URL"))?.push(segment);
+        }
+        Ok(url)
+    }
+
+    /// Reads an application (object id, app id, display name).
+    pub async fn get_application(&self, app: AppRef) -> Result<Application, ApiError> {
+        let mut url = self.pipeline.url(&app.path())?;
+        url.query_pairs_mut().append_pair("$select", "id,appId,displayName");
+        self.pipeline.json(Call::new("get application", Method::GET, url)).await
+    }
+
+    /// Lists the application's FICs (every page).
+    pub async fn list_fics(&self, app: AppRef) -> Result<Vec<GraphFederatedIdentityCredential>, ApiError> {
+        let call = Call::new("list FICs", Method::GET, self.fics_url(app, None)?);
+        self.pipeline.all_pages(call, &[]).await
+    }
+
+    /// Reads one FIC by id or name.
+    pub async fn get_fic(&self, app: AppRef, id_or_name: &str) -> Result<GraphFederatedIdentityCredential, ApiError> {
+        let call = Call::new("get FIC", Method::GET, self.fics_url(app, Some(id_or_name))?);
+        self.pipeline.json(call).await
+    }
+
+    /// Creates a FIC (validated first).
+    ///
+    /// Retried on transient failures: FIC names are unique per application, so a second sending after a lost
+    /// answer fails as a conflict instead of creating a twin.
+    pub async fn create_fic(
+        &self,
+        app: AppRef,
+        fic: &FederatedIdentityCredential,
+    ) -> Result<GraphFederatedIdentityCredential, ApiError> {
+        let body = fic.graph_body().map_err(|e| ApiError::invalid("FIC", e.to_string()))?;
+        let call = Call::new("create FIC", Method::POST, self.fics_url(app, None)?).json(&body)?.retry_safe(true);
+        self.pipeline.json(call).await
+    }
+
+    /// Updates a FIC's issuer, subject, audiences and description (the name cannot change). Safe to retry.
+    pub async fn update_fic(
+        &self,
+        app: AppRef,
+        id_or_name: &str,
+        fic: &FederatedIdentityCredential,
+    ) -> Result<(), ApiError> {
+        fic.validate().map_err(|e| ApiError::invalid("FIC", e.to_string()))?;
+        let body = FicUpdate {
+            issuer: &fic.issuer,
+            subject: &fic.subject,
+            audiences: &fic.audiences,
+            description: fic.description.as_deref(),
+        };
+        let call =
+            Call::new("update FIC", Method::PATCH, self.fics_url(app, Some(id_or_name))?).json(&body)?.retry_safe(true);
+        self.pipeline.empty(call).await.map(drop)
+    }
+
+    /// Deletes a FIC by id or name.
+    pub async fn delete_fic(&self, app: AppRef, id_or_name: &str) -> Result<(), ApiError> {
+        let call = Call::new("delete FIC", Method::DELETE, self.fics_url(app, Some(id_or_name))?);
+        self.pipeline.empty(call).await.map(drop)
+    }
+
+    /// Creates or updates a FIC by name (`PATCH .../federatedIdentityCredentials(name='{name}')`). Safe to retry.
+    pub async fn upsert_fic(&self, app: AppRef, fic: &FederatedIdentityCredential) -> Result<UpsertOutcome, ApiError> {
+        let body = fic.graph_body().map_err(|e| ApiError::invalid("FIC", e.to_string()))?;
+        // validate_name (inside graph_body) allows only letters, digits, '-' and '_': nothing to escape.
+        validate_name(&fic.name).map_err(|e| ApiError::invalid("FIC", e.to_string()))?;
+        let url = self.pipeline.url(&format!("{}/federatedIdentityCredentials(name='{}')", app.path(), fic.name))?;
+        let call = Call::new("upsert FIC", Method::PATCH, url).json(&body)?.retry_safe(true);
+        let status = self.pipeline.empty(call).await?;
+        Ok(if status == StatusCode::CREATED { UpsertOutcome::Created } else { UpsertOutcome::Updated })
+    }
+}

@@ -1,0 +1,352 @@
+//! Thin typed clients for the Dataverse Web API, Microsoft Graph and Azure Resource Manager.
+//!
+//! One method per API call, typed in and out, no provisioning policy. Every client shares the same
+//! machinery: a base URL (injectable, so tests point it at a loopback fake), a token requested for exactly
+//! that origin, a [`RetryOptions`] policy, a concurrency limit shared by the client's clones, and a
+//! `tracing` span per request that never records the token.
+
+mod arm;
+mod dataverse;
+mod error;
+mod graph;
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue};
+use http::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use tracing::Instrument as _;
+use url::Url;
+
+use crate::auth::{TokenCache, TokenSource};
+use crate::http::{RetryClass, RetryOptions, Transport, TransportError, server_retry_after};
+
+pub use arm::{
+    ArmClient, ArmFederatedIdentityCredential, DEFAULT_MANAGED_IDENTITY_API_VERSION, UserAssignedIdentity,
+    UserAssignedIdentityRef,
+};
+pub use dataverse::{
+    ComponentKind, ComponentManagedIdentityFic, DATAVERSE_HOST_SUFFIXES, DataverseClient, ManagedIdentityUpdate,
+    OrgUrl, WhoAmI,
+};
+pub use error::{ApiError, DATAVERSE_DUPLICATE_KEY, DATAVERSE_NOT_FOUND, ErrorDetail, Service, ServiceError};
+pub use graph::{AppRef, Application, GraphClient, GraphFederatedIdentityCredential, UpsertOutcome};
+
+/// Options every client takes.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// The retry policy.
+    pub retry: RetryOptions,
+    /// Most requests in flight at once, across all clones of the client. Dataverse allows 52 per user;
+    /// the default, 8, leaves room for everything else the user runs.
+    pub max_concurrency: usize,
+    /// The transport; `None` uses [`ReqwestTransport`](crate::http::ReqwestTransport) with its default timeouts.
+    pub transport: Option<Arc<dyn Transport>>,
+    /// Base URL override, e.g. a loopback fake in tests. `http://` is accepted for loopback hosts only.
+    pub base_url: Option<Url>,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions { retry: RetryOptions::default(), max_concurrency: 8, transport: None, base_url: None }
+    }
+}
+
+fn default_transport() -> Result<Arc<dyn Transport>, ApiError> {
+    #[cfg(feature = "reqwest")]
+    {
+        let t = crate::http::ReqwestTransport::new(crate::http::ReqwestOptions::default())
+            .map_err(|e| ApiError::invalid("transport", e.message))?;
+        Ok(Arc::new(t))
+    }
+    #[cfg(not(feature = "reqwest"))]
+    {
+        Err(ApiError::invalid("transport", "the `reqwest` feature is off: pass ClientOptions::transport"))
+    }
+}
+
+/// Whether a URL may be used as a base: `https://`, or `http://` to a loopback host.
+pub(crate) fn check_base(url: &Url, what: &'static str) -> Result<(), ApiError> {
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => return Err(ApiError::invalid(what, format!("'{url}' has no host"))),
+    };
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => {
+            Err(ApiError::invalid(what, format!("'{url}' is not https (plain http is allowed only to loopback)")))
+        }
+        other => Err(ApiError::invalid(what, format!("'{url}' has the scheme '{other}'; use https"))),
+    }
+}
+
+/// The shared request machinery of one client. Cheap to clone; clones share the limit and the token cache.
+#[derive(Debug, Clone)]
+pub(crate) struct Pipeline {
+    service: Service,
+    base: Url,
+    origin: String,
+    scope: String,
+    transport: Arc<dyn Transport>,
+    tokens: Arc<TokenCache>,
+    retry: RetryOptions,
+    limit: Arc<Semaphore>,
+    rng: Arc<std::sync::Mutex<fastrand::Rng>>,
+}
+
+/// One request to make.
+#[derive(Debug)]
+pub(crate) struct Call {
+    pub(crate) operation: &'static str,
+    pub(crate) method: Method,
+    pub(crate) url: Url,
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
+    pub(crate) body: Option<Bytes>,
+    /// Whether sending the request twice is harmless (set by the client method that knows).
+    pub(crate) retry_safe: bool,
+}
+
+impl Call {
+    pub(crate) fn new(operation: &'static str, method: Method, url: Url) -> Self {
+        let retry_safe = matches!(method, Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS);
+        Call { operation, method, url, headers: Vec::new(), body: None, retry_safe }
+    }
+
+    pub(crate) fn header(mut self, name: HeaderName, value: &'static str) -> Self {
+        self.headers.push((name, HeaderValue::from_static(value)));
+        self
+    }
+
+    pub(crate) fn json<T: serde::Serialize + ?Sized>(mut self, body: &T) -> Result<Self, ApiError> {
+        let bytes = serde_json::to_vec(body).map_err(|e| ApiError::invalid("request body", e.to_string()))?;
+        self.headers.push((CONTENT_TYPE, HeaderValue::from_static("application/json")));
+        self.body = Some(Bytes::from(bytes));
+        Ok(self)
+    }
+
+    /// Marks the request as safe to send twice (the client method explains why).
+    pub(crate) fn retry_safe(mut self, safe: bool) -> Self {
+        self.retry_safe = safe;
+        self
+    }
+}
+
+fn origin(url: &Url) -> String {
+    url.origin().ascii_serialization()
+}
+
+impl Pipeline {
+    pub(crate) fn new(
+        service: Service,
+        base: Url,
+        credential: Arc<dyn TokenSource>,
+        options: ClientOptions,
+    ) -> Result<Self, ApiError> {
+        check_base(&base, "base URL")?;
+        let transport = match options.transport {
+            Some(t) => t,
+            None => default_transport()?,
+        };
+        let origin = origin(&base);
+        let rng = match options.retry.seed {
+            Some(seed) => fastrand::Rng::with_seed(seed),
+            None => fastrand::Rng::new(),
+        };
+        Ok(Pipeline {
+            service,
+            scope: format!("{origin}/.default"),
+            origin,
+            base,
+            transport,
+            tokens: Arc::new(TokenCache::new(credential)),
+            retry: options.retry,
+            limit: Arc::new(Semaphore::new(options.max_concurrency.max(1))),
+            rng: Arc::new(std::sync::Mutex::new(rng)),
+        })
+    }
+
+    /// The scope tokens are requested for: the base URL's origin and `/.default`.
+    pub(crate) fn scope(&self) -> &str {
+        &self.scope
+    }
+
+    /// A URL under the base. `path` is relative and already escaped.
+    pub(crate) fn url(&self, path: &str) -> Result<Url, ApiError> {
+        self.base.join(path).map_err(|e| ApiError::invalid("URL", format!("{path}: {e}")))
+    }
+
+    /// Checks that a URL given by a server (a paging link) stays on the client's origin.
+    pub(crate) fn same_origin(&self, url: &str) -> Result<Url, ApiError> {
+        let parsed = Url::parse(url).map_err(|e| ApiError::invalid("link", format!("{url}: {e}")))?;
+        if origin(&parsed) != self.origin {
+            return Err(ApiError::ForeignHost { expected: self.origin.clone(), found: origin(&parsed) });
+        }
+        Ok(parsed)
+    }
+
+    fn jittered(&self, d: std::time::Duration) -> std::time::Duration {
+        let j = self.retry.jitter.clamp(0.0, 1.0);
+        if j == 0.0 {
+            return d;
+        }
+        let r = self.rng.lock().map(|mut rng| rng.f64()).unwrap_or(0.5);
+        d.mul_f64(1.0 - j * r)
+    }
+
+    /// Sends a call with the retry policy; returns the successful response or the error.
+    pub(crate) async fn send(&self, call: Call) -> Result<http::Response<Bytes>, ApiError> {
+        if origin(&call.url) != self.origin {
+            return Err(ApiError::ForeignHost { expected: self.origin.clone(), found: origin(&call.url) });
+        }
+        let started = Instant::now();
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let span = tracing::info_span!(
+                "request",
+                service = %self.service,
+                operation = call.operation,
+                method = %call.method,
+                path = call.url.path(),
+                attempt,
+                status = tracing::field::Empty,
+                elapsed_ms = tracing::field::Empty,
+            );
+            let (result, sent_at) = self.attempt(&call).instrument(span.clone()).await?;
+            span.record("elapsed_ms", u64::try_from(sent_at.elapsed().as_millis()).unwrap_or(u64::MAX));
+            let (class, server_wait) = match &result {
+                Ok(response) => {
+                    span.record("status", response.status().as_u16());
+                    (
+                        RetryClass::of_status(response.status()),
+                        server_retry_after(response.headers(), SystemTime::now()),
+                    )
+                }
+                Err(e) if e.is_retryable() => (RetryClass::Transient, None),
+                Err(_) => (RetryClass::Permanent, None),
+            };
+            let result = match result {
+                Ok(response) if class == RetryClass::Success => return Ok(response),
+                other => other,
+            };
+            let wait = server_wait.unwrap_or_default().max(self.jittered(self.retry.backoff(attempt)));
+            let may_retry = class.is_retryable()
+                && call.retry_safe
+                && attempt < self.retry.max_attempts
+                && started.elapsed() + wait <= self.retry.max_elapsed;
+            if may_retry {
+                let _entered = span.enter();
+                tracing::debug!(wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), ?class, "retrying");
+                drop(_entered);
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            return Err(match result {
+                Ok(response) => error::service_error(self.service, call.operation, &response, attempt),
+                Err(e) => ApiError::Transport {
+                    service: self.service,
+                    operation: call.operation,
+                    kind: e.kind,
+                    message: e.message,
+                    attempts: attempt,
+                },
+            });
+        }
+    }
+
+    /// One attempt: the permit, the token, the request. Returns the transport's answer and when it was sent.
+    async fn attempt(&self, call: &Call) -> Result<(Result<http::Response<Bytes>, TransportError>, Instant), ApiError> {
+        let _permit = self.limit.acquire().await.map_err(|_| ApiError::invalid("client", "the client was closed"))?;
+        let token = self.tokens.token(&[self.scope.as_str()]).await?;
+        let mut bearer = HeaderValue::try_from(format!("Bearer {}", token.token.expose()))
+            .map_err(|_| ApiError::invalid("token", "the token has characters that cannot go in a header"))?;
+        bearer.set_sensitive(true);
+        let mut builder = http::Request::builder()
+            .method(call.method.clone())
+            .uri(call.url.as_str())
+            .header(AUTHORIZATION, bearer)
+            .header(ACCEPT, "application/json");
+        for (name, value) in &call.headers {
+            builder = builder.header(name, value);
+        }
+        let request = builder
+            .body(call.body.clone().unwrap_or_default())
+            .map_err(|e| ApiError::invalid("request", e.to_string()))?;
+        let sent_at = Instant::now();
+        Ok((self.transport.send(request).await, sent_at))
+    }
+
+    /// Sends a call and decodes the JSON body, naming the JSON path on failure.
+    pub(crate) async fn json<T: DeserializeOwned>(&self, call: Call) -> Result<T, ApiError> {
+        let operation = call.operation;
+        let response = self.send(call).await?;
+        decode(self.service, operation, response.body())
+    }
+
+    /// Sends a call whose success has no body to read.
+    pub(crate) async fn empty(&self, call: Call) -> Result<StatusCode, ApiError> {
+        Ok(self.send(call).await?.status())
+    }
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(
+    service: Service,
+    operation: &'static str,
+    body: &[u8],
+) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| ApiError::Decode {
+        service,
+        operation,
+        path: e.path().to_string(),
+        message: e.into_inner().to_string(),
+    })
+}
+
+/// A page of an OData collection.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct Page<T> {
+    pub(crate) value: Vec<T>,
+    #[serde(rename = "@odata.nextLink", alias = "nextLink", default)]
+    pub(crate) next_link: Option<String>,
+}
+
+impl Pipeline {
+    /// Reads every page of a collection, following `@odata.nextLink` (or ARM's `nextLink`) on the same origin.
+    pub(crate) async fn all_pages<T: DeserializeOwned>(
+        &self,
+        first: Call,
+        extra_headers: &[(HeaderName, &'static str)],
+    ) -> Result<Vec<T>, ApiError> {
+        let operation = first.operation;
+        let mut page: Page<T> = self.json(first).await?;
+        let mut out = std::mem::take(&mut page.value);
+        while let Some(link) = page.next_link.take() {
+            let url = self.same_origin(&link)?;
+            let mut call = Call::new(operation, Method::GET, url);
+            for (name, value) in extra_headers {
+                call = call.header(name.clone(), value);
+            }
+            page = self.json(call).await?;
+            out.append(&mut page.value);
+        }
+        Ok(out)
+    }
+}
+
+/// Escapes a string for an OData literal: `'` doubled, the whole in single quotes.
+pub fn odata_string(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+/// `field eq 'a' or field eq 'b' ...`, escaped.
+pub(crate) fn any_of(field: &str, values: &[&str]) -> String {
+    values.iter().map(|v| format!("{field} eq {}", odata_string(v))).collect::<Vec<_>>().join(" or ")
+}

@@ -1,0 +1,414 @@
+//! The Dataverse client against wiremock: every method, paging, errors, retries.
+
+mod common;
+
+use common::{TOKEN, catch_all, dataverse, json};
+use dataverse_mi::clients::{ApiError, ComponentKind, ManagedIdentityUpdate, OrgUrl};
+use dataverse_mi::entities::NewManagedIdentity;
+use dataverse_mi::subject::SubjectFormatVersion;
+use serde_json::json;
+use uuid::Uuid;
+use wiremock::matchers::{body_json, header, method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const API: &str = "/api/data/v9.2";
+const MI: Uuid = Uuid::from_u128(0x0d1f3d4e_0000_5000_8000_000000000001);
+const ASM: Uuid = Uuid::from_u128(0x11111111_1111_1111_1111_111111111111);
+
+fn mi_row() -> serde_json::Value {
+    json!({
+        "@odata.etag": "W/\"1\"",
+        "managedidentityid": MI.to_string(),
+        "name": "dataverse-mi 00000000-0000-0000-0000-000000000001",
+        "applicationid": "00000000-0000-0000-0000-000000000001",
+        "tenantid": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+        "credentialsource": 2,
+        "subjectscope": 1,
+        "version": 2
+    })
+}
+
+#[tokio::test]
+async fn retrieve_current_organization_and_who_am_i() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/RetrieveCurrentOrganization(AccessType=Microsoft.Dynamics.CRM.EndpointAccessType'Default')")))
+        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        .and(header("odata-version", "4.0"))
+        .and(header("odata-maxversion", "4.0"))
+        .and(header("accept", "application/json"))
+        .respond_with(json(json!({
+            "@odata.context": "https://contoso.crm.dynamics.com/api/data/v9.2/$metadata#Microsoft.Dynamics.CRM.RetrieveCurrentOrganizationResponse",
+            "Detail": {
+                "OrganizationId": "0b1d2a3c-0000-0000-0000-000000000001",
+                "FriendlyName": "Contoso", "UniqueName": "unq1", "UrlName": "contoso", "Geo": "NA",
+                "EnvironmentId": "7efcc31a-c410-e20e-9b3c-3ea55e7f9c56",
+                "TenantId": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+                "OrganizationType": "Customer", "State": "Enabled", "OrganizationVersion": "9.2.25093.00176",
+                "Endpoints": {"Count": 1, "IsReadOnly": false, "Keys": ["WebApplication"], "Values": ["https://contoso.crm.dynamics.com/"]}
+            }
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/WhoAmI")))
+        .respond_with(json(json!({
+            "@odata.context": "x",
+            "BusinessUnitId": "00000000-0000-0000-0000-00000000000b",
+            "UserId": "00000000-0000-0000-0000-00000000000a",
+            "OrganizationId": "0b1d2a3c-0000-0000-0000-000000000001"
+        })))
+        .mount(&server)
+        .await;
+    catch_all(&server).await;
+    let client = dataverse(&server);
+    let org = client.retrieve_current_organization().await.unwrap();
+    assert_eq!(org.environment_id.unwrap().to_string(), "7efcc31a-c410-e20e-9b3c-3ea55e7f9c56");
+    assert_eq!(org.tenant_id.unwrap().to_string(), "72f988bf-86f1-41af-91ab-2d7cd011db47");
+    assert_eq!(org.extra["State"], "Enabled");
+    let me = client.who_am_i().await.unwrap();
+    assert_eq!(me.user_id, Uuid::from_u128(0xa));
+    assert_eq!(client.scope(), format!("{}/.default", server.uri()));
+}
+
+#[tokio::test]
+async fn create_managed_identity_with_client_chosen_id() {
+    let server = MockServer::start().await;
+    let row = NewManagedIdentity::for_plugins(
+        Uuid::from_u128(1),
+        Uuid::parse_str("72f988bf-86f1-41af-91ab-2d7cd011db47").unwrap(),
+        Uuid::from_u128(3),
+        SubjectFormatVersion::V2,
+    );
+    Mock::given(method("POST"))
+        .and(path(format!("{API}/managedidentities")))
+        .and(header("prefer", "return=representation"))
+        .and(header("content-type", "application/json"))
+        .and(body_json(serde_json::to_value(&row).unwrap()))
+        .respond_with(ResponseTemplate::new(201).set_body_json(mi_row()))
+        .expect(1)
+        .mount(&server)
+        .await;
+    catch_all(&server).await;
+    let created = dataverse(&server).create_managed_identity(&row).await.unwrap();
+    assert_eq!(created.id, MI);
+    assert_eq!(created.version, Some(2));
+}
+
+#[tokio::test]
+async fn duplicate_create_is_a_conflict_with_the_service_code() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(format!("{API}/managedidentities")))
+        .respond_with(ResponseTemplate::new(412).insert_header("x-ms-service-request-id", "abc").set_body_json(json!({
+            "error": {"code": "0x80040237", "message": "A record with matching key values already exists."}
+        })))
+        .mount(&server)
+        .await;
+    let row = NewManagedIdentity::for_plugins(
+        Uuid::from_u128(1),
+        Uuid::from_u128(2),
+        Uuid::from_u128(3),
+        SubjectFormatVersion::V2,
+    );
+    let err = dataverse(&server).create_managed_identity(&row).await.unwrap_err();
+    assert!(err.is_conflict());
+    assert_eq!(err.service_code(), Some("0x80040237"));
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(412));
+    assert!(err.to_string().contains("matching key values"), "{err}");
+}
+
+#[tokio::test]
+async fn get_update_delete_managed_identity() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/managedidentities({MI})")))
+        .and(query_param("$select", "managedidentityid,name,applicationid,tenantid,credentialsource,subjectscope,version,identitytype,statecode"))
+        .respond_with(json(mi_row()))
+        .mount(&server)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path(format!("{API}/managedidentities({MI})")))
+        .and(header("if-match", "*"))
+        .and(body_json(json!({"version": 2, "applicationid": "00000000-0000-0000-0000-000000000009"})))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path(format!("{API}/managedidentities({MI})")))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
+    catch_all(&server).await;
+    let client = dataverse(&server);
+    assert_eq!(client.get_managed_identity(MI).await.unwrap().id, MI);
+    let update = ManagedIdentityUpdate {
+        version: Some(SubjectFormatVersion::V2),
+        application_id: Some(Uuid::from_u128(9)),
+        ..Default::default()
+    };
+    client.update_managed_identity(MI, &update).await.unwrap();
+    client.delete_managed_identity(MI).await.unwrap();
+}
+
+#[tokio::test]
+async fn not_found_is_typed() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({
+            "error": {"code": "0x80040217", "message": "managedidentity With Ids = 0d1f3d4e Do Not Exist"}
+        })))
+        .mount(&server)
+        .await;
+    let err = dataverse(&server).get_managed_identity(MI).await.unwrap_err();
+    assert!(err.is_not_found());
+    assert!(!err.is_conflict());
+    assert_eq!(err.service_code(), Some("0x80040217"));
+}
+
+#[tokio::test]
+async fn list_follows_next_links_with_a_filter() {
+    let server = MockServer::start().await;
+    let next = format!("{}{API}/managedidentities?$skiptoken=page2", server.uri());
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/managedidentities")))
+        .and(query_param("$filter", "applicationid eq 00000000-0000-0000-0000-000000000001"))
+        .and(header("prefer", "odata.maxpagesize=500"))
+        .respond_with(json(json!({"value": [mi_row()], "@odata.nextLink": next})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let mut second = mi_row();
+    second["managedidentityid"] = json!("0d1f3d4e-0000-5000-8000-000000000002");
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/managedidentities")))
+        .and(query_param("$skiptoken", "page2"))
+        .respond_with(json(json!({"value": [second]})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    catch_all(&server).await;
+    let rows = dataverse(&server)
+        .list_managed_identities(Some("applicationid eq 00000000-0000-0000-0000-000000000001"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[1].id, Uuid::from_u128(0x0d1f3d4e_0000_5000_8000_000000000002));
+}
+
+#[tokio::test]
+async fn a_next_link_to_another_host_is_not_followed() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(json(
+            json!({"value": [], "@odata.nextLink": "https://evil.example/api/data/v9.2/managedidentities?x=1"}),
+        ))
+        .mount(&server)
+        .await;
+    let err = dataverse(&server).list_managed_identities(None).await.unwrap_err();
+    assert!(matches!(err, ApiError::ForeignHost { .. }), "{err:?}");
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn assemblies_and_packages_by_name_with_quotes_escaped() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/pluginassemblies")))
+        .and(query_param("$filter", "name eq 'Contoso.Plugins' or name eq 'O''Brien.Plugins'"))
+        .respond_with(json(json!({"value": [{
+            "pluginassemblyid": ASM.to_string(), "name": "O'Brien.Plugins", "isolationmode": 2,
+            "_managedidentityid_value": null
+        }]})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/pluginpackages")))
+        .and(query_param("$filter", "uniquename eq 'contoso_Plugins'"))
+        .respond_with(json(json!({"value": [{"pluginpackageid": "33333333-3333-3333-3333-333333333333", "uniquename": "contoso_Plugins"}]})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/pluginassemblies")))
+        .and(query_param("$select", "pluginassemblyid,name,version,culture,publickeytoken,isolationmode,sourcetype,_packageid_value,_managedidentityid_value"))
+        .respond_with(json(json!({"value": []})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/pluginpackages")))
+        .respond_with(json(json!({"value": []})))
+        .mount(&server)
+        .await;
+    catch_all(&server).await;
+    let client = dataverse(&server);
+    let found = client.find_plugin_assemblies_by_name(&["Contoso.Plugins", "O'Brien.Plugins"]).await.unwrap();
+    assert_eq!(found[0].name.as_deref(), Some("O'Brien.Plugins"));
+    let pkgs = client.find_plugin_packages_by_name(&["contoso_Plugins"]).await.unwrap();
+    assert_eq!(pkgs.len(), 1);
+    assert!(client.find_plugin_assemblies_by_name(&[]).await.unwrap().is_empty());
+    assert!(client.list_plugin_assemblies().await.unwrap().is_empty());
+    assert!(client.list_plugin_packages().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn bind_unbind_and_read_binding() {
+    let server = MockServer::start().await;
+    Mock::given(method("PATCH"))
+        .and(path(format!("{API}/pluginassemblies({ASM})")))
+        .and(header("if-match", "*"))
+        .and(body_json(json!({"managedidentityid@odata.bind": format!("/managedidentities({MI})")})))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path(format!("{API}/pluginpackages({ASM})")))
+        .and(body_json(json!({"managedidentityid@odata.bind": null})))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/pluginassemblies({ASM})")))
+        .and(query_param("$select", "_managedidentityid_value"))
+        .respond_with(json(json!({"pluginassemblyid": ASM.to_string(), "_managedidentityid_value": MI.to_string()})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/pluginassemblies({ASM})")))
+        .respond_with(json(json!({"pluginassemblyid": ASM.to_string(), "name": "Contoso.Plugins"})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/pluginpackages({ASM})")))
+        .respond_with(json(json!({"pluginpackageid": ASM.to_string(), "_managedidentityid_value": null})))
+        .mount(&server)
+        .await;
+    catch_all(&server).await;
+    let client = dataverse(&server);
+    client.bind(ComponentKind::PluginAssembly, ASM, MI).await.unwrap();
+    client.unbind(ComponentKind::PluginPackage, ASM).await.unwrap();
+    assert_eq!(client.binding(ComponentKind::PluginAssembly, ASM).await.unwrap(), Some(MI));
+    assert_eq!(client.binding(ComponentKind::PluginPackage, ASM).await.unwrap(), None);
+    assert_eq!(client.get_plugin_assembly(ASM).await.unwrap().name.as_deref(), Some("Contoso.Plugins"));
+    assert_eq!(client.get_plugin_package(ASM).await.unwrap().managed_identity_id, None);
+}
+
+#[tokio::test]
+async fn component_fic_from_the_server() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/GetComponentManagedIdentityFIC(ComponentName='pluginassembly',ComponentId={ASM})")))
+        .respond_with(json(
+            json!({"@odata.context": "x", "FICSubject": "/eid1/c/pub/t/abc/a/qzXoWDkuqUa3l6zM5mM0Rw/n/plugin/e/x/h/y"}),
+        ))
+        .mount(&server)
+        .await;
+    catch_all(&server).await;
+    let fic = dataverse(&server).get_component_managed_identity_fic(ComponentKind::PluginAssembly, ASM).await.unwrap();
+    assert!(fic.fic_subject.starts_with("/eid1/c/pub/"));
+}
+
+#[tokio::test]
+async fn throttling_then_success_and_exhausted_503() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/WhoAmI")))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after-ms", "1").set_body_json(json!({
+            "error": {"code": "0x80072321", "message": "Number of requests exceeded the limit of 6000 over time window of 300 seconds."}
+        })))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/WhoAmI")))
+        .respond_with(json(
+            json!({"UserId": Uuid::nil(), "BusinessUnitId": Uuid::nil(), "OrganizationId": Uuid::nil()}),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/managedidentities({MI})")))
+        .respond_with(ResponseTemplate::new(503).set_body_string(
+            "<html><body><h1>503 Service Unavailable</h1>   <p>The gateway is busy.</p></body></html>",
+        ))
+        .expect(3)
+        .mount(&server)
+        .await;
+    let client = dataverse(&server);
+    client.who_am_i().await.unwrap();
+    let err = client.get_managed_identity(MI).await.unwrap_err();
+    let ApiError::Service(e) = &err else { panic!("{err:?}") };
+    assert_eq!(e.attempts, 3);
+    assert_eq!(e.code, None);
+    assert!(
+        e.message.starts_with("(not a JSON error) <html><body><h1>503 Service Unavailable</h1> <p>"),
+        "{}",
+        e.message
+    );
+    assert!(err.to_string().contains("after 3 attempts"), "{err}");
+}
+
+#[tokio::test]
+async fn a_body_that_does_not_decode_names_the_path() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(json(json!({"value": [mi_row(), {"managedidentityid": "not-a-guid"}]})))
+        .mount(&server)
+        .await;
+    let err = dataverse(&server).list_managed_identities(None).await.unwrap_err();
+    let ApiError::Decode { path, .. } = &err else { panic!("{err:?}") };
+    assert_eq!(path, "value[1].managedidentityid");
+}
+
+#[tokio::test]
+async fn client_errors_are_not_retried() {
+    // A bind is safe to retry, but a 400 is never retried: trying again cannot help.
+    let server = MockServer::start().await;
+    Mock::given(method("PATCH"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": {"code": "", "message": "bad"}})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let err = dataverse(&server).bind(ComponentKind::PluginAssembly, ASM, MI).await.unwrap_err();
+    assert_eq!(err.service_code(), None, "an empty code is kept as None; the status remains");
+    assert_eq!(err.status().unwrap().as_u16(), 400);
+}
+
+#[test]
+fn org_urls() {
+    for ok in [
+        "https://contoso.crm.dynamics.com",
+        "https://contoso.crm.dynamics.com/",
+        "contoso.crm4.dynamics.com",
+        "https://contoso.crm.microsoftdynamics.us",
+        "https://contoso.crm.appsplatform.us",
+        "https://contoso.crm.dynamics.cn",
+    ] {
+        assert!(OrgUrl::parse(ok).is_ok(), "{ok}");
+    }
+    for (bad, needle) in [
+        ("http://contoso.crm.dynamics.com", "https"),
+        ("https://contoso.crm.dynamics.com/api/data/v9.2/", "path"),
+        ("https://contoso.crm.dynamics.com/?x=1", "query"),
+        ("https://contoso.crm.dynamics.com:8443", "port"),
+        ("https://example.com", "not a Dataverse host"),
+        ("https://user:pw@contoso.crm.dynamics.com", "credentials"),
+        ("not a url at all", "organization URL"),
+        ("ftp://contoso.crm.dynamics.com", "https"),
+    ] {
+        let err = OrgUrl::parse(bad).unwrap_err().to_string();
+        assert!(err.contains(needle), "{bad}: {err}");
+    }
+    assert!(OrgUrl::any_host("https://contoso.example.gov").is_ok());
+    assert!(OrgUrl::loopback_for_testing("http://127.0.0.1:8080").is_ok());
+    assert!(OrgUrl::loopback_for_testing("http://[::1]:8080").is_ok());
+    assert!(OrgUrl::loopback_for_testing("http://10.0.0.1:8080").is_err());
+    assert!(OrgUrl::loopback_for_testing("http://contoso.crm.dynamics.com").is_err());
+}
