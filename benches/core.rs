@@ -47,7 +47,8 @@ fn mean_ns(id: &str) -> Option<f64> {
     let path = format!("{dir}/criterion/{}/new/estimates.json", id.replace('/', "_"));
     let text = std::fs::read_to_string(path).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v["mean"]["point_estimate"].as_f64()
+    // The slope is what criterion prints; the mean is skewed by outliers.
+    v["slope"]["point_estimate"].as_f64().or_else(|| v["mean"]["point_estimate"].as_f64())
 }
 
 fn main() {

@@ -412,3 +412,32 @@ fn org_urls() {
     assert!(OrgUrl::loopback_for_testing("http://10.0.0.1:8080").is_err());
     assert!(OrgUrl::loopback_for_testing("http://contoso.crm.dynamics.com").is_err());
 }
+
+#[tokio::test]
+async fn dropped_connections_are_retried_then_reported() {
+    use std::io::Read as _;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { break };
+            counter.fetch_add(1, Ordering::SeqCst);
+            let mut buf = [0u8; 1024];
+            let _ = stream.read(&mut buf);
+            // Dropped without an answer: the client sees the connection close mid-request.
+        }
+    });
+    let client = dataverse_mi::clients::DataverseClient::new(
+        OrgUrl::loopback_for_testing(&format!("http://{addr}")).unwrap(),
+        common::token(),
+        common::options(),
+    )
+    .unwrap();
+    let err = client.who_am_i().await.unwrap_err();
+    assert!(matches!(err, ApiError::Transport { attempts: 3, .. }), "{err:?}");
+    assert_eq!(accepted.load(Ordering::SeqCst), 3);
+    assert!(!err.to_string().contains("secret-payload"));
+}

@@ -350,3 +350,63 @@ pub fn odata_string(value: &str) -> String {
 pub(crate) fn any_of(field: &str, values: &[&str]) -> String {
     values.iter().map(|v| format!("{field} eq {}", odata_string(v))).collect::<Vec<_>>().join(" or ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{Secret, StaticToken};
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    #[derive(Debug, Default)]
+    struct Always503(Mutex<u32>);
+
+    #[async_trait::async_trait]
+    impl Transport for Always503 {
+        async fn send(&self, _r: http::Request<Bytes>) -> Result<http::Response<Bytes>, TransportError> {
+            *self.0.lock().unwrap() += 1;
+            Ok(http::Response::builder().status(503).body(Bytes::new()).unwrap())
+        }
+    }
+
+    fn pipeline(t: Arc<Always503>) -> Pipeline {
+        let token = Arc::new(StaticToken::new(Secret::new("t"), SystemTime::now() + Duration::from_secs(3600)));
+        let options = ClientOptions {
+            transport: Some(t),
+            retry: RetryOptions { jitter: 0.0, ..RetryOptions::default() },
+            ..ClientOptions::default()
+        };
+        Pipeline::new(Service::Graph, Url::parse("https://graph.microsoft.com/v1.0/").unwrap(), token, options).unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn unsafe_calls_are_sent_once_safe_ones_retried() {
+        let t = Arc::new(Always503::default());
+        let p = pipeline(t.clone());
+        let url = p.url("things").unwrap();
+        assert!(p.send(Call::new("post", Method::POST, url.clone())).await.is_err());
+        assert_eq!(*t.0.lock().unwrap(), 1);
+        assert!(p.send(Call::new("patch", Method::PATCH, url.clone())).await.is_err());
+        assert_eq!(*t.0.lock().unwrap(), 2);
+        assert!(p.send(Call::new("get", Method::GET, url.clone())).await.is_err());
+        assert_eq!(*t.0.lock().unwrap(), 7);
+        assert!(p.send(Call::new("post", Method::POST, url).retry_safe(true)).await.is_err());
+        assert_eq!(*t.0.lock().unwrap(), 12);
+    }
+
+    #[tokio::test]
+    async fn calls_to_another_origin_are_refused() {
+        let p = pipeline(Arc::new(Always503::default()));
+        let err =
+            p.send(Call::new("get", Method::GET, Url::parse("https://evil.example/x").unwrap())).await.unwrap_err();
+        assert!(matches!(err, ApiError::ForeignHost { .. }));
+        assert!(matches!(p.same_origin("http://graph.microsoft.com/v1.0/x"), Err(ApiError::ForeignHost { .. })));
+        assert!(p.same_origin("https://graph.microsoft.com/v1.0/x?$skiptoken=1").is_ok());
+    }
+
+    #[test]
+    fn odata_literals_double_quotes() {
+        assert_eq!(odata_string("O'Brien"), "'O''Brien'");
+        assert_eq!(any_of("name", &["a", "b'c"]), "name eq 'a' or name eq 'b''c'");
+    }
+}

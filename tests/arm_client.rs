@@ -1,0 +1,161 @@
+//! The Azure Resource Manager client against wiremock.
+
+mod common;
+
+use common::{catch_all, json, options, token};
+use dataverse_mi::clients::{ArmClient, ClientOptions, UserAssignedIdentityRef};
+use dataverse_mi::cloud::{Cloud, CloudProfile};
+use dataverse_mi::fic::FederatedIdentityCredential;
+use serde_json::json;
+use wiremock::matchers::{body_json, method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const UAMI: &str = "/subscriptions/00000000-0000-0000-0000-0000000000aa/resourceGroups/rg-plugins/providers/Microsoft.ManagedIdentity/userAssignedIdentities/dataverse-plugin-mi";
+
+fn identity() -> UserAssignedIdentityRef {
+    UserAssignedIdentityRef {
+        subscription_id: "00000000-0000-0000-0000-0000000000aa".into(),
+        resource_group: "rg-plugins".into(),
+        name: "dataverse-plugin-mi".into(),
+    }
+}
+
+fn arm(server: &MockServer) -> ArmClient {
+    let base = format!("{}/", server.uri()).parse().unwrap();
+    ArmClient::new(&CloudProfile::from(Cloud::Public), token(), ClientOptions { base_url: Some(base), ..options() })
+        .unwrap()
+}
+
+fn fic() -> FederatedIdentityCredential {
+    FederatedIdentityCredential {
+        name: "fic-a".into(),
+        issuer: "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0".into(),
+        subject: "/eid1/c/pub/t/v4j5cvGGr0GRqy180BHbRw/a/qzXoWDkuqUa3l6zM5mM0Rw/n/plugin/e/x/h/y".into(),
+        audiences: vec!["api://AzureADTokenExchange".into()],
+        description: None,
+    }
+}
+
+fn stored() -> serde_json::Value {
+    json!({
+        "id": format!("{UAMI}/federatedIdentityCredentials/fic-a"),
+        "name": "fic-a",
+        "type": "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
+        "properties": {"issuer": fic().issuer, "subject": fic().subject, "audiences": fic().audiences}
+    })
+}
+
+#[tokio::test]
+async fn get_identity() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(UAMI))
+        .and(query_param("api-version", "2023-01-31"))
+        .respond_with(json(json!({
+            "id": UAMI, "name": "dataverse-plugin-mi", "location": "westeurope", "tags": {},
+            "type": "Microsoft.ManagedIdentity/userAssignedIdentities",
+            "properties": {
+                "tenantId": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+                "principalId": "11111111-2222-3333-4444-555555555555",
+                "clientId": "0b5a7d2c-6f4e-4d3a-9c1b-2a8e7f6d5c4b"
+            }
+        })))
+        .mount(&server)
+        .await;
+    catch_all(&server).await;
+    let id = arm(&server).get_user_assigned_identity(&identity()).await.unwrap();
+    assert_eq!(id.client_id.to_string(), "0b5a7d2c-6f4e-4d3a-9c1b-2a8e7f6d5c4b");
+    assert_eq!(id.principal_id.to_string(), "11111111-2222-3333-4444-555555555555");
+    assert_eq!(id.location, "westeurope");
+}
+
+#[tokio::test]
+async fn fic_lifecycle_with_configurable_api_version() {
+    let server = MockServer::start().await;
+    let fics = format!("{UAMI}/federatedIdentityCredentials");
+    Mock::given(method("GET"))
+        .and(path(&fics))
+        .and(query_param("api-version", "2024-11-30"))
+        .respond_with(json(json!({"value": [stored()], "nextLink": format!("{}{fics}?api-version=2024-11-30&$skipToken=2", server.uri())})))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(&fics))
+        .and(query_param("$skipToken", "2"))
+        .respond_with(json(json!({"value": []})))
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path(format!("{fics}/fic-a")))
+        .and(body_json(fic().arm_body().unwrap()))
+        .respond_with(ResponseTemplate::new(201).set_body_json(stored()))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path(format!("{fics}/fic-a")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(stored()))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET")).and(path(format!("{fics}/fic-a"))).respond_with(json(stored())).mount(&server).await;
+    Mock::given(method("DELETE"))
+        .and(path(format!("{fics}/fic-a")))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    catch_all(&server).await;
+    let c = arm(&server).with_api_version("2024-11-30");
+    let listed = c.list_fics(&identity()).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].credential, fic());
+    let (made, created) = c.create_or_update_fic(&identity(), &fic()).await.unwrap();
+    assert!(created);
+    assert_eq!(made.credential.subject, fic().subject);
+    let (_, created_again) = c.create_or_update_fic(&identity(), &fic()).await.unwrap();
+    assert!(!created_again);
+    assert_eq!(c.get_fic(&identity(), "fic-a").await.unwrap().credential.name, "fic-a");
+    c.delete_fic(&identity(), "fic-a").await.unwrap();
+}
+
+#[tokio::test]
+async fn arm_errors_keep_details_and_ids() {
+    let server = MockServer::start().await;
+    Mock::given(method("PUT"))
+        .respond_with(
+            ResponseTemplate::new(409)
+                .insert_header("x-ms-request-id", "req-1")
+                .insert_header("x-ms-correlation-request-id", "corr-1")
+                .set_body_json(json!({"error": {
+                    "code": "ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity",
+                    "message": "Too many Federated Identity Credentials are written concurrently for the managed identity.",
+                    "details": [{"code": "Retry", "message": "Write them one at a time."}]
+                }})),
+        )
+        .mount(&server)
+        .await;
+    let err = arm(&server).create_or_update_fic(&identity(), &fic()).await.unwrap_err();
+    assert!(err.is_conflict());
+    assert_eq!(err.request_id(), Some("req-1"));
+    let dataverse_mi::clients::ApiError::Service(e) = &err else { panic!() };
+    assert_eq!(e.correlation_id.as_deref(), Some("corr-1"));
+    assert_eq!(e.details[0].code.as_deref(), Some("Retry"));
+    assert!(err.to_string().contains("Write them one at a time"), "{err}");
+}
+
+#[tokio::test]
+async fn bad_identity_parts_are_refused_before_any_request() {
+    let server = MockServer::start().await;
+    catch_all(&server).await;
+    let mut bad = identity();
+    bad.resource_group = "rg/../../other".into();
+    assert!(arm(&server).get_user_assigned_identity(&bad).await.unwrap_err().to_string().contains("resource group"));
+    assert!(arm(&server).get_fic(&identity(), "../x").await.is_err());
+    assert!(server.received_requests().await.unwrap().is_empty());
+}
+
+#[test]
+fn sovereign_scope() {
+    let c = ArmClient::new(&CloudProfile::from(Cloud::China), token(), ClientOptions::default()).unwrap();
+    assert_eq!(c.scope(), "https://management.chinacloudapi.cn/.default");
+}

@@ -1,0 +1,169 @@
+//! The Microsoft Graph client against wiremock.
+
+mod common;
+
+use common::{catch_all, json, options, token};
+use dataverse_mi::clients::{AppRef, ClientOptions, GraphClient, UpsertOutcome};
+use dataverse_mi::cloud::{Cloud, CloudProfile};
+use dataverse_mi::fic::FederatedIdentityCredential;
+use serde_json::json;
+use uuid::Uuid;
+use wiremock::matchers::{body_json, method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const APP: Uuid = Uuid::from_u128(0x0b5a7d2c_6f4e_4d3a_9c1b_2a8e7f6d5c4b);
+const OBJ: Uuid = Uuid::from_u128(0x9f0e1d2c_3b4a_4596_8877_665544332211);
+
+fn graph(server: &MockServer) -> GraphClient {
+    let base = format!("{}/v1.0/", server.uri()).parse().unwrap();
+    GraphClient::new(&CloudProfile::from(Cloud::Public), token(), ClientOptions { base_url: Some(base), ..options() })
+        .unwrap()
+}
+
+fn fic(name: &str) -> FederatedIdentityCredential {
+    FederatedIdentityCredential {
+        name: name.into(),
+        issuer: "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0".into(),
+        subject: "/eid1/c/pub/t/v4j5cvGGr0GRqy180BHbRw/a/qzXoWDkuqUa3l6zM5mM0Rw/n/plugin/e/x/h/y".into(),
+        audiences: vec!["api://AzureADTokenExchange".into()],
+        description: Some("plug-ins".into()),
+    }
+}
+
+fn stored(id: &str, name: &str) -> serde_json::Value {
+    let mut v = serde_json::to_value(fic(name)).unwrap();
+    v["id"] = json!(id);
+    v
+}
+
+#[tokio::test]
+async fn application_by_app_id() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(format!("/v1.0/applications(appId='{APP}')")))
+        .and(query_param("$select", "id,appId,displayName"))
+        .respond_with(json(json!({"@odata.context": "x", "id": OBJ, "appId": APP, "displayName": "Contoso plug-ins"})))
+        .mount(&server)
+        .await;
+    catch_all(&server).await;
+    let app = graph(&server).get_application(AppRef::AppId(APP)).await.unwrap();
+    assert_eq!((app.id, app.app_id, app.display_name.as_deref()), (OBJ, APP, Some("Contoso plug-ins")));
+}
+
+#[tokio::test]
+async fn list_get_create_update_delete_fics() {
+    let server = MockServer::start().await;
+    let fics = format!("/v1.0/applications/{OBJ}/federatedIdentityCredentials");
+    let next = format!("{}{fics}?$skiptoken=2", server.uri());
+    Mock::given(method("GET"))
+        .and(path(&fics))
+        .and(query_param("$skiptoken", "2"))
+        .respond_with(json(json!({"value": [stored("b", "fic-b")]})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(&fics))
+        .respond_with(json(json!({"value": [stored("a", "fic-a")], "@odata.nextLink": next})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{fics}/fic-a")))
+        .respond_with(json(stored("a", "fic-a")))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(&fics))
+        .and(body_json(fic("fic-c").graph_body().unwrap()))
+        .respond_with(ResponseTemplate::new(201).set_body_json(stored("c", "fic-c")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path(format!("{fics}/c")))
+        .and(body_json(json!({
+            "issuer": fic("x").issuer, "subject": fic("x").subject, "audiences": fic("x").audiences, "description": "plug-ins"
+        })))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path(format!("{fics}/fic-a")))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
+    catch_all(&server).await;
+    let g = graph(&server);
+    let app = AppRef::ObjectId(OBJ);
+    let all = g.list_fics(app).await.unwrap();
+    assert_eq!(all.iter().map(|f| f.credential.name.as_str()).collect::<Vec<_>>(), ["fic-a", "fic-b"]);
+    assert_eq!(g.get_fic(app, "fic-a").await.unwrap().id, "a");
+    assert_eq!(g.create_fic(app, &fic("fic-c")).await.unwrap().id, "c");
+    g.update_fic(app, "c", &fic("fic-c")).await.unwrap();
+    g.delete_fic(app, "fic-a").await.unwrap();
+}
+
+#[tokio::test]
+async fn upsert_by_name_reports_created_or_updated() {
+    let server = MockServer::start().await;
+    let url = format!("/v1.0/applications(appId='{APP}')/federatedIdentityCredentials(name='fic-a')");
+    Mock::given(method("PATCH"))
+        .and(path(&url))
+        .respond_with(ResponseTemplate::new(201).set_body_json(stored("a", "fic-a")))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PATCH")).and(path(&url)).respond_with(ResponseTemplate::new(204)).mount(&server).await;
+    catch_all(&server).await;
+    let g = graph(&server);
+    assert_eq!(g.upsert_fic(AppRef::AppId(APP), &fic("fic-a")).await.unwrap(), UpsertOutcome::Created);
+    assert_eq!(g.upsert_fic(AppRef::AppId(APP), &fic("fic-a")).await.unwrap(), UpsertOutcome::Updated);
+}
+
+#[tokio::test]
+async fn graph_errors_keep_code_and_request_id() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": {
+            "code": "Request_BadRequest",
+            "message": "FederatedIdentityCredential with name fic-a already exists.",
+            "innerError": {"date": "2026-11-22T10:00:00", "request-id": "5d6c4b1a-0000-0000-0000-000000000000", "client-request-id": "x"}
+        }})))
+        .mount(&server)
+        .await;
+    let err = graph(&server).create_fic(AppRef::ObjectId(OBJ), &fic("fic-a")).await.unwrap_err();
+    assert_eq!(err.service_code(), Some("Request_BadRequest"));
+    assert_eq!(err.request_id(), Some("5d6c4b1a-0000-0000-0000-000000000000"));
+    assert!(err.to_string().contains("already exists"), "{err}");
+}
+
+#[tokio::test]
+async fn invalid_fics_are_refused_before_any_request() {
+    let server = MockServer::start().await;
+    catch_all(&server).await;
+    let g = graph(&server);
+    let mut two = fic("fic-a");
+    two.audiences.push("api://other".into());
+    assert!(g.create_fic(AppRef::ObjectId(OBJ), &two).await.unwrap_err().to_string().contains("exactly one audience"));
+    assert!(g.upsert_fic(AppRef::ObjectId(OBJ), &fic("bad name")).await.is_err());
+    assert!(server.received_requests().await.unwrap().is_empty());
+}
+
+#[test]
+fn sovereign_scopes_follow_the_endpoint() {
+    let g = GraphClient::new(&CloudProfile::from(Cloud::UsGov), token(), ClientOptions::default()).unwrap();
+    assert_eq!(g.scope(), "https://graph.microsoft.us/.default");
+    let mut dod = CloudProfile::from(Cloud::UsGov);
+    dod.graph_endpoint = "https://dod-graph.microsoft.us".into();
+    assert_eq!(
+        GraphClient::new(&dod, token(), ClientOptions::default()).unwrap().scope(),
+        "https://dod-graph.microsoft.us/.default"
+    );
+    let plain = ClientOptions {
+        base_url: Some("http://graph.example.test/v1.0/".parse().unwrap()),
+        ..ClientOptions::default()
+    };
+    let err = GraphClient::new(&CloudProfile::default(), token(), plain).unwrap_err();
+    assert!(err.to_string().contains("loopback"), "{err}");
+}

@@ -1,0 +1,86 @@
+//! The token never appears in errors, `Debug` output or traces. In a test binary of its own: tracing caches
+//! which call sites are enabled per process, and other tests running without a subscriber would disable them.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use common::{TOKEN, token};
+use dataverse_mi::clients::{ClientOptions, DataverseClient, OrgUrl};
+use dataverse_mi::http::{RetryOptions, Transport, TransportError};
+
+#[derive(Debug)]
+struct Script(Mutex<Vec<http::Response<Bytes>>>);
+
+#[async_trait::async_trait]
+impl Transport for Script {
+    async fn send(&self, request: http::Request<Bytes>) -> Result<http::Response<Bytes>, TransportError> {
+        assert_eq!(request.headers()["authorization"], format!("Bearer {TOKEN}").as_str());
+        // http marks the header sensitive, so even a transport that logs requests does not print it.
+        assert!(!format!("{request:?}").contains("secret-payload"));
+        Ok(self.0.lock().unwrap().remove(0))
+    }
+}
+
+fn response(status: u16, headers: &[(&str, &str)], body: &str) -> http::Response<Bytes> {
+    let mut b = http::Response::builder().status(status);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    b.body(Bytes::from(body.to_owned())).unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_token_never_appears_in_errors_or_traces() {
+    use tracing_subscriber::fmt::MakeWriter;
+
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    impl<'a> MakeWriter<'a> for Buf {
+        type Writer = Buf;
+        fn make_writer(&'a self) -> Buf {
+            self.clone()
+        }
+    }
+
+    let buf = Buf::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .with_ansi(false)
+        .with_writer(buf.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let t = Arc::new(Script(Mutex::new(vec![
+        response(429, &[("retry-after", "1")], ""),
+        response(
+            401,
+            &[("www-authenticate", "Bearer error=invalid_token")],
+            r#"{"error":{"code":"","message":"invalid token"}}"#,
+        ),
+    ])));
+    let options = ClientOptions {
+        retry: RetryOptions { jitter: 0.0, ..RetryOptions::default() },
+        transport: Some(t),
+        ..ClientOptions::default()
+    };
+    let c = DataverseClient::new(OrgUrl::parse("https://contoso.crm.dynamics.com").unwrap(), token(), options).unwrap();
+    let err = c.who_am_i().await.unwrap_err();
+    let shown = format!("{err} {err:?} {c:?}");
+    let traced = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    assert!(!shown.contains("secret-payload"), "{shown}");
+    assert!(!traced.contains("secret-payload"), "{traced}");
+    assert!(traced.contains("request") && traced.contains("attempt=2") && traced.contains("status=401"), "{traced}");
+    assert!(traced.contains("path=\"/api/data/v9.2/WhoAmI\""), "{traced}");
+}

@@ -1,0 +1,181 @@
+//! The request pipeline seen through a scripted transport (the seam callers plug their own transport into):
+//! retry waits asserted exactly on tokio's paused clock, the concurrency limit, and what never leaks.
+
+mod common;
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{TOKEN, token};
+use dataverse_mi::clients::{ApiError, ClientOptions, DataverseClient, OrgUrl};
+use dataverse_mi::http::{RetryOptions, Transport, TransportError, TransportErrorKind};
+use tokio::time::Instant;
+
+type Scripted = Result<http::Response<Bytes>, TransportError>;
+/// When, method, URI, and the authorization header with the token replaced.
+type Seen = (Instant, String, String, Option<String>);
+
+/// Answers from a script and records every request it was given (with the token redacted) and when.
+#[derive(Debug, Default)]
+struct Recorder {
+    script: Mutex<VecDeque<Scripted>>,
+    seen: Mutex<Vec<Seen>>,
+    in_flight: AtomicUsize,
+    peak: AtomicUsize,
+    delay: Option<Duration>,
+}
+
+impl Recorder {
+    fn new(script: Vec<Scripted>) -> Arc<Self> {
+        Arc::new(Recorder { script: Mutex::new(script.into()), ..Default::default() })
+    }
+
+    fn times(&self) -> Vec<Instant> {
+        self.seen.lock().unwrap().iter().map(|s| s.0).collect()
+    }
+}
+
+#[async_trait::async_trait]
+impl Transport for Recorder {
+    async fn send(&self, request: http::Request<Bytes>) -> Result<http::Response<Bytes>, TransportError> {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(now, Ordering::SeqCst);
+        let auth = request.headers().get("authorization").map(|v| {
+            let v = v.to_str().unwrap();
+            if v == format!("Bearer {TOKEN}") { "Bearer <the token>".to_owned() } else { v.to_owned() }
+        });
+        self.seen.lock().unwrap().push((Instant::now(), request.method().to_string(), request.uri().to_string(), auth));
+        if let Some(d) = self.delay {
+            tokio::time::sleep(d).await;
+        }
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.script.lock().unwrap().pop_front().unwrap_or_else(|| Ok(ok_who_am_i()))
+    }
+}
+
+fn response(status: u16, headers: &[(&str, &str)], body: &str) -> Scripted {
+    let mut b = http::Response::builder().status(status);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    Ok(b.body(Bytes::from(body.to_owned())).unwrap())
+}
+
+fn ok_who_am_i() -> http::Response<Bytes> {
+    let body = r#"{"UserId":"00000000-0000-0000-0000-00000000000a","BusinessUnitId":"00000000-0000-0000-0000-00000000000b","OrganizationId":"00000000-0000-0000-0000-00000000000c"}"#;
+    http::Response::builder().status(200).body(Bytes::from(body)).unwrap()
+}
+
+fn client(transport: Arc<Recorder>, retry: RetryOptions) -> DataverseClient {
+    let options = ClientOptions { retry, transport: Some(transport), ..ClientOptions::default() };
+    DataverseClient::new(OrgUrl::parse("https://contoso.crm.dynamics.com").unwrap(), token(), options).unwrap()
+}
+
+fn exact() -> RetryOptions {
+    RetryOptions { jitter: 0.0, ..RetryOptions::default() }
+}
+
+fn gaps(times: &[Instant]) -> Vec<Duration> {
+    times.windows(2).map(|w| w[1] - w[0]).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn throttled_request_waits_what_the_server_says() {
+    let t = Recorder::new(vec![response(
+        429,
+        &[("retry-after", "7")],
+        r#"{"error":{"code":"0x80072322","message":"slow down"}}"#,
+    )]);
+    let c = client(t.clone(), exact());
+    c.who_am_i().await.unwrap();
+    assert_eq!(gaps(&t.times()), [Duration::from_secs(7)]);
+    // The custom transport saw the real request, with the token, on the organization's host only.
+    let seen = t.seen.lock().unwrap();
+    assert_eq!(seen[0].1, "GET");
+    assert_eq!(seen[0].2, "https://contoso.crm.dynamics.com/api/data/v9.2/WhoAmI");
+    assert_eq!(seen[0].3.as_deref(), Some("Bearer <the token>"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn own_backoff_wins_when_longer_than_the_server_s() {
+    let t = Recorder::new(vec![response(503, &[("retry-after-ms", "100")], "")]);
+    client(t.clone(), exact()).who_am_i().await.unwrap();
+    assert_eq!(gaps(&t.times()), [Duration::from_millis(800)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn exhausted_retries_double_the_wait_and_report_the_attempts() {
+    let t = Recorder::new((0..5).map(|_| response(503, &[], "")).collect());
+    let err = client(t.clone(), exact()).who_am_i().await.unwrap_err();
+    assert_eq!(
+        gaps(&t.times()),
+        [
+            Duration::from_millis(800),
+            Duration::from_millis(1600),
+            Duration::from_millis(3200),
+            Duration::from_millis(6400)
+        ]
+    );
+    let ApiError::Service(e) = err else { panic!() };
+    assert_eq!(e.attempts, 5);
+    assert_eq!(e.status.as_u16(), 503);
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_retry_beyond_the_time_budget() {
+    let t = Recorder::new(vec![response(429, &[("retry-after", "600")], "")]);
+    let retry = RetryOptions { max_elapsed: Duration::from_secs(60), ..exact() };
+    let err = client(t.clone(), retry).who_am_i().await.unwrap_err();
+    assert!(err.is_throttled());
+    assert_eq!(t.times().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn connection_failures_are_retried_for_safe_requests() {
+    let t = Recorder::new(vec![
+        Err(TransportError::new(TransportErrorKind::Connection, "connection reset by peer")),
+        Err(TransportError::new(TransportErrorKind::Timeout, "read timed out")),
+    ]);
+    client(t.clone(), exact()).who_am_i().await.unwrap();
+    assert_eq!(gaps(&t.times()), [Duration::from_millis(800), Duration::from_millis(1600)]);
+
+    let t = Recorder::new(vec![Err(TransportError::new(TransportErrorKind::Other, "bad request builder"))]);
+    let err = client(t.clone(), exact()).who_am_i().await.unwrap_err();
+    assert!(matches!(err, ApiError::Transport { attempts: 1, kind: TransportErrorKind::Other, .. }), "{err:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn seeded_jitter_is_bounded_and_reproducible() {
+    let run = |seed| async move {
+        let t = Recorder::new((0..3).map(|_| response(503, &[], "")).collect());
+        let retry = RetryOptions { jitter: 0.5, seed: Some(seed), max_attempts: 4, ..RetryOptions::default() };
+        client(t.clone(), retry).who_am_i().await.unwrap();
+        gaps(&t.times())
+    };
+    let a = run(7).await;
+    assert_eq!(a, run(7).await);
+    assert_ne!(a, run(8).await);
+    for (gap, full) in a.iter().zip([800u64, 1600, 3200]) {
+        assert!(*gap <= Duration::from_millis(full) && *gap >= Duration::from_millis(full / 2), "{gap:?} vs {full}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrency_is_limited_across_clones() {
+    let t = Arc::new(Recorder { delay: Some(Duration::from_millis(50)), ..Default::default() });
+    let options = ClientOptions { max_concurrency: 3, transport: Some(t.clone()), ..ClientOptions::default() };
+    let c = DataverseClient::new(OrgUrl::parse("https://contoso.crm.dynamics.com").unwrap(), token(), options).unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let c = if i % 2 == 0 { c.clone() } else { c.clone().clone() };
+        tasks.push(tokio::spawn(async move { c.who_am_i().await.unwrap() }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(t.peak.load(Ordering::SeqCst), 3);
+    assert_eq!(t.times().len(), 12);
+}
