@@ -167,6 +167,25 @@ impl From<ArmFederatedIdentityCredential> for FicWire {
 }
 
 /// An Azure Resource Manager client (`{arm endpoint}/`).
+///
+/// ```no_run
+/// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::Arc;
+/// use dataverse_mi::auth::AzureIdentity;
+/// use dataverse_mi::clients::{ArmClient, ClientOptions, UserAssignedIdentityRef};
+/// use dataverse_mi::cloud::{Cloud, CloudProfile};
+///
+/// let credential = Arc::new(AzureIdentity::new(azure_identity::AzureCliCredential::new(None)?));
+/// let arm = ArmClient::new(&CloudProfile::from(Cloud::Public), credential, ClientOptions::default())?;
+/// let uami = UserAssignedIdentityRef {
+///     subscription_id: "00000000-0000-0000-0000-0000000000aa".into(),
+///     resource_group: "rg-plugins".into(),
+///     name: "dataverse-plugin-mi".into(),
+/// };
+/// let identity = arm.get_user_assigned_identity(&uami).await?;
+/// println!("client id {}, principal id {}", identity.client_id, identity.principal_id);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct ArmClient {
     pipeline: Pipeline,

@@ -65,6 +65,22 @@ pub enum UpsertOutcome {
 }
 
 /// A Microsoft Graph client (`{graph endpoint}/v1.0/`).
+///
+/// ```no_run
+/// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::Arc;
+/// use dataverse_mi::auth::AzureIdentity;
+/// use dataverse_mi::clients::{AppRef, ClientOptions, GraphClient};
+/// use dataverse_mi::cloud::{Cloud, CloudProfile};
+///
+/// let credential = Arc::new(AzureIdentity::new(azure_identity::AzureCliCredential::new(None)?));
+/// let graph = GraphClient::new(&CloudProfile::from(Cloud::Public), credential, ClientOptions::default())?;
+/// let app = AppRef::AppId("0b5a7d2c-6f4e-4d3a-9c1b-2a8e7f6d5c4b".parse()?);
+/// for fic in graph.list_fics(app).await? {
+///     println!("{}: {}", fic.credential.name, fic.credential.subject);
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct GraphClient {
     pipeline: Pipeline,
