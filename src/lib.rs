@@ -11,6 +11,7 @@ pub mod entities;
 pub mod fic;
 pub mod guid;
 pub mod http;
+pub mod secret;
 pub mod subject;
 
 pub use cert::{Certificate, CertificateError, CertificateHash, NameHash};

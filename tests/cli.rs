@@ -195,5 +195,40 @@ fn bad_input_errors() {
     }
     let pfx = run(&["cert", &fixture("leaf.pfx")]);
     assert_eq!(pfx.status.code(), Some(1));
-    assert!(stderr(&pfx).contains("PKCS#12"), "{}", stderr(&pfx));
+    assert!(stderr(&pfx).contains("PFX password is wrong"), "{}", stderr(&pfx));
+}
+
+#[test]
+fn cert_and_subject_accept_pfx_dll_and_nupkg() {
+    let signed = |n: &str| format!("{}/tests/fixtures/signed/{n}", env!("CARGO_MANIFEST_DIR"));
+    let author = json(&run(&["cert", &signed("author.cer"), "--output", "json"]));
+    let with_password = Command::new(env!("CARGO_BIN_EXE_dataverse-mi"))
+        .args(["cert", &signed("modern.pfx"), "--password-env", "DVMI_TEST_PFX_PASSWORD", "--output", "json"])
+        .env("DVMI_TEST_PFX_PASSWORD", "fixture")
+        .output()
+        .unwrap();
+    assert!(with_password.status.success(), "{}", stderr(&with_password));
+    assert_eq!(json(&with_password), author);
+    for artifact in ["signed.dll", "signed.nupkg"] {
+        let o = run(&["cert", &signed(artifact), "--output", "json"]);
+        assert!(o.status.success(), "{artifact}: {}", stderr(&o));
+        assert_eq!(json(&o), author, "{artifact}");
+    }
+    let subject = |file: &str| {
+        let o = Command::new(env!("CARGO_BIN_EXE_dataverse-mi"))
+            .args(["subject", "--tenant", TENANT, "--environment", ENV, "--cert", &signed(file), "--password-env", "P"])
+            .env("P", "fixture")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{file}: {}", stderr(&o));
+        stdout(&o)
+    };
+    assert_eq!(subject("signed.dll"), subject("legacy-3des.pfx"));
+    assert_eq!(subject("signed.nupkg"), subject("author.cer"));
+
+    let missing = run(&["cert", &signed("modern.pfx"), "--password-env", "DVMI_SURELY_UNSET_VARIABLE"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(stderr(&missing).contains("DVMI_SURELY_UNSET_VARIABLE is not set"), "{}", stderr(&missing));
+    let unsigned = run(&["cert", &signed("unsigned.dll")]);
+    assert!(stderr(&unsigned).contains("not signed"), "{}", stderr(&unsigned));
 }

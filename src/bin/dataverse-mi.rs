@@ -10,6 +10,7 @@ use dataverse_mi::cert::{Certificate, CertificateHash};
 use dataverse_mi::cloud::{Cloud, CloudProfile};
 use dataverse_mi::fic::FederatedIdentityCredential;
 use dataverse_mi::guid::{decode_guid, encode_guid, parse_guid};
+use dataverse_mi::secret::Secret;
 use dataverse_mi::subject::{
     CertificateBinding, CertificateKind, SubjectFormatVersion, SubjectIdentifier, explain_subject,
 };
@@ -38,8 +39,11 @@ enum Command {
     Fic(FicArgs),
     /// Print what the platform derives from a certificate.
     Cert {
-        /// The certificate: DER (.cer/.crt) or PEM.
+        /// The certificate: DER (.cer/.crt), PEM, PFX, a signed assembly (.dll) or a signed package (.nupkg).
         file: PathBuf,
+        /// The name of an environment variable holding the PFX password.
+        #[arg(long, value_name = "VAR")]
+        password_env: Option<String>,
         /// Text or JSON output.
         #[arg(long, value_enum, default_value_t)]
         output: Output,
@@ -78,9 +82,12 @@ struct SubjectInputs {
     /// The Power Platform environment id (GUID; not the organization id).
     #[arg(long)]
     environment: String,
-    /// The signing certificate: DER (.cer/.crt) or PEM.
+    /// The signing certificate: DER (.cer/.crt), PEM, PFX, a signed assembly (.dll) or a signed package (.nupkg).
     #[arg(long, conflicts_with_all = ["sha256", "issuer_dn", "subject_dn"])]
     cert: Option<PathBuf>,
+    /// The name of an environment variable holding the PFX password (never the password itself).
+    #[arg(long, value_name = "VAR", requires = "cert")]
+    password_env: Option<String>,
     /// The certificate's SHA-256, as certutil or nuget sign print it (any case; spaces or colons allowed).
     #[arg(long, conflicts_with_all = ["issuer_dn", "subject_dn"])]
     sha256: Option<String>,
@@ -151,8 +158,18 @@ fn print_json(value: &serde_json::Value) -> Result<(), Failure> {
     Ok(())
 }
 
-fn load_certificate(path: &PathBuf) -> Result<Certificate, Failure> {
-    let loaded = Certificate::from_file(path)?;
+fn password(var: Option<&str>) -> Result<Option<Secret>, Failure> {
+    match var {
+        None => Ok(None),
+        Some(name) => match std::env::var(name) {
+            Ok(value) => Ok(Some(Secret::new(value))),
+            Err(_) => Err(format!("--password-env: the environment variable {name} is not set").into()),
+        },
+    }
+}
+
+fn load_certificate(path: &PathBuf, password_env: Option<&str>) -> Result<Certificate, Failure> {
+    let loaded = Certificate::from_file_with_password(path, password(password_env)?.as_ref())?;
     for w in &loaded.warnings {
         eprintln!("note: {w}");
     }
@@ -166,7 +183,9 @@ fn build_subject(i: &SubjectInputs) -> Result<(CloudProfile, SubjectIdentifier),
     let version: SubjectFormatVersion = i.format_version.parse()?;
     let kind: CertificateKind = i.kind.parse()?;
     let binding = match (&i.cert, &i.sha256, &i.issuer_dn, &i.subject_dn) {
-        (Some(path), _, _, _) => CertificateBinding::for_certificate(&load_certificate(path)?, version, kind)?,
+        (Some(path), _, _, _) => {
+            CertificateBinding::for_certificate(&load_certificate(path, i.password_env.as_deref())?, version, kind)?
+        }
         (None, Some(hash), _, _) => {
             if kind == CertificateKind::Trusted {
                 return Err(
@@ -217,8 +236,8 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             }
             print_json(&body)?;
         }
-        Command::Cert { file, output } => {
-            let cert = load_certificate(&file)?;
+        Command::Cert { file, password_env, output } => {
+            let cert = load_certificate(&file, password_env.as_deref())?;
             match output {
                 Output::Text => {
                     println!("issuer:       {}", cert.issuer());

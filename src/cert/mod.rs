@@ -20,6 +20,7 @@
 
 mod dn;
 mod hash;
+mod signed;
 pub(crate) mod tlv;
 
 use std::fmt;
@@ -32,6 +33,8 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
+
+use crate::secret::Secret;
 
 pub use dn::{NameError, attribute_short_name, render_dotnet_name};
 pub use hash::{CertificateHash, HashParseError, NameHash, Thumbprint};
@@ -67,21 +70,62 @@ pub enum CertificateError {
         /// The 1-based position of the block in the file.
         index: usize,
     },
-    /// A PKCS#12 / PFX file was given where a certificate was expected.
+    /// A PKCS#12 / PFX file whose password is wrong (or which needs one and got none).
     #[error(
-        "this is a PKCS#12 (.pfx/.p12) file, not a certificate; hashing the .pfx gives a subject that never matches. Export the certificate (`openssl pkcs12 -in file.pfx -clcerts -nokeys -out cert.pem`), or use PFX support, which is a separate loader"
+        "the PFX password is wrong (or the file needs one): give it with --password-env VAR (the name of an environment variable holding it)"
     )]
-    Pkcs12NotSupported,
-    /// A PE file (plug-in assembly) was given where a certificate was expected.
+    Pkcs12Password,
+    /// A PKCS#12 / PFX file that cannot be read.
+    #[error("the PFX file cannot be read: {detail}")]
+    Pkcs12 {
+        /// What went wrong.
+        detail: String,
+    },
+    /// A PKCS#12 / PFX file without any certificate.
+    #[error("the PFX file holds no certificate")]
+    Pkcs12NoCertificate,
+    /// A PE file (plug-in assembly) without an Authenticode signature.
     #[error(
-        "this is a Windows PE file (a .dll or .exe), not a certificate; give the certificate that signed it (.cer), or use signed-assembly support, which is a separate loader"
+        "the assembly is not signed; sign it first, e.g. `signtool sign /fd SHA256 /f signing.pfx /p PASSWORD Contoso.Plugins.dll` (or osslsigncode on Linux), then register it again"
     )]
-    PeFileNotSupported,
-    /// A zip file (NuGet package) was given where a certificate was expected.
+    AssemblyNotSigned,
+    /// A file that starts like a PE file but is not one.
+    #[error("this looks like a .dll but is not a valid PE file: {detail}")]
+    NotPe {
+        /// What went wrong.
+        detail: String,
+    },
+    /// A zip file (NuGet package) without `.signature.p7s`.
     #[error(
-        "this is a zip file (a .nupkg?), not a certificate; give the certificate that signed the package (.cer), or use signed-package support, which is a separate loader"
+        "the package is not signed (no .signature.p7s); sign it with `nuget sign Contoso.Plugins.1.0.0.nupkg -CertificatePath signing.pfx -CertificatePassword PASSWORD -Timestamper http://timestamp.digicert.com`"
     )]
-    ZipFileNotSupported,
+    PackageNotSigned,
+    /// A package whose primary signature is a repository signature: the plug-in package must be author-signed.
+    #[error(
+        "the package carries only a repository signature ({repository}); plug-in packages are author-signed with `nuget sign`"
+    )]
+    RepositorySignatureOnly {
+        /// The repository certificate's subject.
+        repository: String,
+    },
+    /// A zip file that cannot be read.
+    #[error("the package (zip) cannot be read: {detail}")]
+    Zip {
+        /// What went wrong.
+        detail: String,
+    },
+    /// A signature (PKCS#7 / CMS SignedData) that cannot be read.
+    #[error("the signature cannot be read: {detail}")]
+    SignatureMalformed {
+        /// What went wrong.
+        detail: String,
+    },
+    /// No certificate in the signature matches its signer.
+    #[error("the signature does not include its signer's certificate{}", if *.unreadable_certificates { " (some certificates in it could not be read)" } else { "" })]
+    SignerNotFound {
+        /// Whether some certificates of the signature could not be parsed.
+        unreadable_certificates: bool,
+    },
     /// The certificate's issuer or subject name cannot be rendered as .NET renders it.
     #[error("the certificate's {which} name cannot be rendered: {source}")]
     Name {
@@ -123,13 +167,19 @@ fn tlv_detail(e: TlvError, at: &str) -> CertificateError {
 
 /// The form the certificate was read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum CertificateFormat {
     /// Binary DER (`.cer`, `.crt`, `.der`).
     Der,
     /// PEM text.
     Pem,
+    /// A PKCS#12 / PFX file: its leaf certificate.
+    Pkcs12,
+    /// An Authenticode-signed PE file (plug-in assembly): the signer's certificate.
+    SignedAssembly,
+    /// A signed NuGet package (plug-in package): the author signer's certificate.
+    SignedPackage,
 }
 
 /// Something worth telling the user about how a certificate was picked.
@@ -172,6 +222,8 @@ pub struct LoadedCertificate {
     pub format: CertificateFormat,
     /// What the user should know about the choice made.
     pub warnings: Vec<LoadWarning>,
+    /// The other certificates found with it (the chain in a signature or a PFX), in file order.
+    pub chain: Vec<Certificate>,
 }
 
 /// An X.509 certificate, with everything the platform derives from it computed at most once.
@@ -184,6 +236,8 @@ pub struct Certificate {
     issuer_raw: Range<usize>,
     subject_raw: Range<usize>,
     validity: Range<usize>,
+    serial: Range<usize>,
+    ski: Option<Range<usize>>,
     /// `None` when the issuer name is byte-for-byte the subject name (every self-signed certificate).
     issuer: Option<String>,
     subject: String,
@@ -220,9 +274,6 @@ impl Certificate {
         if der.is_empty() {
             return Err(CertificateError::Empty);
         }
-        if let Some(other) = sniff_other_format(der) {
-            return Err(other);
-        }
         let mut outer = Reader::new(der);
         let cert = outer.read(tag::SEQUENCE).map_err(|e| tlv_detail(e, "Certificate"))?;
         outer.finish().map_err(|e| tlv_detail(e, "the file (after the certificate)"))?;
@@ -238,7 +289,7 @@ impl Certificate {
             vr.read(tag::INTEGER).map_err(|e| tlv_detail(e, "version"))?;
             vr.finish().map_err(|e| tlv_detail(e, "version"))?;
         }
-        t.read(tag::INTEGER).map_err(|e| tlv_detail(e, "serialNumber"))?;
+        let serial = t.read(tag::INTEGER).map_err(|e| tlv_detail(e, "serialNumber"))?;
         t.read(tag::SEQUENCE).map_err(|e| tlv_detail(e, "signature"))?;
         let issuer = t.read(tag::SEQUENCE).map_err(|e| tlv_detail(e, "issuer"))?;
         let validity = t.read(tag::SEQUENCE).map_err(|e| tlv_detail(e, "validity"))?;
@@ -266,8 +317,8 @@ impl Certificate {
         };
         // Self-signed: issued to itself by name, and, when both key identifiers are present, by key too
         // (a CA can issue a certificate with its own name but another key; that one is not self-signed).
-        let keys_agree = match (ski, aki) {
-            (Some(s), Some(a)) => der[s] == der[a],
+        let keys_agree = match (&ski, &aki) {
+            (Some(s), Some(a)) => der[s.clone()] == der[a.clone()],
             _ => true,
         };
         Ok(Certificate {
@@ -276,6 +327,8 @@ impl Certificate {
             issuer_raw: issuer.whole,
             subject_raw: subject.whole,
             validity: validity.value,
+            serial: serial.value,
+            ski: ski.clone(),
             issuer: issuer_text,
             subject: subject_text,
             self_signed: names_equal && keys_agree,
@@ -314,16 +367,31 @@ impl Certificate {
         if !skipped.is_empty() {
             warnings.push(LoadWarning::SkippedPemBlocks { labels: skipped });
         }
-        Ok(LoadedCertificate { certificate, format: CertificateFormat::Pem, warnings })
+        Ok(LoadedCertificate { certificate, format: CertificateFormat::Pem, warnings, chain: Vec::new() })
     }
 
-    /// Reads a certificate from a file's bytes, DER or PEM, telling which.
+    /// Reads a certificate from a file's bytes, whatever the form: DER, PEM, PKCS#12 (with an empty password),
+    /// a signed assembly or a signed NuGet package. See [`from_bytes_with_password`](Self::from_bytes_with_password).
     pub fn from_bytes(bytes: &[u8]) -> Result<LoadedCertificate, CertificateError> {
+        Self::from_bytes_with_password(bytes, None)
+    }
+
+    /// Reads a certificate from a file's bytes, sniffing the form; `password` opens a PKCS#12 file.
+    pub fn from_bytes_with_password(
+        bytes: &[u8],
+        password: Option<&Secret>,
+    ) -> Result<LoadedCertificate, CertificateError> {
         if bytes.is_empty() {
             return Err(CertificateError::Empty);
         }
-        if let Some(other) = sniff_other_format(bytes) {
-            return Err(other);
+        if bytes.starts_with(b"MZ") {
+            return Certificate::from_signed_assembly(bytes);
+        }
+        if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
+            return Certificate::from_signed_package(bytes);
+        }
+        if looks_like_pkcs12(bytes) {
+            return Certificate::from_pkcs12(bytes, password.unwrap_or(&Secret::new("")));
         }
         let text_start = bytes.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(0);
         if bytes[text_start..].starts_with(b"-----BEGIN") || contains(bytes, b"-----BEGIN ") {
@@ -334,15 +402,43 @@ impl Certificate {
             certificate: Certificate::from_der(bytes)?,
             format: CertificateFormat::Der,
             warnings: Vec::new(),
+            chain: Vec::new(),
         })
     }
 
-    /// Reads a certificate file, DER or PEM. The only function of this module that does I/O.
+    /// Reads the leaf certificate of a PKCS#12 (`.pfx`/`.p12`) file: the one with a private key, else the one
+    /// that issued no other certificate in the file. Legacy (RC2, 3DES) and modern (AES, PBKDF2) encryptions.
+    pub fn from_pkcs12(bytes: &[u8], password: &Secret) -> Result<LoadedCertificate, CertificateError> {
+        signed::from_pkcs12(bytes, password)
+    }
+
+    /// Reads the signer's certificate from an Authenticode-signed plug-in assembly (`.dll`), matched by the
+    /// signature's issuer and serial number (or key identifier), with the other certificates of the signature.
+    pub fn from_signed_assembly(bytes: &[u8]) -> Result<LoadedCertificate, CertificateError> {
+        signed::from_signed_assembly(bytes)
+    }
+
+    /// Reads the author signer's certificate from a signed plug-in package (`.nupkg`); a repository
+    /// countersignature is ignored.
+    pub fn from_signed_package(bytes: &[u8]) -> Result<LoadedCertificate, CertificateError> {
+        signed::from_signed_package(bytes)
+    }
+
+    /// Reads a certificate file of any supported form. The only functions of this module that do I/O are this
+    /// one and [`from_file_with_password`](Self::from_file_with_password).
     pub fn from_file(path: impl AsRef<Path>) -> Result<LoadedCertificate, CertificateError> {
+        Self::from_file_with_password(path, None)
+    }
+
+    /// Reads a certificate file of any supported form; `password` opens a PKCS#12 file.
+    pub fn from_file_with_password(
+        path: impl AsRef<Path>,
+        password: Option<&Secret>,
+    ) -> Result<LoadedCertificate, CertificateError> {
         let path = path.as_ref();
         let bytes =
             std::fs::read(path).map_err(|source| CertificateError::Io { path: path.display().to_string(), source })?;
-        Certificate::from_bytes(&bytes)
+        Certificate::from_bytes_with_password(&bytes, password)
     }
 
     /// The certificate's DER bytes.
@@ -358,6 +454,16 @@ impl Certificate {
     /// The subject name exactly as .NET's `X509Certificate2.Subject`.
     pub fn subject(&self) -> &str {
         &self.subject
+    }
+
+    /// The serial number's content bytes (big-endian two's complement, as encoded).
+    pub fn serial_bytes(&self) -> &[u8] {
+        &self.der[self.serial.clone()]
+    }
+
+    /// The subject key identifier extension's value, if present.
+    pub fn subject_key_id(&self) -> Option<&[u8]> {
+        self.ski.as_ref().map(|r| &self.der[r.clone()])
     }
 
     /// The DER encoding of the issuer name.
@@ -492,20 +598,6 @@ fn key_identifiers(parent: &Reader<'_>, extensions: &tlv::Tlv) -> Result<KeyIds,
         }
     }
     Ok((ski, aki))
-}
-
-/// Recognises the files people give by mistake, so the error says what they are.
-fn sniff_other_format(bytes: &[u8]) -> Option<CertificateError> {
-    if bytes.starts_with(b"MZ") {
-        return Some(CertificateError::PeFileNotSupported);
-    }
-    if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
-        return Some(CertificateError::ZipFileNotSupported);
-    }
-    if looks_like_pkcs12(bytes) {
-        return Some(CertificateError::Pkcs12NotSupported);
-    }
-    None
 }
 
 /// PFX ::= SEQUENCE { version INTEGER (3), authSafe ContentInfo, macData OPTIONAL }
