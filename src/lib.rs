@@ -7,6 +7,7 @@ pub mod auth;
 pub mod cert;
 pub mod clients;
 pub mod cloud;
+pub mod diagnose;
 pub mod entities;
 pub mod fic;
 pub mod guid;

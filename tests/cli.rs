@@ -232,3 +232,47 @@ fn cert_and_subject_accept_pfx_dll_and_nupkg() {
     let unsigned = run(&["cert", &signed("unsigned.dll")]);
     assert!(stderr(&unsigned).contains("not signed"), "{}", stderr(&unsigned));
 }
+
+#[test]
+fn diagnose_explains_a_pasted_error() {
+    let presented = expected_self_signed();
+    let configured = presented.replace("v4j5cvGGr0GRqy180BHbRw", "cvmIv4bxQa-Rqy180BHbRw");
+    let error = format!(
+        "AADSTS700213: No matching federated identity record found for presented assertion subject '{presented}'. Trace ID: 0b1c2d3e-0000-4000-8000-000000000001 Correlation ID: 5d6e7f80-0000-4000-8000-000000000002 Timestamp: 2026-11-22 10:00:00Z"
+    );
+    let o = run(&["diagnose", "--error", &error, "--configured", &configured, "--output", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["code"], "AADSTS700213");
+    assert_eq!(v["presented"]["subject"], presented);
+    assert_eq!(v["presented"]["trace_id"], "0b1c2d3e-0000-4000-8000-000000000001");
+    assert_eq!(v["findings"][0]["cause"], "tenant_big_endian");
+    assert!(v["findings"][0]["fix"].as_str().unwrap().contains("v4j5cvGGr0GRqy180BHbRw"));
+
+    // With the certificate as a PFX and an upper-case FIC: the text rendering names the cause and the fix.
+    let pfx = format!("{}/tests/fixtures/signed/modern.pfx", env!("CARGO_MANIFEST_DIR"));
+    let o = Command::new(env!("CARGO_BIN_EXE_dataverse-mi"))
+        .args([
+            "diagnose",
+            "--error",
+            &error,
+            "--cert",
+            &pfx,
+            "--password-env",
+            "P",
+            "--tenant",
+            TENANT,
+            "--environment",
+            ENV,
+        ])
+        .args(["--configured", &presented.to_uppercase().replace("/EID1/C/PUB", "/eid1/c/pub")])
+        .env("P", "fixture")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("1. ["), "{}", stdout(&o));
+
+    let bad = run(&["diagnose", "--error", "it broke"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("no AADSTS error code"), "{}", stderr(&bad));
+}

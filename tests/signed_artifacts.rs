@@ -88,6 +88,11 @@ fn signed_package_gives_the_author_not_the_repository() {
     // Signed by `openssl cms -keyid`: the signer is found by subject key identifier.
     let keyid = Certificate::from_signed_package(&bytes("keyid.nupkg")).unwrap();
     assert_eq!(keyid.certificate, cert("author.cer"));
+    // From files: a large package is read by its directory only, a small one whole; same answer.
+    for file in ["big-signed.nupkg", "keyid.nupkg"] {
+        let path = format!("{}/tests/fixtures/signed/{file}", env!("CARGO_MANIFEST_DIR"));
+        assert_eq!(Certificate::from_file(&path).unwrap().certificate, cert("author.cer"), "{file}");
+    }
 }
 
 #[test]

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use dataverse_mi::cert::{Certificate, CertificateHash};
 use dataverse_mi::cloud::{Cloud, CloudProfile};
+use dataverse_mi::diagnose::{ConfiguredFic, DiagnosisInputs, explain, parse_error};
 use dataverse_mi::fic::FederatedIdentityCredential;
 use dataverse_mi::guid::{decode_guid, encode_guid, parse_guid};
 use dataverse_mi::secret::Secret;
@@ -64,6 +65,8 @@ enum Command {
         #[arg(long, value_enum, default_value_t)]
         output: Output,
     },
+    /// Explain a failed token request (an AADSTS error) against what you know of the setup.
+    Diagnose(DiagnoseArgs),
     /// Decode a subject identifier and list every problem in it (exit 2 when there is one).
     ExplainSubject {
         /// The subject identifier.
@@ -112,6 +115,46 @@ struct SubjectInputs {
 struct SubjectArgs {
     #[command(flatten)]
     inputs: SubjectInputs,
+    /// Text or JSON output.
+    #[arg(long, value_enum, default_value_t)]
+    output: Output,
+}
+
+#[derive(Debug, Args)]
+struct DiagnoseArgs {
+    /// The error as pasted: the whole message, the JSON error body, or the error_description.
+    #[arg(long)]
+    error: String,
+    /// The tenant id.
+    #[arg(long)]
+    tenant: Option<String>,
+    /// The environment id.
+    #[arg(long)]
+    environment: Option<String>,
+    /// The organization id (to recognise it where the environment id belongs).
+    #[arg(long)]
+    organization_id: Option<String>,
+    /// Your app registration's or UAMI's client id (to recognise it in the /a/ segment).
+    #[arg(long)]
+    app_id: Option<String>,
+    /// The signing certificate (any form `cert` reads).
+    #[arg(long)]
+    cert: Option<PathBuf>,
+    /// The name of an environment variable holding the PFX password.
+    #[arg(long, value_name = "VAR", requires = "cert")]
+    password_env: Option<String>,
+    /// The cloud.
+    #[arg(long)]
+    cloud: Option<String>,
+    /// The managed identity row's version (1 or 2).
+    #[arg(long)]
+    format_version: Option<String>,
+    /// A subject configured on the identity's FICs (repeatable).
+    #[arg(long = "configured", value_name = "SUBJECT")]
+    configured: Vec<String>,
+    /// The FICs were created in the last few minutes.
+    #[arg(long)]
+    recently_created: bool,
     /// Text or JSON output.
     #[arg(long, value_enum, default_value_t)]
     output: Output,
@@ -275,6 +318,50 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             match output {
                 Output::Text => println!("{id}"),
                 Output::Json => print_json(&json!({"guid": id.to_string(), "encoded": encoded.trim()}))?,
+            }
+        }
+        Command::Diagnose(args) => {
+            let error = parse_error(&args.error)?;
+            let guid = |v: &Option<String>, flag: &str| -> Result<Option<Uuid>, Failure> {
+                v.as_deref().map(|s| parse_guid(s).map_err(|e| format!("{flag}: {e}").into())).transpose()
+            };
+            let mut inputs = DiagnosisInputs {
+                tenant_id: guid(&args.tenant, "--tenant")?,
+                environment_id: guid(&args.environment, "--environment")?,
+                organization_id: guid(&args.organization_id, "--organization-id")?,
+                application_id: guid(&args.app_id, "--app-id")?,
+                cloud: args.cloud.as_deref().map(|c| c.parse::<Cloud>().map(CloudProfile::from)).transpose()?,
+                version: args.format_version.as_deref().map(str::parse).transpose()?,
+                configured: args.configured.iter().map(|s| ConfiguredFic::from(s.as_str())).collect(),
+                recently_created: args.recently_created,
+                ..DiagnosisInputs::default()
+            };
+            if let Some(path) = &args.cert {
+                let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                let loaded =
+                    Certificate::from_bytes_with_password(&bytes, password(args.password_env.as_deref())?.as_ref())?;
+                if loaded.format == dataverse_mi::cert::CertificateFormat::Pkcs12 {
+                    inputs.pfx_sha256 = Some(CertificateHash(<sha2::Sha256 as sha2::Digest>::digest(&bytes).into()));
+                }
+                inputs.certificate = Some(loaded.certificate);
+            }
+            let diagnosis = explain(&error, &inputs);
+            match args.output {
+                Output::Text => println!("{diagnosis}"),
+                Output::Json => print_json(&json!({
+                    "code": diagnosis.error.code,
+                    "presented": {
+                        "subject": diagnosis.error.presented_subject,
+                        "issuer": diagnosis.error.presented_issuer,
+                        "audience": diagnosis.error.presented_audience,
+                        "trace_id": diagnosis.error.trace_id,
+                        "correlation_id": diagnosis.error.correlation_id,
+                        "timestamp": diagnosis.error.timestamp,
+                    },
+                    "findings": diagnosis.findings.iter().map(|f| json!({
+                        "cause": f.cause.id(), "message": f.message, "fix": f.fix,
+                    })).collect::<Vec<_>>(),
+                }))?,
             }
         }
         Command::ExplainSubject { subject, output } => {

@@ -435,9 +435,20 @@ impl Certificate {
         path: impl AsRef<Path>,
         password: Option<&Secret>,
     ) -> Result<LoadedCertificate, CertificateError> {
+        use std::io::{Read as _, Seek as _};
         let path = path.as_ref();
-        let bytes =
-            std::fs::read(path).map_err(|source| CertificateError::Io { path: path.display().to_string(), source })?;
+        let io = |source| CertificateError::Io { path: path.display().to_string(), source };
+        let mut file = std::fs::File::open(path).map_err(io)?;
+        let mut magic = [0u8; 4];
+        let n = file.read(&mut magic).map_err(io)?;
+        let large = file.metadata().map(|m| m.len() > 256 * 1024).unwrap_or(true);
+        if large && n == 4 && (magic == *b"PK\x03\x04" || magic == *b"PK\x05\x06") {
+            // A large package: read its directory and signature only, not the assemblies inside.
+            file.rewind().map_err(io)?;
+            return signed::from_signed_package_reader(std::io::BufReader::new(file));
+        }
+        let mut bytes = magic[..n].to_vec();
+        file.read_to_end(&mut bytes).map_err(io)?;
         Certificate::from_bytes_with_password(&bytes, password)
     }
 

@@ -194,9 +194,17 @@ pub(crate) fn from_signed_assembly(data: &[u8]) -> Result<LoadedCertificate, Cer
 
 /// Reads the author signer's certificate from a signed NuGet package (the zip's `.signature.p7s`).
 pub(crate) fn from_signed_package(data: &[u8]) -> Result<LoadedCertificate, CertificateError> {
+    from_signed_package_reader(std::io::Cursor::new(data))
+}
+
+/// The same from any seekable reader: only the zip's directory and the signature entry are read, so a large
+/// package costs no more than a small one.
+pub(crate) fn from_signed_package_reader<R: std::io::Read + std::io::Seek>(
+    reader: R,
+) -> Result<LoadedCertificate, CertificateError> {
     use std::io::Read as _;
     let zip_error = |e: zip::result::ZipError| CertificateError::Zip { detail: e.to_string() };
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(data)).map_err(zip_error)?;
+    let mut archive = zip::ZipArchive::new(reader).map_err(zip_error)?;
     let mut entry = match archive.by_name(".signature.p7s") {
         Ok(e) => e,
         Err(zip::result::ZipError::FileNotFound) => return Err(CertificateError::PackageNotSigned),
