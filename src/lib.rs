@@ -12,8 +12,11 @@ pub mod entities;
 pub mod fic;
 pub mod guid;
 pub mod http;
+pub mod provision;
 pub mod secret;
 pub mod subject;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use cert::{Certificate, CertificateError, CertificateHash, NameHash};
 pub use cloud::{Cloud, CloudProfile};

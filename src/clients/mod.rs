@@ -17,7 +17,7 @@ use bytes::Bytes;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{Method, StatusCode};
 use serde::de::DeserializeOwned;
-use tokio::sync::Semaphore;
+pub use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tracing::Instrument as _;
 use url::Url;
@@ -48,11 +48,42 @@ pub struct ClientOptions {
     pub transport: Option<Arc<dyn Transport>>,
     /// Base URL override, e.g. a loopback fake in tests. `http://` is accepted for loopback hosts only.
     pub base_url: Option<Url>,
+    /// Counters to add this client's requests and retries to (shared by as many clients as you like).
+    pub stats: Option<Arc<RequestStats>>,
+    /// A concurrency limit shared with other clients (e.g. one per user across all environments); when set,
+    /// it replaces `max_concurrency`.
+    pub shared_limit: Option<Arc<Semaphore>>,
+}
+
+/// Request and retry counters, shared by the clients given them in [`ClientOptions::stats`].
+#[derive(Debug, Default)]
+pub struct RequestStats {
+    requests: std::sync::atomic::AtomicU64,
+    retries: std::sync::atomic::AtomicU64,
+}
+
+impl RequestStats {
+    /// Requests sent (every attempt counts).
+    pub fn requests(&self) -> u64 {
+        self.requests.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Attempts that were retries.
+    pub fn retries(&self) -> u64 {
+        self.retries.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 impl Default for ClientOptions {
     fn default() -> Self {
-        ClientOptions { retry: RetryOptions::default(), max_concurrency: 8, transport: None, base_url: None }
+        ClientOptions {
+            retry: RetryOptions::default(),
+            max_concurrency: 8,
+            transport: None,
+            base_url: None,
+            stats: None,
+            shared_limit: None,
+        }
     }
 }
 
@@ -99,6 +130,7 @@ pub(crate) struct Pipeline {
     retry: RetryOptions,
     limit: Arc<Semaphore>,
     rng: Arc<std::sync::Mutex<fastrand::Rng>>,
+    stats: Arc<RequestStats>,
 }
 
 /// One request to make.
@@ -167,8 +199,9 @@ impl Pipeline {
             transport,
             tokens: Arc::new(TokenCache::new(credential)),
             retry: options.retry,
-            limit: Arc::new(Semaphore::new(options.max_concurrency.max(1))),
+            limit: options.shared_limit.unwrap_or_else(|| Arc::new(Semaphore::new(options.max_concurrency.max(1)))),
             rng: Arc::new(std::sync::Mutex::new(rng)),
+            stats: options.stats.unwrap_or_default(),
         })
     }
 
@@ -245,6 +278,7 @@ impl Pipeline {
                 let _entered = span.enter();
                 tracing::debug!(wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), ?class, "retrying");
                 drop(_entered);
+                self.stats.retries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tokio::time::sleep(wait).await;
                 continue;
             }
@@ -280,6 +314,7 @@ impl Pipeline {
             .body(call.body.clone().unwrap_or_default())
             .map_err(|e| ApiError::invalid("request", e.to_string()))?;
         let sent_at = Instant::now();
+        self.stats.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok((self.transport.send(request).await, sent_at))
     }
 

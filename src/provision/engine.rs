@@ -1,0 +1,850 @@
+//! Plan, apply, verify.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::sync::Arc;
+
+use futures_util::{StreamExt as _, stream};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::api::{DataverseApi, DataverseConnector, IdentityApi};
+use super::spec::ProvisionSpec;
+use super::ProvisionError;
+use crate::clients::{ApiError, ComponentKind, ManagedIdentityUpdate, RequestStats};
+use crate::cloud::CloudProfile;
+use crate::entities::{ManagedIdentity, NewManagedIdentity, managed_identity_row_id};
+use crate::fic::{FederatedIdentityCredential, MAX_FICS_PER_IDENTITY};
+use crate::subject::{SubjectFormatVersion, SubjectIdentifier, explain_subject};
+
+/// Names in one `$filter`: short enough to stay far below URL length limits.
+const NAMES_PER_QUERY: usize = 25;
+
+/// A progress event, for front ends that draw progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum ProgressEvent {
+    /// The plan is ready.
+    Planned {
+        /// How many actions it has.
+        actions: usize,
+    },
+    /// An action started.
+    Started {
+        /// Its index in the plan.
+        action: usize,
+        /// What it does.
+        description: String,
+    },
+    /// An action finished.
+    Done {
+        /// Its index.
+        action: usize,
+    },
+    /// An action failed.
+    Failed {
+        /// Its index.
+        action: usize,
+        /// Why.
+        error: String,
+    },
+}
+
+/// A callback receiving progress events.
+pub type ProgressFn = Arc<dyn Fn(&ProgressEvent) + Send + Sync>;
+
+/// How the engine runs.
+#[derive(Clone)]
+pub struct ProvisionOptions {
+    /// Environments worked on at once (the clients' own limits bound requests per service).
+    pub environment_concurrency: usize,
+    /// Where progress events go.
+    pub progress: Option<ProgressFn>,
+    /// The clients' request counters, to report requests and retries per apply.
+    pub stats: Option<Arc<RequestStats>>,
+}
+
+impl fmt::Debug for ProvisionOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProvisionOptions")
+            .field("environment_concurrency", &self.environment_concurrency)
+            .field("progress", &self.progress.is_some())
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+impl Default for ProvisionOptions {
+    fn default() -> Self {
+        ProvisionOptions { environment_concurrency: 32, progress: None, stats: None }
+    }
+}
+
+/// A component and its current binding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ComponentState {
+    /// Assembly or package.
+    pub kind: ComponentKind,
+    /// Its id.
+    pub id: Uuid,
+    /// Its name.
+    pub name: String,
+    /// The managed identity it is bound to now.
+    pub bound_to: Option<Uuid>,
+}
+
+/// One environment as planned.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EnvironmentPlan {
+    /// The organization URL.
+    pub org_url: String,
+    /// The environment id (from `RetrieveCurrentOrganization`).
+    pub environment_id: Uuid,
+    /// The tenant id.
+    pub tenant_id: Uuid,
+    /// The subject the platform will present for its components.
+    pub subject: String,
+    /// The FIC for that subject.
+    pub fic: FederatedIdentityCredential,
+    /// The managed identity row the components are bound to.
+    pub managed_identity_id: Uuid,
+    /// The row as it is now, if it exists.
+    pub existing_row: Option<ManagedIdentity>,
+    /// The components.
+    pub components: Vec<ComponentState>,
+}
+
+/// One change the plan makes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Action {
+    /// Create a FIC on the identity.
+    CreateFic {
+        /// The environment it is for (index into the plan's environments).
+        environment: usize,
+        /// The FIC.
+        fic: FederatedIdentityCredential,
+    },
+    /// Delete a FIC this tool made that the spec no longer needs (only with `prune`).
+    DeleteFic {
+        /// Its name.
+        name: String,
+        /// Its subject.
+        subject: String,
+    },
+    /// Create the managed identity row.
+    CreateManagedIdentity {
+        /// The environment.
+        environment: usize,
+        /// The row.
+        row: NewManagedIdentity,
+    },
+    /// Update the row's version, application or tenant.
+    UpdateManagedIdentity {
+        /// The environment.
+        environment: usize,
+        /// The row.
+        id: Uuid,
+        /// The new values.
+        update: ManagedIdentityUpdate,
+    },
+    /// Bind a component to the row.
+    Bind {
+        /// The environment.
+        environment: usize,
+        /// The component.
+        component: ComponentState,
+        /// The row.
+        managed_identity: Uuid,
+    },
+}
+
+impl Action {
+    /// The environment the action belongs to, if any.
+    pub fn environment(&self) -> Option<usize> {
+        match self {
+            Action::CreateFic { environment, .. }
+            | Action::CreateManagedIdentity { environment, .. }
+            | Action::UpdateManagedIdentity { environment, .. }
+            | Action::Bind { environment, .. } => Some(*environment),
+            Action::DeleteFic { .. } => None,
+        }
+    }
+
+    /// Whether the action talks to the identity's service (Graph or ARM) rather than Dataverse.
+    pub fn is_identity_write(&self) -> bool {
+        matches!(self, Action::CreateFic { .. } | Action::DeleteFic { .. })
+    }
+
+    fn describe(&self, plan: &Plan) -> String {
+        let env = |i: &usize| plan.environments.get(*i).map(|e| e.org_url.as_str()).unwrap_or("?");
+        match self {
+            Action::CreateFic { environment, fic } => format!("create FIC {} for {}", fic.name, env(environment)),
+            Action::DeleteFic { name, .. } => format!("delete FIC {name}"),
+            Action::CreateManagedIdentity { environment, row } => {
+                format!("create managed identity {} in {}", row.id, env(environment))
+            }
+            Action::UpdateManagedIdentity { environment, id, update } => {
+                format!("update managed identity {id} in {} (version {:?})", env(environment), update.version.map(|v| v.number()))
+            }
+            Action::Bind { environment, component, .. } => {
+                format!("bind {} {} in {}", component.kind.logical_name(), component.name, env(environment))
+            }
+        }
+    }
+}
+
+/// What provisioning will do.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    /// The identity, described.
+    pub identity: String,
+    /// Its client id (the rows' `applicationid`).
+    pub application_id: Uuid,
+    /// The subject format version.
+    pub version: SubjectFormatVersion,
+    /// The environments.
+    pub environments: Vec<EnvironmentPlan>,
+    /// The FICs on the identity now.
+    pub existing_fics: Vec<FederatedIdentityCredential>,
+    /// The changes, in no particular order (apply orders them by dependency).
+    pub actions: Vec<Action>,
+}
+
+impl Plan {
+    /// Whether nothing needs to change.
+    pub fn is_empty(&self) -> bool {
+        self.actions.is_empty()
+    }
+
+    /// How many FICs the identity will hold afterwards.
+    pub fn fics_after(&self) -> usize {
+        let created = self.actions.iter().filter(|a| matches!(a, Action::CreateFic { .. })).count();
+        let deleted = self.actions.iter().filter(|a| matches!(a, Action::DeleteFic { .. })).count();
+        self.existing_fics.len() + created - deleted.min(self.existing_fics.len() + created)
+    }
+
+    /// The number of request round trips on the longest dependency chain of applying this plan (for the
+    /// benchmark's lower bound): reads, then FIC and row writes, then binds.
+    pub fn apply_chain_length(&self) -> usize {
+        let writes = usize::from(self.actions.iter().any(|a| !matches!(a, Action::Bind { .. })));
+        let binds = usize::from(self.actions.iter().any(|a| matches!(a, Action::Bind { .. })));
+        writes + binds
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "identity: {} (application id {}), subject version {}", self.identity, self.application_id, self.version)?;
+        writeln!(f, "FICs: {} now, {} after (limit {MAX_FICS_PER_IDENTITY})", self.existing_fics.len(), self.fics_after())?;
+        writeln!(f, "{:<44} {:<38} {:>10} {:>7}", "environment", "environment id", "components", "changes")?;
+        for (i, e) in self.environments.iter().enumerate() {
+            let changes = self.actions.iter().filter(|a| a.environment() == Some(i)).count();
+            writeln!(f, "{:<44} {:<38} {:>10} {:>7}", e.org_url, e.environment_id, e.components.len(), changes)?;
+        }
+        if self.actions.is_empty() {
+            write!(f, "nothing to do")
+        } else {
+            write!(f, "{} action(s):", self.actions.len())?;
+            for a in &self.actions {
+                write!(f, "\n  - {}", a.describe(self))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The outcome of one action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ActionStatus {
+    /// Done now.
+    Done,
+    /// Found already done (e.g. by a concurrent run, or a retried request whose first answer was lost).
+    AlreadyDone,
+    /// Failed.
+    Failed {
+        /// Why.
+        error: String,
+    },
+    /// Not attempted because something it depends on failed.
+    Skipped {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// One action and its outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActionResult {
+    /// What it did.
+    pub description: String,
+    /// The outcome.
+    pub status: ActionStatus,
+}
+
+/// What apply did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApplyReport {
+    /// Each action.
+    pub actions: Vec<ActionResult>,
+    /// Requests sent while applying (when the options carry counters).
+    pub requests: Option<u64>,
+    /// Of which retries.
+    pub retries: Option<u64>,
+}
+
+impl ApplyReport {
+    /// Whether every action succeeded.
+    pub fn is_success(&self) -> bool {
+        self.actions.iter().all(|a| matches!(a.status, ActionStatus::Done | ActionStatus::AlreadyDone))
+    }
+}
+
+impl fmt::Display for ApplyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.actions.is_empty() {
+            write!(f, "nothing to do")?;
+        }
+        for (i, a) in self.actions.iter().enumerate() {
+            let status = match &a.status {
+                ActionStatus::Done => "done".to_owned(),
+                ActionStatus::AlreadyDone => "already done".to_owned(),
+                ActionStatus::Failed { error } => format!("FAILED: {error}"),
+                ActionStatus::Skipped { reason } => format!("skipped: {reason}"),
+            };
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{:<70} {status}", a.description)?;
+        }
+        if let (Some(requests), Some(retries)) = (self.requests, self.retries) {
+            write!(f, "\n{requests} request(s), {retries} of them retries")?;
+        }
+        Ok(())
+    }
+}
+
+/// The state of one component after verification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ComponentStatus {
+    /// Bound, the row's version right, and a FIC matches the subject the platform presents.
+    Ok,
+    /// No FIC on the identity has the subject.
+    MissingFic {
+        /// The subject that needs a FIC.
+        subject: String,
+    },
+    /// The platform's subject differs from the one computed here.
+    SubjectMismatch {
+        /// The platform's.
+        server: String,
+        /// Ours.
+        local: String,
+        /// What differs.
+        difference: String,
+    },
+    /// The row's version is not the spec's.
+    WrongVersion {
+        /// The row's.
+        found: Option<i32>,
+        /// The spec's.
+        expected: i32,
+    },
+    /// The component is not bound.
+    NotBound,
+    /// The component is bound to another managed identity row.
+    BoundToOther {
+        /// That row.
+        managed_identity: Uuid,
+    },
+}
+
+/// One component's verification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ComponentReport {
+    /// The environment.
+    pub org_url: String,
+    /// The component.
+    pub component: ComponentState,
+    /// Whether the platform's own subject (`GetComponentManagedIdentityFIC`) could be compared.
+    pub server_checked: bool,
+    /// The result.
+    pub status: ComponentStatus,
+}
+
+/// What verify found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VerifyReport {
+    /// Each component.
+    pub components: Vec<ComponentReport>,
+}
+
+impl VerifyReport {
+    /// Whether every component is ok.
+    pub fn is_ok(&self) -> bool {
+        self.components.iter().all(|c| c.status == ComponentStatus::Ok)
+    }
+}
+
+impl fmt::Display for VerifyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:<40} {:<32} {}", "environment", "component", "status")?;
+        for c in &self.components {
+            let status = match &c.status {
+                ComponentStatus::Ok => "ok".to_owned(),
+                ComponentStatus::MissingFic { subject } => format!("missing FIC for {subject}"),
+                ComponentStatus::SubjectMismatch { difference, .. } => format!("subject mismatch: {difference}"),
+                ComponentStatus::WrongVersion { found, expected } => format!("row version {found:?}, expected {expected}"),
+                ComponentStatus::NotBound => "not bound".to_owned(),
+                ComponentStatus::BoundToOther { managed_identity } => format!("bound to another identity {managed_identity}"),
+            };
+            write!(f, "\n{:<40} {:<32} {status}", c.org_url, c.component.name)?;
+        }
+        Ok(())
+    }
+}
+
+/// The engine: plan, apply, verify against any implementation of the service traits.
+#[derive(Debug, Clone)]
+pub struct Provisioner {
+    identity: Arc<dyn IdentityApi>,
+    connector: Arc<dyn DataverseConnector>,
+    options: ProvisionOptions,
+}
+
+fn is_guid(s: &str) -> Option<Uuid> {
+    crate::guid::parse_guid(s).ok()
+}
+
+impl Provisioner {
+    /// An engine over an identity and a way to reach each environment.
+    pub fn new(identity: Arc<dyn IdentityApi>, connector: Arc<dyn DataverseConnector>, options: ProvisionOptions) -> Self {
+        Provisioner { identity, connector, options }
+    }
+
+    fn emit(&self, event: ProgressEvent) {
+        if let Some(p) = &self.options.progress {
+            p(&event);
+        }
+    }
+
+    /// Reads the current state with as few requests as possible and plans the changes. Refuses, before any
+    /// write, a plan that needs more than 20 FICs, names a component that does not exist, or meets a FIC with
+    /// the same name and another subject.
+    pub async fn plan(&self, spec: &ProvisionSpec) -> Result<Plan, ProvisionError> {
+        let cloud = CloudProfile::from(spec.cloud);
+        let (application_id, existing_fics) = futures_util::try_join!(
+            async { self.identity.application_id().await.map_err(ProvisionError::identity) },
+            async { self.identity.list_fics().await.map_err(ProvisionError::identity) },
+        )?;
+        let envs: Vec<Result<EnvironmentPlan, ProvisionError>> = stream::iter(spec.environments.iter())
+            .map(|env_spec| self.plan_environment(spec, env_spec, &cloud, application_id))
+            .buffered(self.options.environment_concurrency.max(1))
+            .collect()
+            .await;
+        let environments: Vec<EnvironmentPlan> = envs.into_iter().collect::<Result<_, _>>()?;
+
+        let mut actions = Vec::new();
+        let wanted: HashSet<(&str, &str)> = environments.iter().map(|e| (e.fic.issuer.as_str(), e.fic.subject.as_str())).collect();
+        for (i, env) in environments.iter().enumerate() {
+            let matching = existing_fics.iter().any(|f| {
+                f.issuer == env.fic.issuer && f.subject == env.fic.subject && f.audiences == env.fic.audiences
+            });
+            if matching {
+                continue;
+            }
+            if let Some(clash) = existing_fics.iter().find(|f| f.name == env.fic.name) {
+                return Err(ProvisionError::FicConflict {
+                    name: clash.name.clone(),
+                    existing_subject: clash.subject.clone(),
+                    wanted_subject: env.fic.subject.clone(),
+                });
+            }
+            actions.push(Action::CreateFic { environment: i, fic: env.fic.clone() });
+        }
+        if spec.prune {
+            for f in &existing_fics {
+                if f.name.starts_with("dataverse-") && !wanted.contains(&(f.issuer.as_str(), f.subject.as_str())) {
+                    actions.push(Action::DeleteFic { name: f.name.clone(), subject: f.subject.clone() });
+                }
+            }
+        }
+        let creates = actions.iter().filter(|a| matches!(a, Action::CreateFic { .. })).count();
+        let deletes = actions.iter().filter(|a| matches!(a, Action::DeleteFic { .. })).count();
+        // Deletes run last, so the peak is existing + creates.
+        if existing_fics.len() + creates > MAX_FICS_PER_IDENTITY {
+            return Err(ProvisionError::TooManyFics { existing: existing_fics.len(), new: creates, removed: deletes });
+        }
+        for (i, env) in environments.iter().enumerate() {
+            match &env.existing_row {
+                None => actions.push(Action::CreateManagedIdentity {
+                    environment: i,
+                    row: NewManagedIdentity {
+                        id: env.managed_identity_id,
+                        ..NewManagedIdentity::for_plugins(application_id, env.tenant_id, env.environment_id, spec.version)
+                    },
+                }),
+                Some(row) => {
+                    let update = ManagedIdentityUpdate {
+                        version: (row.version != Some(spec.version.number())).then_some(spec.version),
+                        tenant_id: (row.tenant_id != Some(env.tenant_id)).then_some(env.tenant_id),
+                        application_id: (row.application_id != Some(application_id)).then_some(application_id),
+                        name: None,
+                    };
+                    if update != ManagedIdentityUpdate::default() {
+                        actions.push(Action::UpdateManagedIdentity { environment: i, id: row.id, update });
+                    }
+                }
+            }
+            for c in &env.components {
+                if c.bound_to != Some(env.managed_identity_id) {
+                    actions.push(Action::Bind { environment: i, component: c.clone(), managed_identity: env.managed_identity_id });
+                }
+            }
+        }
+        let plan = Plan {
+            identity: self.identity.describe(),
+            application_id,
+            version: spec.version,
+            environments,
+            existing_fics,
+            actions,
+        };
+        self.emit(ProgressEvent::Planned { actions: plan.actions.len() });
+        Ok(plan)
+    }
+
+    async fn plan_environment(
+        &self,
+        spec: &ProvisionSpec,
+        env_spec: &super::spec::EnvironmentSpec,
+        cloud: &CloudProfile,
+        application_id: Uuid,
+    ) -> Result<EnvironmentPlan, ProvisionError> {
+        let org = env_spec.org_url.as_str();
+        let dv = self.connector.connect(org).map_err(|e| ProvisionError::api(org, e))?;
+        let binding = env_spec.certificate.binding(spec.version, &spec.base_dir).map_err(|e| e.in_environment(org))?;
+        let detail = dv.retrieve_current_organization().await.map_err(|e| ProvisionError::api(org, e))?;
+        let (Some(environment_id), Some(tenant_id)) = (detail.environment_id, detail.tenant_id) else {
+            return Err(ProvisionError::Input { message: format!("{org} did not report its environment and tenant ids") });
+        };
+        let subject = SubjectIdentifier::new(cloud, tenant_id, environment_id, binding)?;
+        let fic = FederatedIdentityCredential::for_subject(cloud, &subject);
+        let deterministic = managed_identity_row_id(application_id, tenant_id, environment_id);
+        let rows_filter = format!("applicationid eq {application_id}");
+        let (rows, components) = futures_util::try_join!(
+            async { dv.list_managed_identities(&rows_filter).await.map_err(|e| ProvisionError::api(org, e)) },
+            self.read_components(dv.as_ref(), env_spec),
+        )?;
+        let existing_row = rows
+            .iter()
+            .find(|r| r.id == deterministic)
+            .or_else(|| rows.iter().find(|r| r.tenant_id == Some(tenant_id)))
+            .cloned();
+        let managed_identity_id = existing_row.as_ref().map(|r| r.id).unwrap_or(deterministic);
+        Ok(EnvironmentPlan {
+            org_url: env_spec.org_url.clone(),
+            environment_id,
+            tenant_id,
+            subject: subject.to_string(),
+            fic,
+            managed_identity_id,
+            existing_row,
+            components,
+        })
+    }
+
+    async fn read_components(
+        &self,
+        dv: &dyn DataverseApi,
+        env_spec: &super::spec::EnvironmentSpec,
+    ) -> Result<Vec<ComponentState>, ProvisionError> {
+        let org = env_spec.org_url.as_str();
+        let mut out = Vec::new();
+        for (kind, wanted) in
+            [(ComponentKind::PluginAssembly, &env_spec.plugin_assemblies), (ComponentKind::PluginPackage, &env_spec.plugin_packages)]
+        {
+            let names: Vec<&str> = wanted.iter().map(String::as_str).filter(|w| is_guid(w).is_none()).collect();
+            let mut found: BTreeMap<String, ComponentState> = BTreeMap::new();
+            for chunk in names.chunks(NAMES_PER_QUERY) {
+                match kind {
+                    ComponentKind::PluginPackage => {
+                        for p in dv.find_plugin_packages(chunk).await.map_err(|e| ProvisionError::api(org, e))? {
+                            let name = p.unique_name.or(p.name).unwrap_or_default();
+                            found.insert(name.clone(), ComponentState { kind, id: p.id, name, bound_to: p.managed_identity_id });
+                        }
+                    }
+                    _ => {
+                        for a in dv.find_plugin_assemblies(chunk).await.map_err(|e| ProvisionError::api(org, e))? {
+                            let name = a.name.unwrap_or_default();
+                            found.insert(name.clone(), ComponentState { kind, id: a.id, name, bound_to: a.managed_identity_id });
+                        }
+                    }
+                }
+            }
+            for w in wanted {
+                if let Some(id) = is_guid(w) {
+                    let read = match kind {
+                        ComponentKind::PluginPackage => dv.get_plugin_package(id).await.map(|p| ComponentState {
+                            kind,
+                            id,
+                            name: p.unique_name.or(p.name).unwrap_or_else(|| id.to_string()),
+                            bound_to: p.managed_identity_id,
+                        }),
+                        _ => dv.get_plugin_assembly(id).await.map(|a| ComponentState {
+                            kind,
+                            id,
+                            name: a.name.unwrap_or_else(|| id.to_string()),
+                            bound_to: a.managed_identity_id,
+                        }),
+                    };
+                    match read {
+                        Ok(c) => out.push(c),
+                        Err(e) if e.is_not_found() => {
+                            return Err(ProvisionError::ComponentNotFound { org_url: org.to_owned(), kind, name: w.clone() });
+                        }
+                        Err(e) => return Err(ProvisionError::api(org, e)),
+                    }
+                } else {
+                    match found.get(w) {
+                        Some(c) => out.push(c.clone()),
+                        None => {
+                            return Err(ProvisionError::ComponentNotFound { org_url: org.to_owned(), kind, name: w.clone() });
+                        }
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Applies a plan: per environment the FIC and the row first, then the binds; environments in parallel;
+    /// FIC deletions (prune) last. Idempotent: "already exists" is success after checking it matches.
+    pub async fn apply(&self, plan: &Plan) -> ApplyReport {
+        let before = self.options.stats.as_ref().map(|s| (s.requests(), s.retries()));
+        let mut results: Vec<Option<ActionResult>> = vec![None; plan.actions.len()];
+        let per_env: Vec<(usize, Vec<ActionResult>)> = stream::iter(0..plan.environments.len())
+            .map(|env| async move {
+                let indexes: Vec<usize> =
+                    (0..plan.actions.len()).filter(|i| plan.actions[*i].environment() == Some(env)).collect();
+                (env, self.apply_environment(plan, env, &indexes).await)
+            })
+            .buffer_unordered(self.options.environment_concurrency.max(1))
+            .collect()
+            .await;
+        for (env, env_results) in per_env {
+            let indexes = (0..plan.actions.len()).filter(|i| plan.actions[*i].environment() == Some(env));
+            for (i, r) in indexes.zip(env_results) {
+                results[i] = Some(r);
+            }
+        }
+        let all_ok = results.iter().flatten().all(|r| matches!(r.status, ActionStatus::Done | ActionStatus::AlreadyDone));
+        for (i, action) in plan.actions.iter().enumerate() {
+            if let Action::DeleteFic { name, .. } = action {
+                let description = action.describe(plan);
+                let status = if all_ok {
+                    self.emit(ProgressEvent::Started { action: i, description: description.clone() });
+                    self.finish(i, self.identity.delete_fic(name).await.map(|_| ActionStatus::Done))
+                } else {
+                    ActionStatus::Skipped { reason: "other actions failed; nothing is deleted then".into() }
+                };
+                results[i] = Some(ActionResult { description, status });
+            }
+        }
+        let after = self.options.stats.as_ref().map(|s| (s.requests(), s.retries()));
+        let (requests, retries) = match (before, after) {
+            (Some(b), Some(a)) => (Some(a.0 - b.0), Some(a.1 - b.1)),
+            _ => (None, None),
+        };
+        ApplyReport { actions: results.into_iter().flatten().collect(), requests, retries }
+    }
+
+    fn finish(&self, index: usize, outcome: Result<ActionStatus, ApiError>) -> ActionStatus {
+        match outcome {
+            Ok(status) => {
+                self.emit(ProgressEvent::Done { action: index });
+                status
+            }
+            Err(e) => {
+                self.emit(ProgressEvent::Failed { action: index, error: e.to_string() });
+                ActionStatus::Failed { error: e.to_string() }
+            }
+        }
+    }
+
+    async fn apply_environment(&self, plan: &Plan, env: usize, indexes: &[usize]) -> Vec<ActionResult> {
+        let e = &plan.environments[env];
+        let dv = match self.connector.connect(&e.org_url) {
+            Ok(dv) => dv,
+            Err(err) => {
+                return indexes
+                    .iter()
+                    .map(|i| ActionResult { description: plan.actions[*i].describe(plan), status: ActionStatus::Failed { error: err.to_string() } })
+                    .collect();
+            }
+        };
+        let run = |i: usize| {
+            let dv = dv.clone();
+            async move {
+                let action = &plan.actions[i];
+                self.emit(ProgressEvent::Started { action: i, description: action.describe(plan) });
+                let outcome = match action {
+                    Action::CreateFic { fic, .. } => self.create_fic(fic).await,
+                    Action::CreateManagedIdentity { row, .. } => create_row(dv.as_ref(), row).await,
+                    Action::UpdateManagedIdentity { id, update, .. } => {
+                        dv.update_managed_identity(*id, update).await.map(|_| ActionStatus::Done)
+                    }
+                    Action::Bind { component, managed_identity, .. } => {
+                        dv.bind(component.kind, component.id, *managed_identity).await.map(|_| ActionStatus::Done)
+                    }
+                    Action::DeleteFic { .. } => Ok(ActionStatus::Skipped { reason: "runs last".into() }),
+                };
+                ActionResult { description: action.describe(plan), status: self.finish(i, outcome) }
+            }
+        };
+        let (first, binds): (Vec<usize>, Vec<usize>) =
+            indexes.iter().partition(|i| !matches!(plan.actions[**i].action_kind(), ActionKind::Bind));
+        let mut out: BTreeMap<usize, ActionResult> = BTreeMap::new();
+        for (i, r) in first.iter().copied().zip(futures_util::future::join_all(first.iter().map(|i| run(*i))).await) {
+            out.insert(i, r);
+        }
+        let prerequisites_ok = out.values().all(|r| matches!(r.status, ActionStatus::Done | ActionStatus::AlreadyDone));
+        if prerequisites_ok {
+            for (i, r) in binds.iter().copied().zip(futures_util::future::join_all(binds.iter().map(|i| run(*i))).await) {
+                out.insert(i, r);
+            }
+        } else {
+            for i in binds {
+                out.insert(i, ActionResult {
+                    description: plan.actions[i].describe(plan),
+                    status: ActionStatus::Skipped { reason: "the environment's FIC or row failed".into() },
+                });
+            }
+        }
+        out.into_values().collect()
+    }
+
+    async fn create_fic(&self, fic: &FederatedIdentityCredential) -> Result<ActionStatus, ApiError> {
+        match self.identity.create_fic(fic).await {
+            Ok(()) => Ok(ActionStatus::Done),
+            Err(e) => {
+                // A concurrent run, or a retry whose first attempt went through: read back and compare.
+                let now = self.identity.list_fics().await?;
+                if now.iter().any(|f| f.name == fic.name && f.subject == fic.subject && f.issuer == fic.issuer) {
+                    Ok(ActionStatus::AlreadyDone)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    /// Checks every component: bound to the row, the row's version, and a FIC matching the subject the
+    /// platform presents (`GetComponentManagedIdentityFIC`, where the platform offers it) and the one computed here.
+    pub async fn verify(&self, spec: &ProvisionSpec) -> Result<VerifyReport, ProvisionError> {
+        let plan = self.plan(spec).await?;
+        let fics = &plan.existing_fics;
+        let mut components = Vec::new();
+        for e in &plan.environments {
+            let dv = self.connector.connect(&e.org_url).map_err(|err| ProvisionError::api(&e.org_url, err))?;
+            let checks = stream::iter(e.components.iter())
+                .map(|c| {
+                    let dv = dv.clone();
+                    async move { (c, dv.component_fic(c.kind, c.id).await) }
+                })
+                .buffered(8)
+                .collect::<Vec<_>>()
+                .await;
+            for (c, server) in checks {
+                let server_subject = server.ok().map(|s| s.fic_subject);
+                let status = if c.bound_to.is_none() {
+                    ComponentStatus::NotBound
+                } else if c.bound_to != Some(e.managed_identity_id) {
+                    ComponentStatus::BoundToOther { managed_identity: c.bound_to.unwrap_or_default() }
+                } else if e.existing_row.as_ref().and_then(|r| r.version) != Some(spec.version.number()) {
+                    ComponentStatus::WrongVersion {
+                        found: e.existing_row.as_ref().and_then(|r| r.version),
+                        expected: spec.version.number(),
+                    }
+                } else if let Some(server) = server_subject.as_ref().filter(|s| **s != e.subject) {
+                    ComponentStatus::SubjectMismatch {
+                        server: server.clone(),
+                        local: e.subject.clone(),
+                        difference: difference(server, &e.subject),
+                    }
+                } else if !fics.iter().any(|f| f.subject == e.subject && f.issuer == e.fic.issuer && f.audiences == e.fic.audiences) {
+                    ComponentStatus::MissingFic { subject: e.subject.clone() }
+                } else {
+                    ComponentStatus::Ok
+                };
+                components.push(ComponentReport {
+                    org_url: e.org_url.clone(),
+                    component: c.clone(),
+                    server_checked: server_subject.is_some(),
+                    status,
+                });
+            }
+        }
+        Ok(VerifyReport { components })
+    }
+}
+
+/// Which part of two subjects differs, in words.
+fn difference(server: &str, local: &str) -> String {
+    let (a, b) = (explain_subject(server).parts, explain_subject(local).parts);
+    let mut parts = Vec::new();
+    if a.prefix != b.prefix {
+        parts.push("cloud prefix");
+    }
+    if a.tenant_id != b.tenant_id {
+        parts.push("tenant");
+    }
+    if a.environment_id != b.environment_id {
+        parts.push("environment");
+    }
+    if a.binding != b.binding {
+        parts.push("certificate or version");
+    }
+    if parts.is_empty() { "formatting".to_owned() } else { parts.join(", ") }
+}
+
+async fn create_row(dv: &dyn DataverseApi, row: &NewManagedIdentity) -> Result<ActionStatus, ApiError> {
+    match dv.create_managed_identity(row).await {
+        Ok(()) => Ok(ActionStatus::Done),
+        Err(e) if e.is_conflict() => {
+            // Created by a concurrent run or by an earlier attempt of this one: check that it is ours.
+            let existing = dv.get_managed_identity(row.id).await?;
+            if existing.application_id == Some(row.application_id)
+                && existing.tenant_id == Some(row.tenant_id)
+                && existing.version == Some(row.version.number())
+            {
+                Ok(ActionStatus::AlreadyDone)
+            } else {
+                let update = ManagedIdentityUpdate {
+                    version: Some(row.version),
+                    application_id: Some(row.application_id),
+                    tenant_id: Some(row.tenant_id),
+                    name: None,
+                };
+                dv.update_managed_identity(row.id, &update).await.map(|_| ActionStatus::Done)
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[derive(PartialEq, Eq)]
+enum ActionKind {
+    Bind,
+    Other,
+}
+
+impl Action {
+    fn action_kind(&self) -> ActionKind {
+        if matches!(self, Action::Bind { .. }) { ActionKind::Bind } else { ActionKind::Other }
+    }
+}

@@ -1,0 +1,121 @@
+//! The provisioning engine: from a spec ("this identity, these environments, these plug-ins, this
+//! certificate") to every plug-in able to get a token, idempotently and verifiably.
+//!
+//! - [`Provisioner::plan`] reads the state with as few requests as possible (one FIC list per identity; per
+//!   environment one organization lookup, one `managedidentities` query, one component query per kind) and
+//!   lists the changes: create FIC, create or update the row, bind components, and (with `prune`) delete FICs
+//!   this tool made that are no longer needed. It refuses before any write what cannot work.
+//! - [`Provisioner::apply`] makes the changes, in dependency order per environment, environments in parallel.
+//!   The row id and FIC names are deterministic, so a re-run, a run that stopped half-way, or two runs at once
+//!   converge on the same state.
+//! - [`Provisioner::verify`] checks every component against the platform's own subject and the identity's FICs.
+//!
+//! The engine depends only on the traits in [`api`]; the clients implement them, and so can a test double.
+//! `docs/provisioning.md` describes the model; the `testkit` feature has a fake platform to run it against.
+
+pub mod api;
+mod engine;
+mod spec;
+
+pub use engine::{
+    Action, ActionResult, ActionStatus, ApplyReport, ComponentReport, ComponentState, ComponentStatus, EnvironmentPlan,
+    Plan, ProgressEvent, ProgressFn, ProvisionOptions, Provisioner, VerifyReport,
+};
+pub use spec::{CertificateSpec, EnvironmentSpec, IdentitySpec, ProvisionSpec, SpecError};
+
+use crate::cert::CertificateError;
+use crate::clients::{ApiError, ComponentKind};
+use crate::subject::SubjectError;
+
+/// Why provisioning cannot proceed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProvisionError {
+    /// The spec cannot be read.
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    /// A call to a service failed.
+    #[error("{}{source}", .org_url.as_deref().map(|o| format!("{o}: ")).unwrap_or_default())]
+    Api {
+        /// The environment, when the call was to one.
+        org_url: Option<String>,
+        /// The error.
+        #[source]
+        source: ApiError,
+    },
+    /// The identity would need more than 20 FICs.
+    #[error(
+        "the identity has {existing} FICs and the plan adds {new}: more than the 20 an app registration or user-assigned identity can hold. Split the environments over several identities, or prune FICs that are no longer needed"
+    )]
+    TooManyFics {
+        /// FICs now.
+        existing: usize,
+        /// FICs the plan creates.
+        new: usize,
+        /// FICs the plan deletes (after the creates).
+        removed: usize,
+    },
+    /// A component named in the spec does not exist.
+    #[error("{org_url}: no {} named '{name}'; register it first, or fix the name in the spec", .kind.logical_name())]
+    ComponentNotFound {
+        /// The environment.
+        org_url: String,
+        /// Assembly or package.
+        kind: ComponentKind,
+        /// The name or id given.
+        name: String,
+    },
+    /// A FIC with the deterministic name exists with another subject.
+    #[error("the FIC '{name}' exists with the subject {existing_subject}, not {wanted_subject}; delete or rename it")]
+    FicConflict {
+        /// The name.
+        name: String,
+        /// Its subject now.
+        existing_subject: String,
+        /// The subject wanted.
+        wanted_subject: String,
+    },
+    /// A certificate cannot be read.
+    #[error("{}{source}", .org_url.as_deref().map(|o| format!("{o}: ")).unwrap_or_default())]
+    Certificate {
+        /// The environment.
+        org_url: Option<String>,
+        /// The error.
+        #[source]
+        source: CertificateError,
+    },
+    /// A subject cannot be built.
+    #[error(transparent)]
+    Subject(#[from] SubjectError),
+    /// Another input problem.
+    #[error("{message}")]
+    Input {
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl From<CertificateError> for ProvisionError {
+    fn from(source: CertificateError) -> Self {
+        ProvisionError::Certificate { org_url: None, source }
+    }
+}
+
+impl ProvisionError {
+    fn api(org_url: &str, source: ApiError) -> Self {
+        ProvisionError::Api { org_url: Some(org_url.to_owned()), source }
+    }
+
+    fn identity(source: ApiError) -> Self {
+        ProvisionError::Api { org_url: None, source }
+    }
+
+    fn in_environment(self, org_url: &str) -> Self {
+        match self {
+            ProvisionError::Certificate { org_url: None, source } => {
+                ProvisionError::Certificate { org_url: Some(org_url.to_owned()), source }
+            }
+            other => other,
+        }
+    }
+}

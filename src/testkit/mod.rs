@@ -1,0 +1,547 @@
+//! A stateful, in-process fake of the platform: the Dataverse Web API (the routes the clients use), Microsoft
+//! Graph and Azure Resource Manager FIC endpoints, and a token endpoint. For this crate's tests, and for yours.
+//!
+//! Seed it with environments, plug-in assemblies and packages, app registrations and user-assigned identities;
+//! point clients at it over loopback HTTP ([`FakePlatform::start`], on wiremock) or in-process
+//! ([`FakePlatform::transport`], no sockets, where even dropped connections can be injected); then inspect the
+//! rows, FICs, bindings and the request log. Faults (429 with `Retry-After`, 503, dropped connections, delays)
+//! are injected at a seeded rate, so a chaos run is reproducible.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use dataverse_mi::testkit::{FakeOptions, FakePlatform};
+//! use uuid::Uuid;
+//!
+//! let fake = FakePlatform::new(FakeOptions::default());
+//! let tenant = Uuid::parse_str("72f988bf-86f1-41af-91ab-2d7cd011db47")?;
+//! let env = fake.add_environment("contoso.crm.dynamics.com", tenant);
+//! let server = fake.start().await;
+//! let client = server.dataverse_client("contoso.crm.dynamics.com")?;
+//! let org = client.retrieve_current_organization().await?;
+//! assert_eq!(org.environment_id, Some(env));
+//! assert_eq!(fake.count("GET dataverse RetrieveCurrentOrganization"), 1);
+//! # Ok(()) }
+//! ```
+
+mod router;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::auth::{Secret, StaticToken, TokenSource};
+use crate::cert::Certificate;
+use crate::clients::{ApiError, ArmClient, ClientOptions, DataverseClient, GraphClient, OrgUrl};
+use crate::cloud::{Cloud, CloudProfile};
+use crate::entities::ManagedIdentity;
+use crate::fic::FederatedIdentityCredential;
+use crate::http::{Transport, TransportError, TransportErrorKind};
+
+/// Injected faults, decided per request by a seeded generator.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultOptions {
+    /// The seed: the same seed and requests give the same faults.
+    pub seed: u64,
+    /// Share of requests answered 429 with `Retry-After: 1`.
+    pub throttle: f64,
+    /// Share of requests answered 503.
+    pub unavailable: f64,
+    /// Share of requests whose connection is dropped (in-process transport only; half of them after the request
+    /// was processed, so a retry meets its own earlier effect).
+    pub dropped: f64,
+    /// Share of requests delayed by [`FaultOptions::delay`].
+    pub delayed: f64,
+    /// The delay of a delayed request.
+    pub delay: Duration,
+}
+
+impl Default for FaultOptions {
+    fn default() -> Self {
+        FaultOptions { seed: 0, throttle: 0.0, unavailable: 0.0, dropped: 0.0, delayed: 0.0, delay: Duration::from_secs(2) }
+    }
+}
+
+impl FaultOptions {
+    /// `share` of all requests faulted, spread evenly over the four kinds.
+    pub fn chaos(seed: u64, share: f64) -> Self {
+        let each = share / 4.0;
+        FaultOptions { seed, throttle: each, unavailable: each, dropped: each, delayed: each, delay: Duration::from_secs(2) }
+    }
+}
+
+/// How the fake behaves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FakeOptions {
+    /// Faults to inject.
+    pub faults: FaultOptions,
+    /// A latency added to every request (on tokio's clock in the in-process transport).
+    pub latency: Duration,
+    /// Rows per page of Dataverse and Graph collections.
+    pub page_size: usize,
+    /// The cloud whose subject format `GetComponentManagedIdentityFIC` answers in.
+    pub cloud: Cloud,
+}
+
+impl Default for FakeOptions {
+    fn default() -> Self {
+        FakeOptions { faults: FaultOptions::default(), latency: Duration::ZERO, page_size: 50, cloud: Cloud::Public }
+    }
+}
+
+/// One request the fake received.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LoggedRequest {
+    /// `METHOD service route`, e.g. `POST dataverse managedidentities`.
+    pub route: String,
+    /// The status answered (0 for a dropped connection).
+    pub status: u16,
+    /// Whether the answer was an injected fault.
+    pub fault: bool,
+}
+
+impl LoggedRequest {
+    /// Whether the request changes state (any method but GET), counted only when it was not a fault.
+    pub fn is_write(&self) -> bool {
+        !self.route.starts_with("GET ")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Component {
+    pub(crate) name: String,
+    pub(crate) binding: Option<Uuid>,
+    pub(crate) certificate: Option<Certificate>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Environment {
+    pub(crate) organization_id: Uuid,
+    pub(crate) environment_id: Uuid,
+    pub(crate) tenant_id: Uuid,
+    pub(crate) managed_identities: BTreeMap<Uuid, ManagedIdentity>,
+    pub(crate) assemblies: BTreeMap<Uuid, Component>,
+    pub(crate) packages: BTreeMap<Uuid, Component>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct App {
+    pub(crate) object_id: Uuid,
+    pub(crate) display_name: String,
+    pub(crate) fics: Vec<(String, FederatedIdentityCredential)>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Uami {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) client_id: Uuid,
+    pub(crate) principal_id: Uuid,
+    pub(crate) tenant_id: Uuid,
+    pub(crate) fics: Vec<FederatedIdentityCredential>,
+}
+
+#[derive(Debug)]
+pub(crate) struct State {
+    pub(crate) environments: BTreeMap<String, Environment>,
+    pub(crate) apps: BTreeMap<Uuid, App>,
+    pub(crate) uamis: BTreeMap<String, Uami>,
+    pub(crate) log: Vec<LoggedRequest>,
+    pub(crate) rng: fastrand::Rng,
+    pub(crate) options: FakeOptions,
+}
+
+/// The fake platform. Cheap to clone: clones share the state.
+#[derive(Debug, Clone)]
+pub struct FakePlatform {
+    pub(crate) state: Arc<Mutex<State>>,
+}
+
+fn ids(rng: &mut fastrand::Rng) -> Uuid {
+    uuid::Builder::from_random_bytes(rng.u128(..).to_le_bytes()).into_uuid()
+}
+
+impl FakePlatform {
+    /// An empty platform.
+    pub fn new(options: FakeOptions) -> Self {
+        let rng = fastrand::Rng::with_seed(options.faults.seed ^ 0x5eed);
+        FakePlatform {
+            state: Arc::new(Mutex::new(State {
+                environments: BTreeMap::new(),
+                apps: BTreeMap::new(),
+                uamis: BTreeMap::new(),
+                log: Vec::new(),
+                rng,
+                options,
+            })),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock (a test assertion) must not hide the state from the next look.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Changes the faults from now on (e.g. to seed cleanly and then turn chaos on).
+    pub fn set_faults(&self, faults: FaultOptions) {
+        let mut s = self.lock();
+        s.rng = fastrand::Rng::with_seed(faults.seed ^ 0x5eed);
+        s.options.faults = faults;
+    }
+
+    /// Adds an environment at `host` (e.g. `contoso.crm.dynamics.com`) in `tenant`; returns its environment id.
+    pub fn add_environment(&self, host: &str, tenant: Uuid) -> Uuid {
+        let mut s = self.lock();
+        let environment_id = ids(&mut s.rng);
+        let organization_id = ids(&mut s.rng);
+        s.environments.insert(
+            host.to_ascii_lowercase(),
+            Environment {
+                organization_id,
+                environment_id,
+                tenant_id: tenant,
+                managed_identities: BTreeMap::new(),
+                assemblies: BTreeMap::new(),
+                packages: BTreeMap::new(),
+            },
+        );
+        environment_id
+    }
+
+    /// The organization id of an environment (a different GUID from its environment id).
+    pub fn organization_id(&self, host: &str) -> Option<Uuid> {
+        self.lock().environments.get(&host.to_ascii_lowercase()).map(|e| e.organization_id)
+    }
+
+    fn add_component(&self, host: &str, name: &str, certificate: Option<Certificate>, package: bool) -> Uuid {
+        let mut s = self.lock();
+        let id = ids(&mut s.rng);
+        if let Some(env) = s.environments.get_mut(&host.to_ascii_lowercase()) {
+            let c = Component { name: name.to_owned(), binding: None, certificate };
+            if package { env.packages.insert(id, c) } else { env.assemblies.insert(id, c) };
+        }
+        id
+    }
+
+    /// Adds a plug-in assembly signed with `certificate` (used to answer `GetComponentManagedIdentityFIC`).
+    pub fn add_plugin_assembly(&self, host: &str, name: &str, certificate: Option<Certificate>) -> Uuid {
+        self.add_component(host, name, certificate, false)
+    }
+
+    /// Adds a plug-in package (matched by unique name) signed with `certificate`.
+    pub fn add_plugin_package(&self, host: &str, unique_name: &str, certificate: Option<Certificate>) -> Uuid {
+        self.add_component(host, unique_name, certificate, true)
+    }
+
+    /// Adds an app registration; returns its object id.
+    pub fn add_application(&self, app_id: Uuid, display_name: &str) -> Uuid {
+        let mut s = self.lock();
+        let object_id = ids(&mut s.rng);
+        s.apps.insert(app_id, App { object_id, display_name: display_name.to_owned(), fics: Vec::new() });
+        object_id
+    }
+
+    /// Adds a user-assigned managed identity; returns its client id and principal id.
+    pub fn add_user_assigned_identity(&self, subscription: &str, resource_group: &str, name: &str, tenant: Uuid) -> (Uuid, Uuid) {
+        let mut s = self.lock();
+        let (client_id, principal_id) = (ids(&mut s.rng), ids(&mut s.rng));
+        let id = format!(
+            "/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}"
+        );
+        s.uamis.insert(
+            id.to_ascii_lowercase(),
+            Uami { id, name: name.to_owned(), client_id, principal_id, tenant_id: tenant, fics: Vec::new() },
+        );
+        (client_id, principal_id)
+    }
+
+    /// Adds a FIC directly (seeding an existing setup).
+    pub fn seed_graph_fic(&self, app_id: Uuid, fic: FederatedIdentityCredential) {
+        let mut s = self.lock();
+        let id = ids(&mut s.rng).to_string();
+        if let Some(app) = s.apps.get_mut(&app_id) {
+            app.fics.push((id, fic));
+        }
+    }
+
+    /// Adds a managed identity row directly (seeding an existing setup).
+    pub fn seed_managed_identity(&self, host: &str, row: ManagedIdentity) {
+        if let Some(env) = self.lock().environments.get_mut(&host.to_ascii_lowercase()) {
+            env.managed_identities.insert(row.id, row);
+        }
+    }
+
+    /// Binds a component directly (seeding an existing setup).
+    pub fn seed_binding(&self, host: &str, component: Uuid, managed_identity: Option<Uuid>) {
+        if let Some(env) = self.lock().environments.get_mut(&host.to_ascii_lowercase()) {
+            for c in [env.assemblies.get_mut(&component), env.packages.get_mut(&component)].into_iter().flatten() {
+                c.binding = managed_identity;
+            }
+        }
+    }
+
+    /// The managed identity rows of an environment.
+    pub fn managed_identities(&self, host: &str) -> Vec<ManagedIdentity> {
+        self.lock()
+            .environments
+            .get(&host.to_ascii_lowercase())
+            .map(|e| e.managed_identities.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The managed identity a component is bound to.
+    pub fn binding(&self, host: &str, component: Uuid) -> Option<Uuid> {
+        let s = self.lock();
+        let env = s.environments.get(&host.to_ascii_lowercase())?;
+        env.assemblies.get(&component).or_else(|| env.packages.get(&component)).and_then(|c| c.binding)
+    }
+
+    /// The FICs of an app registration.
+    pub fn graph_fics(&self, app_id: Uuid) -> Vec<FederatedIdentityCredential> {
+        self.lock().apps.get(&app_id).map(|a| a.fics.iter().map(|(_, f)| f.clone()).collect()).unwrap_or_default()
+    }
+
+    /// The FICs of a user-assigned identity.
+    pub fn uami_fics(&self, subscription: &str, resource_group: &str, name: &str) -> Vec<FederatedIdentityCredential> {
+        let id = format!(
+            "/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}"
+        );
+        self.lock().uamis.get(&id.to_ascii_lowercase()).map(|u| u.fics.clone()).unwrap_or_default()
+    }
+
+    /// Every request received so far.
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        self.lock().log.clone()
+    }
+
+    /// Requests per route (`METHOD service route`).
+    pub fn counts(&self) -> BTreeMap<String, usize> {
+        let mut out = BTreeMap::new();
+        for r in &self.lock().log {
+            *out.entry(r.route.clone()).or_default() += 1;
+        }
+        out
+    }
+
+    /// Requests on one route.
+    pub fn count(&self, route: &str) -> usize {
+        self.lock().log.iter().filter(|r| r.route == route).count()
+    }
+
+    /// Writes that took effect (not faults).
+    pub fn writes(&self) -> usize {
+        self.lock().log.iter().filter(|r| r.is_write() && !r.fault).count()
+    }
+
+    /// Forgets the request log.
+    pub fn clear_log(&self) {
+        self.lock().log.clear();
+    }
+
+    /// An in-process transport to the fake: give it to clients in [`ClientOptions::transport`]. URLs are routed
+    /// by host (`*.dynamics.com` and friends to the environment of that host, `graph.microsoft.com` to Graph,
+    /// `management.azure.com` to ARM, `login.microsoftonline.com` to the token endpoint).
+    pub fn transport(&self) -> Arc<dyn Transport> {
+        Arc::new(FakeTransport { platform: self.clone() })
+    }
+
+    /// Serves the fake over loopback HTTP (wiremock). Dataverse environments are under `/dv/{host}/`, Graph
+    /// under `/graph/`, ARM under `/arm/`, the token endpoint under `/login/`.
+    pub async fn start(&self) -> FakeServer {
+        let server = wiremock::MockServer::start().await;
+        wiremock::Mock::given(wiremock::matchers::any())
+            .respond_with(WiremockResponder { platform: self.clone() })
+            .mount(&server)
+            .await;
+        FakeServer { server, platform: self.clone() }
+    }
+
+    /// Handles one request: the core both front ends share.
+    pub(crate) fn handle(&self, request: &http::Request<Bytes>, host_hint: Option<&str>, path: &str) -> Handled {
+        router::handle(self, request, host_hint, path)
+    }
+}
+
+/// The result of routing one request.
+#[derive(Debug)]
+pub(crate) enum Handled {
+    Answer(http::Response<Bytes>, Duration),
+    Drop { delay: Duration },
+}
+
+#[derive(Debug)]
+struct FakeTransport {
+    platform: FakePlatform,
+}
+
+#[async_trait::async_trait]
+impl Transport for FakeTransport {
+    async fn send(&self, request: http::Request<Bytes>) -> Result<http::Response<Bytes>, TransportError> {
+        let path = request.uri().path().to_owned();
+        let host = request.uri().host().map(str::to_owned);
+        match self.platform.handle(&request, host.as_deref(), &path) {
+            Handled::Answer(response, delay) => {
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                Ok(response)
+            }
+            Handled::Drop { delay, .. } => {
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                Err(TransportError::new(TransportErrorKind::Connection, "connection reset by peer (injected)"))
+            }
+        }
+    }
+}
+
+struct WiremockResponder {
+    platform: FakePlatform,
+}
+
+impl wiremock::Respond for WiremockResponder {
+    fn respond(&self, request: &wiremock::Request) -> wiremock::ResponseTemplate {
+        let mut builder = http::Request::builder().method(request.method.as_str()).uri(request.url.as_str());
+        for (name, value) in request.headers.iter() {
+            builder = builder.header(name.as_str(), value.as_bytes());
+        }
+        let Ok(req) = builder.body(Bytes::from(request.body.clone())) else {
+            return wiremock::ResponseTemplate::new(400);
+        };
+        match self.platform.handle(&req, None, request.url.path()) {
+            Handled::Answer(response, delay) => {
+                let mut t = wiremock::ResponseTemplate::new(response.status().as_u16())
+                    .set_body_raw(response.body().to_vec(), "application/json")
+                    .set_delay(delay);
+                for (name, value) in response.headers() {
+                    if let Ok(v) = value.to_str() {
+                        t = t.insert_header(name.as_str(), v);
+                    }
+                }
+                t
+            }
+            // wiremock cannot drop a connection: answer 503 instead (drops need the in-process transport).
+            Handled::Drop { delay, .. } => wiremock::ResponseTemplate::new(503).set_delay(delay),
+        }
+    }
+}
+
+/// The fake served over loopback HTTP.
+#[derive(Debug)]
+pub struct FakeServer {
+    server: wiremock::MockServer,
+    platform: FakePlatform,
+}
+
+/// Everything the provisioning engine needs to run against the fake.
+#[derive(Debug, Clone)]
+pub struct FakeClients {
+    /// The engine, ready to plan, apply and verify.
+    pub provisioner: crate::provision::Provisioner,
+    /// Requests and retries made by the engine's clients.
+    pub stats: Arc<crate::clients::RequestStats>,
+}
+
+impl FakePlatform {
+    /// An engine wired to this fake through the in-process transport: `concurrency` requests at most in flight
+    /// per service (Dataverse shared by every environment, as the per-user limit is), with the given retry
+    /// policy.
+    pub fn provisioner(
+        &self,
+        spec: &crate::provision::ProvisionSpec,
+        concurrency: usize,
+        retry: crate::http::RetryOptions,
+        options: crate::provision::ProvisionOptions,
+    ) -> Result<FakeClients, ApiError> {
+        let stats = Arc::new(crate::clients::RequestStats::default());
+        let base = ClientOptions {
+            retry,
+            max_concurrency: concurrency,
+            transport: Some(self.transport()),
+            stats: Some(stats.clone()),
+            ..ClientOptions::default()
+        };
+        let dataverse = ClientOptions { shared_limit: Some(Arc::new(crate::clients::Semaphore::new(concurrency.max(1)))), ..base.clone() };
+        let cloud = CloudProfile::from(spec.cloud);
+        let identity = crate::provision::api::identity_api(&spec.identity, &cloud, test_token(), base.clone(), base)?;
+        let connector = Arc::new(crate::provision::api::ClientConnector::new(test_token(), dataverse));
+        let options = crate::provision::ProvisionOptions { stats: Some(stats.clone()), ..options };
+        Ok(FakeClients { provisioner: crate::provision::Provisioner::new(identity, connector, options), stats })
+    }
+}
+
+/// A token for tests: any value works against the fake.
+pub fn test_token() -> Arc<dyn TokenSource> {
+    Arc::new(StaticToken::new(Secret::new("fake-token"), SystemTime::now() + Duration::from_secs(24 * 3600)))
+}
+
+impl FakeServer {
+    /// The server's base URI, e.g. `http://127.0.0.1:PORT`.
+    pub fn uri(&self) -> String {
+        self.server.uri()
+    }
+
+    /// The platform behind it.
+    pub fn platform(&self) -> &FakePlatform {
+        &self.platform
+    }
+
+    /// Client options pointing at this fake for an environment at `host`.
+    pub fn dataverse_options(&self, host: &str) -> Result<ClientOptions, ApiError> {
+        let base = format!("{}/dv/{}/api/data/v9.2/", self.uri(), host.to_ascii_lowercase());
+        Ok(ClientOptions { base_url: Some(base.parse().map_err(|_| ApiError::invalid("host", host.to_owned()))?), ..ClientOptions::default() })
+    }
+
+    /// A Dataverse client for the environment at `host`, with a test token.
+    pub fn dataverse_client(&self, host: &str) -> Result<DataverseClient, ApiError> {
+        DataverseClient::new(OrgUrl::any_host(host)?, test_token(), self.dataverse_options(host)?)
+    }
+
+    /// Client options pointing at this fake's Graph.
+    pub fn graph_options(&self) -> ClientOptions {
+        ClientOptions { base_url: format!("{}/graph/v1.0/", self.uri()).parse().ok(), ..ClientOptions::default() }
+    }
+
+    /// A Graph client with a test token.
+    pub fn graph_client(&self) -> Result<GraphClient, ApiError> {
+        GraphClient::new(&CloudProfile::from(Cloud::Public), test_token(), self.graph_options())
+    }
+
+    /// Client options pointing at this fake's ARM.
+    pub fn arm_options(&self) -> ClientOptions {
+        ClientOptions { base_url: format!("{}/arm/", self.uri()).parse().ok(), ..ClientOptions::default() }
+    }
+
+    /// An ARM client with a test token.
+    pub fn arm_client(&self) -> Result<ArmClient, ApiError> {
+        ArmClient::new(&CloudProfile::from(Cloud::Public), test_token(), self.arm_options())
+    }
+
+    /// An engine wired to this fake over loopback HTTP.
+    pub fn provisioner(
+        &self,
+        spec: &crate::provision::ProvisionSpec,
+        options: crate::provision::ProvisionOptions,
+    ) -> Result<FakeClients, ApiError> {
+        let stats = Arc::new(crate::clients::RequestStats::default());
+        let with_stats = |o: ClientOptions| ClientOptions { stats: Some(stats.clone()), ..o };
+        let cloud = CloudProfile::from(spec.cloud);
+        let identity = crate::provision::api::identity_api(
+            &spec.identity,
+            &cloud,
+            test_token(),
+            with_stats(self.graph_options()),
+            with_stats(self.arm_options()),
+        )?;
+        let connector = Arc::new(
+            crate::provision::api::ClientConnector::new(test_token(), with_stats(ClientOptions::default()))
+                .with_route_prefix(self.uri()),
+        );
+        let options = crate::provision::ProvisionOptions { stats: Some(stats.clone()), ..options };
+        Ok(FakeClients { provisioner: crate::provision::Provisioner::new(identity, connector, options), stats })
+    }
+}

@@ -1,0 +1,649 @@
+//! The fake's request routing and the platform's rules.
+
+use bytes::Bytes;
+use http::{Method, Response, StatusCode};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::{Component, Environment, FakePlatform, Handled, LoggedRequest, State};
+use crate::cloud::CloudProfile;
+use crate::entities::{ManagedIdentity, NewManagedIdentity};
+use crate::fic::{FederatedIdentityCredential, MAX_FICS_PER_IDENTITY, validate_name};
+use crate::subject::{CertificateBinding, CertificateKind, SubjectFormatVersion, SubjectIdentifier};
+
+type Answer = (StatusCode, Value);
+
+fn error(status: u16, code: &str, message: &str) -> Answer {
+    (StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), json!({"error": {"code": code, "message": message}}))
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (other, _) => {
+                out.push(other);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn query(request: &http::Request<Bytes>) -> Vec<(String, String)> {
+    request
+        .uri()
+        .query()
+        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default()
+}
+
+fn param(q: &[(String, String)], name: &str) -> Option<String> {
+    q.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+}
+
+/// Splits `a eq 'x' or b eq 'y''z' or c eq 123` into (field, value) pairs, unescaping quotes.
+fn parse_filter(filter: &str) -> Option<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    let mut rest = filter.trim();
+    loop {
+        let (field, after) = rest.split_once(" eq ")?;
+        let after = after.trim_start();
+        let (value, remaining) = if let Some(quoted) = after.strip_prefix('\'') {
+            let mut value = String::new();
+            let mut chars = quoted.char_indices().peekable();
+            let mut end = None;
+            while let Some((i, c)) = chars.next() {
+                if c == '\'' {
+                    if chars.peek().map(|(_, n)| *n) == Some('\'') {
+                        value.push('\'');
+                        chars.next();
+                    } else {
+                        end = Some(i + 1);
+                        break;
+                    }
+                } else {
+                    value.push(c);
+                }
+            }
+            (value, &quoted[end?..])
+        } else {
+            let end = after.find(' ').unwrap_or(after.len());
+            (after[..end].to_owned(), &after[end..])
+        };
+        out.push((field.trim().to_owned(), value));
+        let remaining = remaining.trim_start();
+        if remaining.is_empty() {
+            return Some(out);
+        }
+        rest = remaining.strip_prefix("or ")?;
+    }
+}
+
+fn page(request: &http::Request<Bytes>, rows: Vec<Value>, page_size: usize) -> Value {
+    let q = query(request);
+    let skip: usize = param(&q, "$skiptoken").and_then(|s| s.parse().ok()).unwrap_or(0);
+    let size = page_size.max(1);
+    let value: Vec<Value> = rows.iter().skip(skip).take(size).cloned().collect();
+    let mut body = json!({ "value": value });
+    if skip + size < rows.len() {
+        let mut url = url::Url::parse(&request.uri().to_string()).ok();
+        if let Some(u) = url.as_mut() {
+            let kept: Vec<(String, String)> = q.into_iter().filter(|(k, _)| k != "$skiptoken").collect();
+            u.query_pairs_mut().clear().extend_pairs(kept).append_pair("$skiptoken", &(skip + size).to_string());
+            body["@odata.nextLink"] = json!(u.to_string());
+        }
+    }
+    body
+}
+
+/// Which service and route a request is for.
+enum Target {
+    Dataverse { host: String, rest: String },
+    Graph { rest: String },
+    Arm { rest: String },
+    Login,
+    Unknown,
+}
+
+fn target(state: &State, host_hint: Option<&str>, path: &str) -> Target {
+    let path = percent_decode(path);
+    if let Some(host) = host_hint {
+        let host = host.to_ascii_lowercase();
+        if state.environments.contains_key(&host) {
+            if let Some(rest) = path.strip_prefix("/api/data/v9.2/") {
+                return Target::Dataverse { host, rest: rest.to_owned() };
+            }
+        } else if host.contains("graph") {
+            if let Some(rest) = path.strip_prefix("/v1.0/") {
+                return Target::Graph { rest: rest.to_owned() };
+            }
+        } else if host.starts_with("management.") {
+            return Target::Arm { rest: path.trim_start_matches('/').to_owned() };
+        } else if host.starts_with("login.") {
+            return Target::Login;
+        }
+        return Target::Unknown;
+    }
+    if let Some(rest) = path.strip_prefix("/dv/") {
+        if let Some((host, tail)) = rest.split_once('/') {
+            if let Some(rest) = tail.strip_prefix("api/data/v9.2/") {
+                return Target::Dataverse { host: host.to_owned(), rest: rest.to_owned() };
+            }
+        }
+    } else if let Some(rest) = path.strip_prefix("/graph/v1.0/") {
+        return Target::Graph { rest: rest.to_owned() };
+    } else if let Some(rest) = path.strip_prefix("/arm/") {
+        return Target::Arm { rest: rest.to_owned() };
+    } else if path.starts_with("/login/") {
+        return Target::Login;
+    }
+    Target::Unknown
+}
+
+pub(super) fn handle(platform: &FakePlatform, request: &http::Request<Bytes>, host_hint: Option<&str>, path: &str) -> Handled {
+    let mut s = platform.lock();
+    let latency = s.options.latency;
+    let faults = s.options.faults.clone();
+    let roll = s.rng.f64();
+    let t = target(&s, host_hint, path);
+    let method = request.method().clone();
+    // Injected faults, before processing.
+    let mut cut = 0.0;
+    let mut next = |share: f64| {
+        let hit = roll >= cut && roll < cut + share;
+        cut += share;
+        hit
+    };
+    let (throttle, unavailable, dropped, delayed) = (next(faults.throttle), next(faults.unavailable), next(faults.dropped), next(faults.delayed));
+    let delay = if delayed { latency + faults.delay } else { latency };
+    let route_name = route_of(&method, &t);
+    if throttle {
+        s.log.push(LoggedRequest { route: route_name, status: 429, fault: true });
+        let body = json!({"error": {"code": "0x80072322", "message": "Number of requests exceeded the limit (injected)."}});
+        return Handled::Answer(respond(StatusCode::TOO_MANY_REQUESTS, &body, &[("retry-after", "1")]), delay);
+    }
+    if unavailable {
+        s.log.push(LoggedRequest { route: route_name, status: 503, fault: true });
+        let body = json!({"error": {"code": "ServiceUnavailable", "message": "The service is unavailable (injected)."}});
+        return Handled::Answer(respond(StatusCode::SERVICE_UNAVAILABLE, &body, &[]), delay);
+    }
+    let after_processing = dropped && s.rng.bool();
+    if dropped && !after_processing {
+        s.log.push(LoggedRequest { route: route_name, status: 0, fault: true });
+        return Handled::Drop { delay };
+    }
+    let body: Value = if request.body().is_empty() { Value::Null } else { serde_json::from_slice(request.body()).unwrap_or(Value::Null) };
+    let (status, answer) = match &t {
+        Target::Dataverse { host, rest } => dataverse(&mut s, request, host, rest, &body),
+        Target::Graph { rest } => graph(&mut s, request, rest, &body),
+        Target::Arm { rest } => arm(&mut s, &method, rest, &body),
+        Target::Login => (
+            StatusCode::OK,
+            json!({"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": format!("fake.{}", s.rng.u64(..))}),
+        ),
+        Target::Unknown => error(404, "NoRoute", &format!("the fake has no route for {method} {path}")),
+    };
+    if after_processing {
+        // Processed, but the answer is lost: the client will retry into its own effect.
+        s.log.push(LoggedRequest { route: route_name, status: 0, fault: false });
+        return Handled::Drop { delay };
+    }
+    s.log.push(LoggedRequest { route: route_name, status: status.as_u16(), fault: false });
+    let wants_body = method != Method::POST || request.headers().get("prefer").is_some_and(|v| v.as_bytes().starts_with(b"return=representation")) || !matches!(t, Target::Dataverse { .. });
+    let answer = if status == StatusCode::NO_CONTENT || (!wants_body && status.is_success()) { Value::Null } else { answer };
+    let status = if !wants_body && status == StatusCode::CREATED { StatusCode::NO_CONTENT } else { status };
+    Handled::Answer(respond(status, &answer, &[]), delay)
+}
+
+fn respond(status: StatusCode, body: &Value, headers: &[(&str, &str)]) -> Response<Bytes> {
+    let bytes = if body.is_null() { Bytes::new() } else { Bytes::from(serde_json::to_vec(body).unwrap_or_default()) };
+    let mut b = Response::builder().status(status).header("x-ms-request-id", "fake-request");
+    if !bytes.is_empty() {
+        b = b.header("content-type", "application/json; odata.metadata=minimal");
+    }
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    b.body(bytes).unwrap_or_else(|_| Response::new(Bytes::new()))
+}
+
+fn route_of(method: &Method, t: &Target) -> String {
+    let strip = |rest: &str| -> String {
+        let head = rest.split(['(', '?']).next().unwrap_or(rest).to_owned();
+        if rest[head.len()..].starts_with('(') && !head.starts_with("RetrieveCurrentOrganization") && !head.starts_with("GetComponent") {
+            format!("{head}(id)")
+        } else {
+            head
+        }
+    };
+    match t {
+        Target::Dataverse { rest, .. } => format!("{method} dataverse {}", strip(rest)),
+        Target::Graph { rest } => {
+            let kind = if rest.contains("federatedIdentityCredentials(name=") {
+                "fic upsert"
+            } else if rest.ends_with("federatedIdentityCredentials") {
+                "fics"
+            } else if rest.contains("federatedIdentityCredentials/") {
+                "fic"
+            } else {
+                "application"
+            };
+            format!("{method} graph {kind}")
+        }
+        Target::Arm { rest } => {
+            let kind = if rest.ends_with("federatedIdentityCredentials") {
+                "fics"
+            } else if rest.contains("federatedIdentityCredentials/") {
+                "fic"
+            } else {
+                "identity"
+            };
+            format!("{method} arm {kind}")
+        }
+        Target::Login => format!("{method} login token"),
+        Target::Unknown => format!("{method} unknown"),
+    }
+}
+
+fn id_in(rest: &str, prefix: &str) -> Option<Uuid> {
+    let inner = rest.strip_prefix(prefix)?.strip_prefix('(')?;
+    let end = inner.find(')')?;
+    Uuid::parse_str(&inner[..end]).ok()
+}
+
+fn component_json(kind: &str, id: Uuid, c: &Component) -> Value {
+    if kind == "pluginassemblies" {
+        json!({"pluginassemblyid": id, "name": c.name, "version": "1.0.0.0", "culture": "neutral", "isolationmode": 2, "sourcetype": 0,
+               "_packageid_value": null, "_managedidentityid_value": c.binding})
+    } else {
+        json!({"pluginpackageid": id, "name": c.name, "uniquename": c.name, "version": "1.0.0", "_managedidentityid_value": c.binding})
+    }
+}
+
+fn dataverse(s: &mut State, request: &http::Request<Bytes>, host: &str, rest: &str, body: &Value) -> Answer {
+    let page_size = s.options.page_size;
+    let cloud = CloudProfile::from(s.options.cloud);
+    let Some(env) = s.environments.get_mut(host) else { return error(404, "", &format!("no environment at {host}")) };
+    let method = request.method();
+    let q = query(request);
+    let path = rest.split('?').next().unwrap_or(rest);
+    if path.starts_with("RetrieveCurrentOrganization") && method == Method::GET {
+        return (StatusCode::OK, json!({"Detail": {
+            "OrganizationId": env.organization_id, "EnvironmentId": env.environment_id.to_string(), "TenantId": env.tenant_id.to_string(),
+            "UniqueName": format!("unq{}", env.organization_id.simple()), "FriendlyName": host, "UrlName": host.split('.').next(), "Geo": "NA",
+            "Endpoints": {"Count": 1, "IsReadOnly": false, "Keys": ["WebApplication"], "Values": [format!("https://{host}/")]}
+        }}));
+    }
+    if path == "WhoAmI" {
+        return (StatusCode::OK, json!({"UserId": Uuid::nil(), "BusinessUnitId": Uuid::nil(), "OrganizationId": env.organization_id}));
+    }
+    if path.starts_with("GetComponentManagedIdentityFIC") {
+        return component_fic(env, path, &cloud);
+    }
+    if path == "managedidentities" {
+        return match *method {
+            Method::GET => {
+                let filter = param(&q, "$filter").map(|f| parse_filter(&f));
+                let rows: Vec<Value> = env
+                    .managed_identities
+                    .values()
+                    .filter(|row| match &filter {
+                        None => true,
+                        Some(None) => false,
+                        Some(Some(terms)) => terms.iter().any(|(field, value)| match field.as_str() {
+                            "applicationid" => row.application_id.map(|a| a.to_string()) == Some(value.to_ascii_lowercase()),
+                            "managedidentityid" => row.id.to_string() == value.to_ascii_lowercase(),
+                            "tenantid" => row.tenant_id.map(|a| a.to_string()) == Some(value.to_ascii_lowercase()),
+                            _ => false,
+                        }),
+                    })
+                    .map(|r| serde_json::to_value(r).unwrap_or(Value::Null))
+                    .collect();
+                if matches!(filter, Some(None)) {
+                    return error(400, "0x80060888", "the fake cannot read this $filter");
+                }
+                (StatusCode::OK, page(request, rows, page_size))
+            }
+            Method::POST => {
+                let Ok(new) = serde_json::from_value::<NewManagedIdentity>(body.clone()) else {
+                    return error(400, "0x80048d19", "Error identified in Payload provided by the user");
+                };
+                if env.managed_identities.contains_key(&new.id) {
+                    return error(412, "0x80040237", "A record with matching key values already exists.");
+                }
+                let row = ManagedIdentity {
+                    id: new.id,
+                    name: Some(new.name),
+                    application_id: Some(new.application_id),
+                    tenant_id: Some(new.tenant_id),
+                    credential_source: Some(new.credential_source),
+                    subject_scope: Some(new.subject_scope),
+                    version: Some(new.version.number()),
+                    identity_type: None,
+                    state_code: Some(0),
+                    component_state: Some(0),
+                    is_managed: Some(false),
+                    extra: serde_json::Map::new(),
+                };
+                let v = serde_json::to_value(&row).unwrap_or(Value::Null);
+                env.managed_identities.insert(row.id, row);
+                (StatusCode::CREATED, v)
+            }
+            _ => error(405, "", "method not allowed"),
+        };
+    }
+    if let Some(id) = id_in(path, "managedidentities") {
+        let Some(row) = env.managed_identities.get_mut(&id) else {
+            return error(404, "0x80040217", &format!("managedidentity With Ids = {id} Do Not Exist"));
+        };
+        return match *method {
+            Method::GET => (StatusCode::OK, serde_json::to_value(&*row).unwrap_or(Value::Null)),
+            Method::PATCH => {
+                if let Some(v) = body.get("version").and_then(Value::as_i64) {
+                    row.version = Some(v as i32);
+                }
+                if let Some(a) = body.get("applicationid").and_then(Value::as_str).and_then(|s| Uuid::parse_str(s).ok()) {
+                    row.application_id = Some(a);
+                }
+                if let Some(t) = body.get("tenantid").and_then(Value::as_str).and_then(|s| Uuid::parse_str(s).ok()) {
+                    row.tenant_id = Some(t);
+                }
+                if let Some(n) = body.get("name").and_then(Value::as_str) {
+                    row.name = Some(n.to_owned());
+                }
+                (StatusCode::NO_CONTENT, Value::Null)
+            }
+            Method::DELETE => {
+                env.managed_identities.remove(&id);
+                for c in env.assemblies.values_mut().chain(env.packages.values_mut()) {
+                    if c.binding == Some(id) {
+                        c.binding = None;
+                    }
+                }
+                (StatusCode::NO_CONTENT, Value::Null)
+            }
+            _ => error(405, "", "method not allowed"),
+        };
+    }
+    for (set, name_field) in [("pluginassemblies", "name"), ("pluginpackages", "uniquename")] {
+        if path == set && *method == Method::GET {
+            let filter = param(&q, "$filter").map(|f| parse_filter(&f));
+            let table = if set == "pluginassemblies" { &env.assemblies } else { &env.packages };
+            let rows: Vec<Value> = table
+                .iter()
+                .filter(|(_, c)| match &filter {
+                    None => true,
+                    Some(None) => false,
+                    Some(Some(terms)) => terms.iter().any(|(f, v)| (f == name_field || f == "name") && *v == c.name),
+                })
+                .map(|(id, c)| component_json(set, *id, c))
+                .collect();
+            if matches!(filter, Some(None)) {
+                return error(400, "0x80060888", "the fake cannot read this $filter");
+            }
+            return (StatusCode::OK, page(request, rows, page_size));
+        }
+        if let Some(id) = id_in(path, set) {
+            let rows_exist: Vec<Uuid> = env.managed_identities.keys().copied().collect();
+            let table = if set == "pluginassemblies" { &mut env.assemblies } else { &mut env.packages };
+            let Some(c) = table.get_mut(&id) else {
+                return error(404, "0x80040217", &format!("{set} With Ids = {id} Do Not Exist"));
+            };
+            return match *method {
+                Method::GET => (StatusCode::OK, component_json(set, id, c)),
+                Method::PATCH => match body.get("managedidentityid@odata.bind") {
+                    Some(Value::Null) => {
+                        c.binding = None;
+                        (StatusCode::NO_CONTENT, Value::Null)
+                    }
+                    Some(Value::String(target)) => match id_in(target.trim_start_matches('/'), "managedidentities") {
+                        Some(mi) if rows_exist.contains(&mi) => {
+                            c.binding = Some(mi);
+                            (StatusCode::NO_CONTENT, Value::Null)
+                        }
+                        _ => error(404, "0x80040217", &format!("managedidentity {target} does not exist")),
+                    },
+                    _ => (StatusCode::NO_CONTENT, Value::Null),
+                },
+                _ => error(405, "", "method not allowed"),
+            };
+        }
+    }
+    error(404, "0x80060888", &format!("Resource not found for the segment '{path}'"))
+}
+
+fn component_fic(env: &Environment, path: &str, cloud: &CloudProfile) -> Answer {
+    let kind = if path.contains("ComponentName='pluginpackage'") { "pluginpackage" } else { "pluginassembly" };
+    let id = path.split("ComponentId=").nth(1).and_then(|r| Uuid::parse_str(r.trim_end_matches(')')).ok());
+    let table = if kind == "pluginpackage" { &env.packages } else { &env.assemblies };
+    let Some(c) = id.and_then(|id| table.get(&id)) else { return error(404, "0x80040217", "component not found") };
+    let Some(row) = c.binding.and_then(|mi| env.managed_identities.get(&mi)) else {
+        return error(400, "0x80040265", "The component is not associated with a managed identity.");
+    };
+    let Some(version) = row.version.and_then(SubjectFormatVersion::from_number) else {
+        return error(400, "0x80040265", "The managed identity has no subject format version.");
+    };
+    let Some(cert) = &c.certificate else { return error(400, "0x80040265", "The component is not signed.") };
+    let subject = CertificateBinding::for_certificate(cert, version, CertificateKind::Auto)
+        .ok()
+        .and_then(|b| SubjectIdentifier::new(cloud, env.tenant_id, env.environment_id, b).ok());
+    match subject {
+        Some(s) => (StatusCode::OK, json!({"@odata.context": "fake", "FICSubject": s.to_string()})),
+        None => error(400, "0x80040265", "The subject cannot be computed for this certificate."),
+    }
+}
+
+fn fic_problem(list: &[&FederatedIdentityCredential], fic: &FederatedIdentityCredential, replacing: Option<&str>) -> Option<Answer> {
+    if let Err(e) = fic.validate() {
+        return Some(error(400, "Request_BadRequest", &e.to_string()));
+    }
+    let others: Vec<&&FederatedIdentityCredential> = list.iter().filter(|f| Some(f.name.as_str()) != replacing).collect();
+    if replacing.is_none() && others.iter().any(|f| f.name == fic.name) {
+        return Some(error(409, "Request_MultipleObjectsWithSameKeyValue", &format!("FederatedIdentityCredential with name {} already exists.", fic.name)));
+    }
+    if others.iter().any(|f| f.issuer == fic.issuer && f.subject == fic.subject) {
+        return Some(error(409, "Request_MultipleObjectsWithSameKeyValue", "A federated identity credential with the same issuer and subject already exists."));
+    }
+    if replacing.is_none() && others.len() >= MAX_FICS_PER_IDENTITY {
+        return Some(error(400, "Request_BadRequest", "The application has reached the maximum of 20 federated identity credentials."));
+    }
+    None
+}
+
+fn graph(s: &mut State, request: &http::Request<Bytes>, rest: &str, body: &Value) -> Answer {
+    let page_size = s.options.page_size;
+    let path = rest.split('?').next().unwrap_or(rest);
+    let (app_part, tail) = match path.split_once('/') {
+        Some((a, t)) if a.starts_with("applications(") => (a.to_owned(), t.to_owned()),
+        _ if path.starts_with("applications(") => {
+            let end = path.find(')').map(|i| i + 1).unwrap_or(path.len());
+            (path[..end].to_owned(), path[end..].trim_start_matches('/').to_owned())
+        }
+        _ => match path.strip_prefix("applications/").and_then(|r| r.split_once('/').or(Some((r, "")))) {
+            Some((obj, t)) => (format!("object:{obj}"), t.to_owned()),
+            None => return error(404, "Request_ResourceNotFound", "no such route"),
+        },
+    };
+    let app_id = if let Some(obj) = app_part.strip_prefix("object:") {
+        s.apps.iter().find(|(_, a)| a.object_id.to_string() == obj).map(|(id, _)| *id)
+    } else {
+        app_part.split('\'').nth(1).and_then(|v| Uuid::parse_str(v).ok())
+    };
+    let Some(app_id) = app_id.filter(|id| s.apps.contains_key(id)) else {
+        return error(404, "Request_ResourceNotFound", "Resource does not exist or one of its queried reference-property objects are not present.");
+    };
+    let rng_id = uuid::Builder::from_random_bytes(s.rng.u128(..).to_le_bytes()).into_uuid().to_string();
+    let Some(app) = s.apps.get_mut(&app_id) else { return error(404, "Request_ResourceNotFound", "no app") };
+    let method = request.method();
+    let stored = |id: &str, f: &FederatedIdentityCredential| {
+        let mut v = serde_json::to_value(f).unwrap_or(Value::Null);
+        v["id"] = json!(id);
+        if v.get("description").is_none() {
+            v["description"] = Value::Null;
+        }
+        v
+    };
+    if tail.is_empty() {
+        return (StatusCode::OK, json!({"id": app.object_id, "appId": app_id, "displayName": app.display_name}));
+    }
+    if tail == "federatedIdentityCredentials" {
+        return match *method {
+            Method::GET => {
+                let rows = app.fics.iter().map(|(id, f)| stored(id, f)).collect();
+                (StatusCode::OK, page(request, rows, page_size))
+            }
+            Method::POST => {
+                let Ok(fic) = serde_json::from_value::<FederatedIdentityCredential>(body.clone()) else {
+                    return error(400, "Request_BadRequest", "Invalid request body.");
+                };
+                let list: Vec<&FederatedIdentityCredential> = app.fics.iter().map(|(_, f)| f).collect();
+                if let Some(problem) = fic_problem(&list, &fic, None) {
+                    return problem;
+                }
+                let v = stored(&rng_id, &fic);
+                app.fics.push((rng_id, fic));
+                (StatusCode::CREATED, v)
+            }
+            _ => error(405, "", "method not allowed"),
+        };
+    }
+    if let Some(name) = tail.strip_prefix("federatedIdentityCredentials(name='").and_then(|r| r.strip_suffix("')")) {
+        let Ok(mut fic) = serde_json::from_value::<FederatedIdentityCredential>(body.clone()) else {
+            return error(400, "Request_BadRequest", "Invalid request body.");
+        };
+        fic.name = name.to_owned();
+        let exists = app.fics.iter().any(|(_, f)| f.name == name);
+        let list: Vec<&FederatedIdentityCredential> = app.fics.iter().map(|(_, f)| f).collect();
+        if let Some(problem) = fic_problem(&list, &fic, exists.then_some(name)) {
+            return problem;
+        }
+        if let Some(slot) = app.fics.iter_mut().find(|(_, f)| f.name == name) {
+            slot.1 = fic;
+            return (StatusCode::NO_CONTENT, Value::Null);
+        }
+        let v = stored(&rng_id, &fic);
+        app.fics.push((rng_id, fic));
+        return (StatusCode::CREATED, v);
+    }
+    if let Some(key) = tail.strip_prefix("federatedIdentityCredentials/") {
+        let Some(index) = app.fics.iter().position(|(id, f)| id == key || f.name == key) else {
+            return error(404, "Request_ResourceNotFound", "Resource does not exist.");
+        };
+        return match *method {
+            Method::GET => (StatusCode::OK, stored(&app.fics[index].0, &app.fics[index].1)),
+            Method::DELETE => {
+                app.fics.remove(index);
+                (StatusCode::NO_CONTENT, Value::Null)
+            }
+            Method::PATCH => {
+                let f = &mut app.fics[index].1;
+                for (field, slot) in [("issuer", &mut f.issuer), ("subject", &mut f.subject)] {
+                    if let Some(v) = body.get(field).and_then(Value::as_str) {
+                        *slot = v.to_owned();
+                    }
+                }
+                if let Some(a) = body.get("audiences").and_then(|a| serde_json::from_value(a.clone()).ok()) {
+                    f.audiences = a;
+                }
+                (StatusCode::NO_CONTENT, Value::Null)
+            }
+            _ => error(405, "", "method not allowed"),
+        };
+    }
+    error(404, "Request_ResourceNotFound", "no such route")
+}
+
+fn arm(s: &mut State, method: &Method, rest: &str, body: &Value) -> Answer {
+    let path = rest.split('?').next().unwrap_or(rest);
+    let (identity, tail) = match path.find("/federatedIdentityCredentials") {
+        Some(i) => (&path[..i], &path[i + "/federatedIdentityCredentials".len()..]),
+        None => (path, ""),
+    };
+    let key = format!("/{}", identity.trim_start_matches('/')).to_ascii_lowercase();
+    let Some(uami) = s.uamis.get_mut(&key) else {
+        return error(404, "ResourceNotFound", &format!("The Resource '{identity}' was not found."));
+    };
+    let wire = |u: &str, f: &FederatedIdentityCredential| {
+        json!({"id": format!("{u}/federatedIdentityCredentials/{}", f.name), "name": f.name,
+               "type": "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
+               "properties": {"issuer": f.issuer, "subject": f.subject, "audiences": f.audiences}})
+    };
+    if !path.contains("/federatedIdentityCredentials") {
+        return (StatusCode::OK, json!({"id": uami.id, "name": uami.name, "location": "westeurope", "tags": {},
+            "properties": {"tenantId": uami.tenant_id, "principalId": uami.principal_id, "clientId": uami.client_id}}));
+    }
+    let name = tail.trim_start_matches('/');
+    if name.is_empty() {
+        let id = uami.id.clone();
+        return (StatusCode::OK, json!({"value": uami.fics.iter().map(|f| wire(&id, f)).collect::<Vec<_>>()}));
+    }
+    if validate_name(name).is_err() {
+        return error(400, "InvalidResourceName", "The resource name is invalid.");
+    }
+    let index = uami.fics.iter().position(|f| f.name == name);
+    match (method, index) {
+        (&Method::GET, Some(i)) => (StatusCode::OK, wire(&uami.id, &uami.fics[i])),
+        (&Method::DELETE, Some(i)) => {
+            uami.fics.remove(i);
+            (StatusCode::OK, Value::Null)
+        }
+        (&Method::DELETE, None) => (StatusCode::NO_CONTENT, Value::Null),
+        (&Method::PUT, existing) => {
+            let props = &body["properties"];
+            let fic = FederatedIdentityCredential {
+                name: name.to_owned(),
+                issuer: props["issuer"].as_str().unwrap_or_default().to_owned(),
+                subject: props["subject"].as_str().unwrap_or_default().to_owned(),
+                audiences: serde_json::from_value(props["audiences"].clone()).unwrap_or_default(),
+                description: None,
+            };
+            let list: Vec<&FederatedIdentityCredential> = uami.fics.iter().collect();
+            if let Some(problem) = fic_problem(&list, &fic, existing.map(|_| name)) {
+                return problem;
+            }
+            let v = wire(&uami.id, &fic);
+            match existing {
+                Some(i) => {
+                    uami.fics[i] = fic;
+                    (StatusCode::OK, v)
+                }
+                None => {
+                    uami.fics.push(fic);
+                    (StatusCode::CREATED, v)
+                }
+            }
+        }
+        (_, None) => error(404, "NotFound", "The federated identity credential was not found."),
+        _ => error(405, "", "method not allowed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters() {
+        assert_eq!(
+            parse_filter("name eq 'a' or name eq 'O''Brien or not' or applicationid eq 0000").unwrap(),
+            vec![("name".into(), "a".into()), ("name".into(), "O'Brien or not".into()), ("applicationid".into(), "0000".into())]
+        );
+        assert!(parse_filter("contains(name,'x')").is_none());
+        assert!(parse_filter("name eq 'unterminated").is_none());
+    }
+
+    #[test]
+    fn decoding() {
+        assert_eq!(percent_decode("a%27b%20c"), "a'b c");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz"), "%zz");
+    }
+}

@@ -1,0 +1,285 @@
+//! The provisioning engine end to end against the testkit fake (in-process transport, tokio's paused clock).
+#![cfg(feature = "testkit")]
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use dataverse_mi::cert::Certificate;
+use dataverse_mi::cloud::Cloud;
+use dataverse_mi::fic::FederatedIdentityCredential;
+use dataverse_mi::http::RetryOptions;
+use dataverse_mi::provision::{
+    Action, ActionStatus, CertificateSpec, EnvironmentSpec, IdentitySpec, ProvisionError, ProvisionOptions, ProvisionSpec,
+};
+use dataverse_mi::subject::SubjectFormatVersion;
+use dataverse_mi::testkit::{FakeOptions, FakePlatform, FaultOptions};
+use uuid::Uuid;
+
+const TENANT: Uuid = Uuid::from_u128(0x72f988bf_86f1_41af_91ab_2d7cd011db47);
+const APP: Uuid = Uuid::from_u128(0x0b5a7d2c_6f4e_4d3a_9c1b_2a8e7f6d5c4b);
+
+fn cert() -> Certificate {
+    Certificate::from_file(format!("{}/examples/contoso-plugins.cer", env!("CARGO_MANIFEST_DIR"))).unwrap().certificate
+}
+
+fn cert_spec() -> CertificateSpec {
+    CertificateSpec::File { path: format!("{}/examples/contoso-plugins.cer", env!("CARGO_MANIFEST_DIR")).into(), password_env: None }
+}
+
+/// A fake with `envs` environments of `components` assemblies each, and the matching spec.
+fn setup(envs: usize, components: usize, options: FakeOptions) -> (FakePlatform, ProvisionSpec) {
+    let fake = FakePlatform::new(options);
+    fake.add_application(APP, "Contoso plug-ins");
+    let mut environments = Vec::new();
+    for e in 0..envs {
+        let host = format!("env{e}.crm.dynamics.com");
+        fake.add_environment(&host, TENANT);
+        let mut names = Vec::new();
+        for c in 0..components {
+            let name = if c == 0 { format!("O'Brien.Plugins{e}") } else { format!("Contoso.Plugins{c}") };
+            fake.add_plugin_assembly(&host, &name, Some(cert()));
+            names.push(name);
+        }
+        environments.push(EnvironmentSpec {
+            org_url: format!("https://{host}"),
+            plugin_assemblies: names,
+            plugin_packages: vec![],
+            certificate: cert_spec(),
+        });
+    }
+    let spec = ProvisionSpec {
+        identity: IdentitySpec::AppRegistration { app_id: APP },
+        cloud: Cloud::Public,
+        version: SubjectFormatVersion::V2,
+        prune: false,
+        environments,
+        base_dir: Default::default(),
+    };
+    (fake, spec)
+}
+
+fn retry() -> RetryOptions {
+    RetryOptions { jitter: 0.0, max_attempts: 6, ..RetryOptions::default() }
+}
+
+/// Everything that matters of the fake's state, comparable across runs.
+fn snapshot(fake: &FakePlatform, spec: &ProvisionSpec) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for f in fake.graph_fics(APP) {
+        out.insert(format!("fic {} {}", f.name, f.subject));
+    }
+    for e in &spec.environments {
+        let host = e.org_url.trim_start_matches("https://");
+        for r in fake.managed_identities(host) {
+            out.insert(format!("row {host} {} {:?} {:?} {:?}", r.id, r.application_id, r.version, r.credential_source));
+        }
+    }
+    out
+}
+
+#[tokio::test(start_paused = true)]
+async fn fresh_provisioning_then_a_rerun_with_zero_writes() {
+    let (fake, spec) = setup(2, 3, FakeOptions::default());
+    let engine = fake.provisioner(&spec, 8, retry(), ProvisionOptions::default()).unwrap().provisioner;
+    let plan = engine.plan(&spec).await.unwrap();
+    let kinds: Vec<&str> = plan.actions.iter().map(|a| match a {
+        Action::CreateFic { .. } => "fic",
+        Action::CreateManagedIdentity { .. } => "row",
+        Action::Bind { .. } => "bind",
+        _ => "other",
+    }).collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "fic").count(), 2);
+    assert_eq!(kinds.iter().filter(|k| **k == "row").count(), 2);
+    assert_eq!(kinds.iter().filter(|k| **k == "bind").count(), 6);
+    assert_eq!(fake.writes(), 0, "planning writes nothing");
+    // Reads: one FIC list, and per environment the organization, the rows, the assemblies.
+    assert_eq!(fake.requests().len(), 1 + 2 * 3);
+
+    fake.clear_log();
+    let report = engine.apply(&plan).await;
+    assert!(report.is_success(), "{report}");
+    assert_eq!(fake.writes(), 2 + 2 + 6);
+    for e in &plan.environments {
+        let host = e.org_url.trim_start_matches("https://");
+        let rows = fake.managed_identities(host);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].id, e.managed_identity_id);
+        assert_eq!(rows[0].version, Some(2));
+        for c in &e.components {
+            assert_eq!(fake.binding(host, c.id), Some(e.managed_identity_id));
+        }
+    }
+    let verify = engine.verify(&spec).await.unwrap();
+    assert!(verify.is_ok(), "{verify}");
+    assert!(verify.components.iter().all(|c| c.server_checked));
+
+    fake.clear_log();
+    let again = engine.plan(&spec).await.unwrap();
+    assert!(again.is_empty(), "{again}");
+    let report = engine.apply(&again).await;
+    assert!(report.actions.is_empty());
+    assert_eq!(fake.writes(), 0);
+    assert_eq!(fake.requests().len(), 1 + 2 * 3, "at most 3 reads per environment, plus one FIC list");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_stopped_half_way_converges_on_the_next() {
+    let (fake, spec) = setup(3, 4, FakeOptions { latency: Duration::from_millis(20), ..FakeOptions::default() });
+    let engine = fake.provisioner(&spec, 4, retry(), ProvisionOptions::default()).unwrap().provisioner;
+    let plan = engine.plan(&spec).await.unwrap();
+    let before = fake.writes();
+    // Stop the apply after 50 ms: some writes done, most not.
+    let stopped = tokio::time::timeout(Duration::from_millis(50), engine.apply(&plan)).await;
+    assert!(stopped.is_err());
+    let partial = fake.writes() - before;
+    assert!(partial > 0 && partial < plan.actions.len(), "{partial} of {}", plan.actions.len());
+    let rerun = engine.plan(&spec).await.unwrap();
+    assert!(rerun.actions.len() < plan.actions.len());
+    assert!(engine.apply(&rerun).await.is_success());
+    assert!(engine.verify(&spec).await.unwrap().is_ok());
+    assert!(engine.plan(&spec).await.unwrap().is_empty());
+
+    let (clean, _) = setup(3, 4, FakeOptions::default());
+    let clean_engine = clean.provisioner(&spec, 4, retry(), ProvisionOptions::default()).unwrap().provisioner;
+    assert!(clean_engine.apply(&clean_engine.plan(&spec).await.unwrap()).await.is_success());
+    assert_eq!(snapshot(&fake, &spec), snapshot(&clean, &spec));
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_concurrent_applies_leave_no_duplicates() {
+    let (fake, spec) = setup(3, 2, FakeOptions { latency: Duration::from_millis(5), ..FakeOptions::default() });
+    let a = fake.provisioner(&spec, 4, retry(), ProvisionOptions::default()).unwrap().provisioner;
+    let b = fake.provisioner(&spec, 4, retry(), ProvisionOptions::default()).unwrap().provisioner;
+    let (plan_a, plan_b) = (a.plan(&spec).await.unwrap(), b.plan(&spec).await.unwrap());
+    let (ra, rb) = tokio::join!(a.apply(&plan_a), b.apply(&plan_b));
+    assert!(ra.is_success(), "{ra}");
+    assert!(rb.is_success(), "{rb}");
+    let already = ra.actions.iter().chain(&rb.actions).filter(|r| r.status == ActionStatus::AlreadyDone).count();
+    assert!(already > 0, "one of the two runs found the other's rows and FICs");
+    assert_eq!(fake.graph_fics(APP).len(), 3);
+    for e in &spec.environments {
+        assert_eq!(fake.managed_identities(e.org_url.trim_start_matches("https://")).len(), 1);
+    }
+    assert!(a.verify(&spec).await.unwrap().is_ok());
+}
+
+#[tokio::test(start_paused = true)]
+async fn more_than_twenty_fics_is_refused_before_any_write() {
+    let (fake, spec) = setup(3, 1, FakeOptions::default());
+    for i in 0..18 {
+        fake.seed_graph_fic(APP, FederatedIdentityCredential {
+            name: format!("other-{i}"),
+            issuer: format!("https://token.actions.githubusercontent.com/{i}"),
+            subject: format!("repo:contoso/app{i}:ref:refs/heads/main"),
+            audiences: vec!["api://AzureADTokenExchange".into()],
+            description: None,
+        });
+    }
+    let engine = fake.provisioner(&spec, 4, retry(), ProvisionOptions::default()).unwrap().provisioner;
+    let err = engine.plan(&spec).await.unwrap_err();
+    assert!(matches!(err, ProvisionError::TooManyFics { existing: 18, new: 3, .. }), "{err:?}");
+    assert!(err.to_string().contains("20"), "{err}");
+    assert_eq!(fake.writes(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_missing_component_is_refused_with_its_name() {
+    let (fake, mut spec) = setup(1, 1, FakeOptions::default());
+    spec.environments[0].plugin_assemblies.push("Not'There".into());
+    let engine = fake.provisioner(&spec, 4, retry(), ProvisionOptions::default()).unwrap().provisioner;
+    let err = engine.plan(&spec).await.unwrap_err();
+    assert!(err.to_string().contains("Not'There"), "{err}");
+    assert_eq!(fake.writes(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn user_assigned_identity_target() {
+    let (fake, mut spec) = setup(2, 2, FakeOptions::default());
+    let (client_id, _) = fake.add_user_assigned_identity("sub-1", "rg-plugins", "dataverse-plugin-mi", TENANT);
+    spec.identity = IdentitySpec::UserAssigned {
+        subscription_id: "sub-1".into(),
+        resource_group: "rg-plugins".into(),
+        name: "dataverse-plugin-mi".into(),
+    };
+    let engine = fake.provisioner(&spec, 4, retry(), ProvisionOptions::default()).unwrap().provisioner;
+    let plan = engine.plan(&spec).await.unwrap();
+    assert_eq!(plan.application_id, client_id);
+    assert!(engine.apply(&plan).await.is_success());
+    assert_eq!(fake.uami_fics("sub-1", "rg-plugins", "dataverse-plugin-mi").len(), 2);
+    assert_eq!(fake.managed_identities("env0.crm.dynamics.com")[0].application_id, Some(client_id));
+    assert!(engine.verify(&spec).await.unwrap().is_ok());
+}
+
+#[tokio::test(start_paused = true)]
+async fn sovereign_cloud() {
+    let (fake, mut spec) = setup(1, 2, FakeOptions { cloud: Cloud::UsGov, ..FakeOptions::default() });
+    spec.cloud = Cloud::UsGov;
+    let engine = fake.provisioner(&spec, 4, retry(), ProvisionOptions::default()).unwrap().provisioner;
+    assert!(engine.apply(&engine.plan(&spec).await.unwrap()).await.is_success());
+    let fics = fake.graph_fics(APP);
+    assert!(fics[0].subject.starts_with("/eid1/c/usg/"));
+    assert_eq!(fics[0].audiences, ["api://AzureADTokenExchangeUSGov"]);
+    assert!(fics[0].issuer.starts_with("https://login.microsoftonline.us/"));
+    assert!(engine.verify(&spec).await.unwrap().is_ok());
+}
+
+#[tokio::test(start_paused = true)]
+async fn version_1_to_2_migration_keeps_the_old_fic_until_pruned() {
+    let leaf = Certificate::from_file(format!("{}/tests/fixtures/self-issued.cer", env!("CARGO_MANIFEST_DIR"))).unwrap().certificate;
+    let (fake, mut spec) = setup(1, 0, FakeOptions::default());
+    fake.add_plugin_assembly("env0.crm.dynamics.com", "Legacy.Plugins", Some(leaf.clone()));
+    spec.environments[0].plugin_assemblies = vec!["Legacy.Plugins".into()];
+    spec.environments[0].certificate = CertificateSpec::Names { issuer_dn: leaf.issuer().into(), subject_dn: leaf.subject().into() };
+    spec.version = SubjectFormatVersion::V1;
+    let engine = fake.provisioner(&spec, 4, retry(), ProvisionOptions::default()).unwrap().provisioner;
+    assert!(engine.apply(&engine.plan(&spec).await.unwrap()).await.is_success());
+    let v1 = fake.graph_fics(APP);
+    assert!(v1[0].subject.contains("/i/CN=Same Name/s/CN=Same Name"));
+    assert!(engine.verify(&spec).await.unwrap().is_ok());
+
+    spec.version = SubjectFormatVersion::V2;
+    let plan = engine.plan(&spec).await.unwrap();
+    assert!(plan.actions.iter().any(|a| matches!(a, Action::UpdateManagedIdentity { update, .. } if update.version == Some(SubjectFormatVersion::V2))));
+    assert!(plan.actions.iter().any(|a| matches!(a, Action::CreateFic { .. })));
+    assert!(!plan.actions.iter().any(|a| matches!(a, Action::DeleteFic { .. })));
+    assert!(engine.apply(&plan).await.is_success());
+    assert_eq!(fake.graph_fics(APP).len(), 2, "the version 1 FIC stays until pruned");
+    assert!(engine.verify(&spec).await.unwrap().is_ok());
+
+    spec.prune = true;
+    let plan = engine.plan(&spec).await.unwrap();
+    assert_eq!(plan.actions.len(), 1);
+    assert!(matches!(&plan.actions[0], Action::DeleteFic { subject, .. } if subject.contains("/i/CN=")));
+    assert!(engine.apply(&plan).await.is_success());
+    assert_eq!(fake.graph_fics(APP).len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn chaos_runs_converge_to_the_clean_state() {
+    let (clean, spec) = setup(2, 2, FakeOptions::default());
+    let engine = clean.provisioner(&spec, 4, retry(), ProvisionOptions::default()).unwrap().provisioner;
+    assert!(engine.apply(&engine.plan(&spec).await.unwrap()).await.is_success());
+    let want = snapshot(&clean, &spec);
+
+    let mut total_retries = 0;
+    for seed in 0..200u64 {
+        // Same seeding as the clean run (ids come from the seeded generator), then 20% faults.
+        let (fake, _) = setup(2, 2, FakeOptions::default());
+        fake.set_faults(FaultOptions::chaos(seed, 0.2));
+        let clients = fake.provisioner(&spec, 4, retry(), ProvisionOptions::default()).unwrap();
+        let mut converged = false;
+        for _attempt in 0..4 {
+            let Ok(plan) = clients.provisioner.plan(&spec).await else { continue };
+            if plan.is_empty() {
+                converged = true;
+                break;
+            }
+            let report = clients.provisioner.apply(&plan).await;
+            total_retries += report.retries.unwrap_or(0);
+        }
+        assert!(converged, "seed {seed} did not converge");
+        assert_eq!(snapshot(&fake, &spec), want, "seed {seed}");
+        assert_eq!(fake.graph_fics(APP).len(), 2, "seed {seed}: no duplicate FICs");
+    }
+    assert!(total_retries > 100, "faults were injected and retried: {total_retries}");
+}
