@@ -392,7 +392,7 @@ impl VerifyReport {
 
 impl fmt::Display for VerifyReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:<40} {:<32} {}", "environment", "component", "status")?;
+        write!(f, "{:<40} {:<32} status", "environment", "component")?;
         for c in &self.components {
             let status = match &c.status {
                 ComponentStatus::Ok => "ok".to_owned(),

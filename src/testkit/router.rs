@@ -133,10 +133,10 @@ fn target(state: &State, host_hint: Option<&str>, path: &str) -> Target {
         return Target::Unknown;
     }
     if let Some(rest) = path.strip_prefix("/dv/") {
-        if let Some((host, tail)) = rest.split_once('/') {
-            if let Some(rest) = tail.strip_prefix("api/data/v9.2/") {
-                return Target::Dataverse { host: host.to_owned(), rest: rest.to_owned() };
-            }
+        if let Some((host, tail)) = rest.split_once('/')
+            && let Some(rest) = tail.strip_prefix("api/data/v9.2/")
+        {
+            return Target::Dataverse { host: host.to_owned(), rest: rest.to_owned() };
         }
     } else if let Some(rest) = path.strip_prefix("/graph/v1.0/") {
         return Target::Graph { rest: rest.to_owned() };
