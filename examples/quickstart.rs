@@ -1,60 +1,76 @@
-//! Quickstart: everything a plug-in's managed identity needs, computed offline from the shipped certificate.
+//! Quickstart, no Azure account needed: a fake platform on loopback with two environments and three plug-ins,
+//! provisioned with the shipped example certificate, then verified.
 //!
-//! `cargo run --example quickstart [CERT] [TENANT] [ENVIRONMENT] [APP_ID]`
+//! `cargo run --example quickstart --features testkit`
 //!
-//! Prints the subject identifier, the FIC bodies for Microsoft Graph and Azure Resource Manager, the
-//! `managedidentity` row to create in Dataverse and the body that binds a plug-in assembly to it.
+//! Prints the plan, the apply report, the verification and the requests each service received. Against real
+//! services the same calls are made by `dataverse-mi plan|apply|verify -f spec.toml`.
 
-use dataverse_mi::cert::Certificate;
-use dataverse_mi::cloud::{Cloud, CloudProfile};
-use dataverse_mi::entities::{ManagedIdentityBinding, NewManagedIdentity};
-use dataverse_mi::fic::FederatedIdentityCredential;
-use dataverse_mi::guid::parse_guid;
-use dataverse_mi::subject::{
-    CertificateBinding, CertificateKind, SubjectFormatVersion, SubjectIdentifier, explain_subject,
-};
+use dataverse_mi::cloud::Cloud;
+use dataverse_mi::provision::{CertificateSpec, EnvironmentSpec, IdentitySpec, ProvisionOptions, ProvisionSpec};
+use dataverse_mi::subject::SubjectFormatVersion;
+use dataverse_mi::testkit::{FakeOptions, FakePlatform};
+use uuid::Uuid;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
-    let cert_path =
-        args.next().unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/examples/contoso-plugins.cer").to_owned());
-    let tenant = parse_guid(&args.next().unwrap_or_else(|| "72f988bf-86f1-41af-91ab-2d7cd011db47".into()))?;
-    let environment = parse_guid(&args.next().unwrap_or_else(|| "7efcc31a-c410-e20e-9b3c-3ea55e7f9c56".into()))?;
-    let app_id = parse_guid(&args.next().unwrap_or_else(|| "0b5a7d2c-6f4e-4d3a-9c1b-2a8e7f6d5c4b".into()))?;
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let tenant = Uuid::parse_str("72f988bf-86f1-41af-91ab-2d7cd011db47")?;
+    let app_id = Uuid::parse_str("0b5a7d2c-6f4e-4d3a-9c1b-2a8e7f6d5c4b")?;
+    let cert_path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/contoso-plugins.cer");
+    let cert = dataverse_mi::cert::Certificate::from_file(cert_path)?.certificate;
 
-    let loaded = Certificate::from_file(&cert_path)?;
-    for warning in &loaded.warnings {
-        eprintln!("note: {warning}");
+    // The platform as it is before provisioning: an app registration, two environments, three plug-ins.
+    let fake = FakePlatform::new(FakeOptions::default());
+    fake.add_application(app_id, "Contoso plug-ins");
+    fake.add_environment("contoso-dev.crm.dynamics.com", tenant);
+    fake.add_environment("contoso-test.crm.dynamics.com", tenant);
+    fake.add_plugin_assembly("contoso-dev.crm.dynamics.com", "Contoso.Plugins", Some(cert.clone()));
+    fake.add_plugin_package("contoso-dev.crm.dynamics.com", "contoso_Integrations", Some(cert.clone()));
+    fake.add_plugin_assembly("contoso-test.crm.dynamics.com", "Contoso.Plugins", Some(cert.clone()));
+    let server = fake.start().await;
+    println!("fake platform listening on {}\n", server.uri());
+
+    let spec = ProvisionSpec {
+        identity: IdentitySpec::AppRegistration { app_id },
+        cloud: Cloud::Public,
+        version: SubjectFormatVersion::V2,
+        prune: false,
+        environments: vec![
+            EnvironmentSpec {
+                org_url: "https://contoso-dev.crm.dynamics.com".into(),
+                plugin_assemblies: vec!["Contoso.Plugins".into()],
+                plugin_packages: vec!["contoso_Integrations".into()],
+                certificate: CertificateSpec::File { path: cert_path.into(), password_env: None },
+            },
+            EnvironmentSpec {
+                org_url: "https://contoso-test.crm.dynamics.com".into(),
+                plugin_assemblies: vec!["Contoso.Plugins".into()],
+                plugin_packages: vec![],
+                certificate: CertificateSpec::File { path: cert_path.into(), password_env: None },
+            },
+        ],
+        base_dir: Default::default(),
+    };
+    let engine = server.provisioner(&spec, ProvisionOptions::default())?.provisioner;
+
+    let plan = engine.plan(&spec).await?;
+    println!("== plan\n{plan}\n");
+    for e in &plan.environments {
+        println!("{}: subject {}", e.org_url, e.subject);
     }
-    let cert = loaded.certificate;
-    println!("certificate");
-    println!("  subject:     {}", cert.subject());
-    println!("  issuer:      {}", cert.issuer());
-    println!("  sha256:      {}", cert.sha256());
-    println!("  self-signed: {}", cert.is_self_signed());
+    let report = engine.apply(&plan).await;
+    println!("\n== apply\n{report}\n");
+    let verify = engine.verify(&spec).await?;
+    println!("== verify\n{verify}\n");
+    let rerun = engine.plan(&spec).await?;
+    println!("== re-run plan\n{rerun}\n");
 
-    let cloud = CloudProfile::from(Cloud::Public);
-    let version = SubjectFormatVersion::V2;
-    let binding = CertificateBinding::for_certificate(&cert, version, CertificateKind::Auto)?;
-    let subject = SubjectIdentifier::new(&cloud, tenant, environment, binding)?;
-    assert!(explain_subject(&subject.to_string()).is_ok(), "a computed subject always reads back clean");
-    println!("\nsubject identifier\n  {subject}");
-
-    let fic = FederatedIdentityCredential::for_subject(&cloud, &subject);
-    println!(
-        "\nFIC for an app registration (POST https://graph.microsoft.com/v1.0/applications(appId='{app_id}')/federatedIdentityCredentials)"
-    );
-    println!("{}", serde_json::to_string_pretty(&fic.graph_body()?)?);
-    println!(
-        "\nFIC for a user-assigned managed identity (PUT .../userAssignedIdentities/{{name}}/federatedIdentityCredentials/{}?api-version=2023-01-31)",
-        fic.name
-    );
-    println!("{}", serde_json::to_string_pretty(&fic.arm_body()?)?);
-
-    let row = NewManagedIdentity::for_plugins(app_id, tenant, environment, version);
-    println!("\nDataverse managed identity row (POST https://{{org}}/api/data/v9.2/managedidentities)");
-    println!("{}", serde_json::to_string_pretty(&row)?);
-    println!("\nbind a plug-in assembly (PATCH https://{{org}}/api/data/v9.2/pluginassemblies({{id}}))");
-    println!("{}", serde_json::to_string_pretty(&ManagedIdentityBinding::bind(row.id))?);
+    println!("== requests the fake received, by route");
+    for (route, count) in fake.counts() {
+        println!("{count:>4}  {route}");
+    }
+    if !(report.is_success() && verify.is_ok() && rerun.is_empty()) {
+        return Err("the quickstart did not converge".into());
+    }
     Ok(())
 }

@@ -276,3 +276,65 @@ fn diagnose_explains_a_pasted_error() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(stderr(&bad).contains("no AADSTS error code"), "{}", stderr(&bad));
 }
+
+#[cfg(feature = "testkit")]
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_apply_verify_against_the_fake() {
+    use dataverse_mi::testkit::{FakeOptions, FakePlatform};
+    let spec = format!("{}/examples/specs/contoso.toml", env!("CARGO_MANIFEST_DIR"));
+    let cert = dataverse_mi::cert::Certificate::from_file(format!(
+        "{}/examples/contoso-plugins.cer",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+    .certificate;
+    let fake = FakePlatform::new(FakeOptions::default());
+    fake.add_application("0b5a7d2c-6f4e-4d3a-9c1b-2a8e7f6d5c4b".parse().unwrap(), "Contoso plug-ins");
+    for host in ["contoso-dev.crm.dynamics.com", "contoso-test.crm.dynamics.com"] {
+        fake.add_environment(host, TENANT.parse().unwrap());
+        fake.add_plugin_assembly(host, "Contoso.Plugins", Some(cert.clone()));
+    }
+    fake.add_plugin_package("contoso-dev.crm.dynamics.com", "contoso_Integrations", Some(cert.clone()));
+    let server = fake.start().await;
+    let cli = |args: &[&str]| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["-f", &spec, "--testkit-url"]);
+        Command::new(env!("CARGO_BIN_EXE_dataverse-mi")).args(&all).arg(server.uri()).output().unwrap()
+    };
+
+    let plan = cli(&["plan", "--output", "json"]);
+    assert!(plan.status.success(), "{}", stderr(&plan));
+    assert_eq!(json(&plan)["actions"].as_array().unwrap().len(), 2 + 2 + 3);
+
+    let verify_before = cli(&["verify"]);
+    assert_eq!(verify_before.status.code(), Some(2), "{}", stdout(&verify_before));
+    assert!(stdout(&verify_before).contains("not bound"));
+
+    // Not a terminal and no --yes: refuse.
+    let refused = cli(&["apply"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stderr(&refused).contains("--yes"), "{}", stderr(&refused));
+    assert_eq!(fake.writes(), 0);
+
+    let apply = cli(&["apply", "--yes"]);
+    assert!(apply.status.success(), "{}{}", stdout(&apply), stderr(&apply));
+    assert!(stdout(&apply).contains("done"));
+    assert_eq!(fake.graph_fics("0b5a7d2c-6f4e-4d3a-9c1b-2a8e7f6d5c4b".parse().unwrap()).len(), 2);
+
+    let verify = cli(&["verify", "--output", "json"]);
+    assert!(verify.status.success(), "{}", stdout(&verify));
+    assert!(json(&verify)["components"].as_array().unwrap().iter().all(|c| c["status"]["status"] == "ok"));
+
+    let again = cli(&["plan"]);
+    assert!(stdout(&again).contains("nothing to do"), "{}", stdout(&again));
+
+    // diagnose -f: the app id, certificate, version and cloud come from the spec.
+    let subject = fake.graph_fics("0b5a7d2c-6f4e-4d3a-9c1b-2a8e7f6d5c4b".parse().unwrap())[0].subject.clone();
+    let error = format!(
+        "AADSTS700213: No matching federated identity record found for presented assertion subject '{subject}'."
+    );
+    let wrong = subject.replace("qzXoWDkuqUa3l6zM5mM0Rw", "LH1aC05vOk2cGyqOf21cSw");
+    let d = run(&["diagnose", "--error", &error, "-f", &spec, "--configured", &wrong, "--output", "json"]);
+    assert!(d.status.success(), "{}", stderr(&d));
+    assert_eq!(json(&d)["findings"][0]["cause"], "user_app_id_in_app_segment");
+}

@@ -9,7 +9,8 @@ use dataverse_mi::cloud::Cloud;
 use dataverse_mi::fic::FederatedIdentityCredential;
 use dataverse_mi::http::RetryOptions;
 use dataverse_mi::provision::{
-    Action, ActionStatus, CertificateSpec, EnvironmentSpec, IdentitySpec, ProvisionError, ProvisionOptions, ProvisionSpec,
+    Action, ActionStatus, CertificateSpec, EnvironmentSpec, IdentitySpec, ProvisionError, ProvisionOptions,
+    ProvisionSpec,
 };
 use dataverse_mi::subject::SubjectFormatVersion;
 use dataverse_mi::testkit::{FakeOptions, FakePlatform, FaultOptions};
@@ -23,7 +24,10 @@ fn cert() -> Certificate {
 }
 
 fn cert_spec() -> CertificateSpec {
-    CertificateSpec::File { path: format!("{}/examples/contoso-plugins.cer", env!("CARGO_MANIFEST_DIR")).into(), password_env: None }
+    CertificateSpec::File {
+        path: format!("{}/examples/contoso-plugins.cer", env!("CARGO_MANIFEST_DIR")).into(),
+        password_env: None,
+    }
 }
 
 /// A fake with `envs` environments of `components` assemblies each, and the matching spec.
@@ -82,12 +86,16 @@ async fn fresh_provisioning_then_a_rerun_with_zero_writes() {
     let (fake, spec) = setup(2, 3, FakeOptions::default());
     let engine = fake.provisioner(&spec, 8, retry(), ProvisionOptions::default()).unwrap().provisioner;
     let plan = engine.plan(&spec).await.unwrap();
-    let kinds: Vec<&str> = plan.actions.iter().map(|a| match a {
-        Action::CreateFic { .. } => "fic",
-        Action::CreateManagedIdentity { .. } => "row",
-        Action::Bind { .. } => "bind",
-        _ => "other",
-    }).collect();
+    let kinds: Vec<&str> = plan
+        .actions
+        .iter()
+        .map(|a| match a {
+            Action::CreateFic { .. } => "fic",
+            Action::CreateManagedIdentity { .. } => "row",
+            Action::Bind { .. } => "bind",
+            _ => "other",
+        })
+        .collect();
     assert_eq!(kinds.iter().filter(|k| **k == "fic").count(), 2);
     assert_eq!(kinds.iter().filter(|k| **k == "row").count(), 2);
     assert_eq!(kinds.iter().filter(|k| **k == "bind").count(), 6);
@@ -167,13 +175,16 @@ async fn two_concurrent_applies_leave_no_duplicates() {
 async fn more_than_twenty_fics_is_refused_before_any_write() {
     let (fake, spec) = setup(3, 1, FakeOptions::default());
     for i in 0..18 {
-        fake.seed_graph_fic(APP, FederatedIdentityCredential {
-            name: format!("other-{i}"),
-            issuer: format!("https://token.actions.githubusercontent.com/{i}"),
-            subject: format!("repo:contoso/app{i}:ref:refs/heads/main"),
-            audiences: vec!["api://AzureADTokenExchange".into()],
-            description: None,
-        });
+        fake.seed_graph_fic(
+            APP,
+            FederatedIdentityCredential {
+                name: format!("other-{i}"),
+                issuer: format!("https://token.actions.githubusercontent.com/{i}"),
+                subject: format!("repo:contoso/app{i}:ref:refs/heads/main"),
+                audiences: vec!["api://AzureADTokenExchange".into()],
+                description: None,
+            },
+        );
     }
     let engine = fake.provisioner(&spec, 4, retry(), ProvisionOptions::default()).unwrap().provisioner;
     let err = engine.plan(&spec).await.unwrap_err();
@@ -225,11 +236,14 @@ async fn sovereign_cloud() {
 
 #[tokio::test(start_paused = true)]
 async fn version_1_to_2_migration_keeps_the_old_fic_until_pruned() {
-    let leaf = Certificate::from_file(format!("{}/tests/fixtures/self-issued.cer", env!("CARGO_MANIFEST_DIR"))).unwrap().certificate;
+    let leaf = Certificate::from_file(format!("{}/tests/fixtures/self-issued.cer", env!("CARGO_MANIFEST_DIR")))
+        .unwrap()
+        .certificate;
     let (fake, mut spec) = setup(1, 0, FakeOptions::default());
     fake.add_plugin_assembly("env0.crm.dynamics.com", "Legacy.Plugins", Some(leaf.clone()));
     spec.environments[0].plugin_assemblies = vec!["Legacy.Plugins".into()];
-    spec.environments[0].certificate = CertificateSpec::Names { issuer_dn: leaf.issuer().into(), subject_dn: leaf.subject().into() };
+    spec.environments[0].certificate =
+        CertificateSpec::Names { issuer_dn: leaf.issuer().into(), subject_dn: leaf.subject().into() };
     spec.version = SubjectFormatVersion::V1;
     let engine = fake.provisioner(&spec, 4, retry(), ProvisionOptions::default()).unwrap().provisioner;
     assert!(engine.apply(&engine.plan(&spec).await.unwrap()).await.is_success());

@@ -1,16 +1,24 @@
 //! `dataverse-mi`: the command-line front end. Argument parsing and printing only; every command is a call
 //! into the `dataverse_mi` library.
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use dataverse_mi::auth::{AzureIdentity, StaticToken, TokenSource};
 use dataverse_mi::cert::{Certificate, CertificateHash};
+use dataverse_mi::clients::{ClientOptions, DataverseClient, OrgUrl, RequestStats, Semaphore};
 use dataverse_mi::cloud::{Cloud, CloudProfile};
 use dataverse_mi::diagnose::{ConfiguredFic, DiagnosisInputs, explain, parse_error};
 use dataverse_mi::fic::FederatedIdentityCredential;
 use dataverse_mi::guid::{decode_guid, encode_guid, parse_guid};
+use dataverse_mi::provision::api::{ClientConnector, identity_api};
+use dataverse_mi::provision::{
+    CertificateSpec, IdentitySpec, ProgressEvent, ProgressFn, ProvisionOptions, ProvisionSpec, Provisioner,
+};
 use dataverse_mi::secret::Secret;
 use dataverse_mi::subject::{
     CertificateBinding, CertificateKind, SubjectFormatVersion, SubjectIdentifier, explain_subject,
@@ -67,6 +75,27 @@ enum Command {
     },
     /// Explain a failed token request (an AADSTS error) against what you know of the setup.
     Diagnose(DiagnoseArgs),
+    /// Read the current state and print what provisioning would change.
+    Plan(SpecArgs),
+    /// Plan, then make the changes (asks first on a terminal, unless --yes).
+    Apply {
+        #[command(flatten)]
+        spec: SpecArgs,
+        /// Apply without asking.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Check every component against the platform's subject and the identity's FICs (exit 2 on problems).
+    Verify(SpecArgs),
+    /// List the managed identity rows and plug-in bindings of one environment.
+    Status {
+        /// The organization URL.
+        #[arg(long)]
+        org: String,
+        /// Text or JSON output.
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
     /// Decode a subject identifier and list every problem in it (exit 2 when there is one).
     ExplainSubject {
         /// The subject identifier.
@@ -121,7 +150,26 @@ struct SubjectArgs {
 }
 
 #[derive(Debug, Args)]
+struct SpecArgs {
+    /// The provisioning spec (TOML, or JSON when it ends in .json).
+    #[arg(short = 'f', long = "file")]
+    file: PathBuf,
+    /// Override the spec's cloud.
+    #[arg(long)]
+    cloud: Option<String>,
+    /// Text or JSON output.
+    #[arg(long, value_enum, default_value_t)]
+    output: Output,
+    /// Talk to a testkit fake served at this URL instead of the real services (for tests).
+    #[arg(long, hide = true)]
+    testkit_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
 struct DiagnoseArgs {
+    /// A provisioning spec to take the app id, certificate, version and cloud from.
+    #[arg(short = 'f', long = "file")]
+    file: Option<PathBuf>,
     /// The error as pasted: the whole message, the JSON error body, or the error_description.
     #[arg(long)]
     error: String,
@@ -217,6 +265,95 @@ fn load_certificate(path: &PathBuf, password_env: Option<&str>) -> Result<Certif
         eprintln!("note: {w}");
     }
     Ok(loaded.certificate)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+/// Azure credentials from the environment, as the Azure tools read them: workload identity
+/// (`AZURE_FEDERATED_TOKEN_FILE`), a client secret (`AZURE_CLIENT_SECRET`), else the Azure CLI's sign-in.
+fn credential() -> Result<Arc<dyn TokenSource>, Failure> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let credential: Arc<dyn azure_core::credentials::TokenCredential> = if var("AZURE_FEDERATED_TOKEN_FILE").is_some() {
+        azure_identity::WorkloadIdentityCredential::new(None)?
+    } else if let (Some(tenant), Some(client), Some(secret)) =
+        (var("AZURE_TENANT_ID"), var("AZURE_CLIENT_ID"), var("AZURE_CLIENT_SECRET"))
+    {
+        azure_identity::ClientSecretCredential::new(
+            &tenant,
+            client,
+            azure_core::credentials::Secret::new(secret),
+            None,
+        )?
+    } else {
+        azure_identity::AzureCliCredential::new(None)?
+    };
+    Ok(Arc::new(AzureIdentity::new(credential)))
+}
+
+fn engine_for(args: &SpecArgs) -> Result<(ProvisionSpec, Provisioner), Failure> {
+    let mut spec = ProvisionSpec::from_file(&args.file)?;
+    if let Some(cloud) = &args.cloud {
+        spec.cloud = cloud.parse()?;
+    }
+    let stats = Arc::new(RequestStats::default());
+    let options = ClientOptions { stats: Some(stats.clone()), ..ClientOptions::default() };
+    let dataverse = ClientOptions { shared_limit: Some(Arc::new(Semaphore::new(16))), ..options.clone() };
+    let (identity, connector) = match &args.testkit_url {
+        None => {
+            let credential = credential()?;
+            let identity = identity_api(
+                &spec.identity,
+                &CloudProfile::from(spec.cloud),
+                credential.clone(),
+                options.clone(),
+                options,
+            )?;
+            (identity, ClientConnector::new(credential, dataverse))
+        }
+        Some(url) => {
+            let token: Arc<dyn TokenSource> =
+                Arc::new(StaticToken::new(Secret::new("testkit"), SystemTime::now() + Duration::from_secs(3600)));
+            let at = |path: &str| -> Result<ClientOptions, Failure> {
+                Ok(ClientOptions { base_url: Some(format!("{url}/{path}").parse()?), ..options.clone() })
+            };
+            let identity = identity_api(
+                &spec.identity,
+                &CloudProfile::from(spec.cloud),
+                token.clone(),
+                at("graph/v1.0/")?,
+                at("arm/")?,
+            )?;
+            (identity, ClientConnector::new(token, dataverse).with_route_prefix(url.clone()))
+        }
+    };
+    let connector = Arc::new(connector);
+    let engine =
+        Provisioner::new(identity, connector, ProvisionOptions { stats: Some(stats), ..ProvisionOptions::default() });
+    Ok((spec, engine))
+}
+
+/// A progress bar on a terminal, plain lines otherwise.
+fn progress_reporter(total: usize) -> ProgressFn {
+    if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new(total as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        Arc::new(move |event: &ProgressEvent| match event {
+            ProgressEvent::Started { description, .. } => bar.set_message(description.clone()),
+            ProgressEvent::Done { .. } | ProgressEvent::Failed { .. } => bar.inc(1),
+            _ => {}
+        })
+    } else {
+        Arc::new(|event: &ProgressEvent| match event {
+            ProgressEvent::Started { description, .. } => eprintln!("start: {description}"),
+            ProgressEvent::Failed { error, .. } => eprintln!("failed: {error}"),
+            _ => {}
+        })
+    }
 }
 
 fn build_subject(i: &SubjectInputs) -> Result<(CloudProfile, SubjectIdentifier), Failure> {
@@ -336,6 +473,30 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 recently_created: args.recently_created,
                 ..DiagnosisInputs::default()
             };
+            if let Some(file) = &args.file {
+                let spec = ProvisionSpec::from_file(file)?;
+                if inputs.cloud.is_none() {
+                    inputs.cloud = Some(CloudProfile::from(spec.cloud));
+                }
+                inputs.version = inputs.version.or(Some(spec.version));
+                if let IdentitySpec::AppRegistration { app_id } = &spec.identity {
+                    inputs.application_id = inputs.application_id.or(Some(*app_id));
+                }
+                if args.cert.is_none()
+                    && let Some(CertificateSpec::File { path, password_env }) =
+                        spec.environments.first().map(|e| &e.certificate)
+                {
+                    let full = spec.base_dir.join(path);
+                    let bytes = std::fs::read(&full).map_err(|e| format!("cannot read {}: {e}", full.display()))?;
+                    let loaded =
+                        Certificate::from_bytes_with_password(&bytes, password(password_env.as_deref())?.as_ref())?;
+                    if loaded.format == dataverse_mi::cert::CertificateFormat::Pkcs12 {
+                        inputs.pfx_sha256 =
+                            Some(CertificateHash(<sha2::Sha256 as sha2::Digest>::digest(&bytes).into()));
+                    }
+                    inputs.certificate = Some(loaded.certificate);
+                }
+            }
             if let Some(path) = &args.cert {
                 let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
                 let loaded =
@@ -362,6 +523,101 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                         "cause": f.cause.id(), "message": f.message, "fix": f.fix,
                     })).collect::<Vec<_>>(),
                 }))?,
+            }
+        }
+        Command::Plan(args) => {
+            let (spec, engine) = engine_for(&args)?;
+            let plan = runtime()?.block_on(engine.plan(&spec))?;
+            match args.output {
+                Output::Text => println!("{plan}"),
+                Output::Json => print_json(&serde_json::to_value(&plan)?)?,
+            }
+        }
+        Command::Apply { spec: args, yes } => {
+            let (spec, engine) = engine_for(&args)?;
+            let rt = runtime()?;
+            let plan = rt.block_on(engine.plan(&spec))?;
+            if matches!(args.output, Output::Text) {
+                println!("{plan}");
+            }
+            if plan.is_empty() {
+                if matches!(args.output, Output::Json) {
+                    print_json(&json!({"plan": plan, "report": null}))?;
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            if !yes {
+                if !std::io::stdin().is_terminal() {
+                    return Err("not applying without --yes (standard input is not a terminal to ask on)".into());
+                }
+                eprint!("apply {} change(s)? [y/N] ", plan.actions.len());
+                let mut answer = String::new();
+                std::io::stdin().read_line(&mut answer)?;
+                if !answer.trim().eq_ignore_ascii_case("y") {
+                    eprintln!("nothing changed");
+                    return Ok(ExitCode::from(1));
+                }
+            }
+            let engine = engine.with_progress(progress_reporter(plan.actions.len()));
+            let report = rt.block_on(engine.apply(&plan));
+            match args.output {
+                Output::Text => println!("{report}"),
+                Output::Json => print_json(&json!({"plan": plan, "report": report}))?,
+            }
+            if !report.is_success() {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        Command::Verify(args) => {
+            let (spec, engine) = engine_for(&args)?;
+            let report = runtime()?.block_on(engine.verify(&spec))?;
+            match args.output {
+                Output::Text => println!("{report}"),
+                Output::Json => print_json(&serde_json::to_value(&report)?)?,
+            }
+            if !report.is_ok() {
+                return Ok(ExitCode::from(2));
+            }
+        }
+        Command::Status { org, output } => {
+            let client = DataverseClient::new(OrgUrl::parse(&org)?, credential()?, ClientOptions::default())?;
+            let rt = runtime()?;
+            let (rows, assemblies, packages) = rt.block_on(async {
+                futures_util::try_join!(
+                    client.list_managed_identities(None),
+                    client.list_plugin_assemblies(),
+                    client.list_plugin_packages()
+                )
+            })?;
+            match output {
+                Output::Json => print_json(
+                    &json!({"managed_identities": rows, "plugin_assemblies": assemblies, "plugin_packages": packages}),
+                )?,
+                Output::Text => {
+                    println!("managed identities:");
+                    for r in &rows {
+                        println!(
+                            "  {} app {:?} tenant {:?} version {:?}",
+                            r.id, r.application_id, r.tenant_id, r.version
+                        );
+                    }
+                    println!("plug-in assemblies:");
+                    for a in &assemblies {
+                        println!(
+                            "  {:<50} {}",
+                            a.name.as_deref().unwrap_or("-"),
+                            a.managed_identity_id.map(|m| m.to_string()).unwrap_or_else(|| "not bound".into())
+                        );
+                    }
+                    println!("plug-in packages:");
+                    for p in &packages {
+                        println!(
+                            "  {:<50} {}",
+                            p.unique_name.as_deref().unwrap_or("-"),
+                            p.managed_identity_id.map(|m| m.to_string()).unwrap_or_else(|| "not bound".into())
+                        );
+                    }
+                }
             }
         }
         Command::ExplainSubject { subject, output } => {

@@ -120,7 +120,11 @@ pub trait DataverseApi: Send + Sync + fmt::Debug {
     /// Binds a component.
     async fn bind(&self, kind: ComponentKind, component: Uuid, managed_identity: Uuid) -> Result<(), ApiError>;
     /// The platform's subject for a component.
-    async fn component_fic(&self, kind: ComponentKind, component: Uuid) -> Result<ComponentManagedIdentityFic, ApiError>;
+    async fn component_fic(
+        &self,
+        kind: ComponentKind,
+        component: Uuid,
+    ) -> Result<ComponentManagedIdentityFic, ApiError>;
 }
 
 #[async_trait]
@@ -155,7 +159,11 @@ impl DataverseApi for DataverseClient {
     async fn bind(&self, kind: ComponentKind, component: Uuid, managed_identity: Uuid) -> Result<(), ApiError> {
         DataverseClient::bind(self, kind, component, managed_identity).await
     }
-    async fn component_fic(&self, kind: ComponentKind, component: Uuid) -> Result<ComponentManagedIdentityFic, ApiError> {
+    async fn component_fic(
+        &self,
+        kind: ComponentKind,
+        component: Uuid,
+    ) -> Result<ComponentManagedIdentityFic, ApiError> {
         self.get_component_managed_identity_fic(kind, component).await
     }
 }

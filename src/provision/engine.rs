@@ -8,9 +8,9 @@ use futures_util::{StreamExt as _, stream};
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::ProvisionError;
 use super::api::{DataverseApi, DataverseConnector, IdentityApi};
 use super::spec::ProvisionSpec;
-use super::ProvisionError;
 use crate::clients::{ApiError, ComponentKind, ManagedIdentityUpdate, RequestStats};
 use crate::cloud::CloudProfile;
 use crate::entities::{ManagedIdentity, NewManagedIdentity, managed_identity_row_id};
@@ -186,7 +186,11 @@ impl Action {
                 format!("create managed identity {} in {}", row.id, env(environment))
             }
             Action::UpdateManagedIdentity { environment, id, update } => {
-                format!("update managed identity {id} in {} (version {:?})", env(environment), update.version.map(|v| v.number()))
+                format!(
+                    "update managed identity {id} in {} (version {:?})",
+                    env(environment),
+                    update.version.map(|v| v.number())
+                )
             }
             Action::Bind { environment, component, .. } => {
                 format!("bind {} {} in {}", component.kind.logical_name(), component.name, env(environment))
@@ -236,8 +240,17 @@ impl Plan {
 
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "identity: {} (application id {}), subject version {}", self.identity, self.application_id, self.version)?;
-        writeln!(f, "FICs: {} now, {} after (limit {MAX_FICS_PER_IDENTITY})", self.existing_fics.len(), self.fics_after())?;
+        writeln!(
+            f,
+            "identity: {} (application id {}), subject version {}",
+            self.identity, self.application_id, self.version
+        )?;
+        writeln!(
+            f,
+            "FICs: {} now, {} after (limit {MAX_FICS_PER_IDENTITY})",
+            self.existing_fics.len(),
+            self.fics_after()
+        )?;
         writeln!(f, "{:<44} {:<38} {:>10} {:>7}", "environment", "environment id", "components", "changes")?;
         for (i, e) in self.environments.iter().enumerate() {
             let changes = self.actions.iter().filter(|a| a.environment() == Some(i)).count();
@@ -398,9 +411,13 @@ impl fmt::Display for VerifyReport {
                 ComponentStatus::Ok => "ok".to_owned(),
                 ComponentStatus::MissingFic { subject } => format!("missing FIC for {subject}"),
                 ComponentStatus::SubjectMismatch { difference, .. } => format!("subject mismatch: {difference}"),
-                ComponentStatus::WrongVersion { found, expected } => format!("row version {found:?}, expected {expected}"),
+                ComponentStatus::WrongVersion { found, expected } => {
+                    format!("row version {found:?}, expected {expected}")
+                }
                 ComponentStatus::NotBound => "not bound".to_owned(),
-                ComponentStatus::BoundToOther { managed_identity } => format!("bound to another identity {managed_identity}"),
+                ComponentStatus::BoundToOther { managed_identity } => {
+                    format!("bound to another identity {managed_identity}")
+                }
             };
             write!(f, "\n{:<40} {:<32} {status}", c.org_url, c.component.name)?;
         }
@@ -422,8 +439,18 @@ fn is_guid(s: &str) -> Option<Uuid> {
 
 impl Provisioner {
     /// An engine over an identity and a way to reach each environment.
-    pub fn new(identity: Arc<dyn IdentityApi>, connector: Arc<dyn DataverseConnector>, options: ProvisionOptions) -> Self {
+    pub fn new(
+        identity: Arc<dyn IdentityApi>,
+        connector: Arc<dyn DataverseConnector>,
+        options: ProvisionOptions,
+    ) -> Self {
         Provisioner { identity, connector, options }
+    }
+
+    /// The same engine, reporting progress to `progress`.
+    pub fn with_progress(mut self, progress: ProgressFn) -> Self {
+        self.options.progress = Some(progress);
+        self
     }
 
     fn emit(&self, event: ProgressEvent) {
@@ -449,7 +476,8 @@ impl Provisioner {
         let environments: Vec<EnvironmentPlan> = envs.into_iter().collect::<Result<_, _>>()?;
 
         let mut actions = Vec::new();
-        let wanted: HashSet<(&str, &str)> = environments.iter().map(|e| (e.fic.issuer.as_str(), e.fic.subject.as_str())).collect();
+        let wanted: HashSet<(&str, &str)> =
+            environments.iter().map(|e| (e.fic.issuer.as_str(), e.fic.subject.as_str())).collect();
         for (i, env) in environments.iter().enumerate() {
             let matching = existing_fics.iter().any(|f| {
                 f.issuer == env.fic.issuer && f.subject == env.fic.subject && f.audiences == env.fic.audiences
@@ -485,7 +513,12 @@ impl Provisioner {
                     environment: i,
                     row: NewManagedIdentity {
                         id: env.managed_identity_id,
-                        ..NewManagedIdentity::for_plugins(application_id, env.tenant_id, env.environment_id, spec.version)
+                        ..NewManagedIdentity::for_plugins(
+                            application_id,
+                            env.tenant_id,
+                            env.environment_id,
+                            spec.version,
+                        )
                     },
                 }),
                 Some(row) => {
@@ -502,7 +535,11 @@ impl Provisioner {
             }
             for c in &env.components {
                 if c.bound_to != Some(env.managed_identity_id) {
-                    actions.push(Action::Bind { environment: i, component: c.clone(), managed_identity: env.managed_identity_id });
+                    actions.push(Action::Bind {
+                        environment: i,
+                        component: c.clone(),
+                        managed_identity: env.managed_identity_id,
+                    });
                 }
             }
         }
@@ -530,7 +567,9 @@ impl Provisioner {
         let binding = env_spec.certificate.binding(spec.version, &spec.base_dir).map_err(|e| e.in_environment(org))?;
         let detail = dv.retrieve_current_organization().await.map_err(|e| ProvisionError::api(org, e))?;
         let (Some(environment_id), Some(tenant_id)) = (detail.environment_id, detail.tenant_id) else {
-            return Err(ProvisionError::Input { message: format!("{org} did not report its environment and tenant ids") });
+            return Err(ProvisionError::Input {
+                message: format!("{org} did not report its environment and tenant ids"),
+            });
         };
         let subject = SubjectIdentifier::new(cloud, tenant_id, environment_id, binding)?;
         let fic = FederatedIdentityCredential::for_subject(cloud, &subject);
@@ -565,9 +604,10 @@ impl Provisioner {
     ) -> Result<Vec<ComponentState>, ProvisionError> {
         let org = env_spec.org_url.as_str();
         let mut out = Vec::new();
-        for (kind, wanted) in
-            [(ComponentKind::PluginAssembly, &env_spec.plugin_assemblies), (ComponentKind::PluginPackage, &env_spec.plugin_packages)]
-        {
+        for (kind, wanted) in [
+            (ComponentKind::PluginAssembly, &env_spec.plugin_assemblies),
+            (ComponentKind::PluginPackage, &env_spec.plugin_packages),
+        ] {
             let names: Vec<&str> = wanted.iter().map(String::as_str).filter(|w| is_guid(w).is_none()).collect();
             let mut found: BTreeMap<String, ComponentState> = BTreeMap::new();
             for chunk in names.chunks(NAMES_PER_QUERY) {
@@ -575,13 +615,19 @@ impl Provisioner {
                     ComponentKind::PluginPackage => {
                         for p in dv.find_plugin_packages(chunk).await.map_err(|e| ProvisionError::api(org, e))? {
                             let name = p.unique_name.or(p.name).unwrap_or_default();
-                            found.insert(name.clone(), ComponentState { kind, id: p.id, name, bound_to: p.managed_identity_id });
+                            found.insert(
+                                name.clone(),
+                                ComponentState { kind, id: p.id, name, bound_to: p.managed_identity_id },
+                            );
                         }
                     }
                     _ => {
                         for a in dv.find_plugin_assemblies(chunk).await.map_err(|e| ProvisionError::api(org, e))? {
                             let name = a.name.unwrap_or_default();
-                            found.insert(name.clone(), ComponentState { kind, id: a.id, name, bound_to: a.managed_identity_id });
+                            found.insert(
+                                name.clone(),
+                                ComponentState { kind, id: a.id, name, bound_to: a.managed_identity_id },
+                            );
                         }
                     }
                 }
@@ -605,7 +651,11 @@ impl Provisioner {
                     match read {
                         Ok(c) => out.push(c),
                         Err(e) if e.is_not_found() => {
-                            return Err(ProvisionError::ComponentNotFound { org_url: org.to_owned(), kind, name: w.clone() });
+                            return Err(ProvisionError::ComponentNotFound {
+                                org_url: org.to_owned(),
+                                kind,
+                                name: w.clone(),
+                            });
                         }
                         Err(e) => return Err(ProvisionError::api(org, e)),
                     }
@@ -613,7 +663,11 @@ impl Provisioner {
                     match found.get(w) {
                         Some(c) => out.push(c.clone()),
                         None => {
-                            return Err(ProvisionError::ComponentNotFound { org_url: org.to_owned(), kind, name: w.clone() });
+                            return Err(ProvisionError::ComponentNotFound {
+                                org_url: org.to_owned(),
+                                kind,
+                                name: w.clone(),
+                            });
                         }
                     }
                 }
@@ -642,7 +696,8 @@ impl Provisioner {
                 results[i] = Some(r);
             }
         }
-        let all_ok = results.iter().flatten().all(|r| matches!(r.status, ActionStatus::Done | ActionStatus::AlreadyDone));
+        let all_ok =
+            results.iter().flatten().all(|r| matches!(r.status, ActionStatus::Done | ActionStatus::AlreadyDone));
         for (i, action) in plan.actions.iter().enumerate() {
             if let Action::DeleteFic { name, .. } = action {
                 let description = action.describe(plan);
@@ -683,7 +738,10 @@ impl Provisioner {
             Err(err) => {
                 return indexes
                     .iter()
-                    .map(|i| ActionResult { description: plan.actions[*i].describe(plan), status: ActionStatus::Failed { error: err.to_string() } })
+                    .map(|i| ActionResult {
+                        description: plan.actions[*i].describe(plan),
+                        status: ActionStatus::Failed { error: err.to_string() },
+                    })
                     .collect();
             }
         };
@@ -714,15 +772,19 @@ impl Provisioner {
         }
         let prerequisites_ok = out.values().all(|r| matches!(r.status, ActionStatus::Done | ActionStatus::AlreadyDone));
         if prerequisites_ok {
-            for (i, r) in binds.iter().copied().zip(futures_util::future::join_all(binds.iter().map(|i| run(*i))).await) {
+            for (i, r) in binds.iter().copied().zip(futures_util::future::join_all(binds.iter().map(|i| run(*i))).await)
+            {
                 out.insert(i, r);
             }
         } else {
             for i in binds {
-                out.insert(i, ActionResult {
-                    description: plan.actions[i].describe(plan),
-                    status: ActionStatus::Skipped { reason: "the environment's FIC or row failed".into() },
-                });
+                out.insert(
+                    i,
+                    ActionResult {
+                        description: plan.actions[i].describe(plan),
+                        status: ActionStatus::Skipped { reason: "the environment's FIC or row failed".into() },
+                    },
+                );
             }
         }
         out.into_values().collect()
@@ -776,7 +838,10 @@ impl Provisioner {
                         local: e.subject.clone(),
                         difference: difference(server, &e.subject),
                     }
-                } else if !fics.iter().any(|f| f.subject == e.subject && f.issuer == e.fic.issuer && f.audiences == e.fic.audiences) {
+                } else if !fics
+                    .iter()
+                    .any(|f| f.subject == e.subject && f.issuer == e.fic.issuer && f.audiences == e.fic.audiences)
+                {
                     ComponentStatus::MissingFic { subject: e.subject.clone() }
                 } else {
                     ComponentStatus::Ok

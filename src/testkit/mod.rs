@@ -61,7 +61,14 @@ pub struct FaultOptions {
 
 impl Default for FaultOptions {
     fn default() -> Self {
-        FaultOptions { seed: 0, throttle: 0.0, unavailable: 0.0, dropped: 0.0, delayed: 0.0, delay: Duration::from_secs(2) }
+        FaultOptions {
+            seed: 0,
+            throttle: 0.0,
+            unavailable: 0.0,
+            dropped: 0.0,
+            delayed: 0.0,
+            delay: Duration::from_secs(2),
+        }
     }
 }
 
@@ -69,7 +76,14 @@ impl FaultOptions {
     /// `share` of all requests faulted, spread evenly over the four kinds.
     pub fn chaos(seed: u64, share: f64) -> Self {
         let each = share / 4.0;
-        FaultOptions { seed, throttle: each, unavailable: each, dropped: each, delayed: each, delay: Duration::from_secs(2) }
+        FaultOptions {
+            seed,
+            throttle: each,
+            unavailable: each,
+            dropped: each,
+            delayed: each,
+            delay: Duration::from_secs(2),
+        }
     }
 }
 
@@ -221,7 +235,11 @@ impl FakePlatform {
         let id = ids(&mut s.rng);
         if let Some(env) = s.environments.get_mut(&host.to_ascii_lowercase()) {
             let c = Component { name: name.to_owned(), binding: None, certificate };
-            if package { env.packages.insert(id, c) } else { env.assemblies.insert(id, c) };
+            if package {
+                env.packages.insert(id, c)
+            } else {
+                env.assemblies.insert(id, c)
+            };
         }
         id
     }
@@ -245,7 +263,13 @@ impl FakePlatform {
     }
 
     /// Adds a user-assigned managed identity; returns its client id and principal id.
-    pub fn add_user_assigned_identity(&self, subscription: &str, resource_group: &str, name: &str, tenant: Uuid) -> (Uuid, Uuid) {
+    pub fn add_user_assigned_identity(
+        &self,
+        subscription: &str,
+        resource_group: &str,
+        name: &str,
+        tenant: Uuid,
+    ) -> (Uuid, Uuid) {
         let mut s = self.lock();
         let (client_id, principal_id) = (ids(&mut s.rng), ids(&mut s.rng));
         let id = format!(
@@ -465,7 +489,10 @@ impl FakePlatform {
             stats: Some(stats.clone()),
             ..ClientOptions::default()
         };
-        let dataverse = ClientOptions { shared_limit: Some(Arc::new(crate::clients::Semaphore::new(concurrency.max(1)))), ..base.clone() };
+        let dataverse = ClientOptions {
+            shared_limit: Some(Arc::new(crate::clients::Semaphore::new(concurrency.max(1)))),
+            ..base.clone()
+        };
         let cloud = CloudProfile::from(spec.cloud);
         let identity = crate::provision::api::identity_api(&spec.identity, &cloud, test_token(), base.clone(), base)?;
         let connector = Arc::new(crate::provision::api::ClientConnector::new(test_token(), dataverse));
@@ -493,7 +520,10 @@ impl FakeServer {
     /// Client options pointing at this fake for an environment at `host`.
     pub fn dataverse_options(&self, host: &str) -> Result<ClientOptions, ApiError> {
         let base = format!("{}/dv/{}/api/data/v9.2/", self.uri(), host.to_ascii_lowercase());
-        Ok(ClientOptions { base_url: Some(base.parse().map_err(|_| ApiError::invalid("host", host.to_owned()))?), ..ClientOptions::default() })
+        Ok(ClientOptions {
+            base_url: Some(base.parse().map_err(|_| ApiError::invalid("host", host.to_owned()))?),
+            ..ClientOptions::default()
+        })
     }
 
     /// A Dataverse client for the environment at `host`, with a test token.

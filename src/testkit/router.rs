@@ -14,7 +14,10 @@ use crate::subject::{CertificateBinding, CertificateKind, SubjectFormatVersion, 
 type Answer = (StatusCode, Value);
 
 fn error(status: u16, code: &str, message: &str) -> Answer {
-    (StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), json!({"error": {"code": code, "message": message}}))
+    (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+        json!({"error": {"code": code, "message": message}}),
+    )
 }
 
 fn percent_decode(s: &str) -> String {
@@ -22,7 +25,10 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
         match (bytes[i], hex) {
             (b'%', Some(b)) => {
                 out.push(b);
@@ -38,11 +44,7 @@ fn percent_decode(s: &str) -> String {
 }
 
 fn query(request: &http::Request<Bytes>) -> Vec<(String, String)> {
-    request
-        .uri()
-        .query()
-        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default()
+    request.uri().query().map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default()
 }
 
 fn param(q: &[(String, String)], name: &str) -> Option<String> {
@@ -148,7 +150,12 @@ fn target(state: &State, host_hint: Option<&str>, path: &str) -> Target {
     Target::Unknown
 }
 
-pub(super) fn handle(platform: &FakePlatform, request: &http::Request<Bytes>, host_hint: Option<&str>, path: &str) -> Handled {
+pub(super) fn handle(
+    platform: &FakePlatform,
+    request: &http::Request<Bytes>,
+    host_hint: Option<&str>,
+    path: &str,
+) -> Handled {
     let mut s = platform.lock();
     let latency = s.options.latency;
     let faults = s.options.faults.clone();
@@ -162,17 +169,20 @@ pub(super) fn handle(platform: &FakePlatform, request: &http::Request<Bytes>, ho
         cut += share;
         hit
     };
-    let (throttle, unavailable, dropped, delayed) = (next(faults.throttle), next(faults.unavailable), next(faults.dropped), next(faults.delayed));
+    let (throttle, unavailable, dropped, delayed) =
+        (next(faults.throttle), next(faults.unavailable), next(faults.dropped), next(faults.delayed));
     let delay = if delayed { latency + faults.delay } else { latency };
     let route_name = route_of(&method, &t);
     if throttle {
         s.log.push(LoggedRequest { route: route_name, status: 429, fault: true });
-        let body = json!({"error": {"code": "0x80072322", "message": "Number of requests exceeded the limit (injected)."}});
+        let body =
+            json!({"error": {"code": "0x80072322", "message": "Number of requests exceeded the limit (injected)."}});
         return Handled::Answer(respond(StatusCode::TOO_MANY_REQUESTS, &body, &[("retry-after", "1")]), delay);
     }
     if unavailable {
         s.log.push(LoggedRequest { route: route_name, status: 503, fault: true });
-        let body = json!({"error": {"code": "ServiceUnavailable", "message": "The service is unavailable (injected)."}});
+        let body =
+            json!({"error": {"code": "ServiceUnavailable", "message": "The service is unavailable (injected)."}});
         return Handled::Answer(respond(StatusCode::SERVICE_UNAVAILABLE, &body, &[]), delay);
     }
     let after_processing = dropped && s.rng.bool();
@@ -180,7 +190,11 @@ pub(super) fn handle(platform: &FakePlatform, request: &http::Request<Bytes>, ho
         s.log.push(LoggedRequest { route: route_name, status: 0, fault: true });
         return Handled::Drop { delay };
     }
-    let body: Value = if request.body().is_empty() { Value::Null } else { serde_json::from_slice(request.body()).unwrap_or(Value::Null) };
+    let body: Value = if request.body().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(request.body()).unwrap_or(Value::Null)
+    };
     let (status, answer) = match &t {
         Target::Dataverse { host, rest } => dataverse(&mut s, request, host, rest, &body),
         Target::Graph { rest } => graph(&mut s, request, rest, &body),
@@ -197,8 +211,11 @@ pub(super) fn handle(platform: &FakePlatform, request: &http::Request<Bytes>, ho
         return Handled::Drop { delay };
     }
     s.log.push(LoggedRequest { route: route_name, status: status.as_u16(), fault: false });
-    let wants_body = method != Method::POST || request.headers().get("prefer").is_some_and(|v| v.as_bytes().starts_with(b"return=representation")) || !matches!(t, Target::Dataverse { .. });
-    let answer = if status == StatusCode::NO_CONTENT || (!wants_body && status.is_success()) { Value::Null } else { answer };
+    let wants_body = method != Method::POST
+        || request.headers().get("prefer").is_some_and(|v| v.as_bytes().starts_with(b"return=representation"))
+        || !matches!(t, Target::Dataverse { .. });
+    let answer =
+        if status == StatusCode::NO_CONTENT || (!wants_body && status.is_success()) { Value::Null } else { answer };
     let status = if !wants_body && status == StatusCode::CREATED { StatusCode::NO_CONTENT } else { status };
     Handled::Answer(respond(status, &answer, &[]), delay)
 }
@@ -218,7 +235,10 @@ fn respond(status: StatusCode, body: &Value, headers: &[(&str, &str)]) -> Respon
 fn route_of(method: &Method, t: &Target) -> String {
     let strip = |rest: &str| -> String {
         let head = rest.split(['(', '?']).next().unwrap_or(rest).to_owned();
-        if rest[head.len()..].starts_with('(') && !head.starts_with("RetrieveCurrentOrganization") && !head.starts_with("GetComponent") {
+        if rest[head.len()..].starts_with('(')
+            && !head.starts_with("RetrieveCurrentOrganization")
+            && !head.starts_with("GetComponent")
+        {
             format!("{head}(id)")
         } else {
             head
@@ -276,14 +296,20 @@ fn dataverse(s: &mut State, request: &http::Request<Bytes>, host: &str, rest: &s
     let q = query(request);
     let path = rest.split('?').next().unwrap_or(rest);
     if path.starts_with("RetrieveCurrentOrganization") && method == Method::GET {
-        return (StatusCode::OK, json!({"Detail": {
-            "OrganizationId": env.organization_id, "EnvironmentId": env.environment_id.to_string(), "TenantId": env.tenant_id.to_string(),
-            "UniqueName": format!("unq{}", env.organization_id.simple()), "FriendlyName": host, "UrlName": host.split('.').next(), "Geo": "NA",
-            "Endpoints": {"Count": 1, "IsReadOnly": false, "Keys": ["WebApplication"], "Values": [format!("https://{host}/")]}
-        }}));
+        return (
+            StatusCode::OK,
+            json!({"Detail": {
+                "OrganizationId": env.organization_id, "EnvironmentId": env.environment_id.to_string(), "TenantId": env.tenant_id.to_string(),
+                "UniqueName": format!("unq{}", env.organization_id.simple()), "FriendlyName": host, "UrlName": host.split('.').next(), "Geo": "NA",
+                "Endpoints": {"Count": 1, "IsReadOnly": false, "Keys": ["WebApplication"], "Values": [format!("https://{host}/")]}
+            }}),
+        );
     }
     if path == "WhoAmI" {
-        return (StatusCode::OK, json!({"UserId": Uuid::nil(), "BusinessUnitId": Uuid::nil(), "OrganizationId": env.organization_id}));
+        return (
+            StatusCode::OK,
+            json!({"UserId": Uuid::nil(), "BusinessUnitId": Uuid::nil(), "OrganizationId": env.organization_id}),
+        );
     }
     if path.starts_with("GetComponentManagedIdentityFIC") {
         return component_fic(env, path, &cloud);
@@ -299,7 +325,9 @@ fn dataverse(s: &mut State, request: &http::Request<Bytes>, host: &str, rest: &s
                         None => true,
                         Some(None) => false,
                         Some(Some(terms)) => terms.iter().any(|(field, value)| match field.as_str() {
-                            "applicationid" => row.application_id.map(|a| a.to_string()) == Some(value.to_ascii_lowercase()),
+                            "applicationid" => {
+                                row.application_id.map(|a| a.to_string()) == Some(value.to_ascii_lowercase())
+                            }
                             "managedidentityid" => row.id.to_string() == value.to_ascii_lowercase(),
                             "tenantid" => row.tenant_id.map(|a| a.to_string()) == Some(value.to_ascii_lowercase()),
                             _ => false,
@@ -350,7 +378,8 @@ fn dataverse(s: &mut State, request: &http::Request<Bytes>, host: &str, rest: &s
                 if let Some(v) = body.get("version").and_then(Value::as_i64) {
                     row.version = Some(v as i32);
                 }
-                if let Some(a) = body.get("applicationid").and_then(Value::as_str).and_then(|s| Uuid::parse_str(s).ok()) {
+                if let Some(a) = body.get("applicationid").and_then(Value::as_str).and_then(|s| Uuid::parse_str(s).ok())
+                {
                     row.application_id = Some(a);
                 }
                 if let Some(t) = body.get("tenantid").and_then(Value::as_str).and_then(|s| Uuid::parse_str(s).ok()) {
@@ -441,19 +470,36 @@ fn component_fic(env: &Environment, path: &str, cloud: &CloudProfile) -> Answer 
     }
 }
 
-fn fic_problem(list: &[&FederatedIdentityCredential], fic: &FederatedIdentityCredential, replacing: Option<&str>) -> Option<Answer> {
+fn fic_problem(
+    list: &[&FederatedIdentityCredential],
+    fic: &FederatedIdentityCredential,
+    replacing: Option<&str>,
+) -> Option<Answer> {
     if let Err(e) = fic.validate() {
         return Some(error(400, "Request_BadRequest", &e.to_string()));
     }
-    let others: Vec<&&FederatedIdentityCredential> = list.iter().filter(|f| Some(f.name.as_str()) != replacing).collect();
+    let others: Vec<&&FederatedIdentityCredential> =
+        list.iter().filter(|f| Some(f.name.as_str()) != replacing).collect();
     if replacing.is_none() && others.iter().any(|f| f.name == fic.name) {
-        return Some(error(409, "Request_MultipleObjectsWithSameKeyValue", &format!("FederatedIdentityCredential with name {} already exists.", fic.name)));
+        return Some(error(
+            409,
+            "Request_MultipleObjectsWithSameKeyValue",
+            &format!("FederatedIdentityCredential with name {} already exists.", fic.name),
+        ));
     }
     if others.iter().any(|f| f.issuer == fic.issuer && f.subject == fic.subject) {
-        return Some(error(409, "Request_MultipleObjectsWithSameKeyValue", "A federated identity credential with the same issuer and subject already exists."));
+        return Some(error(
+            409,
+            "Request_MultipleObjectsWithSameKeyValue",
+            "A federated identity credential with the same issuer and subject already exists.",
+        ));
     }
     if replacing.is_none() && others.len() >= MAX_FICS_PER_IDENTITY {
-        return Some(error(400, "Request_BadRequest", "The application has reached the maximum of 20 federated identity credentials."));
+        return Some(error(
+            400,
+            "Request_BadRequest",
+            "The application has reached the maximum of 20 federated identity credentials.",
+        ));
     }
     None
 }
@@ -478,7 +524,11 @@ fn graph(s: &mut State, request: &http::Request<Bytes>, rest: &str, body: &Value
         app_part.split('\'').nth(1).and_then(|v| Uuid::parse_str(v).ok())
     };
     let Some(app_id) = app_id.filter(|id| s.apps.contains_key(id)) else {
-        return error(404, "Request_ResourceNotFound", "Resource does not exist or one of its queried reference-property objects are not present.");
+        return error(
+            404,
+            "Request_ResourceNotFound",
+            "Resource does not exist or one of its queried reference-property objects are not present.",
+        );
     };
     let rng_id = uuid::Builder::from_random_bytes(s.rng.u128(..).to_le_bytes()).into_uuid().to_string();
     let Some(app) = s.apps.get_mut(&app_id) else { return error(404, "Request_ResourceNotFound", "no app") };
@@ -577,8 +627,11 @@ fn arm(s: &mut State, method: &Method, rest: &str, body: &Value) -> Answer {
                "properties": {"issuer": f.issuer, "subject": f.subject, "audiences": f.audiences}})
     };
     if !path.contains("/federatedIdentityCredentials") {
-        return (StatusCode::OK, json!({"id": uami.id, "name": uami.name, "location": "westeurope", "tags": {},
-            "properties": {"tenantId": uami.tenant_id, "principalId": uami.principal_id, "clientId": uami.client_id}}));
+        return (
+            StatusCode::OK,
+            json!({"id": uami.id, "name": uami.name, "location": "westeurope", "tags": {},
+            "properties": {"tenantId": uami.tenant_id, "principalId": uami.principal_id, "clientId": uami.client_id}}),
+        );
     }
     let name = tail.trim_start_matches('/');
     if name.is_empty() {
@@ -634,7 +687,11 @@ mod tests {
     fn filters() {
         assert_eq!(
             parse_filter("name eq 'a' or name eq 'O''Brien or not' or applicationid eq 0000").unwrap(),
-            vec![("name".into(), "a".into()), ("name".into(), "O'Brien or not".into()), ("applicationid".into(), "0000".into())]
+            vec![
+                ("name".into(), "a".into()),
+                ("name".into(), "O'Brien or not".into()),
+                ("applicationid".into(), "0000".into())
+            ]
         );
         assert!(parse_filter("contains(name,'x')").is_none());
         assert!(parse_filter("name eq 'unterminated").is_none());

@@ -1,0 +1,186 @@
+//! Provisioning at scale against the fake with a fixed latency per request.
+//!
+//! `cargo run --release --example provision_bench --features testkit -- --environments 50 --components 5 --latency-ms 20 --concurrency 8`
+//!
+//! Prints the requests by service and method of a first provisioning, its wall time and the lower bound
+//! `latency x max(longest dependency chain in round trips, max over services of ceil(requests / concurrency))`,
+//! then what a re-run costs, and the peak memory. The last line is one JSON object for scripts.
+//!
+//! An identity holds at most 20 FICs, so the environments are spread over `ceil(E / 20)` app registrations,
+//! one spec each, all provisioned at once through clients that share each service's concurrency limit.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use std::sync::Arc;
+
+use dataverse_mi::clients::{ClientOptions, Semaphore};
+use dataverse_mi::cloud::{Cloud, CloudProfile};
+use dataverse_mi::http::RetryOptions;
+use dataverse_mi::provision::api::{ClientConnector, identity_api};
+use dataverse_mi::provision::{
+    CertificateSpec, EnvironmentSpec, IdentitySpec, ProvisionOptions, ProvisionSpec, Provisioner,
+};
+use dataverse_mi::subject::SubjectFormatVersion;
+use dataverse_mi::testkit::test_token;
+use dataverse_mi::testkit::{FakeOptions, FakePlatform};
+use uuid::Uuid;
+
+fn arg(name: &str, default: u64) -> Result<u64, String> {
+    let args: Vec<String> = std::env::args().collect();
+    match args.iter().position(|a| a == name) {
+        Some(i) => args.get(i + 1).and_then(|v| v.parse().ok()).ok_or_else(|| format!("{name} takes a number")),
+        None => Ok(default),
+    }
+}
+
+fn peak_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let envs = arg("--environments", 50)? as usize;
+    let components = arg("--components", 5)? as usize;
+    let latency = Duration::from_millis(arg("--latency-ms", 20)?);
+    let concurrency = arg("--concurrency", 8)? as usize;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+
+    let tenant = Uuid::parse_str("72f988bf-86f1-41af-91ab-2d7cd011db47")?;
+    let app_id = Uuid::parse_str("0b5a7d2c-6f4e-4d3a-9c1b-2a8e7f6d5c4b")?;
+    let sha256 = dataverse_mi::cert::Certificate::from_file(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/contoso-plugins.cer"
+    ))?
+    .certificate
+    .sha256();
+    let fake = FakePlatform::new(FakeOptions { latency, page_size: 500, ..FakeOptions::default() });
+    let per_identity = dataverse_mi::fic::MAX_FICS_PER_IDENTITY;
+    let mut specs = Vec::new();
+    for (i, chunk) in (0..envs).collect::<Vec<_>>().chunks(per_identity).enumerate() {
+        let app_id = Uuid::from_u128(app_id.as_u128() + i as u128);
+        fake.add_application(app_id, "bench");
+        let mut environments = Vec::with_capacity(chunk.len());
+        for e in chunk {
+            let host = format!("env{e}.crm.dynamics.com");
+            fake.add_environment(&host, tenant);
+            let names: Vec<String> = (0..components).map(|c| format!("Bench.Plugins{c}")).collect();
+            for n in &names {
+                fake.add_plugin_assembly(&host, n, None);
+            }
+            environments.push(EnvironmentSpec {
+                org_url: format!("https://{host}"),
+                plugin_assemblies: names,
+                plugin_packages: vec![],
+                certificate: CertificateSpec::Sha256 { sha256 },
+            });
+        }
+        specs.push(ProvisionSpec {
+            identity: IdentitySpec::AppRegistration { app_id },
+            cloud: Cloud::Public,
+            version: SubjectFormatVersion::V2,
+            prune: false,
+            environments,
+            base_dir: Default::default(),
+        });
+    }
+    // One limit per service, shared by every client of that service, as the platform's per-user limits are.
+    let base =
+        ClientOptions { transport: Some(fake.transport()), retry: RetryOptions::default(), ..ClientOptions::default() };
+    let dataverse = ClientOptions { shared_limit: Some(Arc::new(Semaphore::new(concurrency))), ..base.clone() };
+    let graph = ClientOptions { shared_limit: Some(Arc::new(Semaphore::new(concurrency))), ..base.clone() };
+    let connector = Arc::new(ClientConnector::new(test_token(), dataverse));
+    let options = ProvisionOptions { environment_concurrency: concurrency * 4, ..ProvisionOptions::default() };
+    let mut engines = Vec::new();
+    for spec in &specs {
+        let identity =
+            identity_api(&spec.identity, &CloudProfile::from(spec.cloud), test_token(), graph.clone(), graph.clone())?;
+        engines.push(Provisioner::new(identity, connector.clone(), options.clone()));
+    }
+
+    let started = Instant::now();
+    let runs =
+        rt.block_on(futures_util::future::join_all(engines.iter().zip(&specs).map(|(engine, spec)| async move {
+            let plan = engine.plan(spec).await?;
+            let report = engine.apply(&plan).await;
+            Ok::<_, dataverse_mi::provision::ProvisionError>((plan, report))
+        })));
+    let wall = started.elapsed();
+    let mut chain = 0;
+    for run in runs {
+        let (plan, report) = run?;
+        if !report.is_success() {
+            return Err(format!("provisioning failed:\n{report}").into());
+        }
+        // Reads before writes in each environment (organization, then rows and components), then FIC and
+        // row, then binds.
+        chain = chain.max(2 + plan.apply_chain_length());
+    }
+    let mut by_route: BTreeMap<String, usize> = BTreeMap::new();
+    let mut by_service: BTreeMap<String, usize> = BTreeMap::new();
+    for r in fake.requests() {
+        let mut words = r.route.split(' ');
+        let (method, service) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+        *by_route.entry(format!("{service} {method}")).or_default() += 1;
+        *by_service.entry(service.to_owned()).or_default() += 1;
+    }
+    let rounds = by_service.values().map(|n| n.div_ceil(concurrency)).max().unwrap_or(0).max(chain);
+    let lower_bound = latency * rounds as u32;
+    let ratio = wall.as_secs_f64() / lower_bound.as_secs_f64().max(f64::MIN_POSITIVE);
+
+    fake.clear_log();
+    for result in
+        rt.block_on(futures_util::future::join_all(engines.iter().zip(&specs).map(|(engine, spec)| async move {
+            let again = engine.plan(spec).await?;
+            engine.apply(&again).await;
+            Ok::<_, dataverse_mi::provision::ProvisionError>(())
+        })))
+    {
+        result?;
+    }
+    let writes_rerun = fake.writes();
+    let rerun_log = fake.requests();
+    let dataverse_reads = rerun_log.iter().filter(|r| !r.is_write() && r.route.contains(" dataverse ")).count();
+    let identity_reads = rerun_log.iter().filter(|r| !r.is_write() && !r.route.contains(" dataverse ")).count();
+    let reads_rerun_per_env = dataverse_reads as f64 / envs.max(1) as f64;
+
+    println!(
+        "{envs} environments x {components} components over {} identities, latency {} ms, concurrency {concurrency}",
+        specs.len(),
+        latency.as_millis()
+    );
+    println!("first provisioning: requests by service and method");
+    for (route, n) in &by_route {
+        println!("  {n:>6}  {route}");
+    }
+    let per_env = by_service.get("dataverse").copied().unwrap_or(0) as f64 / envs.max(1) as f64;
+    println!("  dataverse requests per environment: {per_env:.1} (target <= C + 5 = {})", components + 5);
+    println!(
+        "wall {} ms, lower bound {} ms ({rounds} round trips), ratio {ratio:.2} (target <= 1.3 at E=50, C=5, K=8)",
+        wall.as_millis(),
+        lower_bound.as_millis()
+    );
+    println!(
+        "re-run: {writes_rerun} writes, {reads_rerun_per_env:.2} Dataverse reads per environment and {identity_reads} FIC list(s), one per identity (targets 0 and <= 3)"
+    );
+    println!("peak RSS {} kB", peak_rss_kb());
+    println!(
+        "{}",
+        serde_json::json!({
+            "environments": envs,
+            "components": components,
+            "requests_first": by_service,
+            "writes_rerun": writes_rerun,
+            "reads_rerun_per_env": reads_rerun_per_env,
+            "wall_ms": wall.as_millis() as u64,
+            "lower_bound_ms": lower_bound.as_millis() as u64,
+            "ratio": (ratio * 100.0).round() / 100.0,
+            "peak_rss_kb": peak_rss_kb(),
+        })
+    );
+    Ok(())
+}
