@@ -275,3 +275,18 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn fuzz_regressions_parse_and_explain_without_panicking() {
+    // Inputs the fuzzers found (tests/fixtures/fuzz); each must go through parsing and explaining.
+    let dir = format!("{}/tests/fixtures/fuzz", env!("CARGO_MANIFEST_DIR"));
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        if let Ok(e) = parse_error(&text) {
+            let mid = (0..=text.len() / 2).rev().find(|i| text.is_char_boundary(*i)).unwrap();
+            let (a, b) = text.split_at(mid);
+            let _ = explain(&e, &with(&[a, b])).to_string();
+        }
+    }
+}

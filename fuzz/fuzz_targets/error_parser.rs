@@ -7,7 +7,9 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
     if let Ok(error) = parse_error(text) {
-        let (a, b) = text.split_at(text.len() / 2);
+        // Split on a character boundary (the first fuzzing run found the harness splitting inside one).
+        let mid = (0..=text.len() / 2).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+        let (a, b) = text.split_at(mid);
         let inputs = DiagnosisInputs {
             configured: vec![ConfiguredFic::from(a), ConfiguredFic::from(b)],
             ..DiagnosisInputs::default()
