@@ -34,13 +34,15 @@ fn arg(name: &str, default: u64) -> Result<u64, String> {
     }
 }
 
-fn peak_rss_kb() -> u64 {
+fn status_kb(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
+        .and_then(|s| s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
         .unwrap_or(0)
+}
+
+fn peak_rss_kb() -> u64 {
+    status_kb("VmHWM:")
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -94,7 +96,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dataverse = ClientOptions { shared_limit: Some(Arc::new(Semaphore::new(concurrency))), ..base.clone() };
     let graph = ClientOptions { shared_limit: Some(Arc::new(Semaphore::new(concurrency))), ..base.clone() };
     let connector = Arc::new(ClientConnector::new(test_token(), dataverse));
-    let options = ProvisionOptions { environment_concurrency: concurrency * 4, ..ProvisionOptions::default() };
+    // Enough environments in flight to keep every slot busy, shared out between the engines: more would only
+    // queue on the services' limits and hold memory.
+    let per_engine = (concurrency * 4).div_ceil(specs.len()).max(1);
+    let options = ProvisionOptions { environment_concurrency: per_engine, ..ProvisionOptions::default() };
     let mut engines = Vec::new();
     for spec in &specs {
         let identity =
@@ -102,6 +107,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         engines.push(Provisioner::new(identity, connector.clone(), options.clone()));
     }
 
+    // The fake holds every environment in this same process: what it takes is not the engine's.
+    let rss_seeded = status_kb("VmRSS:");
     let started = Instant::now();
     let runs =
         rt.block_on(futures_util::future::join_all(engines.iter().zip(&specs).map(|(engine, spec)| async move {
@@ -167,7 +174,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "re-run: {writes_rerun} writes, {reads_rerun_per_env:.2} Dataverse reads per environment and {identity_reads} FIC list(s), one per identity (targets 0 and <= 3)"
     );
-    println!("peak RSS {} kB", peak_rss_kb());
+    println!(
+        "peak RSS {} kB, of which {} kB before provisioning (the seeded fake and the runtime): provisioning added {} kB",
+        peak_rss_kb(),
+        rss_seeded,
+        peak_rss_kb().saturating_sub(rss_seeded)
+    );
     println!(
         "{}",
         serde_json::json!({

@@ -681,21 +681,23 @@ impl Provisioner {
     pub async fn apply(&self, plan: &Plan) -> ApplyReport {
         let before = self.options.stats.as_ref().map(|s| (s.requests(), s.retries()));
         let mut results: Vec<Option<ActionResult>> = vec![None; plan.actions.len()];
-        let per_env: Vec<(usize, Vec<ActionResult>)> = stream::iter(0..plan.environments.len())
-            .map(|env| async move {
-                let indexes: Vec<usize> =
-                    (0..plan.actions.len()).filter(|i| plan.actions[*i].environment() == Some(env)).collect();
-                (env, self.apply_environment(plan, env, &indexes).await)
-            })
-            .buffer_unordered(self.options.environment_concurrency.max(1))
-            .collect()
-            .await;
-        for (env, env_results) in per_env {
-            let indexes = (0..plan.actions.len()).filter(|i| plan.actions[*i].environment() == Some(env));
-            for (i, r) in indexes.zip(env_results) {
-                results[i] = Some(r);
+        // Each environment's actions, found once (not by scanning every action per environment).
+        let mut by_env: Vec<Vec<usize>> = vec![Vec::new(); plan.environments.len()];
+        for (i, a) in plan.actions.iter().enumerate() {
+            if let Some(env) = a.environment().and_then(|e| by_env.get_mut(e)) {
+                env.push(i);
             }
         }
+        let by_env = &by_env;
+        let mut per_env = stream::iter(0..plan.environments.len())
+            .map(|env| async move { (env, self.apply_environment(plan, env, &by_env[env]).await) })
+            .buffer_unordered(self.options.environment_concurrency.max(1));
+        while let Some((env, env_results)) = per_env.next().await {
+            for (i, r) in by_env[env].iter().zip(env_results) {
+                results[*i] = Some(r);
+            }
+        }
+        drop(per_env);
         let all_ok =
             results.iter().flatten().all(|r| matches!(r.status, ActionStatus::Done | ActionStatus::AlreadyDone));
         for (i, action) in plan.actions.iter().enumerate() {
