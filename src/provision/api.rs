@@ -174,21 +174,22 @@ pub trait DataverseConnector: Send + Sync + fmt::Debug {
     fn connect(&self, org_url: &str) -> Result<Arc<dyn DataverseApi>, ApiError>;
 }
 
-/// The connector the front ends use: a [`DataverseClient`] per organization URL, made once and reused, all
-/// sharing one token cache and the options given (e.g. a shared concurrency limit and request counters).
+/// The connector the front ends use: a [`DataverseClient`] per organization URL, all sharing one token cache
+/// and the options given (e.g. a shared concurrency limit and request counters). Clients are made on demand and
+/// not kept: with the shared token cache they cost a few allocations, and keeping one per environment would
+/// make memory grow with the number of environments.
 #[derive(Debug)]
 pub struct ClientConnector {
     credential: Arc<dyn crate::auth::TokenSource>,
     options: crate::clients::ClientOptions,
     route_prefix: Option<String>,
-    clients: std::sync::Mutex<std::collections::HashMap<String, Arc<DataverseClient>>>,
 }
 
 impl ClientConnector {
     /// Real environments: organization URLs must be Dataverse hosts.
     pub fn new(credential: Arc<dyn crate::auth::TokenSource>, options: crate::clients::ClientOptions) -> Self {
         let credential: Arc<dyn crate::auth::TokenSource> = Arc::new(crate::auth::TokenCache::new(credential));
-        ClientConnector { credential, options, route_prefix: None, clients: Default::default() }
+        ClientConnector { credential, options, route_prefix: None }
     }
 
     /// A fake served over loopback HTTP whose environments live under `{prefix}/dv/{host}/` (the testkit's layout).
@@ -200,11 +201,6 @@ impl ClientConnector {
 
 impl DataverseConnector for ClientConnector {
     fn connect(&self, org_url: &str) -> Result<Arc<dyn DataverseApi>, ApiError> {
-        let key = org_url.trim().trim_end_matches('/').to_ascii_lowercase();
-        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = clients.get(&key) {
-            return Ok(c.clone());
-        }
         let mut options = self.options.clone();
         let org = match &self.route_prefix {
             Some(prefix) => {
@@ -216,9 +212,7 @@ impl DataverseConnector for ClientConnector {
             None if options.transport.is_some() => crate::clients::OrgUrl::any_host(org_url)?,
             None => crate::clients::OrgUrl::parse(org_url)?,
         };
-        let client = Arc::new(DataverseClient::new(org, self.credential.clone(), options)?);
-        clients.insert(key, client.clone());
-        Ok(client)
+        Ok(Arc::new(DataverseClient::new(org, self.credential.clone(), options)?))
     }
 }
 
