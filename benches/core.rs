@@ -6,6 +6,8 @@
 use std::hint::black_box;
 
 use criterion::Criterion;
+
+mod support;
 use dataverse_mi::cert::Certificate;
 use dataverse_mi::cloud::{Cloud, CloudProfile};
 use dataverse_mi::guid::encode_guid;
@@ -42,23 +44,15 @@ fn benches(c: &mut Criterion) {
     c.bench_function("subject_parse", |b| b.iter(|| black_box(&text).parse::<SubjectIdentifier>()));
 }
 
-fn mean_ns(id: &str) -> Option<f64> {
-    let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
-    let path = format!("{dir}/criterion/{}/new/estimates.json", id.replace('/', "_"));
-    let text = std::fs::read_to_string(path).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    // The slope is what criterion prints; the mean is skewed by outliers.
-    v["slope"]["point_estimate"].as_f64().or_else(|| v["mean"]["point_estimate"].as_f64())
-}
-
 fn main() {
     let mut c = Criterion::default().configure_from_args();
     benches(&mut c);
     c.final_summary();
     for case in ["self_signed", "ca_issued"] {
-        if let (Some(sha), Some(subject)) =
-            (mean_ns(&format!("sha256_bare/{case}")), mean_ns(&format!("subject_from_der/{case}")))
-        {
+        if let (Some(sha), Some(subject)) = (
+            support::estimate_ns(&format!("sha256_bare/{case}")),
+            support::estimate_ns(&format!("subject_from_der/{case}")),
+        ) {
             println!(
                 "ratio {case}: subject_from_der {subject:.0} ns / bare sha256 {sha:.0} ns = {:.2} (target <= 3)",
                 subject / sha

@@ -4,6 +4,8 @@
 use std::hint::black_box;
 
 use criterion::Criterion;
+
+mod support;
 use dataverse_mi::cert::Certificate;
 use sha2::{Digest, Sha256};
 
@@ -25,17 +27,11 @@ fn main() {
         });
     }
     c.final_summary();
-    let estimate = |id: &str| -> Option<f64> {
-        let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
-        let text =
-            std::fs::read_to_string(format!("{dir}/criterion/{}/new/estimates.json", id.replace('/', "_"))).ok()?;
-        let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-        v["slope"]["point_estimate"].as_f64().or_else(|| v["mean"]["point_estimate"].as_f64())
-    };
     for case in ["dll_1mib", "nupkg_1mib", "nupkg_3kib"] {
-        if let (Some(base), Some(extract)) =
-            (estimate(&format!("baseline_read_sha256/{case}")), estimate(&format!("extract/{case}")))
-        {
+        if let (Some(base), Some(extract)) = (
+            support::estimate_ns(&format!("baseline_read_sha256/{case}")),
+            support::estimate_ns(&format!("extract/{case}")),
+        ) {
             println!(
                 "{case}: extract {:.1} µs vs read + SHA-256 {:.1} µs = {:.2}x (target < 1)",
                 extract / 1000.0,

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use criterion::Criterion;
+
+mod support;
 use dataverse_mi::auth::{Secret, StaticToken};
 use dataverse_mi::clients::{ClientOptions, DataverseClient, OrgUrl, WhoAmI};
 use wiremock::matchers::{method, path};
@@ -60,17 +62,9 @@ fn main() {
     c.bench_function("round_trip/full_stack", |b| b.to_async(&rt).iter(|| async { client.who_am_i().await.unwrap() }));
     c.final_summary();
 
-    let mean = |id: &str| -> Option<f64> {
-        let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
-        let text =
-            std::fs::read_to_string(format!("{dir}/criterion/{}/new/estimates.json", id.replace('/', "_"))).ok()?;
-        {
-            let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-            // The slope is what criterion prints; the mean is skewed by outliers.
-            v["slope"]["point_estimate"].as_f64().or_else(|| v["mean"]["point_estimate"].as_f64())
-        }
-    };
-    if let (Some(bare), Some(stack)) = (mean("round_trip/bare_reqwest"), mean("round_trip/full_stack")) {
+    if let (Some(bare), Some(stack)) =
+        (support::estimate_ns("round_trip/bare_reqwest"), support::estimate_ns("round_trip/full_stack"))
+    {
         println!(
             "overhead: full stack {:.1} µs vs bare reqwest {:.1} µs = {:+.1}% (target < 10%)",
             stack / 1000.0,

@@ -267,6 +267,18 @@ fn load_certificate(path: &PathBuf, password_env: Option<&str>) -> Result<Certif
     Ok(loaded.certificate)
 }
 
+/// The certificate, and the SHA-256 of the file when it is a PFX (to recognise a FIC made from the PFX's hash).
+fn certificate_for_diagnosis(
+    path: &std::path::Path,
+    password_env: Option<&str>,
+) -> Result<(Certificate, Option<CertificateHash>), Failure> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let loaded = Certificate::from_bytes_with_password(&bytes, password(password_env)?.as_ref())?;
+    let pfx_sha256 = (loaded.format == dataverse_mi::cert::CertificateFormat::Pkcs12)
+        .then(|| CertificateHash(<sha2::Sha256 as sha2::Digest>::digest(&bytes).into()));
+    Ok((loaded.certificate, pfx_sha256))
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
@@ -486,25 +498,16 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                     && let Some(CertificateSpec::File { path, password_env }) =
                         spec.environments.first().map(|e| &e.certificate)
                 {
-                    let full = spec.base_dir.join(path);
-                    let bytes = std::fs::read(&full).map_err(|e| format!("cannot read {}: {e}", full.display()))?;
-                    let loaded =
-                        Certificate::from_bytes_with_password(&bytes, password(password_env.as_deref())?.as_ref())?;
-                    if loaded.format == dataverse_mi::cert::CertificateFormat::Pkcs12 {
-                        inputs.pfx_sha256 =
-                            Some(CertificateHash(<sha2::Sha256 as sha2::Digest>::digest(&bytes).into()));
-                    }
-                    inputs.certificate = Some(loaded.certificate);
+                    let (certificate, pfx_sha256) =
+                        certificate_for_diagnosis(&spec.base_dir.join(path), password_env.as_deref())?;
+                    inputs.certificate = Some(certificate);
+                    inputs.pfx_sha256 = pfx_sha256;
                 }
             }
             if let Some(path) = &args.cert {
-                let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-                let loaded =
-                    Certificate::from_bytes_with_password(&bytes, password(args.password_env.as_deref())?.as_ref())?;
-                if loaded.format == dataverse_mi::cert::CertificateFormat::Pkcs12 {
-                    inputs.pfx_sha256 = Some(CertificateHash(<sha2::Sha256 as sha2::Digest>::digest(&bytes).into()));
-                }
-                inputs.certificate = Some(loaded.certificate);
+                let (certificate, pfx_sha256) = certificate_for_diagnosis(path, args.password_env.as_deref())?;
+                inputs.certificate = Some(certificate);
+                inputs.pfx_sha256 = pfx_sha256;
             }
             let diagnosis = explain(&error, &inputs);
             match args.output {

@@ -199,11 +199,7 @@ impl ArmClient {
         credential: Arc<dyn TokenSource>,
         options: ClientOptions,
     ) -> Result<Self, ApiError> {
-        let base = match &options.base_url {
-            Some(b) => b.clone(),
-            None => Url::parse(&format!("{}/", cloud.arm_endpoint.trim_end_matches('/')))
-                .map_err(|e| ApiError::invalid("ARM endpoint", e.to_string()))?,
-        };
+        let base = super::base_url(&options, &cloud.arm_endpoint, "", "ARM endpoint")?;
         Ok(ArmClient {
             pipeline: Pipeline::new(Service::Arm, base, credential, options)?,
             api_version: DEFAULT_MANAGED_IDENTITY_API_VERSION.to_owned(),

@@ -102,11 +102,7 @@ impl GraphClient {
         credential: Arc<dyn TokenSource>,
         options: ClientOptions,
     ) -> Result<Self, ApiError> {
-        let base = match &options.base_url {
-            Some(b) => b.clone(),
-            None => Url::parse(&format!("{}/v1.0/", cloud.graph_endpoint.trim_end_matches('/')))
-                .map_err(|e| ApiError::invalid("Graph endpoint", e.to_string()))?,
-        };
+        let base = super::base_url(&options, &cloud.graph_endpoint, "v1.0/", "Graph endpoint")?;
         Ok(GraphClient { pipeline: Pipeline::new(Service::Graph, base, credential, options)? })
     }
 

@@ -100,6 +100,20 @@ fn default_transport() -> Result<Arc<dyn Transport>, ApiError> {
     }
 }
 
+/// The base URL: the override in `options`, else `{endpoint}/{suffix}`.
+pub(crate) fn base_url(
+    options: &ClientOptions,
+    endpoint: &str,
+    suffix: &str,
+    what: &'static str,
+) -> Result<Url, ApiError> {
+    match &options.base_url {
+        Some(b) => Ok(b.clone()),
+        None => Url::parse(&format!("{}/{suffix}", endpoint.trim_end_matches('/')))
+            .map_err(|e| ApiError::invalid(what, e.to_string())),
+    }
+}
+
 /// Whether a URL may be used as a base: `https://`, or `http://` to a loopback host.
 pub(crate) fn check_base(url: &Url, what: &'static str) -> Result<(), ApiError> {
     let loopback = match url.host() {
