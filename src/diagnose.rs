@@ -214,6 +214,11 @@ fn word_after(text: &str, marker: &str) -> Option<String> {
     Some(word).filter(|w| !w.is_empty())
 }
 
+/// The token failure a plug-in trace log row records, if any: an `AADSTS` error in its exception or trace.
+pub fn token_failure(log: &crate::entities::PluginTraceLog) -> Option<EntraError> {
+    parse_error(&log.text()).ok()
+}
+
 /// A FIC configured on the identity, as far as the user knows it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConfiguredFic {
@@ -520,6 +525,11 @@ pub fn explain(error: &EntraError, inputs: &DiagnosisInputs) -> Diagnosis {
             "no FIC matched; Entra reports this while a new FIC is still propagating".into(),
             "if the FIC was created in the last few minutes, wait and try again; otherwise compare it with the presented values".into(),
         );
+    }
+    // A FIC that merely names another environment or certificate is usually another environment's own FIC:
+    // only worth reporting when nothing more specific explains the error.
+    if out.0.iter().any(|f| f.cause != Cause::DifferentValue) {
+        out.0.retain(|f| f.cause != Cause::DifferentValue);
     }
     if out.0.is_empty() {
         out.add(

@@ -328,6 +328,37 @@ async fn plan_apply_verify_against_the_fake() {
     let again = cli(&["plan"]);
     assert!(stdout(&again).contains("nothing to do"), "{}", stdout(&again));
 
+    // watch: tracing is off; --enable-tracing switches it on; a failing run is found and explained.
+    let quiet = cli(&["watch", "--since", "2d"]);
+    assert!(quiet.status.success(), "{}", stderr(&quiet));
+    assert!(stderr(&quiet).contains("records no plug-in traces"), "{}", stderr(&quiet));
+    assert!(cli(&["watch", "--since", "2d", "--enable-tracing"]).status.success());
+    let graph_fics = fake.graph_fics("0b5a7d2c-6f4e-4d3a-9c1b-2a8e7f6d5c4b".parse().unwrap());
+    let current = json(&cli(&["plan", "--output", "json"]));
+    let dev_assembly = current["environments"][0]["components"][0]["id"].as_str().unwrap().parse().unwrap();
+    let dev_environment = current["environments"][0]["environment_id"].as_str().unwrap().to_owned();
+    assert!(fake.run_plugin("contoso-dev.crm.dynamics.com", dev_assembly, "Contoso.Plugins.Reader"));
+    let clean = cli(&["watch", "--since", "1970-01-01T00:00:00Z", "--output", "json"]);
+    assert!(clean.status.success(), "{}", stderr(&clean));
+    assert!(stdout(&clean).is_empty(), "no failure yet: {}", stdout(&clean));
+    // Break the setup behind the tool's back: the FIC replaced by one with the hash in upper case.
+    let app: uuid::Uuid = "0b5a7d2c-6f4e-4d3a-9c1b-2a8e7f6d5c4b".parse().unwrap();
+    let mut broken = graph_fics.iter().find(|f| f.subject.contains(&dev_environment)).unwrap().clone();
+    assert!(fake.remove_graph_fic(app, &broken.name));
+    let hash = broken.subject.rsplit("/h/").next().unwrap().to_owned();
+    broken.subject = broken.subject.replace(&hash, &hash.to_uppercase());
+    broken.name = "hand-made".into();
+    fake.seed_graph_fic(app, broken);
+    assert!(!fake.run_plugin("contoso-dev.crm.dynamics.com", dev_assembly, "Contoso.Plugins.Reader"));
+    let watched = cli(&["watch", "--since", "1970-01-01T00:00:00Z", "--output", "json"]);
+    assert!(watched.status.success(), "{}", stderr(&watched));
+    assert_eq!(stdout(&watched).lines().count(), 1, "one failure, one JSON line: {}", stdout(&watched));
+    let failure: serde_json::Value = serde_json::from_str(stdout(&watched).trim()).unwrap();
+    assert_eq!(failure["diagnosis"]["findings"][0]["cause"], "hash_uppercase");
+    assert_eq!(failure["org_url"], "https://contoso-dev.crm.dynamics.com");
+    let bad_since = cli(&["watch", "--since", "yesterday"]);
+    assert_eq!(bad_since.status.code(), Some(1));
+
     // diagnose -f: the app id, certificate, version and cloud come from the spec.
     let subject = fake.graph_fics("0b5a7d2c-6f4e-4d3a-9c1b-2a8e7f6d5c4b".parse().unwrap())[0].subject.clone();
     let error = format!(

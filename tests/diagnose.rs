@@ -290,3 +290,14 @@ fn fuzz_regressions_parse_and_explain_without_panicking() {
         }
     }
 }
+
+#[test]
+fn another_environments_fic_is_not_the_cause_when_a_specific_one_is_found() {
+    let presented = subject(&fixture("ca.cer"), SubjectFormatVersion::V2);
+    let other_env = presented.replace(&ENV.to_string(), "11111111-2222-4333-8444-555555555555");
+    let hash = fixture("ca.cer").sha256().to_string();
+    let broken = presented.replace(&hash, &hash.to_uppercase());
+    assert_eq!(causes(&aadsts700213(&presented), &with(&[&other_env, &broken])), ["hash_uppercase"]);
+    // Alone, a FIC for another environment is still reported: it is all there is.
+    assert_eq!(causes(&aadsts700213(&presented), &with(&[&other_env])), ["different_value"]);
+}

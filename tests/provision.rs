@@ -297,3 +297,48 @@ async fn chaos_runs_converge_to_the_clean_state() {
     }
     assert!(total_retries > 100, "faults were injected and retried: {total_retries}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn watch_finds_and_explains_a_token_failure_in_the_trace_log() {
+    use dataverse_mi::clients::{AppRef, ClientOptions, GraphClient};
+    use dataverse_mi::entities::PluginTraceLogSetting;
+    use dataverse_mi::guid::{encode_guid, encode_guid_big_endian};
+    let (fake, spec) = setup(1, 1, FakeOptions::default());
+    let host = "env0.crm.dynamics.com";
+    let engine = fake.provisioner(&spec, 4, retry(), ProvisionOptions::default()).unwrap().provisioner;
+    assert!(engine.apply(&engine.plan(&spec).await.unwrap()).await.is_success());
+    let component = engine.plan(&spec).await.unwrap().environments[0].components[0].id;
+
+    // Tracing is off: nothing is recorded, and watch says so; with enable_tracing it is switched on.
+    let quiet = engine.watch(&spec, "2000-01-01T00:00:00Z", false).await.unwrap();
+    assert_eq!(quiet.environments[0].setting, PluginTraceLogSetting::Off);
+    let on = engine.watch(&spec, "2000-01-01T00:00:00Z", true).await.unwrap();
+    assert_eq!(on.environments[0].setting, PluginTraceLogSetting::Exception);
+    assert!(on.failures.is_empty());
+    assert!(fake.run_plugin(host, component, "Contoso.Plugins.KeyVaultReader"));
+    assert!(fake.trace_logs(host).is_empty(), "Exception level records only failures");
+
+    // Someone replaces the FIC with a hand-made one: the tenant encoded big-endian.
+    let graph = GraphClient::new(
+        &Cloud::Public.into(),
+        dataverse_mi::testkit::test_token(),
+        ClientOptions { transport: Some(fake.transport()), ..ClientOptions::default() },
+    )
+    .unwrap();
+    let mut fic = fake.graph_fics(APP).remove(0);
+    graph.delete_fic(AppRef::AppId(APP), &fic.name).await.unwrap();
+    fic.subject = fic.subject.replace(&encode_guid(TENANT), &encode_guid_big_endian(TENANT));
+    fic.name = "hand-made".into();
+    fake.seed_graph_fic(APP, fic);
+
+    assert!(!fake.run_plugin(host, component, "Contoso.Plugins.KeyVaultReader"));
+    let report = engine.watch(&spec, "2000-01-01T00:00:00Z", false).await.unwrap();
+    assert_eq!(report.environments[0].rows, 1);
+    assert_eq!(report.failures.len(), 1);
+    let failure = &report.failures[0];
+    assert_eq!(failure.diagnosis.error.code.as_deref(), Some("AADSTS700213"));
+    assert_eq!(failure.diagnosis.findings[0].cause.id(), "tenant_big_endian");
+    // Reading from the newest row on finds nothing new.
+    let newest = report.environments[0].newest.clone().unwrap();
+    assert!(engine.watch(&spec, &newest, false).await.unwrap().failures.is_empty());
+}

@@ -13,6 +13,7 @@ use dataverse_mi::cert::{Certificate, CertificateHash};
 use dataverse_mi::clients::{ClientOptions, DataverseClient, OrgUrl, RequestStats, Semaphore};
 use dataverse_mi::cloud::{Cloud, CloudProfile};
 use dataverse_mi::diagnose::{ConfiguredFic, DiagnosisInputs, explain, parse_error};
+use dataverse_mi::entities::PluginTraceLogSetting;
 use dataverse_mi::fic::FederatedIdentityCredential;
 use dataverse_mi::guid::{decode_guid, encode_guid, parse_guid};
 use dataverse_mi::provision::api::{ClientConnector, identity_api};
@@ -87,6 +88,23 @@ enum Command {
     },
     /// Check every component against the platform's subject and the identity's FICs (exit 2 on problems).
     Verify(SpecArgs),
+    /// Read the plug-in trace logs and explain the token failures in them (--follow keeps polling).
+    Watch {
+        #[command(flatten)]
+        spec: SpecArgs,
+        /// From when: a duration back (30m, 1h, 2d) or an ISO 8601 time.
+        #[arg(long, default_value = "1h")]
+        since: String,
+        /// Keep polling for new rows until Ctrl-C.
+        #[arg(long)]
+        follow: bool,
+        /// Seconds between polls with --follow (5 to 300).
+        #[arg(long, default_value_t = 30)]
+        interval: u64,
+        /// Switch environments whose trace log setting is Off to Exception.
+        #[arg(long)]
+        enable_tracing: bool,
+    },
     /// List the managed identity rows and plug-in bindings of one environment.
     Status {
         /// The organization URL.
@@ -277,6 +295,27 @@ fn certificate_for_diagnosis(
     let pfx_sha256 = (loaded.format == dataverse_mi::cert::CertificateFormat::Pkcs12)
         .then(|| CertificateHash(<sha2::Sha256 as sha2::Digest>::digest(&bytes).into()));
     Ok((loaded.certificate, pfx_sha256))
+}
+
+/// `30m`, `1h`, `2d` back from now, or an ISO 8601 time as given.
+fn since_to_iso(since: &str) -> Result<String, Failure> {
+    let s = since.trim();
+    let unit = match s.chars().last() {
+        Some('m') => 60,
+        Some('h') => 3600,
+        Some('d') => 86_400,
+        _ => 0,
+    };
+    if unit > 0
+        && let Ok(n) = s[..s.len() - 1].parse::<u64>()
+    {
+        let at = SystemTime::now() - Duration::from_secs(n * unit);
+        return Ok(der::DateTime::from_system_time(at).map_err(|e| format!("--since: {e}"))?.to_string());
+    }
+    if s.len() >= 10 && s.as_bytes()[4] == b'-' {
+        return Ok(s.to_owned());
+    }
+    Err(format!("--since: '{since}' is neither a duration (30m, 1h, 2d) nor an ISO 8601 time").into())
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
@@ -580,6 +619,50 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             }
             if !report.is_ok() {
                 return Ok(ExitCode::from(2));
+            }
+        }
+        Command::Watch { spec: args, since, follow, interval, enable_tracing } => {
+            let (spec, engine) = engine_for(&args)?;
+            let rt = runtime()?;
+            let mut since = since_to_iso(&since)?;
+            let interval = Duration::from_secs(interval.clamp(5, 300));
+            loop {
+                let report = rt.block_on(engine.watch(&spec, &since, enable_tracing))?;
+                for env in &report.environments {
+                    if env.setting == PluginTraceLogSetting::Off {
+                        eprintln!(
+                            "note: {} records no plug-in traces (setting Off); run with --enable-tracing, or set Plug-in trace log to Exception in the environment's settings",
+                            env.org_url
+                        );
+                    }
+                }
+                for failure in &report.failures {
+                    match args.output {
+                        Output::Json => println!("{}", serde_json::to_string(failure)?),
+                        Output::Text => println!(
+                            "{} {} {}\n{}\n",
+                            failure.log.created_on.as_deref().unwrap_or("-"),
+                            failure.org_url,
+                            failure.log.type_name.as_deref().unwrap_or("-"),
+                            failure.diagnosis
+                        ),
+                    }
+                }
+                if let Some(newest) = report.environments.iter().filter_map(|e| e.newest.clone()).max() {
+                    since = since.max(newest);
+                }
+                if !follow {
+                    break;
+                }
+                let stop = rt.block_on(async {
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => true,
+                        _ = tokio::time::sleep(interval) => false,
+                    }
+                });
+                if stop {
+                    break;
+                }
             }
         }
         Command::Status { org, output } => {

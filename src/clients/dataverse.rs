@@ -13,7 +13,7 @@ use super::{ApiError, Call, ClientOptions, Pipeline, Service, any_of, check_base
 use crate::auth::TokenSource;
 use crate::entities::{
     ManagedIdentity, ManagedIdentityBinding, NewManagedIdentity, OrganizationDetail, PluginAssembly, PluginPackage,
-    RetrieveCurrentOrganizationResponse,
+    PluginTraceLog, PluginTraceLogSetting, RetrieveCurrentOrganizationResponse,
 };
 use crate::subject::SubjectFormatVersion;
 
@@ -418,6 +418,65 @@ impl DataverseClient {
         call.url.query_pairs_mut().append_pair("$select", "_managedidentityid_value");
         let row: Row = self.pipeline.json(call).await?;
         Ok(row.managed_identity)
+    }
+
+    /// Plug-in trace log rows created after `since` (ISO 8601, e.g. `2026-11-22T10:00:00Z`), oldest first, every
+    /// page; optionally only those of plug-in types whose name starts with `type_prefix` (escaped).
+    pub async fn list_plugin_trace_logs(
+        &self,
+        since: &str,
+        type_prefix: Option<&str>,
+    ) -> Result<Vec<PluginTraceLog>, ApiError> {
+        let valid =
+            !since.is_empty() && since.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | ':' | '.' | '+'));
+        if !valid {
+            return Err(ApiError::invalid("time", format!("'{since}' is not an ISO 8601 time")));
+        }
+        let mut filter = format!("createdon gt {since}");
+        if let Some(prefix) = type_prefix {
+            filter.push_str(&format!(" and startswith(typename,{})", super::odata_string(prefix)));
+        }
+        let mut call = self.query(
+            "list plug-in trace logs",
+            "plugintracelogs",
+            "plugintracelogid,typename,messageblock,exceptiondetails,createdon,correlationid",
+            Some(&filter),
+        )?;
+        call.url.query_pairs_mut().append_pair("$orderby", "createdon asc");
+        self.pipeline.all_pages(call, &[PAGE_SIZE]).await
+    }
+
+    /// The organization's plug-in trace log setting, and the organization row's id (to change it).
+    pub async fn plugin_trace_log_setting(&self) -> Result<(Uuid, PluginTraceLogSetting), ApiError> {
+        #[derive(Deserialize)]
+        struct Org {
+            #[serde(rename = "organizationid")]
+            id: Uuid,
+            #[serde(rename = "plugintracelogsetting", default)]
+            setting: Option<PluginTraceLogSetting>,
+        }
+        let call =
+            self.query("read trace log setting", "organizations", "organizationid,plugintracelogsetting", None)?;
+        let rows: Vec<Org> = self.pipeline.all_pages(call, &[PAGE_SIZE]).await?;
+        let org = rows
+            .into_iter()
+            .next()
+            .ok_or_else(|| ApiError::invalid("organization", "the environment has no organization row"))?;
+        Ok((org.id, org.setting.unwrap_or(PluginTraceLogSetting::Off)))
+    }
+
+    /// Changes the organization's plug-in trace log setting. Safe to retry.
+    pub async fn set_plugin_trace_log_setting(
+        &self,
+        organization: Uuid,
+        setting: PluginTraceLogSetting,
+    ) -> Result<(), ApiError> {
+        let call = self
+            .call("set trace log setting", Method::PATCH, &format!("organizations({organization})"))?
+            .header(http::header::IF_MATCH, "*")
+            .json(&serde_json::json!({ "plugintracelogsetting": setting }))?
+            .retry_safe(true);
+        self.pipeline.empty(call).await.map(drop)
     }
 
     /// `GetComponentManagedIdentityFIC`: the subject the platform computes for a component, the authoritative

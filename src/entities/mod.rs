@@ -1,5 +1,5 @@
 //! Dataverse rows as the Web API sends and takes them: `managedidentity`, `pluginassembly`, `pluginpackage`,
-//! and the organization detail of `RetrieveCurrentOrganization`.
+//! `plugintracelog`, and the organization detail of `RetrieveCurrentOrganization`.
 //!
 //! Column names are the platform's logical names at the serde boundary and Rust names everywhere else.
 //! Choice columns are enums with their numeric wire values and an `Other(i32)` for values this crate does
@@ -9,6 +9,7 @@
 mod managed_identity;
 mod organization;
 mod plugin;
+mod trace;
 
 pub use managed_identity::{
     CredentialSource, MANAGED_IDENTITY_ID_NAMESPACE, MAX_MANAGED_IDENTITY_NAME_LEN, ManagedIdentity,
@@ -16,6 +17,7 @@ pub use managed_identity::{
 };
 pub use organization::{Endpoints, OrganizationDetail, RetrieveCurrentOrganizationResponse};
 pub use plugin::{IsolationMode, PluginAssembly, PluginPackage};
+pub use trace::{PluginTraceLog, PluginTraceLogSetting};
 
 /// Declares a choice column: an enum with known numeric values and `Other(i32)`, (de)serialized as the number.
 macro_rules! choice {

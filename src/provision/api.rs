@@ -11,7 +11,10 @@ use crate::clients::{
     ApiError, AppRef, ArmClient, ComponentKind, ComponentManagedIdentityFic, DataverseClient, GraphClient,
     ManagedIdentityUpdate, UserAssignedIdentityRef,
 };
-use crate::entities::{ManagedIdentity, NewManagedIdentity, OrganizationDetail, PluginAssembly, PluginPackage};
+use crate::entities::{
+    ManagedIdentity, NewManagedIdentity, OrganizationDetail, PluginAssembly, PluginPackage, PluginTraceLog,
+    PluginTraceLogSetting,
+};
 use crate::fic::FederatedIdentityCredential;
 
 /// The identity's FICs, on Graph (app registration) or ARM (user-assigned identity).
@@ -125,6 +128,16 @@ pub trait DataverseApi: Send + Sync + fmt::Debug {
         kind: ComponentKind,
         component: Uuid,
     ) -> Result<ComponentManagedIdentityFic, ApiError>;
+    /// Plug-in trace log rows created after `since` (ISO 8601).
+    async fn plugin_trace_logs(&self, since: &str) -> Result<Vec<PluginTraceLog>, ApiError>;
+    /// The organization's plug-in trace log setting and the organization row's id.
+    async fn plugin_trace_log_setting(&self) -> Result<(Uuid, PluginTraceLogSetting), ApiError>;
+    /// Changes the plug-in trace log setting.
+    async fn set_plugin_trace_log_setting(
+        &self,
+        organization: Uuid,
+        setting: PluginTraceLogSetting,
+    ) -> Result<(), ApiError>;
 }
 
 #[async_trait]
@@ -165,6 +178,19 @@ impl DataverseApi for DataverseClient {
         component: Uuid,
     ) -> Result<ComponentManagedIdentityFic, ApiError> {
         self.get_component_managed_identity_fic(kind, component).await
+    }
+    async fn plugin_trace_logs(&self, since: &str) -> Result<Vec<PluginTraceLog>, ApiError> {
+        self.list_plugin_trace_logs(since, None).await
+    }
+    async fn plugin_trace_log_setting(&self) -> Result<(Uuid, PluginTraceLogSetting), ApiError> {
+        DataverseClient::plugin_trace_log_setting(self).await
+    }
+    async fn set_plugin_trace_log_setting(
+        &self,
+        organization: Uuid,
+        setting: PluginTraceLogSetting,
+    ) -> Result<(), ApiError> {
+        DataverseClient::set_plugin_trace_log_setting(self, organization, setting).await
     }
 }
 

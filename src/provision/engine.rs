@@ -447,6 +447,14 @@ impl Provisioner {
         Provisioner { identity, connector, options }
     }
 
+    pub(crate) fn identity(&self) -> &dyn IdentityApi {
+        self.identity.as_ref()
+    }
+
+    pub(crate) fn connector(&self) -> &dyn DataverseConnector {
+        self.connector.as_ref()
+    }
+
     /// The same engine, reporting progress to `progress`.
     pub fn with_progress(mut self, progress: ProgressFn) -> Self {
         self.options.progress = Some(progress);

@@ -9,6 +9,7 @@
 //!   The row id and FIC names are deterministic, so a re-run, a run that stopped half-way, or two runs at once
 //!   converge on the same state.
 //! - [`Provisioner::verify`] checks every component against the platform's own subject and the identity's FICs.
+//! - [`Provisioner::watch`] reads the plug-in trace log and explains the token failures it records.
 //!
 //! The engine depends only on the traits in [`api`]; the clients implement them, and so can a test double.
 //! `docs/provisioning.md` describes the model; the `testkit` feature has a fake platform to run it against.
@@ -16,12 +17,14 @@
 pub mod api;
 mod engine;
 mod spec;
+mod watch;
 
 pub use engine::{
     Action, ActionResult, ActionStatus, ApplyReport, ComponentReport, ComponentState, ComponentStatus, EnvironmentPlan,
     Plan, ProgressEvent, ProgressFn, ProvisionOptions, Provisioner, VerifyReport,
 };
 pub use spec::{CertificateSpec, EnvironmentSpec, IdentitySpec, ProvisionSpec, SpecError};
+pub use watch::{EnvironmentWatch, TokenFailure, WatchReport};
 
 use crate::cert::CertificateError;
 use crate::clients::{ApiError, ComponentKind};

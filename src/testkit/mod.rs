@@ -133,6 +133,8 @@ pub(crate) struct Component {
 
 #[derive(Debug, Clone)]
 pub(crate) struct Environment {
+    pub(crate) trace_setting: i32,
+    pub(crate) trace_logs: Vec<crate::entities::PluginTraceLog>,
     pub(crate) organization_id: Uuid,
     pub(crate) environment_id: Uuid,
     pub(crate) tenant_id: Uuid,
@@ -214,6 +216,8 @@ impl FakePlatform {
         s.environments.insert(
             host.to_ascii_lowercase(),
             Environment {
+                trace_setting: 0,
+                trace_logs: Vec::new(),
                 organization_id,
                 environment_id,
                 tenant_id: tenant,
@@ -223,6 +227,76 @@ impl FakePlatform {
             },
         );
         environment_id
+    }
+
+    /// Runs a plug-in of `component` as the platform would: it asks for a token with the component's managed
+    /// identity, and the fake answers as Entra would (the subject the platform presents against the identity's
+    /// FICs). Writes a `plugintracelog` row as the environment's trace setting says (Off: none, Exception: only
+    /// failures, All: every run). Returns whether the token request succeeded.
+    pub fn run_plugin(&self, host: &str, component: Uuid, type_name: &str) -> bool {
+        let mut s = self.lock();
+        let cloud = CloudProfile::from(s.options.cloud);
+        let presented = router::presented_subject(&s, &host.to_ascii_lowercase(), component, &cloud);
+        let (ok, text) = match presented {
+            Err(why) => (false, format!("Microsoft.Xrm.Sdk.InvalidPluginExecutionException: {why}")),
+            Ok((subject, application_id, tenant)) => {
+                let issuer = cloud.fic_issuer(tenant);
+                let fics: Vec<FederatedIdentityCredential> = s
+                    .apps
+                    .get(&application_id)
+                    .map(|a| a.fics.iter().map(|(_, f)| f.clone()).collect())
+                    .or_else(|| s.uamis.values().find(|u| u.client_id == application_id).map(|u| u.fics.clone()))
+                    .unwrap_or_default();
+                let matched = fics
+                    .iter()
+                    .any(|f| f.subject == subject && f.issuer == issuer && f.audiences == [cloud.audience.clone()]);
+                if matched {
+                    (true, "Token acquired for https://vault.azure.net/.default".to_owned())
+                } else {
+                    let trace = ids(&mut s.rng);
+                    (
+                        false,
+                        format!(
+                            "Microsoft.Identity.Client.MsalServiceException: A configuration issue is preventing authentication - check the error message from the server for details. \
+                         Original exception: AADSTS700213: No matching federated identity record found for presented assertion subject '{subject}'. \
+                         Check your federated identity credential Subject, Audience and Issuer against the presented assertion. \
+                         Trace ID: {trace} Correlation ID: {trace} Timestamp: 2026-11-22 10:00:00Z"
+                        ),
+                    )
+                }
+            }
+        };
+        let id = ids(&mut s.rng);
+        let now = der::DateTime::from_system_time(SystemTime::now()).map(|d| d.to_string()).unwrap_or_default();
+        if let Some(env) = s.environments.get_mut(&host.to_ascii_lowercase()) {
+            let write = env.trace_setting == 2 || (env.trace_setting == 1 && !ok);
+            if write {
+                let (message, exception) =
+                    if ok { (Some(text), None) } else { (Some("Requesting token...".to_owned()), Some(text)) };
+                env.trace_logs.push(crate::entities::PluginTraceLog {
+                    id,
+                    type_name: Some(type_name.to_owned()),
+                    message_block: message,
+                    exception_details: exception,
+                    created_on: Some(now),
+                    correlation_id: Some(id),
+                    extra: serde_json::Map::new(),
+                });
+            }
+        }
+        ok
+    }
+
+    /// Sets an environment's plug-in trace log setting (0 Off, 1 Exception, 2 All).
+    pub fn set_trace_setting(&self, host: &str, setting: i32) {
+        if let Some(env) = self.lock().environments.get_mut(&host.to_ascii_lowercase()) {
+            env.trace_setting = setting;
+        }
+    }
+
+    /// The plug-in trace log rows of an environment.
+    pub fn trace_logs(&self, host: &str) -> Vec<crate::entities::PluginTraceLog> {
+        self.lock().environments.get(&host.to_ascii_lowercase()).map(|e| e.trace_logs.clone()).unwrap_or_default()
     }
 
     /// The organization id of an environment (a different GUID from its environment id).
@@ -289,6 +363,15 @@ impl FakePlatform {
         if let Some(app) = s.apps.get_mut(&app_id) {
             app.fics.push((id, fic));
         }
+    }
+
+    /// Removes an app registration's FIC by name (breaking a setup on purpose); returns whether it existed.
+    pub fn remove_graph_fic(&self, app_id: Uuid, name: &str) -> bool {
+        let mut s = self.lock();
+        let Some(app) = s.apps.get_mut(&app_id) else { return false };
+        let before = app.fics.len();
+        app.fics.retain(|(_, f)| f.name != name);
+        app.fics.len() != before
     }
 
     /// Adds a managed identity row directly (seeding an existing setup).

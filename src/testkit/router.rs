@@ -305,6 +305,19 @@ fn dataverse(s: &mut State, request: &http::Request<Bytes>, host: &str, rest: &s
             }}),
         );
     }
+    if path == "plugintracelogs" && method == Method::GET {
+        return trace_logs(env, request, page_size);
+    }
+    if path == "organizations" && method == Method::GET {
+        let rows = vec![json!({"organizationid": env.organization_id, "plugintracelogsetting": env.trace_setting})];
+        return (StatusCode::OK, page(request, rows, page_size));
+    }
+    if id_in(path, "organizations") == Some(env.organization_id) && method == Method::PATCH {
+        if let Some(v) = body.get("plugintracelogsetting").and_then(Value::as_i64) {
+            env.trace_setting = v as i32;
+        }
+        return (StatusCode::NO_CONTENT, Value::Null);
+    }
     if path == "WhoAmI" {
         return (
             StatusCode::OK,
@@ -447,6 +460,48 @@ fn dataverse(s: &mut State, request: &http::Request<Bytes>, host: &str, rest: &s
         }
     }
     error(404, "0x80060888", &format!("Resource not found for the segment '{path}'"))
+}
+
+/// The subject the platform presents for a component, with the row's application and tenant ids.
+pub(super) fn presented_subject(
+    s: &State,
+    host: &str,
+    component: Uuid,
+    cloud: &CloudProfile,
+) -> Result<(String, Uuid, Uuid), String> {
+    let env = s.environments.get(host).ok_or("no such environment")?;
+    let c = env.assemblies.get(&component).or_else(|| env.packages.get(&component)).ok_or("no such component")?;
+    let row = c
+        .binding
+        .and_then(|mi| env.managed_identities.get(&mi))
+        .ok_or("The plug-in assembly is not associated with a managed identity.")?;
+    let version = row
+        .version
+        .and_then(SubjectFormatVersion::from_number)
+        .ok_or("The managed identity has no subject format version.")?;
+    let cert = c.certificate.as_ref().ok_or("The plug-in assembly is not signed.")?;
+    let binding =
+        CertificateBinding::for_certificate(cert, version, CertificateKind::Auto).map_err(|e| e.to_string())?;
+    let subject =
+        SubjectIdentifier::new(cloud, env.tenant_id, env.environment_id, binding).map_err(|e| e.to_string())?;
+    Ok((subject.to_string(), row.application_id.unwrap_or_default(), row.tenant_id.unwrap_or(env.tenant_id)))
+}
+
+fn trace_logs(env: &Environment, request: &http::Request<Bytes>, page_size: usize) -> Answer {
+    let q = query(request);
+    let filter = param(&q, "$filter").unwrap_or_default();
+    let since =
+        filter.split("createdon gt ").nth(1).map(|r| r.split(' ').next().unwrap_or("").to_owned()).unwrap_or_default();
+    let prefix =
+        filter.split("startswith(typename,'").nth(1).and_then(|r| r.split("')").next()).map(|p| p.replace("''", "'"));
+    let rows = env
+        .trace_logs
+        .iter()
+        .filter(|l| l.created_on.as_deref().unwrap_or("") > since.as_str())
+        .filter(|l| prefix.as_deref().is_none_or(|p| l.type_name.as_deref().unwrap_or("").starts_with(p)))
+        .map(|l| serde_json::to_value(l).unwrap_or(Value::Null))
+        .collect();
+    (StatusCode::OK, page(request, rows, page_size))
 }
 
 fn component_fic(env: &Environment, path: &str, cloud: &CloudProfile) -> Answer {
