@@ -277,6 +277,15 @@ fn password(var: Option<&str>) -> Result<Option<Secret>, Failure> {
     }
 }
 
+/// Prints a report: its text rendering, or its JSON.
+fn show<T: std::fmt::Display + serde::Serialize>(output: Output, value: &T) -> Result<(), Failure> {
+    match output {
+        Output::Text => println!("{value}"),
+        Output::Json => print_json(&serde_json::to_value(value)?)?,
+    }
+    Ok(())
+}
+
 fn load_certificate(path: &PathBuf, password_env: Option<&str>) -> Result<Certificate, Failure> {
     let loaded = Certificate::from_file_with_password(path, password(password_env)?.as_ref())?;
     for w in &loaded.warnings {
@@ -569,11 +578,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         }
         Command::Plan(args) => {
             let (spec, engine) = engine_for(&args)?;
-            let plan = runtime()?.block_on(engine.plan(&spec))?;
-            match args.output {
-                Output::Text => println!("{plan}"),
-                Output::Json => print_json(&serde_json::to_value(&plan)?)?,
-            }
+            show(args.output, &runtime()?.block_on(engine.plan(&spec))?)?;
         }
         Command::Apply { spec: args, yes } => {
             let (spec, engine) = engine_for(&args)?;
@@ -613,10 +618,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Verify(args) => {
             let (spec, engine) = engine_for(&args)?;
             let report = runtime()?.block_on(engine.verify(&spec))?;
-            match args.output {
-                Output::Text => println!("{report}"),
-                Output::Json => print_json(&serde_json::to_value(&report)?)?,
-            }
+            show(args.output, &report)?;
             if !report.is_ok() {
                 return Ok(ExitCode::from(2));
             }
