@@ -159,3 +159,73 @@ fn sovereign_scope() {
     let c = ArmClient::new(&CloudProfile::from(Cloud::China), token(), ClientOptions::default()).unwrap();
     assert_eq!(c.scope(), "https://management.chinacloudapi.cn/.default");
 }
+
+#[tokio::test]
+async fn identity_creation_and_role_assignments() {
+    use dataverse_mi::clients::role_assignment_name;
+    let server = MockServer::start().await;
+    let vault = "/subscriptions/00000000-0000-0000-0000-0000000000aa/resourceGroups/rg-plugins/providers/Microsoft.KeyVault/vaults/contoso-kv";
+    let role_id = "/subscriptions/00000000-0000-0000-0000-0000000000aa/providers/Microsoft.Authorization/roleDefinitions/4633458b-17de-408a-b874-0445c86b69e6";
+    let principal: uuid::Uuid = "11111111-2222-3333-4444-555555555555".parse().unwrap();
+    Mock::given(method("PUT"))
+        .and(path(UAMI))
+        .and(body_json(json!({"location": "westeurope", "tags": {"owner": "plugins"}})))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+            "id": UAMI, "name": "dataverse-plugin-mi", "location": "westeurope",
+            "properties": {"tenantId": "72f988bf-86f1-41af-91ab-2d7cd011db47", "principalId": principal, "clientId": "0b5a7d2c-6f4e-4d3a-9c1b-2a8e7f6d5c4b"}
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{vault}/providers/Microsoft.Authorization/roleDefinitions")))
+        .and(query_param("$filter", "roleName eq 'Key Vault Secrets User'"))
+        .and(query_param("api-version", "2022-04-01"))
+        .respond_with(json(json!({"value": [{"id": role_id, "name": "4633458b-17de-408a-b874-0445c86b69e6", "properties": {"roleName": "Key Vault Secrets User"}}]})))
+        .mount(&server)
+        .await;
+    let name = role_assignment_name(vault, role_id, principal);
+    assert_eq!(name, role_assignment_name(&format!("{}/", vault.to_uppercase()), &role_id.to_uppercase(), principal));
+    assert_eq!(name.get_version_num(), 5);
+    let assignment_path = format!("{vault}/providers/Microsoft.Authorization/roleAssignments/{name}");
+    Mock::given(method("PUT"))
+        .and(path(&assignment_path))
+        .and(body_json(json!({"properties": {"roleDefinitionId": role_id, "principalId": principal, "principalType": "ServicePrincipal"}})))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": {"code": "PrincipalNotFound", "message": "Principal 1111 does not exist in the directory."}})))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path(&assignment_path))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+            "id": assignment_path, "name": name,
+            "properties": {"roleDefinitionId": role_id, "principalId": principal, "scope": vault}
+        })))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path(&assignment_path))
+        .respond_with(ResponseTemplate::new(409).set_body_json(
+            json!({"error": {"code": "RoleAssignmentExists", "message": "The role assignment already exists."}}),
+        ))
+        .mount(&server)
+        .await;
+    catch_all(&server).await;
+    let c = arm(&server);
+    let tags = std::collections::BTreeMap::from([("owner".to_owned(), "plugins".to_owned())]);
+    let created = c.create_or_update_user_assigned_identity(&identity(), "westeurope", &tags).await.unwrap();
+    assert_eq!(created.principal_id, principal);
+    let role = c.find_role_definition(vault, "Key Vault Secrets User").await.unwrap().unwrap();
+    assert_eq!(role.id, role_id);
+    // Just created, the principal has not replicated yet: a typed error the caller retries.
+    let first = c.create_role_assignment(vault, name, &role.id, principal).await.unwrap_err();
+    assert_eq!(first.service_code(), Some("PrincipalNotFound"));
+    let made = c.create_role_assignment(vault, name, &role.id, principal).await.unwrap();
+    assert_eq!((made.principal_id, made.scope.as_str()), (principal, vault));
+    let again = c.create_role_assignment(vault, name, &role.id, principal).await.unwrap_err();
+    assert!(again.is_conflict());
+    assert_eq!(again.service_code(), Some("RoleAssignmentExists"));
+    assert!(c.find_role_definition("not-a-resource-id", "x").await.is_err());
+    assert!(c.find_role_definition("/subscriptions/../x", "x").await.is_err());
+}

@@ -167,3 +167,37 @@ fn sovereign_scopes_follow_the_endpoint() {
     let err = GraphClient::new(&CloudProfile::default(), token(), plain).unwrap_err();
     assert!(err.to_string().contains("loopback"), "{err}");
 }
+
+#[tokio::test]
+async fn application_and_service_principal_creation() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1.0/applications"))
+        .and(query_param("$filter", "displayName eq 'O''Brien plug-ins'"))
+        .respond_with(json(json!({"value": []})))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1.0/applications"))
+        .and(body_json(json!({"displayName": "O'Brien plug-ins", "signInAudience": "AzureADMyOrg"})))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": OBJ, "appId": APP, "displayName": "O'Brien plug-ins", "passwordCredentials": [], "keyCredentials": []})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1.0/servicePrincipals"))
+        .and(body_json(json!({"appId": APP})))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(json!({"id": "22222222-0000-0000-0000-000000000000", "appId": APP})),
+        )
+        .mount(&server)
+        .await;
+    catch_all(&server).await;
+    let g = graph(&server);
+    assert!(g.find_applications_by_display_name("O'Brien plug-ins").await.unwrap().is_empty());
+    let app = g.create_application("O'Brien plug-ins").await.unwrap();
+    assert_eq!(app.app_id, APP);
+    let sp = g.create_service_principal(app.app_id).await.unwrap();
+    assert_eq!(sp.app_id, APP);
+}

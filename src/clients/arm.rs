@@ -15,6 +15,93 @@ use crate::fic::{FederatedIdentityCredential, validate_name};
 /// The api-version used for `Microsoft.ManagedIdentity` unless told otherwise.
 pub const DEFAULT_MANAGED_IDENTITY_API_VERSION: &str = "2023-01-31";
 
+/// The api-version used for `Microsoft.Authorization` (role definitions and assignments).
+pub const AUTHORIZATION_API_VERSION: &str = "2022-04-01";
+
+/// The deterministic name of a role assignment: UUID v5 over `"{scope}|{role definition id}|{principal id}"`
+/// (scope and role definition id lowercase) in the namespace `uuid5(URL, "https://dataverse-mi/roleassignment")`. The same grant always has the same name, so creating it twice is a
+/// conflict, never a second assignment.
+pub fn role_assignment_name(scope: &str, role_definition_id: &str, principal_id: Uuid) -> Uuid {
+    let key = format!(
+        "{}|{}|{}",
+        scope.trim_end_matches('/').to_ascii_lowercase(),
+        role_definition_id.to_ascii_lowercase(),
+        principal_id.hyphenated()
+    );
+    Uuid::new_v5(&role_assignment_namespace(), key.as_bytes())
+}
+
+fn role_assignment_namespace() -> Uuid {
+    Uuid::new_v5(&Uuid::NAMESPACE_URL, b"https://dataverse-mi/roleassignment")
+}
+
+/// A role definition, as found by name at a scope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleDefinition {
+    /// Its ARM id (`/subscriptions/.../providers/Microsoft.Authorization/roleDefinitions/{guid}`).
+    pub id: String,
+    /// Its GUID name.
+    pub name: String,
+    /// Its display name, e.g. `Key Vault Secrets User`.
+    pub role_name: String,
+}
+
+#[derive(Deserialize)]
+struct RoleDefinitionWire {
+    id: String,
+    name: String,
+    properties: RoleDefinitionProperties,
+}
+
+#[derive(Deserialize)]
+struct RoleDefinitionProperties {
+    #[serde(rename = "roleName")]
+    role_name: String,
+}
+
+/// A role assignment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleAssignment {
+    /// Its ARM id.
+    pub id: String,
+    /// Its GUID name.
+    pub name: String,
+    /// The role definition's ARM id.
+    pub role_definition_id: String,
+    /// The principal (a service principal's object id).
+    pub principal_id: Uuid,
+    /// The scope.
+    pub scope: String,
+}
+
+#[derive(Deserialize)]
+struct RoleAssignmentWire {
+    id: String,
+    name: String,
+    properties: RoleAssignmentProperties,
+}
+
+#[derive(Deserialize)]
+struct RoleAssignmentProperties {
+    #[serde(rename = "roleDefinitionId")]
+    role_definition_id: String,
+    #[serde(rename = "principalId")]
+    principal_id: Uuid,
+    #[serde(default)]
+    scope: String,
+}
+
+fn check_scope(scope: &str) -> Result<&str, ApiError> {
+    let s = scope.trim_end_matches('/');
+    let ok =
+        s.starts_with('/') && !s.contains("//") && !s.contains("..") && !s.contains(['?', '#', ' ']) && s.len() <= 1024;
+    if ok {
+        Ok(s.trim_start_matches('/'))
+    } else {
+        Err(ApiError::invalid("scope", format!("'{scope}' is not an ARM resource id")))
+    }
+}
+
 /// Which user-assigned managed identity.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct UserAssignedIdentityRef {
@@ -279,5 +366,66 @@ impl ArmClient {
     pub async fn delete_fic(&self, identity: &UserAssignedIdentityRef, name: &str) -> Result<(), ApiError> {
         let call = Call::new("delete FIC", Method::DELETE, self.url(&Self::fic_path(identity, Some(name))?)?);
         self.pipeline.empty(call).await.map(drop)
+    }
+
+    /// Creates a user-assigned managed identity, or updates its tags (`PUT`, idempotent).
+    pub async fn create_or_update_user_assigned_identity(
+        &self,
+        identity: &UserAssignedIdentityRef,
+        location: &str,
+        tags: &std::collections::BTreeMap<String, String>,
+    ) -> Result<UserAssignedIdentity, ApiError> {
+        let call = Call::new("create or update user-assigned identity", Method::PUT, self.url(&identity.path()?)?)
+            .json(&serde_json::json!({ "location": location, "tags": tags }))?;
+        self.pipeline.json(call).await
+    }
+
+    fn authorization_url(&self, path: &str) -> Result<Url, ApiError> {
+        let mut url = self.pipeline.url(path)?;
+        url.query_pairs_mut().append_pair("api-version", AUTHORIZATION_API_VERSION);
+        Ok(url)
+    }
+
+    /// Finds a role definition by its display name (e.g. `Key Vault Secrets User`) at a scope.
+    pub async fn find_role_definition(&self, scope: &str, role_name: &str) -> Result<Option<RoleDefinition>, ApiError> {
+        let mut url = self
+            .authorization_url(&format!("{}/providers/Microsoft.Authorization/roleDefinitions", check_scope(scope)?))?;
+        url.query_pairs_mut().append_pair("$filter", &format!("roleName eq {}", super::odata_string(role_name)));
+        let found: Vec<RoleDefinitionWire> =
+            self.pipeline.all_pages(Call::new("find role definition", Method::GET, url), &[]).await?;
+        Ok(found.into_iter().next().map(|w| RoleDefinition {
+            id: w.id,
+            name: w.name,
+            role_name: w.properties.role_name,
+        }))
+    }
+
+    /// Assigns a role to a principal at a scope under the given name (`PUT`): see [`role_assignment_name`].
+    /// A principal created moments ago may not have replicated yet (`PrincipalNotFound`): the caller retries.
+    pub async fn create_role_assignment(
+        &self,
+        scope: &str,
+        name: Uuid,
+        role_definition_id: &str,
+        principal_id: Uuid,
+    ) -> Result<RoleAssignment, ApiError> {
+        let url = self.authorization_url(&format!(
+            "{}/providers/Microsoft.Authorization/roleAssignments/{name}",
+            check_scope(scope)?
+        ))?;
+        let body = serde_json::json!({"properties": {
+            "roleDefinitionId": role_definition_id,
+            "principalId": principal_id,
+            "principalType": "ServicePrincipal",
+        }});
+        let w: RoleAssignmentWire =
+            self.pipeline.json(Call::new("create role assignment", Method::PUT, url).json(&body)?).await?;
+        Ok(RoleAssignment {
+            id: w.id,
+            name: w.name,
+            role_definition_id: w.properties.role_definition_id,
+            principal_id: w.properties.principal_id,
+            scope: w.properties.scope,
+        })
     }
 }

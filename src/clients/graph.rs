@@ -54,6 +54,16 @@ pub struct GraphFederatedIdentityCredential {
     pub credential: FederatedIdentityCredential,
 }
 
+/// A service principal (the application's identity in the tenant: what role assignments name).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServicePrincipal {
+    /// The service principal's object id.
+    pub id: Uuid,
+    /// The application (client) id.
+    #[serde(rename = "appId")]
+    pub app_id: Uuid,
+}
+
 /// What an upsert did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -124,6 +134,32 @@ impl GraphClient {
         let mut url = self.pipeline.url(&app.path())?;
         url.query_pairs_mut().append_pair("$select", "id,appId,displayName");
         self.pipeline.json(Call::new("get application", Method::GET, url)).await
+    }
+
+    /// Finds applications by display name (escaped), every page.
+    pub async fn find_applications_by_display_name(&self, display_name: &str) -> Result<Vec<Application>, ApiError> {
+        let mut url = self.pipeline.url("applications")?;
+        url.query_pairs_mut()
+            .append_pair("$filter", &format!("displayName eq {}", super::odata_string(display_name)))
+            .append_pair("$select", "id,appId,displayName");
+        self.pipeline.all_pages(Call::new("find applications", Method::GET, url), &[]).await
+    }
+
+    /// Creates an application registration with no credentials at all (this crate never adds a password or a
+    /// key). Not retried: a second sending would create a second application; find it by name instead.
+    pub async fn create_application(&self, display_name: &str) -> Result<Application, ApiError> {
+        let call = Call::new("create application", Method::POST, self.pipeline.url("applications")?)
+            .json(&serde_json::json!({ "displayName": display_name, "signInAudience": "AzureADMyOrg" }))?;
+        self.pipeline.json(call).await
+    }
+
+    /// Creates the application's service principal. Safe to retry: a tenant holds one per application, so a
+    /// second sending fails as a conflict.
+    pub async fn create_service_principal(&self, app_id: Uuid) -> Result<ServicePrincipal, ApiError> {
+        let call = Call::new("create service principal", Method::POST, self.pipeline.url("servicePrincipals")?)
+            .json(&serde_json::json!({ "appId": app_id }))?
+            .retry_safe(true);
+        self.pipeline.json(call).await
     }
 
     /// Lists the application's FICs (every page).

@@ -26,15 +26,15 @@ use crate::auth::{TokenCache, TokenSource};
 use crate::http::{RetryClass, RetryOptions, Transport, TransportError, server_retry_after};
 
 pub use arm::{
-    ArmClient, ArmFederatedIdentityCredential, DEFAULT_MANAGED_IDENTITY_API_VERSION, UserAssignedIdentity,
-    UserAssignedIdentityRef,
+    AUTHORIZATION_API_VERSION, ArmClient, ArmFederatedIdentityCredential, DEFAULT_MANAGED_IDENTITY_API_VERSION,
+    RoleAssignment, RoleDefinition, UserAssignedIdentity, UserAssignedIdentityRef, role_assignment_name,
 };
 pub use dataverse::{
     ComponentKind, ComponentManagedIdentityFic, DATAVERSE_HOST_SUFFIXES, DataverseClient, ManagedIdentityUpdate,
     OrgUrl, WhoAmI,
 };
 pub use error::{ApiError, DATAVERSE_DUPLICATE_KEY, DATAVERSE_NOT_FOUND, ErrorDetail, Service, ServiceError};
-pub use graph::{AppRef, Application, GraphClient, GraphFederatedIdentityCredential, UpsertOutcome};
+pub use graph::{AppRef, Application, GraphClient, GraphFederatedIdentityCredential, ServicePrincipal, UpsertOutcome};
 
 /// Options every client takes.
 #[derive(Debug, Clone)]
