@@ -226,7 +226,7 @@ impl Plan {
     pub fn fics_after(&self) -> usize {
         let created = self.actions.iter().filter(|a| matches!(a, Action::CreateFic { .. })).count();
         let deleted = self.actions.iter().filter(|a| matches!(a, Action::DeleteFic { .. })).count();
-        self.existing_fics.len() + created - deleted.min(self.existing_fics.len() + created)
+        (self.existing_fics.len() + created).saturating_sub(deleted)
     }
 
     /// The number of request round trips on the longest dependency chain of applying this plan (for the
@@ -775,7 +775,7 @@ impl Provisioner {
             }
         };
         let (first, binds): (Vec<usize>, Vec<usize>) =
-            indexes.iter().partition(|i| !matches!(plan.actions[**i].action_kind(), ActionKind::Bind));
+            indexes.iter().partition(|i| !matches!(plan.actions[**i], Action::Bind { .. }));
         let mut out: BTreeMap<usize, ActionResult> = BTreeMap::new();
         for (i, r) in first.iter().copied().zip(futures_util::future::join_all(first.iter().map(|i| run(*i))).await) {
             out.insert(i, r);
@@ -909,17 +909,5 @@ async fn create_row(dv: &dyn DataverseApi, row: &NewManagedIdentity) -> Result<A
             }
         }
         Err(e) => Err(e),
-    }
-}
-
-#[derive(PartialEq, Eq)]
-enum ActionKind {
-    Bind,
-    Other,
-}
-
-impl Action {
-    fn action_kind(&self) -> ActionKind {
-        if matches!(self, Action::Bind { .. }) { ActionKind::Bind } else { ActionKind::Other }
     }
 }

@@ -171,27 +171,34 @@ impl ProvisionSpec {
 }
 
 impl CertificateSpec {
+    /// The certificate itself, when the spec names a file (relative paths start at `base_dir`); `None` for a
+    /// hash or names.
+    pub fn certificate(&self, base_dir: &Path) -> Result<Option<Certificate>, super::ProvisionError> {
+        let CertificateSpec::File { path, password_env } = self else { return Ok(None) };
+        let password = match password_env {
+            Some(var) => Some(Secret::new(std::env::var(var).map_err(|_| super::ProvisionError::Input {
+                message: format!("the environment variable {var} (the PFX password) is not set"),
+            })?)),
+            None => None,
+        };
+        // `join` keeps an absolute path as it is.
+        Ok(Some(Certificate::from_file_with_password(base_dir.join(path), password.as_ref())?.certificate))
+    }
+
     /// The certificate part of the subject for this spec's certificate.
     pub fn binding(
         &self,
         version: SubjectFormatVersion,
         base_dir: &Path,
     ) -> Result<CertificateBinding, super::ProvisionError> {
-        match self {
-            CertificateSpec::File { path, password_env } => {
-                let password = match password_env {
-                    Some(var) => Some(Secret::new(std::env::var(var).map_err(|_| super::ProvisionError::Input {
-                        message: format!("the environment variable {var} (the PFX password) is not set"),
-                    })?)),
-                    None => None,
-                };
-                let full = if path.is_absolute() { path.clone() } else { base_dir.join(path) };
-                let cert = Certificate::from_file_with_password(&full, password.as_ref())?.certificate;
-                Ok(CertificateBinding::for_certificate(&cert, version, CertificateKind::Auto)?)
-            }
-            CertificateSpec::Sha256 { sha256 } => Ok(CertificateBinding::SelfSigned { sha256: *sha256 }),
-            CertificateSpec::Names { issuer_dn, subject_dn } => {
+        match (self, self.certificate(base_dir)?) {
+            (_, Some(cert)) => Ok(CertificateBinding::for_certificate(&cert, version, CertificateKind::Auto)?),
+            (CertificateSpec::Sha256 { sha256 }, None) => Ok(CertificateBinding::SelfSigned { sha256: *sha256 }),
+            (CertificateSpec::Names { issuer_dn, subject_dn }, None) => {
                 Ok(CertificateBinding::from_names(issuer_dn, subject_dn, version)?)
+            }
+            (CertificateSpec::File { .. }, None) => {
+                Err(super::ProvisionError::Input { message: "the certificate file gave no certificate".into() })
             }
         }
     }

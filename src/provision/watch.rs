@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::ProvisionError;
 use super::engine::Provisioner;
-use super::spec::{CertificateSpec, ProvisionSpec};
+use super::spec::ProvisionSpec;
 use crate::cloud::CloudProfile;
 use crate::diagnose::{ConfiguredFic, Diagnosis, DiagnosisInputs, explain, token_failure};
 use crate::entities::{PluginTraceLog, PluginTraceLogSetting};
@@ -57,7 +57,7 @@ impl Provisioner {
             .identity()
             .list_fics()
             .await
-            .map_err(|source| ProvisionError::Api { org_url: None, source })?
+            .map_err(ProvisionError::identity)?
             .into_iter()
             .map(|f| ConfiguredFic {
                 subject: f.subject,
@@ -65,12 +65,11 @@ impl Provisioner {
                 audience: f.audiences.into_iter().next(),
             })
             .collect();
-        let application_id =
-            self.identity().application_id().await.map_err(|source| ProvisionError::Api { org_url: None, source })?;
+        let application_id = self.identity().application_id().await.map_err(ProvisionError::identity)?;
         let mut report = WatchReport { environments: Vec::new(), failures: Vec::new() };
         for env in &spec.environments {
             let org = env.org_url.as_str();
-            let api = |source| ProvisionError::Api { org_url: Some(org.to_owned()), source };
+            let api = |source| ProvisionError::api(org, source);
             let dv = self.connector().connect(org).map_err(api)?;
             let (organization, mut setting) = dv.plugin_trace_log_setting().await.map_err(api)?;
             if enable_tracing && setting == PluginTraceLogSetting::Off {
@@ -79,17 +78,8 @@ impl Provisioner {
             }
             let logs = dv.plugin_trace_logs(since).await.map_err(api)?;
             let detail = dv.retrieve_current_organization().await.map_err(api)?;
-            let certificate = match &env.certificate {
-                CertificateSpec::File { path, password_env } => {
-                    let password =
-                        password_env.as_deref().and_then(|v| std::env::var(v).ok()).map(crate::secret::Secret::new);
-                    let full = if path.is_absolute() { path.clone() } else { spec.base_dir.join(path) };
-                    crate::cert::Certificate::from_file_with_password(full, password.as_ref())
-                        .ok()
-                        .map(|l| l.certificate)
-                }
-                _ => None,
-            };
+            // Only a help for the diagnosis: a certificate that cannot be read is left out, not an error.
+            let certificate = env.certificate.certificate(&spec.base_dir).ok().flatten();
             let inputs = DiagnosisInputs {
                 tenant_id: detail.tenant_id,
                 environment_id: detail.environment_id,
