@@ -82,11 +82,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             });
         }
         specs.push(ProvisionSpec {
-            identity: IdentitySpec::AppRegistration { app_id },
+            identity: IdentitySpec::app_registration(app_id),
             cloud: Cloud::Public,
             version: SubjectFormatVersion::V2,
             prune: false,
             environments,
+            grants: vec![],
             base_dir: Default::default(),
         });
     }

@@ -31,7 +31,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("fake platform listening on {}\n", server.uri());
 
     let spec = ProvisionSpec {
-        identity: IdentitySpec::AppRegistration { app_id },
+        identity: IdentitySpec::app_registration(app_id),
         cloud: Cloud::Public,
         version: SubjectFormatVersion::V2,
         prune: false,
@@ -49,6 +49,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 certificate: CertificateSpec::File { path: cert_path.into(), password_env: None },
             },
         ],
+        grants: vec![],
         base_dir: Default::default(),
     };
     let engine = server.provisioner(&spec, ProvisionOptions::default())?.provisioner;

@@ -52,11 +52,12 @@ fn setup(envs: usize, components: usize, options: FakeOptions) -> (FakePlatform,
         });
     }
     let spec = ProvisionSpec {
-        identity: IdentitySpec::AppRegistration { app_id: APP },
+        identity: IdentitySpec::app_registration(APP),
         cloud: Cloud::Public,
         version: SubjectFormatVersion::V2,
         prune: false,
         environments,
+        grants: vec![],
         base_dir: Default::default(),
     };
     (fake, spec)
@@ -100,8 +101,11 @@ async fn fresh_provisioning_then_a_rerun_with_zero_writes() {
     assert_eq!(kinds.iter().filter(|k| **k == "row").count(), 2);
     assert_eq!(kinds.iter().filter(|k| **k == "bind").count(), 6);
     assert_eq!(fake.writes(), 0, "planning writes nothing");
-    // Reads: one FIC list, and per environment the organization, the rows, the assemblies.
-    assert_eq!(fake.requests().len(), 1 + 2 * 3);
+    // Reads: the application, its service principal and its FIC list (at once), and per environment the
+    // organization, the rows, the assemblies.
+    assert_eq!(fake.requests().len(), 3 + 2 * 3);
+    assert_eq!(fake.count("GET graph application"), 1);
+    assert_eq!(fake.count("GET graph service principal"), 1);
 
     fake.clear_log();
     let report = engine.apply(&plan).await;
@@ -127,7 +131,11 @@ async fn fresh_provisioning_then_a_rerun_with_zero_writes() {
     let report = engine.apply(&again).await;
     assert!(report.actions.is_empty());
     assert_eq!(fake.writes(), 0);
-    assert_eq!(fake.requests().len(), 1 + 2 * 3, "at most 3 reads per environment, plus one FIC list");
+    assert_eq!(
+        fake.requests().len(),
+        3 + 2 * 3,
+        "at most 3 reads per environment, plus the identity, its service principal and its FIC list"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -207,14 +215,10 @@ async fn a_missing_component_is_refused_with_its_name() {
 async fn user_assigned_identity_target() {
     let (fake, mut spec) = setup(2, 2, FakeOptions::default());
     let (client_id, _) = fake.add_user_assigned_identity("sub-1", "rg-plugins", "dataverse-plugin-mi", TENANT);
-    spec.identity = IdentitySpec::UserAssigned {
-        subscription_id: "sub-1".into(),
-        resource_group: "rg-plugins".into(),
-        name: "dataverse-plugin-mi".into(),
-    };
+    spec.identity = IdentitySpec::user_assigned("sub-1", "rg-plugins", "dataverse-plugin-mi");
     let engine = fake.provisioner(&spec, 4, retry(), ProvisionOptions::default()).unwrap().provisioner;
     let plan = engine.plan(&spec).await.unwrap();
-    assert_eq!(plan.application_id, client_id);
+    assert_eq!(plan.application_id(), Some(client_id));
     assert!(engine.apply(&plan).await.is_success());
     assert_eq!(fake.uami_fics("sub-1", "rg-plugins", "dataverse-plugin-mi").len(), 2);
     assert_eq!(fake.managed_identities("env0.crm.dynamics.com")[0].application_id, Some(client_id));

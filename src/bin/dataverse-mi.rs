@@ -16,7 +16,7 @@ use dataverse_mi::diagnose::{ConfiguredFic, DiagnosisInputs, explain, parse_erro
 use dataverse_mi::entities::PluginTraceLogSetting;
 use dataverse_mi::fic::FederatedIdentityCredential;
 use dataverse_mi::guid::{decode_guid, encode_guid, parse_guid};
-use dataverse_mi::provision::api::{ClientConnector, identity_api};
+use dataverse_mi::provision::api::{ClientConnector, access_api, identity_api};
 use dataverse_mi::provision::{
     CertificateSpec, IdentitySpec, ProgressEvent, ProgressFn, ProvisionOptions, ProvisionSpec, Provisioner,
 };
@@ -360,17 +360,13 @@ fn engine_for(args: &SpecArgs) -> Result<(ProvisionSpec, Provisioner), Failure> 
     let stats = Arc::new(RequestStats::default());
     let options = ClientOptions { stats: Some(stats.clone()), ..ClientOptions::default() };
     let dataverse = ClientOptions { shared_limit: Some(Arc::new(Semaphore::new(16))), ..options.clone() };
-    let (identity, connector) = match &args.testkit_url {
+    let cloud = CloudProfile::from(spec.cloud);
+    let (identity, access, connector) = match &args.testkit_url {
         None => {
             let credential = credential()?;
-            let identity = identity_api(
-                &spec.identity,
-                &CloudProfile::from(spec.cloud),
-                credential.clone(),
-                options.clone(),
-                options,
-            )?;
-            (identity, ClientConnector::new(credential, dataverse))
+            let identity = identity_api(&spec.identity, &cloud, credential.clone(), options.clone(), options.clone())?;
+            let access = access_api(&cloud, credential.clone(), options)?;
+            (identity, access, ClientConnector::new(credential, dataverse))
         }
         Some(url) => {
             let token: Arc<dyn TokenSource> =
@@ -378,19 +374,15 @@ fn engine_for(args: &SpecArgs) -> Result<(ProvisionSpec, Provisioner), Failure> 
             let at = |path: &str| -> Result<ClientOptions, Failure> {
                 Ok(ClientOptions { base_url: Some(format!("{url}/{path}").parse()?), ..options.clone() })
             };
-            let identity = identity_api(
-                &spec.identity,
-                &CloudProfile::from(spec.cloud),
-                token.clone(),
-                at("graph/v1.0/")?,
-                at("arm/")?,
-            )?;
-            (identity, ClientConnector::new(token, dataverse).with_route_prefix(url.clone()))
+            let identity = identity_api(&spec.identity, &cloud, token.clone(), at("graph/v1.0/")?, at("arm/")?)?;
+            let access = access_api(&cloud, token.clone(), at("arm/")?)?;
+            (identity, access, ClientConnector::new(token, dataverse).with_route_prefix(url.clone()))
         }
     };
     let connector = Arc::new(connector);
     let engine =
-        Provisioner::new(identity, connector, ProvisionOptions { stats: Some(stats), ..ProvisionOptions::default() });
+        Provisioner::new(identity, connector, ProvisionOptions { stats: Some(stats), ..ProvisionOptions::default() })
+            .with_access(access);
     Ok((spec, engine))
 }
 
@@ -539,7 +531,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                     inputs.cloud = Some(CloudProfile::from(spec.cloud));
                 }
                 inputs.version = inputs.version.or(Some(spec.version));
-                if let IdentitySpec::AppRegistration { app_id } = &spec.identity {
+                if let IdentitySpec::AppRegistration { app_id: Some(app_id), .. } = &spec.identity {
                     inputs.application_id = inputs.application_id.or(Some(*app_id));
                 }
                 if args.cert.is_none()

@@ -91,6 +91,34 @@ struct RoleAssignmentProperties {
     scope: String,
 }
 
+impl From<RoleAssignmentWire> for RoleAssignment {
+    fn from(w: RoleAssignmentWire) -> Self {
+        RoleAssignment {
+            id: w.id,
+            name: w.name,
+            role_definition_id: w.properties.role_definition_id,
+            principal_id: w.properties.principal_id,
+            scope: w.properties.scope,
+        }
+    }
+}
+
+impl RoleAssignment {
+    /// Whether this assignment gives `role_definition_id` exactly at `scope` (ids compared as ARM does,
+    /// ignoring case and a trailing slash).
+    pub fn grants(&self, scope: &str, role_definition_id: &str) -> bool {
+        let norm = |s: &str| s.trim_end_matches('/').to_ascii_lowercase();
+        norm(&self.scope) == norm(scope)
+            && role_definition_guid(&self.role_definition_id) == role_definition_guid(role_definition_id)
+    }
+}
+
+/// The GUID at the end of a role definition id: the same role is named under several scopes
+/// (`/subscriptions/{s}/providers/...` or `/providers/...`).
+fn role_definition_guid(id: &str) -> String {
+    id.trim_end_matches('/').rsplit('/').next().unwrap_or(id).to_ascii_lowercase()
+}
+
 fn check_scope(scope: &str) -> Result<&str, ApiError> {
     let s = scope.trim_end_matches('/');
     let ok =
@@ -400,6 +428,21 @@ impl ArmClient {
         }))
     }
 
+    /// The role assignments of a principal that apply at, above or below a scope (`$filter=principalId eq`),
+    /// every page. Compare [`RoleAssignment::scope`] to tell them apart.
+    pub async fn list_role_assignments(
+        &self,
+        scope: &str,
+        principal_id: Uuid,
+    ) -> Result<Vec<RoleAssignment>, ApiError> {
+        let mut url = self
+            .authorization_url(&format!("{}/providers/Microsoft.Authorization/roleAssignments", check_scope(scope)?))?;
+        url.query_pairs_mut().append_pair("$filter", &format!("principalId eq '{principal_id}'"));
+        let found: Vec<RoleAssignmentWire> =
+            self.pipeline.all_pages(Call::new("list role assignments", Method::GET, url), &[]).await?;
+        Ok(found.into_iter().map(RoleAssignment::from).collect())
+    }
+
     /// Assigns a role to a principal at a scope under the given name (`PUT`): see [`role_assignment_name`].
     /// A principal created moments ago may not have replicated yet (`PrincipalNotFound`): the caller retries.
     pub async fn create_role_assignment(
@@ -420,12 +463,6 @@ impl ArmClient {
         }});
         let w: RoleAssignmentWire =
             self.pipeline.json(Call::new("create role assignment", Method::PUT, url).json(&body)?).await?;
-        Ok(RoleAssignment {
-            id: w.id,
-            name: w.name,
-            role_definition_id: w.properties.role_definition_id,
-            principal_id: w.properties.principal_id,
-            scope: w.properties.scope,
-        })
+        Ok(w.into())
     }
 }

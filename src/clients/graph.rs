@@ -162,6 +162,14 @@ impl GraphClient {
         self.pipeline.json(call).await
     }
 
+    /// Reads the service principal of an application (`servicePrincipals(appId='...')`); not found when the
+    /// application has none in this tenant yet.
+    pub async fn get_service_principal(&self, app_id: Uuid) -> Result<ServicePrincipal, ApiError> {
+        let mut url = self.pipeline.url(&format!("servicePrincipals(appId='{app_id}')"))?;
+        url.query_pairs_mut().append_pair("$select", "id,appId");
+        self.pipeline.json(Call::new("get service principal", Method::GET, url)).await
+    }
+
     /// Lists the application's FICs (every page).
     pub async fn list_fics(&self, app: AppRef) -> Result<Vec<GraphFederatedIdentityCredential>, ApiError> {
         let call = Call::new("list FICs", Method::GET, self.fics_url(app, None)?);

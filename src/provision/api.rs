@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::clients::{
     ApiError, AppRef, ArmClient, ComponentKind, ComponentManagedIdentityFic, DataverseClient, GraphClient,
-    ManagedIdentityUpdate, UserAssignedIdentityRef,
+    ManagedIdentityUpdate, RoleAssignment, UserAssignedIdentityRef,
 };
 use crate::entities::{
     ManagedIdentity, NewManagedIdentity, OrganizationDetail, PluginAssembly, PluginPackage, PluginTraceLog,
@@ -17,11 +17,26 @@ use crate::entities::{
 };
 use crate::fic::FederatedIdentityCredential;
 
-/// The identity's FICs, on Graph (app registration) or ARM (user-assigned identity).
+/// An identity as found or created: what the rows and the role assignments name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct IdentityInfo {
+    /// The client (application) id: the `managedidentity` row's `applicationid`.
+    pub client_id: Uuid,
+    /// The service principal's object id (what role assignments name); `None` for an app registration that
+    /// has no service principal in the tenant yet.
+    pub principal_id: Option<Uuid>,
+}
+
+/// The identity and its FICs, on Graph (app registration) or ARM (user-assigned identity).
 #[async_trait]
 pub trait IdentityApi: Send + Sync + fmt::Debug {
-    /// The client id that goes in the `managedidentity` row's `applicationid`.
-    async fn application_id(&self) -> Result<Uuid, ApiError>;
+    /// Finds the identity; `None` when it does not exist.
+    async fn lookup(&self) -> Result<Option<IdentityInfo>, ApiError>;
+    /// Whether the spec allows creating what [`lookup`](Self::lookup) did not find.
+    fn may_create(&self) -> bool;
+    /// Creates what is missing (the identity; an app registration's service principal) and returns the
+    /// identity. Safe to call again: it finds what an earlier call made.
+    async fn create(&self) -> Result<IdentityInfo, ApiError>;
     /// Every FIC on the identity.
     async fn list_fics(&self) -> Result<Vec<FederatedIdentityCredential>, ApiError>;
     /// Creates a FIC.
@@ -32,31 +47,144 @@ pub trait IdentityApi: Send + Sync + fmt::Debug {
     fn describe(&self) -> String;
 }
 
-/// An app registration through Graph.
+/// An app registration through Graph, by application id or display name.
 #[derive(Debug, Clone)]
 pub struct GraphIdentity {
-    /// The client.
-    pub client: GraphClient,
-    /// The application (client) id.
-    pub app_id: Uuid,
+    client: GraphClient,
+    display_name: Option<String>,
+    create: bool,
+    /// The application id, once known (given, found or created).
+    app_id: Arc<std::sync::Mutex<Option<Uuid>>>,
+}
+
+impl GraphIdentity {
+    /// An existing application, by application (client) id.
+    pub fn new(client: GraphClient, app_id: Uuid) -> Self {
+        GraphIdentity {
+            client,
+            display_name: None,
+            create: false,
+            app_id: Arc::new(std::sync::Mutex::new(Some(app_id))),
+        }
+    }
+
+    /// An application found by display name; with `create`, created (with its service principal) when none
+    /// has the name.
+    pub fn by_display_name(client: GraphClient, display_name: impl Into<String>, create: bool) -> Self {
+        GraphIdentity {
+            client,
+            display_name: Some(display_name.into()),
+            create,
+            app_id: Arc::new(std::sync::Mutex::new(None)),
+        }
+    }
+
+    fn known_app_id(&self) -> Option<Uuid> {
+        *self.app_id.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn remember(&self, app_id: Uuid) {
+        *self.app_id.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(app_id);
+    }
+
+    fn app(&self) -> Result<AppRef, ApiError> {
+        self.known_app_id().map(AppRef::AppId).ok_or_else(|| {
+            ApiError::invalid("application", "not found yet: look it up (plan) or create it (apply) first")
+        })
+    }
+
+    async fn find_application(&self) -> Result<Option<Uuid>, ApiError> {
+        if let Some(app_id) = self.known_app_id() {
+            return match self.client.get_application(AppRef::AppId(app_id)).await {
+                Ok(app) => Ok(Some(app.app_id)),
+                Err(e) if e.is_not_found() => Ok(None),
+                Err(e) => Err(e),
+            };
+        }
+        let Some(name) = &self.display_name else { return Ok(None) };
+        let found = self.client.find_applications_by_display_name(name).await?;
+        match found.as_slice() {
+            [] => Ok(None),
+            [one] => {
+                self.remember(one.app_id);
+                Ok(Some(one.app_id))
+            }
+            many => Err(ApiError::invalid(
+                "display name",
+                format!(
+                    "{} applications are named '{name}' ({}); put the app_id of the one to use in the spec",
+                    many.len(),
+                    many.iter().map(|a| a.app_id.to_string()).collect::<Vec<_>>().join(", ")
+                ),
+            )),
+        }
+    }
+
+    async fn service_principal(&self, app_id: Uuid) -> Result<Option<Uuid>, ApiError> {
+        match self.client.get_service_principal(app_id).await {
+            Ok(sp) => Ok(Some(sp.id)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 #[async_trait]
 impl IdentityApi for GraphIdentity {
-    async fn application_id(&self) -> Result<Uuid, ApiError> {
-        Ok(self.app_id)
+    async fn lookup(&self) -> Result<Option<IdentityInfo>, ApiError> {
+        if let Some(app_id) = self.known_app_id() {
+            // Both reads at once: the service principal's read says "not found" too when the application is gone.
+            let (app, principal_id) = futures_util::join!(self.find_application(), self.service_principal(app_id));
+            return match app? {
+                Some(app_id) => Ok(Some(IdentityInfo { client_id: app_id, principal_id: principal_id? })),
+                None => Ok(None),
+            };
+        }
+        let Some(app_id) = self.find_application().await? else { return Ok(None) };
+        let principal_id = self.service_principal(app_id).await?;
+        Ok(Some(IdentityInfo { client_id: app_id, principal_id }))
+    }
+    fn may_create(&self) -> bool {
+        self.create
+    }
+    async fn create(&self) -> Result<IdentityInfo, ApiError> {
+        let app_id = match self.find_application().await? {
+            Some(app_id) => app_id,
+            None => {
+                let (true, Some(name)) = (self.create, &self.display_name) else {
+                    return Err(ApiError::invalid("application", "not found, and the spec does not ask to create it"));
+                };
+                let app = self.client.create_application(name).await?;
+                self.remember(app.app_id);
+                app.app_id
+            }
+        };
+        let principal_id = match self.service_principal(app_id).await? {
+            Some(id) => id,
+            None => match self.client.create_service_principal(app_id).await {
+                Ok(sp) => sp.id,
+                // Made by a concurrent run, or by a retried request whose first answer was lost.
+                Err(e) if e.is_conflict() => self.client.get_service_principal(app_id).await?.id,
+                Err(e) => return Err(e),
+            },
+        };
+        Ok(IdentityInfo { client_id: app_id, principal_id: Some(principal_id) })
     }
     async fn list_fics(&self) -> Result<Vec<FederatedIdentityCredential>, ApiError> {
-        Ok(self.client.list_fics(AppRef::AppId(self.app_id)).await?.into_iter().map(|f| f.credential).collect())
+        Ok(self.client.list_fics(self.app()?).await?.into_iter().map(|f| f.credential).collect())
     }
     async fn create_fic(&self, fic: &FederatedIdentityCredential) -> Result<(), ApiError> {
-        self.client.create_fic(AppRef::AppId(self.app_id), fic).await.map(drop)
+        self.client.create_fic(self.app()?, fic).await.map(drop)
     }
     async fn delete_fic(&self, name: &str) -> Result<(), ApiError> {
-        self.client.delete_fic(AppRef::AppId(self.app_id), name).await
+        self.client.delete_fic(self.app()?, name).await
     }
     fn describe(&self) -> String {
-        format!("app registration {}", self.app_id)
+        match (self.known_app_id(), &self.display_name) {
+            (Some(id), _) => format!("app registration {id}"),
+            (None, Some(name)) => format!("app registration '{name}'"),
+            (None, None) => "app registration".to_owned(),
+        }
     }
 }
 
@@ -68,20 +196,42 @@ pub struct ArmIdentity {
     pub client: ArmClient,
     /// The identity.
     pub identity: UserAssignedIdentityRef,
+    create: Option<super::CreateIdentitySpec>,
     writes: Arc<Mutex<()>>,
 }
 
 impl ArmIdentity {
-    /// Wraps a client and an identity.
+    /// Wraps a client and an existing identity.
     pub fn new(client: ArmClient, identity: UserAssignedIdentityRef) -> Self {
-        ArmIdentity { client, identity, writes: Arc::new(Mutex::new(())) }
+        ArmIdentity { client, identity, create: None, writes: Arc::new(Mutex::new(())) }
+    }
+
+    /// The same identity, created with this location and these tags when it does not exist.
+    pub fn creating(mut self, create: super::CreateIdentitySpec) -> Self {
+        self.create = Some(create);
+        self
     }
 }
 
 #[async_trait]
 impl IdentityApi for ArmIdentity {
-    async fn application_id(&self) -> Result<Uuid, ApiError> {
-        Ok(self.client.get_user_assigned_identity(&self.identity).await?.client_id)
+    async fn lookup(&self) -> Result<Option<IdentityInfo>, ApiError> {
+        match self.client.get_user_assigned_identity(&self.identity).await {
+            Ok(u) => Ok(Some(IdentityInfo { client_id: u.client_id, principal_id: Some(u.principal_id) })),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+    fn may_create(&self) -> bool {
+        self.create.is_some()
+    }
+    async fn create(&self) -> Result<IdentityInfo, ApiError> {
+        let Some(create) = &self.create else {
+            return Err(ApiError::invalid("identity", "not found, and the spec does not ask to create it"));
+        };
+        let u =
+            self.client.create_or_update_user_assigned_identity(&self.identity, &create.location, &create.tags).await?;
+        Ok(IdentityInfo { client_id: u.client_id, principal_id: Some(u.principal_id) })
     }
     async fn list_fics(&self) -> Result<Vec<FederatedIdentityCredential>, ApiError> {
         Ok(self.client.list_fics(&self.identity).await?.into_iter().map(|f| f.credential).collect())
@@ -96,6 +246,42 @@ impl IdentityApi for ArmIdentity {
     }
     fn describe(&self) -> String {
         format!("user-assigned identity {}/{}", self.identity.resource_group, self.identity.name)
+    }
+}
+
+/// Role assignments (step 5 of the walkthrough), through ARM.
+#[async_trait]
+pub trait AccessApi: Send + Sync + fmt::Debug {
+    /// The id of the role definition named `role_name` at `scope`, if any.
+    async fn role_definition_id(&self, scope: &str, role_name: &str) -> Result<Option<String>, ApiError>;
+    /// The principal's role assignments at, above or below `scope`.
+    async fn role_assignments(&self, scope: &str, principal_id: Uuid) -> Result<Vec<RoleAssignment>, ApiError>;
+    /// Creates a role assignment under `name`.
+    async fn create_role_assignment(
+        &self,
+        scope: &str,
+        name: Uuid,
+        role_definition_id: &str,
+        principal_id: Uuid,
+    ) -> Result<(), ApiError>;
+}
+
+#[async_trait]
+impl AccessApi for ArmClient {
+    async fn role_definition_id(&self, scope: &str, role_name: &str) -> Result<Option<String>, ApiError> {
+        Ok(self.find_role_definition(scope, role_name).await?.map(|d| d.id))
+    }
+    async fn role_assignments(&self, scope: &str, principal_id: Uuid) -> Result<Vec<RoleAssignment>, ApiError> {
+        self.list_role_assignments(scope, principal_id).await
+    }
+    async fn create_role_assignment(
+        &self,
+        scope: &str,
+        name: Uuid,
+        role_definition_id: &str,
+        principal_id: Uuid,
+    ) -> Result<(), ApiError> {
+        ArmClient::create_role_assignment(self, scope, name, role_definition_id, principal_id).await.map(drop)
     }
 }
 
@@ -251,16 +437,38 @@ pub fn identity_api(
     arm_options: crate::clients::ClientOptions,
 ) -> Result<Arc<dyn IdentityApi>, ApiError> {
     Ok(match spec {
-        super::IdentitySpec::AppRegistration { app_id } => {
-            Arc::new(GraphIdentity { client: GraphClient::new(cloud, credential, graph_options)?, app_id: *app_id })
+        super::IdentitySpec::AppRegistration { app_id: Some(app_id), .. } => {
+            Arc::new(GraphIdentity::new(GraphClient::new(cloud, credential, graph_options)?, *app_id))
         }
-        super::IdentitySpec::UserAssigned { subscription_id, resource_group, name } => Arc::new(ArmIdentity::new(
-            ArmClient::new(cloud, credential, arm_options)?,
-            UserAssignedIdentityRef {
-                subscription_id: subscription_id.clone(),
-                resource_group: resource_group.clone(),
-                name: name.clone(),
-            },
-        )),
+        super::IdentitySpec::AppRegistration { app_id: None, display_name, create, .. } => {
+            Arc::new(GraphIdentity::by_display_name(
+                GraphClient::new(cloud, credential, graph_options)?,
+                display_name.clone().unwrap_or_default(),
+                *create,
+            ))
+        }
+        super::IdentitySpec::UserAssigned { subscription_id, resource_group, name, create } => {
+            let mut api = ArmIdentity::new(
+                ArmClient::new(cloud, credential, arm_options)?,
+                UserAssignedIdentityRef {
+                    subscription_id: subscription_id.clone(),
+                    resource_group: resource_group.clone(),
+                    name: name.clone(),
+                },
+            );
+            if let Some(create) = create {
+                api = api.creating(create.clone());
+            }
+            Arc::new(api)
+        }
     })
+}
+
+/// The role assignment API (ARM) for a spec's grants, for [`Provisioner::with_access`](super::Provisioner::with_access).
+pub fn access_api(
+    cloud: &crate::cloud::CloudProfile,
+    credential: Arc<dyn crate::auth::TokenSource>,
+    arm_options: crate::clients::ClientOptions,
+) -> Result<Arc<dyn AccessApi>, ApiError> {
+    Ok(Arc::new(ArmClient::new(cloud, credential, arm_options)?))
 }

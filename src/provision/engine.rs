@@ -9,9 +9,9 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::ProvisionError;
-use super::api::{DataverseApi, DataverseConnector, IdentityApi};
+use super::api::{AccessApi, DataverseApi, DataverseConnector, IdentityApi, IdentityInfo};
 use super::spec::ProvisionSpec;
-use crate::clients::{ApiError, ComponentKind, ManagedIdentityUpdate, RequestStats};
+use crate::clients::{ApiError, ComponentKind, ManagedIdentityUpdate, RequestStats, role_assignment_name};
 use crate::cloud::CloudProfile;
 use crate::entities::{ManagedIdentity, NewManagedIdentity, managed_identity_row_id};
 use crate::fic::{FederatedIdentityCredential, MAX_FICS_PER_IDENTITY};
@@ -50,6 +50,29 @@ pub enum ProgressEvent {
     },
 }
 
+/// How long to keep retrying a role assignment whose principal was created moments ago: Entra replicates a new
+/// service principal to ARM within minutes, and until then ARM answers `PrincipalNotFound`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrincipalRetry {
+    /// Attempts in all (at least 1).
+    pub attempts: u32,
+    /// The wait after the first `PrincipalNotFound`; doubled after each further one.
+    pub first_delay: std::time::Duration,
+    /// The longest single wait.
+    pub max_delay: std::time::Duration,
+}
+
+impl Default for PrincipalRetry {
+    /// 8 attempts, waiting 5 s, 10 s, 20 s, 40 s, then 60 s: at most about 4 minutes and 15 seconds.
+    fn default() -> Self {
+        PrincipalRetry {
+            attempts: 8,
+            first_delay: std::time::Duration::from_secs(5),
+            max_delay: std::time::Duration::from_secs(60),
+        }
+    }
+}
+
 /// A callback receiving progress events.
 pub type ProgressFn = Arc<dyn Fn(&ProgressEvent) + Send + Sync>;
 
@@ -62,6 +85,8 @@ pub struct ProvisionOptions {
     pub progress: Option<ProgressFn>,
     /// The clients' request counters, to report requests and retries per apply.
     pub stats: Option<Arc<RequestStats>>,
+    /// Retrying role assignments for a principal that has not replicated yet.
+    pub principal_retry: PrincipalRetry,
 }
 
 impl fmt::Debug for ProvisionOptions {
@@ -70,13 +95,19 @@ impl fmt::Debug for ProvisionOptions {
             .field("environment_concurrency", &self.environment_concurrency)
             .field("progress", &self.progress.is_some())
             .field("stats", &self.stats)
+            .field("principal_retry", &self.principal_retry)
             .finish()
     }
 }
 
 impl Default for ProvisionOptions {
     fn default() -> Self {
-        ProvisionOptions { environment_concurrency: 32, progress: None, stats: None }
+        ProvisionOptions {
+            environment_concurrency: 32,
+            progress: None,
+            stats: None,
+            principal_retry: PrincipalRetry::default(),
+        }
     }
 }
 
@@ -106,7 +137,8 @@ pub struct EnvironmentPlan {
     pub subject: String,
     /// The FIC for that subject.
     pub fic: FederatedIdentityCredential,
-    /// The managed identity row the components are bound to.
+    /// The managed identity row the components are bound to. `Uuid::nil()` when the identity is still to be
+    /// created: the row id derives from the identity's client id, which apply learns when it creates it.
     pub managed_identity_id: Uuid,
     /// The row as it is now, if it exists.
     pub existing_row: Option<ManagedIdentity>,
@@ -119,6 +151,21 @@ pub struct EnvironmentPlan {
 #[serde(tag = "action", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Action {
+    /// Create the identity (a user-assigned identity, or an app registration and its service principal), or the
+    /// service principal an existing app registration lacks. Runs before everything else.
+    CreateIdentity {
+        /// What is created.
+        identity: String,
+    },
+    /// Assign a role to the identity's principal at a scope (after the identity exists).
+    AssignRole {
+        /// The role's name.
+        role: String,
+        /// The scope.
+        scope: String,
+        /// The role definition's id at the scope.
+        role_definition_id: String,
+    },
     /// Create a FIC on the identity.
     CreateFic {
         /// The environment it is for (index into the plan's environments).
@@ -137,7 +184,8 @@ pub enum Action {
     CreateManagedIdentity {
         /// The environment.
         environment: usize,
-        /// The row.
+        /// The row. When the identity is still to be created, its `id` and `application_id` are `Uuid::nil()`
+        /// here and apply fills them in from the created identity.
         row: NewManagedIdentity,
     },
     /// Update the row's version, application or tenant.
@@ -168,20 +216,25 @@ impl Action {
             | Action::CreateManagedIdentity { environment, .. }
             | Action::UpdateManagedIdentity { environment, .. }
             | Action::Bind { environment, .. } => Some(*environment),
-            Action::DeleteFic { .. } => None,
+            Action::DeleteFic { .. } | Action::CreateIdentity { .. } | Action::AssignRole { .. } => None,
         }
     }
 
     /// Whether the action talks to the identity's service (Graph or ARM) rather than Dataverse.
     pub fn is_identity_write(&self) -> bool {
-        matches!(self, Action::CreateFic { .. } | Action::DeleteFic { .. })
+        matches!(self, Action::CreateFic { .. } | Action::DeleteFic { .. } | Action::CreateIdentity { .. })
     }
 
     fn describe(&self, plan: &Plan) -> String {
         let env = |i: &usize| plan.environments.get(*i).map(|e| e.org_url.as_str()).unwrap_or("?");
         match self {
+            Action::CreateIdentity { identity } => format!("create {identity}"),
+            Action::AssignRole { role, scope, .. } => format!("assign '{role}' at {scope}"),
             Action::CreateFic { environment, fic } => format!("create FIC {} for {}", fic.name, env(environment)),
             Action::DeleteFic { name, .. } => format!("delete FIC {name}"),
+            Action::CreateManagedIdentity { environment, row } if row.id.is_nil() => {
+                format!("create managed identity (id from the new identity) in {}", env(environment))
+            }
             Action::CreateManagedIdentity { environment, row } => {
                 format!("create managed identity {} in {}", row.id, env(environment))
             }
@@ -204,19 +257,39 @@ impl Action {
 pub struct Plan {
     /// The identity, described.
     pub identity: String,
-    /// Its client id (the rows' `applicationid`).
-    pub application_id: Uuid,
+    /// The identity as found; `None` when it does not exist yet and the plan creates it.
+    pub found: Option<IdentityInfo>,
     /// The subject format version.
     pub version: SubjectFormatVersion,
     /// The environments.
     pub environments: Vec<EnvironmentPlan>,
     /// The FICs on the identity now.
     pub existing_fics: Vec<FederatedIdentityCredential>,
+    /// The role assignments the spec asks for, as found.
+    pub grants: Vec<GrantPlan>,
     /// The changes, in no particular order (apply orders them by dependency).
     pub actions: Vec<Action>,
 }
 
+/// A role assignment as planned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GrantPlan {
+    /// The role's name.
+    pub role: String,
+    /// The scope.
+    pub scope: String,
+    /// The role definition's id at the scope.
+    pub role_definition_id: String,
+    /// The id of an assignment that already gives the role at the scope (whatever its name).
+    pub existing: Option<String>,
+}
+
 impl Plan {
+    /// The identity's client id (the rows' `applicationid`), when it exists.
+    pub fn application_id(&self) -> Option<Uuid> {
+        self.found.map(|f| f.client_id)
+    }
+
     /// Whether nothing needs to change.
     pub fn is_empty(&self) -> bool {
         self.actions.is_empty()
@@ -232,19 +305,24 @@ impl Plan {
     /// The number of request round trips on the longest dependency chain of applying this plan (for the
     /// benchmark's lower bound): reads, then FIC and row writes, then binds.
     pub fn apply_chain_length(&self) -> usize {
-        let writes = usize::from(self.actions.iter().any(|a| !matches!(a, Action::Bind { .. })));
+        let identity = usize::from(self.actions.iter().any(|a| matches!(a, Action::CreateIdentity { .. })));
+        let writes =
+            usize::from(self.actions.iter().any(|a| !matches!(a, Action::Bind { .. } | Action::CreateIdentity { .. })));
         let binds = usize::from(self.actions.iter().any(|a| matches!(a, Action::Bind { .. })));
-        writes + binds
+        identity + writes + binds
     }
 }
 
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "identity: {} (application id {}), subject version {}",
-            self.identity, self.application_id, self.version
-        )?;
+        match self.found {
+            Some(found) => writeln!(
+                f,
+                "identity: {} (application id {}), subject version {}",
+                self.identity, found.client_id, self.version
+            )?,
+            None => writeln!(f, "identity: {} (to be created), subject version {}", self.identity, self.version)?,
+        }
         writeln!(
             f,
             "FICs: {} now, {} after (limit {MAX_FICS_PER_IDENTITY})",
@@ -255,6 +333,10 @@ impl fmt::Display for Plan {
         for (i, e) in self.environments.iter().enumerate() {
             let changes = self.actions.iter().filter(|a| a.environment() == Some(i)).count();
             writeln!(f, "{:<44} {:<38} {:>10} {:>7}", e.org_url, e.environment_id, e.components.len(), changes)?;
+        }
+        for g in &self.grants {
+            let state = if g.existing.is_some() { "assigned" } else { "to assign" };
+            writeln!(f, "grant '{}' at {}: {state}", g.role, g.scope)?;
         }
         if self.actions.is_empty() {
             write!(f, "nothing to do")
@@ -306,6 +388,8 @@ pub struct ApplyReport {
     pub requests: Option<u64>,
     /// Of which retries.
     pub retries: Option<u64>,
+    /// Role assignments sent again because the new principal had not replicated yet (`PrincipalNotFound`).
+    pub principal_retries: u32,
 }
 
 impl ApplyReport {
@@ -334,6 +418,9 @@ impl fmt::Display for ApplyReport {
         }
         if let (Some(requests), Some(retries)) = (self.requests, self.retries) {
             write!(f, "\n{requests} request(s), {retries} of them retries")?;
+        }
+        if self.principal_retries > 0 {
+            write!(f, "\n{} role assignment(s) retried while the new principal replicated", self.principal_retries)?;
         }
         Ok(())
     }
@@ -389,22 +476,45 @@ pub struct ComponentReport {
     pub status: ComponentStatus,
 }
 
+/// One role assignment's verification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GrantReport {
+    /// The role's name.
+    pub role: String,
+    /// The scope.
+    pub scope: String,
+    /// Whether an assignment gives the identity's principal the role at the scope.
+    pub assigned: bool,
+}
+
 /// What verify found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct VerifyReport {
+    /// The identity, described.
+    pub identity: String,
+    /// Whether it exists (with a service principal, for an app registration).
+    pub identity_exists: bool,
     /// Each component.
     pub components: Vec<ComponentReport>,
+    /// Each role assignment the spec asks for.
+    pub grants: Vec<GrantReport>,
 }
 
 impl VerifyReport {
-    /// Whether every component is ok.
+    /// Whether the identity exists and every component and grant is ok.
     pub fn is_ok(&self) -> bool {
-        self.components.iter().all(|c| c.status == ComponentStatus::Ok)
+        self.identity_exists
+            && self.components.iter().all(|c| c.status == ComponentStatus::Ok)
+            && self.grants.iter().all(|g| g.assigned)
     }
 }
 
 impl fmt::Display for VerifyReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "identity: {} {}", self.identity, if self.identity_exists { "exists" } else { "DOES NOT EXIST" })?;
+        for g in &self.grants {
+            writeln!(f, "grant '{}' at {}: {}", g.role, g.scope, if g.assigned { "ok" } else { "MISSING" })?;
+        }
         write!(f, "{:<40} {:<32} status", "environment", "component")?;
         for c in &self.components {
             let status = match &c.status {
@@ -430,6 +540,7 @@ impl fmt::Display for VerifyReport {
 pub struct Provisioner {
     identity: Arc<dyn IdentityApi>,
     connector: Arc<dyn DataverseConnector>,
+    access: Option<Arc<dyn AccessApi>>,
     options: ProvisionOptions,
 }
 
@@ -444,7 +555,14 @@ impl Provisioner {
         connector: Arc<dyn DataverseConnector>,
         options: ProvisionOptions,
     ) -> Self {
-        Provisioner { identity, connector, options }
+        Provisioner { identity, connector, access: None, options }
+    }
+
+    /// The same engine, able to plan, make and check the spec's role assignments (`grants`) through `access`
+    /// (an [`ArmClient`](crate::clients::ArmClient)). Without it, a spec with grants is refused.
+    pub fn with_access(mut self, access: Arc<dyn AccessApi>) -> Self {
+        self.access = Some(access);
+        self
     }
 
     pub(crate) fn identity(&self) -> &dyn IdentityApi {
@@ -471,19 +589,42 @@ impl Provisioner {
     /// write, a plan that needs more than 20 FICs, names a component that does not exist, or meets a FIC with
     /// the same name and another subject.
     pub async fn plan(&self, spec: &ProvisionSpec) -> Result<Plan, ProvisionError> {
+        spec.validate()?;
+        if !spec.grants.is_empty() && self.access.is_none() {
+            return Err(ProvisionError::Input {
+                message: "the spec has grants, and this engine has no ARM client for them (Provisioner::with_access)"
+                    .into(),
+            });
+        }
         let cloud = CloudProfile::from(spec.cloud);
-        let (application_id, existing_fics) = futures_util::try_join!(
-            async { self.identity.application_id().await.map_err(ProvisionError::identity) },
-            async { self.identity.list_fics().await.map_err(ProvisionError::identity) },
-        )?;
-        let envs: Vec<Result<EnvironmentPlan, ProvisionError>> = stream::iter(spec.environments.iter())
-            .map(|env_spec| self.plan_environment(spec, env_spec, &cloud, application_id))
-            .buffered(self.options.environment_concurrency.max(1))
-            .collect()
-            .await;
-        let environments: Vec<EnvironmentPlan> = envs.into_iter().collect::<Result<_, _>>()?;
+        let (found, existing_fics) = self.read_identity().await?;
+        let application_id = found.map(|f| f.client_id);
+        let envs = async {
+            stream::iter(spec.environments.iter())
+                .map(|env_spec| self.plan_environment(spec, env_spec, &cloud, application_id))
+                .buffered(self.options.environment_concurrency.max(1))
+                .collect::<Vec<Result<EnvironmentPlan, ProvisionError>>>()
+                .await
+                .into_iter()
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let (environments, grants) = futures_util::try_join!(envs, self.plan_grants(spec, found))?;
 
         let mut actions = Vec::new();
+        if found.is_none_or(|f| f.principal_id.is_none()) {
+            let identity = match found {
+                None => self.identity.describe(),
+                Some(_) => format!("the service principal of {}", self.identity.describe()),
+            };
+            actions.push(Action::CreateIdentity { identity });
+        }
+        for g in grants.iter().filter(|g| g.existing.is_none()) {
+            actions.push(Action::AssignRole {
+                role: g.role.clone(),
+                scope: g.scope.clone(),
+                role_definition_id: g.role_definition_id.clone(),
+            });
+        }
         let wanted: HashSet<(&str, &str)> =
             environments.iter().map(|e| (e.fic.issuer.as_str(), e.fic.subject.as_str())).collect();
         for (i, env) in environments.iter().enumerate() {
@@ -522,7 +663,7 @@ impl Provisioner {
                     row: NewManagedIdentity {
                         id: env.managed_identity_id,
                         ..NewManagedIdentity::for_plugins(
-                            application_id,
+                            application_id.unwrap_or_default(),
                             env.tenant_id,
                             env.environment_id,
                             spec.version,
@@ -533,7 +674,7 @@ impl Provisioner {
                     let update = ManagedIdentityUpdate {
                         version: (row.version != Some(spec.version.number())).then_some(spec.version),
                         tenant_id: (row.tenant_id != Some(env.tenant_id)).then_some(env.tenant_id),
-                        application_id: (row.application_id != Some(application_id)).then_some(application_id),
+                        application_id: application_id.filter(|a| row.application_id != Some(*a)),
                         name: None,
                     };
                     if update != ManagedIdentityUpdate::default() {
@@ -553,14 +694,61 @@ impl Provisioner {
         }
         let plan = Plan {
             identity: self.identity.describe(),
-            application_id,
+            found,
             version: spec.version,
             environments,
             existing_fics,
+            grants,
             actions,
         };
         self.emit(ProgressEvent::Planned { actions: plan.actions.len() });
         Ok(plan)
+    }
+
+    /// The identity and its FICs, read at once where the identity's id is known beforehand.
+    async fn read_identity(&self) -> Result<(Option<IdentityInfo>, Vec<FederatedIdentityCredential>), ProvisionError> {
+        let (found, fics) = futures_util::join!(self.identity.lookup(), self.identity.list_fics());
+        let Some(found) = found.map_err(ProvisionError::identity)? else {
+            if !self.identity.may_create() {
+                return Err(ProvisionError::IdentityNotFound { identity: self.identity.describe() });
+            }
+            return Ok((None, Vec::new()));
+        };
+        let fics = match fics {
+            Ok(fics) => fics,
+            // The identity's id was learned by the lookup (an app registration found by name): read again.
+            Err(ApiError::InvalidInput { .. }) => self.identity.list_fics().await.map_err(ProvisionError::identity)?,
+            Err(e) => return Err(ProvisionError::identity(e)),
+        };
+        Ok((Some(found), fics))
+    }
+
+    /// Each grant's role definition, and whether the identity's principal has it at the scope already.
+    async fn plan_grants(
+        &self,
+        spec: &ProvisionSpec,
+        found: Option<IdentityInfo>,
+    ) -> Result<Vec<GrantPlan>, ProvisionError> {
+        let Some(access) = self.access.as_deref() else { return Ok(Vec::new()) };
+        let principal = found.and_then(|f| f.principal_id);
+        let plans = spec.grants.iter().map(|g| async move {
+            let (definition, assignments) = futures_util::join!(access.role_definition_id(&g.scope, &g.role), async {
+                match principal {
+                    Some(p) => access.role_assignments(&g.scope, p).await,
+                    None => Ok(Vec::new()),
+                }
+            });
+            let role_definition_id = definition
+                .map_err(ProvisionError::identity)?
+                .ok_or_else(|| ProvisionError::RoleNotFound { role: g.role.clone(), scope: g.scope.clone() })?;
+            let existing = assignments
+                .map_err(ProvisionError::identity)?
+                .into_iter()
+                .find(|a| a.grants(&g.scope, &role_definition_id))
+                .map(|a| a.id);
+            Ok(GrantPlan { role: g.role.clone(), scope: g.scope.clone(), role_definition_id, existing })
+        });
+        futures_util::future::try_join_all(plans).await
     }
 
     async fn plan_environment(
@@ -568,7 +756,7 @@ impl Provisioner {
         spec: &ProvisionSpec,
         env_spec: &super::spec::EnvironmentSpec,
         cloud: &CloudProfile,
-        application_id: Uuid,
+        application_id: Option<Uuid>,
     ) -> Result<EnvironmentPlan, ProvisionError> {
         let org = env_spec.org_url.as_str();
         let dv = self.connector.connect(org).map_err(|e| ProvisionError::api(org, e))?;
@@ -581,12 +769,19 @@ impl Provisioner {
         };
         let subject = SubjectIdentifier::new(cloud, tenant_id, environment_id, binding)?;
         let fic = FederatedIdentityCredential::for_subject(cloud, &subject);
-        let deterministic = managed_identity_row_id(application_id, tenant_id, environment_id);
-        let rows_filter = format!("applicationid eq {application_id}");
-        let (rows, components) = futures_util::try_join!(
-            async { dv.list_managed_identities(&rows_filter).await.map_err(|e| ProvisionError::api(org, e)) },
-            self.read_components(dv.as_ref(), env_spec),
-        )?;
+        // An identity still to be created has no rows yet, and its rows' id is known once it exists.
+        let deterministic =
+            application_id.map(|a| managed_identity_row_id(a, tenant_id, environment_id)).unwrap_or_default();
+        let rows = async {
+            match application_id {
+                Some(a) => dv
+                    .list_managed_identities(&format!("applicationid eq {a}"))
+                    .await
+                    .map_err(|e| ProvisionError::api(org, e)),
+                None => Ok(Vec::new()),
+            }
+        };
+        let (rows, components) = futures_util::try_join!(rows, self.read_components(dv.as_ref(), env_spec))?;
         let existing_row = rows
             .iter()
             .find(|r| r.id == deterministic)
@@ -689,6 +884,37 @@ impl Provisioner {
     pub async fn apply(&self, plan: &Plan) -> ApplyReport {
         let before = self.options.stats.as_ref().map(|s| (s.requests(), s.retries()));
         let mut results: Vec<Option<ActionResult>> = vec![None; plan.actions.len()];
+        // The identity first: everything else names it.
+        let mut identity = plan.found;
+        let mut identity_error = None;
+        for (i, action) in plan.actions.iter().enumerate() {
+            if matches!(action, Action::CreateIdentity { .. }) {
+                let description = action.describe(plan);
+                self.emit(ProgressEvent::Started { action: i, description: description.clone() });
+                let outcome = self.identity.create().await;
+                match &outcome {
+                    Ok(created) => identity = Some(*created),
+                    Err(e) => identity_error = Some(e.to_string()),
+                }
+                results[i] =
+                    Some(ActionResult { description, status: self.finish(i, outcome.map(|_| ActionStatus::Done)) });
+            }
+        }
+        let identity = match (identity, identity_error) {
+            (Some(identity), None) => identity,
+            (_, error) => {
+                let reason = format!("the identity is not there: {}", error.unwrap_or_else(|| "not created".into()));
+                for (i, action) in plan.actions.iter().enumerate() {
+                    if results[i].is_none() {
+                        results[i] = Some(ActionResult {
+                            description: action.describe(plan),
+                            status: ActionStatus::Skipped { reason: reason.clone() },
+                        });
+                    }
+                }
+                return self.report(results, before, 0);
+            }
+        };
         // Each environment's actions, found once (not by scanning every action per environment).
         let mut by_env: Vec<Vec<usize>> = vec![Vec::new(); plan.environments.len()];
         for (i, a) in plan.actions.iter().enumerate() {
@@ -697,15 +923,30 @@ impl Provisioner {
             }
         }
         let by_env = &by_env;
-        let mut per_env = stream::iter(0..plan.environments.len())
-            .map(|env| async move { (env, self.apply_environment(plan, env, &by_env[env]).await) })
-            .buffer_unordered(self.options.environment_concurrency.max(1));
-        while let Some((env, env_results)) = per_env.next().await {
-            for (i, r) in by_env[env].iter().zip(env_results) {
-                results[*i] = Some(r);
+        let principal_retries = std::sync::atomic::AtomicU32::new(0);
+        let grants = plan.actions.iter().enumerate().filter(|(_, a)| matches!(a, Action::AssignRole { .. }));
+        let grants = futures_util::future::join_all(grants.map(|(i, action)| {
+            let retries = &principal_retries;
+            async move {
+                self.emit(ProgressEvent::Started { action: i, description: action.describe(plan) });
+                let outcome = self.assign_role(action, identity, retries).await;
+                (i, ActionResult { description: action.describe(plan), status: self.finish(i, outcome) })
             }
+        }));
+        let environments = async {
+            let mut per_env = stream::iter(0..plan.environments.len())
+                .map(|env| async move { (env, self.apply_environment(plan, env, &by_env[env], identity).await) })
+                .buffer_unordered(self.options.environment_concurrency.max(1));
+            let mut done = Vec::new();
+            while let Some((env, env_results)) = per_env.next().await {
+                done.extend(by_env[env].iter().copied().zip(env_results));
+            }
+            done
+        };
+        let (grants, environments) = futures_util::join!(grants, environments);
+        for (i, r) in grants.into_iter().chain(environments) {
+            results[i] = Some(r);
         }
-        drop(per_env);
         let all_ok =
             results.iter().flatten().all(|r| matches!(r.status, ActionStatus::Done | ActionStatus::AlreadyDone));
         for (i, action) in plan.actions.iter().enumerate() {
@@ -720,12 +961,70 @@ impl Provisioner {
                 results[i] = Some(ActionResult { description, status });
             }
         }
+        self.report(results, before, principal_retries.into_inner())
+    }
+
+    fn report(
+        &self,
+        results: Vec<Option<ActionResult>>,
+        before: Option<(u64, u64)>,
+        principal_retries: u32,
+    ) -> ApplyReport {
         let after = self.options.stats.as_ref().map(|s| (s.requests(), s.retries()));
         let (requests, retries) = match (before, after) {
-            (Some(b), Some(a)) => (Some(a.0 - b.0), Some(a.1 - b.1)),
+            (Some(b), Some(a)) => (Some(a.0.saturating_sub(b.0)), Some(a.1.saturating_sub(b.1))),
             _ => (None, None),
         };
-        ApplyReport { actions: results.into_iter().flatten().collect(), requests, retries }
+        ApplyReport { actions: results.into_iter().flatten().collect(), requests, retries, principal_retries }
+    }
+
+    /// Assigns a role under its deterministic name. `PrincipalNotFound` (a principal created moments ago that has
+    /// not replicated yet) is retried with a doubling wait, within [`ProvisionOptions::principal_retry`]; a
+    /// conflict is success once an assignment giving the role at the scope is found.
+    async fn assign_role(
+        &self,
+        action: &Action,
+        identity: IdentityInfo,
+        principal_retries: &std::sync::atomic::AtomicU32,
+    ) -> Result<ActionStatus, ApiError> {
+        let Action::AssignRole { scope, role_definition_id, .. } = action else {
+            return Ok(ActionStatus::Skipped { reason: "not a role assignment".into() });
+        };
+        let (Some(access), Some(principal)) = (self.access.as_deref(), identity.principal_id) else {
+            return Err(ApiError::invalid("grant", "no ARM client, or no principal to assign the role to"));
+        };
+        let name = role_assignment_name(scope, role_definition_id, principal);
+        let policy = self.options.principal_retry;
+        let mut delay = policy.first_delay;
+        let mut attempt = 1;
+        loop {
+            match access.create_role_assignment(scope, name, role_definition_id, principal).await {
+                Ok(()) => return Ok(ActionStatus::Done),
+                Err(e) if e.service_code() == Some("PrincipalNotFound") && attempt < policy.attempts.max(1) => {
+                    principal_retries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::info!(
+                        scope,
+                        attempt,
+                        ?delay,
+                        "principal not replicated yet; retrying the role assignment"
+                    );
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(policy.max_delay);
+                    attempt += 1;
+                }
+                Err(e) if e.is_conflict() => {
+                    // RoleAssignmentExists: the same grant under another name (e.g. made in the portal), or ours
+                    // from a concurrent run or a retried request. Success only if it really gives this role here.
+                    let now = access.role_assignments(scope, principal).await?;
+                    return if now.iter().any(|a| a.grants(scope, role_definition_id)) {
+                        Ok(ActionStatus::AlreadyDone)
+                    } else {
+                        Err(e)
+                    };
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     fn finish(&self, index: usize, outcome: Result<ActionStatus, ApiError>) -> ActionStatus {
@@ -741,8 +1040,20 @@ impl Provisioner {
         }
     }
 
-    async fn apply_environment(&self, plan: &Plan, env: usize, indexes: &[usize]) -> Vec<ActionResult> {
+    async fn apply_environment(
+        &self,
+        plan: &Plan,
+        env: usize,
+        indexes: &[usize],
+        identity: IdentityInfo,
+    ) -> Vec<ActionResult> {
         let e = &plan.environments[env];
+        // A plan made before the identity existed leaves the row id to now.
+        let row_id = if e.managed_identity_id.is_nil() {
+            managed_identity_row_id(identity.client_id, e.tenant_id, e.environment_id)
+        } else {
+            e.managed_identity_id
+        };
         let dv = match self.connector.connect(&e.org_url) {
             Ok(dv) => dv,
             Err(err) => {
@@ -762,14 +1073,21 @@ impl Provisioner {
                 self.emit(ProgressEvent::Started { action: i, description: action.describe(plan) });
                 let outcome = match action {
                     Action::CreateFic { fic, .. } => self.create_fic(fic).await,
+                    Action::CreateManagedIdentity { row, .. } if row.id.is_nil() => {
+                        let row = NewManagedIdentity { id: row_id, application_id: identity.client_id, ..row.clone() };
+                        create_row(dv.as_ref(), &row).await
+                    }
                     Action::CreateManagedIdentity { row, .. } => create_row(dv.as_ref(), row).await,
                     Action::UpdateManagedIdentity { id, update, .. } => {
                         dv.update_managed_identity(*id, update).await.map(|_| ActionStatus::Done)
                     }
                     Action::Bind { component, managed_identity, .. } => {
-                        dv.bind(component.kind, component.id, *managed_identity).await.map(|_| ActionStatus::Done)
+                        let target = if managed_identity.is_nil() { row_id } else { *managed_identity };
+                        dv.bind(component.kind, component.id, target).await.map(|_| ActionStatus::Done)
                     }
-                    Action::DeleteFic { .. } => Ok(ActionStatus::Skipped { reason: "runs last".into() }),
+                    Action::DeleteFic { .. } | Action::CreateIdentity { .. } | Action::AssignRole { .. } => {
+                        Ok(ActionStatus::Skipped { reason: "not an environment's action".into() })
+                    }
                 };
                 ActionResult { description: action.describe(plan), status: self.finish(i, outcome) }
             }
@@ -815,8 +1133,9 @@ impl Provisioner {
         }
     }
 
-    /// Checks every component: bound to the row, the row's version, and a FIC matching the subject the
-    /// platform presents (`GetComponentManagedIdentityFIC`, where the platform offers it) and the one computed here.
+    /// Checks that the identity exists, that every grant is assigned, and every component: bound to the row,
+    /// the row's version, and a FIC matching the subject the platform presents (`GetComponentManagedIdentityFIC`,
+    /// where the platform offers it) and the one computed here.
     pub async fn verify(&self, spec: &ProvisionSpec) -> Result<VerifyReport, ProvisionError> {
         let plan = self.plan(spec).await?;
         let fics = &plan.existing_fics;
@@ -864,7 +1183,16 @@ impl Provisioner {
                 });
             }
         }
-        Ok(VerifyReport { components })
+        Ok(VerifyReport {
+            identity: plan.identity.clone(),
+            identity_exists: plan.found.is_some_and(|f| f.principal_id.is_some()),
+            components,
+            grants: plan
+                .grants
+                .iter()
+                .map(|g| GrantReport { role: g.role.clone(), scope: g.scope.clone(), assigned: g.existing.is_some() })
+                .collect(),
+        })
     }
 }
 

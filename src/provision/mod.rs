@@ -21,9 +21,13 @@ mod watch;
 
 pub use engine::{
     Action, ActionResult, ActionStatus, ApplyReport, ComponentReport, ComponentState, ComponentStatus, EnvironmentPlan,
-    Plan, ProgressEvent, ProgressFn, ProvisionOptions, Provisioner, VerifyReport,
+    GrantPlan, GrantReport, Plan, PrincipalRetry, ProgressEvent, ProgressFn, ProvisionOptions, Provisioner,
+    VerifyReport,
 };
-pub use spec::{CertificateSpec, EnvironmentSpec, IdentitySpec, ProvisionSpec, SpecError};
+pub use spec::{
+    CertificateSpec, CreateIdentitySpec, EnvironmentSpec, GrantSpec, IdentitySpec, ProvisionSpec, RefusedCredential,
+    SpecError,
+};
 pub use watch::{EnvironmentWatch, TokenFailure, WatchReport};
 
 use crate::cert::CertificateError;
@@ -77,6 +81,22 @@ pub enum ProvisionError {
         existing_subject: String,
         /// The subject wanted.
         wanted_subject: String,
+    },
+    /// The identity does not exist and the spec does not ask to create it.
+    #[error(
+        "{identity} does not exist; fix the spec, or let dataverse-mi create it (create = true for an app registration, create = {{ location = \"...\" }} for a user-assigned identity)"
+    )]
+    IdentityNotFound {
+        /// The identity, described.
+        identity: String,
+    },
+    /// A grant names a role that has no definition at its scope.
+    #[error("no role named '{role}' at {scope}; check the role's name (e.g. \"Key Vault Secrets User\") and the scope")]
+    RoleNotFound {
+        /// The role's name.
+        role: String,
+        /// The scope.
+        scope: String,
     },
     /// A certificate cannot be read.
     #[error("{}{source}", .org_url.as_deref().map(|o| format!("{o}: ")).unwrap_or_default())]

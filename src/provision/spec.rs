@@ -1,5 +1,6 @@
 //! The provisioning spec: what a user wants, as a TOML or JSON file.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -10,15 +11,50 @@ use crate::cloud::Cloud;
 use crate::secret::Secret;
 use crate::subject::{CertificateBinding, CertificateKind, SubjectFormatVersion};
 
-/// Which identity the plug-ins get tokens for.
+/// Which identity the plug-ins get tokens for, and whether to create it when it does not exist (step 1 of
+/// the walkthrough).
+///
+/// In TOML, an app registration found by name and created when missing:
+///
+/// ```toml
+/// [identity]
+/// kind = "app-registration"
+/// display_name = "Contoso plug-ins"
+/// create = true
+/// ```
+///
+/// and a user-assigned identity created when missing:
+///
+/// ```toml
+/// [identity]
+/// kind = "user-assigned"
+/// subscription_id = "..."
+/// resource_group = "rg-plugins"
+/// name = "contoso-plugins"
+/// create = { location = "westeurope", tags = { owner = "platform-team" } }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 #[non_exhaustive]
 pub enum IdentitySpec {
-    /// An Entra app registration, by application (client) id; FICs go through Microsoft Graph.
+    /// An Entra app registration; FICs go through Microsoft Graph. Found by `app_id`, else by `display_name`.
     AppRegistration {
-        /// The application (client) id.
-        app_id: Uuid,
+        /// The application (client) id, when the application exists.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        app_id: Option<Uuid>,
+        /// The display name: how the application is found without an id, and the name it is created with.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        display_name: Option<String>,
+        /// Create the application and its service principal when no application has the display name. The
+        /// application gets no password and no key: the plug-ins authenticate with the FICs alone.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        create: bool,
+        /// Refused: a client secret or password credential (see [`RefusedCredential`]).
+        #[serde(default, alias = "password_credential", alias = "client_secret", skip_serializing)]
+        password_credentials: Option<RefusedCredential>,
+        /// Refused: a key (certificate) credential (see [`RefusedCredential`]).
+        #[serde(default, alias = "key_credential", skip_serializing)]
+        key_credentials: Option<RefusedCredential>,
     },
     /// A user-assigned managed identity; FICs go through Azure Resource Manager.
     UserAssigned {
@@ -28,7 +64,120 @@ pub enum IdentitySpec {
         resource_group: String,
         /// The identity's name.
         name: String,
+        /// Create the identity when it does not exist, with this location and these tags (an existing identity
+        /// is used as it is).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        create: Option<CreateIdentitySpec>,
     },
+}
+
+impl IdentitySpec {
+    /// An existing app registration, by application (client) id.
+    pub fn app_registration(app_id: Uuid) -> Self {
+        IdentitySpec::AppRegistration {
+            app_id: Some(app_id),
+            display_name: None,
+            create: false,
+            password_credentials: None,
+            key_credentials: None,
+        }
+    }
+
+    /// An app registration found by display name, created (with its service principal) when missing.
+    pub fn app_registration_named(display_name: impl Into<String>, create: bool) -> Self {
+        IdentitySpec::AppRegistration {
+            app_id: None,
+            display_name: Some(display_name.into()),
+            create,
+            password_credentials: None,
+            key_credentials: None,
+        }
+    }
+
+    /// An existing user-assigned managed identity.
+    pub fn user_assigned(
+        subscription_id: impl Into<String>,
+        resource_group: impl Into<String>,
+        name: impl Into<String>,
+    ) -> Self {
+        IdentitySpec::UserAssigned {
+            subscription_id: subscription_id.into(),
+            resource_group: resource_group.into(),
+            name: name.into(),
+            create: None,
+        }
+    }
+
+    fn check(&self) -> Result<(), SpecError> {
+        match self {
+            IdentitySpec::AppRegistration { password_credentials: Some(_), .. } => {
+                Err(SpecError::CredentialRequested { field: "password_credentials" })
+            }
+            IdentitySpec::AppRegistration { key_credentials: Some(_), .. } => {
+                Err(SpecError::CredentialRequested { field: "key_credentials" })
+            }
+            IdentitySpec::AppRegistration { app_id: None, display_name: None, .. } => Err(SpecError::Invalid {
+                field: "identity",
+                message: "an app registration needs app_id or display_name".into(),
+            }),
+            IdentitySpec::AppRegistration { create: true, display_name: None, .. } => Err(SpecError::Invalid {
+                field: "identity.create",
+                message: "creating an app registration needs its display_name".into(),
+            }),
+            IdentitySpec::AppRegistration { display_name: Some(n), .. } if n.trim().is_empty() => {
+                Err(SpecError::Invalid { field: "identity.display_name", message: "empty".into() })
+            }
+            IdentitySpec::UserAssigned { create: Some(c), .. } if c.location.trim().is_empty() => {
+                Err(SpecError::Invalid { field: "identity.create.location", message: "empty".into() })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// How to create a user-assigned managed identity that does not exist.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateIdentitySpec {
+    /// The Azure region, e.g. `westeurope`.
+    pub location: String,
+    /// Tags to put on it.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// A credential a spec asked for, which is refused: this crate exists so that plug-ins need no secret, and a
+/// password or key on the application would be one more secret to store, rotate and leak. Any value in the spec
+/// file is accepted by the parser only to give this explanation instead of "unknown field".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RefusedCredential;
+
+impl<'de> Deserialize<'de> for RefusedCredential {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(deserializer).map(|_| RefusedCredential)
+    }
+}
+
+impl Serialize for RefusedCredential {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_none()
+    }
+}
+
+/// Access to grant the identity on an Azure resource (step 5 of the walkthrough): an ARM role assignment.
+///
+/// ```toml
+/// [[grants]]
+/// role = "Key Vault Secrets User"
+/// scope = "/subscriptions/.../resourceGroups/rg/providers/Microsoft.KeyVault/vaults/contoso-kv"
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantSpec {
+    /// The role's name, resolved to its definition at the scope (e.g. `Key Vault Secrets User`).
+    pub role: String,
+    /// The resource id the role applies to.
+    pub scope: String,
 }
 
 /// The signing certificate of an environment's components.
@@ -106,6 +255,9 @@ pub struct ProvisionSpec {
     pub prune: bool,
     /// The environments.
     pub environments: Vec<EnvironmentSpec>,
+    /// Role assignments to give the identity (step 5 of the walkthrough).
+    #[serde(default)]
+    pub grants: Vec<GrantSpec>,
     /// Where relative certificate paths start (the spec file's folder); not part of the file.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -133,6 +285,22 @@ pub enum SpecError {
     /// The spec has no environment.
     #[error("the spec lists no environment")]
     NoEnvironment,
+    /// The spec asks for a password or key credential on the application.
+    #[error(
+        "the spec asks for {field} on the application: refused. dataverse-mi sets up plug-ins to get tokens with no secret at all (the platform signs an assertion that the FIC trusts); a password or key would be a secret to store, rotate and leak. Remove {field} from the spec"
+    )]
+    CredentialRequested {
+        /// The field.
+        field: &'static str,
+    },
+    /// A value in the spec is not usable.
+    #[error("the spec's {field} is not usable: {message}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// Why.
+        message: String,
+    },
 }
 
 impl ProvisionSpec {
@@ -163,10 +331,30 @@ impl ProvisionSpec {
     }
 
     fn checked(self) -> Result<Self, SpecError> {
+        self.validate()?;
+        Ok(self)
+    }
+
+    /// Checks what the file format cannot: at least one environment, an identity that can be found (and
+    /// created, when asked), no credential requested, grants with a role and a resource id. The loaders and
+    /// [`Provisioner::plan`](super::Provisioner::plan) call it; a spec built in code can call it early.
+    pub fn validate(&self) -> Result<(), SpecError> {
         if self.environments.is_empty() {
             return Err(SpecError::NoEnvironment);
         }
-        Ok(self)
+        self.identity.check()?;
+        for g in &self.grants {
+            if g.role.trim().is_empty() {
+                return Err(SpecError::Invalid { field: "grants.role", message: "empty".into() });
+            }
+            if !g.scope.starts_with('/') {
+                return Err(SpecError::Invalid {
+                    field: "grants.scope",
+                    message: format!("'{}' is not an Azure resource id (it starts with /subscriptions/...)", g.scope),
+                });
+            }
+        }
+        Ok(())
     }
 }
 

@@ -53,11 +53,14 @@ impl Provisioner {
         since: &str,
         enable_tracing: bool,
     ) -> Result<WatchReport, ProvisionError> {
-        let configured: Vec<ConfiguredFic> = self
-            .identity()
-            .list_fics()
-            .await
-            .map_err(ProvisionError::identity)?
+        // The lookup first: an app registration named in the spec by display name is only known after it.
+        let application_id =
+            self.identity().lookup().await.map_err(ProvisionError::identity)?.map(|found| found.client_id);
+        let fics = match application_id {
+            Some(_) => self.identity().list_fics().await.map_err(ProvisionError::identity)?,
+            None => Vec::new(),
+        };
+        let configured: Vec<ConfiguredFic> = fics
             .into_iter()
             .map(|f| ConfiguredFic {
                 subject: f.subject,
@@ -65,7 +68,6 @@ impl Provisioner {
                 audience: f.audiences.into_iter().next(),
             })
             .collect();
-        let application_id = self.identity().application_id().await.map_err(ProvisionError::identity)?;
         let mut report = WatchReport { environments: Vec::new(), failures: Vec::new() };
         for env in &spec.environments {
             let org = env.org_url.as_str();
@@ -84,7 +86,7 @@ impl Provisioner {
                 tenant_id: detail.tenant_id,
                 environment_id: detail.environment_id,
                 organization_id: Some(detail.organization_id),
-                application_id: Some(application_id),
+                application_id,
                 certificate,
                 cloud: Some(CloudProfile::from(spec.cloud)),
                 version: Some(spec.version),

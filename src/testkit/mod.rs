@@ -154,6 +154,8 @@ pub(crate) struct App {
 pub(crate) struct Uami {
     pub(crate) id: String,
     pub(crate) name: String,
+    pub(crate) location: String,
+    pub(crate) tags: serde_json::Value,
     pub(crate) client_id: Uuid,
     pub(crate) principal_id: Uuid,
     pub(crate) tenant_id: Uuid,
@@ -165,6 +167,12 @@ pub(crate) struct State {
     pub(crate) environments: BTreeMap<String, Environment>,
     pub(crate) apps: BTreeMap<Uuid, App>,
     pub(crate) uamis: BTreeMap<String, Uami>,
+    /// Service principals: application id to object id.
+    pub(crate) service_principals: BTreeMap<Uuid, Uuid>,
+    pub(crate) role_assignments: Vec<crate::clients::RoleAssignment>,
+    /// Principals not replicated yet: how many more role assignments naming them answer `PrincipalNotFound`.
+    pub(crate) unreplicated: BTreeMap<Uuid, u32>,
+    pub(crate) replication_lag: u32,
     pub(crate) log: Vec<LoggedRequest>,
     pub(crate) rng: fastrand::Rng,
     pub(crate) options: FakeOptions,
@@ -176,7 +184,7 @@ pub struct FakePlatform {
     pub(crate) state: Arc<Mutex<State>>,
 }
 
-fn ids(rng: &mut fastrand::Rng) -> Uuid {
+pub(crate) fn ids(rng: &mut fastrand::Rng) -> Uuid {
     uuid::Builder::from_random_bytes(rng.u128(..).to_le_bytes()).into_uuid()
 }
 
@@ -189,6 +197,10 @@ impl FakePlatform {
                 environments: BTreeMap::new(),
                 apps: BTreeMap::new(),
                 uamis: BTreeMap::new(),
+                service_principals: BTreeMap::new(),
+                role_assignments: Vec::new(),
+                unreplicated: BTreeMap::new(),
+                replication_lag: 0,
                 log: Vec::new(),
                 rng,
                 options,
@@ -328,12 +340,68 @@ impl FakePlatform {
         self.add_component(host, unique_name, certificate, true)
     }
 
-    /// Adds an app registration; returns its object id.
+    /// Adds an app registration and its service principal (as registering an app in the portal does); returns
+    /// the application's object id.
     pub fn add_application(&self, app_id: Uuid, display_name: &str) -> Uuid {
+        let object_id = self.add_application_without_service_principal(app_id, display_name);
+        let mut s = self.lock();
+        let principal = ids(&mut s.rng);
+        s.service_principals.insert(app_id, principal);
+        object_id
+    }
+
+    /// Adds an app registration with no service principal in the tenant (as creating it through Graph does);
+    /// returns its object id.
+    pub fn add_application_without_service_principal(&self, app_id: Uuid, display_name: &str) -> Uuid {
         let mut s = self.lock();
         let object_id = ids(&mut s.rng);
         s.apps.insert(app_id, App { object_id, display_name: display_name.to_owned(), fics: Vec::new() });
         object_id
+    }
+
+    /// The application ids of the app registrations named `display_name`.
+    pub fn applications_named(&self, display_name: &str) -> Vec<Uuid> {
+        self.lock().apps.iter().filter(|(_, a)| a.display_name == display_name).map(|(id, _)| *id).collect()
+    }
+
+    /// The object id of an application's service principal.
+    pub fn service_principal(&self, app_id: Uuid) -> Option<Uuid> {
+        self.lock().service_principals.get(&app_id).copied()
+    }
+
+    /// A user-assigned identity's client id and principal id, if it exists.
+    pub fn user_assigned_identity(&self, subscription: &str, resource_group: &str, name: &str) -> Option<(Uuid, Uuid)> {
+        let key = router::uami_key(subscription, resource_group, name);
+        self.lock().uamis.get(&key).map(|u| (u.client_id, u.principal_id))
+    }
+
+    /// Principals created from now on (service principals, user-assigned identities) answer
+    /// `PrincipalNotFound` to their first `attempts` role assignments, as ARM does until Entra has replicated
+    /// a new principal.
+    pub fn set_principal_replication_lag(&self, attempts: u32) {
+        self.lock().replication_lag = attempts;
+    }
+
+    /// Every role assignment.
+    pub fn role_assignments(&self) -> Vec<crate::clients::RoleAssignment> {
+        self.lock().role_assignments.clone()
+    }
+
+    /// Adds a role assignment under a random name (as the portal makes them); returns its name, or `None`
+    /// when the fake knows no role of that name.
+    pub fn seed_role_assignment(&self, scope: &str, role_name: &str, principal_id: Uuid) -> Option<Uuid> {
+        let definition = router::role_definition_id(scope, role_name)?;
+        let mut s = self.lock();
+        let name = ids(&mut s.rng);
+        let scope = scope.trim_end_matches('/').to_owned();
+        s.role_assignments.push(crate::clients::RoleAssignment {
+            id: format!("{scope}/providers/Microsoft.Authorization/roleAssignments/{name}"),
+            name: name.to_string(),
+            role_definition_id: definition,
+            principal_id,
+            scope,
+        });
+        Some(name)
     }
 
     /// Adds a user-assigned managed identity; returns its client id and principal id.
@@ -351,7 +419,16 @@ impl FakePlatform {
         );
         s.uamis.insert(
             id.to_ascii_lowercase(),
-            Uami { id, name: name.to_owned(), client_id, principal_id, tenant_id: tenant, fics: Vec::new() },
+            Uami {
+                id,
+                name: name.to_owned(),
+                location: "westeurope".to_owned(),
+                tags: serde_json::json!({}),
+                client_id,
+                principal_id,
+                tenant_id: tenant,
+                fics: Vec::new(),
+            },
         );
         (client_id, principal_id)
     }
@@ -577,10 +654,13 @@ impl FakePlatform {
             ..base.clone()
         };
         let cloud = CloudProfile::from(spec.cloud);
-        let identity = crate::provision::api::identity_api(&spec.identity, &cloud, test_token(), base.clone(), base)?;
+        let identity =
+            crate::provision::api::identity_api(&spec.identity, &cloud, test_token(), base.clone(), base.clone())?;
+        let access = crate::provision::api::access_api(&cloud, test_token(), base)?;
         let connector = Arc::new(crate::provision::api::ClientConnector::new(test_token(), dataverse));
         let options = crate::provision::ProvisionOptions { stats: Some(stats.clone()), ..options };
-        Ok(FakeClients { provisioner: crate::provision::Provisioner::new(identity, connector, options), stats })
+        let provisioner = crate::provision::Provisioner::new(identity, connector, options).with_access(access);
+        Ok(FakeClients { provisioner, stats })
     }
 }
 
@@ -650,11 +730,13 @@ impl FakeServer {
             with_stats(self.graph_options()),
             with_stats(self.arm_options()),
         )?;
+        let access = crate::provision::api::access_api(&cloud, test_token(), with_stats(self.arm_options()))?;
         let connector = Arc::new(
             crate::provision::api::ClientConnector::new(test_token(), with_stats(ClientOptions::default()))
                 .with_route_prefix(self.uri()),
         );
         let options = crate::provision::ProvisionOptions { stats: Some(stats.clone()), ..options };
-        Ok(FakeClients { provisioner: crate::provision::Provisioner::new(identity, connector, options), stats })
+        let provisioner = crate::provision::Provisioner::new(identity, connector, options).with_access(access);
+        Ok(FakeClients { provisioner, stats })
     }
 }

@@ -198,7 +198,7 @@ pub(super) fn handle(
     let (status, answer) = match &t {
         Target::Dataverse { host, rest } => dataverse(&mut s, request, host, rest, &body),
         Target::Graph { rest } => graph(&mut s, request, rest, &body),
-        Target::Arm { rest } => arm(&mut s, &method, rest, &body),
+        Target::Arm { rest } => arm(&mut s, request, rest, &body),
         Target::Login => (
             StatusCode::OK,
             json!({"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": format!("fake.{}", s.rng.u64(..))}),
@@ -253,6 +253,10 @@ fn route_of(method: &Method, t: &Target) -> String {
                 "fics"
             } else if rest.contains("federatedIdentityCredentials/") {
                 "fic"
+            } else if rest.starts_with("servicePrincipals") {
+                "service principal"
+            } else if rest == "applications" {
+                "applications"
             } else {
                 "application"
             };
@@ -263,6 +267,12 @@ fn route_of(method: &Method, t: &Target) -> String {
                 "fics"
             } else if rest.contains("federatedIdentityCredentials/") {
                 "fic"
+            } else if rest.contains("/roleDefinitions") {
+                "role definitions"
+            } else if rest.contains("/roleAssignments/") {
+                "role assignment"
+            } else if rest.contains("/roleAssignments") {
+                "role assignments"
             } else {
                 "identity"
             };
@@ -559,9 +569,86 @@ fn fic_problem(
     None
 }
 
+/// `applications` (find by `$filter`, create) and `servicePrincipals` (create, read by appId).
+fn graph_directory(s: &mut State, request: &http::Request<Bytes>, path: &str, body: &Value) -> Option<Answer> {
+    let method = request.method();
+    if path == "applications" {
+        return Some(match *method {
+            Method::GET => {
+                let filter = param(&query(request), "$filter").unwrap_or_default();
+                let Some(terms) = parse_filter(&filter) else {
+                    return Some(error(400, "Request_UnsupportedQuery", "Unsupported query."));
+                };
+                let rows = s
+                    .apps
+                    .iter()
+                    .filter(|(app_id, a)| {
+                        terms.iter().any(|(field, value)| match field.as_str() {
+                            "displayName" => a.display_name == *value,
+                            "appId" => app_id.to_string() == *value,
+                            _ => false,
+                        })
+                    })
+                    .map(|(app_id, a)| json!({"id": a.object_id, "appId": app_id, "displayName": a.display_name}))
+                    .collect();
+                (StatusCode::OK, page(request, rows, s.options.page_size))
+            }
+            Method::POST => {
+                let Some(name) = body.get("displayName").and_then(Value::as_str).filter(|n| !n.is_empty()) else {
+                    return Some(error(400, "Request_BadRequest", "displayName is required."));
+                };
+                let (app_id, object_id) = (super::ids(&mut s.rng), super::ids(&mut s.rng));
+                s.apps.insert(app_id, super::App { object_id, display_name: name.to_owned(), fics: Vec::new() });
+                (StatusCode::CREATED, json!({"id": object_id, "appId": app_id, "displayName": name}))
+            }
+            _ => error(405, "", "method not allowed"),
+        });
+    }
+    if path == "servicePrincipals" && method == Method::POST {
+        let Some(app_id) = body.get("appId").and_then(Value::as_str).and_then(|v| Uuid::parse_str(v).ok()) else {
+            return Some(error(400, "Request_BadRequest", "appId is required."));
+        };
+        if !s.apps.contains_key(&app_id) {
+            return Some(error(
+                400,
+                "Request_BadRequest",
+                &format!(
+                    "The appId '{app_id}' of the service principal does not reference a valid application object."
+                ),
+            ));
+        }
+        if s.service_principals.contains_key(&app_id) {
+            return Some(error(
+                409,
+                "Request_MultipleObjectsWithSameKeyValue",
+                "The service principal cannot be created, updated, or restored because the service principal name is already in use.",
+            ));
+        }
+        let id = super::ids(&mut s.rng);
+        s.service_principals.insert(app_id, id);
+        let lag = s.replication_lag;
+        if lag > 0 {
+            s.unreplicated.insert(id, lag);
+        }
+        return Some((StatusCode::CREATED, json!({"id": id, "appId": app_id})));
+    }
+    if let Some(key) = path.strip_prefix("servicePrincipals(appId='").and_then(|r| r.strip_suffix("')")) {
+        let found = Uuid::parse_str(key).ok().and_then(|app_id| Some((app_id, *s.service_principals.get(&app_id)?)));
+        return Some(match found {
+            Some((app_id, id)) if *method == Method::GET => (StatusCode::OK, json!({"id": id, "appId": app_id})),
+            Some(_) => error(405, "", "method not allowed"),
+            None => error(404, "Request_ResourceNotFound", &format!("Resource '{key}' does not exist.")),
+        });
+    }
+    None
+}
+
 fn graph(s: &mut State, request: &http::Request<Bytes>, rest: &str, body: &Value) -> Answer {
     let page_size = s.options.page_size;
     let path = rest.split('?').next().unwrap_or(rest);
+    if let Some(answer) = graph_directory(s, request, path, body) {
+        return answer;
+    }
     let (app_part, tail) = match path.split_once('/') {
         Some((a, t)) if a.starts_with("applications(") => (a.to_owned(), t.to_owned()),
         _ if path.starts_with("applications(") => {
@@ -666,13 +753,138 @@ fn graph(s: &mut State, request: &http::Request<Bytes>, rest: &str, body: &Value
     error(404, "Request_ResourceNotFound", "no such route")
 }
 
-fn arm(s: &mut State, method: &Method, rest: &str, body: &Value) -> Answer {
+pub(super) fn uami_key(subscription: &str, resource_group: &str, name: &str) -> String {
+    format!(
+        "/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}"
+    )
+    .to_ascii_lowercase()
+}
+
+/// The built-in roles the fake knows: name and definition GUID (Azure's own).
+const ROLES: &[(&str, &str)] = &[
+    ("Key Vault Secrets User", "4633458b-17de-408a-b874-0445c86b69e6"),
+    ("Key Vault Secrets Officer", "b86a8fe4-44ce-4948-aee5-eccb2c155cd7"),
+    ("Key Vault Crypto User", "12338af0-0e69-4776-bea7-57ae8d297424"),
+    ("Storage Blob Data Reader", "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"),
+    ("Storage Blob Data Contributor", "ba92f5b4-2d11-453d-a403-e96b0029c9fe"),
+    ("Azure Service Bus Data Sender", "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39"),
+    ("Reader", "acdd72a7-3385-48ef-bd42-f606fba81ae7"),
+    ("Contributor", "b24988ac-6180-42a0-ab88-20f7382dd24c"),
+];
+
+/// A role definition's id as ARM names it at `scope`: under the scope's subscription.
+pub(super) fn role_definition_id(scope: &str, role_name: &str) -> Option<String> {
+    let (_, guid) = ROLES.iter().find(|(name, _)| *name == role_name)?;
+    let subscription = scope.trim_start_matches('/').strip_prefix("subscriptions/").and_then(|r| r.split('/').next());
+    Some(match subscription {
+        Some(sub) => format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{guid}"),
+        None => format!("/providers/Microsoft.Authorization/roleDefinitions/{guid}"),
+    })
+}
+
+fn role_assignment_json(a: &crate::clients::RoleAssignment) -> Value {
+    json!({"id": a.id, "name": a.name, "type": "Microsoft.Authorization/roleAssignments",
+           "properties": {"roleDefinitionId": a.role_definition_id, "principalId": a.principal_id,
+                          "principalType": "ServicePrincipal", "scope": a.scope}})
+}
+
+/// `{scope}/providers/Microsoft.Authorization/{roleDefinitions|roleAssignments}...`
+fn authorization(s: &mut State, request: &http::Request<Bytes>, scope: &str, tail: &str, body: &Value) -> Answer {
+    let method = request.method();
+    let scope = format!("/{}", scope.trim_matches('/'));
+    let filter = param(&query(request), "$filter").unwrap_or_default();
+    let terms = parse_filter(&filter).unwrap_or_default();
+    let term = |field: &str| terms.iter().find(|(f, _)| f == field).map(|(_, v)| v.clone());
+    if tail == "roleDefinitions" && *method == Method::GET {
+        let found = term("roleName").and_then(|name| {
+            let id = role_definition_id(&scope, &name)?;
+            let guid = id.rsplit('/').next().unwrap_or_default().to_owned();
+            Some(json!({"id": id, "name": guid, "type": "Microsoft.Authorization/roleDefinitions",
+                        "properties": {"roleName": name, "type": "BuiltInRole"}}))
+        });
+        return (StatusCode::OK, json!({"value": found.into_iter().collect::<Vec<_>>()}));
+    }
+    if tail == "roleAssignments" && *method == Method::GET {
+        let principal = term("principalId").and_then(|p| Uuid::parse_str(&p).ok());
+        let related = |other: &str| {
+            let (a, b) = (other.to_ascii_lowercase(), scope.to_ascii_lowercase());
+            a.starts_with(&b) || b.starts_with(&a)
+        };
+        let rows: Vec<Value> = s
+            .role_assignments
+            .iter()
+            .filter(|a| principal.is_none_or(|p| a.principal_id == p) && related(&a.scope))
+            .map(role_assignment_json)
+            .collect();
+        return (StatusCode::OK, json!({"value": rows}));
+    }
+    let Some(name) = tail.strip_prefix("roleAssignments/") else {
+        return error(404, "NoRoute", "the fake has no such authorization route");
+    };
+    if *method != Method::PUT {
+        return error(405, "", "method not allowed");
+    }
+    let props = &body["properties"];
+    let (Some(role_definition_id), Some(principal_id)) =
+        (props["roleDefinitionId"].as_str(), props["principalId"].as_str().and_then(|p| Uuid::parse_str(p).ok()))
+    else {
+        return error(400, "InvalidRoleAssignmentRequest", "roleDefinitionId and principalId are required.");
+    };
+    if Uuid::parse_str(name).is_err() {
+        return error(400, "InvalidRoleAssignmentId", &format!("The role assignment ID '{name}' is not valid."));
+    }
+    let known = s.service_principals.values().any(|p| *p == principal_id)
+        || s.uamis.values().any(|u| u.principal_id == principal_id);
+    let waiting = s.unreplicated.get_mut(&principal_id).filter(|n| **n > 0);
+    if !known || waiting.is_some() {
+        if let Some(n) = waiting {
+            *n -= 1;
+        }
+        return error(
+            400,
+            "PrincipalNotFound",
+            &format!(
+                "Principal {} does not exist in the directory. Check that you have the correct principal ID. If you are creating this principal and then immediately assigning a role, this error might be related to a replication delay.",
+                principal_id.simple()
+            ),
+        );
+    }
+    let guid = |id: &str| id.rsplit('/').next().unwrap_or_default().to_ascii_lowercase();
+    let same = s.role_assignments.iter().any(|a| {
+        a.principal_id == principal_id
+            && a.scope.eq_ignore_ascii_case(&scope)
+            && guid(&a.role_definition_id) == guid(role_definition_id)
+    });
+    if same || s.role_assignments.iter().any(|a| a.name.eq_ignore_ascii_case(name)) {
+        return error(409, "RoleAssignmentExists", "The role assignment already exists.");
+    }
+    let assignment = crate::clients::RoleAssignment {
+        id: format!("{scope}/providers/Microsoft.Authorization/roleAssignments/{name}"),
+        name: name.to_owned(),
+        role_definition_id: role_definition_id.to_owned(),
+        principal_id,
+        scope,
+    };
+    let v = role_assignment_json(&assignment);
+    s.role_assignments.push(assignment);
+    (StatusCode::CREATED, v)
+}
+
+fn arm(s: &mut State, request: &http::Request<Bytes>, rest: &str, body: &Value) -> Answer {
+    let method = request.method();
     let path = rest.split('?').next().unwrap_or(rest);
+    const AUTHORIZATION: &str = "/providers/Microsoft.Authorization/";
+    if let Some(i) = path.find(AUTHORIZATION) {
+        return authorization(s, request, &path[..i], &path[i + AUTHORIZATION.len()..], body);
+    }
     let (identity, tail) = match path.find("/federatedIdentityCredentials") {
         Some(i) => (&path[..i], &path[i + "/federatedIdentityCredentials".len()..]),
         None => (path, ""),
     };
     let key = format!("/{}", identity.trim_start_matches('/')).to_ascii_lowercase();
+    if tail.is_empty() && !path.contains("/federatedIdentityCredentials") && *method == Method::PUT {
+        return put_identity(s, identity, key, body);
+    }
     let Some(uami) = s.uamis.get_mut(&key) else {
         return error(404, "ResourceNotFound", &format!("The Resource '{identity}' was not found."));
     };
@@ -682,11 +894,7 @@ fn arm(s: &mut State, method: &Method, rest: &str, body: &Value) -> Answer {
                "properties": {"issuer": f.issuer, "subject": f.subject, "audiences": f.audiences}})
     };
     if !path.contains("/federatedIdentityCredentials") {
-        return (
-            StatusCode::OK,
-            json!({"id": uami.id, "name": uami.name, "location": "westeurope", "tags": {},
-            "properties": {"tenantId": uami.tenant_id, "principalId": uami.principal_id, "clientId": uami.client_id}}),
-        );
+        return (StatusCode::OK, uami_json(uami));
     }
     let name = tail.trim_start_matches('/');
     if name.is_empty() {
@@ -732,6 +940,47 @@ fn arm(s: &mut State, method: &Method, rest: &str, body: &Value) -> Answer {
         (_, None) => error(404, "NotFound", "The federated identity credential was not found."),
         _ => error(405, "", "method not allowed"),
     }
+}
+
+fn uami_json(u: &super::Uami) -> Value {
+    json!({"id": u.id, "name": u.name, "location": u.location, "tags": u.tags,
+           "type": "Microsoft.ManagedIdentity/userAssignedIdentities",
+           "properties": {"tenantId": u.tenant_id, "principalId": u.principal_id, "clientId": u.client_id}})
+}
+
+/// `PUT` of a user-assigned identity: created (201) or its tags replaced (200).
+fn put_identity(s: &mut State, identity: &str, key: String, body: &Value) -> Answer {
+    const TYPE: &str = "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/";
+    let id = format!("/{}", identity.trim_start_matches('/'));
+    let Some(name) = id.find(TYPE).map(|i| id[i + TYPE.len()..].to_owned()).filter(|n| !n.contains('/')) else {
+        return error(404, "NoRoute", "the fake has no such ARM route");
+    };
+    let Some(location) = body.get("location").and_then(Value::as_str).filter(|l| !l.is_empty()) else {
+        return error(400, "LocationRequired", "The location property is required for this definition.");
+    };
+    let tags = body.get("tags").cloned().unwrap_or_else(|| json!({}));
+    if let Some(u) = s.uamis.get_mut(&key) {
+        u.tags = tags;
+        return (StatusCode::OK, uami_json(u));
+    }
+    let (client_id, principal_id) = (super::ids(&mut s.rng), super::ids(&mut s.rng));
+    let tenant_id = s.environments.values().next().map(|e| e.tenant_id).unwrap_or_default();
+    if s.replication_lag > 0 {
+        s.unreplicated.insert(principal_id, s.replication_lag);
+    }
+    let u = super::Uami {
+        id,
+        name,
+        location: location.to_owned(),
+        tags,
+        client_id,
+        principal_id,
+        tenant_id,
+        fics: Vec::new(),
+    };
+    let v = uami_json(&u);
+    s.uamis.insert(key, u);
+    (StatusCode::CREATED, v)
 }
 
 #[cfg(test)]
