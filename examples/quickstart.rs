@@ -1,61 +1,71 @@
-//! Quickstart, no Azure account needed: a fake platform on loopback with two environments and three plug-ins,
-//! provisioned with the shipped example certificate, then verified.
+//! Quickstart, no Azure account needed: the whole flow from nothing against a fake platform on loopback.
 //!
 //! `cargo run --example quickstart --features testkit`
 //!
-//! Prints the plan, the apply report, the verification and the requests each service received. Against real
-//! services the same calls are made by `dataverse-mi plan|apply|verify -f spec.toml`.
+//! The fake starts with two environments and three plug-ins, and no identity, no FIC, no row. One spec then
+//! takes it, in the walkthrough's order, to a verified setup: (1) the app registration and its service principal
+//! are created, (2-4) a FIC, a managed identity row and the bindings per environment, (5) one role assignment on
+//! a key vault. The plug-ins run and get tokens. Then someone replaces a FIC with a hand-made one (the tenant
+//! GUID encoded in the wrong byte order, the classic mistake), a plug-in fails, and (6) `watch` finds the failure
+//! in the plug-in trace log and explains it; a second apply mends it.
+//!
+//! Against real services the same calls are made by `dataverse-mi plan|apply|verify|watch -f spec.toml`.
 
 use dataverse_mi::cloud::Cloud;
-use dataverse_mi::provision::{CertificateSpec, EnvironmentSpec, IdentitySpec, ProvisionOptions, ProvisionSpec};
+use dataverse_mi::guid::{encode_guid, encode_guid_big_endian};
+use dataverse_mi::provision::{
+    CertificateSpec, EnvironmentSpec, GrantSpec, IdentitySpec, ProvisionOptions, ProvisionSpec,
+};
 use dataverse_mi::subject::SubjectFormatVersion;
 use dataverse_mi::testkit::{FakeOptions, FakePlatform};
 use uuid::Uuid;
 
+const DEV: &str = "contoso-dev.crm.dynamics.com";
+const TEST: &str = "contoso-test.crm.dynamics.com";
+const KEY_VAULT: &str = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-secrets/providers/Microsoft.KeyVault/vaults/contoso-kv";
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let tenant = Uuid::parse_str("72f988bf-86f1-41af-91ab-2d7cd011db47")?;
-    let app_id = Uuid::parse_str("0b5a7d2c-6f4e-4d3a-9c1b-2a8e7f6d5c4b")?;
     let cert_path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/contoso-plugins.cer");
     let cert = dataverse_mi::cert::Certificate::from_file(cert_path)?.certificate;
 
-    // The platform as it is before provisioning: an app registration, two environments, three plug-ins.
+    // The platform before anything: two environments, three plug-ins signed with the example certificate.
     let fake = FakePlatform::new(FakeOptions::default());
-    fake.add_application(app_id, "Contoso plug-ins");
-    fake.add_environment("contoso-dev.crm.dynamics.com", tenant);
-    fake.add_environment("contoso-test.crm.dynamics.com", tenant);
-    fake.add_plugin_assembly("contoso-dev.crm.dynamics.com", "Contoso.Plugins", Some(cert.clone()));
-    fake.add_plugin_package("contoso-dev.crm.dynamics.com", "contoso_Integrations", Some(cert.clone()));
-    fake.add_plugin_assembly("contoso-test.crm.dynamics.com", "Contoso.Plugins", Some(cert.clone()));
+    fake.add_environment(DEV, tenant);
+    fake.add_environment(TEST, tenant);
+    let dev_plugins = fake.add_plugin_assembly(DEV, "Contoso.Plugins", Some(cert.clone()));
+    fake.add_plugin_package(DEV, "contoso_Integrations", Some(cert.clone()));
+    let test_plugins = fake.add_plugin_assembly(TEST, "Contoso.Plugins", Some(cert.clone()));
     let server = fake.start().await;
     println!("fake platform listening on {}\n", server.uri());
 
     let spec = ProvisionSpec {
-        identity: IdentitySpec::app_registration(app_id),
+        identity: IdentitySpec::app_registration_named("Contoso plug-ins", true),
         cloud: Cloud::Public,
         version: SubjectFormatVersion::V2,
         prune: false,
         environments: vec![
             EnvironmentSpec {
-                org_url: "https://contoso-dev.crm.dynamics.com".into(),
+                org_url: format!("https://{DEV}"),
                 plugin_assemblies: vec!["Contoso.Plugins".into()],
                 plugin_packages: vec!["contoso_Integrations".into()],
                 certificate: CertificateSpec::File { path: cert_path.into(), password_env: None },
             },
             EnvironmentSpec {
-                org_url: "https://contoso-test.crm.dynamics.com".into(),
+                org_url: format!("https://{TEST}"),
                 plugin_assemblies: vec!["Contoso.Plugins".into()],
                 plugin_packages: vec![],
                 certificate: CertificateSpec::File { path: cert_path.into(), password_env: None },
             },
         ],
-        grants: vec![],
+        grants: vec![GrantSpec { role: "Key Vault Secrets User".into(), scope: KEY_VAULT.into() }],
         base_dir: Default::default(),
     };
     let engine = server.provisioner(&spec, ProvisionOptions::default())?.provisioner;
 
     let plan = engine.plan(&spec).await?;
-    println!("== plan\n{plan}\n");
+    println!("== plan (from nothing)\n{plan}\n");
     for e in &plan.environments {
         println!("{}: subject {}", e.org_url, e.subject);
     }
@@ -66,12 +76,52 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rerun = engine.plan(&spec).await?;
     println!("== re-run plan\n{rerun}\n");
 
+    let app_id = fake.applications_named("Contoso plug-ins").first().copied().ok_or("no application was created")?;
+    let role = fake.role_assignments().into_iter().next().ok_or("no role assignment was made")?;
+    println!("created: application {app_id}, service principal {:?}", fake.service_principal(app_id));
+    println!("granted: {} at {}\n", role.role_definition_id, role.scope);
+    let all_run = fake.run_plugin(DEV, dev_plugins, "Contoso.Plugins.ReadSecret")
+        && fake.run_plugin(TEST, test_plugins, "Contoso.Plugins.ReadSecret");
+    println!("== the plug-ins run: {}\n", if all_run { "both got a token" } else { "a token request FAILED" });
+
+    // Someone "fixes" the test environment's FIC by hand, encoding the tenant GUID in the wrong byte order.
+    let test_fic = &plan.environments[1].fic;
+    fake.remove_graph_fic(app_id, &test_fic.name);
+    let mut hand_made = test_fic.clone();
+    hand_made.name = "hand-made".into();
+    hand_made.subject = hand_made.subject.replace(&encode_guid(tenant), &encode_guid_big_endian(tenant));
+    fake.seed_graph_fic(app_id, hand_made);
+    fake.set_trace_setting(TEST, 1);
+    let broken_run = fake.run_plugin(TEST, test_plugins, "Contoso.Plugins.ReadSecret");
+
+    let watch = engine.watch(&spec, "2000-01-01T00:00:00Z", false).await?;
+    println!("== watch (the plug-in trace log, step 6)");
+    for e in &watch.environments {
+        println!("{}: tracing {:?}, {} row(s)", e.org_url, e.setting, e.rows);
+    }
+    for f in &watch.failures {
+        println!("\n{} {}:\n{}", f.org_url, f.log.type_name.as_deref().unwrap_or("?"), f.diagnosis);
+    }
+    let mend = engine.plan(&spec).await?;
+    println!("\n== plan after the hand edit\n{mend}\n");
+    let mended = engine.apply(&mend).await;
+    let mended_run = fake.run_plugin(TEST, test_plugins, "Contoso.Plugins.ReadSecret");
+    println!(
+        "== apply\n{mended}\n\nthe test plug-in runs again: {}\n",
+        if mended_run { "token acquired" } else { "FAILED" }
+    );
+
     println!("== requests the fake received, by route");
     for (route, count) in fake.counts() {
         println!("{count:>4}  {route}");
     }
-    if !(report.is_success() && verify.is_ok() && rerun.is_empty()) {
-        return Err("the quickstart did not converge".into());
+    let diagnosed = watch.failures.iter().any(|f| {
+        f.diagnosis.error.code.as_deref() == Some("AADSTS700213")
+            && f.diagnosis.findings.iter().any(|x| x.cause.id() == "tenant_big_endian")
+    });
+    let converged = report.is_success() && verify.is_ok() && rerun.is_empty() && all_run;
+    if !(converged && !broken_run && diagnosed && mended.is_success() && mended_run) {
+        return Err("the quickstart did not go as expected".into());
     }
     Ok(())
 }

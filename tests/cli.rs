@@ -369,3 +369,92 @@ async fn plan_apply_verify_against_the_fake() {
     assert!(d.status.success(), "{}", stderr(&d));
     assert_eq!(json(&d)["findings"][0]["cause"], "user_app_id_in_app_segment");
 }
+
+#[cfg(feature = "testkit")]
+#[tokio::test(flavor = "multi_thread")]
+async fn the_whole_flow_from_nothing_with_the_example_spec() {
+    use dataverse_mi::testkit::{FakeOptions, FakePlatform};
+    let spec = format!("{}/examples/specs/from-nothing.toml", env!("CARGO_MANIFEST_DIR"));
+    let cert = dataverse_mi::cert::Certificate::from_file(format!(
+        "{}/examples/contoso-plugins.cer",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+    .certificate;
+    let fake = FakePlatform::new(FakeOptions::default());
+    fake.add_environment("contoso-dev.crm.dynamics.com", TENANT.parse().unwrap());
+    fake.add_plugin_assembly("contoso-dev.crm.dynamics.com", "Contoso.Plugins", Some(cert));
+    let server = fake.start().await;
+    let cli = |args: &[&str]| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["-f", &spec, "--testkit-url"]);
+        Command::new(env!("CARGO_BIN_EXE_dataverse-mi")).args(&all).arg(server.uri()).output().unwrap()
+    };
+    let (sub, rg, name) = ("00000000-0000-0000-0000-000000000001", "rg-plugins", "contoso-plugins");
+
+    let plan = cli(&["plan", "--output", "json"]);
+    assert!(plan.status.success(), "{}", stderr(&plan));
+    let plan = json(&plan);
+    let kinds: Vec<&str> = plan["actions"].as_array().unwrap().iter().map(|a| a["action"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["create_identity", "assign_role", "create_fic", "create_managed_identity", "bind"]);
+    assert!(plan["found"].is_null());
+
+    let verify_before = cli(&["verify"]);
+    assert_eq!(verify_before.status.code(), Some(2));
+    assert!(stdout(&verify_before).contains("DOES NOT EXIST"), "{}", stdout(&verify_before));
+
+    let apply = cli(&["apply", "--yes"]);
+    assert!(apply.status.success(), "{}{}", stdout(&apply), stderr(&apply));
+    let (client_id, principal_id) = fake.user_assigned_identity(sub, rg, name).expect("created");
+    assert_eq!(fake.role_assignments().len(), 1);
+    assert_eq!(fake.role_assignments()[0].principal_id, principal_id);
+    assert_eq!(fake.managed_identities("contoso-dev.crm.dynamics.com")[0].application_id, Some(client_id));
+
+    let verify = cli(&["verify", "--output", "json"]);
+    assert!(verify.status.success(), "{}", stdout(&verify));
+    let verify = json(&verify);
+    assert_eq!(verify["identity_exists"], true);
+    assert_eq!(verify["grants"][0]["assigned"], true);
+    assert!(stdout(&cli(&["plan"])).contains("nothing to do"));
+}
+
+/// `watch --follow` polls until Ctrl-C (SIGINT), then exits cleanly.
+#[cfg(all(feature = "testkit", unix))]
+#[tokio::test(flavor = "multi_thread")]
+async fn watch_follow_stops_on_ctrl_c() {
+    use dataverse_mi::testkit::{FakeOptions, FakePlatform};
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let spec = format!("{}/examples/specs/contoso.toml", env!("CARGO_MANIFEST_DIR"));
+    let fake = FakePlatform::new(FakeOptions::default());
+    fake.add_application("0b5a7d2c-6f4e-4d3a-9c1b-2a8e7f6d5c4b".parse().unwrap(), "Contoso plug-ins");
+    for host in ["contoso-dev.crm.dynamics.com", "contoso-test.crm.dynamics.com"] {
+        fake.add_environment(host, TENANT.parse().unwrap());
+    }
+    let server = fake.start().await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dataverse-mi"))
+        .args(["watch", "--follow", "--interval", "300", "-f", &spec, "--testkit-url", &server.uri()])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    // The first pass is done and the process waits for the next one (300 s away).
+    while !seen.contains("Ctrl-C stops") {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "the watch ended early: {seen}");
+        seen.push_str(&line);
+    }
+    let polls = fake.count("GET dataverse plugintracelogs");
+    assert_eq!(polls, 2, "one poll per environment so far");
+    let interrupted = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(interrupted.success());
+    // Waiting in a thread, so that a watch that ignores Ctrl-C fails the test instead of hanging it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait()));
+    let status =
+        rx.recv_timeout(std::time::Duration::from_secs(60)).expect("the watch did not stop on Ctrl-C").unwrap();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(fake.count("GET dataverse plugintracelogs"), polls, "no poll after Ctrl-C");
+}

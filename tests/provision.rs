@@ -5,12 +5,14 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use dataverse_mi::cert::Certificate;
+use dataverse_mi::clients::role_assignment_name;
 use dataverse_mi::cloud::Cloud;
+use dataverse_mi::entities::managed_identity_row_id;
 use dataverse_mi::fic::FederatedIdentityCredential;
 use dataverse_mi::http::RetryOptions;
 use dataverse_mi::provision::{
-    Action, ActionStatus, CertificateSpec, EnvironmentSpec, IdentitySpec, ProvisionError, ProvisionOptions,
-    ProvisionSpec,
+    Action, ActionResult, ActionStatus, CertificateSpec, CreateIdentitySpec, EnvironmentSpec, GrantSpec, IdentitySpec,
+    Plan, PrincipalRetry, ProvisionError, ProvisionOptions, ProvisionSpec, SpecError,
 };
 use dataverse_mi::subject::SubjectFormatVersion;
 use dataverse_mi::testkit::{FakeOptions, FakePlatform, FaultOptions};
@@ -345,4 +347,324 @@ async fn watch_finds_and_explains_a_token_failure_in_the_trace_log() {
     // Reading from the newest row on finds nothing new.
     let newest = report.environments[0].newest.clone().unwrap();
     assert!(engine.watch(&spec, &newest, false).await.unwrap().failures.is_empty());
+}
+
+// ---- The whole flow from nothing (issue 6): create the identity, grant it access, provision, watch. ----
+
+const KEY_VAULT: &str = "/subscriptions/sub-1/resourceGroups/rg-secrets/providers/Microsoft.KeyVault/vaults/contoso-kv";
+const KEY_VAULT_SECRETS_USER: &str = "4633458b-17de-408a-b874-0445c86b69e6";
+
+/// A fake with environments and plug-ins but no identity at all, and a spec that creates one.
+fn from_nothing(envs: usize, identity: IdentitySpec) -> (FakePlatform, ProvisionSpec) {
+    let (fake, mut spec) = setup(envs, 2, FakeOptions::default());
+    let fake_without_app = FakePlatform::new(FakeOptions::default());
+    for e in &spec.environments {
+        let host = e.org_url.trim_start_matches("https://");
+        fake_without_app.add_environment(host, TENANT);
+        for name in &e.plugin_assemblies {
+            fake_without_app.add_plugin_assembly(host, name, Some(cert()));
+        }
+    }
+    drop(fake);
+    spec.identity = identity;
+    spec.grants = vec![GrantSpec { role: "Key Vault Secrets User".into(), scope: KEY_VAULT.into() }];
+    (fake_without_app, spec)
+}
+
+fn created_identity() -> IdentitySpec {
+    IdentitySpec::app_registration_named("Contoso plug-ins (created)", true)
+}
+
+fn kinds(plan: &Plan) -> Vec<&'static str> {
+    plan.actions
+        .iter()
+        .map(|a| match a {
+            Action::CreateIdentity { .. } => "identity",
+            Action::AssignRole { .. } => "grant",
+            Action::CreateFic { .. } => "fic",
+            Action::CreateManagedIdentity { .. } => "row",
+            Action::Bind { .. } => "bind",
+            _ => "other",
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn from_nothing_an_app_registration_is_created_granted_and_provisioned() {
+    let (fake, spec) = from_nothing(2, created_identity());
+    let engine = fake.provisioner(&spec, 8, retry(), ProvisionOptions::default()).unwrap().provisioner;
+    let plan = engine.plan(&spec).await.unwrap();
+    assert_eq!(plan.found, None);
+    let mut k = kinds(&plan);
+    k.sort_unstable();
+    assert_eq!(k, ["bind", "bind", "bind", "bind", "fic", "fic", "grant", "identity", "row", "row"]);
+    assert_eq!(fake.writes(), 0, "planning writes nothing");
+    assert_eq!(fake.count("GET dataverse managedidentities"), 0, "no rows can name an identity that does not exist");
+
+    let report = engine.apply(&plan).await;
+    assert!(report.is_success(), "{report}");
+    let apps = fake.applications_named("Contoso plug-ins (created)");
+    assert_eq!(apps.len(), 1);
+    let app_id = apps[0];
+    let principal = fake.service_principal(app_id).expect("the service principal was created");
+    let assignments = fake.role_assignments();
+    assert_eq!(assignments.len(), 1);
+    assert_eq!(assignments[0].principal_id, principal);
+    assert!(assignments[0].role_definition_id.ends_with(KEY_VAULT_SECRETS_USER));
+    let definition = &assignments[0].role_definition_id;
+    assert_eq!(assignments[0].name, role_assignment_name(KEY_VAULT, definition, principal).to_string());
+    for e in &plan.environments {
+        let host = e.org_url.trim_start_matches("https://");
+        let rows = fake.managed_identities(host);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].application_id, Some(app_id));
+        assert_eq!(rows[0].id, managed_identity_row_id(app_id, e.tenant_id, e.environment_id));
+        for c in &e.components {
+            assert_eq!(fake.binding(host, c.id), Some(rows[0].id));
+            assert!(fake.run_plugin(host, c.id, "Contoso.Plugins.ReadSecret"), "the plug-in gets a token");
+        }
+    }
+    let verify = engine.verify(&spec).await.unwrap();
+    assert!(verify.is_ok(), "{verify}");
+    assert!(verify.identity_exists);
+    assert_eq!(verify.grants.len(), 1);
+
+    fake.clear_log();
+    let again = engine.plan(&spec).await.unwrap();
+    assert!(again.is_empty(), "{again}");
+    assert!(engine.apply(&again).await.actions.is_empty());
+    assert_eq!(fake.writes(), 0, "a re-run writes nothing");
+}
+
+#[tokio::test(start_paused = true)]
+async fn from_nothing_a_user_assigned_identity_is_created_with_location_and_tags() {
+    let identity = IdentitySpec::UserAssigned {
+        subscription_id: "sub-1".into(),
+        resource_group: "rg-plugins".into(),
+        name: "contoso-plugins".into(),
+        create: Some(CreateIdentitySpec {
+            location: "westeurope".into(),
+            tags: [("owner".to_owned(), "platform".to_owned())].into(),
+        }),
+    };
+    let (fake, spec) = from_nothing(2, identity);
+    let engine = fake.provisioner(&spec, 8, retry(), ProvisionOptions::default()).unwrap().provisioner;
+    let plan = engine.plan(&spec).await.unwrap();
+    assert!(kinds(&plan).contains(&"identity"));
+    let report = engine.apply(&plan).await;
+    assert!(report.is_success(), "{report}");
+    let (client_id, principal_id) = fake.user_assigned_identity("sub-1", "rg-plugins", "contoso-plugins").unwrap();
+    assert_eq!(fake.uami_fics("sub-1", "rg-plugins", "contoso-plugins").len(), 2);
+    assert_eq!(fake.managed_identities("env0.crm.dynamics.com")[0].application_id, Some(client_id));
+    assert_eq!(fake.role_assignments()[0].principal_id, principal_id);
+    let put = fake.requests().into_iter().filter(|r| r.route == "PUT arm identity").count();
+    assert_eq!(put, 1);
+    assert!(engine.verify(&spec).await.unwrap().is_ok());
+    fake.clear_log();
+    assert!(engine.plan(&spec).await.unwrap().is_empty());
+    assert_eq!(fake.writes(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_existing_app_without_a_service_principal_gets_one() {
+    let (fake, mut spec) = from_nothing(1, IdentitySpec::app_registration(APP));
+    fake.add_application_without_service_principal(APP, "Made through Graph");
+    spec.grants.clear();
+    let engine = fake.provisioner(&spec, 8, retry(), ProvisionOptions::default()).unwrap().provisioner;
+    let plan = engine.plan(&spec).await.unwrap();
+    assert_eq!(plan.application_id(), Some(APP));
+    assert!(plan.to_string().contains("create the service principal of app registration"), "{plan}");
+    assert!(engine.apply(&plan).await.is_success());
+    assert!(fake.service_principal(APP).is_some());
+    assert_eq!(fake.applications_named("Made through Graph"), [APP], "no second application");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_principal_is_retried_until_it_replicates() {
+    let (fake, spec) = from_nothing(1, created_identity());
+    fake.set_principal_replication_lag(3);
+    let engine = fake.provisioner(&spec, 8, retry(), ProvisionOptions::default()).unwrap().provisioner;
+    let plan = engine.plan(&spec).await.unwrap();
+    let started = tokio::time::Instant::now();
+    let report = engine.apply(&plan).await;
+    assert!(report.is_success(), "{report}");
+    assert_eq!(report.principal_retries, 3);
+    // 5 s, 10 s, 20 s of waiting on tokio's paused clock, and no more.
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_secs(35) && waited < Duration::from_secs(36), "{waited:?}");
+    assert_eq!(fake.role_assignments().len(), 1);
+    assert!(report.to_string().contains("3 role assignment(s) retried"), "{report}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_principal_retry_is_bounded() {
+    let (fake, spec) = from_nothing(1, created_identity());
+    fake.set_principal_replication_lag(100);
+    let options = ProvisionOptions {
+        principal_retry: PrincipalRetry {
+            attempts: 4,
+            first_delay: Duration::from_secs(5),
+            max_delay: Duration::from_secs(15),
+        },
+        ..ProvisionOptions::default()
+    };
+    let engine = fake.provisioner(&spec, 8, retry(), options).unwrap().provisioner;
+    let plan = engine.plan(&spec).await.unwrap();
+    let started = tokio::time::Instant::now();
+    let report = engine.apply(&plan).await;
+    let waited = started.elapsed();
+    assert!(!report.is_success());
+    assert_eq!(report.principal_retries, 3);
+    assert!(waited >= Duration::from_secs(5 + 10 + 15) && waited < Duration::from_secs(31), "{waited:?}");
+    let failed: Vec<&ActionResult> =
+        report.actions.iter().filter(|a| matches!(a.status, ActionStatus::Failed { .. })).collect();
+    assert_eq!(failed.len(), 1, "{report}");
+    assert!(failed[0].description.starts_with("assign 'Key Vault Secrets User'"));
+    assert!(matches!(&failed[0].status, ActionStatus::Failed { error } if error.contains("PrincipalNotFound")));
+    assert!(fake.role_assignments().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_grant_made_elsewhere_is_found_and_not_made_twice() {
+    let (fake, mut spec) = setup(1, 1, FakeOptions::default());
+    spec.grants = vec![GrantSpec { role: "Key Vault Secrets User".into(), scope: KEY_VAULT.into() }];
+    let principal = fake.service_principal(APP).unwrap();
+    let engine = fake.provisioner(&spec, 8, retry(), ProvisionOptions::default()).unwrap().provisioner;
+    // Planned before the grant exists; a person assigns it in the portal (another name) before apply.
+    let plan = engine.plan(&spec).await.unwrap();
+    assert!(kinds(&plan).contains(&"grant"));
+    fake.seed_role_assignment(KEY_VAULT, "Key Vault Secrets User", principal).unwrap();
+    let report = engine.apply(&plan).await;
+    assert!(report.is_success(), "{report}");
+    let grant = report.actions.iter().find(|a| a.description.starts_with("assign")).unwrap();
+    assert_eq!(grant.status, ActionStatus::AlreadyDone, "RoleAssignmentExists, checked, is success");
+    assert_eq!(fake.role_assignments().len(), 1, "no second assignment");
+    // And a later plan finds it, whatever its name: nothing to do.
+    assert!(!kinds(&engine.plan(&spec).await.unwrap()).contains(&"grant"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_conflict_that_is_not_the_grant_fails() {
+    let (fake, mut spec) = setup(1, 1, FakeOptions::default());
+    spec.grants = vec![GrantSpec { role: "Key Vault Secrets User".into(), scope: KEY_VAULT.into() }];
+    let principal = fake.service_principal(APP).unwrap();
+    let engine = fake.provisioner(&spec, 8, retry(), ProvisionOptions::default()).unwrap().provisioner;
+    let plan = engine.plan(&spec).await.unwrap();
+    // Someone else holds the deterministic name with another role: the 409 must not pass for success.
+    let Some(Action::AssignRole { role_definition_id, .. }) =
+        plan.actions.iter().find(|a| matches!(a, Action::AssignRole { .. }))
+    else {
+        panic!("no grant planned: {plan}")
+    };
+    let name = role_assignment_name(KEY_VAULT, role_definition_id, principal);
+    let client = dataverse_mi::clients::ArmClient::new(
+        &dataverse_mi::cloud::CloudProfile::from(Cloud::Public),
+        dataverse_mi::testkit::test_token(),
+        dataverse_mi::clients::ClientOptions { transport: Some(fake.transport()), ..Default::default() },
+    )
+    .unwrap();
+    let reader =
+        "/subscriptions/sub-1/providers/Microsoft.Authorization/roleDefinitions/acdd72a7-3385-48ef-bd42-f606fba81ae7";
+    client.create_role_assignment(KEY_VAULT, name, reader, principal).await.unwrap();
+    let report = engine.apply(&plan).await;
+    assert!(!report.is_success(), "{report}");
+    let grant = report.actions.iter().find(|a| a.description.starts_with("assign")).unwrap();
+    assert!(matches!(&grant.status, ActionStatus::Failed { error } if error.contains("RoleAssignmentExists")));
+}
+
+#[tokio::test(start_paused = true)]
+async fn what_cannot_work_is_refused_before_any_write() {
+    // The identity does not exist and the spec does not ask to create it.
+    let (fake, spec) = from_nothing(1, IdentitySpec::app_registration_named("Nobody", false));
+    let engine = fake.provisioner(&spec, 8, retry(), ProvisionOptions::default()).unwrap().provisioner;
+    let err = engine.plan(&spec).await.unwrap_err();
+    assert!(matches!(err, ProvisionError::IdentityNotFound { .. }), "{err}");
+    assert!(err.to_string().contains("create = true"), "{err}");
+
+    // A role with no definition at the scope.
+    let (fake, mut spec) = from_nothing(1, created_identity());
+    spec.grants[0].role = "Key Vault Secret User".into();
+    let engine = fake.provisioner(&spec, 8, retry(), ProvisionOptions::default()).unwrap().provisioner;
+    let err = engine.plan(&spec).await.unwrap_err();
+    assert!(matches!(&err, ProvisionError::RoleNotFound { role, .. } if role == "Key Vault Secret User"), "{err}");
+
+    // Two applications with the display name: which one is meant is not guessed.
+    let (fake, spec) = from_nothing(1, created_identity());
+    fake.add_application(Uuid::from_u128(1), "Contoso plug-ins (created)");
+    fake.add_application(Uuid::from_u128(2), "Contoso plug-ins (created)");
+    let engine = fake.provisioner(&spec, 8, retry(), ProvisionOptions::default()).unwrap().provisioner;
+    let err = engine.plan(&spec).await.unwrap_err().to_string();
+    assert!(err.contains("2 applications are named") && err.contains("app_id"), "{err}");
+
+    // Grants with no ARM client to make them.
+    let (fake, spec) = from_nothing(1, created_identity());
+    let identity = dataverse_mi::provision::api::identity_api(
+        &spec.identity,
+        &dataverse_mi::cloud::CloudProfile::from(Cloud::Public),
+        dataverse_mi::testkit::test_token(),
+        dataverse_mi::clients::ClientOptions { transport: Some(fake.transport()), ..Default::default() },
+        dataverse_mi::clients::ClientOptions::default(),
+    )
+    .unwrap();
+    let connector = std::sync::Arc::new(dataverse_mi::provision::api::ClientConnector::new(
+        dataverse_mi::testkit::test_token(),
+        dataverse_mi::clients::ClientOptions { transport: Some(fake.transport()), ..Default::default() },
+    ));
+    let bare = dataverse_mi::provision::Provisioner::new(identity, connector, ProvisionOptions::default());
+    assert!(bare.plan(&spec).await.unwrap_err().to_string().contains("with_access"));
+    assert_eq!(fake.writes(), 0);
+}
+
+#[test]
+fn a_spec_asking_for_a_secret_is_refused_and_says_why() {
+    for field in ["password_credentials = [{}]", "client_secret = \"hunter2\"", "key_credentials = []"] {
+        let text = format!(
+            "[identity]\nkind = \"app-registration\"\ndisplay_name = \"x\"\ncreate = true\n{field}\n\
+             [[environments]]\norg_url = \"https://a.crm.dynamics.com\"\ncertificate = {{ sha256 = \"{}\" }}\n",
+            "ab".repeat(32)
+        );
+        let err = ProvisionSpec::from_toml(&text).unwrap_err();
+        assert!(matches!(err, SpecError::CredentialRequested { .. }), "{field}: {err}");
+        let message = err.to_string();
+        assert!(message.contains("refused") && message.contains("no secret"), "{message}");
+        assert!(!message.contains("hunter2"), "the value is never repeated");
+    }
+    let creates_without_a_name = "[identity]\nkind = \"app-registration\"\napp_id = \"0b5a7d2c-6f4e-4d3a-9c1b-2a8e7f6d5c4b\"\ncreate = true\n[[environments]]\norg_url = \"https://a.crm.dynamics.com\"\ncertificate = { sha256 = \"".to_owned() + &"ab".repeat(32) + "\" }\n";
+    assert!(matches!(ProvisionSpec::from_toml(&creates_without_a_name), Err(SpecError::Invalid { .. })));
+}
+
+#[test]
+fn the_example_spec_with_create_and_grants_reads() {
+    let spec =
+        ProvisionSpec::from_file(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/specs/from-nothing.toml")).unwrap();
+    assert!(matches!(spec.identity, IdentitySpec::UserAssigned { create: Some(_), .. }));
+    assert_eq!(spec.grants.len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_stopped_after_creating_the_application_finds_it_again() {
+    let (fake, spec) = from_nothing(2, created_identity());
+    // Every request takes 20 ms, so the apply can be stopped between two of them.
+    fake.set_faults(FaultOptions { delayed: 1.0, delay: Duration::from_millis(20), ..FaultOptions::default() });
+    let engine = fake.provisioner(&spec, 8, retry(), ProvisionOptions::default()).unwrap().provisioner;
+    let plan = engine.plan(&spec).await.unwrap();
+    // Stopped once the application exists and before its service principal does.
+    let fake_for_stop = fake.clone();
+    let stop = async move {
+        while fake_for_stop.applications_named("Contoso plug-ins (created)").is_empty() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    };
+    tokio::select! {
+        _ = engine.apply(&plan) => panic!("the apply should have been stopped"),
+        _ = stop => {}
+    }
+    let app_id = fake.applications_named("Contoso plug-ins (created)")[0];
+    assert_eq!(fake.service_principal(app_id), None);
+    let rerun = engine.plan(&spec).await.unwrap();
+    assert_eq!(rerun.application_id(), Some(app_id), "found by its display name");
+    assert!(rerun.to_string().contains("create the service principal"), "{rerun}");
+    assert!(engine.apply(&rerun).await.is_success());
+    assert_eq!(fake.applications_named("Contoso plug-ins (created)"), [app_id], "never a second application");
+    assert!(engine.verify(&spec).await.unwrap().is_ok());
 }

@@ -18,7 +18,7 @@ use dataverse_mi::fic::FederatedIdentityCredential;
 use dataverse_mi::guid::{decode_guid, encode_guid, parse_guid};
 use dataverse_mi::provision::api::{ClientConnector, access_api, identity_api};
 use dataverse_mi::provision::{
-    CertificateSpec, IdentitySpec, ProgressEvent, ProgressFn, ProvisionOptions, ProvisionSpec, Provisioner,
+    CertificateSpec, IdentitySpec, ProgressEvent, ProgressFn, ProvisionOptions, ProvisionSpec, Provisioner, WatchReport,
 };
 use dataverse_mi::secret::Secret;
 use dataverse_mi::subject::{
@@ -386,6 +386,32 @@ fn engine_for(args: &SpecArgs) -> Result<(ProvisionSpec, Provisioner), Failure> 
     Ok((spec, engine))
 }
 
+/// Prints a watch pass: a note for each environment that records no traces, then each failure (text, or one
+/// JSON object per line).
+fn print_watch(report: &WatchReport, output: Output) -> Result<(), Failure> {
+    for env in &report.environments {
+        if env.setting == PluginTraceLogSetting::Off {
+            eprintln!(
+                "note: {} records no plug-in traces (setting Off); run with --enable-tracing, or set Plug-in trace log to Exception in the environment's settings",
+                env.org_url
+            );
+        }
+    }
+    for failure in &report.failures {
+        match output {
+            Output::Json => println!("{}", serde_json::to_string(failure)?),
+            Output::Text => println!(
+                "{} {} {}\n{}\n",
+                failure.log.created_on.as_deref().unwrap_or("-"),
+                failure.org_url,
+                failure.log.type_name.as_deref().unwrap_or("-"),
+                failure.diagnosis
+            ),
+        }
+    }
+    Ok(())
+}
+
 /// A progress bar on a terminal, plain lines otherwise.
 fn progress_reporter(total: usize) -> ProgressFn {
     if std::io::stderr().is_terminal() {
@@ -620,44 +646,40 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             let rt = runtime()?;
             let mut since = since_to_iso(&since)?;
             let interval = Duration::from_secs(interval.clamp(5, 300));
-            loop {
-                let report = rt.block_on(engine.watch(&spec, &since, enable_tracing))?;
-                for env in &report.environments {
-                    if env.setting == PluginTraceLogSetting::Off {
+            rt.block_on(async {
+                // Listening for Ctrl-C from the first poll on: it stops a poll in flight as well as the wait.
+                let ctrl_c = tokio::signal::ctrl_c();
+                tokio::pin!(ctrl_c);
+                let mut first = true;
+                loop {
+                    let report = tokio::select! {
+                        biased;
+                        _ = &mut ctrl_c => break,
+                        report = engine.watch(&spec, &since, enable_tracing && first) => report?,
+                    };
+                    print_watch(&report, args.output)?;
+                    if let Some(newest) = report.environments.iter().filter_map(|e| e.newest.clone()).max() {
+                        since = since.max(newest);
+                    }
+                    if !follow {
+                        break;
+                    }
+                    if first {
                         eprintln!(
-                            "note: {} records no plug-in traces (setting Off); run with --enable-tracing, or set Plug-in trace log to Exception in the environment's settings",
-                            env.org_url
+                            "watching {} environment(s) every {} s; Ctrl-C stops",
+                            report.environments.len(),
+                            interval.as_secs()
                         );
+                        first = false;
                     }
-                }
-                for failure in &report.failures {
-                    match args.output {
-                        Output::Json => println!("{}", serde_json::to_string(failure)?),
-                        Output::Text => println!(
-                            "{} {} {}\n{}\n",
-                            failure.log.created_on.as_deref().unwrap_or("-"),
-                            failure.org_url,
-                            failure.log.type_name.as_deref().unwrap_or("-"),
-                            failure.diagnosis
-                        ),
-                    }
-                }
-                if let Some(newest) = report.environments.iter().filter_map(|e| e.newest.clone()).max() {
-                    since = since.max(newest);
-                }
-                if !follow {
-                    break;
-                }
-                let stop = rt.block_on(async {
                     tokio::select! {
-                        _ = tokio::signal::ctrl_c() => true,
-                        _ = tokio::time::sleep(interval) => false,
+                        biased;
+                        _ = &mut ctrl_c => break,
+                        _ = tokio::time::sleep(interval) => {}
                     }
-                });
-                if stop {
-                    break;
                 }
-            }
+                Ok::<(), Failure>(())
+            })?;
         }
         Command::Status { org, output } => {
             let client = DataverseClient::new(OrgUrl::parse(&org)?, credential()?, ClientOptions::default())?;
