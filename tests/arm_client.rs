@@ -229,3 +229,42 @@ async fn identity_creation_and_role_assignments() {
     assert!(c.find_role_definition("not-a-resource-id", "x").await.is_err());
     assert!(c.find_role_definition("/subscriptions/../x", "x").await.is_err());
 }
+
+#[tokio::test]
+async fn role_assignments_of_a_principal_and_which_one_grants() {
+    use dataverse_mi::clients::RoleAssignment;
+    let server = MockServer::start().await;
+    let vault =
+        "/subscriptions/00000000-0000-0000-0000-0000000000aa/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv";
+    let principal: uuid::Uuid = "11111111-2222-3333-4444-555555555555".parse().unwrap();
+    let secrets_user = "4633458b-17de-408a-b874-0445c86b69e6";
+    Mock::given(method("GET"))
+        .and(path(format!("{vault}/providers/Microsoft.Authorization/roleAssignments")))
+        .and(query_param("$filter", format!("principalId eq '{principal}'")))
+        .and(query_param("api-version", "2022-04-01"))
+        .respond_with(json(json!({"value": [
+            {"id": "/subscriptions/00000000-0000-0000-0000-0000000000aa/providers/Microsoft.Authorization/roleAssignments/a1", "name": "a1",
+             "properties": {"roleDefinitionId": format!("/subscriptions/00000000-0000-0000-0000-0000000000aa/providers/Microsoft.Authorization/roleDefinitions/{secrets_user}"),
+                            "principalId": principal, "scope": "/subscriptions/00000000-0000-0000-0000-0000000000aa"}},
+            {"id": format!("{vault}/providers/Microsoft.Authorization/roleAssignments/a2"), "name": "a2",
+             "properties": {"roleDefinitionId": format!("/providers/Microsoft.Authorization/roleDefinitions/{}", secrets_user.to_uppercase()),
+                            "principalId": principal, "scope": vault.to_uppercase()}}
+        ]})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    catch_all(&server).await;
+    let found: Vec<RoleAssignment> = arm(&server).list_role_assignments(vault, principal).await.unwrap();
+    assert_eq!(found.len(), 2);
+    let wanted = format!(
+        "/subscriptions/00000000-0000-0000-0000-0000000000aa/providers/Microsoft.Authorization/roleDefinitions/{secrets_user}"
+    );
+    // The first is at the subscription (above the vault): not the grant asked for at the vault.
+    assert!(!found[0].grants(vault, &wanted));
+    // The second is at the vault, its role named under another scope and in upper case: the same grant.
+    assert!(found[1].grants(&format!("{vault}/"), &wanted));
+    assert!(
+        !found[1]
+            .grants(vault, "/providers/Microsoft.Authorization/roleDefinitions/acdd72a7-3385-48ef-bd42-f606fba81ae7")
+    );
+}

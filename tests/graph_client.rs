@@ -201,3 +201,28 @@ async fn application_and_service_principal_creation() {
     let sp = g.create_service_principal(app.app_id).await.unwrap();
     assert_eq!(sp.app_id, APP);
 }
+
+#[tokio::test]
+async fn service_principal_by_app_id() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(format!("/v1.0/servicePrincipals(appId='{APP}')")))
+        .and(query_param("$select", "id,appId"))
+        .respond_with(json(json!({"id": "22222222-0000-0000-0000-000000000000", "appId": APP})))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/v1.0/servicePrincipals(appId='{APP}')")))
+        .respond_with(ResponseTemplate::new(404).set_body_json(
+            json!({"error": {"code": "Request_ResourceNotFound", "message": "Resource does not exist."}}),
+        ))
+        .mount(&server)
+        .await;
+    catch_all(&server).await;
+    let g = graph(&server);
+    let sp = g.get_service_principal(APP).await.unwrap();
+    assert_eq!(sp.id.to_string(), "22222222-0000-0000-0000-000000000000");
+    let gone = g.get_service_principal(APP).await.unwrap_err();
+    assert!(gone.is_not_found(), "{gone}");
+}
