@@ -87,7 +87,7 @@ impl Default for ClientOptions {
     }
 }
 
-fn default_transport() -> Result<Arc<dyn Transport>, ApiError> {
+pub(crate) fn default_transport() -> Result<Arc<dyn Transport>, ApiError> {
     #[cfg(feature = "reqwest")]
     {
         let t = crate::http::ReqwestTransport::new(crate::http::ReqwestOptions::default())

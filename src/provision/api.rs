@@ -395,13 +395,22 @@ pub struct ClientConnector {
     credential: Arc<dyn crate::auth::TokenSource>,
     options: crate::clients::ClientOptions,
     route_prefix: Option<String>,
+    any_host: bool,
 }
 
 impl ClientConnector {
-    /// Real environments: organization URLs must be Dataverse hosts.
-    pub fn new(credential: Arc<dyn crate::auth::TokenSource>, options: crate::clients::ClientOptions) -> Self {
+    /// Real environments: organization URLs must be Dataverse hosts. Without a transport in `options`, one
+    /// default transport (one HTTP client, its connection pool and TLS configuration) is made here and shared by
+    /// every environment's client.
+    pub fn new(credential: Arc<dyn crate::auth::TokenSource>, mut options: crate::clients::ClientOptions) -> Self {
         let credential: Arc<dyn crate::auth::TokenSource> = Arc::new(crate::auth::TokenCache::new(credential));
-        ClientConnector { credential, options, route_prefix: None }
+        // A transport of the caller's (a fake, a proxy) may serve any host; the default one only Dataverse's.
+        let any_host = options.transport.is_some();
+        if options.transport.is_none() {
+            // On failure, each client's own attempt reports the error when an environment is reached.
+            options.transport = crate::clients::default_transport().ok();
+        }
+        ClientConnector { credential, options, route_prefix: None, any_host }
     }
 
     /// A fake served over loopback HTTP whose environments live under `{prefix}/dv/{host}/` (the testkit's layout).
@@ -421,7 +430,7 @@ impl DataverseConnector for ClientConnector {
                 options.base_url = Some(base.parse().map_err(|_| ApiError::invalid("URL", base))?);
                 org
             }
-            None if options.transport.is_some() => crate::clients::OrgUrl::any_host(org_url)?,
+            None if self.any_host => crate::clients::OrgUrl::any_host(org_url)?,
             None => crate::clients::OrgUrl::parse(org_url)?,
         };
         Ok(Arc::new(DataverseClient::new(org, self.credential.clone(), options)?))
@@ -471,4 +480,22 @@ pub fn access_api(
     arm_options: crate::clients::ClientOptions,
 ) -> Result<Arc<dyn AccessApi>, ApiError> {
     Ok(Arc::new(ArmClient::new(cloud, credential, arm_options)?))
+}
+
+#[cfg(all(test, feature = "reqwest"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_connector_shares_one_transport_and_reaches_only_dataverse_hosts() {
+        let token = Arc::new(crate::auth::StaticToken::new(
+            crate::secret::Secret::new("t"),
+            std::time::SystemTime::now() + std::time::Duration::from_secs(60),
+        ));
+        let connector = ClientConnector::new(token, crate::clients::ClientOptions::default());
+        assert!(connector.options.transport.is_some(), "made once, shared by every environment's client");
+        assert!(connector.connect("https://contoso.crm.dynamics.com").is_ok());
+        assert!(connector.connect("https://contoso.crm4.dynamics.com").is_ok());
+        assert!(connector.connect("https://evil.example.com").is_err(), "a token is never sent elsewhere");
+    }
 }
