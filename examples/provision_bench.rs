@@ -7,7 +7,12 @@
 //! then what a re-run costs, and the peak memory. The last line is one JSON object for scripts.
 //!
 //! An identity holds at most 20 FICs, so the environments are spread over `ceil(E / 20)` app registrations,
-//! one spec each, all provisioned at once through clients that share each service's concurrency limit.
+//! one spec each, provisioned four at a time through clients that share each service's concurrency limit.
+//!
+//! Requests and time are measured with the fake in this process (in-process transport). Memory
+//! (`peak_rss_kb`) is measured in a child process that runs only the engine, against the same fake served over
+//! loopback HTTP: the fake's own state (every environment's rows, the request log) grows with E and is not
+//! the engine's.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -16,7 +21,7 @@ use std::sync::Arc;
 
 use dataverse_mi::clients::{ClientOptions, Semaphore};
 use dataverse_mi::cloud::{Cloud, CloudProfile};
-use dataverse_mi::http::RetryOptions;
+use dataverse_mi::http::{ReqwestOptions, ReqwestTransport, RetryOptions, Transport};
 use dataverse_mi::provision::api::{ClientConnector, identity_api};
 use dataverse_mi::provision::{
     CertificateSpec, EnvironmentSpec, IdentitySpec, ProvisionOptions, ProvisionSpec, Provisioner,
@@ -24,6 +29,7 @@ use dataverse_mi::provision::{
 use dataverse_mi::subject::SubjectFormatVersion;
 use dataverse_mi::testkit::test_token;
 use dataverse_mi::testkit::{FakeOptions, FakePlatform};
+use futures_util::StreamExt as _;
 use uuid::Uuid;
 
 fn arg(name: &str, default: u64) -> Result<u64, String> {
@@ -45,13 +51,16 @@ fn peak_rss_kb() -> u64 {
     status_kb("VmHWM:")
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let envs = arg("--environments", 50)? as usize;
-    let components = arg("--components", 5)? as usize;
-    let latency = Duration::from_millis(arg("--latency-ms", 20)?);
-    let concurrency = arg("--concurrency", 8)? as usize;
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+/// Specs in flight at once: enough environments to keep every request slot busy, and a bound on what is held.
+const SPECS_AT_ONCE: usize = 4;
 
+/// The benchmark's specs: `envs` environments of `components` assemblies, spread over app registrations of at
+/// most 20 environments each. With `fake`, the platform is seeded to match.
+fn specs(
+    envs: usize,
+    components: usize,
+    fake: Option<&FakePlatform>,
+) -> Result<Vec<ProvisionSpec>, Box<dyn std::error::Error>> {
     let tenant = Uuid::parse_str("72f988bf-86f1-41af-91ab-2d7cd011db47")?;
     let app_id = Uuid::parse_str("0b5a7d2c-6f4e-4d3a-9c1b-2a8e7f6d5c4b")?;
     let sha256 = dataverse_mi::cert::Certificate::from_file(concat!(
@@ -60,19 +69,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ))?
     .certificate
     .sha256();
-    let fake = FakePlatform::new(FakeOptions { latency, page_size: 500, ..FakeOptions::default() });
     let per_identity = dataverse_mi::fic::MAX_FICS_PER_IDENTITY;
     let mut specs = Vec::new();
     for (i, chunk) in (0..envs).collect::<Vec<_>>().chunks(per_identity).enumerate() {
         let app_id = Uuid::from_u128(app_id.as_u128() + i as u128);
-        fake.add_application(app_id, "bench");
+        if let Some(fake) = fake {
+            fake.add_application(app_id, "bench");
+        }
         let mut environments = Vec::with_capacity(chunk.len());
         for e in chunk {
             let host = format!("env{e}.crm.dynamics.com");
-            fake.add_environment(&host, tenant);
             let names: Vec<String> = (0..components).map(|c| format!("Bench.Plugins{c}")).collect();
-            for n in &names {
-                fake.add_plugin_assembly(&host, n, None);
+            if let Some(fake) = fake {
+                fake.add_environment(&host, tenant);
+                for n in &names {
+                    fake.add_plugin_assembly(&host, n, None);
+                }
             }
             environments.push(EnvironmentSpec {
                 org_url: format!("https://{host}"),
@@ -91,43 +103,122 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             base_dir: Default::default(),
         });
     }
-    // One limit per service, shared by every client of that service, as the platform's per-user limits are.
+    Ok(specs)
+}
+
+/// One engine per spec; one limit per service, shared by every client of that service, as the platform's
+/// per-user limits are. `dataverse` and `graph` carry the transport (in-process, or HTTP to the fake).
+fn engines(
+    specs: &[ProvisionSpec],
+    concurrency: usize,
+    connector: ClientConnector,
+    graph: ClientOptions,
+) -> Result<Vec<Provisioner>, Box<dyn std::error::Error>> {
+    let graph = ClientOptions { shared_limit: Some(Arc::new(Semaphore::new(concurrency))), ..graph };
+    let connector = Arc::new(connector);
+    // Enough environments in flight to keep every slot busy, shared out between the specs in flight: more
+    // would only queue on the services' limits and hold memory.
+    let per_engine = (concurrency * 4).div_ceil(specs.len().min(SPECS_AT_ONCE)).max(1);
+    let options = ProvisionOptions { environment_concurrency: per_engine, ..ProvisionOptions::default() };
+    let mut out = Vec::new();
+    for spec in specs {
+        let identity =
+            identity_api(&spec.identity, &CloudProfile::from(spec.cloud), test_token(), graph.clone(), graph.clone())?;
+        out.push(Provisioner::new(identity, connector.clone(), options.clone()));
+    }
+    Ok(out)
+}
+
+/// Plans and applies every spec, `SPECS_AT_ONCE` at a time, keeping of each plan and report only what the
+/// benchmark reports: the longest dependency chain. Fails on the first unsuccessful apply.
+async fn provision_all(engines: &[Provisioner], specs: &[ProvisionSpec]) -> Result<usize, String> {
+    let mut runs = futures_util::stream::iter(engines.iter().zip(specs))
+        .map(|(engine, spec)| async move {
+            let plan = engine.plan(spec).await.map_err(|e| e.to_string())?;
+            let report = engine.apply(&plan).await;
+            if !report.is_success() {
+                return Err(format!("provisioning failed:\n{report}"));
+            }
+            // Reads before writes in each environment (organization, then rows and components), then the
+            // writes the plan chains.
+            Ok(2 + plan.apply_chain_length())
+        })
+        .buffer_unordered(SPECS_AT_ONCE);
+    let mut chain = 0;
+    while let Some(run) = runs.next().await {
+        chain = chain.max(run?);
+    }
+    Ok(chain)
+}
+
+/// The engine alone in this process, against the fake at `url` over loopback HTTP: prints its peak RSS.
+fn engine_process(
+    url: &str,
+    envs: usize,
+    components: usize,
+    concurrency: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let specs = specs(envs, components, None)?;
+    // One HTTP client (one connection pool) for every engine and environment, as one process should have.
+    let transport: Arc<dyn Transport> = Arc::new(ReqwestTransport::new(ReqwestOptions::default())?);
+    let base = ClientOptions { retry: RetryOptions::default(), transport: Some(transport), ..ClientOptions::default() };
+    let dataverse = ClientOptions { shared_limit: Some(Arc::new(Semaphore::new(concurrency))), ..base.clone() };
+    let connector = ClientConnector::new(test_token(), dataverse).with_route_prefix(url);
+    let graph = ClientOptions { base_url: Some(format!("{url}/graph/v1.0/").parse()?), ..base };
+    let engines = engines(&specs, concurrency, connector, graph)?;
+    let rss_start = status_kb("VmRSS:");
+    rt.block_on(provision_all(&engines, &specs))?;
+    println!("{}", serde_json::json!({"peak_rss_kb": peak_rss_kb(), "rss_start_kb": rss_start}));
+    Ok(())
+}
+
+/// Runs [`engine_process`] in a child process against a fresh, seeded fake served over loopback HTTP.
+fn engine_peak_rss(
+    rt: &tokio::runtime::Runtime,
+    envs: usize,
+    components: usize,
+    latency: Duration,
+    concurrency: usize,
+) -> Result<(u64, u64), Box<dyn std::error::Error>> {
+    let fake = FakePlatform::new(FakeOptions { latency, page_size: 500, ..FakeOptions::default() });
+    specs(envs, components, Some(&fake))?;
+    let server = rt.block_on(fake.start());
+    let output = std::process::Command::new(std::env::current_exe()?)
+        .args(["--engine-at", &server.uri()])
+        .args(["--environments", &envs.to_string(), "--components", &components.to_string()])
+        .args(["--concurrency", &concurrency.to_string()])
+        .output()?;
+    if !output.status.success() {
+        return Err(format!("the engine process failed: {}", String::from_utf8_lossy(&output.stderr)).into());
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or("{}"))?;
+    let field = |name: &str| last[name].as_u64().ok_or_else(|| format!("the engine process did not report {name}"));
+    Ok((field("peak_rss_kb")?, field("rss_start_kb")?))
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let envs = arg("--environments", 50)? as usize;
+    let components = arg("--components", 5)? as usize;
+    let latency = Duration::from_millis(arg("--latency-ms", 20)?);
+    let concurrency = arg("--concurrency", 8)? as usize;
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(url) = args.iter().position(|a| a == "--engine-at").and_then(|i| args.get(i + 1)) {
+        return engine_process(url, envs, components, concurrency);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+
+    // Requests and time: the fake in this process, reached through the in-process transport.
+    let fake = FakePlatform::new(FakeOptions { latency, page_size: 500, ..FakeOptions::default() });
+    let specs = specs(envs, components, Some(&fake))?;
     let base =
         ClientOptions { transport: Some(fake.transport()), retry: RetryOptions::default(), ..ClientOptions::default() };
     let dataverse = ClientOptions { shared_limit: Some(Arc::new(Semaphore::new(concurrency))), ..base.clone() };
-    let graph = ClientOptions { shared_limit: Some(Arc::new(Semaphore::new(concurrency))), ..base.clone() };
-    let connector = Arc::new(ClientConnector::new(test_token(), dataverse));
-    // Enough environments in flight to keep every slot busy, shared out between the engines: more would only
-    // queue on the services' limits and hold memory.
-    let per_engine = (concurrency * 4).div_ceil(specs.len()).max(1);
-    let options = ProvisionOptions { environment_concurrency: per_engine, ..ProvisionOptions::default() };
-    let mut engines = Vec::new();
-    for spec in &specs {
-        let identity =
-            identity_api(&spec.identity, &CloudProfile::from(spec.cloud), test_token(), graph.clone(), graph.clone())?;
-        engines.push(Provisioner::new(identity, connector.clone(), options.clone()));
-    }
-
-    // The fake holds every environment in this same process: what it takes is not the engine's.
-    let rss_seeded = status_kb("VmRSS:");
+    let engines = engines(&specs, concurrency, ClientConnector::new(test_token(), dataverse), base)?;
     let started = Instant::now();
-    let runs =
-        rt.block_on(futures_util::future::join_all(engines.iter().zip(&specs).map(|(engine, spec)| async move {
-            let plan = engine.plan(spec).await?;
-            let report = engine.apply(&plan).await;
-            Ok::<_, dataverse_mi::provision::ProvisionError>((plan, report))
-        })));
+    let chain = rt.block_on(provision_all(&engines, &specs))?;
     let wall = started.elapsed();
-    let mut chain = 0;
-    for run in runs {
-        let (plan, report) = run?;
-        if !report.is_success() {
-            return Err(format!("provisioning failed:\n{report}").into());
-        }
-        // Reads before writes in each environment (organization, then rows and components), then FIC and
-        // row, then binds.
-        chain = chain.max(2 + plan.apply_chain_length());
-    }
     let mut by_route: BTreeMap<String, usize> = BTreeMap::new();
     let mut by_service: BTreeMap<String, usize> = BTreeMap::new();
     for r in fake.requests() {
@@ -173,14 +264,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         lower_bound.as_millis()
     );
     println!(
-        "re-run: {writes_rerun} writes, {reads_rerun_per_env:.2} Dataverse reads per environment and {identity_reads} FIC list(s), one per identity (targets 0 and <= 3)"
+        "re-run: {writes_rerun} writes, {reads_rerun_per_env:.2} Dataverse reads per environment, and {identity_reads} identity read(s): one FIC list per identity (targets 0 and <= 3)"
     );
+    // Memory: the engine alone in a child process (the fake, whose state grows with E, stays in this one).
+    let (engine_peak, engine_start) = engine_peak_rss(&rt, envs, components, latency, concurrency)?;
     println!(
-        "peak RSS {} kB, of which {} kB before provisioning (the seeded fake and the runtime): provisioning added {} kB",
-        peak_rss_kb(),
-        rss_seeded,
-        peak_rss_kb().saturating_sub(rss_seeded)
+        "engine process: peak RSS {engine_peak} kB, {engine_start} kB with the specs loaded, so provisioning added {} kB (the fake runs in another process)",
+        engine_peak.saturating_sub(engine_start)
     );
+    println!("this process (engine and fake, in-process run): peak RSS {} kB", peak_rss_kb());
     println!(
         "{}",
         serde_json::json!({
@@ -192,7 +284,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "wall_ms": wall.as_millis() as u64,
             "lower_bound_ms": lower_bound.as_millis() as u64,
             "ratio": (ratio * 100.0).round() / 100.0,
-            "peak_rss_kb": peak_rss_kb(),
+            "peak_rss_kb": engine_peak,
+            "rss_start_kb": engine_start,
         })
     );
     Ok(())

@@ -103,11 +103,11 @@ async fn fresh_provisioning_then_a_rerun_with_zero_writes() {
     assert_eq!(kinds.iter().filter(|k| **k == "row").count(), 2);
     assert_eq!(kinds.iter().filter(|k| **k == "bind").count(), 6);
     assert_eq!(fake.writes(), 0, "planning writes nothing");
-    // Reads: the application, its service principal and its FIC list (at once), and per environment the
-    // organization, the rows, the assemblies.
-    assert_eq!(fake.requests().len(), 3 + 2 * 3);
-    assert_eq!(fake.count("GET graph application"), 1);
-    assert_eq!(fake.count("GET graph service principal"), 1);
+    // Reads: one FIC list (an application given by id, with no grant, needs no other read: the list finds it),
+    // and per environment the organization, the rows, the assemblies.
+    assert_eq!(fake.requests().len(), 1 + 2 * 3);
+    assert_eq!(fake.count("GET graph application"), 0);
+    assert_eq!(fake.count("GET graph service principal"), 0);
 
     fake.clear_log();
     let report = engine.apply(&plan).await;
@@ -133,11 +133,7 @@ async fn fresh_provisioning_then_a_rerun_with_zero_writes() {
     let report = engine.apply(&again).await;
     assert!(report.actions.is_empty());
     assert_eq!(fake.writes(), 0);
-    assert_eq!(
-        fake.requests().len(),
-        3 + 2 * 3,
-        "at most 3 reads per environment, plus the identity, its service principal and its FIC list"
-    );
+    assert_eq!(fake.requests().len(), 1 + 2 * 3, "at most 3 reads per environment, plus one FIC list");
 }
 
 #[tokio::test(start_paused = true)]
@@ -466,16 +462,16 @@ async fn from_nothing_a_user_assigned_identity_is_created_with_location_and_tags
 }
 
 #[tokio::test(start_paused = true)]
-async fn an_existing_app_without_a_service_principal_gets_one() {
-    let (fake, mut spec) = from_nothing(1, IdentitySpec::app_registration(APP));
+async fn an_existing_app_without_a_service_principal_gets_one_when_a_grant_needs_it() {
+    let (fake, spec) = from_nothing(1, IdentitySpec::app_registration(APP));
     fake.add_application_without_service_principal(APP, "Made through Graph");
-    spec.grants.clear();
     let engine = fake.provisioner(&spec, 8, retry(), ProvisionOptions::default()).unwrap().provisioner;
     let plan = engine.plan(&spec).await.unwrap();
     assert_eq!(plan.application_id(), Some(APP));
     assert!(plan.to_string().contains("create the service principal of app registration"), "{plan}");
     assert!(engine.apply(&plan).await.is_success());
-    assert!(fake.service_principal(APP).is_some());
+    let principal = fake.service_principal(APP).expect("created");
+    assert_eq!(fake.role_assignments()[0].principal_id, principal);
     assert_eq!(fake.applications_named("Made through Graph"), [APP], "no second application");
 }
 
@@ -574,6 +570,13 @@ async fn a_conflict_that_is_not_the_grant_fails() {
 
 #[tokio::test(start_paused = true)]
 async fn what_cannot_work_is_refused_before_any_write() {
+    // An application given by id that does not exist: the FIC list finds out.
+    let (fake, mut spec) = from_nothing(1, IdentitySpec::app_registration(APP));
+    spec.grants.clear();
+    let engine = fake.provisioner(&spec, 8, retry(), ProvisionOptions::default()).unwrap().provisioner;
+    let err = engine.plan(&spec).await.unwrap_err();
+    assert!(matches!(err, ProvisionError::IdentityNotFound { .. }), "{err}");
+
     // The identity does not exist and the spec does not ask to create it.
     let (fake, spec) = from_nothing(1, IdentitySpec::app_registration_named("Nobody", false));
     let engine = fake.provisioner(&spec, 8, retry(), ProvisionOptions::default()).unwrap().provisioner;

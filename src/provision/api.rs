@@ -30,8 +30,10 @@ pub struct IdentityInfo {
 /// The identity and its FICs, on Graph (app registration) or ARM (user-assigned identity).
 #[async_trait]
 pub trait IdentityApi: Send + Sync + fmt::Debug {
-    /// Finds the identity; `None` when it does not exist.
-    async fn lookup(&self) -> Result<Option<IdentityInfo>, ApiError>;
+    /// Finds the identity; `None` when it does not exist. Without `principal_needed`, an implementation may skip
+    /// reading what it already knows (an app registration given by id: no request, and `principal_id` left
+    /// `None`); the FIC list then tells whether the identity exists.
+    async fn lookup(&self, principal_needed: bool) -> Result<Option<IdentityInfo>, ApiError>;
     /// Whether the spec allows creating what [`lookup`](Self::lookup) did not find.
     fn may_create(&self) -> bool;
     /// Creates what is missing (the identity; an app registration's service principal) and returns the
@@ -51,6 +53,8 @@ pub trait IdentityApi: Send + Sync + fmt::Debug {
 #[derive(Debug, Clone)]
 pub struct GraphIdentity {
     client: GraphClient,
+    /// Whether the application id was given (rather than found by name).
+    given: bool,
     display_name: Option<String>,
     create: bool,
     /// The application id, once known (given, found or created).
@@ -62,6 +66,7 @@ impl GraphIdentity {
     pub fn new(client: GraphClient, app_id: Uuid) -> Self {
         GraphIdentity {
             client,
+            given: true,
             display_name: None,
             create: false,
             app_id: Arc::new(std::sync::Mutex::new(Some(app_id))),
@@ -73,6 +78,7 @@ impl GraphIdentity {
     pub fn by_display_name(client: GraphClient, display_name: impl Into<String>, create: bool) -> Self {
         GraphIdentity {
             client,
+            given: false,
             display_name: Some(display_name.into()),
             create,
             app_id: Arc::new(std::sync::Mutex::new(None)),
@@ -131,7 +137,10 @@ impl GraphIdentity {
 
 #[async_trait]
 impl IdentityApi for GraphIdentity {
-    async fn lookup(&self) -> Result<Option<IdentityInfo>, ApiError> {
+    async fn lookup(&self, principal_needed: bool) -> Result<Option<IdentityInfo>, ApiError> {
+        if let (true, Some(app_id), false) = (self.given, self.known_app_id(), principal_needed) {
+            return Ok(Some(IdentityInfo { client_id: app_id, principal_id: None }));
+        }
         if let Some(app_id) = self.known_app_id() {
             // Both reads at once: the service principal's read says "not found" too when the application is gone.
             let (app, principal_id) = futures_util::join!(self.find_application(), self.service_principal(app_id));
@@ -215,7 +224,7 @@ impl ArmIdentity {
 
 #[async_trait]
 impl IdentityApi for ArmIdentity {
-    async fn lookup(&self) -> Result<Option<IdentityInfo>, ApiError> {
+    async fn lookup(&self, _principal_needed: bool) -> Result<Option<IdentityInfo>, ApiError> {
         match self.client.get_user_assigned_identity(&self.identity).await {
             Ok(u) => Ok(Some(IdentityInfo { client_id: u.client_id, principal_id: Some(u.principal_id) })),
             Err(e) if e.is_not_found() => Ok(None),

@@ -597,7 +597,8 @@ impl Provisioner {
             });
         }
         let cloud = CloudProfile::from(spec.cloud);
-        let (found, existing_fics) = self.read_identity().await?;
+        let principal_needed = !spec.grants.is_empty();
+        let (found, existing_fics) = self.read_identity(principal_needed).await?;
         let application_id = found.map(|f| f.client_id);
         let envs = async {
             stream::iter(spec.environments.iter())
@@ -611,7 +612,7 @@ impl Provisioner {
         let (environments, grants) = futures_util::try_join!(envs, self.plan_grants(spec, found))?;
 
         let mut actions = Vec::new();
-        if found.is_none_or(|f| f.principal_id.is_none()) {
+        if found.is_none_or(|f| principal_needed && f.principal_id.is_none()) {
             let identity = match found {
                 None => self.identity.describe(),
                 Some(_) => format!("the service principal of {}", self.identity.describe()),
@@ -706,16 +707,23 @@ impl Provisioner {
     }
 
     /// The identity and its FICs, read at once where the identity's id is known beforehand.
-    async fn read_identity(&self) -> Result<(Option<IdentityInfo>, Vec<FederatedIdentityCredential>), ProvisionError> {
-        let (found, fics) = futures_util::join!(self.identity.lookup(), self.identity.list_fics());
-        let Some(found) = found.map_err(ProvisionError::identity)? else {
-            if !self.identity.may_create() {
-                return Err(ProvisionError::IdentityNotFound { identity: self.identity.describe() });
+    async fn read_identity(
+        &self,
+        principal_needed: bool,
+    ) -> Result<(Option<IdentityInfo>, Vec<FederatedIdentityCredential>), ProvisionError> {
+        let (found, fics) = futures_util::join!(self.identity.lookup(principal_needed), self.identity.list_fics());
+        let missing = || {
+            if self.identity.may_create() {
+                Ok((None, Vec::new()))
+            } else {
+                Err(ProvisionError::IdentityNotFound { identity: self.identity.describe() })
             }
-            return Ok((None, Vec::new()));
         };
+        let Some(found) = found.map_err(ProvisionError::identity)? else { return missing() };
         let fics = match fics {
             Ok(fics) => fics,
+            // A lookup that read nothing (an app registration given by id) learns here that it is gone.
+            Err(e) if e.is_not_found() => return missing(),
             // The identity's id was learned by the lookup (an app registration found by name): read again.
             Err(ApiError::InvalidInput { .. }) => self.identity.list_fics().await.map_err(ProvisionError::identity)?,
             Err(e) => return Err(ProvisionError::identity(e)),
@@ -1185,7 +1193,7 @@ impl Provisioner {
         }
         Ok(VerifyReport {
             identity: plan.identity.clone(),
-            identity_exists: plan.found.is_some_and(|f| f.principal_id.is_some()),
+            identity_exists: plan.found.is_some_and(|f| spec.grants.is_empty() || f.principal_id.is_some()),
             components,
             grants: plan
                 .grants

@@ -124,6 +124,10 @@ impl IdentitySpec {
                 field: "identity.create",
                 message: "creating an app registration needs its display_name".into(),
             }),
+            IdentitySpec::AppRegistration { create: true, app_id: Some(_), .. } => Err(SpecError::Invalid {
+                field: "identity.create",
+                message: "a created application gets a new app_id: give its display_name alone, or drop create".into(),
+            }),
             IdentitySpec::AppRegistration { display_name: Some(n), .. } if n.trim().is_empty() => {
                 Err(SpecError::Invalid { field: "identity.display_name", message: "empty".into() })
             }

@@ -55,7 +55,7 @@ impl Provisioner {
     ) -> Result<WatchReport, ProvisionError> {
         // The lookup first: an app registration named in the spec by display name is only known after it.
         let application_id =
-            self.identity().lookup().await.map_err(ProvisionError::identity)?.map(|found| found.client_id);
+            self.identity().lookup(false).await.map_err(ProvisionError::identity)?.map(|found| found.client_id);
         let fics = match application_id {
             Some(_) => self.identity().list_fics().await.map_err(ProvisionError::identity)?,
             None => Vec::new(),
