@@ -14,7 +14,7 @@
 use dataverse_mi::cloud::Cloud;
 use dataverse_mi::guid::{encode_guid, encode_guid_big_endian};
 use dataverse_mi::provision::{
-    CertificateSpec, EnvironmentSpec, GrantSpec, IdentitySpec, ProvisionOptions, ProvisionSpec,
+    CertificateSpec, EnvironmentSpec, GrantSpec, IdentitySpec, ProvisionOptions, ProvisionSpec, WatchOptions,
 };
 use dataverse_mi::subject::SubjectFormatVersion;
 use dataverse_mi::testkit::{FakeOptions, FakePlatform};
@@ -94,7 +94,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     fake.set_trace_setting(TEST, 1);
     let broken_run = fake.run_plugin(TEST, test_plugins, "Contoso.Plugins.ReadSecret");
 
-    let watch = engine.watch(&spec, "2000-01-01T00:00:00Z", false).await?;
+    let watch = engine.watch(&spec, &WatchOptions::since("2000-01-01T00:00:00Z")).await?;
     println!("== watch (the plug-in trace log, step 6)");
     for e in &watch.environments {
         println!("{}: tracing {:?}, {} row(s)", e.org_url, e.setting, e.rows);

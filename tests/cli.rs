@@ -356,6 +356,10 @@ async fn plan_apply_verify_against_the_fake() {
     let failure: serde_json::Value = serde_json::from_str(stdout(&watched).trim()).unwrap();
     assert_eq!(failure["diagnosis"]["findings"][0]["cause"], "hash_uppercase");
     assert_eq!(failure["org_url"], "https://contoso-dev.crm.dynamics.com");
+    let elsewhere = cli(&["watch", "--since", "1970-01-01T00:00:00Z", "--type", "Fabrikam.", "--output", "json"]);
+    assert!(elsewhere.status.success() && stdout(&elsewhere).is_empty(), "{}", stdout(&elsewhere));
+    let ours = cli(&["watch", "--since", "1970-01-01T00:00:00Z", "--type", "Contoso.Plugins.", "--output", "json"]);
+    assert_eq!(stdout(&ours).lines().count(), 1, "{}", stdout(&ours));
     let bad_since = cli(&["watch", "--since", "yesterday"]);
     assert_eq!(bad_since.status.code(), Some(1));
 

@@ -12,7 +12,7 @@ use dataverse_mi::fic::FederatedIdentityCredential;
 use dataverse_mi::http::RetryOptions;
 use dataverse_mi::provision::{
     Action, ActionResult, ActionStatus, CertificateSpec, CreateIdentitySpec, EnvironmentSpec, GrantSpec, IdentitySpec,
-    Plan, PrincipalRetry, ProvisionError, ProvisionOptions, ProvisionSpec, SpecError,
+    Plan, PrincipalRetry, ProvisionError, ProvisionOptions, ProvisionSpec, SpecError, WatchOptions,
 };
 use dataverse_mi::subject::SubjectFormatVersion;
 use dataverse_mi::testkit::{FakeOptions, FakePlatform, FaultOptions};
@@ -312,9 +312,10 @@ async fn watch_finds_and_explains_a_token_failure_in_the_trace_log() {
     let component = engine.plan(&spec).await.unwrap().environments[0].components[0].id;
 
     // Tracing is off: nothing is recorded, and watch says so; with enable_tracing it is switched on.
-    let quiet = engine.watch(&spec, "2000-01-01T00:00:00Z", false).await.unwrap();
+    let window = WatchOptions::since("2000-01-01T00:00:00Z");
+    let quiet = engine.watch(&spec, &window).await.unwrap();
     assert_eq!(quiet.environments[0].setting, PluginTraceLogSetting::Off);
-    let on = engine.watch(&spec, "2000-01-01T00:00:00Z", true).await.unwrap();
+    let on = engine.watch(&spec, &window.clone().enable_tracing(true)).await.unwrap();
     assert_eq!(on.environments[0].setting, PluginTraceLogSetting::Exception);
     assert!(on.failures.is_empty());
     assert!(fake.run_plugin(host, component, "Contoso.Plugins.KeyVaultReader"));
@@ -334,7 +335,7 @@ async fn watch_finds_and_explains_a_token_failure_in_the_trace_log() {
     fake.seed_graph_fic(APP, fic);
 
     assert!(!fake.run_plugin(host, component, "Contoso.Plugins.KeyVaultReader"));
-    let report = engine.watch(&spec, "2000-01-01T00:00:00Z", false).await.unwrap();
+    let report = engine.watch(&spec, &window).await.unwrap();
     assert_eq!(report.environments[0].rows, 1);
     assert_eq!(report.failures.len(), 1);
     let failure = &report.failures[0];
@@ -342,7 +343,12 @@ async fn watch_finds_and_explains_a_token_failure_in_the_trace_log() {
     assert_eq!(failure.diagnosis.findings[0].cause.id(), "tenant_big_endian");
     // Reading from the newest row on finds nothing new.
     let newest = report.environments[0].newest.clone().unwrap();
-    assert!(engine.watch(&spec, &newest, false).await.unwrap().failures.is_empty());
+    assert!(engine.watch(&spec, &WatchOptions::since(newest)).await.unwrap().failures.is_empty());
+    // Only the plug-in types asked for: another assembly's namespace finds nothing, this one's the failure.
+    let other = window.clone().type_prefix("Fabrikam.");
+    assert!(engine.watch(&spec, &other).await.unwrap().failures.is_empty());
+    let ours = window.type_prefix("Contoso.Plugins.");
+    assert_eq!(engine.watch(&spec, &ours).await.unwrap().failures.len(), 1);
 }
 
 // ---- The whole flow from nothing (issue 6): create the identity, grant it access, provision, watch. ----

@@ -18,7 +18,8 @@ use dataverse_mi::fic::FederatedIdentityCredential;
 use dataverse_mi::guid::{decode_guid, encode_guid, parse_guid};
 use dataverse_mi::provision::api::{ClientConnector, access_api, identity_api};
 use dataverse_mi::provision::{
-    CertificateSpec, IdentitySpec, ProgressEvent, ProgressFn, ProvisionOptions, ProvisionSpec, Provisioner, WatchReport,
+    CertificateSpec, IdentitySpec, ProgressEvent, ProgressFn, ProvisionOptions, ProvisionSpec, Provisioner,
+    WatchOptions, WatchReport,
 };
 use dataverse_mi::secret::Secret;
 use dataverse_mi::subject::{
@@ -104,6 +105,9 @@ enum Command {
         /// Switch environments whose trace log setting is Off to Exception.
         #[arg(long)]
         enable_tracing: bool,
+        /// Only plug-in types whose full name starts with this (a type, or an assembly's namespace).
+        #[arg(long = "type", value_name = "PREFIX")]
+        type_prefix: Option<String>,
     },
     /// List the managed identity rows and plug-in bindings of one environment.
     Status {
@@ -641,7 +645,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 return Ok(ExitCode::from(2));
             }
         }
-        Command::Watch { spec: args, since, follow, interval, enable_tracing } => {
+        Command::Watch { spec: args, since, follow, interval, enable_tracing, type_prefix } => {
             let (spec, engine) = engine_for(&args)?;
             let rt = runtime()?;
             let mut since = since_to_iso(&since)?;
@@ -652,10 +656,15 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 tokio::pin!(ctrl_c);
                 let mut first = true;
                 loop {
+                    let options = WatchOptions {
+                        since: since.clone(),
+                        type_prefix: type_prefix.clone(),
+                        enable_tracing: enable_tracing && first,
+                    };
                     let report = tokio::select! {
                         biased;
                         _ = &mut ctrl_c => break,
-                        report = engine.watch(&spec, &since, enable_tracing && first) => report?,
+                        report = engine.watch(&spec, &options) => report?,
                     };
                     print_watch(&report, args.output)?;
                     if let Some(newest) = report.environments.iter().filter_map(|e| e.newest.clone()).max() {

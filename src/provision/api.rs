@@ -323,8 +323,9 @@ pub trait DataverseApi: Send + Sync + fmt::Debug {
         kind: ComponentKind,
         component: Uuid,
     ) -> Result<ComponentManagedIdentityFic, ApiError>;
-    /// Plug-in trace log rows created after `since` (ISO 8601).
-    async fn plugin_trace_logs(&self, since: &str) -> Result<Vec<PluginTraceLog>, ApiError>;
+    /// Plug-in trace log rows created after `since` (ISO 8601), optionally only of plug-in types whose name
+    /// starts with `type_prefix`.
+    async fn plugin_trace_logs(&self, since: &str, type_prefix: Option<&str>) -> Result<Vec<PluginTraceLog>, ApiError>;
     /// The organization's plug-in trace log setting and the organization row's id.
     async fn plugin_trace_log_setting(&self) -> Result<(Uuid, PluginTraceLogSetting), ApiError>;
     /// Changes the plug-in trace log setting.
@@ -374,8 +375,8 @@ impl DataverseApi for DataverseClient {
     ) -> Result<ComponentManagedIdentityFic, ApiError> {
         self.get_component_managed_identity_fic(kind, component).await
     }
-    async fn plugin_trace_logs(&self, since: &str) -> Result<Vec<PluginTraceLog>, ApiError> {
-        self.list_plugin_trace_logs(since, None).await
+    async fn plugin_trace_logs(&self, since: &str, type_prefix: Option<&str>) -> Result<Vec<PluginTraceLog>, ApiError> {
+        self.list_plugin_trace_logs(since, type_prefix).await
     }
     async fn plugin_trace_log_setting(&self) -> Result<(Uuid, PluginTraceLogSetting), ApiError> {
         DataverseClient::plugin_trace_log_setting(self).await

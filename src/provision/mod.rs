@@ -28,7 +28,7 @@ pub use spec::{
     CertificateSpec, CreateIdentitySpec, EnvironmentSpec, GrantSpec, IdentitySpec, ProvisionSpec, RefusedCredential,
     SpecError,
 };
-pub use watch::{EnvironmentWatch, TokenFailure, WatchReport};
+pub use watch::{EnvironmentWatch, TokenFailure, WatchOptions, WatchReport};
 
 use crate::cert::CertificateError;
 use crate::clients::{ApiError, ComponentKind};

@@ -10,6 +10,42 @@ use crate::cloud::CloudProfile;
 use crate::diagnose::{ConfiguredFic, Diagnosis, DiagnosisInputs, explain, token_failure};
 use crate::entities::{PluginTraceLog, PluginTraceLogSetting};
 
+/// What to read: the time window's start, which plug-ins, and whether to switch tracing on.
+///
+/// ```
+/// use dataverse_mi::provision::WatchOptions;
+/// let options = WatchOptions::since("2026-11-22T10:00:00Z").type_prefix("Contoso.Plugins").enable_tracing(true);
+/// assert_eq!(options.type_prefix.as_deref(), Some("Contoso.Plugins"));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WatchOptions {
+    /// Rows created after this time (ISO 8601).
+    pub since: String,
+    /// Only plug-in types whose full name starts with this (a type, or an assembly's namespace).
+    pub type_prefix: Option<String>,
+    /// Switch an environment whose trace log setting is Off to Exception first.
+    pub enable_tracing: bool,
+}
+
+impl WatchOptions {
+    /// Rows created after `since` (ISO 8601), of every plug-in, tracing left as it is.
+    pub fn since(since: impl Into<String>) -> Self {
+        WatchOptions { since: since.into(), ..WatchOptions::default() }
+    }
+
+    /// Only plug-in types whose full name starts with `prefix`.
+    pub fn type_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.type_prefix = Some(prefix.into());
+        self
+    }
+
+    /// Whether to switch an environment's tracing from Off to Exception.
+    pub fn enable_tracing(mut self, enable: bool) -> Self {
+        self.enable_tracing = enable;
+        self
+    }
+}
+
 /// A token failure found in a trace log, explained.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TokenFailure {
@@ -44,15 +80,10 @@ pub struct WatchReport {
 }
 
 impl Provisioner {
-    /// Reads each environment's plug-in trace log since `since` (ISO 8601), finds the token failures and explains
-    /// each against the identity's FICs and the spec. With `enable_tracing`, an environment whose setting is Off
-    /// is switched to Exception first.
-    pub async fn watch(
-        &self,
-        spec: &ProvisionSpec,
-        since: &str,
-        enable_tracing: bool,
-    ) -> Result<WatchReport, ProvisionError> {
+    /// Reads each environment's plug-in trace log over the window `options` gives (every page), finds the token
+    /// failures and explains each against the identity's FICs and the spec. With `enable_tracing`, an
+    /// environment whose setting is Off is switched to Exception first.
+    pub async fn watch(&self, spec: &ProvisionSpec, options: &WatchOptions) -> Result<WatchReport, ProvisionError> {
         // The lookup first: an app registration named in the spec by display name is only known after it.
         let application_id =
             self.identity().lookup(false).await.map_err(ProvisionError::identity)?.map(|found| found.client_id);
@@ -74,11 +105,11 @@ impl Provisioner {
             let api = |source| ProvisionError::api(org, source);
             let dv = self.connector().connect(org).map_err(api)?;
             let (organization, mut setting) = dv.plugin_trace_log_setting().await.map_err(api)?;
-            if enable_tracing && setting == PluginTraceLogSetting::Off {
+            if options.enable_tracing && setting == PluginTraceLogSetting::Off {
                 dv.set_plugin_trace_log_setting(organization, PluginTraceLogSetting::Exception).await.map_err(api)?;
                 setting = PluginTraceLogSetting::Exception;
             }
-            let logs = dv.plugin_trace_logs(since).await.map_err(api)?;
+            let logs = dv.plugin_trace_logs(&options.since, options.type_prefix.as_deref()).await.map_err(api)?;
             let detail = dv.retrieve_current_organization().await.map_err(api)?;
             // Only a help for the diagnosis: a certificate that cannot be read is left out, not an error.
             let certificate = env.certificate.certificate(&spec.base_dir).ok().flatten();
