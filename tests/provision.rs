@@ -400,6 +400,7 @@ async fn from_nothing_an_app_registration_is_created_granted_and_provisioned() {
     let mut k = kinds(&plan);
     k.sort_unstable();
     assert_eq!(k, ["bind", "bind", "bind", "bind", "fic", "fic", "grant", "identity", "row", "row"]);
+    assert_eq!(plan.actions.iter().filter(|a| a.is_identity_write()).count(), 4, "identity, grant, two FICs");
     assert_eq!(fake.writes(), 0, "planning writes nothing");
     assert_eq!(fake.count("GET dataverse managedidentities"), 0, "no rows can name an identity that does not exist");
 

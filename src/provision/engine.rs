@@ -220,9 +220,13 @@ impl Action {
         }
     }
 
-    /// Whether the action talks to the identity's service (Graph or ARM) rather than Dataverse.
+    /// Whether the action writes to Microsoft Graph or Azure Resource Manager (the identity, its FICs, its role
+    /// assignments) rather than to Dataverse.
     pub fn is_identity_write(&self) -> bool {
-        matches!(self, Action::CreateFic { .. } | Action::DeleteFic { .. } | Action::CreateIdentity { .. })
+        !matches!(
+            self,
+            Action::CreateManagedIdentity { .. } | Action::UpdateManagedIdentity { .. } | Action::Bind { .. }
+        )
     }
 
     fn describe(&self, plan: &Plan) -> String {
