@@ -590,8 +590,9 @@ impl Provisioner {
     }
 
     /// Reads the current state with as few requests as possible and plans the changes. Refuses, before any
-    /// write, a plan that needs more than 20 FICs, names a component that does not exist, or meets a FIC with
-    /// the same name and another subject.
+    /// write, a plan that needs more than 20 FICs, names a component that does not exist, meets a FIC with the
+    /// same name and another subject, names an identity that does not exist (unless the spec asks to create it)
+    /// or that two applications share the display name of, or a role with no definition at its scope.
     pub async fn plan(&self, spec: &ProvisionSpec) -> Result<Plan, ProvisionError> {
         spec.validate()?;
         if !spec.grants.is_empty() && self.access.is_none() {
