@@ -457,6 +457,12 @@ async fn from_nothing_a_user_assigned_identity_is_created_with_location_and_tags
     let report = engine.apply(&plan).await;
     assert!(report.is_success(), "{report}");
     let (client_id, principal_id) = fake.user_assigned_identity("sub-1", "rg-plugins", "contoso-plugins").unwrap();
+    let created = report.identity.expect("the report names the identity");
+    assert_eq!(
+        (created.client_id, created.principal_id, created.tenant_id),
+        (client_id, Some(principal_id), Some(TENANT))
+    );
+    assert!(report.to_string().contains(&format!("identity: client id {client_id}, principal id {principal_id}")));
     assert_eq!(fake.uami_fics("sub-1", "rg-plugins", "contoso-plugins").len(), 2);
     assert_eq!(fake.managed_identities("env0.crm.dynamics.com")[0].application_id, Some(client_id));
     assert_eq!(fake.role_assignments()[0].principal_id, principal_id);

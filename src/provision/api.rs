@@ -23,8 +23,10 @@ pub struct IdentityInfo {
     /// The client (application) id: the `managedidentity` row's `applicationid`.
     pub client_id: Uuid,
     /// The service principal's object id (what role assignments name); `None` for an app registration that
-    /// has no service principal in the tenant yet.
+    /// has no service principal in the tenant yet, or whose service principal was not read.
     pub principal_id: Option<Uuid>,
+    /// The tenant, where the service says it (a user-assigned identity does; Graph's application does not).
+    pub tenant_id: Option<Uuid>,
 }
 
 /// The identity and its FICs, on Graph (app registration) or ARM (user-assigned identity).
@@ -139,19 +141,21 @@ impl GraphIdentity {
 impl IdentityApi for GraphIdentity {
     async fn lookup(&self, principal_needed: bool) -> Result<Option<IdentityInfo>, ApiError> {
         if let (true, Some(app_id), false) = (self.given, self.known_app_id(), principal_needed) {
-            return Ok(Some(IdentityInfo { client_id: app_id, principal_id: None }));
+            return Ok(Some(IdentityInfo { client_id: app_id, principal_id: None, tenant_id: None }));
         }
         if let Some(app_id) = self.known_app_id() {
             // Both reads at once: the service principal's read says "not found" too when the application is gone.
             let (app, principal_id) = futures_util::join!(self.find_application(), self.service_principal(app_id));
             return match app? {
-                Some(app_id) => Ok(Some(IdentityInfo { client_id: app_id, principal_id: principal_id? })),
+                Some(app_id) => {
+                    Ok(Some(IdentityInfo { client_id: app_id, principal_id: principal_id?, tenant_id: None }))
+                }
                 None => Ok(None),
             };
         }
         let Some(app_id) = self.find_application().await? else { return Ok(None) };
         let principal_id = self.service_principal(app_id).await?;
-        Ok(Some(IdentityInfo { client_id: app_id, principal_id }))
+        Ok(Some(IdentityInfo { client_id: app_id, principal_id, tenant_id: None }))
     }
     fn may_create(&self) -> bool {
         self.create
@@ -177,7 +181,7 @@ impl IdentityApi for GraphIdentity {
                 Err(e) => return Err(e),
             },
         };
-        Ok(IdentityInfo { client_id: app_id, principal_id: Some(principal_id) })
+        Ok(IdentityInfo { client_id: app_id, principal_id: Some(principal_id), tenant_id: None })
     }
     async fn list_fics(&self) -> Result<Vec<FederatedIdentityCredential>, ApiError> {
         Ok(self.client.list_fics(self.app()?).await?.into_iter().map(|f| f.credential).collect())
@@ -226,7 +230,11 @@ impl ArmIdentity {
 impl IdentityApi for ArmIdentity {
     async fn lookup(&self, _principal_needed: bool) -> Result<Option<IdentityInfo>, ApiError> {
         match self.client.get_user_assigned_identity(&self.identity).await {
-            Ok(u) => Ok(Some(IdentityInfo { client_id: u.client_id, principal_id: Some(u.principal_id) })),
+            Ok(u) => Ok(Some(IdentityInfo {
+                client_id: u.client_id,
+                principal_id: Some(u.principal_id),
+                tenant_id: Some(u.tenant_id),
+            })),
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
         }
@@ -240,7 +248,7 @@ impl IdentityApi for ArmIdentity {
         };
         let u =
             self.client.create_or_update_user_assigned_identity(&self.identity, &create.location, &create.tags).await?;
-        Ok(IdentityInfo { client_id: u.client_id, principal_id: Some(u.principal_id) })
+        Ok(IdentityInfo { client_id: u.client_id, principal_id: Some(u.principal_id), tenant_id: Some(u.tenant_id) })
     }
     async fn list_fics(&self) -> Result<Vec<FederatedIdentityCredential>, ApiError> {
         Ok(self.client.list_fics(&self.identity).await?.into_iter().map(|f| f.credential).collect())

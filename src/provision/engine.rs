@@ -394,6 +394,9 @@ pub struct ApplyReport {
     pub retries: Option<u64>,
     /// Role assignments sent again because the new principal had not replicated yet (`PrincipalNotFound`).
     pub principal_retries: u32,
+    /// The identity the rows and grants name, as found or created (its client id and principal id are what a
+    /// person would otherwise copy from the portal); `None` when it could not be created.
+    pub identity: Option<IdentityInfo>,
 }
 
 impl ApplyReport {
@@ -425,6 +428,15 @@ impl fmt::Display for ApplyReport {
         }
         if self.principal_retries > 0 {
             write!(f, "\n{} role assignment(s) retried while the new principal replicated", self.principal_retries)?;
+        }
+        if let Some(identity) = &self.identity {
+            write!(f, "\nidentity: client id {}", identity.client_id)?;
+            if let Some(principal) = identity.principal_id {
+                write!(f, ", principal id {principal}")?;
+            }
+            if let Some(tenant) = identity.tenant_id {
+                write!(f, ", tenant {tenant}")?;
+            }
         }
         Ok(())
     }
@@ -925,7 +937,7 @@ impl Provisioner {
                         });
                     }
                 }
-                return self.report(results, before, 0);
+                return self.report(results, before, 0, None);
             }
         };
         // Each environment's actions, found once (not by scanning every action per environment).
@@ -974,7 +986,7 @@ impl Provisioner {
                 results[i] = Some(ActionResult { description, status });
             }
         }
-        self.report(results, before, principal_retries.into_inner())
+        self.report(results, before, principal_retries.into_inner(), Some(identity))
     }
 
     fn report(
@@ -982,13 +994,14 @@ impl Provisioner {
         results: Vec<Option<ActionResult>>,
         before: Option<(u64, u64)>,
         principal_retries: u32,
+        identity: Option<IdentityInfo>,
     ) -> ApplyReport {
         let after = self.options.stats.as_ref().map(|s| (s.requests(), s.retries()));
         let (requests, retries) = match (before, after) {
             (Some(b), Some(a)) => (Some(a.0.saturating_sub(b.0)), Some(a.1.saturating_sub(b.1))),
             _ => (None, None),
         };
-        ApplyReport { actions: results.into_iter().flatten().collect(), requests, retries, principal_retries }
+        ApplyReport { actions: results.into_iter().flatten().collect(), requests, retries, principal_retries, identity }
     }
 
     /// Assigns a role under its deterministic name. `PrincipalNotFound` (a principal created moments ago that has
