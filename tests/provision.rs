@@ -684,3 +684,17 @@ async fn a_run_stopped_after_creating_the_application_finds_it_again() {
     assert_eq!(fake.applications_named("Contoso plug-ins (created)"), [app_id], "never a second application");
     assert!(engine.verify(&spec).await.unwrap().is_ok());
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_edited_plan_naming_no_environment_is_reported_not_lost() {
+    let (fake, spec) = setup(1, 1, FakeOptions::default());
+    let engine = fake.provisioner(&spec, 4, retry(), ProvisionOptions::default()).unwrap().provisioner;
+    let mut plan = engine.plan(&spec).await.unwrap();
+    let component = plan.environments[0].components[0].clone();
+    plan.actions.push(Action::Bind { environment: 99, component, managed_identity: Uuid::from_u128(7) });
+    let report = engine.apply(&plan).await;
+    assert_eq!(report.actions.len(), plan.actions.len());
+    assert!(!report.is_success());
+    let last = report.actions.last().unwrap();
+    assert!(matches!(&last.status, ActionStatus::Skipped { reason } if reason.contains("environment")), "{report}");
+}

@@ -986,6 +986,15 @@ impl Provisioner {
                 results[i] = Some(ActionResult { description, status });
             }
         }
+        // An action naming an environment the plan does not have (a plan edited by hand) is reported, not lost.
+        for (i, action) in plan.actions.iter().enumerate() {
+            if results[i].is_none() {
+                results[i] = Some(ActionResult {
+                    description: action.describe(plan),
+                    status: ActionStatus::Skipped { reason: "it names an environment the plan does not have".into() },
+                });
+            }
+        }
         self.report(results, before, principal_retries.into_inner(), Some(identity))
     }
 
