@@ -698,3 +698,20 @@ async fn an_edited_plan_naming_no_environment_is_reported_not_lost() {
     let last = report.actions.last().unwrap();
     assert!(matches!(&last.status, ActionStatus::Skipped { reason } if reason.contains("environment")), "{report}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn when_the_identity_cannot_be_created_nothing_else_is_attempted() {
+    let (fake, spec) = from_nothing(2, created_identity());
+    let engine = fake.provisioner(&spec, 8, retry(), ProvisionOptions::default()).unwrap().provisioner;
+    let plan = engine.plan(&spec).await.unwrap();
+    fake.set_faults(FaultOptions { unavailable: 1.0, ..FaultOptions::default() });
+    fake.clear_log();
+    let report = engine.apply(&plan).await;
+    assert_eq!(report.actions.len(), plan.actions.len());
+    assert!(matches!(report.actions[0].status, ActionStatus::Failed { .. }), "{report}");
+    assert!(report.actions[1..].iter().all(
+        |a| matches!(&a.status, ActionStatus::Skipped { reason } if reason.starts_with("the identity is not there"))
+    ));
+    assert_eq!(report.identity, None);
+    assert!(fake.requests().iter().all(|r| r.route.contains(" graph ")), "nothing sent to Dataverse or ARM");
+}

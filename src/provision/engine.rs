@@ -929,14 +929,7 @@ impl Provisioner {
             (Some(identity), None) => identity,
             (_, error) => {
                 let reason = format!("the identity is not there: {}", error.unwrap_or_else(|| "not created".into()));
-                for (i, action) in plan.actions.iter().enumerate() {
-                    if results[i].is_none() {
-                        results[i] = Some(ActionResult {
-                            description: action.describe(plan),
-                            status: ActionStatus::Skipped { reason: reason.clone() },
-                        });
-                    }
-                }
+                skip_the_rest(plan, &mut results, &reason);
                 return self.report(results, before, 0, None);
             }
         };
@@ -987,14 +980,7 @@ impl Provisioner {
             }
         }
         // An action naming an environment the plan does not have (a plan edited by hand) is reported, not lost.
-        for (i, action) in plan.actions.iter().enumerate() {
-            if results[i].is_none() {
-                results[i] = Some(ActionResult {
-                    description: action.describe(plan),
-                    status: ActionStatus::Skipped { reason: "it names an environment the plan does not have".into() },
-                });
-            }
-        }
+        skip_the_rest(plan, &mut results, "it names an environment the plan does not have");
         self.report(results, before, principal_retries.into_inner(), Some(identity))
     }
 
@@ -1228,6 +1214,18 @@ impl Provisioner {
                 .map(|g| GrantReport { role: g.role.clone(), scope: g.scope.clone(), assigned: g.existing.is_some() })
                 .collect(),
         })
+    }
+}
+
+/// Marks every action that has no result yet as skipped, for `reason`.
+fn skip_the_rest(plan: &Plan, results: &mut [Option<ActionResult>], reason: &str) {
+    for (action, result) in plan.actions.iter().zip(results.iter_mut()) {
+        if result.is_none() {
+            *result = Some(ActionResult {
+                description: action.describe(plan),
+                status: ActionStatus::Skipped { reason: reason.to_owned() },
+            });
+        }
     }
 }
 
