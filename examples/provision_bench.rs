@@ -20,13 +20,12 @@ use std::time::{Duration, Instant};
 use std::sync::Arc;
 
 use dataverse_mi::clients::{ClientOptions, Semaphore};
-use dataverse_mi::cloud::{Cloud, CloudProfile};
+use dataverse_mi::cloud::CloudProfile;
 use dataverse_mi::http::{ReqwestOptions, ReqwestTransport, RetryOptions, Transport};
 use dataverse_mi::provision::api::{ClientConnector, identity_api};
 use dataverse_mi::provision::{
     CertificateSpec, EnvironmentSpec, IdentitySpec, ProvisionOptions, ProvisionSpec, Provisioner,
 };
-use dataverse_mi::subject::SubjectFormatVersion;
 use dataverse_mi::testkit::test_token;
 use dataverse_mi::testkit::{FakeOptions, FakePlatform};
 use futures_util::StreamExt as _;
@@ -93,15 +92,7 @@ fn specs(
                 certificate: CertificateSpec::Sha256 { sha256 },
             });
         }
-        specs.push(ProvisionSpec {
-            identity: IdentitySpec::app_registration(app_id),
-            cloud: Cloud::Public,
-            version: SubjectFormatVersion::V2,
-            prune: false,
-            environments,
-            grants: vec![],
-            base_dir: Default::default(),
-        });
+        specs.push(ProvisionSpec::new(IdentitySpec::app_registration(app_id), environments));
     }
     Ok(specs)
 }

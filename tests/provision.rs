@@ -53,15 +53,7 @@ fn setup(envs: usize, components: usize, options: FakeOptions) -> (FakePlatform,
             certificate: cert_spec(),
         });
     }
-    let spec = ProvisionSpec {
-        identity: IdentitySpec::app_registration(APP),
-        cloud: Cloud::Public,
-        version: SubjectFormatVersion::V2,
-        prune: false,
-        environments,
-        grants: vec![],
-        base_dir: Default::default(),
-    };
+    let spec = ProvisionSpec::new(IdentitySpec::app_registration(APP), environments);
     (fake, spec)
 }
 

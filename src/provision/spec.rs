@@ -308,6 +308,35 @@ pub enum SpecError {
 }
 
 impl ProvisionSpec {
+    /// A spec with the file format's defaults: the public cloud, subject format version 2, no pruning, no
+    /// grants, relative certificate paths from the current folder.
+    ///
+    /// ```
+    /// use dataverse_mi::provision::{CertificateSpec, EnvironmentSpec, GrantSpec, IdentitySpec, ProvisionSpec};
+    /// let mut spec = ProvisionSpec::new(
+    ///     IdentitySpec::app_registration_named("Contoso plug-ins", true),
+    ///     vec![EnvironmentSpec {
+    ///         org_url: "https://contoso.crm.dynamics.com".into(),
+    ///         plugin_assemblies: vec!["Contoso.Plugins".into()],
+    ///         plugin_packages: vec![],
+    ///         certificate: CertificateSpec::File { path: "signing.cer".into(), password_env: None },
+    ///     }],
+    /// );
+    /// spec.grants.push(GrantSpec { role: "Key Vault Secrets User".into(), scope: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv".into() });
+    /// assert!(spec.validate().is_ok());
+    /// ```
+    pub fn new(identity: IdentitySpec, environments: Vec<EnvironmentSpec>) -> Self {
+        ProvisionSpec {
+            identity,
+            cloud: Cloud::default(),
+            version: SubjectFormatVersion::default(),
+            prune: false,
+            environments,
+            grants: Vec::new(),
+            base_dir: PathBuf::new(),
+        }
+    }
+
     /// Reads a TOML spec.
     pub fn from_toml(text: &str) -> Result<Self, SpecError> {
         let spec: ProvisionSpec = toml::from_str(text).map_err(|e| SpecError::Toml(e.to_string()))?;
