@@ -27,6 +27,28 @@ fn json(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
 }
 
+/// A spec file in `examples/specs/`.
+#[cfg(feature = "testkit")]
+fn example_spec(name: &str) -> String {
+    format!("{}/examples/specs/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The certificate the example specs name.
+#[cfg(feature = "testkit")]
+fn example_certificate() -> dataverse_mi::cert::Certificate {
+    dataverse_mi::cert::Certificate::from_file(format!("{}/examples/contoso-plugins.cer", env!("CARGO_MANIFEST_DIR")))
+        .unwrap()
+        .certificate
+}
+
+/// Runs a spec command (`plan`, `apply`, `verify`, `watch`) with `-f spec` against the fake at `fake_url`.
+#[cfg(feature = "testkit")]
+fn with_spec_against(args: &[&str], spec: &str, fake_url: &str) -> Output {
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["-f", spec, "--testkit-url", fake_url]);
+    run(&all)
+}
+
 fn expected_self_signed() -> String {
     format!("/eid1/c/pub/t/v4j5cvGGr0GRqy180BHbRw/a/qzXoWDkuqUa3l6zM5mM0Rw/n/plugin/e/{ENV}/h/{SELF_SIGNED_SHA256}")
 }
@@ -281,13 +303,8 @@ fn diagnose_explains_a_pasted_error() {
 #[tokio::test(flavor = "multi_thread")]
 async fn plan_apply_verify_against_the_fake() {
     use dataverse_mi::testkit::{FakeOptions, FakePlatform};
-    let spec = format!("{}/examples/specs/contoso.toml", env!("CARGO_MANIFEST_DIR"));
-    let cert = dataverse_mi::cert::Certificate::from_file(format!(
-        "{}/examples/contoso-plugins.cer",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
-    .certificate;
+    let spec = example_spec("contoso.toml");
+    let cert = example_certificate();
     let fake = FakePlatform::new(FakeOptions::default());
     fake.add_application("0b5a7d2c-6f4e-4d3a-9c1b-2a8e7f6d5c4b".parse().unwrap(), "Contoso plug-ins");
     for host in ["contoso-dev.crm.dynamics.com", "contoso-test.crm.dynamics.com"] {
@@ -296,11 +313,7 @@ async fn plan_apply_verify_against_the_fake() {
     }
     fake.add_plugin_package("contoso-dev.crm.dynamics.com", "contoso_Integrations", Some(cert.clone()));
     let server = fake.start().await;
-    let cli = |args: &[&str]| {
-        let mut all: Vec<&str> = args.to_vec();
-        all.extend(["-f", &spec, "--testkit-url"]);
-        Command::new(env!("CARGO_BIN_EXE_dataverse-mi")).args(&all).arg(server.uri()).output().unwrap()
-    };
+    let cli = |args: &[&str]| with_spec_against(args, &spec, &server.uri());
 
     let plan = cli(&["plan", "--output", "json"]);
     assert!(plan.status.success(), "{}", stderr(&plan));
@@ -378,22 +391,13 @@ async fn plan_apply_verify_against_the_fake() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_whole_flow_from_nothing_with_the_example_spec() {
     use dataverse_mi::testkit::{FakeOptions, FakePlatform};
-    let spec = format!("{}/examples/specs/from-nothing.toml", env!("CARGO_MANIFEST_DIR"));
-    let cert = dataverse_mi::cert::Certificate::from_file(format!(
-        "{}/examples/contoso-plugins.cer",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
-    .certificate;
+    let spec = example_spec("from-nothing.toml");
+    let cert = example_certificate();
     let fake = FakePlatform::new(FakeOptions::default());
     fake.add_environment("contoso-dev.crm.dynamics.com", TENANT.parse().unwrap());
     fake.add_plugin_assembly("contoso-dev.crm.dynamics.com", "Contoso.Plugins", Some(cert));
     let server = fake.start().await;
-    let cli = |args: &[&str]| {
-        let mut all: Vec<&str> = args.to_vec();
-        all.extend(["-f", &spec, "--testkit-url"]);
-        Command::new(env!("CARGO_BIN_EXE_dataverse-mi")).args(&all).arg(server.uri()).output().unwrap()
-    };
+    let cli = |args: &[&str]| with_spec_against(args, &spec, &server.uri());
     let (sub, rg, name) = ("00000000-0000-0000-0000-000000000001", "rg-plugins", "contoso-plugins");
 
     let plan = cli(&["plan", "--output", "json"]);
@@ -429,7 +433,7 @@ async fn watch_follow_stops_on_ctrl_c() {
     use dataverse_mi::testkit::{FakeOptions, FakePlatform};
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;
-    let spec = format!("{}/examples/specs/contoso.toml", env!("CARGO_MANIFEST_DIR"));
+    let spec = example_spec("contoso.toml");
     let fake = FakePlatform::new(FakeOptions::default());
     fake.add_application("0b5a7d2c-6f4e-4d3a-9c1b-2a8e7f6d5c4b".parse().unwrap(), "Contoso plug-ins");
     for host in ["contoso-dev.crm.dynamics.com", "contoso-test.crm.dynamics.com"] {

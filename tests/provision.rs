@@ -32,10 +32,18 @@ fn cert_spec() -> CertificateSpec {
     }
 }
 
-/// A fake with `envs` environments of `components` assemblies each, and the matching spec.
+/// A fake with an app registration and `envs` environments of `components` assemblies each, and the matching
+/// spec.
 fn setup(envs: usize, components: usize, options: FakeOptions) -> (FakePlatform, ProvisionSpec) {
     let fake = FakePlatform::new(options);
     fake.add_application(APP, "Contoso plug-ins");
+    let environments = seed_environments(&fake, envs, components);
+    let spec = ProvisionSpec::new(IdentitySpec::app_registration(APP), environments);
+    (fake, spec)
+}
+
+/// Adds `envs` environments of `components` signed assemblies each to `fake`; returns their specs.
+fn seed_environments(fake: &FakePlatform, envs: usize, components: usize) -> Vec<EnvironmentSpec> {
     let mut environments = Vec::new();
     for e in 0..envs {
         let host = format!("env{e}.crm.dynamics.com");
@@ -53,8 +61,7 @@ fn setup(envs: usize, components: usize, options: FakeOptions) -> (FakePlatform,
             certificate: cert_spec(),
         });
     }
-    let spec = ProvisionSpec::new(IdentitySpec::app_registration(APP), environments);
-    (fake, spec)
+    environments
 }
 
 fn retry() -> RetryOptions {
@@ -350,19 +357,14 @@ const KEY_VAULT_SECRETS_USER: &str = "4633458b-17de-408a-b874-0445c86b69e6";
 
 /// A fake with environments and plug-ins but no identity at all, and a spec that creates one.
 fn from_nothing(envs: usize, identity: IdentitySpec) -> (FakePlatform, ProvisionSpec) {
-    let (fake, mut spec) = setup(envs, 2, FakeOptions::default());
-    let fake_without_app = FakePlatform::new(FakeOptions::default());
-    for e in &spec.environments {
-        let host = e.org_url.trim_start_matches("https://");
-        fake_without_app.add_environment(host, TENANT);
-        for name in &e.plugin_assemblies {
-            fake_without_app.add_plugin_assembly(host, name, Some(cert()));
-        }
-    }
-    drop(fake);
-    spec.identity = identity;
-    spec.grants = vec![GrantSpec { role: "Key Vault Secrets User".into(), scope: KEY_VAULT.into() }];
-    (fake_without_app, spec)
+    let fake = FakePlatform::new(FakeOptions::default());
+    let mut spec = ProvisionSpec::new(identity, seed_environments(&fake, envs, 2));
+    spec.grants = vec![key_vault_grant()];
+    (fake, spec)
+}
+
+fn key_vault_grant() -> GrantSpec {
+    GrantSpec { role: "Key Vault Secrets User".into(), scope: KEY_VAULT.into() }
 }
 
 fn created_identity() -> IdentitySpec {
@@ -528,7 +530,7 @@ async fn the_principal_retry_is_bounded() {
 #[tokio::test(start_paused = true)]
 async fn a_grant_made_elsewhere_is_found_and_not_made_twice() {
     let (fake, mut spec) = setup(1, 1, FakeOptions::default());
-    spec.grants = vec![GrantSpec { role: "Key Vault Secrets User".into(), scope: KEY_VAULT.into() }];
+    spec.grants = vec![key_vault_grant()];
     let principal = fake.service_principal(APP).unwrap();
     let engine = fake.provisioner(&spec, 8, retry(), ProvisionOptions::default()).unwrap().provisioner;
     // Planned before the grant exists; a person assigns it in the portal (another name) before apply.
@@ -547,7 +549,7 @@ async fn a_grant_made_elsewhere_is_found_and_not_made_twice() {
 #[tokio::test(start_paused = true)]
 async fn a_conflict_that_is_not_the_grant_fails() {
     let (fake, mut spec) = setup(1, 1, FakeOptions::default());
-    spec.grants = vec![GrantSpec { role: "Key Vault Secrets User".into(), scope: KEY_VAULT.into() }];
+    spec.grants = vec![key_vault_grant()];
     let principal = fake.service_principal(APP).unwrap();
     let engine = fake.provisioner(&spec, 8, retry(), ProvisionOptions::default()).unwrap().provisioner;
     let plan = engine.plan(&spec).await.unwrap();
