@@ -218,6 +218,11 @@ pub struct CloudProfile {
     pub login_host: String,
     /// The subject prefix, e.g. `/eid1/c/pub`.
     pub subject_prefix: String,
+    /// The `/a/` segment of subjects: [`POWER_PLATFORM_MI_APP_SEGMENT`](crate::guid::POWER_PLATFORM_MI_APP_SEGMENT)
+    /// in every customer cloud. Microsoft's own scripts use other values for its internal clusters
+    /// ([`PREPROD_APP_SEGMENT`](crate::guid::PREPROD_APP_SEGMENT), [`TEST_APP_SEGMENT`](crate::guid::TEST_APP_SEGMENT));
+    /// override it only for those.
+    pub app_segment: String,
     /// The Microsoft Graph endpoint, without `/v1.0`.
     pub graph_endpoint: String,
     /// The Azure Resource Manager endpoint.
@@ -231,6 +236,7 @@ impl From<Cloud> for CloudProfile {
             audience: cloud.audience().to_owned(),
             login_host: cloud.login_host().to_owned(),
             subject_prefix: cloud.subject_prefix().to_owned(),
+            app_segment: crate::guid::POWER_PLATFORM_MI_APP_SEGMENT.to_owned(),
             graph_endpoint: cloud.graph_endpoint().to_owned(),
             arm_endpoint: cloud.arm_endpoint().to_owned(),
         }

@@ -30,6 +30,7 @@ use uuid::Uuid;
 
 use crate::cert::{Certificate, CertificateHash};
 use crate::cloud::{Cloud, CloudProfile};
+use crate::environment::EnvironmentId;
 use crate::guid::{POWER_PLATFORM_MI_APP_SEGMENT, encode_guid, encode_guid_big_endian};
 use crate::subject::{
     CertificateBinding, LegacyV0, SubjectFormatVersion, SubjectIdentifier, SubjectParts, explain_subject,
@@ -249,8 +250,8 @@ impl From<&str> for ConfiguredFic {
 pub struct DiagnosisInputs {
     /// The tenant id.
     pub tenant_id: Option<Uuid>,
-    /// The environment id.
-    pub environment_id: Option<Uuid>,
+    /// The environment id (a GUID, or `Default-{tenant}` for a Default environment).
+    pub environment_id: Option<EnvironmentId>,
     /// The organization id (to recognise it where the environment id belongs).
     pub organization_id: Option<Uuid>,
     /// The user's own app registration or UAMI client id (to recognise it in the `/a/` segment).
@@ -460,7 +461,7 @@ pub fn explain(error: &EntraError, inputs: &DiagnosisInputs) -> Diagnosis {
             && let Some(given) = inputs.environment_id
             && given != presented_env
         {
-            if inputs.organization_id == Some(given) {
+            if inputs.organization_id.map(EnvironmentId::Guid) == Some(given) {
                 out.add(
                     Cause::OrganizationIdAsEnvironment,
                     format!("{given} is the organization id, not the environment id {presented_env}"),

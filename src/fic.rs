@@ -30,9 +30,9 @@
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use uuid::Uuid;
 
 use crate::cloud::CloudProfile;
+use crate::environment::EnvironmentId;
 use crate::subject::SubjectIdentifier;
 
 /// Longest FIC name Entra accepts.
@@ -213,28 +213,37 @@ impl FederatedIdentityCredential {
 /// The deterministic FIC name for a subject: `dataverse-{environment id}-{12 hex digits of SHA-256(subject)}`.
 ///
 /// The same environment and subject always give the same name (so a re-run finds the FIC it made), different
-/// certificates, versions or tenants give different names, and the name is always valid (59 characters).
+/// certificates, versions or tenants give different names, and the name is always valid (59 characters; 67 for
+/// a Default environment, whose id `Default-{tenant}` is written as it is: letters, digits and `-` only).
 ///
 /// ```
 /// # use dataverse_mi::fic::{default_name, validate_name};
+/// # use dataverse_mi::environment::EnvironmentId;
 /// # use uuid::Uuid;
 /// let env = Uuid::parse_str("7efcc31a-c410-e20e-9b3c-3ea55e7f9c56").unwrap();
 /// let name = default_name(env, "/eid1/c/pub/t/x");
 /// assert!(name.starts_with("dataverse-7efcc31a-c410-e20e-9b3c-3ea55e7f9c56-"));
 /// assert!(validate_name(&name).is_ok());
+///
+/// let default: EnvironmentId = "Default-72f988bf-86f1-41af-91ab-2d7cd011db47".parse().unwrap();
+/// let name = default_name(default, "/eid1/c/pub/t/x");
+/// assert!(name.starts_with("dataverse-Default-72f988bf-86f1-41af-91ab-2d7cd011db47-"));
+/// assert!(validate_name(&name).is_ok());
 /// ```
-pub fn default_name(environment_id: Uuid, subject: &str) -> String {
+pub fn default_name(environment_id: impl Into<EnvironmentId>, subject: &str) -> String {
+    let environment_id = environment_id.into();
     let digest = Sha256::digest(subject.as_bytes());
     let mut tag = String::with_capacity(12);
     for b in &digest[..6] {
         tag.push_str(&format!("{b:02x}"));
     }
-    format!("dataverse-{}-{tag}", environment_id.hyphenated())
+    format!("dataverse-{environment_id}-{tag}")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use uuid::Uuid;
 
     fn fic() -> FederatedIdentityCredential {
         FederatedIdentityCredential {

@@ -31,6 +31,51 @@ pub const POWER_PLATFORM_MI_APP_ID: Uuid = Uuid::from_u128(0x58e835ab_2e39_46a9_
 /// [`POWER_PLATFORM_MI_APP_ID`] as it appears in the `/a/` segment: `qzXoWDkuqUa3l6zM5mM0Rw`.
 pub const POWER_PLATFORM_MI_APP_SEGMENT: &str = "qzXoWDkuqUa3l6zM5mM0Rw";
 
+/// The `/a/` segment Microsoft's own migration scripts use for its internal pre-production cluster
+/// (`CQSGf3JJtEi27nY2ePL7UQ`). Customers' subjects never carry it.
+pub const PREPROD_APP_SEGMENT: &str = "CQSGf3JJtEi27nY2ePL7UQ";
+
+/// The `/a/` segment Microsoft's own migration scripts use for its internal test cluster
+/// (`L5f3f5fVhEuUXYRgAT1Q4w`). Customers' subjects never carry it.
+pub const TEST_APP_SEGMENT: &str = "L5f3f5fVhEuUXYRgAT1Q4w";
+
+/// Whose app an `/a/` segment names, as far as the platform's own values tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AppSegmentOwner {
+    /// The Power Platform Managed Identity app of the production clusters: what every customer subject carries.
+    Production,
+    /// The app of a Microsoft pre-production cluster (`CQSGf3JJtEi27nY2ePL7UQ`).
+    MicrosoftPreProduction,
+    /// The app of a Microsoft test cluster (`L5f3f5fVhEuUXYRgAT1Q4w`).
+    MicrosoftTest,
+    /// Any other value: typically the user's own app (client) id.
+    Other,
+}
+
+impl AppSegmentOwner {
+    /// Whose app `segment` names.
+    pub fn of(segment: &str) -> Self {
+        match segment {
+            POWER_PLATFORM_MI_APP_SEGMENT => AppSegmentOwner::Production,
+            PREPROD_APP_SEGMENT => AppSegmentOwner::MicrosoftPreProduction,
+            TEST_APP_SEGMENT => AppSegmentOwner::MicrosoftTest,
+            _ => AppSegmentOwner::Other,
+        }
+    }
+
+    /// In words, e.g. "a Microsoft pre-production cluster's app".
+    pub fn describe(self) -> &'static str {
+        match self {
+            AppSegmentOwner::Production => "the Power Platform Managed Identity app",
+            AppSegmentOwner::MicrosoftPreProduction => "a Microsoft pre-production cluster's app",
+            AppSegmentOwner::MicrosoftTest => "a Microsoft test cluster's app",
+            AppSegmentOwner::Other => "an app that is not the platform's",
+        }
+    }
+}
+
 /// Why a GUID or an encoded GUID was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -169,6 +214,21 @@ mod tests {
     fn app_segment_constant_is_the_encoding_of_the_app_id() {
         assert_eq!(encode_guid(POWER_PLATFORM_MI_APP_ID), POWER_PLATFORM_MI_APP_SEGMENT);
         assert_eq!(decode_guid(POWER_PLATFORM_MI_APP_SEGMENT).unwrap(), POWER_PLATFORM_MI_APP_ID);
+    }
+
+    #[test]
+    fn cluster_segments_are_encoded_guids_and_named() {
+        for (segment, owner) in [
+            (POWER_PLATFORM_MI_APP_SEGMENT, AppSegmentOwner::Production),
+            (PREPROD_APP_SEGMENT, AppSegmentOwner::MicrosoftPreProduction),
+            (TEST_APP_SEGMENT, AppSegmentOwner::MicrosoftTest),
+        ] {
+            let guid = decode_guid(segment).unwrap();
+            assert_eq!(encode_guid(guid), segment);
+            assert_eq!(AppSegmentOwner::of(segment), owner);
+        }
+        assert_eq!(AppSegmentOwner::of("v4j5cvGGr0GRqy180BHbRw"), AppSegmentOwner::Other);
+        assert!(AppSegmentOwner::MicrosoftPreProduction.describe().contains("pre-production"));
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod clients;
 pub mod cloud;
 pub mod diagnose;
 pub mod entities;
+pub mod environment;
 pub mod fic;
 pub mod guid;
 pub mod http;
@@ -21,6 +22,7 @@ pub mod testkit;
 pub use cert::{Certificate, CertificateError, CertificateHash, NameHash};
 pub use cloud::{Cloud, CloudProfile};
 pub use entities::{ManagedIdentity, NewManagedIdentity, PluginAssembly, PluginPackage};
+pub use environment::EnvironmentId;
 pub use fic::FederatedIdentityCredential;
 pub use subject::{CertificateBinding, CertificateKind, SubjectFormatVersion, SubjectIdentifier};
 
@@ -31,6 +33,9 @@ pub enum Error {
     /// A GUID or encoded GUID was refused.
     #[error(transparent)]
     Guid(#[from] guid::GuidError),
+    /// An environment id was refused.
+    #[error(transparent)]
+    EnvironmentId(#[from] environment::EnvironmentIdError),
     /// A cloud name was not recognised.
     #[error(transparent)]
     Cloud(#[from] cloud::UnknownCloud),

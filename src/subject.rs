@@ -40,9 +40,10 @@ use uuid::Uuid;
 
 use crate::cert::{Certificate, CertificateHash, NameHash, Thumbprint};
 use crate::cloud::{Cloud, CloudProfile};
+use crate::environment::EnvironmentId;
 use crate::guid::{
-    POWER_PLATFORM_MI_APP_ID, POWER_PLATFORM_MI_APP_SEGMENT, decode_guid, decode_guid_big_endian, encode_guid,
-    parse_guid,
+    AppSegmentOwner, POWER_PLATFORM_MI_APP_ID, POWER_PLATFORM_MI_APP_SEGMENT, decode_guid, decode_guid_big_endian,
+    encode_guid, parse_guid,
 };
 
 /// The subject format version, which is also the `version` column of the `managedidentity` row.
@@ -216,12 +217,35 @@ impl fmt::Display for CertificateBinding {
     }
 }
 
+/// The first CN value of a .NET-formatted name that version 1 cannot carry: a comma (AADSTS700213) or a non-ASCII
+/// character (AADSTS70050). Microsoft documents both failures for the CN (e.g. `CN=Contoso, Inc.`); the `", "`
+/// between RDNs is how .NET prints every multi-part name, and Microsoft's own version 1 scripts put whole names in
+/// the subject, so separators are not refused.
+fn v1_bad_cn(name: &str) -> Option<(V1CnFault, String)> {
+    crate::cert::parse_dotnet_name(name).into_iter().filter(|a| a.key.eq_ignore_ascii_case("CN")).find_map(|a| {
+        if a.value.contains(',') {
+            Some((V1CnFault::Comma, a.value))
+        } else if !a.value.is_ascii() {
+            Some((V1CnFault::NonAscii, a.value))
+        } else {
+            None
+        }
+    })
+}
+
+#[derive(Clone, Copy)]
+enum V1CnFault {
+    Comma,
+    NonAscii,
+}
+
 fn check_v1_name(which: &'static str, name: &str) -> Result<(), SubjectError> {
-    if name.contains(',') {
-        return Err(SubjectError::V1NameHasComma { which, name: name.to_owned() });
-    }
-    if !name.is_ascii() {
-        return Err(SubjectError::V1NameNotAscii { which, name: name.to_owned() });
+    match v1_bad_cn(name) {
+        Some((V1CnFault::Comma, cn)) => return Err(SubjectError::V1NameHasComma { which, name: name.to_owned(), cn }),
+        Some((V1CnFault::NonAscii, cn)) => {
+            return Err(SubjectError::V1NameNotAscii { which, name: name.to_owned(), cn });
+        }
+        None => {}
     }
     // .NET quotes values with surrounding white space, so a real name never starts or ends with it; a name
     // that does would also make the whole subject end in white space, which Entra refuses.
@@ -235,25 +259,30 @@ fn check_v1_name(which: &'static str, name: &str) -> Result<(), SubjectError> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SubjectError {
-    /// A version 1 name with a comma: Microsoft documents that such subjects fail with AADSTS700213.
+    /// A version 1 name whose CN contains a comma: Microsoft documents that such subjects fail with AADSTS700213.
     #[error(
-        "the certificate's {which} name '{name}' contains a comma, which the version 1 format cannot carry (the token request fails with AADSTS700213); use version 2"
+        "the CN '{cn}' of the certificate's {which} name '{name}' contains a comma, which the version 1 format cannot carry (the token request fails with AADSTS700213); use version 2"
     )]
     V1NameHasComma {
         /// `issuer` or `subject`.
         which: &'static str,
-        /// The name.
+        /// The whole name.
         name: String,
+        /// The CN value with the comma.
+        cn: String,
     },
-    /// A version 1 name with non-ASCII characters: Microsoft documents that such subjects fail with AADSTS70050.
+    /// A version 1 name whose CN has non-ASCII characters: Microsoft documents that such subjects fail with
+    /// AADSTS70050.
     #[error(
-        "the certificate's {which} name '{name}' has non-ASCII characters, which the version 1 format cannot carry (the token request fails with AADSTS70050); use version 2"
+        "the CN '{cn}' of the certificate's {which} name '{name}' has non-ASCII characters, which the version 1 format cannot carry (the token request fails with AADSTS70050); use version 2"
     )]
     V1NameNotAscii {
         /// `issuer` or `subject`.
         which: &'static str,
-        /// The name.
+        /// The whole name.
         name: String,
+        /// The CN value with the non-ASCII characters.
+        cn: String,
     },
     /// A version 1 name that is empty, has surrounding white space, or contains `/s/` (which would make the
     /// subject ambiguous).
@@ -276,6 +305,14 @@ pub enum SubjectError {
         /// What was given.
         given: String,
     },
+    /// The cloud profile's `/a/` segment is not an encoded GUID.
+    #[error("the app segment '{segment}' of the cloud profile is not an encoded GUID: {reason}")]
+    BadAppSegment {
+        /// The segment given.
+        segment: String,
+        /// Why it is not an encoded GUID.
+        reason: crate::guid::GuidError,
+    },
     /// A certificate kind other than auto, self-signed, trusted.
     #[error("unknown certificate kind '{given}'; use auto, self-signed or trusted")]
     UnknownKind {
@@ -292,7 +329,8 @@ pub enum SubjectError {
 pub struct SubjectIdentifier {
     prefix: String,
     tenant_id: Uuid,
-    environment_id: Uuid,
+    app_segment: String,
+    environment_id: EnvironmentId,
     binding: CertificateBinding,
     /// The rendered string, computed once: the value is immutable and displayed far more often than built.
     text: String,
@@ -300,12 +338,20 @@ pub struct SubjectIdentifier {
 
 impl SubjectIdentifier {
     /// Builds the subject for a component signed with `binding`'s certificate in an environment.
+    ///
+    /// `environment_id` is an [`EnvironmentId`] (a GUID converts into one, and so does a Default environment's
+    /// `Default-{tenant}`). The `/a/` segment is the cloud profile's [`CloudProfile::app_segment`] (the Power
+    /// Platform Managed Identity app's, unless overridden), checked to be an encoded GUID.
     pub fn new(
         cloud: &CloudProfile,
         tenant_id: Uuid,
-        environment_id: Uuid,
+        environment_id: impl Into<EnvironmentId>,
         binding: CertificateBinding,
     ) -> Result<Self, SubjectError> {
+        let environment_id = environment_id.into();
+        if let Err(e) = decode_guid(&cloud.app_segment) {
+            return Err(SubjectError::BadAppSegment { segment: crate::guid::clip(&cloud.app_segment), reason: e });
+        }
         let prefix = cloud.subject_prefix.trim_end_matches('/');
         let well_formed = prefix
             .strip_prefix("/eid1/c/")
@@ -317,24 +363,39 @@ impl SubjectIdentifier {
             check_v1_name("issuer", issuer)?;
             check_v1_name("subject", subject)?;
         }
-        Ok(SubjectIdentifier::assemble(prefix.to_owned(), tenant_id, environment_id, binding))
+        Ok(SubjectIdentifier::assemble(
+            prefix.to_owned(),
+            tenant_id,
+            cloud.app_segment.clone(),
+            environment_id,
+            binding,
+        ))
     }
 
-    fn assemble(prefix: String, tenant_id: Uuid, environment_id: Uuid, binding: CertificateBinding) -> Self {
+    fn assemble(
+        prefix: String,
+        tenant_id: Uuid,
+        app_segment: String,
+        environment_id: EnvironmentId,
+        binding: CertificateBinding,
+    ) -> Self {
         let binding_len = match &binding {
             CertificateBinding::SelfSigned { .. } => 66,
             CertificateBinding::TrustedV2 { .. } => 91,
             CertificateBinding::TrustedV1 { issuer, subject } => issuer.len() + subject.len() + 5,
         };
         // Built piece by piece into one exact-size buffer: this is on the path of every subject computed.
-        let mut text = String::with_capacity(prefix.len() + 99 + binding_len);
+        let mut text = String::with_capacity(prefix.len() + 107 + binding_len);
         text.push_str(&prefix);
         text.push_str("/t/");
         text.push_str(crate::guid::encode_guid_buf(tenant_id, &mut [0u8; crate::guid::ENCODED_GUID_LEN]));
         text.push_str("/a/");
-        text.push_str(POWER_PLATFORM_MI_APP_SEGMENT);
+        text.push_str(&app_segment);
         text.push_str("/n/plugin/e/");
-        text.push_str(environment_id.hyphenated().encode_lower(&mut Uuid::encode_buffer()));
+        if environment_id.is_default() {
+            text.push_str(crate::environment::DEFAULT_ENVIRONMENT_PREFIX);
+        }
+        text.push_str(environment_id.guid().hyphenated().encode_lower(&mut Uuid::encode_buffer()));
         text.push('/');
         match &binding {
             CertificateBinding::SelfSigned { sha256 } => {
@@ -354,7 +415,7 @@ impl SubjectIdentifier {
                 text.push_str(subject);
             }
         }
-        SubjectIdentifier { prefix, tenant_id, environment_id, binding, text }
+        SubjectIdentifier { prefix, tenant_id, app_segment, environment_id, binding, text }
     }
 
     /// The subject as a string slice (the same text as its `Display`).
@@ -377,8 +438,13 @@ impl SubjectIdentifier {
         self.tenant_id
     }
 
+    /// The `/a/` segment: [`POWER_PLATFORM_MI_APP_SEGMENT`] unless the cloud profile overrode it.
+    pub fn app_segment(&self) -> &str {
+        &self.app_segment
+    }
+
     /// The Power Platform environment id.
-    pub fn environment_id(&self) -> Uuid {
+    pub fn environment_id(&self) -> EnvironmentId {
         self.environment_id
     }
 
@@ -427,11 +493,12 @@ impl FromStr for SubjectIdentifier {
         match (
             explained.parts.prefix,
             explained.parts.tenant_id,
+            explained.parts.app_segment,
             explained.parts.environment_id,
             explained.parts.binding,
         ) {
-            (Some(prefix), Some(tenant_id), Some(environment_id), Some(binding)) => {
-                Ok(SubjectIdentifier::assemble(prefix, tenant_id, environment_id, binding))
+            (Some(prefix), Some(tenant_id), Some(app), Some(environment_id), Some(binding)) => {
+                Ok(SubjectIdentifier::assemble(prefix, tenant_id, app, environment_id, binding))
             }
             _ => Err(SubjectParseError { problems: vec![SubjectProblem::NotASubject] }),
         }
@@ -496,6 +563,23 @@ pub enum SubjectProblem {
         /// The GUID it encodes, if any.
         decoded: Option<Uuid>,
     },
+    /// The `/a/` segment is the app of one of Microsoft's internal clusters (pre-production or test), as
+    /// Microsoft's own migration scripts write for those clusters. Customers' subjects carry the production app's
+    /// segment; a [`Severity::Suspicion`], since a cloud profile may override the segment on purpose.
+    AppSegmentOtherCluster {
+        /// The segment found.
+        found: String,
+        /// Whose app it is.
+        owner: AppSegmentOwner,
+    },
+    /// The environment is a Default environment of another tenant than the subject's `/t/` (a
+    /// [`Severity::Suspicion`]: a Default environment's id carries its own tenant's id).
+    DefaultEnvironmentOtherTenant {
+        /// The tenant in the environment id.
+        environment_tenant: Uuid,
+        /// The tenant of the `/t/` segment.
+        tenant: Uuid,
+    },
     /// The component segment is not `plugin`.
     ComponentNotPlugin {
         /// What was found.
@@ -537,15 +621,19 @@ pub enum SubjectProblem {
         /// The value found.
         found: String,
     },
-    /// A version 1 name with a comma (fails with AADSTS700213).
+    /// A version 1 name whose CN contains a comma (fails with AADSTS700213).
     V1NameHasComma {
         /// `issuer` or `subject`.
         which: &'static str,
+        /// The CN value.
+        cn: String,
     },
-    /// A version 1 name with non-ASCII characters (fails with AADSTS70050).
+    /// A version 1 name whose CN has non-ASCII characters (fails with AADSTS70050).
     V1NameNotAscii {
         /// `issuer` or `subject`.
         which: &'static str,
+        /// The CN value.
+        cn: String,
     },
     /// The certificate part is neither `h/...` nor `i/.../s/...`.
     BindingMalformed {
@@ -569,7 +657,9 @@ impl SubjectProblem {
     /// Whether the problem is certain or a suspicion.
     pub fn severity(&self) -> Severity {
         match self {
-            SubjectProblem::TenantBigEndian { .. } => Severity::Suspicion,
+            SubjectProblem::TenantBigEndian { .. }
+            | SubjectProblem::AppSegmentOtherCluster { .. }
+            | SubjectProblem::DefaultEnvironmentOtherTenant { .. } => Severity::Suspicion,
             _ => Severity::Error,
         }
     }
@@ -586,6 +676,8 @@ impl SubjectProblem {
             SubjectProblem::TenantAsPlainGuid { .. } => "tenant_as_plain_guid",
             SubjectProblem::TenantBigEndian { .. } => "tenant_big_endian",
             SubjectProblem::AppSegmentNotPowerPlatform { .. } => "user_app_id_in_app_segment",
+            SubjectProblem::AppSegmentOtherCluster { .. } => "app_segment_other_cluster",
+            SubjectProblem::DefaultEnvironmentOtherTenant { .. } => "default_environment_other_tenant",
             SubjectProblem::ComponentNotPlugin { .. } => "component_not_plugin",
             SubjectProblem::EnvironmentNotGuid { .. } => "environment_not_guid",
             SubjectProblem::EnvironmentNotCanonical { .. } => "environment_not_canonical",
@@ -644,9 +736,18 @@ impl fmt::Display for SubjectProblem {
             SubjectProblem::ComponentNotPlugin { found } => {
                 write!(f, "the component segment is '/n/{found}'; plug-ins use /n/plugin")
             }
+            SubjectProblem::AppSegmentOtherCluster { found, owner } => write!(
+                f,
+                "the /a/ segment '{found}' is {} (Microsoft's own scripts use it for that cluster); customer environments present /a/{POWER_PLATFORM_MI_APP_SEGMENT}",
+                owner.describe()
+            ),
+            SubjectProblem::DefaultEnvironmentOtherTenant { environment_tenant, tenant } => write!(
+                f,
+                "the environment is the Default environment of tenant {environment_tenant}, but the subject's tenant is {tenant}"
+            ),
             SubjectProblem::EnvironmentNotGuid { found } => write!(
                 f,
-                "the environment segment '{found}' is not a GUID; use the Power Platform environment id"
+                "the environment segment '{found}' is neither a GUID nor Default-{{tenant GUID}}; use the Power Platform environment id"
             ),
             SubjectProblem::EnvironmentNotCanonical { found, expected } => write!(
                 f,
@@ -668,13 +769,13 @@ impl fmt::Display for SubjectProblem {
                 f,
                 "the /{segment}/ value '{found}' is not a version 2 name hash (43 characters of Base64URL)"
             ),
-            SubjectProblem::V1NameHasComma { which } => write!(
+            SubjectProblem::V1NameHasComma { which, cn } => write!(
                 f,
-                "the version 1 {which} name contains a comma, which fails with AADSTS700213; use version 2"
+                "the CN '{cn}' of the version 1 {which} name contains a comma, which fails with AADSTS700213; use version 2"
             ),
-            SubjectProblem::V1NameNotAscii { which } => write!(
+            SubjectProblem::V1NameNotAscii { which, cn } => write!(
                 f,
-                "the version 1 {which} name has non-ASCII characters, which fails with AADSTS70050; use version 2"
+                "the CN '{cn}' of the version 1 {which} name has non-ASCII characters, which fails with AADSTS70050; use version 2"
             ),
             SubjectProblem::BindingMalformed { found } => write!(
                 f,
@@ -699,12 +800,14 @@ pub struct SubjectParts {
     pub app_segment: Option<String>,
     /// The app id it decodes to.
     pub app_id: Option<Uuid>,
+    /// Whose app the segment names.
+    pub app_owner: Option<AppSegmentOwner>,
     /// The component segment (`plugin`).
     pub component: Option<String>,
     /// The environment segment as written.
     pub environment_segment: Option<String>,
     /// The environment id.
-    pub environment_id: Option<Uuid>,
+    pub environment_id: Option<EnvironmentId>,
     /// The certificate part.
     pub binding: Option<CertificateBinding>,
 }
@@ -737,10 +840,13 @@ impl fmt::Display for SubjectExplanation {
             None => writeln!(f)?,
         }
         write!(f, "app:         {}", show(&p.app_segment))?;
-        match p.app_id {
-            Some(a) if a == POWER_PLATFORM_MI_APP_ID => writeln!(f, " = {a} (Power Platform Managed Identity)")?,
-            Some(a) => writeln!(f, " = {a}")?,
-            None => writeln!(f)?,
+        match (p.app_id, p.app_owner) {
+            (Some(a), Some(AppSegmentOwner::Production)) => writeln!(f, " = {a} (Power Platform Managed Identity)")?,
+            (Some(a), Some(owner @ (AppSegmentOwner::MicrosoftPreProduction | AppSegmentOwner::MicrosoftTest))) => {
+                writeln!(f, " = {a} ({})", owner.describe())?
+            }
+            (Some(a), _) => writeln!(f, " = {a}")?,
+            (None, _) => writeln!(f)?,
         }
         writeln!(f, "component:   {}", show(&p.component))?;
         writeln!(f, "environment: {}", show(&p.environment_segment))?;
@@ -798,7 +904,7 @@ pub fn explain_subject(input: &str) -> SubjectExplanation {
     }
     if let Some((environment, thumbprint)) = LegacyV0::parse_subject(s) {
         problems.push(SubjectProblem::LegacyV0 {
-            environment: environment.hyphenated().to_string(),
+            environment: environment.to_string(),
             thumbprint: thumbprint.to_string(),
         });
         parts.environment_id = Some(environment);
@@ -840,13 +946,19 @@ pub fn explain_subject(input: &str) -> SubjectExplanation {
         parts.tenant_segment = Some(t);
     }
     if let Some(a) = app {
-        if a != POWER_PLATFORM_MI_APP_SEGMENT {
-            let decoded = decode_guid(&a).ok().or_else(|| parse_guid(&a).ok());
-            problems.push(SubjectProblem::AppSegmentNotPowerPlatform { found: crate::guid::clip(&a), decoded });
-            parts.app_id = decoded;
-        } else {
-            parts.app_id = Some(POWER_PLATFORM_MI_APP_ID);
+        match AppSegmentOwner::of(&a) {
+            AppSegmentOwner::Production => parts.app_id = Some(POWER_PLATFORM_MI_APP_ID),
+            AppSegmentOwner::Other => {
+                let decoded = decode_guid(&a).ok().or_else(|| parse_guid(&a).ok());
+                problems.push(SubjectProblem::AppSegmentNotPowerPlatform { found: crate::guid::clip(&a), decoded });
+                parts.app_id = decoded;
+            }
+            owner => {
+                problems.push(SubjectProblem::AppSegmentOtherCluster { found: a.clone(), owner });
+                parts.app_id = decode_guid(&a).ok();
+            }
         }
+        parts.app_owner = Some(AppSegmentOwner::of(&a));
         parts.app_segment = Some(a);
     }
     if let Some(n) = component {
@@ -856,11 +968,16 @@ pub fn explain_subject(input: &str) -> SubjectExplanation {
         parts.component = Some(n);
     }
     if let Some(e) = environment {
-        match parse_guid(&e) {
+        match e.parse::<EnvironmentId>() {
             Ok(id) => {
-                let canonical = id.hyphenated().to_string();
+                let canonical = id.to_string();
                 if canonical != e {
                     problems.push(SubjectProblem::EnvironmentNotCanonical { found: e.clone(), expected: canonical });
+                }
+                if let (EnvironmentId::Default { tenant: environment_tenant }, Some(tenant)) = (id, parts.tenant_id)
+                    && environment_tenant != tenant
+                {
+                    problems.push(SubjectProblem::DefaultEnvironmentOtherTenant { environment_tenant, tenant });
                 }
                 parts.environment_id = Some(id);
             }
@@ -931,11 +1048,14 @@ fn read_binding(b: &str, problems: &mut Vec<SubjectProblem>) -> Option<Certifica
             };
         }
         for (which, name) in [("issuer", issuer), ("subject", subject)] {
-            if name.contains(',') {
-                problems.push(SubjectProblem::V1NameHasComma { which });
-            }
-            if !name.is_ascii() {
-                problems.push(SubjectProblem::V1NameNotAscii { which });
+            match v1_bad_cn(name) {
+                Some((V1CnFault::Comma, cn)) => {
+                    problems.push(SubjectProblem::V1NameHasComma { which, cn: crate::guid::clip(&cn) })
+                }
+                Some((V1CnFault::NonAscii, cn)) => {
+                    problems.push(SubjectProblem::V1NameNotAscii { which, cn: crate::guid::clip(&cn) })
+                }
+                None => {}
             }
         }
         return Some(CertificateBinding::TrustedV1 { issuer: issuer.to_owned(), subject: subject.to_owned() });
@@ -960,10 +1080,13 @@ impl LegacyV0 {
     /// The version 0 audience.
     pub const AUDIENCE: &'static str = "api://azureadtokenexchange";
 
-    /// Computes the version 0 values for an environment and a certificate thumbprint.
-    pub fn compute(environment_id: Uuid, thumbprint: Thumbprint) -> LegacyV0 {
-        let env = environment_id.hyphenated().to_string();
-        let simple = environment_id.simple().to_string();
+    /// Computes the version 0 values for an environment and a certificate thumbprint. The issuer host is the
+    /// environment id without hyphens, lowercase (`default{tenant}` for a Default environment, as Power Platform's
+    /// environment API hosts write it), its last two characters split off.
+    pub fn compute(environment_id: impl Into<EnvironmentId>, thumbprint: Thumbprint) -> LegacyV0 {
+        let environment_id = environment_id.into();
+        let env = environment_id.to_string();
+        let simple = environment_id.compact();
         let (head, tail) = simple.split_at(simple.len() - 2);
         LegacyV0 {
             issuer: format!("https://{head}.{tail}.environment.api.powerplatform.com/sts"),
@@ -973,10 +1096,10 @@ impl LegacyV0 {
     }
 
     /// Reads a version 0 subject: `Some((environment, thumbprint))` when `s` is one.
-    pub fn parse_subject(s: &str) -> Option<(Uuid, Thumbprint)> {
+    pub fn parse_subject(s: &str) -> Option<(EnvironmentId, Thumbprint)> {
         let rest = s.strip_prefix("component:pluginassembly,thumbprint:")?;
         let (thumb, env) = rest.split_once(",environment:")?;
-        Some((parse_guid(env).ok()?, thumb.parse().ok()?))
+        Some((env.parse().ok()?, thumb.parse().ok()?))
     }
 
     /// Whether an issuer is a version 0 environment issuer.

@@ -106,7 +106,26 @@ fn subject_from_dotnet_names_and_clouds() {
 }
 
 #[test]
-fn subject_version_1_refuses_commas() {
+fn subject_version_1_refuses_a_comma_in_the_cn_only() {
+    // The CN "Strings, All" has a comma: Microsoft documents AADSTS700213 for it.
+    let o = run(&[
+        "subject",
+        "--tenant",
+        TENANT,
+        "--environment",
+        ENV,
+        "--cert",
+        &fixture("string-types.cer"),
+        "--kind",
+        "trusted",
+        "--format-version",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("AADSTS700213"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("Strings, All"), "{}", stderr(&o));
+    assert!(stdout(&o).is_empty());
+    // An ordinary CA-issued certificate, with ", " between its RDNs, gives a version 1 subject.
     let o = run(&[
         "subject",
         "--tenant",
@@ -118,9 +137,26 @@ fn subject_version_1_refuses_commas() {
         "--format-version",
         "1",
     ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).trim().ends_with(
+            "/i/CN=Contoso Root CA, O=Contoso, C=US/s/CN=Contoso Plug-in Signing, OU=Dataverse, O=Contoso, C=US"
+        ),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn subject_for_the_default_environment() {
+    let env = format!("Default-{TENANT}");
+    let o = run(&["subject", "--tenant", TENANT, "--environment", &env, "--cert", &fixture("self-signed-comma.cer")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains(&format!("/n/plugin/e/Default-{TENANT}/h/")), "{}", stdout(&o));
+    let o =
+        run(&["subject", "--tenant", TENANT, "--environment", "Default", "--cert", &fixture("self-signed-comma.cer")]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("AADSTS700213"), "{}", stderr(&o));
-    assert!(stdout(&o).is_empty());
+    assert!(stderr(&o).contains("--environment") && stderr(&o).contains("Default-{tenant GUID}"), "{}", stderr(&o));
 }
 
 #[test]

@@ -134,7 +134,7 @@ fn organization_id_as_environment() {
     let inputs = DiagnosisInputs { organization_id: Some(ORG), ..with(&[&configured]) };
     assert_eq!(causes(&aadsts700213(&presented), &inputs), ["organization_id_as_environment"]);
     // And when the user gives the organization id as the environment.
-    let given = DiagnosisInputs { organization_id: Some(ORG), environment_id: Some(ORG), ..Default::default() };
+    let given = DiagnosisInputs { organization_id: Some(ORG), environment_id: Some(ORG.into()), ..Default::default() };
     assert_eq!(causes(&aadsts700213(&presented), &given), ["organization_id_as_environment"]);
 }
 

@@ -132,7 +132,14 @@ async fn fresh_provisioning_then_a_rerun_with_zero_writes() {
     let report = engine.apply(&again).await;
     assert!(report.actions.is_empty());
     assert_eq!(fake.writes(), 0);
-    assert_eq!(fake.requests().len(), 1 + 2 * 3, "at most 3 reads per environment, plus one FIC list");
+    // Per environment: the organization, the rows, the assemblies, and the platform's own subject for each of the
+    // 3 bound components (GetComponentManagedIdentityFIC: where it differs from ours, it wins); plus one FIC list.
+    assert_eq!(fake.count("GET dataverse GetComponentManagedIdentityFIC"), 2 * 3);
+    assert_eq!(
+        fake.requests().len(),
+        1 + 2 * (3 + 3),
+        "3 reads and one platform subject per component, per environment"
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -58,14 +58,50 @@ fn trusted_v1_carries_raw_names_and_refuses_documented_failures() {
     assert!(s.to_string().ends_with("/e/7efcc31a-c410-e20e-9b3c-3ea55e7f9c56/i/CN=Contoso Root CA/s/CN=Plugins"));
     assert_eq!(s.to_string().parse::<SubjectIdentifier>().unwrap(), s);
 
-    let comma = fixture("leaf.cer");
+    // An ordinary CA-issued certificate: ", " between RDNs is how .NET prints every name, and version 1 carries
+    // the whole names (Microsoft's own version 0-to-1 scripts do the same).
+    let leaf = fixture("leaf.cer");
+    let v1 = CertificateBinding::for_certificate(&leaf, SubjectFormatVersion::V1, CertificateKind::Trusted).unwrap();
+    let s = SubjectIdentifier::new(&Cloud::Public.into(), TENANT, ENV, v1).unwrap();
+    assert!(
+        s.to_string().ends_with(
+            "/i/CN=Contoso Root CA, O=Contoso, C=US/s/CN=Contoso Plug-in Signing, OU=Dataverse, O=Contoso, C=US"
+        ),
+        "{s}"
+    );
+    assert_eq!(s.to_string().parse::<SubjectIdentifier>().unwrap(), s);
+    assert!(explain_subject(s.as_str()).is_ok());
+
+    // What Microsoft documents as failing: a comma inside the CN ("CN=Contoso, Inc."), here in a real
+    // certificate whose CN is "Strings, All" (issuer and subject: it is self-signed).
+    let comma = fixture("string-types.cer");
     let err =
         CertificateBinding::for_certificate(&comma, SubjectFormatVersion::V1, CertificateKind::Trusted).unwrap_err();
-    assert!(matches!(err, SubjectError::V1NameHasComma { which: "issuer", .. }), "{err:?}");
+    match &err {
+        SubjectError::V1NameHasComma { which: "issuer", cn, .. } => assert_eq!(cn, "Strings, All"),
+        other => panic!("{other:?}"),
+    }
     assert!(err.to_string().contains("AADSTS700213"));
+    assert!(err.to_string().contains("the CN 'Strings, All'"), "{err}");
+    let err = CertificateBinding::from_names(r#"CN="Contoso, Inc.", O=Contoso"#, "CN=x", SubjectFormatVersion::V1)
+        .unwrap_err();
+    assert!(matches!(&err, SubjectError::V1NameHasComma { cn, .. } if cn == "Contoso, Inc."), "{err:?}");
+    // Non-ASCII inside the CN (the subject's here), in a real certificate and as text.
+    let err =
+        CertificateBinding::for_certificate(&fixture("utf8.cer"), SubjectFormatVersion::V1, CertificateKind::Trusted)
+            .unwrap_err();
+    assert!(matches!(&err, SubjectError::V1NameNotAscii { cn, .. } if cn == "日本語 Plug-in"), "{err:?}");
     let err = CertificateBinding::from_names("CN=Zoë", "CN=x", SubjectFormatVersion::V1).unwrap_err();
     assert!(matches!(err, SubjectError::V1NameNotAscii { .. }));
     assert!(err.to_string().contains("AADSTS70050"));
+    // Outside the CN, neither is refused: Microsoft documents the failures for the CN only.
+    assert!(
+        CertificateBinding::from_names("CN=Root, O=Zoë", "CN=Plugins, O=\"Contoso, Ltd\"", SubjectFormatVersion::V1)
+            .is_ok()
+    );
+    // A multi-valued RDN and a CN that is not first are read too.
+    let err = CertificateBinding::from_names("O=Contoso + CN=\"a,b\"", "CN=x", SubjectFormatVersion::V1).unwrap_err();
+    assert!(matches!(&err, SubjectError::V1NameHasComma { cn, .. } if cn == "a,b"), "{err:?}");
 }
 
 #[test]
@@ -173,8 +209,10 @@ fn explain_recognises_each_classic_mistake() {
     let i = NameHash::of_name("CN=a").to_string();
     assert_eq!(ids(&good(&format!("i/{i}/s/{}", &i[..42]))), ["name_hash_malformed"]);
     // Version 1 names that Microsoft documents as failing.
-    assert_eq!(ids(&good("i/CN=Root, O=Contoso/s/CN=Plugins")), ["v1_name_has_comma"]);
+    assert_eq!(ids(&good("i/CN=\"Contoso, Inc.\", O=Contoso/s/CN=Plugins")), ["v1_name_has_comma"]);
     assert_eq!(ids(&good("i/CN=Root/s/CN=Zoë")), ["v1_name_not_ascii"]);
+    // Whole .NET names with ", " between RDNs are well-formed version 1 subjects.
+    assert_eq!(ids(&good("i/CN=Root, O=Contoso, C=US/s/CN=Plugins, OU=Dataverse, O=Contoso, C=US")), [] as [&str; 0]);
     // Not a subject at all.
     assert_eq!(ids("https://login.microsoftonline.com/x/v2.0"), ["not_a_subject"]);
     assert_eq!(ids(""), ["not_a_subject"]);
@@ -212,7 +250,7 @@ fn legacy_v0_is_computed_and_recognised() {
     );
     assert_eq!(v0.audience, "api://azureadtokenexchange");
     assert!(LegacyV0::is_v0_issuer(&v0.issuer));
-    assert_eq!(LegacyV0::parse_subject(&v0.subject), Some((ENV, thumb)));
+    assert_eq!(LegacyV0::parse_subject(&v0.subject), Some((ENV.into(), thumb)));
     assert_eq!(ids(&v0.subject), ["legacy_v0"]);
     assert!(v0.subject.parse::<SubjectIdentifier>().is_err());
 }

@@ -14,6 +14,7 @@ use dataverse_mi::clients::{ClientOptions, DataverseClient, OrgUrl, RequestStats
 use dataverse_mi::cloud::{Cloud, CloudProfile};
 use dataverse_mi::diagnose::{ConfiguredFic, DiagnosisInputs, explain, parse_error};
 use dataverse_mi::entities::PluginTraceLogSetting;
+use dataverse_mi::environment::EnvironmentId;
 use dataverse_mi::fic::FederatedIdentityCredential;
 use dataverse_mi::guid::{decode_guid, encode_guid, parse_guid};
 use dataverse_mi::provision::api::{ClientConnector, access_api, identity_api};
@@ -133,7 +134,8 @@ struct SubjectInputs {
     /// The tenant id (GUID).
     #[arg(long)]
     tenant: String,
-    /// The Power Platform environment id (GUID; not the organization id).
+    /// The Power Platform environment id (a GUID, or Default-{tenant GUID} for the Default environment; not the
+    /// organization id).
     #[arg(long)]
     environment: String,
     /// The signing certificate: DER (.cer/.crt), PEM, PFX, a signed assembly (.dll) or a signed package (.nupkg).
@@ -440,7 +442,7 @@ fn progress_reporter(total: usize) -> ProgressFn {
 
 fn build_subject(i: &SubjectInputs) -> Result<(CloudProfile, SubjectIdentifier), Failure> {
     let tenant: Uuid = parse_guid(&i.tenant).map_err(|e| format!("--tenant: {e}"))?;
-    let environment: Uuid = parse_guid(&i.environment).map_err(|e| format!("--environment: {e}"))?;
+    let environment: EnvironmentId = i.environment.parse().map_err(|e| format!("--environment: {e}"))?;
     let cloud = CloudProfile::from(i.cloud.parse::<Cloud>()?);
     let version: SubjectFormatVersion = i.format_version.parse()?;
     let kind: CertificateKind = i.kind.parse()?;
@@ -546,7 +548,11 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             };
             let mut inputs = DiagnosisInputs {
                 tenant_id: guid(&args.tenant, "--tenant")?,
-                environment_id: guid(&args.environment, "--environment")?,
+                environment_id: args
+                    .environment
+                    .as_deref()
+                    .map(|s| s.parse::<EnvironmentId>().map_err(|e| format!("--environment: {e}")))
+                    .transpose()?,
                 organization_id: guid(&args.organization_id, "--organization-id")?,
                 application_id: guid(&args.app_id, "--app-id")?,
                 cloud: args.cloud.as_deref().map(|c| c.parse::<Cloud>().map(CloudProfile::from)).transpose()?,

@@ -188,6 +188,87 @@ pub(crate) fn render_name_value(parent: &Reader<'_>, seq: &Tlv) -> Result<String
     Ok(out)
 }
 
+/// One attribute of a name as .NET prints it: its short name (`CN`, `O`, `OID.1.2.3`...) and its value with any
+/// quoting removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameAttribute {
+    /// The attribute's name as printed (`CN`, `OU`, `S`, `E`, `OID.2.5.4.97`...).
+    pub key: String,
+    /// The value, unquoted (`""` inside quotes read as one `"`).
+    pub value: String,
+}
+
+/// Reads back a name printed by [`render_dotnet_name`] (.NET's `X509Certificate2.Subject` / `.Issuer`): RDNs
+/// separated by `", "`, multi-valued RDNs by `" + "`, values in double quotes when they hold a separator.
+/// Lenient: a part without `=` becomes an attribute with an empty key, so nothing is lost.
+///
+/// ```
+/// use dataverse_mi::cert::parse_dotnet_name;
+///
+/// let attrs = parse_dotnet_name(r#"CN="Contoso, Inc.", OU=Plug-ins + OU=Dev, O=Contoso"#);
+/// let pairs: Vec<(&str, &str)> = attrs.iter().map(|a| (a.key.as_str(), a.value.as_str())).collect();
+/// assert_eq!(pairs, [("CN", "Contoso, Inc."), ("OU", "Plug-ins"), ("OU", "Dev"), ("O", "Contoso")]);
+/// ```
+pub fn parse_dotnet_name(name: &str) -> Vec<NameAttribute> {
+    let mut out = Vec::new();
+    let mut key = String::new();
+    let mut value = String::new();
+    let mut in_key = true;
+    // Inside "...", and whether the current value was quoted (then nothing after the closing quote counts).
+    let (mut quoted, mut was_quoted) = (false, false);
+    let mut chars = name.chars().peekable();
+    while let Some(c) = chars.next() {
+        if quoted {
+            match c {
+                '"' if chars.peek() == Some(&'"') => {
+                    value.push('"');
+                    chars.next();
+                }
+                '"' => quoted = false,
+                _ => value.push(c),
+            }
+            continue;
+        }
+        match c {
+            '=' if in_key => in_key = false,
+            '"' if !in_key && value.is_empty() && !was_quoted => {
+                quoted = true;
+                was_quoted = true;
+            }
+            ',' | '+' => {
+                push_attribute(&mut out, &mut key, &mut value, in_key, was_quoted);
+                in_key = true;
+                was_quoted = false;
+                // The separator's surrounding spaces are not part of the next key.
+                while chars.peek() == Some(&' ') {
+                    chars.next();
+                }
+            }
+            _ if in_key => key.push(c),
+            _ if was_quoted => {}
+            ' ' if value.is_empty() => {}
+            _ => value.push(c),
+        }
+    }
+    push_attribute(&mut out, &mut key, &mut value, in_key, was_quoted);
+    out
+}
+
+fn push_attribute(out: &mut Vec<NameAttribute>, key: &mut String, value: &mut String, in_key: bool, quoted: bool) {
+    let (k, v) = if in_key {
+        (String::new(), key.trim().to_owned())
+    } else if quoted {
+        (key.trim().to_owned(), std::mem::take(value))
+    } else {
+        (key.trim().to_owned(), value.trim_end().to_owned())
+    };
+    if !(k.is_empty() && v.is_empty()) {
+        out.push(NameAttribute { key: k, value: v });
+    }
+    key.clear();
+    value.clear();
+}
+
 fn needs_quoting(value: &str) -> bool {
     // All the characters involved are ASCII, which never occurs inside a multi-byte UTF-8 sequence, so a byte
     // scan is exact.

@@ -36,7 +36,7 @@ use sha2::{Digest, Sha256};
 
 use crate::secret::Secret;
 
-pub use dn::{NameError, attribute_short_name, render_dotnet_name};
+pub use dn::{NameAttribute, NameError, attribute_short_name, parse_dotnet_name, render_dotnet_name};
 pub use hash::{CertificateHash, HashParseError, NameHash, Thumbprint};
 
 use tlv::{Reader, Tlv, TlvError, tag};

@@ -78,12 +78,17 @@ pub const MAX_MANAGED_IDENTITY_NAME_LEN: usize = 100;
 pub const MANAGED_IDENTITY_ID_NAMESPACE: Uuid = Uuid::from_u128(0x4b037f42_7cb5_59a2_84df_b4dfe9a48f2f);
 
 /// The deterministic `managedidentityid` for an app, tenant and environment: UUID v5 over
-/// `"{app}|{tenant}|{environment}"` (lowercase, hyphenated) in [`MANAGED_IDENTITY_ID_NAMESPACE`].
+/// `"{app}|{tenant}|{environment}"` (lowercase, hyphenated; the environment in its canonical form, so a Default
+/// environment is `Default-{tenant}`) in [`MANAGED_IDENTITY_ID_NAMESPACE`].
 ///
 /// Creating the row with this client-chosen id makes a second create a duplicate-key error rather than a
 /// second row, so re-runs and races are recognised.
-pub fn managed_identity_row_id(application_id: Uuid, tenant_id: Uuid, environment_id: Uuid) -> Uuid {
-    let name = format!("{}|{}|{}", application_id.hyphenated(), tenant_id.hyphenated(), environment_id.hyphenated());
+pub fn managed_identity_row_id(
+    application_id: Uuid,
+    tenant_id: Uuid,
+    environment_id: impl Into<crate::environment::EnvironmentId>,
+) -> Uuid {
+    let name = format!("{}|{}|{}", application_id.hyphenated(), tenant_id.hyphenated(), environment_id.into());
     Uuid::new_v5(&MANAGED_IDENTITY_ID_NAMESPACE, name.as_bytes())
 }
 
@@ -175,7 +180,7 @@ impl NewManagedIdentity {
     pub fn for_plugins(
         application_id: Uuid,
         tenant_id: Uuid,
-        environment_id: Uuid,
+        environment_id: impl Into<crate::environment::EnvironmentId>,
         version: SubjectFormatVersion,
     ) -> Self {
         NewManagedIdentity {

@@ -4,6 +4,29 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::guid_string;
+use crate::environment::EnvironmentId;
+
+/// `EnvironmentId` arrives as a string, possibly empty.
+mod environment_string {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::environment::EnvironmentId;
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<EnvironmentId>, D::Error> {
+        let s: Option<String> = Option::deserialize(d)?;
+        match s.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(text) => text.parse().map(Some).map_err(serde::de::Error::custom),
+        }
+    }
+
+    pub(super) fn serialize<S: Serializer>(v: &Option<EnvironmentId>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(id) => s.collect_str(id),
+            None => s.serialize_none(),
+        }
+    }
+}
 
 /// The response of `RetrieveCurrentOrganization(AccessType=Microsoft.Dynamics.CRM.EndpointAccessType'Default')`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -17,6 +40,8 @@ pub struct RetrieveCurrentOrganizationResponse {
 }
 
 /// An organization's detail. `EnvironmentId` and `TenantId` arrive as strings (possibly empty) and are parsed here.
+/// `EnvironmentId` is a GUID, or `Default-{tenant}` for a tenant's Default environment (see
+/// [`EnvironmentId`](crate::environment::EnvironmentId)).
 ///
 /// ```
 /// # use dataverse_mi::entities::RetrieveCurrentOrganizationResponse;
@@ -37,9 +62,10 @@ pub struct OrganizationDetail {
     /// `OrganizationId`: the organization's id (not the environment id).
     #[serde(rename = "OrganizationId")]
     pub organization_id: Uuid,
-    /// `EnvironmentId`: the Power Platform environment id, which the subject uses.
-    #[serde(rename = "EnvironmentId", default, with = "guid_string")]
-    pub environment_id: Option<Uuid>,
+    /// `EnvironmentId`: the Power Platform environment id, which the subject uses (`Edm.String`: a GUID, or
+    /// `Default-{tenant}` for the Default environment).
+    #[serde(rename = "EnvironmentId", default, with = "environment_string")]
+    pub environment_id: Option<EnvironmentId>,
     /// `TenantId`.
     #[serde(rename = "TenantId", default, with = "guid_string")]
     pub tenant_id: Option<Uuid>,
@@ -103,5 +129,49 @@ mod tests {
         assert!(err.to_string().contains("not-a-guid"), "{err}");
         let back = serde_json::to_value(&ok).unwrap();
         assert_eq!(back["TenantId"], "72f988bf-86f1-41af-91ab-2d7cd011db47");
+    }
+
+    /// The shape Learn documents for `OrganizationDetail` (every property, `EnvironmentId` as `Edm.String`), for
+    /// a tenant's Default environment as PowerApps-Samples describes it.
+    #[test]
+    fn default_environment_as_documented() {
+        let r: RetrieveCurrentOrganizationResponse = serde_json::from_value(serde_json::json!({
+            "@odata.context": "https://contoso.crm.dynamics.com/api/data/v9.2/$metadata#Microsoft.Dynamics.CRM.RetrieveCurrentOrganizationResponse",
+            "Detail": {
+                "OrganizationId": "0b1d2a3c-4d5e-4f60-8a7b-9c0d1e2f3a4b",
+                "FriendlyName": "Contoso (default)",
+                "OrganizationVersion": "9.2.26113.00180",
+                "EnvironmentId": "Default-72f988bf-86f1-41af-91ab-2d7cd011db47",
+                "DatacenterId": "3d8e1c52-7a10-4c3b-9f0e-3c4b9a1f2e77",
+                "Geo": "NA",
+                "TenantId": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+                "UrlName": "orgdefault",
+                "UniqueName": "unqdefault",
+                "Endpoints": {
+                    "Count": 3,
+                    "IsReadOnly": false,
+                    "Keys": ["WebApplication", "OrganizationService", "OrganizationDataService"],
+                    "Values": [
+                        "https://orgdefault.crm.dynamics.com/",
+                        "https://orgdefault.api.crm.dynamics.com/XRMServices/2011/Organization.svc",
+                        "https://orgdefault.api.crm.dynamics.com/XRMServices/2011/OrganizationData.svc"
+                    ]
+                },
+                "State": "Enabled",
+                "SchemaType": "Standard",
+                "OrganizationType": "Customer"
+            }
+        }))
+        .unwrap();
+        let env = r.detail.environment_id.unwrap();
+        assert!(env.is_default());
+        assert_eq!(env.guid(), r.detail.tenant_id.unwrap());
+        assert_eq!(env.to_string(), "Default-72f988bf-86f1-41af-91ab-2d7cd011db47");
+        // Nothing is lost: the properties the struct does not name stay in `extra`.
+        assert_eq!(r.detail.extra["State"], "Enabled");
+        assert_eq!(
+            serde_json::to_value(&r.detail).unwrap()["EnvironmentId"],
+            "Default-72f988bf-86f1-41af-91ab-2d7cd011db47"
+        );
     }
 }

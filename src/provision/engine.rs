@@ -14,6 +14,7 @@ use super::spec::ProvisionSpec;
 use crate::clients::{ApiError, ComponentKind, ManagedIdentityUpdate, RequestStats, role_assignment_name};
 use crate::cloud::CloudProfile;
 use crate::entities::{ManagedIdentity, NewManagedIdentity, managed_identity_row_id};
+use crate::environment::EnvironmentId;
 use crate::fic::{FederatedIdentityCredential, MAX_FICS_PER_IDENTITY};
 use crate::subject::{SubjectFormatVersion, SubjectIdentifier, explain_subject};
 
@@ -122,6 +123,99 @@ pub struct ComponentState {
     pub name: String,
     /// The managed identity it is bound to now.
     pub bound_to: Option<Uuid>,
+    /// For a plug-in package: the assemblies the spec named that belong to it. The platform takes an assembly's
+    /// identity (and signature) from its package, so the package is what gets bound.
+    pub named_assemblies: Vec<AssemblyInPackage>,
+}
+
+/// An assembly the spec named that belongs to a plug-in package (its `_packageid_value` is set).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AssemblyInPackage {
+    /// The assembly's id.
+    pub id: Uuid,
+    /// Its name.
+    pub name: String,
+    /// The managed identity the assembly itself is bound to (binding only the assembly fails at token time).
+    pub bound_to: Option<Uuid>,
+}
+
+impl ComponentState {
+    fn assembly(a: crate::entities::PluginAssembly) -> Self {
+        ComponentState {
+            kind: ComponentKind::PluginAssembly,
+            id: a.id,
+            name: a.name.unwrap_or_else(|| a.id.to_string()),
+            bound_to: a.managed_identity_id,
+            named_assemblies: Vec::new(),
+        }
+    }
+
+    fn package(p: crate::entities::PluginPackage) -> Self {
+        ComponentState {
+            kind: ComponentKind::PluginPackage,
+            id: p.id,
+            name: p.unique_name.or(p.name).unwrap_or_else(|| p.id.to_string()),
+            bound_to: p.managed_identity_id,
+            named_assemblies: Vec::new(),
+        }
+    }
+}
+
+/// The subject the platform itself presents for a component (`GetComponentManagedIdentityFIC`). Where it differs
+/// from the one computed here, the platform's wins: plan proposes a FIC for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlatformSubject {
+    /// The component's id.
+    pub component: Uuid,
+    /// Its name.
+    pub name: String,
+    /// The platform's subject.
+    pub subject: String,
+    /// What differs from the computed subject, segment by segment; `None` when they are the same.
+    pub difference: Option<String>,
+}
+
+/// Something plan decided that a person should know.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "note", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum PlanNote {
+    /// Assemblies the spec named belong to a plug-in package: the package is bound instead.
+    AssemblyInPackage {
+        /// The environment.
+        org_url: String,
+        /// The assemblies.
+        assemblies: Vec<String>,
+        /// The package.
+        package: String,
+    },
+    /// The platform presents another subject than the computed one: its FIC is the one created.
+    PlatformSubjectDiffers {
+        /// The environment.
+        org_url: String,
+        /// The component.
+        component: String,
+        /// The platform's subject.
+        platform: String,
+        /// The computed subject.
+        computed: String,
+        /// What differs.
+        difference: String,
+    },
+}
+
+impl fmt::Display for PlanNote {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PlanNote::AssemblyInPackage { org_url, assemblies, package } => {
+                write!(f, "{org_url}: assembly {} is in package {package}: binding the package", assemblies.join(", "))
+            }
+            PlanNote::PlatformSubjectDiffers { org_url, component, platform, computed, difference } => write!(
+                f,
+                "{org_url}: the platform presents another subject for {component} than the computed one ({difference}); using the platform's\n      platform: {platform}\n      computed: {computed}"
+            ),
+        }
+    }
 }
 
 /// One environment as planned.
@@ -129,14 +223,22 @@ pub struct ComponentState {
 pub struct EnvironmentPlan {
     /// The organization URL.
     pub org_url: String,
-    /// The environment id (from `RetrieveCurrentOrganization`).
-    pub environment_id: Uuid,
+    /// The environment id (from `RetrieveCurrentOrganization`; `Default-{tenant}` for a Default environment).
+    pub environment_id: EnvironmentId,
     /// The tenant id.
     pub tenant_id: Uuid,
-    /// The subject the platform will present for its components.
+    /// The subject computed here for its components (from the environment id, the tenant, the certificate and
+    /// the version).
     pub subject: String,
-    /// The FIC for that subject.
+    /// The FIC for the computed subject.
     pub fic: FederatedIdentityCredential,
+    /// The subjects the platform itself presents (`GetComponentManagedIdentityFIC`), asked for the components
+    /// already bound to this environment's row at the spec's version and tenant (the only ones whose answer this
+    /// plan does not change).
+    pub platform_subjects: Vec<PlatformSubject>,
+    /// The FICs the environment needs: one per platform subject that differs, and the computed one unless the
+    /// platform answered for every component.
+    pub fics: Vec<FederatedIdentityCredential>,
     /// The managed identity row the components are bound to. `Uuid::nil()` when the identity is still to be
     /// created: the row id derives from the identity's client id, which apply learns when it creates it.
     pub managed_identity_id: Uuid,
@@ -273,6 +375,9 @@ pub struct Plan {
     pub grants: Vec<GrantPlan>,
     /// The changes, in no particular order (apply orders them by dependency).
     pub actions: Vec<Action>,
+    /// What plan decided that a person should know (a package bound for its assemblies, the platform's subject
+    /// used where it differs from the computed one).
+    pub notes: Vec<PlanNote>,
 }
 
 /// A role assignment as planned.
@@ -341,6 +446,9 @@ impl fmt::Display for Plan {
         for g in &self.grants {
             let state = if g.existing.is_some() { "assigned" } else { "to assign" };
             writeln!(f, "grant '{}' at {}: {state}", g.role, g.scope)?;
+        }
+        for n in &self.notes {
+            writeln!(f, "note: {n}")?;
         }
         if self.actions.is_empty() {
             write!(f, "nothing to do")
@@ -454,7 +562,7 @@ pub enum ComponentStatus {
         /// The subject that needs a FIC.
         subject: String,
     },
-    /// The platform's subject differs from the one computed here.
+    /// The platform's subject differs from the one computed here, and no FIC has the platform's (apply creates it).
     SubjectMismatch {
         /// The platform's.
         server: String,
@@ -462,6 +570,14 @@ pub enum ComponentStatus {
         local: String,
         /// What differs.
         difference: String,
+    },
+    /// An assembly inside a plug-in package is bound, and its package is not: the platform takes the identity from
+    /// the package, so the token request fails. Fix: bind the package (apply does).
+    AssemblyBoundNotPackage {
+        /// The assembly.
+        assembly: String,
+        /// Its package.
+        package: String,
     },
     /// The row's version is not the spec's.
     WrongVersion {
@@ -488,6 +604,10 @@ pub struct ComponentReport {
     pub component: ComponentState,
     /// Whether the platform's own subject (`GetComponentManagedIdentityFIC`) could be compared.
     pub server_checked: bool,
+    /// The subject computed here.
+    pub computed_subject: String,
+    /// The platform's subject, when it differs from the computed one (the platform's is the one that counts).
+    pub platform_subject: Option<String>,
     /// The result.
     pub status: ComponentStatus,
 }
@@ -536,7 +656,12 @@ impl fmt::Display for VerifyReport {
             let status = match &c.status {
                 ComponentStatus::Ok => "ok".to_owned(),
                 ComponentStatus::MissingFic { subject } => format!("missing FIC for {subject}"),
-                ComponentStatus::SubjectMismatch { difference, .. } => format!("subject mismatch: {difference}"),
+                ComponentStatus::SubjectMismatch { difference, .. } => {
+                    format!("subject mismatch ({difference}): no FIC has the platform's subject; apply creates it")
+                }
+                ComponentStatus::AssemblyBoundNotPackage { assembly, package } => format!(
+                    "assembly {assembly} is bound but its package {package} is not: the platform uses the package's identity; bind the package (apply does)"
+                ),
                 ComponentStatus::WrongVersion { found, expected } => {
                     format!("row version {found:?}, expected {expected}")
                 }
@@ -546,6 +671,9 @@ impl fmt::Display for VerifyReport {
                 }
             };
             write!(f, "\n{:<40} {:<32} {status}", c.org_url, c.component.name)?;
+            if let Some(platform) = &c.platform_subject {
+                write!(f, "\n    platform's subject: {platform}\n    computed subject:   {}", c.computed_subject)?;
+            }
         }
         Ok(())
     }
@@ -644,22 +772,24 @@ impl Provisioner {
             });
         }
         let wanted: HashSet<(&str, &str)> =
-            environments.iter().map(|e| (e.fic.issuer.as_str(), e.fic.subject.as_str())).collect();
+            environments.iter().flat_map(|e| &e.fics).map(|f| (f.issuer.as_str(), f.subject.as_str())).collect();
         for (i, env) in environments.iter().enumerate() {
-            let matching = existing_fics.iter().any(|f| {
-                f.issuer == env.fic.issuer && f.subject == env.fic.subject && f.audiences == env.fic.audiences
-            });
-            if matching {
-                continue;
+            for fic in &env.fics {
+                let matching = existing_fics
+                    .iter()
+                    .any(|f| f.issuer == fic.issuer && f.subject == fic.subject && f.audiences == fic.audiences);
+                if matching {
+                    continue;
+                }
+                if let Some(clash) = existing_fics.iter().find(|f| f.name == fic.name) {
+                    return Err(ProvisionError::FicConflict {
+                        name: clash.name.clone(),
+                        existing_subject: clash.subject.clone(),
+                        wanted_subject: fic.subject.clone(),
+                    });
+                }
+                actions.push(Action::CreateFic { environment: i, fic: fic.clone() });
             }
-            if let Some(clash) = existing_fics.iter().find(|f| f.name == env.fic.name) {
-                return Err(ProvisionError::FicConflict {
-                    name: clash.name.clone(),
-                    existing_subject: clash.subject.clone(),
-                    wanted_subject: env.fic.subject.clone(),
-                });
-            }
-            actions.push(Action::CreateFic { environment: i, fic: env.fic.clone() });
         }
         if spec.prune {
             for f in &existing_fics {
@@ -710,6 +840,7 @@ impl Provisioner {
                 }
             }
         }
+        let notes = environments.iter().flat_map(plan_notes).collect();
         let plan = Plan {
             identity: self.identity.describe(),
             found,
@@ -718,6 +849,7 @@ impl Provisioner {
             existing_fics,
             grants,
             actions,
+            notes,
         };
         self.emit(ProgressEvent::Planned { actions: plan.actions.len() });
         Ok(plan)
@@ -813,12 +945,57 @@ impl Provisioner {
             .or_else(|| rows.iter().find(|r| r.tenant_id == Some(tenant_id)))
             .cloned();
         let managed_identity_id = existing_row.as_ref().map(|r| r.id).unwrap_or(deterministic);
+        // The platform's own answer, where it can give one that this plan does not change: the component bound to
+        // the row the plan keeps, and the row at the spec's version and tenant.
+        let row_settled = existing_row
+            .as_ref()
+            .is_some_and(|r| r.version == Some(spec.version.number()) && r.tenant_id == Some(tenant_id));
+        let subject_text = subject.to_string();
+        let answered =
+            stream::iter(components.iter().filter(|c| row_settled && c.bound_to == Some(managed_identity_id)))
+                .map(|c| {
+                    let dv = dv.clone();
+                    async move { (c, dv.component_fic(c.kind, c.id).await) }
+                })
+                .buffered(8)
+                .collect::<Vec<_>>()
+                .await;
+        let mut platform_subjects = Vec::new();
+        for (c, answer) in answered {
+            match answer {
+                Ok(a) => platform_subjects.push(PlatformSubject {
+                    component: c.id,
+                    name: c.name.clone(),
+                    difference: (a.fic_subject != subject_text).then(|| difference(&a.fic_subject, &subject_text)),
+                    subject: a.fic_subject,
+                }),
+                // Not an answer to plan with: the computed subject stands for this component.
+                Err(e) => tracing::debug!(org, component = %c.id, error = %e, "GetComponentManagedIdentityFIC failed"),
+            }
+        }
+        // The computed subject's FIC, unless the platform answered otherwise for every component.
+        let differing = platform_subjects.iter().filter(|p| p.difference.is_some()).count();
+        let mut fics = Vec::new();
+        if components.is_empty() || differing < components.len() {
+            fics.push(fic.clone());
+        }
+        for p in platform_subjects.iter().filter(|p| p.difference.is_some()) {
+            if !fics.iter().any(|f| f.subject == p.subject) {
+                fics.push(FederatedIdentityCredential {
+                    name: crate::fic::default_name(environment_id, &p.subject),
+                    subject: p.subject.clone(),
+                    ..fic.clone()
+                });
+            }
+        }
         Ok(EnvironmentPlan {
             org_url: env_spec.org_url.clone(),
             environment_id,
             tenant_id,
-            subject: subject.to_string(),
+            subject: subject_text,
             fic,
+            platform_subjects,
+            fics,
             managed_identity_id,
             existing_row,
             components,
@@ -832,74 +1009,82 @@ impl Provisioner {
     ) -> Result<Vec<ComponentState>, ProvisionError> {
         let org = env_spec.org_url.as_str();
         let mut out = Vec::new();
+        // Assemblies that belong to a plug-in package, by package: the package is what gets bound.
+        let mut packaged: BTreeMap<Uuid, Vec<AssemblyInPackage>> = BTreeMap::new();
         for (kind, wanted) in [
             (ComponentKind::PluginAssembly, &env_spec.plugin_assemblies),
             (ComponentKind::PluginPackage, &env_spec.plugin_packages),
         ] {
             let names: Vec<&str> = wanted.iter().map(String::as_str).filter(|w| is_guid(w).is_none()).collect();
-            let mut found: BTreeMap<String, ComponentState> = BTreeMap::new();
+            let mut found: BTreeMap<String, (ComponentState, Option<Uuid>)> = BTreeMap::new();
             for chunk in names.chunks(NAMES_PER_QUERY) {
                 match kind {
                     ComponentKind::PluginPackage => {
                         for p in dv.find_plugin_packages(chunk).await.map_err(|e| ProvisionError::api(org, e))? {
-                            let name = p.unique_name.or(p.name).unwrap_or_default();
-                            found.insert(
-                                name.clone(),
-                                ComponentState { kind, id: p.id, name, bound_to: p.managed_identity_id },
-                            );
+                            let c = ComponentState::package(p);
+                            found.insert(c.name.clone(), (c, None));
                         }
                     }
                     _ => {
                         for a in dv.find_plugin_assemblies(chunk).await.map_err(|e| ProvisionError::api(org, e))? {
-                            let name = a.name.unwrap_or_default();
-                            found.insert(
-                                name.clone(),
-                                ComponentState { kind, id: a.id, name, bound_to: a.managed_identity_id },
-                            );
+                            let package = a.package_id;
+                            let c = ComponentState::assembly(a);
+                            found.insert(c.name.clone(), (c, package));
                         }
                     }
                 }
             }
             for w in wanted {
-                if let Some(id) = is_guid(w) {
-                    let read = match kind {
-                        ComponentKind::PluginPackage => dv.get_plugin_package(id).await.map(|p| ComponentState {
-                            kind,
-                            id,
-                            name: p.unique_name.or(p.name).unwrap_or_else(|| id.to_string()),
-                            bound_to: p.managed_identity_id,
-                        }),
-                        _ => dv.get_plugin_assembly(id).await.map(|a| ComponentState {
-                            kind,
-                            id,
-                            name: a.name.unwrap_or_else(|| id.to_string()),
-                            bound_to: a.managed_identity_id,
-                        }),
-                    };
-                    match read {
-                        Ok(c) => out.push(c),
-                        Err(e) if e.is_not_found() => {
-                            return Err(ProvisionError::ComponentNotFound {
-                                org_url: org.to_owned(),
-                                kind,
-                                name: w.clone(),
-                            });
+                let read = match is_guid(w) {
+                    Some(id) => {
+                        let read = match kind {
+                            ComponentKind::PluginPackage => {
+                                dv.get_plugin_package(id).await.map(|p| (ComponentState::package(p), None))
+                            }
+                            _ => dv.get_plugin_assembly(id).await.map(|a| {
+                                let package = a.package_id;
+                                (ComponentState::assembly(a), package)
+                            }),
+                        };
+                        match read {
+                            Ok(c) => Some(c),
+                            Err(e) if e.is_not_found() => None,
+                            Err(e) => return Err(ProvisionError::api(org, e)),
                         }
-                        Err(e) => return Err(ProvisionError::api(org, e)),
                     }
-                } else {
-                    match found.get(w) {
-                        Some(c) => out.push(c.clone()),
-                        None => {
-                            return Err(ProvisionError::ComponentNotFound {
-                                org_url: org.to_owned(),
-                                kind,
-                                name: w.clone(),
-                            });
+                    None => found.get(w).cloned(),
+                };
+                match read {
+                    Some((c, Some(package))) => packaged.entry(package).or_default().push(AssemblyInPackage {
+                        id: c.id,
+                        name: c.name,
+                        bound_to: c.bound_to,
+                    }),
+                    Some((c, None)) => {
+                        if !out.iter().any(|o: &ComponentState| o.id == c.id) {
+                            out.push(c);
                         }
+                    }
+                    None => {
+                        return Err(ProvisionError::ComponentNotFound {
+                            org_url: org.to_owned(),
+                            kind,
+                            name: w.clone(),
+                        });
                     }
                 }
             }
+        }
+        for (package, assemblies) in packaged {
+            let index = match out.iter().position(|c| c.id == package) {
+                Some(i) => i,
+                None => {
+                    let p = dv.get_plugin_package(package).await.map_err(|e| ProvisionError::api(org, e))?;
+                    out.push(ComponentState::package(p));
+                    out.len() - 1
+                }
+            };
+            out[index].named_assemblies.extend(assemblies);
         }
         Ok(out)
     }
@@ -1162,19 +1347,21 @@ impl Provisioner {
         let fics = &plan.existing_fics;
         let mut components = Vec::new();
         for e in &plan.environments {
-            let dv = self.connector.connect(&e.org_url).map_err(|err| ProvisionError::api(&e.org_url, err))?;
-            let checks = stream::iter(e.components.iter())
-                .map(|c| {
-                    let dv = dv.clone();
-                    async move { (c, dv.component_fic(c.kind, c.id).await) }
-                })
-                .buffered(8)
-                .collect::<Vec<_>>()
-                .await;
-            for (c, server) in checks {
-                let server_subject = server.ok().map(|s| s.fic_subject);
+            let has_fic = |subject: &str| {
+                fics.iter().any(|f| f.subject == subject && f.issuer == e.fic.issuer && f.audiences == e.fic.audiences)
+            };
+            for c in &e.components {
+                // The platform's answer was read by plan, for exactly the components it can answer for.
+                let platform = e.platform_subjects.iter().find(|p| p.component == c.id);
+                let bound_assembly = c.named_assemblies.iter().find(|a| a.bound_to.is_some());
                 let status = if c.bound_to.is_none() {
-                    ComponentStatus::NotBound
+                    match bound_assembly {
+                        Some(a) => ComponentStatus::AssemblyBoundNotPackage {
+                            assembly: a.name.clone(),
+                            package: c.name.clone(),
+                        },
+                        None => ComponentStatus::NotBound,
+                    }
                 } else if c.bound_to != Some(e.managed_identity_id) {
                     ComponentStatus::BoundToOther { managed_identity: c.bound_to.unwrap_or_default() }
                 } else if e.existing_row.as_ref().and_then(|r| r.version) != Some(spec.version.number()) {
@@ -1182,16 +1369,19 @@ impl Provisioner {
                         found: e.existing_row.as_ref().and_then(|r| r.version),
                         expected: spec.version.number(),
                     }
-                } else if let Some(server) = server_subject.as_ref().filter(|s| **s != e.subject) {
-                    ComponentStatus::SubjectMismatch {
-                        server: server.clone(),
-                        local: e.subject.clone(),
-                        difference: difference(server, &e.subject),
-                    }
-                } else if !fics
-                    .iter()
-                    .any(|f| f.subject == e.subject && f.issuer == e.fic.issuer && f.audiences == e.fic.audiences)
+                } else if let Some((server, difference)) =
+                    platform.and_then(|p| Some((&p.subject, p.difference.as_ref()?)))
                 {
+                    if has_fic(server) {
+                        ComponentStatus::Ok
+                    } else {
+                        ComponentStatus::SubjectMismatch {
+                            server: server.clone(),
+                            local: e.subject.clone(),
+                            difference: difference.clone(),
+                        }
+                    }
+                } else if !has_fic(&e.subject) {
                     ComponentStatus::MissingFic { subject: e.subject.clone() }
                 } else {
                     ComponentStatus::Ok
@@ -1199,7 +1389,9 @@ impl Provisioner {
                 components.push(ComponentReport {
                     org_url: e.org_url.clone(),
                     component: c.clone(),
-                    server_checked: server_subject.is_some(),
+                    server_checked: platform.is_some(),
+                    computed_subject: e.subject.clone(),
+                    platform_subject: platform.filter(|p| p.difference.is_some()).map(|p| p.subject.clone()),
                     status,
                 });
             }
@@ -1217,6 +1409,26 @@ impl Provisioner {
     }
 }
 
+/// The notes an environment's plan carries.
+fn plan_notes(e: &EnvironmentPlan) -> Vec<PlanNote> {
+    let packages =
+        e.components.iter().filter(|c| !c.named_assemblies.is_empty()).map(|c| PlanNote::AssemblyInPackage {
+            org_url: e.org_url.clone(),
+            assemblies: c.named_assemblies.iter().map(|a| a.name.clone()).collect(),
+            package: c.name.clone(),
+        });
+    let subjects = e.platform_subjects.iter().filter_map(|p| {
+        Some(PlanNote::PlatformSubjectDiffers {
+            org_url: e.org_url.clone(),
+            component: p.name.clone(),
+            platform: p.subject.clone(),
+            computed: e.subject.clone(),
+            difference: p.difference.clone()?,
+        })
+    });
+    packages.chain(subjects).collect()
+}
+
 /// Marks every action that has no result yet as skipped, for `reason`.
 fn skip_the_rest(plan: &Plan, results: &mut [Option<ActionResult>], reason: &str) {
     for (action, result) in plan.actions.iter().zip(results.iter_mut()) {
@@ -1229,23 +1441,25 @@ fn skip_the_rest(plan: &Plan, results: &mut [Option<ActionResult>], reason: &str
     }
 }
 
-/// Which part of two subjects differs, in words.
+/// Which segments of two subjects differ, each with both values: `environment: platform 'x', computed 'y'`.
 fn difference(server: &str, local: &str) -> String {
     let (a, b) = (explain_subject(server).parts, explain_subject(local).parts);
-    let mut parts = Vec::new();
-    if a.prefix != b.prefix {
-        parts.push("cloud prefix");
-    }
-    if a.tenant_id != b.tenant_id {
-        parts.push("tenant");
-    }
-    if a.environment_id != b.environment_id {
-        parts.push("environment");
-    }
-    if a.binding != b.binding {
-        parts.push("certificate or version");
-    }
-    if parts.is_empty() { "formatting".to_owned() } else { parts.join(", ") }
+    let binding = |p: &crate::subject::SubjectParts| p.binding.as_ref().map(ToString::to_string);
+    let segments = [
+        ("cloud prefix", a.prefix.clone(), b.prefix.clone()),
+        ("tenant", a.tenant_segment.clone(), b.tenant_segment.clone()),
+        ("app", a.app_segment.clone(), b.app_segment.clone()),
+        ("component", a.component.clone(), b.component.clone()),
+        ("environment", a.environment_segment.clone(), b.environment_segment.clone()),
+        ("certificate", binding(&a), binding(&b)),
+    ];
+    let show = |v: &Option<String>| v.as_deref().map(|s| format!("'{s}'")).unwrap_or_else(|| "unreadable".into());
+    let parts: Vec<String> = segments
+        .iter()
+        .filter(|(_, x, y)| x != y)
+        .map(|(name, x, y)| format!("{name}: platform {}, computed {}", show(x), show(y)))
+        .collect();
+    if parts.is_empty() { "formatting".to_owned() } else { parts.join("; ") }
 }
 
 async fn create_row(dv: &dyn DataverseApi, row: &NewManagedIdentity) -> Result<ActionStatus, ApiError> {

@@ -15,6 +15,9 @@
 //! let fake = FakePlatform::new(FakeOptions::default());
 //! let tenant = Uuid::parse_str("72f988bf-86f1-41af-91ab-2d7cd011db47")?;
 //! let env = fake.add_environment("contoso.crm.dynamics.com", tenant);
+//! // A tenant's Default environment answers `Default-{tenant}`, as the platform does.
+//! let default = fake.add_default_environment("org0.crm.dynamics.com", tenant);
+//! assert_eq!(default.to_string(), "Default-72f988bf-86f1-41af-91ab-2d7cd011db47");
 //! let server = fake.start().await;
 //! let client = server.dataverse_client("contoso.crm.dynamics.com")?;
 //! let org = client.retrieve_current_organization().await?;
@@ -38,6 +41,7 @@ use crate::cert::Certificate;
 use crate::clients::{ApiError, ArmClient, ClientOptions, DataverseClient, GraphClient, OrgUrl};
 use crate::cloud::{Cloud, CloudProfile};
 use crate::entities::ManagedIdentity;
+use crate::environment::EnvironmentId;
 use crate::fic::FederatedIdentityCredential;
 use crate::http::{Transport, TransportError, TransportErrorKind};
 
@@ -129,6 +133,22 @@ pub(crate) struct Component {
     pub(crate) name: String,
     pub(crate) binding: Option<Uuid>,
     pub(crate) certificate: Option<Certificate>,
+    /// For an assembly: the plug-in package it belongs to.
+    pub(crate) package: Option<Uuid>,
+    /// What the platform presents for it, when a test says so (instead of computing it).
+    pub(crate) presented: Option<String>,
+}
+
+/// How the fake's platform writes the subjects it presents, where the documentation leaves room. The default is
+/// the crate's own computation; a test sets these to make the fake disagree with it, so that `verify` and `plan`
+/// meet a platform that does not compute what we compute.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Presentation {
+    /// The text of the `/e/` segment (default: the environment id as `RetrieveCurrentOrganization` returns it).
+    pub environment_segment: Option<String>,
+    /// Version 1 names carry the CN value alone (`i/{issuer CN}/s/{subject CN}`) instead of the whole .NET names.
+    pub v1_common_name_only: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -136,8 +156,9 @@ pub(crate) struct Environment {
     pub(crate) trace_setting: i32,
     pub(crate) trace_logs: Vec<crate::entities::PluginTraceLog>,
     pub(crate) organization_id: Uuid,
-    pub(crate) environment_id: Uuid,
+    pub(crate) environment_id: EnvironmentId,
     pub(crate) tenant_id: Uuid,
+    pub(crate) presentation: Presentation,
     pub(crate) managed_identities: BTreeMap<Uuid, ManagedIdentity>,
     pub(crate) assemblies: BTreeMap<Uuid, Component>,
     pub(crate) packages: BTreeMap<Uuid, Component>,
@@ -220,10 +241,25 @@ impl FakePlatform {
         s.options.faults = faults;
     }
 
-    /// Adds an environment at `host` (e.g. `contoso.crm.dynamics.com`) in `tenant`; returns its environment id.
-    pub fn add_environment(&self, host: &str, tenant: Uuid) -> Uuid {
+    /// Adds an environment at `host` (e.g. `contoso.crm.dynamics.com`) in `tenant`; returns its environment id
+    /// (a random GUID).
+    pub fn add_environment(&self, host: &str, tenant: Uuid) -> EnvironmentId {
+        let id = {
+            let mut s = self.lock();
+            EnvironmentId::Guid(ids(&mut s.rng))
+        };
+        self.add_environment_with_id(host, tenant, id)
+    }
+
+    /// Adds `tenant`'s Default environment at `host`: its `RetrieveCurrentOrganization` answers
+    /// `"EnvironmentId": "Default-{tenant}"`, as the platform does.
+    pub fn add_default_environment(&self, host: &str, tenant: Uuid) -> EnvironmentId {
+        self.add_environment_with_id(host, tenant, EnvironmentId::Default { tenant })
+    }
+
+    /// Adds an environment with the given id.
+    pub fn add_environment_with_id(&self, host: &str, tenant: Uuid, environment_id: EnvironmentId) -> EnvironmentId {
         let mut s = self.lock();
-        let environment_id = ids(&mut s.rng);
         let organization_id = ids(&mut s.rng);
         s.environments.insert(
             host.to_ascii_lowercase(),
@@ -233,6 +269,7 @@ impl FakePlatform {
                 organization_id,
                 environment_id,
                 tenant_id: tenant,
+                presentation: Presentation::default(),
                 managed_identities: BTreeMap::new(),
                 assemblies: BTreeMap::new(),
                 packages: BTreeMap::new(),
@@ -316,11 +353,19 @@ impl FakePlatform {
         self.lock().environments.get(&host.to_ascii_lowercase()).map(|e| e.organization_id)
     }
 
-    fn add_component(&self, host: &str, name: &str, certificate: Option<Certificate>, package: bool) -> Uuid {
+    fn add_component(
+        &self,
+        host: &str,
+        name: &str,
+        certificate: Option<Certificate>,
+        package: bool,
+        in_package: Option<Uuid>,
+    ) -> Uuid {
         let mut s = self.lock();
         let id = ids(&mut s.rng);
         if let Some(env) = s.environments.get_mut(&host.to_ascii_lowercase()) {
-            let c = Component { name: name.to_owned(), binding: None, certificate };
+            let c =
+                Component { name: name.to_owned(), binding: None, certificate, package: in_package, presented: None };
             if package {
                 env.packages.insert(id, c)
             } else {
@@ -330,14 +375,37 @@ impl FakePlatform {
         id
     }
 
+    /// Adds a plug-in assembly that belongs to the plug-in package `package` (its `_packageid_value`). As on the
+    /// platform, its token requests use the package's binding and the package's signature.
+    pub fn add_packaged_assembly(&self, host: &str, package: Uuid, name: &str) -> Uuid {
+        self.add_component(host, name, None, false, Some(package))
+    }
+
+    /// Makes the platform present exactly `subject` for a component (its `GetComponentManagedIdentityFIC` and its
+    /// token requests), whatever the crate would compute; `None` goes back to computing it.
+    pub fn set_presented_subject(&self, host: &str, component: Uuid, subject: Option<&str>) {
+        if let Some(env) = self.lock().environments.get_mut(&host.to_ascii_lowercase()) {
+            for c in [env.assemblies.get_mut(&component), env.packages.get_mut(&component)].into_iter().flatten() {
+                c.presented = subject.map(str::to_owned);
+            }
+        }
+    }
+
+    /// Changes how the platform writes the subjects of an environment's components (see [`Presentation`]).
+    pub fn set_presentation(&self, host: &str, presentation: Presentation) {
+        if let Some(env) = self.lock().environments.get_mut(&host.to_ascii_lowercase()) {
+            env.presentation = presentation;
+        }
+    }
+
     /// Adds a plug-in assembly signed with `certificate` (used to answer `GetComponentManagedIdentityFIC`).
     pub fn add_plugin_assembly(&self, host: &str, name: &str, certificate: Option<Certificate>) -> Uuid {
-        self.add_component(host, name, certificate, false)
+        self.add_component(host, name, certificate, false, None)
     }
 
     /// Adds a plug-in package (matched by unique name) signed with `certificate`.
     pub fn add_plugin_package(&self, host: &str, unique_name: &str, certificate: Option<Certificate>) -> Uuid {
-        self.add_component(host, unique_name, certificate, true)
+        self.add_component(host, unique_name, certificate, true, None)
     }
 
     /// Adds an app registration and its service principal (as registering an app in the portal does); returns

@@ -292,7 +292,7 @@ fn id_in(rest: &str, prefix: &str) -> Option<Uuid> {
 fn component_json(kind: &str, id: Uuid, c: &Component) -> Value {
     if kind == "pluginassemblies" {
         json!({"pluginassemblyid": id, "name": c.name, "version": "1.0.0.0", "culture": "neutral", "isolationmode": 2, "sourcetype": 0,
-               "_packageid_value": null, "_managedidentityid_value": c.binding})
+               "_packageid_value": c.package, "_managedidentityid_value": c.binding})
     } else {
         json!({"pluginpackageid": id, "name": c.name, "uniquename": c.name, "version": "1.0.0", "_managedidentityid_value": c.binding})
     }
@@ -472,7 +472,9 @@ fn dataverse(s: &mut State, request: &http::Request<Bytes>, host: &str, rest: &s
     error(404, "0x80060888", &format!("Resource not found for the segment '{path}'"))
 }
 
-/// The subject the platform presents for a component, with the row's application and tenant ids.
+/// The subject the platform presents for a component, with the row's application and tenant ids: the one place
+/// the fake decides it, for `GetComponentManagedIdentityFIC` and for token requests alike. An assembly inside a
+/// plug-in package uses the package's binding and signature, as the platform does.
 pub(super) fn presented_subject(
     s: &State,
     host: &str,
@@ -481,20 +483,46 @@ pub(super) fn presented_subject(
 ) -> Result<(String, Uuid, Uuid), String> {
     let env = s.environments.get(host).ok_or("no such environment")?;
     let c = env.assemblies.get(&component).or_else(|| env.packages.get(&component)).ok_or("no such component")?;
+    platform_subject(env, c, cloud)
+}
+
+fn platform_subject(env: &Environment, c: &Component, cloud: &CloudProfile) -> Result<(String, Uuid, Uuid), String> {
+    // A packaged assembly's identity and certificate are its package's.
+    let c = match c.package.and_then(|p| env.packages.get(&p)) {
+        Some(package) => package,
+        None => c,
+    };
     let row = c
         .binding
         .and_then(|mi| env.managed_identities.get(&mi))
         .ok_or("The plug-in assembly is not associated with a managed identity.")?;
+    let ids = (row.application_id.unwrap_or_default(), row.tenant_id.unwrap_or(env.tenant_id));
+    if let Some(subject) = &c.presented {
+        return Ok((subject.clone(), ids.0, ids.1));
+    }
     let version = row
         .version
         .and_then(SubjectFormatVersion::from_number)
         .ok_or("The managed identity has no subject format version.")?;
     let cert = c.certificate.as_ref().ok_or("The plug-in assembly is not signed.")?;
-    let binding =
+    let mut binding =
         CertificateBinding::for_certificate(cert, version, CertificateKind::Auto).map_err(|e| e.to_string())?;
+    if env.presentation.v1_common_name_only
+        && let CertificateBinding::TrustedV1 { issuer, subject } = &mut binding
+    {
+        for name in [issuer, subject] {
+            if let Some(cn) = crate::cert::parse_dotnet_name(name).into_iter().find(|a| a.key == "CN") {
+                *name = cn.value;
+            }
+        }
+    }
     let subject =
         SubjectIdentifier::new(cloud, env.tenant_id, env.environment_id, binding).map_err(|e| e.to_string())?;
-    Ok((subject.to_string(), row.application_id.unwrap_or_default(), row.tenant_id.unwrap_or(env.tenant_id)))
+    let mut text = subject.to_string();
+    if let Some(segment) = &env.presentation.environment_segment {
+        text = text.replacen(&format!("/e/{}/", env.environment_id), &format!("/e/{segment}/"), 1);
+    }
+    Ok((text, ids.0, ids.1))
 }
 
 fn trace_logs(env: &Environment, request: &http::Request<Bytes>, page_size: usize) -> Answer {
@@ -519,19 +547,15 @@ fn component_fic(env: &Environment, path: &str, cloud: &CloudProfile) -> Answer 
     let id = path.split("ComponentId=").nth(1).and_then(|r| Uuid::parse_str(r.trim_end_matches(')')).ok());
     let table = if kind == "pluginpackage" { &env.packages } else { &env.assemblies };
     let Some(c) = id.and_then(|id| table.get(&id)) else { return error(404, "0x80040217", "component not found") };
-    let Some(row) = c.binding.and_then(|mi| env.managed_identities.get(&mi)) else {
-        return error(400, "0x80040265", "The component is not associated with a managed identity.");
-    };
-    let Some(version) = row.version.and_then(SubjectFormatVersion::from_number) else {
-        return error(400, "0x80040265", "The managed identity has no subject format version.");
-    };
-    let Some(cert) = &c.certificate else { return error(400, "0x80040265", "The component is not signed.") };
-    let subject = CertificateBinding::for_certificate(cert, version, CertificateKind::Auto)
-        .ok()
-        .and_then(|b| SubjectIdentifier::new(cloud, env.tenant_id, env.environment_id, b).ok());
-    match subject {
-        Some(s) => (StatusCode::OK, json!({"@odata.context": "fake", "FICSubject": s.to_string()})),
-        None => error(400, "0x80040265", "The subject cannot be computed for this certificate."),
+    match platform_subject(env, c, cloud) {
+        Ok((subject, _, _)) => (
+            StatusCode::OK,
+            json!({
+                "@odata.context": "https://fake.crm.dynamics.com/api/data/v9.2/$metadata#Microsoft.Dynamics.CRM.GetComponentManagedIdentityFICResponse",
+                "FICSubject": subject
+            }),
+        ),
+        Err(why) => error(400, "0x80040265", &why),
     }
 }
 
