@@ -118,29 +118,63 @@ async fn fic_lifecycle_with_configurable_api_version() {
     c.delete_fic(&identity(), "fic-a").await.unwrap();
 }
 
+fn concurrent_writes() -> ResponseTemplate {
+    ResponseTemplate::new(409)
+        .insert_header("x-ms-request-id", "req-1")
+        .insert_header("x-ms-correlation-request-id", "corr-1")
+        .set_body_json(json!({"error": {
+            "code": "ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity",
+            "message": "Too many Federated Identity Credentials are written concurrently for the managed identity.",
+            "details": [{"code": "Retry", "message": "Write them one at a time."}]
+        }}))
+}
+
 #[tokio::test]
 async fn arm_errors_keep_details_and_ids() {
     let server = MockServer::start().await;
-    Mock::given(method("PUT"))
-        .respond_with(
-            ResponseTemplate::new(409)
-                .insert_header("x-ms-request-id", "req-1")
-                .insert_header("x-ms-correlation-request-id", "corr-1")
-                .set_body_json(json!({"error": {
-                    "code": "ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity",
-                    "message": "Too many Federated Identity Credentials are written concurrently for the managed identity.",
-                    "details": [{"code": "Retry", "message": "Write them one at a time."}]
-                }})),
-        )
-        .mount(&server)
-        .await;
+    // Another run writing to the same identity: retried (the PUT is idempotent) until the attempts run out.
+    Mock::given(method("PUT")).respond_with(concurrent_writes()).expect(3).mount(&server).await;
     let err = arm(&server).create_or_update_fic(&identity(), &fic()).await.unwrap_err();
     assert!(err.is_conflict());
+    assert_eq!(err.service_code(), Some(dataverse_mi::clients::CONCURRENT_FIC_WRITES));
     assert_eq!(err.request_id(), Some("req-1"));
     let dataverse_mi::clients::ApiError::Service(e) = &err else { panic!() };
     assert_eq!(e.correlation_id.as_deref(), Some("corr-1"));
     assert_eq!(e.details[0].code.as_deref(), Some("Retry"));
     assert!(err.to_string().contains("Write them one at a time"), "{err}");
+}
+
+#[tokio::test]
+async fn concurrent_fic_writes_are_retried_until_they_go_through() {
+    let server = MockServer::start().await;
+    Mock::given(method("PUT")).respond_with(concurrent_writes()).up_to_n_times(2).expect(2).mount(&server).await;
+    Mock::given(method("PUT"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+            "id": "/subscriptions/sub/resourcegroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/uami/federatedIdentityCredentials/fic-a",
+            "name": "fic-a",
+            "type": "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
+            "properties": {"issuer": fic().issuer, "subject": fic().subject, "audiences": fic().audiences}
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let (made, created) = arm(&server).create_or_update_fic(&identity(), &fic()).await.unwrap();
+    assert!(created);
+    assert_eq!(made.credential.subject, fic().subject);
+}
+
+#[tokio::test]
+async fn other_conflicts_are_not_retried() {
+    let server = MockServer::start().await;
+    Mock::given(method("PUT"))
+        .respond_with(ResponseTemplate::new(409).set_body_json(json!({"error": {
+            "code": "Conflict", "message": "The federated identity credential conflicts with an existing one."
+        }})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let err = arm(&server).create_or_update_fic(&identity(), &fic()).await.unwrap_err();
+    assert_eq!(err.service_code(), Some("Conflict"));
 }
 
 #[tokio::test]

@@ -92,8 +92,43 @@ async fn create_managed_identity_with_client_chosen_id() {
         .await;
     catch_all(&server).await;
     let created = dataverse(&server).create_managed_identity(&row).await.unwrap();
-    assert_eq!(created.id, MI);
-    assert_eq!(created.version, Some(2));
+    let stored = created.row.unwrap();
+    assert_eq!(stored.id, MI);
+    assert_eq!(stored.version, Some(2));
+    assert_eq!(created.id, None);
+}
+
+/// The Web API may answer a create with `204 No Content` and the new row's URL in `OData-EntityId` (Learn,
+/// "Create a table row using the Web API": without a representation in the answer).
+#[tokio::test]
+async fn create_answered_204_takes_the_id_from_odata_entityid() {
+    let server = MockServer::start().await;
+    let row = NewManagedIdentity::for_plugins(
+        Uuid::from_u128(1),
+        Uuid::from_u128(2),
+        Uuid::from_u128(3),
+        SubjectFormatVersion::V2,
+    );
+    Mock::given(method("POST"))
+        .and(path(format!("{API}/managedidentities")))
+        .respond_with(ResponseTemplate::new(204).insert_header("OData-Version", "4.0").insert_header(
+            "OData-EntityId",
+            format!("https://contoso.crm.dynamics.com/api/data/v9.2/managedidentities({})", row.id).as_str(),
+        ))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("{API}/managedidentities")))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&server)
+        .await;
+    let created = dataverse(&server).create_managed_identity(&row).await.unwrap();
+    assert_eq!(created.id, Some(row.id));
+    assert!(created.row.is_none());
+    // Neither a body nor the header: a typed error that names what is missing, not a JSON decode failure.
+    let err = dataverse(&server).create_managed_identity(&row).await.unwrap_err();
+    assert!(err.to_string().contains("OData-EntityId"), "{err}");
 }
 
 #[tokio::test]
@@ -117,6 +152,8 @@ async fn duplicate_create_is_a_conflict_with_the_service_code() {
     assert_eq!(err.service_code(), Some("0x80040237"));
     assert_eq!(err.status().map(|s| s.as_u16()), Some(412));
     assert!(err.to_string().contains("matching key values"), "{err}");
+    // Dataverse names its request id x-ms-service-request-id.
+    assert_eq!(err.request_id(), Some("abc"));
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use dataverse_mi::cloud::{Cloud, CloudProfile};
 use dataverse_mi::fic::FederatedIdentityCredential;
 use serde_json::json;
 use uuid::Uuid;
-use wiremock::matchers::{body_json, method, path, query_param};
+use wiremock::matchers::{body_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const APP: Uuid = Uuid::from_u128(0x0b5a7d2c_6f4e_4d3a_9c1b_2a8e7f6d5c4b);
@@ -108,13 +108,30 @@ async fn list_get_create_update_delete_fics() {
 async fn upsert_by_name_reports_created_or_updated() {
     let server = MockServer::start().await;
     let url = format!("/v1.0/applications(appId='{APP}')/federatedIdentityCredentials(name='fic-a')");
+    // Graph's documented behaviour: only with `Prefer: create-if-missing` does a missing FIC get created (201);
+    // without it the PATCH is an update, and a missing FIC answers 404.
     Mock::given(method("PATCH"))
         .and(path(&url))
+        .and(header("prefer", "create-if-missing"))
         .respond_with(ResponseTemplate::new(201).set_body_json(stored("a", "fic-a")))
         .up_to_n_times(1)
         .mount(&server)
         .await;
-    Mock::given(method("PATCH")).and(path(&url)).respond_with(ResponseTemplate::new(204)).mount(&server).await;
+    Mock::given(method("PATCH"))
+        .and(path(&url))
+        .and(header("prefer", "create-if-missing"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&server)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path(&url))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"error": {
+            "code": "Request_ResourceNotFound",
+            "message": "Resource 'fic-a' does not exist or one of its queried reference-property objects are not present.",
+            "innerError": {"date": "2026-11-22T10:00:00", "request-id": "0c1d2e3f-0000-0000-0000-000000000000", "client-request-id": "y"}
+        }})))
+        .mount(&server)
+        .await;
     catch_all(&server).await;
     let g = graph(&server);
     assert_eq!(g.upsert_fic(AppRef::AppId(APP), &fic("fic-a")).await.unwrap(), UpsertOutcome::Created);

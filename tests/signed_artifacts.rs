@@ -105,6 +105,10 @@ fn unsigned_and_repository_only_packages() {
         matches!(err, CertificateError::RepositorySignatureOnly { ref repository } if repository.contains("NuGet Repository Signing")),
         "{err:?}"
     );
+    // A signature entry stored compressed: NuGet's NU3005, said in words (not "compression method not supported").
+    let err = Certificate::from_bytes(&bytes("compressed-signature.nupkg")).unwrap_err();
+    assert!(matches!(err, CertificateError::PackageSignatureCompressed { .. }), "{err:?}");
+    assert!(err.to_string().contains("NU3005") && err.to_string().contains("stored without compression"), "{err}");
     let mut cut = bytes("signed.nupkg");
     cut.truncate(100);
     assert!(matches!(Certificate::from_bytes(&cut), Err(CertificateError::Zip { .. })));

@@ -100,6 +100,15 @@ pub enum CertificateError {
         "the package is not signed (no .signature.p7s); sign it with `nuget sign Contoso.Plugins.1.0.0.nupkg -CertificatePath signing.pfx -CertificatePassword PASSWORD -Timestamper http://timestamp.digicert.com`"
     )]
     PackageNotSigned,
+    /// The package's `.signature.p7s` entry is compressed: NuGet requires it stored (NU3005), so this is not a
+    /// valid signed package and the platform will not accept its signature.
+    #[error(
+        "the package's .signature.p7s entry is compressed ({method}); NuGet requires the signature stored without compression (NU3005: the package signature file entry is invalid), so this is not a valid signed package: sign it again with `nuget sign` instead of repacking it with a zip tool"
+    )]
+    PackageSignatureCompressed {
+        /// The entry's compression method.
+        method: String,
+    },
     /// A package whose primary signature is a repository signature: the plug-in package must be author-signed.
     #[error(
         "the package carries only a repository signature ({repository}); plug-in packages are author-signed with `nuget sign`"

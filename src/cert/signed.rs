@@ -205,11 +205,15 @@ pub(crate) fn from_signed_package_reader<R: std::io::Read + std::io::Seek>(
     use std::io::Read as _;
     let zip_error = |e: zip::result::ZipError| CertificateError::Zip { detail: e.to_string() };
     let mut archive = zip::ZipArchive::new(reader).map_err(zip_error)?;
-    let mut entry = match archive.by_name(".signature.p7s") {
-        Ok(e) => e,
-        Err(zip::result::ZipError::FileNotFound) => return Err(CertificateError::PackageNotSigned),
-        Err(e) => return Err(zip_error(e)),
+    let Some(index) = archive.index_for_name(".signature.p7s") else {
+        return Err(CertificateError::PackageNotSigned);
     };
+    // Read raw: NuGet requires the signature entry stored without compression (NU3005), and a compressed one
+    // must be named as such, not as a zip library's "compression method not supported".
+    let mut entry = archive.by_index_raw(index).map_err(zip_error)?;
+    if entry.compression() != zip::CompressionMethod::Stored {
+        return Err(CertificateError::PackageSignatureCompressed { method: format!("{:?}", entry.compression()) });
+    }
     // NuGet stores the signature uncompressed and small; refuse anything absurd rather than read it all.
     if entry.size() > 1 << 20 {
         return Err(CertificateError::SignatureMalformed { detail: ".signature.p7s is larger than 1 MiB".into() });

@@ -12,6 +12,9 @@ use crate::auth::TokenSource;
 use crate::cloud::CloudProfile;
 use crate::fic::{FederatedIdentityCredential, validate_name};
 
+/// The code of ARM's 409 for concurrent FIC writes to one user-assigned identity (retried: the PUT is idempotent).
+pub const CONCURRENT_FIC_WRITES: &str = "ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity";
+
 /// The api-version used for `Microsoft.ManagedIdentity` unless told otherwise.
 pub const DEFAULT_MANAGED_IDENTITY_API_VERSION: &str = "2023-01-31";
 
@@ -377,6 +380,10 @@ impl ArmClient {
     }
 
     /// Creates or updates a FIC (`PUT`, idempotent). Returns the stored FIC and whether it was created.
+    ///
+    /// ARM refuses concurrent FIC writes to one identity with `409
+    /// ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity` (another run writing to the same
+    /// identity); the PUT is idempotent, so that answer is retried with backoff like a 503.
     pub async fn create_or_update_fic(
         &self,
         identity: &UserAssignedIdentityRef,
@@ -384,7 +391,9 @@ impl ArmClient {
     ) -> Result<(ArmFederatedIdentityCredential, bool), ApiError> {
         let body = fic.arm_body().map_err(|e| ApiError::invalid("FIC", e.to_string()))?;
         let url = self.url(&Self::fic_path(identity, Some(&fic.name))?)?;
-        let response = self.pipeline.send(Call::new("create or update FIC", Method::PUT, url).json(&body)?).await?;
+        let call =
+            Call::new("create or update FIC", Method::PUT, url).json(&body)?.transient_codes(&[CONCURRENT_FIC_WRITES]);
+        let response = self.pipeline.send(call).await?;
         let created = response.status() == StatusCode::CREATED;
         let stored = super::decode(Service::Arm, "create or update FIC", response.body())?;
         Ok((stored, created))

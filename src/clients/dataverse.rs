@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 use uuid::Uuid;
 
-use super::{ApiError, Call, ClientOptions, Pipeline, Service, any_of, check_base};
+use super::{ApiError, Call, ClientOptions, Created, Pipeline, Service, any_of, check_base};
 use crate::auth::TokenSource;
 use crate::entities::{
     ManagedIdentity, ManagedIdentityBinding, NewManagedIdentity, OrganizationDetail, PluginAssembly, PluginPackage,
@@ -294,17 +294,22 @@ impl DataverseClient {
         self.pipeline.json(self.call("who am i", Method::GET, "WhoAmI")?).await
     }
 
-    /// Creates a managed identity row with its client-chosen id and returns it as stored.
+    /// Creates a managed identity row with its client-chosen id and returns it as stored, or, when the service
+    /// answers `204 No Content` with only an `OData-EntityId` header (it may, although the representation was
+    /// asked for), the id from that header.
     ///
     /// Retried on transient failures: the id is chosen by the client, so a second sending after a lost answer
     /// fails with a duplicate key ([`ApiError::is_conflict`]) instead of creating a second row.
-    pub async fn create_managed_identity(&self, row: &NewManagedIdentity) -> Result<ManagedIdentity, ApiError> {
+    pub async fn create_managed_identity(
+        &self,
+        row: &NewManagedIdentity,
+    ) -> Result<Created<ManagedIdentity>, ApiError> {
         let call = self
             .call("create managed identity", Method::POST, "managedidentities")?
             .header(ms_header("prefer"), "return=representation")
             .json(row)?
             .retry_safe(true);
-        self.pipeline.json(call).await
+        self.pipeline.created(call).await
     }
 
     /// Reads a managed identity row.

@@ -58,7 +58,7 @@ pub struct ServiceError {
     pub message: String,
     /// ARM's `details`.
     pub details: Vec<ErrorDetail>,
-    /// `x-ms-request-id`, `request-id` or Graph's `innerError.request-id`.
+    /// `x-ms-request-id`, Dataverse's `x-ms-service-request-id`, `request-id` or Graph's `innerError.request-id`.
     pub request_id: Option<String>,
     /// `x-ms-correlation-request-id`.
     pub correlation_id: Option<String>,
@@ -219,6 +219,11 @@ struct Inner {
     request_id: Option<String>,
 }
 
+/// The service's error code in an error body, if it has one.
+pub(crate) fn service_code(body: &[u8]) -> Option<String> {
+    serde_json::from_slice::<Envelope>(body).ok()?.error.code.filter(|c| !c.is_empty())
+}
+
 const EXCERPT: usize = 300;
 
 /// Builds the error for a non-success response.
@@ -246,7 +251,12 @@ pub(crate) fn service_error(
         code,
         message,
         details,
-        request_id: header("x-ms-request-id").or_else(|| header("request-id")).or(inner_request_id),
+        // Dataverse answers x-ms-service-request-id (public captures show it), ARM x-ms-request-id, Graph
+        // request-id and innerError.request-id.
+        request_id: header("x-ms-request-id")
+            .or_else(|| header("x-ms-service-request-id"))
+            .or_else(|| header("request-id"))
+            .or(inner_request_id),
         correlation_id: header("x-ms-correlation-request-id"),
         attempts,
     }))

@@ -222,12 +222,18 @@ impl GraphClient {
     }
 
     /// Creates or updates a FIC by name (`PATCH .../federatedIdentityCredentials(name='{name}')`). Safe to retry.
+    ///
+    /// Sends `Prefer: create-if-missing`, which Graph requires for the upsert behaviour: without it the request is
+    /// treated as an update and a missing FIC answers 404 (Graph docs, "Upsert federatedIdentityCredential").
     pub async fn upsert_fic(&self, app: AppRef, fic: &FederatedIdentityCredential) -> Result<UpsertOutcome, ApiError> {
         let body = fic.graph_body().map_err(|e| ApiError::invalid("FIC", e.to_string()))?;
         // validate_name (inside graph_body) allows only letters, digits, '-' and '_': nothing to escape.
         validate_name(&fic.name).map_err(|e| ApiError::invalid("FIC", e.to_string()))?;
         let url = self.pipeline.url(&format!("{}/federatedIdentityCredentials(name='{}')", app.path(), fic.name))?;
-        let call = Call::new("upsert FIC", Method::PATCH, url).json(&body)?.retry_safe(true);
+        let call = Call::new("upsert FIC", Method::PATCH, url)
+            .header(http::header::HeaderName::from_static("prefer"), "create-if-missing")
+            .json(&body)?
+            .retry_safe(true);
         let status = self.pipeline.empty(call).await?;
         Ok(if status == StatusCode::CREATED { UpsertOutcome::Created } else { UpsertOutcome::Updated })
     }

@@ -21,13 +21,15 @@ pub use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tracing::Instrument as _;
 use url::Url;
+use uuid::Uuid;
 
 use crate::auth::{TokenCache, TokenSource};
 use crate::http::{RetryClass, RetryOptions, Transport, TransportError, server_retry_after};
 
 pub use arm::{
-    AUTHORIZATION_API_VERSION, ArmClient, ArmFederatedIdentityCredential, DEFAULT_MANAGED_IDENTITY_API_VERSION,
-    RoleAssignment, RoleDefinition, UserAssignedIdentity, UserAssignedIdentityRef, role_assignment_name,
+    AUTHORIZATION_API_VERSION, ArmClient, ArmFederatedIdentityCredential, CONCURRENT_FIC_WRITES,
+    DEFAULT_MANAGED_IDENTITY_API_VERSION, RoleAssignment, RoleDefinition, UserAssignedIdentity,
+    UserAssignedIdentityRef, role_assignment_name,
 };
 pub use dataverse::{
     ComponentKind, ComponentManagedIdentityFic, DATAVERSE_HOST_SUFFIXES, DataverseClient, ManagedIdentityUpdate,
@@ -157,12 +159,21 @@ pub(crate) struct Call {
     pub(crate) body: Option<Bytes>,
     /// Whether sending the request twice is harmless (set by the client method that knows).
     pub(crate) retry_safe: bool,
+    /// Service error codes that mean "try again" although their status is not a transient one (e.g. ARM's 409
+    /// for concurrent FIC writes to one identity).
+    pub(crate) transient_codes: &'static [&'static str],
 }
 
 impl Call {
     pub(crate) fn new(operation: &'static str, method: Method, url: Url) -> Self {
         let retry_safe = matches!(method, Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS);
-        Call { operation, method, url, headers: Vec::new(), body: None, retry_safe }
+        Call { operation, method, url, headers: Vec::new(), body: None, retry_safe, transient_codes: &[] }
+    }
+
+    /// Retries, like a 503, an answer whose service error code is one of `codes`.
+    pub(crate) fn transient_codes(mut self, codes: &'static [&'static str]) -> Self {
+        self.transient_codes = codes;
+        self
     }
 
     pub(crate) fn header(mut self, name: HeaderName, value: &'static str) -> Self {
@@ -271,10 +282,17 @@ impl Pipeline {
             let (class, server_wait) = match &result {
                 Ok(response) => {
                     span.record("status", response.status().as_u16());
-                    (
-                        RetryClass::of_status(response.status()),
-                        server_retry_after(response.headers(), SystemTime::now()),
-                    )
+                    let class = match RetryClass::of_status(response.status()) {
+                        RetryClass::Permanent
+                            if !call.transient_codes.is_empty()
+                                && error::service_code(response.body())
+                                    .is_some_and(|code| call.transient_codes.contains(&code.as_str())) =>
+                        {
+                            RetryClass::Transient
+                        }
+                        class => class,
+                    };
+                    (class, server_retry_after(response.headers(), SystemTime::now()))
                 }
                 Err(e) if e.is_retryable() => (RetryClass::Transient, None),
                 Err(_) => (RetryClass::Permanent, None),
@@ -339,10 +357,52 @@ impl Pipeline {
         decode(self.service, operation, response.body())
     }
 
+    /// Sends a create whose answer is the created row (`Prefer: return=representation`), or, where the service
+    /// answers 204 anyway, the new row's id from the `OData-EntityId` header.
+    pub(crate) async fn created<T: DeserializeOwned>(&self, call: Call) -> Result<Created<T>, ApiError> {
+        let operation = call.operation;
+        let response = self.send(call).await?;
+        if !response.body().is_empty() {
+            let row: T = decode(self.service, operation, response.body())?;
+            return Ok(Created { id: None, row: Some(row) });
+        }
+        let header = response.headers().get("odata-entityid").and_then(|v| v.to_str().ok());
+        let id = header.and_then(entity_id_of).ok_or_else(|| ApiError::Decode {
+            service: self.service,
+            operation,
+            path: "OData-EntityId".into(),
+            message: match header {
+                Some(h) => {
+                    format!("the answer has no body and its OData-EntityId '{}' names no row id", crate::guid::clip(h))
+                }
+                None => "the answer has neither a body nor an OData-EntityId header".into(),
+            },
+        })?;
+        Ok(Created { id: Some(id), row: None })
+    }
+
     /// Sends a call whose success has no body to read.
     pub(crate) async fn empty(&self, call: Call) -> Result<StatusCode, ApiError> {
         Ok(self.send(call).await?.status())
     }
+}
+
+/// What a create returned: the row as stored, or only its id (from `OData-EntityId`) when the service answered
+/// `204 No Content` although the representation was asked for.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Created<T> {
+    /// The id from `OData-EntityId`, when the answer had no body.
+    pub id: Option<Uuid>,
+    /// The row as stored, when the answer had a body.
+    pub row: Option<T>,
+}
+
+/// The row id at the end of an `OData-EntityId` URL: `.../managedidentities(4b037f42-...)`.
+fn entity_id_of(url: &str) -> Option<Uuid> {
+    let inner = url.trim_end().strip_suffix(')')?;
+    let start = inner.rfind('(')?;
+    crate::guid::parse_guid(&inner[start + 1..]).ok()
 }
 
 pub(crate) fn decode<T: DeserializeOwned>(

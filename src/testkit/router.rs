@@ -737,6 +737,19 @@ fn graph(s: &mut State, request: &http::Request<Bytes>, rest: &str, body: &Value
         };
         fic.name = name.to_owned();
         let exists = app.fics.iter().any(|(_, f)| f.name == name);
+        // Graph creates only with `Prefer: create-if-missing`; otherwise the PATCH is an update of nothing.
+        let create_if_missing = request.headers().get_all("prefer").iter().any(|v| {
+            v.to_str().is_ok_and(|v| v.split(',').any(|p| p.trim().eq_ignore_ascii_case("create-if-missing")))
+        });
+        if !exists && !create_if_missing {
+            return error(
+                404,
+                "Request_ResourceNotFound",
+                &format!(
+                    "Resource '{name}' does not exist or one of its queried reference-property objects are not present."
+                ),
+            );
+        }
         let list: Vec<&FederatedIdentityCredential> = app.fics.iter().map(|(_, f)| f).collect();
         if let Some(problem) = fic_problem(&list, &fic, exists.then_some(name)) {
             return problem;
