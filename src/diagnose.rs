@@ -31,7 +31,7 @@ use uuid::Uuid;
 use crate::cert::{Certificate, CertificateHash};
 use crate::cloud::{Cloud, CloudProfile};
 use crate::environment::EnvironmentId;
-use crate::guid::{POWER_PLATFORM_MI_APP_SEGMENT, encode_guid, encode_guid_big_endian};
+use crate::guid::{AppSegmentOwner, POWER_PLATFORM_MI_APP_SEGMENT, encode_guid, encode_guid_big_endian};
 use crate::subject::{
     CertificateBinding, LegacyV0, SubjectFormatVersion, SubjectIdentifier, SubjectParts, explain_subject,
 };
@@ -287,6 +287,9 @@ pub enum Cause {
     OrganizationIdAsEnvironment,
     /// The user's own app id is in the `/a/` segment.
     UserAppIdInAppSegment,
+    /// The `/a/` segment is not the platform's: e.g. the app of one of Microsoft's internal clusters
+    /// (pre-production, test), copied from Microsoft's own scripts.
+    AppSegmentNotPlatform,
     /// The subject's format version differs from the row's.
     VersionMismatch,
     /// A distinguished name was formatted the RFC 4514 / OpenSSL way instead of .NET's.
@@ -318,6 +321,7 @@ impl Cause {
             Cause::HashOfPfx => "hash_of_pfx",
             Cause::OrganizationIdAsEnvironment => "organization_id_as_environment",
             Cause::UserAppIdInAppSegment => "user_app_id_in_app_segment",
+            Cause::AppSegmentNotPlatform => "app_segment_not_platform",
             Cause::VersionMismatch => "version_mismatch",
             Cause::DnNotDotnetFormat => "dn_not_dotnet_format",
             Cause::WrongCloud => "wrong_cloud",
@@ -570,7 +574,8 @@ fn compare(
         return;
     };
     let t = encode_guid(tenant);
-    let app = POWER_PLATFORM_MI_APP_SEGMENT;
+    // The presented subject's own /a/ (the production app's for every customer).
+    let app = p.app_segment.as_deref().unwrap_or(POWER_PLATFORM_MI_APP_SEGMENT);
     let b = binding.to_string();
     let variant = |tenant: &str, app: &str, env: &str, binding: &str| render(p, tenant, app, env, binding);
     let mut matched = false;
@@ -705,6 +710,19 @@ fn compare(
             Cause::WrongCloud,
             format!("the FIC's audience '{aud}' is not '{}'", cloud.audience),
             format!("set the audience to exactly '{}'", cloud.audience),
+        );
+        matched = true;
+    }
+    // Another cluster's app in /a/ (Microsoft's scripts carry PreProd and Test values): said as such, never as
+    // "your own app id".
+    if let Some(theirs) = explain_subject(c).parts.app_segment.filter(|a| a != app)
+        && let owner @ (AppSegmentOwner::MicrosoftPreProduction | AppSegmentOwner::MicrosoftTest) =
+            AppSegmentOwner::of(&theirs)
+    {
+        out.add(
+            Cause::AppSegmentNotPlatform,
+            format!("the FIC's /a/ segment {theirs} is {}, not the one your environment presents", owner.describe()),
+            format!("use /a/{app}, the Power Platform Managed Identity app of the customer clusters"),
         );
         matched = true;
     }

@@ -229,6 +229,29 @@ fn explain_subject_exit_codes() {
 }
 
 #[test]
+fn explain_subject_names_other_clusters_and_accepts_ordinary_version_1_names() {
+    let preprod = expected_self_signed().replace("/a/qzXoWDkuqUa3l6zM5mM0Rw/", "/a/CQSGf3JJtEi27nY2ePL7UQ/");
+    let o = run(&["explain-subject", &preprod]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stdout(&o).contains("a Microsoft pre-production cluster's app"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("[app_segment_other_cluster] (likely)"), "{}", stdout(&o));
+    assert!(!stdout(&o).contains("your own app"), "{}", stdout(&o));
+
+    let v1 = format!(
+        "/eid1/c/pub/t/v4j5cvGGr0GRqy180BHbRw/a/qzXoWDkuqUa3l6zM5mM0Rw/n/plugin/e/Default-{TENANT}/i/CN=Contoso Root CA, O=Contoso, C=US/s/CN=Contoso Plug-in Signing, OU=Dataverse, O=Contoso, C=US"
+    );
+    let o = run(&["explain-subject", &v1]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(stdout(&o).contains("trusted CA, version 1"), "{}", stdout(&o));
+    // The documented failing case is still flagged: a comma inside the CN.
+    let comma = v1.replace("/s/CN=Contoso Plug-in Signing,", "/s/CN=\"Contoso, Inc.\",");
+    let o = run(&["explain-subject", &comma, "--output", "json"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(json(&o)["problems"][0]["id"], "v1_name_has_comma");
+    assert_eq!(json(&o)["problems"][0]["detail"]["cn"], "Contoso, Inc.");
+}
+
+#[test]
 fn bad_input_errors() {
     let cases: &[(&[&str], &str)] = &[
         (&["subject", "--tenant", "nope", "--environment", ENV, "--sha256", SELF_SIGNED_SHA256], "--tenant"),

@@ -72,6 +72,33 @@ async fn retrieve_current_organization_and_who_am_i() {
     assert_eq!(client.scope(), format!("{}/.default", server.uri()));
 }
 
+/// A tenant's Default environment: `EnvironmentId` is `Default-{tenant}` (an `Edm.String`; PowerApps-Samples'
+/// `OrganizationDetail.cs`). The whole call used to fail to decode ("is not a GUID").
+#[tokio::test]
+async fn retrieve_current_organization_of_the_default_environment() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/RetrieveCurrentOrganization(AccessType=Microsoft.Dynamics.CRM.EndpointAccessType'Default')")))
+        .respond_with(json(json!({
+            "@odata.context": "https://orgdefault.crm.dynamics.com/api/data/v9.2/$metadata#Microsoft.Dynamics.CRM.RetrieveCurrentOrganizationResponse",
+            "Detail": {
+                "OrganizationId": "0b1d2a3c-0000-0000-0000-000000000002",
+                "FriendlyName": "Contoso (default)", "UniqueName": "unqdefault", "UrlName": "orgdefault", "Geo": "NA",
+                "EnvironmentId": "Default-72f988bf-86f1-41af-91ab-2d7cd011db47",
+                "TenantId": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+                "OrganizationType": "Customer", "State": "Enabled", "OrganizationVersion": "9.2.26113.00180",
+                "Endpoints": {"Count": 1, "IsReadOnly": false, "Keys": ["WebApplication"], "Values": ["https://orgdefault.crm.dynamics.com/"]}
+            }
+        })))
+        .mount(&server)
+        .await;
+    catch_all(&server).await;
+    let org = dataverse(&server).retrieve_current_organization().await.unwrap();
+    let env = org.environment_id.unwrap();
+    assert_eq!(env, dataverse_mi::environment::EnvironmentId::Default { tenant: org.tenant_id.unwrap() });
+    assert_eq!(env.to_string(), "Default-72f988bf-86f1-41af-91ab-2d7cd011db47");
+}
+
 #[tokio::test]
 async fn create_managed_identity_with_client_chosen_id() {
     let server = MockServer::start().await;

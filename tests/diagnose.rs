@@ -301,3 +301,32 @@ fn another_environments_fic_is_not_the_cause_when_a_specific_one_is_found() {
     // Alone, a FIC for another environment is still reported: it is all there is.
     assert_eq!(causes(&aadsts700213(&presented), &with(&[&other_env])), ["different_value"]);
 }
+
+#[test]
+fn another_clusters_app_segment_is_named_as_such() {
+    use dataverse_mi::guid::{POWER_PLATFORM_MI_APP_SEGMENT, PREPROD_APP_SEGMENT, TEST_APP_SEGMENT};
+    let presented = subject(&fixture("self-signed-comma.cer"), SubjectFormatVersion::V2);
+    for (segment, words) in [(PREPROD_APP_SEGMENT, "pre-production"), (TEST_APP_SEGMENT, "test cluster")] {
+        // Copied from Microsoft's own migration scripts, which carry the internal clusters' values.
+        let configured = presented.replace(POWER_PLATFORM_MI_APP_SEGMENT, segment);
+        let d = explain(&parse_error(&aadsts700213(&presented)).unwrap(), &with(&[&configured]));
+        assert_eq!(d.findings.iter().map(|f| f.cause.id()).collect::<Vec<_>>(), ["app_segment_not_platform"], "{d}");
+        assert!(d.findings[0].message.contains(words), "{d}");
+        assert!(d.findings[0].fix.contains(POWER_PLATFORM_MI_APP_SEGMENT), "{d}");
+        assert!(!d.to_string().contains("your own app"), "{d}");
+    }
+}
+
+#[test]
+fn the_default_environment_is_diagnosed_like_any_other() {
+    use dataverse_mi::environment::EnvironmentId;
+    let default = EnvironmentId::Default { tenant: TENANT };
+    let cert = fixture("self-signed-comma.cer");
+    let binding = CertificateBinding::for_certificate(&cert, SubjectFormatVersion::V2, CertificateKind::Auto).unwrap();
+    let presented = SubjectIdentifier::new(&Cloud::Public.into(), TENANT, default, binding).unwrap().to_string();
+    let big_endian = presented.replace(&encode_guid(TENANT), &encode_guid_big_endian(TENANT));
+    assert_eq!(causes(&aadsts700213(&presented), &with(&[&big_endian])), ["tenant_big_endian"]);
+    // The user gives the Default environment's id: no finding says it is the wrong environment.
+    let inputs = DiagnosisInputs { environment_id: Some(default), ..with(&[&big_endian]) };
+    assert_eq!(causes(&aadsts700213(&presented), &inputs), ["tenant_big_endian"]);
+}

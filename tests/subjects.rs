@@ -2,6 +2,7 @@
 
 use dataverse_mi::cert::{Certificate, CertificateHash, NameHash};
 use dataverse_mi::cloud::{Cloud, CloudProfile};
+use dataverse_mi::environment::EnvironmentId;
 use dataverse_mi::guid::{POWER_PLATFORM_MI_APP_ID, encode_guid, encode_guid_big_endian};
 use dataverse_mi::subject::{
     CertificateBinding, CertificateKind, LegacyV0, Severity, SubjectError, SubjectFormatVersion, SubjectIdentifier,
@@ -240,6 +241,78 @@ fn explanation_reads_well() {
 }
 
 #[test]
+fn default_environments_in_subjects() {
+    let default = EnvironmentId::Default { tenant: TENANT };
+    let s = SubjectIdentifier::new(
+        &Cloud::Public.into(),
+        TENANT,
+        default,
+        CertificateBinding::SelfSigned { sha256: HASH.parse().unwrap() },
+    )
+    .unwrap();
+    let text = s.to_string();
+    assert!(text.contains("/e/Default-72f988bf-86f1-41af-91ab-2d7cd011db47/h/"), "{text}");
+    assert!(explain_subject(&text).is_ok(), "{}", explain_subject(&text));
+    assert_eq!(explain_subject(&text).parts.environment_id, Some(default));
+    assert_eq!(text.parse::<SubjectIdentifier>().unwrap().environment_id(), default);
+    // Written another way: lowercase `default-`, or upper-case GUID.
+    let lower = text.replace("/e/Default-", "/e/default-");
+    assert_eq!(ids(&lower), ["environment_not_canonical"]);
+    assert!(explain_subject(&lower).to_string().contains("Default-72f988bf-86f1-41af-91ab-2d7cd011db47"));
+    // A Default environment of another tenant than the subject's: a suspicion, the subject still parses.
+    let other = text.replace("Default-72f988bf", "Default-72f988bb");
+    assert_eq!(ids(&other), ["default_environment_other_tenant"]);
+    assert!(other.parse::<SubjectIdentifier>().is_ok());
+    // Not an environment id at all.
+    assert_eq!(ids(&text.replace("/e/Default-", "/e/Sandbox-")), ["environment_not_guid"]);
+    // Version 0 names the Default environment too; its issuer host is written `default{tenant}` without hyphens.
+    let v0 = LegacyV0::compute(default, fixture("self-signed-comma.cer").sha1_thumbprint());
+    assert_eq!(v0.issuer, "https://default72f988bf86f141af91ab2d7cd011db.47.environment.api.powerplatform.com/sts");
+    assert!(v0.subject.ends_with(",environment:Default-72f988bf-86f1-41af-91ab-2d7cd011db47"));
+    assert_eq!(LegacyV0::parse_subject(&v0.subject).map(|(e, _)| e), Some(default));
+}
+
+#[test]
+fn other_clusters_app_segments_are_named_not_called_your_app_id() {
+    use dataverse_mi::guid::{AppSegmentOwner, PREPROD_APP_SEGMENT, TEST_APP_SEGMENT};
+    for (segment, owner, words) in [
+        (PREPROD_APP_SEGMENT, AppSegmentOwner::MicrosoftPreProduction, "a Microsoft pre-production cluster's app"),
+        (TEST_APP_SEGMENT, AppSegmentOwner::MicrosoftTest, "a Microsoft test cluster's app"),
+    ] {
+        let text = good(&format!("h/{HASH}")).replace("/a/qzXoWDkuqUa3l6zM5mM0Rw/", &format!("/a/{segment}/"));
+        let e = explain_subject(&text);
+        assert_eq!(ids(&text), ["app_segment_other_cluster"]);
+        assert_eq!(e.parts.app_owner, Some(owner));
+        let words_out = e.to_string();
+        assert!(words_out.contains(words), "{words_out}");
+        assert!(!words_out.contains("your own app"), "{words_out}");
+        // Well-formed for the cluster that uses it: a profile that overrides the segment builds the same text.
+        let mut profile = CloudProfile::from(Cloud::Public);
+        profile.app_segment = segment.to_owned();
+        let built = SubjectIdentifier::new(
+            &profile,
+            TENANT,
+            ENV,
+            CertificateBinding::SelfSigned { sha256: HASH.parse().unwrap() },
+        )
+        .unwrap();
+        assert_eq!(built.to_string(), text);
+        assert_eq!(built.app_segment(), segment);
+        assert_eq!(text.parse::<SubjectIdentifier>().unwrap(), built);
+    }
+    // Any other value is still the classic mistake.
+    let mine = good(&format!("h/{HASH}")).replace("/a/qzXoWDkuqUa3l6zM5mM0Rw/", &format!("/a/{}/", encode_guid(ENV)));
+    assert_eq!(ids(&mine), ["user_app_id_in_app_segment"]);
+    // An override that is not an encoded GUID is refused.
+    let mut bad = CloudProfile::from(Cloud::Public);
+    bad.app_segment = "not-a-segment".into();
+    let err =
+        SubjectIdentifier::new(&bad, TENANT, ENV, CertificateBinding::SelfSigned { sha256: HASH.parse().unwrap() })
+            .unwrap_err();
+    assert!(err.to_string().contains("not-a-segment"), "{err}");
+}
+
+#[test]
 fn legacy_v0_is_computed_and_recognised() {
     let thumb = fixture("self-signed-comma.cer").sha1_thumbprint();
     let v0 = LegacyV0::compute(ENV, thumb);
@@ -277,6 +350,14 @@ mod properties {
         prop::sample::select(Cloud::ALL.to_vec())
     }
 
+    /// Any environment id: a GUID of any version, or a Default environment's `Default-{tenant}`.
+    fn arb_environment() -> impl Strategy<Value = EnvironmentId> {
+        prop_oneof![
+            arb_uuid().prop_map(EnvironmentId::Guid),
+            arb_uuid().prop_map(|tenant| EnvironmentId::Default { tenant }),
+        ]
+    }
+
     fn arb_binding() -> impl Strategy<Value = CertificateBinding> {
         prop_oneof![
             any::<[u8; 32]>().prop_map(|h| CertificateBinding::SelfSigned { sha256: CertificateHash(h) }),
@@ -294,7 +375,20 @@ mod properties {
         #![proptest_config(ProptestConfig::with_cases(1000))]
 
         #[test]
-        fn display_then_parse_is_identity(cloud in arb_cloud(), tenant in arb_uuid(), env in arb_uuid(), binding in arb_binding()) {
+        fn environment_ids_round_trip(env in arb_environment(), upper in any::<bool>()) {
+            let text = env.to_string();
+            prop_assert_eq!(text.parse::<EnvironmentId>().unwrap(), env);
+            // Pasted in upper case (and `DEFAULT-`), it is still the same id, printed canonically.
+            let pasted = if upper { text.to_uppercase() } else { text.clone() };
+            prop_assert_eq!(pasted.parse::<EnvironmentId>().unwrap().to_string(), text.clone());
+            let json = serde_json::to_string(&env).unwrap();
+            prop_assert_eq!(serde_json::from_str::<EnvironmentId>(&json).unwrap(), env);
+            // Every FIC name made for it is valid.
+            prop_assert!(dataverse_mi::fic::validate_name(&dataverse_mi::fic::default_name(env, &text)).is_ok());
+        }
+
+        #[test]
+        fn display_then_parse_is_identity(cloud in arb_cloud(), tenant in arb_uuid(), env in arb_environment(), binding in arb_binding()) {
             let s = SubjectIdentifier::new(&cloud.into(), tenant, env, binding).unwrap();
             let text = s.to_string();
             let back: SubjectIdentifier = text.parse().unwrap();

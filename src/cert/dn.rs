@@ -363,6 +363,69 @@ fn universal(bytes: &[u8]) -> Result<String, Failure> {
 }
 
 #[cfg(test)]
+mod parse_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Prints attributes as .NET does: `", "` between RDNs, values quoted where .NET quotes them.
+    fn print(attrs: &[(String, String)]) -> String {
+        let mut out = String::new();
+        for (i, (k, v)) in attrs.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(k);
+            out.push('=');
+            push_quoted(&mut out, v);
+        }
+        out
+    }
+
+    #[test]
+    fn reads_what_dotnet_prints() {
+        let cases: &[(&str, &[(&str, &str)])] = &[
+            (
+                "CN=Contoso Plug-in Signing, OU=Dataverse, O=Contoso, C=US",
+                &[("CN", "Contoso Plug-in Signing"), ("OU", "Dataverse"), ("O", "Contoso"), ("C", "US")],
+            ),
+            (r#"CN="Contoso, Inc.", O="Say ""hi""""#, &[("CN", "Contoso, Inc."), ("O", r#"Say "hi""#)]),
+            (r#"CN=" padded ", O=x"#, &[("CN", " padded "), ("O", "x")]),
+            (
+                "CN=Alice + OU=Engineering + OU=Plug-ins, O=Contoso",
+                &[("CN", "Alice"), ("OU", "Engineering"), ("OU", "Plug-ins"), ("O", "Contoso")],
+            ),
+            (r#"CN="", OID.1.2.3.4=custom value"#, &[("CN", ""), ("OID.1.2.3.4", "custom value")]),
+            ("CN=日本語 Plug-in, O=Zoë Łódź", &[("CN", "日本語 Plug-in"), ("O", "Zoë Łódź")]),
+            ("", &[]),
+        ];
+        for (name, want) in cases {
+            let got: Vec<(String, String)> = parse_dotnet_name(name).into_iter().map(|a| (a.key, a.value)).collect();
+            let want: Vec<(String, String)> = want.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            assert_eq!(got, want, "{name}");
+        }
+        // Not a .NET name: nothing is lost, a part without '=' keeps its text.
+        let odd = parse_dotnet_name("just text");
+        assert_eq!(odd, [NameAttribute { key: String::new(), value: "just text".into() }]);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn print_then_parse_is_identity(
+            attrs in prop::collection::vec(
+                (prop::sample::select(vec!["CN", "O", "OU", "L", "S", "C", "E", "OID.2.5.4.97"]), "[ a-zA-Z0-9,+=\"<>#;\n.éü-]{0,12}"),
+                0..6,
+            )
+        ) {
+            let attrs: Vec<(String, String)> = attrs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+            let got: Vec<(String, String)> = parse_dotnet_name(&print(&attrs)).into_iter().map(|a| (a.key, a.value)).collect();
+            prop_assert_eq!(got, attrs);
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -20,9 +20,9 @@ mod spec;
 mod watch;
 
 pub use engine::{
-    Action, ActionResult, ActionStatus, ApplyReport, ComponentReport, ComponentState, ComponentStatus, EnvironmentPlan,
-    GrantPlan, GrantReport, Plan, PrincipalRetry, ProgressEvent, ProgressFn, ProvisionOptions, Provisioner,
-    VerifyReport,
+    Action, ActionResult, ActionStatus, ApplyReport, AssemblyInPackage, ComponentReport, ComponentState,
+    ComponentStatus, EnvironmentPlan, GrantPlan, GrantReport, Plan, PlanNote, PlatformSubject, PrincipalRetry,
+    ProgressEvent, ProgressFn, ProvisionOptions, Provisioner, VerifyReport,
 };
 pub use spec::{
     CertificateSpec, CreateIdentitySpec, EnvironmentSpec, GrantSpec, IdentitySpec, ProvisionSpec, RefusedCredential,

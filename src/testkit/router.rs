@@ -732,7 +732,12 @@ fn graph(s: &mut State, request: &http::Request<Bytes>, rest: &str, body: &Value
         };
     }
     if let Some(name) = tail.strip_prefix("federatedIdentityCredentials(name='").and_then(|r| r.strip_suffix("')")) {
-        let Ok(mut fic) = serde_json::from_value::<FederatedIdentityCredential>(body.clone()) else {
+        // The name is the URL's; the body may leave it out.
+        let mut body = body.clone();
+        if let Some(fields) = body.as_object_mut() {
+            fields.entry("name").or_insert_with(|| json!(name));
+        }
+        let Ok(mut fic) = serde_json::from_value::<FederatedIdentityCredential>(body) else {
             return error(400, "Request_BadRequest", "Invalid request body.");
         };
         fic.name = name.to_owned();
