@@ -2,7 +2,9 @@
 //!
 //! `cargo run --example quickstart --features testkit`
 //!
-//! The fake starts with two environments and three plug-ins, and no identity, no FIC, no row. One spec then
+//! The fake starts with two environments (one of them the tenant's Default environment, whose id is
+//! `Default-{tenant}`) and three plug-ins (one a plug-in package with an assembly inside it, which the spec names
+//! by the assembly: the package is what gets bound), and no identity, no FIC, no row. One spec then
 //! takes it, in the walkthrough's order, to a verified setup: (1) the app registration and its service principal
 //! are created, (2-4) a FIC, a managed identity row and the bindings per environment, (5) one role assignment on
 //! a key vault. The plug-ins run and get tokens. Then someone replaces a FIC with a hand-made one (the tenant
@@ -20,7 +22,8 @@ use dataverse_mi::subject::SubjectFormatVersion;
 use dataverse_mi::testkit::{FakeOptions, FakePlatform};
 use uuid::Uuid;
 
-const DEV: &str = "contoso-dev.crm.dynamics.com";
+/// The tenant's Default environment: many plug-ins live there.
+const DEV: &str = "contoso.crm.dynamics.com";
 const TEST: &str = "contoso-test.crm.dynamics.com";
 const KEY_VAULT: &str = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-secrets/providers/Microsoft.KeyVault/vaults/contoso-kv";
 
@@ -32,10 +35,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // The platform before anything: two environments, three plug-ins signed with the example certificate.
     let fake = FakePlatform::new(FakeOptions::default());
-    fake.add_environment(DEV, tenant);
+    let default_environment = fake.add_default_environment(DEV, tenant);
     fake.add_environment(TEST, tenant);
     let dev_plugins = fake.add_plugin_assembly(DEV, "Contoso.Plugins", Some(cert.clone()));
-    fake.add_plugin_package(DEV, "contoso_Integrations", Some(cert.clone()));
+    let integrations = fake.add_plugin_package(DEV, "contoso_Integrations", Some(cert.clone()));
+    let packaged = fake.add_packaged_assembly(DEV, integrations, "Contoso.Integrations");
+    println!("the Default environment's id: {default_environment}");
     let test_plugins = fake.add_plugin_assembly(TEST, "Contoso.Plugins", Some(cert.clone()));
     let server = fake.start().await;
     println!("fake platform listening on {}\n", server.uri());
@@ -48,8 +53,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         environments: vec![
             EnvironmentSpec {
                 org_url: format!("https://{DEV}"),
-                plugin_assemblies: vec!["Contoso.Plugins".into()],
-                plugin_packages: vec!["contoso_Integrations".into()],
+                // Contoso.Integrations is inside the contoso_Integrations package: plan binds the package.
+                plugin_assemblies: vec!["Contoso.Plugins".into(), "Contoso.Integrations".into()],
+                plugin_packages: vec![],
                 certificate: CertificateSpec::File { path: cert_path.into(), password_env: None },
             },
             EnvironmentSpec {
@@ -81,8 +87,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("created: application {app_id}, service principal {:?}", fake.service_principal(app_id));
     println!("granted: {} at {}\n", role.role_definition_id, role.scope);
     let all_run = fake.run_plugin(DEV, dev_plugins, "Contoso.Plugins.ReadSecret")
+        && fake.run_plugin(DEV, packaged, "Contoso.Integrations.Sync")
         && fake.run_plugin(TEST, test_plugins, "Contoso.Plugins.ReadSecret");
-    println!("== the plug-ins run: {}\n", if all_run { "both got a token" } else { "a token request FAILED" });
+    println!("== the plug-ins run: {}\n", if all_run { "all got a token" } else { "a token request FAILED" });
 
     // Someone "fixes" the test environment's FIC by hand, encoding the tenant GUID in the wrong byte order.
     let test_fic = &plan.environments[1].fic;
@@ -119,7 +126,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         f.diagnosis.error.code.as_deref() == Some("AADSTS700213")
             && f.diagnosis.findings.iter().any(|x| x.cause.id() == "tenant_big_endian")
     });
-    let converged = report.is_success() && verify.is_ok() && rerun.is_empty() && all_run;
+    let default_subject = plan.environments[0].subject.contains(&format!("/e/{default_environment}/"));
+    let package_bound = plan.to_string().contains("is in package contoso_Integrations: binding the package");
+    let converged =
+        report.is_success() && verify.is_ok() && rerun.is_empty() && all_run && default_subject && package_bound;
     if !(converged && !broken_run && diagnosed && mended.is_success() && mended_run) {
         return Err("the quickstart did not go as expected".into());
     }

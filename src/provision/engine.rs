@@ -438,10 +438,10 @@ impl fmt::Display for Plan {
             self.existing_fics.len(),
             self.fics_after()
         )?;
-        writeln!(f, "{:<44} {:<38} {:>10} {:>7}", "environment", "environment id", "components", "changes")?;
+        writeln!(f, "{:<44} {:<44} {:>10} {:>7}", "environment", "environment id", "components", "changes")?;
         for (i, e) in self.environments.iter().enumerate() {
             let changes = self.actions.iter().filter(|a| a.environment() == Some(i)).count();
-            writeln!(f, "{:<44} {:<38} {:>10} {:>7}", e.org_url, e.environment_id, e.components.len(), changes)?;
+            writeln!(f, "{:<44} {:<44} {:>10} {:>7}", e.org_url, e.environment_id, e.components.len(), changes)?;
         }
         for g in &self.grants {
             let state = if g.existing.is_some() { "assigned" } else { "to assign" };
