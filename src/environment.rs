@@ -81,11 +81,6 @@ impl EnvironmentId {
         matches!(self, EnvironmentId::Default { .. })
     }
 
-    /// The id as the platform writes it, without allocating more than once.
-    pub fn canonical(&self) -> String {
-        self.to_string()
-    }
-
     /// The id without hyphens, lowercase: `7efcc31ac410e20e9b3c3ea55e7f9c56`, or `default72f988bf...` for a Default
     /// environment (the form Power Platform's environment API host names use).
     pub fn compact(&self) -> String {
@@ -168,7 +163,7 @@ mod tests {
         ] {
             let id: EnvironmentId = input.parse().unwrap_or_else(|e| panic!("{input}: {e}"));
             assert_eq!(id.to_string(), canonical, "{input}");
-            assert_eq!(id.canonical().parse::<EnvironmentId>().unwrap(), id);
+            assert_eq!(id.to_string().parse::<EnvironmentId>().unwrap(), id);
         }
         let d: EnvironmentId = "Default-72f988bf-86f1-41af-91ab-2d7cd011db47".parse().unwrap();
         assert_eq!(d, EnvironmentId::Default { tenant: TENANT });

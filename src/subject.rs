@@ -32,6 +32,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
@@ -329,7 +330,8 @@ pub enum SubjectError {
 pub struct SubjectIdentifier {
     prefix: String,
     tenant_id: Uuid,
-    app_segment: String,
+    /// Borrowed for the production app's segment (every customer subject): no allocation on the common path.
+    app_segment: Cow<'static, str>,
     environment_id: EnvironmentId,
     binding: CertificateBinding,
     /// The rendered string, computed once: the value is immutable and displayed far more often than built.
@@ -349,7 +351,9 @@ impl SubjectIdentifier {
         binding: CertificateBinding,
     ) -> Result<Self, SubjectError> {
         let environment_id = environment_id.into();
-        if let Err(e) = decode_guid(&cloud.app_segment) {
+        if cloud.app_segment != POWER_PLATFORM_MI_APP_SEGMENT
+            && let Err(e) = decode_guid(&cloud.app_segment)
+        {
             return Err(SubjectError::BadAppSegment { segment: crate::guid::clip(&cloud.app_segment), reason: e });
         }
         let prefix = cloud.subject_prefix.trim_end_matches('/');
@@ -366,7 +370,7 @@ impl SubjectIdentifier {
         Ok(SubjectIdentifier::assemble(
             prefix.to_owned(),
             tenant_id,
-            cloud.app_segment.clone(),
+            app_segment(&cloud.app_segment),
             environment_id,
             binding,
         ))
@@ -375,7 +379,7 @@ impl SubjectIdentifier {
     fn assemble(
         prefix: String,
         tenant_id: Uuid,
-        app_segment: String,
+        app_segment: Cow<'static, str>,
         environment_id: EnvironmentId,
         binding: CertificateBinding,
     ) -> Self {
@@ -472,6 +476,14 @@ impl<'de> Deserialize<'de> for SubjectIdentifier {
     }
 }
 
+fn app_segment(segment: &str) -> Cow<'static, str> {
+    if segment == POWER_PLATFORM_MI_APP_SEGMENT {
+        Cow::Borrowed(POWER_PLATFORM_MI_APP_SEGMENT)
+    } else {
+        Cow::Owned(segment.to_owned())
+    }
+}
+
 /// A subject that [`SubjectIdentifier::from_str`] refused, with every problem found.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("not a valid subject identifier: {}", .problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; "))]
@@ -498,7 +510,7 @@ impl FromStr for SubjectIdentifier {
             explained.parts.binding,
         ) {
             (Some(prefix), Some(tenant_id), Some(app), Some(environment_id), Some(binding)) => {
-                Ok(SubjectIdentifier::assemble(prefix, tenant_id, app, environment_id, binding))
+                Ok(SubjectIdentifier::assemble(prefix, tenant_id, app_segment(&app), environment_id, binding))
             }
             _ => Err(SubjectParseError { problems: vec![SubjectProblem::NotASubject] }),
         }

@@ -200,7 +200,7 @@ struct DiagnoseArgs {
     /// The tenant id.
     #[arg(long)]
     tenant: Option<String>,
-    /// The environment id.
+    /// The environment id (a GUID, or Default-{tenant GUID} for the Default environment).
     #[arg(long)]
     environment: Option<String>,
     /// The organization id (to recognise it where the environment id belongs).
