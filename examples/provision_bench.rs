@@ -86,6 +86,7 @@ fn specs(
                 }
             }
             environments.push(EnvironmentSpec {
+                environment_id: None,
                 org_url: format!("https://{host}"),
                 plugin_assemblies: names,
                 plugin_packages: vec![],

@@ -52,6 +52,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         prune: false,
         environments: vec![
             EnvironmentSpec {
+                // Optional: a check that the URL is the environment meant (plan refuses another).
+                environment_id: Some(default_environment),
                 org_url: format!("https://{DEV}"),
                 // Contoso.Integrations is inside the contoso_Integrations package: plan binds the package.
                 plugin_assemblies: vec!["Contoso.Plugins".into(), "Contoso.Integrations".into()],
@@ -59,6 +61,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 certificate: CertificateSpec::File { path: cert_path.into(), password_env: None },
             },
             EnvironmentSpec {
+                environment_id: None,
                 org_url: format!("https://{TEST}"),
                 plugin_assemblies: vec!["Contoso.Plugins".into()],
                 plugin_packages: vec![],

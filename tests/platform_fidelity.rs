@@ -39,6 +39,7 @@ fn spec_for(assemblies: &[&str], packages: &[&str], certificate: &str, version: 
     let mut spec = ProvisionSpec::new(
         IdentitySpec::app_registration(APP),
         vec![EnvironmentSpec {
+            environment_id: None,
             org_url: format!("https://{HOST}"),
             plugin_assemblies: assemblies.iter().map(|s| s.to_string()).collect(),
             plugin_packages: packages.iter().map(|s| s.to_string()).collect(),
@@ -308,4 +309,52 @@ async fn graph_upsert_creates_only_with_prefer_create_if_missing() {
     assert_eq!(graph.upsert_fic(AppRef::AppId(APP), &fic).await.unwrap(), UpsertOutcome::Created);
     assert_eq!(graph.upsert_fic(AppRef::AppId(APP), &fic).await.unwrap(), UpsertOutcome::Updated);
     assert_eq!(fake.graph_fics(APP).len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_spec_may_name_the_environment_id_and_plan_refuses_another() {
+    let (fake, env) = default_environment();
+    fake.add_plugin_assembly(HOST, "Contoso.Plugins", Some(load(&quickstart_cert())));
+    let spec = ProvisionSpec::from_toml(&format!(
+        r#"
+        [identity]
+        kind = "app-registration"
+        app_id = "{APP}"
+        [[environments]]
+        org_url = "https://{HOST}"
+        environment_id = "Default-{TENANT}"
+        plugin_assemblies = ["Contoso.Plugins"]
+        certificate = {{ path = "{}" }}
+        "#,
+        quickstart_cert()
+    ))
+    .unwrap();
+    assert_eq!(spec.environments[0].environment_id, Some(env));
+    assert!(engine(&fake, &spec).plan(&spec).await.is_ok());
+
+    // The URL of another environment than the one meant: refused before any write, naming both ids.
+    let mut wrong = spec.clone();
+    let other: EnvironmentId = "7efcc31a-c410-e20e-9b3c-3ea55e7f9c56".parse().unwrap();
+    wrong.environments[0].environment_id = Some(other);
+    fake.clear_log();
+    let err = engine(&fake, &wrong).plan(&wrong).await.unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains(&format!("is the environment Default-{TENANT}, not {other}")), "{text}");
+    assert_eq!(fake.writes(), 0);
+
+    // A value that is no environment id is refused when the spec is read, with the field's reason.
+    let bad = ProvisionSpec::from_toml(&format!(
+        r#"
+        [identity]
+        kind = "app-registration"
+        app_id = "{APP}"
+        [[environments]]
+        org_url = "https://{HOST}"
+        environment_id = "Default"
+        certificate = {{ sha256 = "{}" }}
+        "#,
+        "0".repeat(64)
+    ))
+    .unwrap_err();
+    assert!(bad.to_string().contains("Default-{tenant GUID}"), "{bad}");
 }

@@ -55,6 +55,7 @@ fn seed_environments(fake: &FakePlatform, envs: usize, components: usize) -> Vec
             names.push(name);
         }
         environments.push(EnvironmentSpec {
+            environment_id: None,
             org_url: format!("https://{host}"),
             plugin_assemblies: names,
             plugin_packages: vec![],

@@ -924,6 +924,13 @@ impl Provisioner {
                 message: format!("{org} did not report its environment and tenant ids"),
             });
         };
+        if let Some(expected) = env_spec.environment_id.filter(|e| *e != environment_id) {
+            return Err(ProvisionError::EnvironmentMismatch {
+                org_url: org.to_owned(),
+                expected,
+                reported: environment_id,
+            });
+        }
         let subject = SubjectIdentifier::new(cloud, tenant_id, environment_id, binding)?;
         let fic = FederatedIdentityCredential::for_subject(cloud, &subject);
         // An identity still to be created has no rows yet, and its rows' id is known once it exists.

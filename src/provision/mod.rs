@@ -62,6 +62,19 @@ pub enum ProvisionError {
         /// FICs the plan deletes (after the creates).
         removed: usize,
     },
+    /// The organization reports another environment id than the spec says it has (a wrong URL, or a copied
+    /// environment).
+    #[error(
+        "{org_url} is the environment {reported}, not {expected} as the spec says; check the org URL (a copied environment has a new id)"
+    )]
+    EnvironmentMismatch {
+        /// The environment.
+        org_url: String,
+        /// The id the spec gives.
+        expected: crate::environment::EnvironmentId,
+        /// The id `RetrieveCurrentOrganization` reports.
+        reported: crate::environment::EnvironmentId,
+    },
     /// A component named in the spec does not exist.
     #[error("{org_url}: no {} named '{name}'; register it first, or fix the name in the spec", .kind.logical_name())]
     ComponentNotFound {

@@ -216,6 +216,11 @@ pub enum CertificateSpec {
 pub struct EnvironmentSpec {
     /// The organization URL, e.g. `https://contoso.crm.dynamics.com`.
     pub org_url: String,
+    /// The environment id the organization must report (a GUID, or `Default-{tenant}`), as a check: plan refuses
+    /// the environment, before any write, when `RetrieveCurrentOrganization` reports another. Optional: the id is
+    /// always read from the organization, never needed by hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment_id: Option<crate::environment::EnvironmentId>,
     /// Plug-in assemblies, by name or id.
     #[serde(default)]
     pub plugin_assemblies: Vec<String>,
@@ -316,6 +321,7 @@ impl ProvisionSpec {
     /// let mut spec = ProvisionSpec::new(
     ///     IdentitySpec::app_registration_named("Contoso plug-ins", true),
     ///     vec![EnvironmentSpec {
+    ///         environment_id: None,
     ///         org_url: "https://contoso.crm.dynamics.com".into(),
     ///         plugin_assemblies: vec!["Contoso.Plugins".into()],
     ///         plugin_packages: vec![],
