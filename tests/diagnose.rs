@@ -330,3 +330,16 @@ fn the_default_environment_is_diagnosed_like_any_other() {
     let inputs = DiagnosisInputs { environment_id: Some(default), ..with(&[&big_endian]) };
     assert_eq!(causes(&aadsts700213(&presented), &inputs), ["tenant_big_endian"]);
 }
+
+#[test]
+fn version_mismatch_with_an_ordinary_ca_certificate_both_ways() {
+    // leaf.cer's names have ", " between their parts, as every CA-issued certificate's: version 1 subjects of it
+    // exist, and a FIC of the other version is recognised as such.
+    let leaf = fixture("leaf.cer");
+    let v1 = subject(&leaf, SubjectFormatVersion::V1);
+    let v2 = subject(&leaf, SubjectFormatVersion::V2);
+    assert!(v1.contains("/i/CN=Contoso Root CA, O=Contoso, C=US/s/"), "{v1}");
+    let inputs = |configured: &str| DiagnosisInputs { certificate: Some(leaf.clone()), ..with(&[configured]) };
+    assert_eq!(causes(&aadsts700213(&v2), &inputs(&v1)), ["version_mismatch"]);
+    assert_eq!(causes(&aadsts700213(&v1), &inputs(&v2)), ["version_mismatch"]);
+}

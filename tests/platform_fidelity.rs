@@ -358,3 +358,42 @@ async fn a_spec_may_name_the_environment_id_and_plan_refuses_another() {
     .unwrap_err();
     assert!(bad.to_string().contains("Default-{tenant GUID}"), "{bad}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn migrating_an_ordinary_ca_certificate_from_version_1_to_2() {
+    let (fake, _) = default_environment();
+    let leaf = fixture("leaf.cer");
+    let assembly = fake.add_plugin_assembly(HOST, "Contoso.Plugins", Some(load(&leaf)));
+    let v1 = spec_for(&["Contoso.Plugins"], &[], &leaf, SubjectFormatVersion::V1);
+    let engine = engine(&fake, &v1);
+    assert!(engine.apply(&engine.plan(&v1).await.unwrap()).await.is_success());
+    assert!(fake.run_plugin(HOST, assembly, "Contoso.Plugins.KeyVaultReader"));
+    let v1_fic = fake.graph_fics(APP).remove(0);
+
+    // The same spec at version 2, pruning what it no longer needs: the row's version switches, the version 2 FIC
+    // is added, and the version 1 FIC goes last.
+    let mut v2 = v1.clone();
+    v2.version = SubjectFormatVersion::V2;
+    v2.prune = true;
+    let plan = engine.plan(&v2).await.unwrap();
+    let kinds: Vec<&str> = plan
+        .actions
+        .iter()
+        .map(|a| match a {
+            Action::CreateFic { .. } => "create_fic",
+            Action::UpdateManagedIdentity { .. } => "update_row",
+            Action::DeleteFic { .. } => "delete_fic",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(kinds, ["create_fic", "delete_fic", "update_row"], "{plan}");
+    assert!(matches!(&plan.actions[1], Action::DeleteFic { name, .. } if *name == v1_fic.name));
+    assert!(engine.apply(&plan).await.is_success());
+    assert!(fake.run_plugin(HOST, assembly, "Contoso.Plugins.KeyVaultReader"));
+    let fics = fake.graph_fics(APP);
+    assert_eq!(fics.len(), 1);
+    assert!(
+        explain_subject(&fics[0].subject).parts.binding.is_some_and(|b| b.version() == Some(SubjectFormatVersion::V2))
+    );
+    assert!(engine.verify(&v2).await.unwrap().is_ok());
+}
