@@ -256,7 +256,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         lower_bound.as_millis()
     );
     println!(
-        "re-run: {writes_rerun} writes, {reads_rerun_per_env:.2} Dataverse reads per environment, and {identity_reads} identity read(s): one FIC list per identity (targets 0 and <= 3)"
+        "re-run: {writes_rerun} writes, {reads_rerun_per_env:.2} Dataverse reads per environment (3 + C = {}: organization, rows, components, and the platform's own subject of each bound component), and {identity_reads} identity read(s): one FIC list per identity (targets 0 writes, 3 + C reads)",
+        3 + components
     );
     // Memory: the engine alone in a child process (the fake, whose state grows with E, stays in this one).
     let (engine_peak, engine_start) = engine_peak_rss(&rt, envs, components, latency, concurrency)?;
