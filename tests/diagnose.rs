@@ -124,7 +124,8 @@ fn hash_of_the_pfx_file() {
     let pfx_hash = CertificateHash(sha2::Sha256::digest(signed("modern.pfx")).into());
     let configured = presented_h.replace(&leaf.sha256().to_string(), &pfx_hash.to_string());
     let inputs = DiagnosisInputs { pfx_sha256: Some(pfx_hash), ..with(&[&configured]) };
-    assert_eq!(causes(&aadsts700213(&presented_h), &inputs), ["hash_of_pfx"]);
+    // The id was `hash_of_pfx`; it covers `.pem` files too now.
+    assert_eq!(causes(&aadsts700213(&presented_h), &inputs), ["hash_of_container_file"]);
 }
 
 #[test]
@@ -245,8 +246,11 @@ fn propagation_no_fic_and_unknown() {
     assert_eq!(causes(&aadsts700213(&presented), &DiagnosisInputs::default()), ["unknown"]);
     let d = explain(&parse_error(&aadsts700213(&presented)).unwrap(), &DiagnosisInputs::default());
     assert!(d.findings[0].message.contains(&presented));
-    // Another certificate altogether.
+    // A CA-issued certificate's form where the platform presents a self-signed one's.
     let other = subject(&fixture("leaf.cer"), SubjectFormatVersion::V2);
+    assert_eq!(causes(&aadsts700213(&presented), &with(&[&other])), ["binding_kind_mismatch"]);
+    // Another self-signed certificate altogether: nothing known explains that, and the finding says so.
+    let other = subject(&fixture("quotes.cer"), SubjectFormatVersion::V2);
     assert_eq!(causes(&aadsts700213(&presented), &with(&[&other])), ["different_value"]);
 }
 
@@ -299,7 +303,7 @@ fn another_environments_fic_is_not_the_cause_when_a_specific_one_is_found() {
     let broken = presented.replace(&hash, &hash.to_uppercase());
     assert_eq!(causes(&aadsts700213(&presented), &with(&[&other_env, &broken])), ["hash_uppercase"]);
     // Alone, a FIC for another environment is still reported: it is all there is.
-    assert_eq!(causes(&aadsts700213(&presented), &with(&[&other_env])), ["different_value"]);
+    assert_eq!(causes(&aadsts700213(&presented), &with(&[&other_env])), ["environment_mismatch"]);
 }
 
 #[test]

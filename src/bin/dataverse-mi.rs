@@ -300,16 +300,18 @@ fn load_certificate(path: &PathBuf, password_env: Option<&str>) -> Result<Certif
     Ok(loaded.certificate)
 }
 
-/// The certificate, and the SHA-256 of the file when it is a PFX (to recognise a FIC made from the PFX's hash).
+/// Reads a certificate file into the diagnosis inputs (certificate, chain, the file's own hash), printing the
+/// loader's notes.
 fn certificate_for_diagnosis(
+    inputs: &mut DiagnosisInputs,
     path: &std::path::Path,
     password_env: Option<&str>,
-) -> Result<(Certificate, Option<CertificateHash>), Failure> {
+) -> Result<(), Failure> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let loaded = Certificate::from_bytes_with_password(&bytes, password(password_env)?.as_ref())?;
-    let pfx_sha256 = (loaded.format == dataverse_mi::cert::CertificateFormat::Pkcs12)
-        .then(|| CertificateHash(<sha2::Sha256 as sha2::Digest>::digest(&bytes).into()));
-    Ok((loaded.certificate, pfx_sha256))
+    for w in inputs.set_certificate_file(&bytes, password(password_env)?.as_ref())? {
+        eprintln!("note: {w}");
+    }
+    Ok(())
 }
 
 /// `30m`, `1h`, `2d` back from now, or an ISO 8601 time as given.
@@ -574,16 +576,11 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                     && let Some(CertificateSpec::File { path, password_env }) =
                         spec.environments.first().map(|e| &e.certificate)
                 {
-                    let (certificate, pfx_sha256) =
-                        certificate_for_diagnosis(&spec.base_dir.join(path), password_env.as_deref())?;
-                    inputs.certificate = Some(certificate);
-                    inputs.pfx_sha256 = pfx_sha256;
+                    certificate_for_diagnosis(&mut inputs, &spec.base_dir.join(path), password_env.as_deref())?;
                 }
             }
             if let Some(path) = &args.cert {
-                let (certificate, pfx_sha256) = certificate_for_diagnosis(path, args.password_env.as_deref())?;
-                inputs.certificate = Some(certificate);
-                inputs.pfx_sha256 = pfx_sha256;
+                certificate_for_diagnosis(&mut inputs, path, args.password_env.as_deref())?;
             }
             let diagnosis = explain(&error, &inputs);
             match args.output {
@@ -599,8 +596,10 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                         "timestamp": diagnosis.error.timestamp,
                     },
                     "findings": diagnosis.findings.iter().map(|f| json!({
-                        "cause": f.cause.id(), "message": f.message, "fix": f.fix,
+                        "cause": f.cause.id(), "segment": f.segment, "found": f.found, "expected": f.expected,
+                        "message": f.message, "fix": f.fix,
                     })).collect::<Vec<_>>(),
+                    "corrected_subject": diagnosis.corrected_subject,
                 }))?,
             }
         }

@@ -286,6 +286,13 @@ fn needs_quoting(value: &str) -> bool {
     }
 }
 
+/// A value as .NET prints it: in double quotes (inner quotes doubled) where it needs them.
+pub(crate) fn quote_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    push_quoted(&mut out, value);
+    out
+}
+
 fn push_quoted(out: &mut String, value: &str) {
     if needs_quoting(value) {
         out.push('"');

@@ -18,7 +18,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-mod dn;
+pub(crate) mod dn;
 mod hash;
 mod signed;
 pub(crate) mod tlv;
@@ -344,20 +344,23 @@ impl Certificate {
         })
     }
 
-    /// Reads the first certificate of PEM text, noting any others and any skipped blocks.
+    /// Reads the first certificate of PEM text, noting any others (readable ones go to
+    /// [`LoadedCertificate::chain`]) and any skipped blocks.
     pub fn from_pem(text: &str) -> Result<LoadedCertificate, CertificateError> {
         let mut first: Option<Vec<u8>> = None;
+        let mut chain = Vec::new();
         let mut total = 0usize;
         let mut skipped = Vec::new();
         for (index, block) in pem_blocks(text).enumerate() {
             if block.label == "CERTIFICATE" || block.label == "X509 CERTIFICATE" {
                 total += 1;
+                let compact: String = block.body.chars().filter(|c| !c.is_whitespace()).collect();
+                let der = base64::engine::general_purpose::STANDARD.decode(compact.as_bytes());
                 if first.is_none() {
-                    let compact: String = block.body.chars().filter(|c| !c.is_whitespace()).collect();
-                    let der = base64::engine::general_purpose::STANDARD
-                        .decode(compact.as_bytes())
-                        .map_err(|_| CertificateError::PemBase64 { index: index + 1 })?;
-                    first = Some(der);
+                    first = Some(der.map_err(|_| CertificateError::PemBase64 { index: index + 1 })?);
+                } else if let Some(other) = der.ok().and_then(|d| Certificate::from_der(&d).ok()) {
+                    // The chain is a help (e.g. to recognise a CA's hash); an unreadable extra block is not an error.
+                    chain.push(other);
                 }
             } else {
                 skipped.push(block.label.to_owned());
@@ -376,7 +379,7 @@ impl Certificate {
         if !skipped.is_empty() {
             warnings.push(LoadWarning::SkippedPemBlocks { labels: skipped });
         }
-        Ok(LoadedCertificate { certificate, format: CertificateFormat::Pem, warnings, chain: Vec::new() })
+        Ok(LoadedCertificate { certificate, format: CertificateFormat::Pem, warnings, chain })
     }
 
     /// Reads a certificate from a file's bytes, whatever the form: DER, PEM, PKCS#12 (with an empty password),

@@ -16,7 +16,7 @@ use crate::cloud::CloudProfile;
 use crate::entities::{ManagedIdentity, NewManagedIdentity, managed_identity_row_id};
 use crate::environment::EnvironmentId;
 use crate::fic::{FederatedIdentityCredential, MAX_FICS_PER_IDENTITY};
-use crate::subject::{SubjectFormatVersion, SubjectIdentifier, explain_subject};
+use crate::subject::{SubjectFormatVersion, SubjectIdentifier};
 
 /// Names in one `$filter`: short enough to stay far below URL length limits.
 const NAMES_PER_QUERY: usize = 25;
@@ -1450,22 +1450,15 @@ fn skip_the_rest(plan: &Plan, results: &mut [Option<ActionResult>], reason: &str
 
 /// Which segments of two subjects differ, each with both values: `environment: platform 'x', computed 'y'`.
 fn difference(server: &str, local: &str) -> String {
-    let (a, b) = (explain_subject(server).parts, explain_subject(local).parts);
-    let binding = |p: &crate::subject::SubjectParts| p.binding.as_ref().map(ToString::to_string);
-    let segments = [
-        ("cloud prefix", a.prefix.clone(), b.prefix.clone()),
-        ("tenant", a.tenant_segment.clone(), b.tenant_segment.clone()),
-        ("app", a.app_segment.clone(), b.app_segment.clone()),
-        ("component", a.component.clone(), b.component.clone()),
-        ("environment", a.environment_segment.clone(), b.environment_segment.clone()),
-        ("certificate", binding(&a), binding(&b)),
-    ];
-    let show = |v: &Option<String>| v.as_deref().map(|s| format!("'{s}'")).unwrap_or_else(|| "unreadable".into());
-    let parts: Vec<String> = segments
-        .iter()
-        .filter(|(_, x, y)| x != y)
-        .map(|(name, x, y)| format!("{name}: platform {}, computed {}", show(x), show(y)))
-        .collect();
+    use crate::subject::{Segment, SubjectSegments};
+    let (a, b) = (SubjectSegments::split(server), SubjectSegments::split(local));
+    let show = |v: Option<&str>| v.map(|s| format!("'{s}'")).unwrap_or_else(|| "nothing".into());
+    let parts: Vec<String> =
+        [Segment::Prefix, Segment::Tenant, Segment::App, Segment::Component, Segment::Environment, Segment::Binding]
+            .into_iter()
+            .filter(|s| a.get(*s) != b.get(*s))
+            .map(|s| format!("{s}: platform {}, computed {}", show(a.get(s)), show(b.get(s))))
+            .collect();
     if parts.is_empty() { "formatting".to_owned() } else { parts.join("; ") }
 }
 

@@ -22,18 +22,21 @@
 //! # Ok::<(), dataverse_mi::diagnose::DiagnoseError>(())
 //! ```
 
+mod analyzer;
+
 use std::fmt;
 
-use base64::Engine as _;
+pub use crate::subject::Segment;
+pub use analyzer::analyze;
+
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::cert::{Certificate, CertificateHash};
 use crate::cloud::{Cloud, CloudProfile};
 use crate::environment::EnvironmentId;
-use crate::guid::{AppSegmentOwner, POWER_PLATFORM_MI_APP_SEGMENT, encode_guid, encode_guid_big_endian};
 use crate::subject::{
-    CertificateBinding, LegacyV0, SubjectFormatVersion, SubjectIdentifier, SubjectParts, explain_subject,
+    CertificateBinding, LegacyV0, SubjectFormatVersion, SubjectIdentifier, SubjectSegments, explain_subject,
 };
 
 /// The Entra error codes this module knows.
@@ -258,7 +261,11 @@ pub struct DiagnosisInputs {
     pub application_id: Option<Uuid>,
     /// The signing certificate.
     pub certificate: Option<Certificate>,
-    /// The SHA-256 of the PFX file, when the user has one (to recognise a hash of the PFX instead of the certificate).
+    /// The other certificates the user has with it (the CA, intermediates: from a PEM or PFX file, or the signed
+    /// file's bag), to recognise a hash of one of them.
+    pub chain: Vec<Certificate>,
+    /// The SHA-256 of the `.pfx` or `.pem` file the certificate came from, when it came from one (to recognise a
+    /// hash of the file instead of the certificate).
     pub pfx_sha256: Option<CertificateHash>,
     /// The cloud.
     pub cloud: Option<CloudProfile>,
@@ -272,6 +279,36 @@ pub struct DiagnosisInputs {
     pub recently_created: bool,
 }
 
+impl DiagnosisInputs {
+    /// Takes everything a certificate file gives: the certificate (a `.cer`, `.pem`, `.pfx`, signed assembly or
+    /// signed package, as [`Certificate::from_bytes_with_password`] reads them), the other certificates with it
+    /// (the chain), and for a `.pfx` or `.pem` file the SHA-256 of the file itself, so that a FIC made from any of
+    /// them is recognised. Returns what the user should know about how the certificate was picked.
+    ///
+    /// ```
+    /// use dataverse_mi::diagnose::DiagnosisInputs;
+    /// let pem = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/chain-with-key.pem"))?;
+    /// let mut inputs = DiagnosisInputs::default();
+    /// inputs.set_certificate_file(&pem, None)?;
+    /// assert!(inputs.certificate.is_some() && inputs.pfx_sha256.is_some());
+    /// assert_eq!(inputs.chain.len(), 1); // the CA after the leaf
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_certificate_file(
+        &mut self,
+        bytes: &[u8],
+        password: Option<&crate::secret::Secret>,
+    ) -> Result<Vec<crate::cert::LoadWarning>, crate::cert::CertificateError> {
+        use crate::cert::CertificateFormat;
+        let loaded = Certificate::from_bytes_with_password(bytes, password)?;
+        self.pfx_sha256 = matches!(loaded.format, CertificateFormat::Pkcs12 | CertificateFormat::Pem)
+            .then(|| CertificateHash(<sha2::Sha256 as sha2::Digest>::digest(bytes).into()));
+        self.certificate = Some(loaded.certificate);
+        self.chain = loaded.chain;
+        Ok(loaded.warnings)
+    }
+}
+
 /// A cause of a failed token request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -281,8 +318,42 @@ pub enum Cause {
     TenantBigEndian,
     /// The certificate hash is in upper case.
     HashUppercase,
-    /// The hash is of the PFX file, not of the certificate.
-    HashOfPfx,
+    /// The hash is of the `.pfx` or `.pem` file, not of the certificate's DER bytes (formerly `hash_of_pfx`).
+    HashOfContainerFile,
+    /// The hash is of another certificate of the chain (the CA, an intermediate), or a name hash of another
+    /// certificate's name.
+    HashOfOtherCertificate,
+    /// The `/h/` value is not lowercase hex: Base64 or Base64URL of the digest, or not a hash at all.
+    HashNotHex,
+    /// The `/h/` value is a SHA-1 thumbprint (40 hex digits) instead of the SHA-256.
+    HashIsSha1Thumbprint,
+    /// A version 2 name hash in another encoding than Base64URL without padding (hex, standard Base64).
+    NameHashEncoding,
+    /// The version 2 issuer and subject name hashes are swapped.
+    NamesSwapped,
+    /// The self-signed form `/h/` for a CA-issued certificate, or the reverse.
+    BindingKindMismatch,
+    /// The tenant segment names another tenant.
+    TenantMismatch,
+    /// The tenant segment is not an encoded GUID (the GUID as text, standard Base64, ...).
+    TenantNotEncoded,
+    /// The tenant segment differs only in upper/lower case (Base64URL is case-sensitive).
+    TenantCase,
+    /// The environment segment names another environment (or is not an environment id).
+    EnvironmentMismatch,
+    /// The right environment written another way: upper case, no hyphens, braces, a Default environment's other
+    /// spellings.
+    EnvironmentNotCanonical,
+    /// The component segment is not `plugin`.
+    ComponentMismatch,
+    /// The subject prefix is not a cloud's (a typo, a missing `/eid1`).
+    PrefixMismatch,
+    /// The audience differs from the cloud's in something else than the cloud (its case, a typo).
+    AudienceMismatch,
+    /// White space around the subject.
+    SurroundingWhitespace,
+    /// The FIC's subject is not a subject identifier at all.
+    NotASubject,
     /// The organization id was used where the environment id belongs.
     OrganizationIdAsEnvironment,
     /// The user's own app id is in the `/a/` segment.
@@ -318,7 +389,23 @@ impl Cause {
         match self {
             Cause::TenantBigEndian => "tenant_big_endian",
             Cause::HashUppercase => "hash_uppercase",
-            Cause::HashOfPfx => "hash_of_pfx",
+            Cause::HashOfContainerFile => "hash_of_container_file",
+            Cause::HashOfOtherCertificate => "hash_of_other_certificate",
+            Cause::HashNotHex => "hash_not_hex",
+            Cause::HashIsSha1Thumbprint => "hash_is_sha1_thumbprint",
+            Cause::NameHashEncoding => "name_hash_encoding",
+            Cause::NamesSwapped => "names_swapped",
+            Cause::BindingKindMismatch => "binding_kind_mismatch",
+            Cause::TenantMismatch => "tenant_mismatch",
+            Cause::TenantNotEncoded => "tenant_not_encoded",
+            Cause::TenantCase => "tenant_case",
+            Cause::EnvironmentMismatch => "environment_mismatch",
+            Cause::EnvironmentNotCanonical => "environment_not_canonical",
+            Cause::ComponentMismatch => "component_mismatch",
+            Cause::PrefixMismatch => "prefix_mismatch",
+            Cause::AudienceMismatch => "audience_mismatch",
+            Cause::SurroundingWhitespace => "surrounding_whitespace",
+            Cause::NotASubject => "not_a_subject",
             Cause::OrganizationIdAsEnvironment => "organization_id_as_environment",
             Cause::UserAppIdInAppSegment => "user_app_id_in_app_segment",
             Cause::AppSegmentNotPlatform => "app_segment_not_platform",
@@ -341,10 +428,22 @@ impl Cause {
 pub struct Finding {
     /// The cause.
     pub cause: Cause,
+    /// The segment of the subject (or the FIC's issuer or audience) it is in, when it is in one.
+    pub segment: Option<Segment>,
+    /// What the FIC has there.
+    pub found: Option<String>,
+    /// What it should have there.
+    pub expected: Option<String>,
     /// What is wrong, in the user's terms.
     pub message: String,
     /// What to do.
     pub fix: String,
+}
+
+impl Finding {
+    fn general(cause: Cause, message: String, fix: String) -> Self {
+        Finding { cause, segment: None, found: None, expected: None, message, fix }
+    }
 }
 
 /// The findings for one error, most likely cause first.
@@ -354,6 +453,9 @@ pub struct Diagnosis {
     pub error: EntraError,
     /// What was found; never empty (an unexplained error gives one `unknown` finding).
     pub findings: Vec<Finding>,
+    /// The subject the FIC must have, once every finding is applied: the one the platform presents (or the one
+    /// computed from the inputs), when a finding concerns the subject.
+    pub corrected_subject: Option<String>,
 }
 
 impl fmt::Display for Diagnosis {
@@ -368,8 +470,12 @@ impl fmt::Display for Diagnosis {
             writeln!(f, "presented subject: {s}")?;
         }
         for (i, finding) in self.findings.iter().enumerate() {
-            writeln!(f, "\n{}. [{}] {}", i + 1, finding.cause.id(), finding.message)?;
+            let segment = finding.segment.map(|s| format!(" ({s})")).unwrap_or_default();
+            writeln!(f, "\n{}. [{}]{segment} {}", i + 1, finding.cause.id(), finding.message)?;
             write!(f, "   fix: {}", finding.fix)?;
+        }
+        if let Some(subject) = &self.corrected_subject {
+            write!(f, "\n\nthe FIC's subject, corrected: {subject}")?;
         }
         Ok(())
     }
@@ -379,41 +485,85 @@ struct Findings(Vec<Finding>);
 
 impl Findings {
     fn add(&mut self, cause: Cause, message: String, fix: String) {
-        if !self.0.iter().any(|f| f.cause == cause && f.message == message) {
-            self.0.push(Finding { cause, message, fix });
+        self.push(Finding::general(cause, message, fix));
+    }
+
+    /// Adds a finding unless the same one is there: the same message, or the same cause for the same value in
+    /// the same segment (the audience is looked at for the error and for each FIC).
+    fn push(&mut self, finding: Finding) {
+        let same = |f: &Finding| {
+            f.cause == finding.cause
+                && (f.message == finding.message
+                    || (f.segment.is_some() && f.segment == finding.segment && f.found == finding.found))
+        };
+        if !self.0.iter().any(same) {
+            self.0.push(finding);
         }
     }
 }
 
-fn b64_hash(s: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(<sha2::Sha256 as sha2::Digest>::digest(s.as_bytes()))
-}
-
-/// The ways people write a distinguished name other than .NET's: RFC 4514 (most specific first, `,` without a
-/// space, `ST` for the state), .NET's order reversed, OpenSSL's one-line `/C=../O=../CN=..`, and OpenSSL's
-/// `-nameopt` default `C = US, O = ..`.
-fn non_dotnet_dn_forms(dotnet: &str) -> Vec<(String, &'static str)> {
-    let parts: Vec<&str> = dotnet.split(", ").collect();
-    let rfc: Vec<String> = parts.iter().map(|p| p.replacen("S=", "ST=", usize::from(p.starts_with("S=")))).collect();
-    let mut forward = parts.clone();
-    forward.reverse();
-    vec![
-        (rfc.join(","), "RFC 4514 (`openssl x509 -nameopt RFC2253`, Python, Go, Java)"),
-        (parts.join(","), "commas without spaces"),
-        (forward.join(", "), "forward order (least specific first)"),
+/// The ways people write a distinguished name other than .NET's, each with where it comes from: RFC 4514 (most
+/// specific first, `,` without a space, `ST` for the state, `\,` escapes), .NET's text without the spaces, the
+/// forward order (least specific first), OpenSSL's one-line `/C=../O=../CN=..` and its default `C = US, O = ..`,
+/// `ST=` where .NET writes `S=`, long attribute names (`commonName=..., organizationName=...`), and a community
+/// tool's `commonName=X/organizationName=Y`.
+pub(crate) fn non_dotnet_dn_forms(dotnet: &str) -> Vec<(String, &'static str)> {
+    let attrs = crate::cert::parse_dotnet_name(dotnet);
+    let st = |k: &str| if k == "S" { "ST".to_owned() } else { k.to_owned() };
+    let long = |k: &str| {
+        match k {
+            "CN" => "commonName",
+            "O" => "organizationName",
+            "OU" => "organizationalUnitName",
+            "C" => "countryName",
+            "S" => "stateOrProvinceName",
+            "L" => "localityName",
+            "E" => "emailAddress",
+            "STREET" => "streetAddress",
+            "SERIALNUMBER" => "serialNumber",
+            "DC" => "domainComponent",
+            other => other,
+        }
+        .to_owned()
+    };
+    let rfc_escape = |v: &str| {
+        let mut out = String::new();
+        for (i, c) in v.chars().enumerate() {
+            if matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';') || (i == 0 && matches!(c, '#' | ' ')) {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out
+    };
+    let dotnet_value = |v: &str| crate::cert::dn::quote_value(v);
+    let render = |order: &mut dyn Iterator<Item = &crate::cert::NameAttribute>,
+                  key: &dyn Fn(&str) -> String,
+                  value: &dyn Fn(&str) -> String,
+                  eq: &str,
+                  sep: &str| {
+        order.map(|a| format!("{}{eq}{}", key(&a.key), value(&a.value))).collect::<Vec<_>>().join(sep)
+    };
+    let same = |k: &str| k.to_owned();
+    let raw = |v: &str| v.to_owned();
+    let mut forms = vec![
         (
-            format!("/{}", forward.iter().map(|p| p.replacen("S=", "ST=", 1)).collect::<Vec<_>>().join("/")),
-            "OpenSSL's one-line /C=../CN=.. form",
+            render(&mut attrs.iter(), &st, &rfc_escape, "=", ","),
+            "RFC 4514 (`openssl x509 -nameopt RFC2253`, Python, Go, Java)",
         ),
-        (
-            forward.iter().map(|p| p.replacen('=', " = ", 1)).collect::<Vec<_>>().join(", "),
-            "OpenSSL's default `C = US, O = ..` form",
-        ),
-    ]
-}
-
-fn render(parts: &SubjectParts, tenant_segment: &str, app_segment: &str, env: &str, binding: &str) -> Option<String> {
-    Some(format!("{}/t/{tenant_segment}/a/{app_segment}/n/plugin/e/{env}/{binding}", parts.prefix.as_deref()?))
+        (render(&mut attrs.iter(), &same, &dotnet_value, "=", ","), "commas without spaces"),
+        (render(&mut attrs.iter().rev(), &same, &dotnet_value, "=", ", "), "forward order (least specific first)"),
+        (format!("/{}", render(&mut attrs.iter().rev(), &st, &raw, "=", "/")), "OpenSSL's one-line /C=../CN=.. form"),
+        (render(&mut attrs.iter().rev(), &st, &raw, " = ", ", "), "OpenSSL's default `C = US, O = ..` form"),
+        (render(&mut attrs.iter(), &st, &dotnet_value, "=", ", "), "`ST=` where .NET writes `S=`"),
+        (render(&mut attrs.iter(), &long, &dotnet_value, "=", ", "), "long attribute names (`commonName=`)"),
+        (render(&mut attrs.iter(), &long, &raw, "=", "/"), "a community tool's `commonName=X/organizationName=Y` form"),
+    ];
+    // A form that happens to be .NET's own (a one-attribute name written the same way) explains nothing.
+    forms.retain(|(form, _)| form != dotnet);
+    let mut seen = std::collections::HashSet::new();
+    forms.retain(|(form, _)| seen.insert(form.clone()));
+    forms
 }
 
 /// Explains an error: recomputes the known wrong values and compares them with the presented subject, the
@@ -445,10 +595,8 @@ pub fn explain(error: &EntraError, inputs: &DiagnosisInputs) -> Diagnosis {
     }
 
     if let (Some(expected), Some(parts)) = (&expected, expected.as_deref().map(explain_subject)) {
-        let p = &parts.parts;
-        for configured in &inputs.configured {
-            compare(&mut out, expected, p, configured, inputs, &cloud);
-        }
+        let _ = &parts;
+        compare_fics(&mut out, expected, inputs, &cloud);
         // The platform presents the version the row asks for: a mismatch with the user's intent shows here.
         if let (Some(presented), Some(want)) = (&presented, inputs.version) {
             let got = presented.parts.binding.as_ref().and_then(CertificateBinding::version);
@@ -473,7 +621,7 @@ pub fn explain(error: &EntraError, inputs: &DiagnosisInputs) -> Diagnosis {
                 );
             } else {
                 out.add(
-                    Cause::DifferentValue,
+                    Cause::EnvironmentMismatch,
                     format!("the platform presents environment {presented_env}, not {given}"),
                     "build the subject for the environment the plug-in runs in".into(),
                 );
@@ -486,16 +634,31 @@ pub fn explain(error: &EntraError, inputs: &DiagnosisInputs) -> Diagnosis {
         Some(EntraErrorKind::AudienceMismatch) => {
             let presented = error.presented_audience.clone().unwrap_or_else(|| cloud.audience.clone());
             let configured: Vec<&str> = inputs.configured.iter().filter_map(|c| c.audience.as_deref()).collect();
-            let cloud_of = Cloud::from_audience(&presented);
-            out.add(
-                Cause::WrongCloud,
-                format!(
-                    "the FIC's audience{} does not match the presented audience '{presented}'{}",
-                    if configured.is_empty() { String::new() } else { format!(" ('{}')", configured.join("', '")) },
-                    cloud_of.map(|c| format!(" ({c} cloud)")).unwrap_or_default()
-                ),
-                format!("set the FIC's audience to exactly '{presented}' (case-sensitive)"),
-            );
+            if configured.is_empty() {
+                out.add(
+                    Cause::WrongCloud,
+                    format!("the FIC's audience does not match the presented audience '{presented}'"),
+                    format!("set the FIC's audience to exactly '{presented}' (case-sensitive)"),
+                );
+            }
+            for aud in configured.into_iter().filter(|a| *a != presented) {
+                let cause = match Cloud::from_audience(aud) {
+                    Some(_) if !aud.eq_ignore_ascii_case(&presented) => Cause::WrongCloud,
+                    _ => Cause::AudienceMismatch,
+                };
+                let cloud_of = Cloud::from_audience(aud).filter(|_| cause == Cause::WrongCloud);
+                out.push(Finding {
+                    cause,
+                    segment: Some(Segment::Audience),
+                    found: Some(aud.to_owned()),
+                    expected: Some(presented.clone()),
+                    message: format!(
+                        "the FIC's audience '{aud}'{} does not match the presented audience '{presented}' (matching is case-sensitive)",
+                        cloud_of.map(|c| format!(" ({c} cloud's)")).unwrap_or_default()
+                    ),
+                    fix: format!("set the FIC's audience to exactly '{presented}'"),
+                });
+            }
         }
         Some(EntraErrorKind::SubjectMalformed) => {
             out.add(
@@ -531,11 +694,6 @@ pub fn explain(error: &EntraError, inputs: &DiagnosisInputs) -> Diagnosis {
             "if the FIC was created in the last few minutes, wait and try again; otherwise compare it with the presented values".into(),
         );
     }
-    // A FIC that merely names another environment or certificate is usually another environment's own FIC:
-    // only worth reporting when nothing more specific explains the error.
-    if out.0.iter().any(|f| f.cause != Cause::DifferentValue) {
-        out.0.retain(|f| f.cause != Cause::DifferentValue);
-    }
     if out.0.is_empty() {
         out.add(
             Cause::Unknown,
@@ -546,216 +704,54 @@ pub fn explain(error: &EntraError, inputs: &DiagnosisInputs) -> Diagnosis {
             "compare the FIC's issuer, subject and audience with the presented values character by character (matching is case-sensitive)".into(),
         );
     }
-    Diagnosis { error: error.clone(), findings: out.0 }
+    // Most likely first: the findings that name a known mistake, in segment order, before the unexplained ones.
+    out.0.sort_by_key(|f| matches!(f.cause, Cause::DifferentValue | Cause::Unknown));
+    let corrected_subject = expected.filter(|_| out.0.iter().any(|f| f.segment.is_some_and(|s| s < Segment::Issuer)));
+    Diagnosis { error: error.clone(), findings: out.0, corrected_subject }
 }
 
-/// Compares one configured FIC with the expected subject and names the known mistakes that produce it.
-fn compare(
-    out: &mut Findings,
-    expected: &str,
-    p: &SubjectParts,
-    configured: &ConfiguredFic,
-    inputs: &DiagnosisInputs,
-    cloud: &CloudProfile,
-) {
-    let c = configured.subject.trim();
-    if c == expected {
-        return;
-    }
-    if LegacyV0::parse_subject(c).is_some() {
-        out.add(
-            Cause::LegacyV0,
-            format!("the FIC '{c}' is a deprecated version 0 subject"),
-            format!("replace it with the current subject {expected}"),
-        );
-        return;
-    }
-    let (Some(tenant), Some(env), Some(binding)) = (p.tenant_id, p.environment_segment.as_deref(), &p.binding) else {
-        return;
-    };
-    let t = encode_guid(tenant);
-    // The presented subject's own /a/ (the production app's for every customer).
-    let app = p.app_segment.as_deref().unwrap_or(POWER_PLATFORM_MI_APP_SEGMENT);
-    let b = binding.to_string();
-    let variant = |tenant: &str, app: &str, env: &str, binding: &str| render(p, tenant, app, env, binding);
-    let mut matched = false;
-    let mut check = |out: &mut Findings, candidate: Option<String>, cause: Cause, message: String, fix: String| {
-        if candidate.as_deref() == Some(c) {
-            out.add(cause, message, fix);
-            matched = true;
+/// Compares the configured FICs with the expected subject: a version 0 FIC is named as such; the others go
+/// through the segment analyzer. When some FICs are for the environment the platform presents, only those are
+/// compared (the identity's FICs for other environments are theirs, not mistakes).
+fn compare_fics(out: &mut Findings, expected: &str, inputs: &DiagnosisInputs, cloud: &CloudProfile) {
+    let environment = |s: &str| SubjectSegments::split(s).environment.and_then(|e| e.parse::<EnvironmentId>().ok());
+    let here = environment(expected);
+    let same_environment: Vec<&ConfiguredFic> =
+        inputs.configured.iter().filter(|c| here.is_some() && environment(&c.subject) == here).collect();
+    let candidates: Vec<&ConfiguredFic> =
+        if same_environment.is_empty() { inputs.configured.iter().collect() } else { same_environment };
+    for configured in candidates {
+        let c = configured.subject.as_str();
+        if c == expected {
+            continue;
         }
-    };
-    check(
-        out,
-        variant(&encode_guid_big_endian(tenant), app, env, &b),
-        Cause::TenantBigEndian,
-        format!("the FIC encodes the tenant {tenant} in big-endian byte order ({})", encode_guid_big_endian(tenant)),
-        format!("use /t/{t}: .NET's Guid.ToByteArray() order, Base64URL (`dataverse-mi encode-guid {tenant}`)"),
-    );
-    if let CertificateBinding::SelfSigned { sha256 } = binding {
-        let hex = sha256.to_string();
-        check(
-            out,
-            variant(&t, app, env, &format!("h/{}", hex.to_uppercase())),
-            Cause::HashUppercase,
-            "the FIC's certificate hash is in upper case; matching is case-sensitive".into(),
-            format!("use the lowercase hash: /h/{hex}"),
-        );
-        if let Some(pfx) = inputs.pfx_sha256 {
-            for h in [pfx.to_string(), pfx.to_string().to_uppercase()] {
-                check(
-                    out,
-                    variant(&t, app, env, &format!("h/{h}")),
-                    Cause::HashOfPfx,
-                    "the FIC's hash is the SHA-256 of the .pfx file, not of the certificate".into(),
-                    format!(
-                        "hash the certificate's DER bytes (`dataverse-mi cert FILE.pfx --password-env VAR`): /h/{hex}"
-                    ),
-                );
-            }
-        }
-    }
-    if let Some(app_id) = inputs.application_id {
-        check(
-            out,
-            variant(&t, &encode_guid(app_id), env, &b),
-            Cause::UserAppIdInAppSegment,
-            format!("the FIC has your own app id {app_id} in the /a/ segment"),
-            format!(
-                "the /a/ segment is always {POWER_PLATFORM_MI_APP_SEGMENT} (the Power Platform app), whatever your app is"
-            ),
-        );
-    }
-    if let Some(org) = inputs.organization_id {
-        check(
-            out,
-            variant(&t, app, &org.hyphenated().to_string(), &b),
-            Cause::OrganizationIdAsEnvironment,
-            format!("the FIC has the organization id {org} where the environment id belongs"),
-            format!("use the environment id: /e/{env}"),
-        );
-    }
-    if let Some(cert) = &inputs.certificate {
-        let other_version = match binding.version() {
-            Some(SubjectFormatVersion::V2) => {
-                CertificateBinding::from_names(cert.issuer(), cert.subject(), SubjectFormatVersion::V1).ok()
-            }
-            Some(SubjectFormatVersion::V1) => {
-                CertificateBinding::from_names(cert.issuer(), cert.subject(), SubjectFormatVersion::V2).ok()
-            }
-            _ => None,
-        };
-        if let Some(other) = other_version {
-            let v = other.version().map(|v| v.to_string()).unwrap_or_default();
-            check(
-                out,
-                variant(&t, app, env, &other.to_string()),
-                Cause::VersionMismatch,
-                format!(
-                    "the FIC has the version {v} subject, but the platform presents the other version (the row's `version`)"
-                ),
-                format!("configure {expected}, or set the row's `version` to {v}"),
-            );
-        }
-        if let CertificateBinding::TrustedV2 { issuer_hash, subject_hash } = binding {
-            for (which, dotnet, hash) in
-                [("issuer", cert.issuer(), issuer_hash), ("subject", cert.subject(), subject_hash)]
-            {
-                for (form, label) in non_dotnet_dn_forms(dotnet) {
-                    let wrong = b64_hash(&form);
-                    let candidate = if which == "issuer" {
-                        format!("i/{wrong}/s/{subject_hash}")
-                    } else {
-                        format!("i/{issuer_hash}/s/{wrong}")
-                    };
-                    check(
-                        out,
-                        variant(&t, app, env, &candidate),
-                        Cause::DnNotDotnetFormat,
-                        format!("the FIC hashes the certificate's {which} name written as '{form}' ({label})"),
-                        format!("hash the name exactly as .NET prints it: '{dotnet}' (/{}/{hash})", &which[..1]),
-                    );
-                }
-            }
-        }
-    }
-    for other in Cloud::ALL {
-        if Some(other) != p.cloud {
-            let swapped = format!(
-                "{}{}",
-                other.subject_prefix(),
-                expected.strip_prefix(p.prefix.as_deref().unwrap_or("")).unwrap_or("")
-            );
-            check(
-                out,
-                Some(swapped),
-                Cause::WrongCloud,
-                format!(
-                    "the FIC's subject prefix is {} ({other} cloud), the platform's is {}",
-                    other.subject_prefix(),
-                    p.prefix.as_deref().unwrap_or("-")
-                ),
-                format!(
-                    "use the prefix {} (`--cloud {}`)",
-                    p.prefix.as_deref().unwrap_or("-"),
-                    p.cloud.map(|c| c.name()).unwrap_or("public")
-                ),
-            );
-        }
-    }
-    if let Some(aud) = &configured.audience
-        && *aud != cloud.audience
-    {
-        out.add(
-            Cause::WrongCloud,
-            format!("the FIC's audience '{aud}' is not '{}'", cloud.audience),
-            format!("set the audience to exactly '{}'", cloud.audience),
-        );
-        matched = true;
-    }
-    // Another cluster's app in /a/ (Microsoft's scripts carry PreProd and Test values): said as such, never as
-    // "your own app id".
-    if let Some(theirs) = explain_subject(c).parts.app_segment.filter(|a| a != app)
-        && let owner @ (AppSegmentOwner::MicrosoftPreProduction | AppSegmentOwner::MicrosoftTest) =
-            AppSegmentOwner::of(&theirs)
-    {
-        out.add(
-            Cause::AppSegmentNotPlatform,
-            format!("the FIC's /a/ segment {theirs} is {}, not the one your environment presents", owner.describe()),
-            format!("use /a/{app}, the Power Platform Managed Identity app of the customer clusters"),
-        );
-        matched = true;
-    }
-    if !matched && c.eq_ignore_ascii_case(expected) {
-        let hash_case = matches!(binding, CertificateBinding::SelfSigned { .. })
-            && c.rsplit_once("/h/").map(|(_, h)| h) != expected.rsplit_once("/h/").map(|(_, h)| h);
-        out.add(
-            if hash_case { Cause::HashUppercase } else { Cause::SubjectCase },
-            "the FIC's subject differs from the presented one only in upper/lower case".into(),
-            format!("matching is case-sensitive: use exactly {expected}"),
-        );
-        matched = true;
-    }
-    if !matched {
-        let theirs = explain_subject(c);
-        let segments = [
-            ("tenant", theirs.parts.tenant_segment.as_deref(), p.tenant_segment.as_deref()),
-            ("environment", theirs.parts.environment_segment.as_deref(), p.environment_segment.as_deref()),
-        ];
-        let mut differing: Vec<String> = segments
-            .iter()
-            .filter(|(_, a, b)| a.is_some() && a != b)
-            .map(|(name, a, b)| format!("{name} {} instead of {}", a.unwrap_or("-"), b.unwrap_or("-")))
-            .collect();
-        if theirs.parts.binding.as_ref() != Some(binding) {
-            differing.push("another certificate".into());
-        }
-        if !differing.is_empty() && !theirs.problems.iter().any(|p| p.id() == "not_a_subject") {
+        if LegacyV0::parse_subject(c.trim()).is_some() {
             out.add(
-                Cause::DifferentValue,
-                format!("the FIC '{c}' names {}", differing.join(", ")),
-                format!("the subject must be exactly {expected}"),
+                Cause::LegacyV0,
+                format!("the FIC '{c}' is a deprecated version 0 subject"),
+                format!("replace it with the current subject {expected}"),
             );
+            continue;
+        }
+        for finding in analyze(expected, c, inputs) {
+            out.push(finding);
+        }
+        if let Some(aud) = &configured.audience
+            && *aud != cloud.audience
+        {
+            let cause = if aud.eq_ignore_ascii_case(&cloud.audience) || Cloud::from_audience(aud).is_none() {
+                Cause::AudienceMismatch
+            } else {
+                Cause::WrongCloud
+            };
+            out.push(Finding {
+                cause,
+                segment: Some(Segment::Audience),
+                found: Some(aud.clone()),
+                expected: Some(cloud.audience.clone()),
+                message: format!("the FIC's audience '{aud}' is not '{}' (matching is case-sensitive)", cloud.audience),
+                fix: format!("set the audience to exactly '{}'", cloud.audience),
+            });
         }
     }
 }
@@ -776,6 +772,8 @@ fn issuer_findings(out: &mut Findings, error: &EntraError, inputs: &DiagnosisInp
     for issuer in inputs.configured.iter().filter_map(|c| c.issuer.as_deref()) {
         let why = if issuer == right {
             continue;
+        } else if issuer == format!("{right}/") {
+            "ends with a slash".to_owned()
         } else if issuer.trim_end_matches('/') == right.trim_end_matches("/v2.0") {
             "has no /v2.0".to_owned()
         } else if issuer.contains("sts.windows.net") {
@@ -785,7 +783,14 @@ fn issuer_findings(out: &mut Findings, error: &EntraError, inputs: &DiagnosisInp
         } else {
             "differs".to_owned()
         };
-        out.add(Cause::IssuerMismatch, format!("the FIC's issuer '{issuer}' {why}"), format!("use exactly {right}"));
+        out.push(Finding {
+            cause: Cause::IssuerMismatch,
+            segment: Some(Segment::Issuer),
+            found: Some(issuer.to_owned()),
+            expected: Some(right.clone()),
+            message: format!("the FIC's issuer '{issuer}' {why}"),
+            fix: format!("use exactly {right}"),
+        });
     }
     if let Some(presented) = &error.presented_issuer
         && *presented != right
