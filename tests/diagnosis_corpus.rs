@@ -747,6 +747,7 @@ fn every_case_names_exactly_its_causes_segment_by_segment() {
     assert!(cases.len() >= 40, "{} cases", cases.len());
     let combinations = cases.iter().filter(|c| c.causes.len() >= 2).count();
     assert!(combinations >= 10, "{combinations} combinations");
+    println!("{} cases, {combinations} with two or three findings", cases.len());
     let mut failures = Vec::new();
     for c in &cases {
         let inputs = DiagnosisInputs { configured: vec![c.configured.clone()], ..c.inputs.clone() };
@@ -764,6 +765,15 @@ fn every_case_names_exactly_its_causes_segment_by_segment() {
         for f in d.findings.iter().filter(|f| f.segment.is_some()) {
             if f.expected.is_none() || f.fix.is_empty() {
                 failures.push(format!("{}: a finding without its expected value or fix: {f:?}", c.name));
+            }
+        }
+        // explain-subject and diagnose agree: every segment explain-subject flags in the configured subject is one
+        // diagnose names too.
+        for problem in dataverse_mi::subject::explain_subject(&c.configured.subject).problems {
+            if let Some(seg) = problem.segment()
+                && !segments.contains(&Some(seg))
+            {
+                failures.push(format!("{}: explain-subject flags {} ({seg}), diagnose does not", c.name, problem.id()));
             }
         }
         let touches_subject = d.findings.iter().any(|f| f.segment.is_some_and(|s| !matches!(s, Issuer | Audience)));
