@@ -301,6 +301,14 @@ fn corpus() -> Vec<Case> {
             &["component_mismatch"],
             &[Some(Component)],
         ),
+        case(
+            "component segment left out",
+            &ss,
+            &ss.replace("/n/plugin/", "/"),
+            basic(),
+            &["component_mismatch"],
+            &[Some(Component)],
+        ),
         // --- environment
         case(
             "organization id, with --organization-id",

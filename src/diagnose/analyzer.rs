@@ -85,6 +85,7 @@ fn missing(segment: Segment, want: &str) -> Finding {
         Segment::App => Cause::AppSegmentNotPlatform,
         Segment::Environment => Cause::EnvironmentMismatch,
         Segment::Binding => Cause::BindingKindMismatch,
+        Segment::Component => Cause::ComponentMismatch,
         _ => Cause::PrefixMismatch,
     };
     Finding {
