@@ -745,9 +745,15 @@ impl Provisioner {
         let principal_needed = !spec.grants.is_empty();
         let (found, existing_fics) = self.read_identity(principal_needed).await?;
         let application_id = found.map(|f| f.client_id);
+        // The futures are made before they are streamed: a stream over a borrowing closure makes the whole plan
+        // future not `Send` (rustc's higher-ranked lifetime limitation), and services spawn it.
+        let planned: Vec<_> = spec
+            .environments
+            .iter()
+            .map(|env_spec| self.plan_environment(spec, env_spec, &cloud, application_id))
+            .collect();
         let envs = async {
-            stream::iter(spec.environments.iter())
-                .map(|env_spec| self.plan_environment(spec, env_spec, &cloud, application_id))
+            stream::iter(planned)
                 .buffered(self.options.environment_concurrency.max(1))
                 .collect::<Vec<Result<EnvironmentPlan, ProvisionError>>>()
                 .await
@@ -958,15 +964,15 @@ impl Provisioner {
             .as_ref()
             .is_some_and(|r| r.version == Some(spec.version.number()) && r.tenant_id == Some(tenant_id));
         let subject_text = subject.to_string();
-        let answered =
-            stream::iter(components.iter().filter(|c| row_settled && c.bound_to == Some(managed_identity_id)))
-                .map(|c| {
-                    let dv = dv.clone();
-                    async move { (c, dv.component_fic(c.kind, c.id).await) }
-                })
-                .buffered(8)
-                .collect::<Vec<_>>()
-                .await;
+        let asks: Vec<_> = components
+            .iter()
+            .filter(|c| row_settled && c.bound_to == Some(managed_identity_id))
+            .map(|c| {
+                let dv = dv.clone();
+                async move { (c, dv.component_fic(c.kind, c.id).await) }
+            })
+            .collect();
+        let answered = stream::iter(asks).buffered(8).collect::<Vec<_>>().await;
         let mut platform_subjects = Vec::new();
         for (c, answer) in answered {
             match answer {

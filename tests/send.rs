@@ -1,0 +1,93 @@
+//! Services spawn the engine's futures (`tokio::spawn`, an axum handler): each must be `Send`, and `'static` when
+//! its inputs are owned. A compile-time check, and a run on a multi-threaded runtime.
+#![cfg(feature = "testkit")]
+
+use dataverse_mi::provision::{
+    CertificateSpec, EnvironmentSpec, IdentitySpec, ProvisionOptions, ProvisionSpec, WatchOptions,
+};
+use dataverse_mi::testkit::{FakeOptions, FakePlatform};
+use uuid::Uuid;
+
+const TENANT: Uuid = Uuid::from_u128(0x72f988bf_86f1_41af_91ab_2d7cd011db47);
+const APP: Uuid = Uuid::from_u128(0x0b5a7d2c_6f4e_4d3a_9c1b_2a8e7f6d5c4b);
+
+fn assert_send<T: Send>(_: &T) {}
+
+fn setup() -> (FakePlatform, ProvisionSpec) {
+    let cert_path = format!("{}/examples/contoso-plugins.cer", env!("CARGO_MANIFEST_DIR"));
+    let cert = dataverse_mi::cert::Certificate::from_file(&cert_path).unwrap().certificate;
+    let fake = FakePlatform::new(FakeOptions::default());
+    fake.add_application(APP, "Contoso plug-ins");
+    fake.add_default_environment("contoso.crm.dynamics.com", TENANT);
+    fake.add_plugin_assembly("contoso.crm.dynamics.com", "Contoso.Plugins", Some(cert));
+    let spec = ProvisionSpec::new(
+        IdentitySpec::app_registration(APP),
+        vec![EnvironmentSpec {
+            org_url: "https://contoso.crm.dynamics.com".into(),
+            environment_id: None,
+            plugin_assemblies: vec!["Contoso.Plugins".into()],
+            plugin_packages: vec![],
+            certificate: CertificateSpec::File { path: cert_path.into(), password_env: None },
+        }],
+    );
+    (fake, spec)
+}
+
+#[test]
+fn the_engines_futures_are_send() {
+    let (fake, spec) = setup();
+    let engine = fake.provisioner(&spec, 4, Default::default(), ProvisionOptions::default()).unwrap().provisioner;
+    let plan = engine.plan(&spec);
+    assert_send(&plan);
+    drop(plan);
+    let verify = engine.verify(&spec);
+    assert_send(&verify);
+    drop(verify);
+    let window = WatchOptions::since("2000-01-01T00:00:00Z");
+    let watch = engine.watch(&spec, &window);
+    assert_send(&watch);
+    drop(watch);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let planned = rt.block_on(engine.plan(&spec)).unwrap();
+    let apply = engine.apply(&planned);
+    assert_send(&apply);
+    drop(apply);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_apply_verify_run_in_spawned_tasks() {
+    let (fake, spec) = setup();
+    let engine = fake.provisioner(&spec, 4, Default::default(), ProvisionOptions::default()).unwrap().provisioner;
+    let (e, s) = (engine.clone(), spec.clone());
+    let plan = tokio::spawn(async move { e.plan(&s).await }).await.unwrap().unwrap();
+    let e = engine.clone();
+    let report = tokio::spawn(async move { e.apply(&plan).await }).await.unwrap();
+    assert!(report.is_success(), "{report}");
+    let verify = tokio::spawn(async move { engine.verify(&spec).await }).await.unwrap().unwrap();
+    assert!(verify.is_ok(), "{verify}");
+}
+
+#[test]
+fn client_futures_are_send() {
+    use dataverse_mi::clients::{
+        AppRef, ArmClient, ClientOptions, DataverseClient, GraphClient, OrgUrl, UserAssignedIdentityRef,
+    };
+    let (fake, _) = setup();
+    let options = ClientOptions { transport: Some(fake.transport()), ..ClientOptions::default() };
+    let token = dataverse_mi::testkit::test_token();
+    let cloud = dataverse_mi::cloud::CloudProfile::default();
+    let dv =
+        DataverseClient::new(OrgUrl::any_host("contoso.crm.dynamics.com").unwrap(), token.clone(), options.clone())
+            .unwrap();
+    assert_send(&dv.retrieve_current_organization());
+    assert_send(&dv.list_managed_identities(None));
+    let graph = GraphClient::new(&cloud, token.clone(), options.clone()).unwrap();
+    assert_send(&graph.list_fics(AppRef::AppId(APP)));
+    let arm = ArmClient::new(&cloud, token, options).unwrap();
+    let uami = UserAssignedIdentityRef {
+        subscription_id: "00000000-0000-0000-0000-000000000001".into(),
+        resource_group: "rg".into(),
+        name: "uami".into(),
+    };
+    assert_send(&arm.list_fics(&uami));
+}
