@@ -388,6 +388,10 @@ async fn migrating_an_ordinary_ca_certificate_from_version_1_to_2() {
         .collect();
     assert_eq!(kinds, ["create_fic", "delete_fic", "update_row"], "{plan}");
     assert!(matches!(&plan.actions[1], Action::DeleteFic { name, .. } if *name == v1_fic.name));
+    // Said in words, not in Rust's Debug syntax.
+    let text = plan.to_string();
+    assert!(text.contains(": version 2"), "{text}");
+    assert!(!text.contains("Some("), "{text}");
     assert!(engine.apply(&plan).await.is_success());
     assert!(fake.run_plugin(HOST, assembly, "Contoso.Plugins.KeyVaultReader"));
     let fics = fake.graph_fics(APP);

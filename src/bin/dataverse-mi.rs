@@ -712,9 +712,13 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 Output::Text => {
                     println!("managed identities:");
                     for r in &rows {
+                        let show = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
                         println!(
-                            "  {} app {:?} tenant {:?} version {:?}",
-                            r.id, r.application_id, r.tenant_id, r.version
+                            "  {} app {} tenant {} version {}",
+                            r.id,
+                            show(r.application_id.map(|a| a.to_string())),
+                            show(r.tenant_id.map(|t| t.to_string())),
+                            show(r.version.map(|v| v.to_string()))
                         );
                     }
                     println!("plug-in assemblies:");

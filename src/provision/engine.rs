@@ -345,11 +345,20 @@ impl Action {
                 format!("create managed identity {} in {}", row.id, env(environment))
             }
             Action::UpdateManagedIdentity { environment, id, update } => {
-                format!(
-                    "update managed identity {id} in {} (version {:?})",
-                    env(environment),
-                    update.version.map(|v| v.number())
-                )
+                let mut changes = Vec::new();
+                if let Some(v) = update.version {
+                    changes.push(format!("version {v}"));
+                }
+                if let Some(a) = update.application_id {
+                    changes.push(format!("application {a}"));
+                }
+                if let Some(t) = update.tenant_id {
+                    changes.push(format!("tenant {t}"));
+                }
+                if let Some(n) = &update.name {
+                    changes.push(format!("name '{n}'"));
+                }
+                format!("update managed identity {id} in {}: {}", env(environment), changes.join(", "))
             }
             Action::Bind { environment, component, .. } => {
                 format!("bind {} {} in {}", component.kind.logical_name(), component.name, env(environment))
@@ -662,9 +671,10 @@ impl fmt::Display for VerifyReport {
                 ComponentStatus::AssemblyBoundNotPackage { assembly, package } => format!(
                     "assembly {assembly} is bound but its package {package} is not: the platform uses the package's identity; bind the package (apply does)"
                 ),
-                ComponentStatus::WrongVersion { found, expected } => {
-                    format!("row version {found:?}, expected {expected}")
-                }
+                ComponentStatus::WrongVersion { found, expected } => match found {
+                    Some(found) => format!("row version {found}, expected {expected}"),
+                    None => format!("the row has no version (version 0, the deprecated preview), expected {expected}"),
+                },
                 ComponentStatus::NotBound => "not bound".to_owned(),
                 ComponentStatus::BoundToOther { managed_identity } => {
                     format!("bound to another identity {managed_identity}")
