@@ -705,6 +705,28 @@ fn corpus() -> Vec<Case> {
             &[Some(Binding), Some(Binding)],
         ),
     ];
+    // The Default environment the other way round: the platform writing the bare GUID, the FIC `Default-{tenant}`.
+    let ss_bare = with_segment(&ss_default, Environment, &TENANT.to_string());
+    cases.push(case(
+        "Default- where the platform writes the bare tenant GUID",
+        &ss_bare,
+        &ss_default,
+        basic_in(EnvironmentId::Guid(TENANT)),
+        &["environment_not_canonical"],
+        &[Some(Environment)],
+    ));
+    // Version 1 with the CN alone on one side and the whole name on the other (the open question).
+    let cn_only = v1
+        .replace("/i/CN=Contoso Root CA, O=Contoso, C=US/", "/i/Contoso Root CA/")
+        .replace("/s/CN=Contoso Plug-in Signing, OU=Dataverse, O=Contoso, C=US", "/s/Contoso Plug-in Signing");
+    cases.push(case(
+        "version 1, the CN alone where the platform has the whole names",
+        &v1,
+        &cn_only,
+        with_cert(&leaf),
+        &["v1_name_form", "v1_name_form"],
+        &[Some(Binding), Some(Binding)],
+    ));
     // The FIC's issuer and audience, with the subject right.
     let issuer_case = |name: &'static str, issuer: String, causes: &'static [&'static str]| Case {
         name,

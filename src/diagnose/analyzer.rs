@@ -229,11 +229,14 @@ fn environment(want: &str, got: &str, inputs: &DiagnosisInputs) -> Finding {
     let wanted = want.parse::<EnvironmentId>().ok();
     let given = got.parse::<EnvironmentId>().ok();
     let fix = format!("use /e/{want}: the environment id as RetrieveCurrentOrganization's EnvironmentId gives it");
-    let default_other_way = match wanted {
-        Some(EnvironmentId::Default { tenant }) => {
+    // The Default environment written the other way round: `Default-{tenant}` against the bare tenant GUID (what
+    // the platform writes in `/e/` for it is not documented), or as its API host writes it.
+    let default_other_way = match (wanted, given) {
+        (Some(EnvironmentId::Default { tenant }), _) => {
             given == Some(EnvironmentId::Guid(tenant))
                 || got.eq_ignore_ascii_case(&format!("default{}", tenant.simple()))
         }
+        (Some(EnvironmentId::Guid(guid)), Some(EnvironmentId::Default { tenant })) => guid == tenant,
         _ => false,
     };
     let (cause, message) = if inputs.organization_id.is_some()
@@ -340,8 +343,16 @@ fn binding(want: &str, got: &str, inputs: &DiagnosisInputs) -> Vec<Finding> {
             for (which, found, name) in [("issuer", i, issuer.as_str()), ("subject", s, subject.as_str())] {
                 if found != name {
                     let form = super::non_dotnet_dn_forms(name).into_iter().find(|(f, _)| f == found);
+                    let cn = |n: &str| {
+                        crate::cert::parse_dotnet_name(n).into_iter().find(|a| a.key == "CN").map(|a| a.value)
+                    };
+                    let cn_only = cn(name).as_deref() == Some(found) || cn(found).as_deref() == Some(name);
                     let (cause, message) = match form {
                         Some((_, label)) => (Cause::DnNotDotnetFormat, format!("the FIC writes the {which} name the {label} way: '{found}'")),
+                        None if cn_only => (
+                            Cause::V1NameForm,
+                            format!("version 1: one side has the {which}'s CN alone, the other the whole name ('{found}' against '{name}')"),
+                        ),
                         None => (Cause::DifferentValue, format!("the FIC names another {which}: '{found}'")),
                     };
                     out.push(finding(Segment::Binding, cause, found, name, message, format!("use the {which} name exactly as .NET prints it: '{name}'")));

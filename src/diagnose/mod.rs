@@ -331,6 +331,9 @@ pub enum Cause {
     NameHashEncoding,
     /// The version 2 issuer and subject name hashes are swapped.
     NamesSwapped,
+    /// A version 1 name given whole on one side and as its CN alone on the other (whether the platform writes
+    /// the whole name or the CN is not documented: its own subject settles it).
+    V1NameForm,
     /// The self-signed form `/h/` for a CA-issued certificate, or the reverse.
     BindingKindMismatch,
     /// The tenant segment names another tenant.
@@ -395,6 +398,7 @@ impl Cause {
             Cause::HashIsSha1Thumbprint => "hash_is_sha1_thumbprint",
             Cause::NameHashEncoding => "name_hash_encoding",
             Cause::NamesSwapped => "names_swapped",
+            Cause::V1NameForm => "v1_name_form",
             Cause::BindingKindMismatch => "binding_kind_mismatch",
             Cause::TenantMismatch => "tenant_mismatch",
             Cause::TenantNotEncoded => "tenant_not_encoded",

@@ -1464,17 +1464,18 @@ fn skip_the_rest(plan: &Plan, results: &mut [Option<ActionResult>], reason: &str
     }
 }
 
-/// Which segments of two subjects differ, each with both values: `environment: platform 'x', computed 'y'`.
+/// Which segments of two subjects differ, each with both values and what the diagnosis analyzer makes of it:
+/// `environment: platform 'x', computed 'y' (environment_not_canonical)`.
 fn difference(server: &str, local: &str) -> String {
-    use crate::subject::{Segment, SubjectSegments};
-    let (a, b) = (SubjectSegments::split(server), SubjectSegments::split(local));
-    let show = |v: Option<&str>| v.map(|s| format!("'{s}'")).unwrap_or_else(|| "nothing".into());
-    let parts: Vec<String> =
-        [Segment::Prefix, Segment::Tenant, Segment::App, Segment::Component, Segment::Environment, Segment::Binding]
-            .into_iter()
-            .filter(|s| a.get(*s) != b.get(*s))
-            .map(|s| format!("{s}: platform {}, computed {}", show(a.get(s)), show(b.get(s))))
-            .collect();
+    let findings = crate::diagnose::analyze(server, local, &crate::diagnose::DiagnosisInputs::default());
+    let show = |v: &Option<String>| v.as_deref().map(|s| format!("'{s}'")).unwrap_or_else(|| "nothing".into());
+    let parts: Vec<String> = findings
+        .iter()
+        .map(|f| {
+            let segment = f.segment.map(|s| s.name()).unwrap_or("subject");
+            format!("{segment}: platform {}, computed {} ({})", show(&f.expected), show(&f.found), f.cause.id())
+        })
+        .collect();
     if parts.is_empty() { "formatting".to_owned() } else { parts.join("; ") }
 }
 
