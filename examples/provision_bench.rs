@@ -156,7 +156,11 @@ fn engine_process(
     let transport: Arc<dyn Transport> = Arc::new(ReqwestTransport::new(ReqwestOptions::default())?);
     let base = ClientOptions { retry: RetryOptions::default(), transport: Some(transport), ..ClientOptions::default() };
     let dataverse = ClientOptions { shared_limit: Some(Arc::new(Semaphore::new(concurrency))), ..base.clone() };
-    let connector = ClientConnector::new(test_token(), dataverse).with_route_prefix(url);
+    let endpoints = dataverse_mi::testkit::endpoints_at(url);
+    let mut connector = ClientConnector::new(test_token(), dataverse);
+    if let Some(base_url) = endpoints.dataverse {
+        connector = connector.with_base_url(base_url);
+    }
     let graph = ClientOptions { base_url: Some(format!("{url}/graph/v1.0/").parse()?), ..base };
     let engines = engines(&specs, concurrency, connector, graph)?;
     let rss_start = status_kb("VmRSS:");

@@ -10,16 +10,16 @@ use std::time::{Duration, SystemTime};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use dataverse_mi::auth::{AzureIdentity, StaticToken, TokenSource};
 use dataverse_mi::cert::{Certificate, CertificateHash};
-use dataverse_mi::clients::{ClientOptions, DataverseClient, OrgUrl, RequestStats, Semaphore};
+use dataverse_mi::clients::{ClientOptions, DataverseClient, OrgUrl};
 use dataverse_mi::cloud::{Cloud, CloudProfile};
 use dataverse_mi::diagnose::{ConfiguredFic, DiagnosisInputs, explain, parse_error};
 use dataverse_mi::entities::PluginTraceLogSetting;
 use dataverse_mi::environment::EnvironmentId;
 use dataverse_mi::fic::FederatedIdentityCredential;
 use dataverse_mi::guid::{decode_guid, encode_guid, parse_guid};
-use dataverse_mi::provision::api::{ClientConnector, access_api, identity_api};
+use dataverse_mi::provision::api::DataverseBaseUrl;
 use dataverse_mi::provision::{
-    CertificateSpec, IdentitySpec, ProgressEvent, ProgressFn, ProvisionOptions, ProvisionSpec, Provisioner,
+    CertificateSpec, Endpoints, IdentitySpec, ProgressEvent, ProgressFn, ProvisionOptions, ProvisionSpec, Provisioner,
     WatchOptions, WatchReport,
 };
 use dataverse_mi::secret::Secret;
@@ -365,32 +365,24 @@ fn engine_for(args: &SpecArgs) -> Result<(ProvisionSpec, Provisioner), Failure> 
     if let Some(cloud) = &args.cloud {
         spec.cloud = cloud.parse()?;
     }
-    let stats = Arc::new(RequestStats::default());
-    let options = ClientOptions { stats: Some(stats.clone()), ..ClientOptions::default() };
-    let dataverse = ClientOptions { shared_limit: Some(Arc::new(Semaphore::new(16))), ..options.clone() };
-    let cloud = CloudProfile::from(spec.cloud);
-    let (identity, access, connector) = match &args.testkit_url {
-        None => {
-            let credential = credential()?;
-            let identity = identity_api(&spec.identity, &cloud, credential.clone(), options.clone(), options.clone())?;
-            let access = access_api(&cloud, credential.clone(), options)?;
-            (identity, access, ClientConnector::new(credential, dataverse))
-        }
+    let engine = match &args.testkit_url {
+        None => Provisioner::for_spec(&spec, credential()?, ClientOptions::default(), ProvisionOptions::default())?,
         Some(url) => {
+            // A fake served by the testkit over loopback: its routes, a token it accepts.
             let token: Arc<dyn TokenSource> =
                 Arc::new(StaticToken::new(Secret::new("testkit"), SystemTime::now() + Duration::from_secs(3600)));
-            let at = |path: &str| -> Result<ClientOptions, Failure> {
-                Ok(ClientOptions { base_url: Some(format!("{url}/{path}").parse()?), ..options.clone() })
-            };
-            let identity = identity_api(&spec.identity, &cloud, token.clone(), at("graph/v1.0/")?, at("arm/")?)?;
-            let access = access_api(&cloud, token.clone(), at("arm/")?)?;
-            (identity, access, ClientConnector::new(token, dataverse).with_route_prefix(url.clone()))
+            let base = url.trim_end_matches('/').to_owned();
+            let dataverse: DataverseBaseUrl = Arc::new(move |org: &OrgUrl| {
+                let at = format!("{base}/dv/{}/api/data/v9.2/", org.host());
+                at.parse().map_err(|_| dataverse_mi::clients::ApiError::invalid("URL", at))
+            });
+            let endpoints = Endpoints::default()
+                .graph(format!("{url}/graph/v1.0/").parse()?)
+                .arm(format!("{url}/arm/").parse()?)
+                .dataverse(dataverse);
+            Provisioner::for_spec_at(&spec, token, ClientOptions::default(), ProvisionOptions::default(), endpoints)?
         }
     };
-    let connector = Arc::new(connector);
-    let engine =
-        Provisioner::new(identity, connector, ProvisionOptions { stats: Some(stats), ..ProvisionOptions::default() })
-            .with_access(access);
     Ok((spec, engine))
 }
 

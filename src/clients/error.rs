@@ -191,7 +191,9 @@ impl ApiError {
         matches!(self, ApiError::Transport { kind: TransportErrorKind::Timeout, .. })
     }
 
-    pub(crate) fn invalid(what: &'static str, message: impl Into<String>) -> Self {
+    /// An input refused before any request was sent (`what` names it, e.g. `"URL"`): for code that plugs into
+    /// the clients, such as a [`DataverseBaseUrl`](crate::provision::api::DataverseBaseUrl) mapping.
+    pub fn invalid(what: &'static str, message: impl Into<String>) -> Self {
         ApiError::InvalidInput { what, message: message.into() }
     }
 }

@@ -404,16 +404,34 @@ pub trait DataverseConnector: Send + Sync + fmt::Debug {
     fn connect(&self, org_url: &str) -> Result<Arc<dyn DataverseApi>, ApiError>;
 }
 
+/// Maps an organization to the base URL of its Web API (with `/api/data/v9.2/`), for environments reached
+/// somewhere else than at their own host: a proxy, or a loopback fake (the testkit's `FakeServer::endpoints`).
+pub type DataverseBaseUrl = Arc<dyn Fn(&crate::clients::OrgUrl) -> Result<url::Url, ApiError> + Send + Sync>;
+
 /// The connector the front ends use: a [`DataverseClient`] per organization URL, all sharing one token cache
 /// and the options given (e.g. a shared concurrency limit and request counters). Clients are made on demand and
 /// not kept: with the shared token cache they cost a few allocations, and keeping one per environment would
 /// make memory grow with the number of environments.
-#[derive(Debug)]
+///
+/// Organization URLs must be Dataverse hosts (`*.dynamics.com` and the other clouds' suffixes), whatever the
+/// transport: a custom transport does not turn the check off. A connector given base URLs
+/// ([`with_base_url`](Self::with_base_url)) or told so ([`accepting_any_host`](Self::accepting_any_host)) takes
+/// any host.
 pub struct ClientConnector {
     credential: Arc<dyn crate::auth::TokenSource>,
     options: crate::clients::ClientOptions,
-    route_prefix: Option<String>,
+    base_url: Option<DataverseBaseUrl>,
     any_host: bool,
+}
+
+impl fmt::Debug for ClientConnector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientConnector")
+            .field("options", &self.options)
+            .field("base_url", &self.base_url.is_some())
+            .field("any_host", &self.any_host)
+            .finish()
+    }
 }
 
 impl ClientConnector {
@@ -422,18 +440,23 @@ impl ClientConnector {
     /// every environment's client.
     pub fn new(credential: Arc<dyn crate::auth::TokenSource>, mut options: crate::clients::ClientOptions) -> Self {
         let credential: Arc<dyn crate::auth::TokenSource> = Arc::new(crate::auth::TokenCache::new(credential));
-        // A transport of the caller's (a fake, a proxy) may serve any host; the default one only Dataverse's.
-        let any_host = options.transport.is_some();
         if options.transport.is_none() {
             // On failure, each client's own attempt reports the error when an environment is reached.
             options.transport = crate::clients::default_transport().ok();
         }
-        ClientConnector { credential, options, route_prefix: None, any_host }
+        ClientConnector { credential, options, base_url: None, any_host: false }
     }
 
-    /// A fake served over loopback HTTP whose environments live under `{prefix}/dv/{host}/` (the testkit's layout).
-    pub fn with_route_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.route_prefix = Some(prefix.into());
+    /// Each organization's Web API at the URL `base_url` gives for it (and any host accepted).
+    pub fn with_base_url(mut self, base_url: DataverseBaseUrl) -> Self {
+        self.base_url = Some(base_url);
+        self.any_host = true;
+        self
+    }
+
+    /// Organization URLs of any host accepted (a fake or a test double that serves made-up hosts).
+    pub fn accepting_any_host(mut self) -> Self {
+        self.any_host = true;
         self
     }
 }
@@ -441,16 +464,14 @@ impl ClientConnector {
 impl DataverseConnector for ClientConnector {
     fn connect(&self, org_url: &str) -> Result<Arc<dyn DataverseApi>, ApiError> {
         let mut options = self.options.clone();
-        let org = match &self.route_prefix {
-            Some(prefix) => {
-                let org = crate::clients::OrgUrl::any_host(org_url)?;
-                let base = format!("{prefix}/dv/{}/api/data/v9.2/", org.host());
-                options.base_url = Some(base.parse().map_err(|_| ApiError::invalid("URL", base))?);
-                org
-            }
-            None if self.any_host => crate::clients::OrgUrl::any_host(org_url)?,
-            None => crate::clients::OrgUrl::parse(org_url)?,
+        let org = if self.any_host {
+            crate::clients::OrgUrl::any_host(org_url)?
+        } else {
+            crate::clients::OrgUrl::parse(org_url)?
         };
+        if let Some(base_url) = &self.base_url {
+            options.base_url = Some(base_url(&org)?);
+        }
         Ok(Arc::new(DataverseClient::new(org, self.credential.clone(), options)?))
     }
 }
@@ -515,5 +536,35 @@ mod tests {
         assert!(connector.connect("https://contoso.crm.dynamics.com").is_ok());
         assert!(connector.connect("https://contoso.crm4.dynamics.com").is_ok());
         assert!(connector.connect("https://evil.example.com").is_err(), "a token is never sent elsewhere");
+    }
+
+    #[derive(Debug)]
+    struct NoNetwork;
+
+    #[async_trait]
+    impl crate::http::Transport for NoNetwork {
+        async fn send(
+            &self,
+            _: http::Request<bytes::Bytes>,
+        ) -> Result<http::Response<bytes::Bytes>, crate::http::TransportError> {
+            Err(crate::http::TransportError::new(crate::http::TransportErrorKind::Other, "no network in this test"))
+        }
+    }
+
+    #[test]
+    fn a_custom_transport_keeps_the_host_check_unless_told_otherwise() {
+        let token: Arc<dyn crate::auth::TokenSource> = Arc::new(crate::auth::StaticToken::new(
+            crate::secret::Secret::new("t"),
+            std::time::SystemTime::now() + std::time::Duration::from_secs(60),
+        ));
+        let options = crate::clients::ClientOptions {
+            transport: Some(Arc::new(NoNetwork)),
+            ..crate::clients::ClientOptions::default()
+        };
+        let connector = ClientConnector::new(token.clone(), options.clone());
+        assert!(connector.connect("https://contoso.crm.dynamics.com").is_ok());
+        assert!(connector.connect("https://evil.example.com").is_err(), "a custom transport does not turn it off");
+        let fake = ClientConnector::new(token, options).accepting_any_host();
+        assert!(fake.connect("https://made-up.example.test").is_ok());
     }
 }

@@ -18,6 +18,7 @@ pub mod api;
 mod engine;
 mod spec;
 mod watch;
+mod wiring;
 
 pub use engine::{
     Action, ActionResult, ActionStatus, ApplyReport, AssemblyInPackage, ComponentReport, ComponentState,
@@ -29,6 +30,7 @@ pub use spec::{
     SpecError,
 };
 pub use watch::{EnvironmentWatch, TokenFailure, WatchOptions, WatchReport};
+pub use wiring::{DEFAULT_DATAVERSE_CONCURRENCY, Endpoints};
 
 use crate::cert::CertificateError;
 use crate::clients::{ApiError, ComponentKind};

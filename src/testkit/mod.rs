@@ -722,28 +722,37 @@ impl FakePlatform {
         concurrency: usize,
         retry: crate::http::RetryOptions,
         options: crate::provision::ProvisionOptions,
-    ) -> Result<FakeClients, ApiError> {
+    ) -> Result<FakeClients, crate::provision::ProvisionError> {
         let stats = Arc::new(crate::clients::RequestStats::default());
-        let base = ClientOptions {
+        let client = ClientOptions {
             retry,
             max_concurrency: concurrency,
             transport: Some(self.transport()),
             stats: Some(stats.clone()),
+            shared_limit: Some(Arc::new(crate::clients::Semaphore::new(concurrency.max(1)))),
             ..ClientOptions::default()
         };
-        let dataverse = ClientOptions {
-            shared_limit: Some(Arc::new(crate::clients::Semaphore::new(concurrency.max(1)))),
-            ..base.clone()
-        };
-        let cloud = CloudProfile::from(spec.cloud);
-        let identity =
-            crate::provision::api::identity_api(&spec.identity, &cloud, test_token(), base.clone(), base.clone())?;
-        let access = crate::provision::api::access_api(&cloud, test_token(), base)?;
-        let connector = Arc::new(crate::provision::api::ClientConnector::new(test_token(), dataverse));
-        let options = crate::provision::ProvisionOptions { stats: Some(stats.clone()), ..options };
-        let provisioner = crate::provision::Provisioner::new(identity, connector, options).with_access(access);
+        // The production constructor, with the fake's in-process transport (it routes by the real host names).
+        let provisioner = crate::provision::Provisioner::for_spec(spec, test_token(), client, options)?;
         Ok(FakeClients { provisioner, stats })
     }
+}
+
+/// The fake's services served at `uri` (e.g. `http://127.0.0.1:PORT`, from [`FakeServer::uri`]): Graph under
+/// `/graph/v1.0/`, ARM under `/arm/`, each environment under `/dv/{host}/`. For a process that knows only the
+/// fake's address.
+pub fn endpoints_at(uri: &str) -> crate::provision::Endpoints {
+    let uri = uri.trim_end_matches('/').to_owned();
+    let parse = |s: String| s.parse::<url::Url>().ok();
+    let endpoints = crate::provision::Endpoints {
+        graph: parse(format!("{uri}/graph/v1.0/")),
+        arm: parse(format!("{uri}/arm/")),
+        ..crate::provision::Endpoints::default()
+    };
+    endpoints.dataverse(Arc::new(move |org: &OrgUrl| {
+        let base = format!("{uri}/dv/{}/api/data/v9.2/", org.host());
+        base.parse().map_err(|_| ApiError::invalid("URL", base))
+    }))
 }
 
 /// A token for tests: any value works against the fake.
@@ -796,29 +805,23 @@ impl FakeServer {
         ArmClient::new(&CloudProfile::from(Cloud::Public), test_token(), self.arm_options())
     }
 
-    /// An engine wired to this fake over loopback HTTP.
+    /// Where the fake's services are, for [`Provisioner::for_spec_at`](crate::provision::Provisioner::for_spec_at):
+    /// [`endpoints_at`] this server's URI.
+    pub fn endpoints(&self) -> crate::provision::Endpoints {
+        endpoints_at(&self.uri())
+    }
+
+    /// An engine wired to this fake over loopback HTTP, by the production constructor
+    /// ([`Provisioner::for_spec_at`](crate::provision::Provisioner::for_spec_at)) at [`FakeServer::endpoints`].
     pub fn provisioner(
         &self,
         spec: &crate::provision::ProvisionSpec,
         options: crate::provision::ProvisionOptions,
-    ) -> Result<FakeClients, ApiError> {
+    ) -> Result<FakeClients, crate::provision::ProvisionError> {
         let stats = Arc::new(crate::clients::RequestStats::default());
-        let with_stats = |o: ClientOptions| ClientOptions { stats: Some(stats.clone()), ..o };
-        let cloud = CloudProfile::from(spec.cloud);
-        let identity = crate::provision::api::identity_api(
-            &spec.identity,
-            &cloud,
-            test_token(),
-            with_stats(self.graph_options()),
-            with_stats(self.arm_options()),
-        )?;
-        let access = crate::provision::api::access_api(&cloud, test_token(), with_stats(self.arm_options()))?;
-        let connector = Arc::new(
-            crate::provision::api::ClientConnector::new(test_token(), with_stats(ClientOptions::default()))
-                .with_route_prefix(self.uri()),
-        );
-        let options = crate::provision::ProvisionOptions { stats: Some(stats.clone()), ..options };
-        let provisioner = crate::provision::Provisioner::new(identity, connector, options).with_access(access);
+        let client = ClientOptions { stats: Some(stats.clone()), ..ClientOptions::default() };
+        let provisioner =
+            crate::provision::Provisioner::for_spec_at(spec, test_token(), client, options, self.endpoints())?;
         Ok(FakeClients { provisioner, stats })
     }
 }

@@ -1,0 +1,139 @@
+//! A service that provisions on request, as a platform team's portal or a queue worker embeds the crate.
+//!
+//! `cargo run --example service --features testkit`
+//!
+//! Requests arrive on a channel (an HTTP handler or a queue consumer would send them); a worker spawns a task per
+//! request, so plans and applies for different teams run at once on a multi-threaded runtime. Each request names a
+//! spec; the engine for it comes from the one production constructor, `Provisioner::for_spec` (here
+//! `for_spec_at`, pointed at the crate's built-in fake so that the example runs without an Azure account).
+
+use std::sync::Arc;
+
+use dataverse_mi::auth::TokenSource;
+use dataverse_mi::clients::ClientOptions;
+use dataverse_mi::provision::{
+    ApplyReport, CertificateSpec, Endpoints, EnvironmentSpec, IdentitySpec, Plan, ProvisionError, ProvisionOptions,
+    ProvisionSpec, Provisioner,
+};
+use dataverse_mi::testkit::{FakeOptions, FakePlatform, test_token};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+/// What the service is asked.
+enum Request {
+    /// Plan a spec (nothing is written).
+    Plan { spec: ProvisionSpec, reply: oneshot::Sender<Result<Plan, ProvisionError>> },
+    /// Plan and apply a spec.
+    Apply { spec: ProvisionSpec, reply: oneshot::Sender<Result<ApplyReport, ProvisionError>> },
+}
+
+/// How the service makes an engine for a spec. In production: the real services of the spec's cloud, signed in
+/// with the service's own credential (e.g. `dataverse_mi::auth::AzureIdentity` over workload identity).
+#[derive(Clone)]
+struct Engines {
+    credential: Arc<dyn TokenSource>,
+    endpoints: Option<Endpoints>,
+}
+
+impl Engines {
+    fn engine(&self, spec: &ProvisionSpec) -> Result<Provisioner, ProvisionError> {
+        let (client, options) = (ClientOptions::default(), ProvisionOptions::default());
+        match &self.endpoints {
+            None => Provisioner::for_spec(spec, self.credential.clone(), client, options),
+            Some(endpoints) => {
+                Provisioner::for_spec_at(spec, self.credential.clone(), client, options, endpoints.clone())
+            }
+        }
+    }
+}
+
+/// The worker: one spawned task per request (the engine's futures are `Send + 'static` with owned inputs).
+async fn serve(engines: Engines, mut requests: mpsc::Receiver<Request>) {
+    while let Some(request) = requests.recv().await {
+        let engines = engines.clone();
+        tokio::spawn(async move {
+            match request {
+                Request::Plan { spec, reply } => {
+                    let planned = async { engines.engine(&spec)?.plan(&spec).await }.await;
+                    let _ = reply.send(planned);
+                }
+                Request::Apply { spec, reply } => {
+                    let applied = async {
+                        let engine = engines.engine(&spec)?;
+                        let plan = engine.plan(&spec).await?;
+                        Ok(engine.apply(&plan).await)
+                    }
+                    .await;
+                    let _ = reply.send(applied);
+                }
+            }
+        });
+    }
+}
+
+fn team_spec(app_id: Uuid, host: &str, cert_path: &str) -> ProvisionSpec {
+    ProvisionSpec::new(
+        IdentitySpec::app_registration(app_id),
+        vec![EnvironmentSpec {
+            org_url: format!("https://{host}"),
+            environment_id: None,
+            plugin_assemblies: vec!["Contoso.Plugins".into()],
+            plugin_packages: vec![],
+            certificate: CertificateSpec::File { path: cert_path.into(), password_env: None },
+        }],
+    )
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // The built-in fake: two teams, each with its app registration and environment.
+    let tenant = Uuid::parse_str("72f988bf-86f1-41af-91ab-2d7cd011db47")?;
+    let cert_path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/contoso-plugins.cer");
+    let cert = dataverse_mi::cert::Certificate::from_file(cert_path)?.certificate;
+    let fake = FakePlatform::new(FakeOptions::default());
+    let teams =
+        [(Uuid::from_u128(0xa1), "contoso.crm.dynamics.com"), (Uuid::from_u128(0xb2), "fabrikam.crm.dynamics.com")];
+    fake.add_default_environment(teams[0].1, tenant);
+    fake.add_environment(teams[1].1, tenant);
+    for (app, host) in teams {
+        fake.add_application(app, &format!("plug-ins of {host}"));
+        fake.add_plugin_assembly(host, "Contoso.Plugins", Some(cert.clone()));
+    }
+    let server = fake.start().await;
+
+    let (send, receive) = mpsc::channel(16);
+    let worker =
+        tokio::spawn(serve(Engines { credential: test_token(), endpoints: Some(server.endpoints()) }, receive));
+
+    // Two teams ask at once: a plan first (nothing written), then an apply each.
+    let mut asked = Vec::new();
+    for (app, host) in teams {
+        let (reply, answer) = oneshot::channel();
+        send.send(Request::Plan { spec: team_spec(app, host, cert_path), reply }).await?;
+        asked.push((host, answer));
+    }
+    for (host, answer) in asked {
+        let plan = answer.await??;
+        println!("== plan for {host}\n{plan}\n");
+    }
+    let writes_after_plans = fake.writes();
+    let mut applies = Vec::new();
+    for (app, host) in teams {
+        let (reply, answer) = oneshot::channel();
+        send.send(Request::Apply { spec: team_spec(app, host, cert_path), reply }).await?;
+        applies.push((host, answer));
+    }
+    let mut all_ok = true;
+    for (host, answer) in applies {
+        let report = answer.await??;
+        println!("== apply for {host}\n{report}\n");
+        all_ok &= report.is_success();
+    }
+    drop(send);
+    worker.await?;
+    println!("requests served by the fake: {}", fake.requests().len());
+    if writes_after_plans != 0 || !all_ok {
+        return Err("the service did not provision as expected".into());
+    }
+    Ok(())
+}
