@@ -52,10 +52,72 @@ pub enum AuthError {
 }
 
 /// Where the clients get tokens: one call, any credential behind it.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use dataverse_mi::async_trait;
+/// use dataverse_mi::auth::{AccessToken, AuthError, Secret, TokenSource};
+///
+/// /// Tokens from the service's own token broker.
+/// #[derive(Debug)]
+/// struct Broker;
+///
+/// #[async_trait]
+/// impl TokenSource for Broker {
+///     async fn token(&self, scopes: &[&str]) -> Result<AccessToken, AuthError> {
+///         let token = format!("token-for-{}", scopes.join(" ")); // ask the broker here
+///         Ok(AccessToken { token: Secret::new(token), expires_on: SystemTime::now() + Duration::from_secs(3600) })
+///     }
+/// }
+/// ```
+///
+/// Where a trait is more than needed, [`token_fn`] makes a source of an async function.
 #[async_trait]
 pub trait TokenSource: Send + Sync + fmt::Debug {
     /// A token valid for `scopes` (for this crate always one scope, `https://{host}/.default`).
     async fn token(&self, scopes: &[&str]) -> Result<AccessToken, AuthError>;
+}
+
+/// A [`TokenSource`] made of an async function of the scopes: see [`token_fn`].
+pub struct TokenFn<F>(F);
+
+impl<F> fmt::Debug for TokenFn<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenFn")
+    }
+}
+
+/// A token source of an async function of the scopes, for when a trait is more than needed.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use std::time::{Duration, SystemTime};
+/// use dataverse_mi::auth::{AccessToken, Secret, TokenSource, token_fn};
+///
+/// let source = token_fn(|scopes: Vec<String>| async move {
+///     Ok(AccessToken { token: Secret::new(format!("for {}", scopes[0])), expires_on: SystemTime::now() + Duration::from_secs(60) })
+/// });
+/// let token = source.token(&["https://graph.microsoft.com/.default"]).await.unwrap();
+/// assert_eq!(token.token.expose(), "for https://graph.microsoft.com/.default");
+/// # }
+/// ```
+pub fn token_fn<F, Fut>(f: F) -> TokenFn<F>
+where
+    F: Fn(Vec<String>) -> Fut + Send + Sync,
+    Fut: std::future::Future<Output = Result<AccessToken, AuthError>> + Send,
+{
+    TokenFn(f)
+}
+
+#[async_trait]
+impl<F, Fut> TokenSource for TokenFn<F>
+where
+    F: Fn(Vec<String>) -> Fut + Send + Sync,
+    Fut: std::future::Future<Output = Result<AccessToken, AuthError>> + Send,
+{
+    async fn token(&self, scopes: &[&str]) -> Result<AccessToken, AuthError> {
+        (self.0)(scopes.iter().map(|s| (*s).to_owned()).collect()).await
+    }
 }
 
 /// A token given by the caller: for tests, and for callers that manage tokens themselves.

@@ -5,15 +5,17 @@
 //! plug in as easily as the default [`ReqwestTransport`]. [`RetryOptions`] is the policy the clients apply
 //! between themselves and the transport.
 //!
+//! The types its signature needs are re-exported in [`reexports`](crate::reexports):
+//!
 //! ```
 //! use dataverse_mi::http::{Transport, TransportError};
-//! use bytes::Bytes;
+//! use dataverse_mi::reexports::{async_trait, bytes::Bytes, http};
 //!
 //! /// A transport that answers every request with 503: handy to see the retry policy work.
 //! #[derive(Debug)]
 //! struct Unavailable;
 //!
-//! #[async_trait::async_trait]
+//! #[async_trait]
 //! impl Transport for Unavailable {
 //!     async fn send(&self, _request: http::Request<Bytes>) -> Result<http::Response<Bytes>, TransportError> {
 //!         Ok(http::Response::builder().status(503).body(Bytes::new()).unwrap())

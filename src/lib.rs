@@ -19,6 +19,15 @@ pub mod subject;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+/// The crates the public traits' signatures use ([`http::Transport`] speaks `http` and `bytes`, every trait is an
+/// `async_trait`), re-exported so that implementing them needs no guessing of names or versions.
+pub mod reexports {
+    pub use ::async_trait::async_trait;
+    pub use ::bytes;
+    pub use ::http;
+}
+pub use ::async_trait::async_trait;
+
 pub use cert::{Certificate, CertificateError, CertificateHash, NameHash};
 pub use cloud::{Cloud, CloudProfile};
 pub use entities::{ManagedIdentity, NewManagedIdentity, PluginAssembly, PluginPackage};
@@ -60,4 +69,43 @@ pub enum Error {
     /// A call to Dataverse, Graph or ARM failed.
     #[error(transparent)]
     Api(#[from] clients::ApiError),
+    /// A token could not be had.
+    #[error(transparent)]
+    Auth(#[from] auth::AuthError),
+    /// The transport failed (no HTTP response).
+    #[error(transparent)]
+    Transport(#[from] http::TransportError),
+    /// A distinguished name could not be read.
+    #[error(transparent)]
+    Name(#[from] cert::NameError),
+    /// A provisioning spec was refused.
+    #[error(transparent)]
+    Spec(#[from] provision::SpecError),
+    /// Provisioning failed.
+    #[error(transparent)]
+    Provision(#[from] provision::ProvisionError),
+    /// An error text could not be read.
+    #[error(transparent)]
+    Diagnose(#[from] diagnose::DiagnoseError),
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every error type of the crate converts into [`crate::Error`] with `?`, and keeps its source.
+    #[test]
+    fn every_error_converts_and_keeps_its_message() {
+        fn into(e: impl Into<crate::Error> + std::fmt::Display) -> (String, crate::Error) {
+            (e.to_string(), e.into())
+        }
+        let samples = [
+            into("x".parse::<crate::environment::EnvironmentId>().unwrap_err()),
+            into(crate::guid::parse_guid("x").unwrap_err()),
+            into(crate::diagnose::parse_error("no code here").unwrap_err()),
+            into(crate::provision::SpecError::NoEnvironment),
+            into(crate::cert::Certificate::from_der(b"").unwrap_err()),
+        ];
+        for (text, error) in samples {
+            assert_eq!(error.to_string(), text, "transparent: the same message");
+        }
+    }
 }
