@@ -208,6 +208,25 @@ pub enum CertificateSpec {
         /// `X509Certificate2.Subject`.
         subject_dn: String,
     },
+    /// A certificate already in memory (read from a vault, a database, a request). Not part of the file format: a
+    /// spec holding one does not serialize.
+    #[serde(skip)]
+    Loaded(Certificate),
+    /// A PFX file and its password, given in memory as a [`Secret`] (never printed) instead of through an
+    /// environment variable. Not part of the file format.
+    #[serde(skip)]
+    Pkcs12 {
+        /// The path (relative paths are relative to the spec's `base_dir`).
+        path: PathBuf,
+        /// The password.
+        password: Secret,
+    },
+}
+
+impl From<Certificate> for CertificateSpec {
+    fn from(certificate: Certificate) -> Self {
+        CertificateSpec::Loaded(certificate)
+    }
 }
 
 /// One environment to provision.
@@ -401,12 +420,17 @@ impl CertificateSpec {
     /// The certificate itself, when the spec names a file (relative paths start at `base_dir`); `None` for a
     /// hash or names.
     pub fn certificate(&self, base_dir: &Path) -> Result<Option<Certificate>, super::ProvisionError> {
-        let CertificateSpec::File { path, password_env } = self else { return Ok(None) };
-        let password = match password_env {
-            Some(var) => Some(Secret::new(std::env::var(var).map_err(|_| super::ProvisionError::Input {
-                message: format!("the environment variable {var} (the PFX password) is not set"),
-            })?)),
-            None => None,
+        let (path, password) = match self {
+            CertificateSpec::Loaded(certificate) => return Ok(Some(certificate.clone())),
+            CertificateSpec::Pkcs12 { path, password } => (path, Some(password.clone())),
+            CertificateSpec::File { path, password_env: Some(var) } => {
+                let password = std::env::var(var).map_err(|_| super::ProvisionError::Input {
+                    message: format!("the environment variable {var} (the PFX password) is not set"),
+                })?;
+                (path, Some(Secret::new(password)))
+            }
+            CertificateSpec::File { path, password_env: None } => (path, None),
+            CertificateSpec::Sha256 { .. } | CertificateSpec::Names { .. } => return Ok(None),
         };
         // `join` keeps an absolute path as it is.
         Ok(Some(Certificate::from_file_with_password(base_dir.join(path), password.as_ref())?.certificate))
@@ -424,7 +448,7 @@ impl CertificateSpec {
             (CertificateSpec::Names { issuer_dn, subject_dn }, None) => {
                 Ok(CertificateBinding::from_names(issuer_dn, subject_dn, version)?)
             }
-            (CertificateSpec::File { .. }, None) => {
+            (CertificateSpec::File { .. } | CertificateSpec::Pkcs12 { .. } | CertificateSpec::Loaded(_), None) => {
                 Err(super::ProvisionError::Input { message: "the certificate file gave no certificate".into() })
             }
         }

@@ -1,0 +1,83 @@
+//! What a service that embeds the engine hands it: a certificate from memory, a PFX password as a secret, the
+//! production constructor.
+#![cfg(feature = "testkit")]
+
+use dataverse_mi::auth::Secret;
+use dataverse_mi::cert::Certificate;
+use dataverse_mi::clients::ClientOptions;
+use dataverse_mi::provision::{
+    CertificateSpec, EnvironmentSpec, IdentitySpec, ProvisionOptions, ProvisionSpec, Provisioner,
+};
+use dataverse_mi::testkit::{FakeOptions, FakePlatform, test_token};
+use uuid::Uuid;
+
+const TENANT: Uuid = Uuid::from_u128(0x72f988bf_86f1_41af_91ab_2d7cd011db47);
+const APP: Uuid = Uuid::from_u128(0x0b5a7d2c_6f4e_4d3a_9c1b_2a8e7f6d5c4b);
+const HOST: &str = "contoso.crm.dynamics.com";
+
+fn spec_with(certificate: CertificateSpec) -> ProvisionSpec {
+    ProvisionSpec::new(
+        IdentitySpec::app_registration(APP),
+        vec![EnvironmentSpec {
+            org_url: format!("https://{HOST}"),
+            environment_id: None,
+            plugin_assemblies: vec!["Contoso.Plugins".into()],
+            plugin_packages: vec![],
+            certificate,
+        }],
+    )
+}
+
+fn fake_with(cert: &Certificate) -> FakePlatform {
+    let fake = FakePlatform::new(FakeOptions::default());
+    fake.add_application(APP, "Contoso plug-ins");
+    fake.add_environment(HOST, TENANT);
+    fake.add_plugin_assembly(HOST, "Contoso.Plugins", Some(cert.clone()));
+    fake
+}
+
+#[tokio::test]
+async fn a_certificate_held_in_memory() {
+    let der = std::fs::read(format!("{}/examples/contoso-plugins.cer", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let cert = Certificate::from_der(&der).unwrap();
+    let fake = fake_with(&cert);
+    let spec = spec_with(cert.clone().into());
+    let server = fake.start().await;
+    let engine = Provisioner::for_spec_at(
+        &spec,
+        test_token(),
+        ClientOptions::default(),
+        ProvisionOptions::default(),
+        server.endpoints(),
+    )
+    .unwrap();
+    let plan = engine.plan(&spec).await.unwrap();
+    assert!(plan.environments[0].subject.ends_with(&format!("/h/{}", cert.sha256())));
+    assert!(engine.apply(&plan).await.is_success());
+    assert!(engine.verify(&spec).await.unwrap().is_ok());
+    // Not part of the file format: a spec holding one does not serialize (rather than losing it silently).
+    assert!(toml::to_string(&spec).is_err() || serde_json::to_string(&spec).is_err());
+}
+
+#[tokio::test]
+async fn a_pfx_password_as_a_secret_never_printed() {
+    let pfx = format!("{}/tests/fixtures/leaf.pfx", env!("CARGO_MANIFEST_DIR"));
+    let password = Secret::new("fixture");
+    let cert = Certificate::from_file_with_password(&pfx, Some(&password)).unwrap().certificate;
+    let fake = fake_with(&cert);
+    let spec = spec_with(CertificateSpec::Pkcs12 { path: pfx.clone().into(), password });
+    // The password ("fixture") stays out of Debug (the path, tests/fixtures/..., is taken out before looking).
+    let shown = format!("{spec:?}").replace(&pfx, "");
+    assert!(shown.contains("password: Secret") && !shown.contains("fixture"), "{shown}");
+    let engine = fake.provisioner(&spec, 4, Default::default(), ProvisionOptions::default()).unwrap().provisioner;
+    let plan = engine.plan(&spec).await.unwrap();
+    assert!(engine.apply(&plan).await.is_success());
+    assert!(engine.verify(&spec).await.unwrap().is_ok());
+    // A wrong password is an error that names the PFX, not the password.
+    let wrong = spec_with(CertificateSpec::Pkcs12 {
+        path: format!("{}/tests/fixtures/leaf.pfx", env!("CARGO_MANIFEST_DIR")).into(),
+        password: Secret::new("not-the-password"),
+    });
+    let err = engine.plan(&wrong).await.unwrap_err().to_string();
+    assert!(!err.contains("not-the-password"), "{err}");
+}
