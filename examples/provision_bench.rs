@@ -231,11 +231,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for result in
         rt.block_on(futures_util::future::join_all(engines.iter().zip(&specs).map(|(engine, spec)| async move {
             let again = engine.plan(spec).await?;
-            engine.apply(&again).await;
-            Ok::<_, dataverse_mi::provision::ProvisionError>(())
+            Ok::<_, dataverse_mi::provision::ProvisionError>(engine.apply(&again).await.is_success())
         })))
     {
-        result?;
+        if !result? {
+            return Err("the re-run's apply failed".into());
+        }
     }
     let writes_rerun = fake.writes();
     let rerun_log = fake.requests();

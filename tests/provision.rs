@@ -531,7 +531,13 @@ async fn the_principal_retry_is_bounded() {
         report.actions.iter().filter(|a| matches!(a.status, ActionStatus::Failed { .. })).collect();
     assert_eq!(failed.len(), 1, "{report}");
     assert!(failed[0].description.starts_with("assign 'Key Vault Secrets User'"));
-    assert!(matches!(&failed[0].status, ActionStatus::Failed { error } if error.contains("PrincipalNotFound")));
+    // The failure is typed: the service, its status and its code, not only a message.
+    let ActionStatus::Failed { error } = &failed[0].status else { panic!("{report}") };
+    assert_eq!(error.code.as_deref(), Some("PrincipalNotFound"));
+    assert_eq!(error.service.as_deref(), Some("arm"));
+    assert_eq!(error.status, Some(400));
+    assert!(!error.throttled);
+    assert!(error.message.contains("PrincipalNotFound"));
     assert!(fake.role_assignments().is_empty());
 }
 
@@ -580,7 +586,10 @@ async fn a_conflict_that_is_not_the_grant_fails() {
     let report = engine.apply(&plan).await;
     assert!(!report.is_success(), "{report}");
     let grant = report.actions.iter().find(|a| a.description.starts_with("assign")).unwrap();
-    assert!(matches!(&grant.status, ActionStatus::Failed { error } if error.contains("RoleAssignmentExists")));
+    assert!(
+        matches!(&grant.status, ActionStatus::Failed { error } if error.code.as_deref() == Some("RoleAssignmentExists") && error.status == Some(409)),
+        "{report}"
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -44,6 +44,7 @@ pub struct ErrorDetail {
 
 /// An error response from a service, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ServiceError {
     /// The service.
     pub service: Service,
@@ -184,6 +185,15 @@ impl ApiError {
     /// The service throttled the request (429), even after the retries.
     pub fn is_throttled(&self) -> bool {
         self.status() == Some(StatusCode::TOO_MANY_REQUESTS)
+    }
+
+    /// The service the failed call was for, when it reached for one.
+    pub fn service(&self) -> Option<Service> {
+        match self {
+            ApiError::Service(e) => Some(e.service),
+            ApiError::Transport { service, .. } | ApiError::Decode { service, .. } => Some(*service),
+            _ => None,
+        }
     }
 
     /// No response came in time.

@@ -429,6 +429,7 @@ impl Cause {
 
 /// One cause found, with what to do about it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Finding {
     /// The cause.
     pub cause: Cause,
@@ -452,6 +453,7 @@ impl Finding {
 
 /// The findings for one error, most likely cause first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Diagnosis {
     /// The error.
     pub error: EntraError,

@@ -24,6 +24,7 @@ const NAMES_PER_QUERY: usize = 25;
 /// A progress event, for front ends that draw progress.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ProgressEvent {
     /// The plan is ready.
     Planned {
@@ -130,6 +131,7 @@ pub struct ComponentState {
 
 /// An assembly the spec named that belongs to a plug-in package (its `_packageid_value` is set).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct AssemblyInPackage {
     /// The assembly's id.
     pub id: Uuid,
@@ -164,6 +166,7 @@ impl ComponentState {
 /// The subject the platform itself presents for a component (`GetComponentManagedIdentityFIC`). Where it differs
 /// from the one computed here, the platform's wins: plan proposes a FIC for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct PlatformSubject {
     /// The component's id.
     pub component: Uuid,
@@ -220,6 +223,7 @@ impl fmt::Display for PlanNote {
 
 /// One environment as planned.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct EnvironmentPlan {
     /// The organization URL.
     pub org_url: String,
@@ -369,6 +373,7 @@ impl Action {
 
 /// What provisioning will do.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct Plan {
     /// The identity, described.
     pub identity: String,
@@ -391,6 +396,7 @@ pub struct Plan {
 
 /// A role assignment as planned.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct GrantPlan {
     /// The role's name.
     pub role: String,
@@ -471,9 +477,48 @@ impl fmt::Display for Plan {
     }
 }
 
+/// Why an action failed, as a program acts on it: the service and its answer (HTTP status, the service's error
+/// code, whether it was throttled, the request id to quote to support), and the message for a person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct ActionError {
+    /// The message, as the error prints itself.
+    pub message: String,
+    /// The service the call was for (`dataverse`, `graph`, `arm`), when it reached for one.
+    pub service: Option<String>,
+    /// The HTTP status the service answered, when it answered.
+    pub status: Option<u16>,
+    /// The service's own error code (e.g. `0x80040237`, `PrincipalNotFound`).
+    pub code: Option<String>,
+    /// Whether the service throttled the call (429).
+    pub throttled: bool,
+    /// The request id the service gave (`x-ms-request-id`, `x-ms-service-request-id`, `request-id`).
+    pub request_id: Option<String>,
+}
+
+impl From<&ApiError> for ActionError {
+    fn from(e: &ApiError) -> Self {
+        ActionError {
+            message: e.to_string(),
+            service: e.service().and_then(|s| serde_json::to_value(s).ok()).and_then(|v| v.as_str().map(str::to_owned)),
+            status: e.status().map(|s| s.as_u16()),
+            code: e.service_code().map(str::to_owned),
+            throttled: e.is_throttled(),
+            request_id: e.request_id().map(str::to_owned),
+        }
+    }
+}
+
+impl fmt::Display for ActionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 /// The outcome of one action.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ActionStatus {
     /// Done now.
     Done,
@@ -481,8 +526,8 @@ pub enum ActionStatus {
     AlreadyDone,
     /// Failed.
     Failed {
-        /// Why.
-        error: String,
+        /// Why, typed.
+        error: ActionError,
     },
     /// Not attempted because something it depends on failed.
     Skipped {
@@ -493,6 +538,7 @@ pub enum ActionStatus {
 
 /// One action and its outcome.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ActionResult {
     /// What it did.
     pub description: String,
@@ -500,8 +546,10 @@ pub struct ActionResult {
     pub status: ActionStatus,
 }
 
-/// What apply did.
+/// What apply did. Check it: [`ApplyReport::is_success`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[must_use = "an apply can fail action by action: check is_success() or the actions"]
+#[non_exhaustive]
 pub struct ApplyReport {
     /// Each action.
     pub actions: Vec<ActionResult>,
@@ -606,6 +654,7 @@ pub enum ComponentStatus {
 
 /// One component's verification.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ComponentReport {
     /// The environment.
     pub org_url: String,
@@ -623,6 +672,7 @@ pub struct ComponentReport {
 
 /// One role assignment's verification.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct GrantReport {
     /// The role's name.
     pub role: String,
@@ -634,6 +684,7 @@ pub struct GrantReport {
 
 /// What verify found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct VerifyReport {
     /// The identity, described.
     pub identity: String,
@@ -1264,7 +1315,7 @@ impl Provisioner {
             }
             Err(e) => {
                 self.emit(ProgressEvent::Failed { action: index, error: e.to_string() });
-                ActionStatus::Failed { error: e.to_string() }
+                ActionStatus::Failed { error: ActionError::from(&e) }
             }
         }
     }
@@ -1290,7 +1341,7 @@ impl Provisioner {
                     .iter()
                     .map(|i| ActionResult {
                         description: plan.actions[*i].describe(plan),
-                        status: ActionStatus::Failed { error: err.to_string() },
+                        status: ActionStatus::Failed { error: ActionError::from(&err) },
                     })
                     .collect();
             }

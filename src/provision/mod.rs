@@ -21,7 +21,7 @@ mod watch;
 mod wiring;
 
 pub use engine::{
-    Action, ActionResult, ActionStatus, ApplyReport, AssemblyInPackage, ComponentReport, ComponentState,
+    Action, ActionError, ActionResult, ActionStatus, ApplyReport, AssemblyInPackage, ComponentReport, ComponentState,
     ComponentStatus, EnvironmentPlan, GrantPlan, GrantReport, Plan, PlanNote, PlatformSubject, PrincipalRetry,
     ProgressEvent, ProgressFn, ProvisionOptions, Provisioner, VerifyReport,
 };

@@ -48,6 +48,7 @@ impl WatchOptions {
 
 /// A token failure found in a trace log, explained.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct TokenFailure {
     /// The environment.
     pub org_url: String,
@@ -59,6 +60,7 @@ pub struct TokenFailure {
 
 /// One environment's trace log, as read.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct EnvironmentWatch {
     /// The environment.
     pub org_url: String,
@@ -72,6 +74,7 @@ pub struct EnvironmentWatch {
 
 /// What a watch pass found.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct WatchReport {
     /// Each environment.
     pub environments: Vec<EnvironmentWatch>,
