@@ -81,3 +81,48 @@ async fn a_pfx_password_as_a_secret_never_printed() {
     let err = engine.plan(&wrong).await.unwrap_err().to_string();
     assert!(!err.contains("not-the-password"), "{err}");
 }
+
+#[tokio::test]
+async fn verify_reports_every_problem_of_a_component_and_plan_every_missing_component() {
+    use dataverse_mi::provision::{ComponentStatus, ProvisionError};
+    let der = std::fs::read(format!("{}/examples/contoso-plugins.cer", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let cert = Certificate::from_der(&der).unwrap();
+    let fake = fake_with(&cert);
+    let spec = spec_with(cert.clone().into());
+    let engine = fake.provisioner(&spec, 4, Default::default(), ProvisionOptions::default()).unwrap().provisioner;
+    // Nothing is set up yet: not bound, no row, no FIC. All three, most important first.
+    let verify = engine.verify(&spec).await.unwrap();
+    let c = &verify.components[0];
+    assert_eq!(c.status, ComponentStatus::NotBound);
+    assert!(
+        matches!(
+            &c.problems[..],
+            [ComponentStatus::NotBound, ComponentStatus::MissingRow, ComponentStatus::MissingFic { .. }]
+        ),
+        "{:?}",
+        c.problems
+    );
+    let text = verify.to_string();
+    assert!(text.contains("not bound; no managed identity row in the environment; missing FIC for"), "{text}");
+    assert!(engine.apply(&engine.plan(&spec).await.unwrap()).await.is_success());
+    let verify = engine.verify(&spec).await.unwrap();
+    assert!(verify.is_ok() && verify.components[0].problems.is_empty(), "{verify}");
+
+    // Two environments, three components missing between them: one error names all three, before any write.
+    fake.add_environment("fabrikam.crm.dynamics.com", TENANT);
+    let mut wide = spec_with(cert.into());
+    wide.environments[0].plugin_assemblies = vec!["Contoso.Plugins".into(), "Missing.One".into(), "Missing.Two".into()];
+    let mut second = wide.environments[0].clone();
+    second.org_url = "https://fabrikam.crm.dynamics.com".into();
+    second.plugin_assemblies = vec![];
+    second.plugin_packages = vec!["missing_package".into()];
+    wide.environments.push(second);
+    fake.clear_log();
+    let err = engine.plan(&wide).await.unwrap_err();
+    let ProvisionError::ComponentsNotFound { missing } = &err else { panic!("{err}") };
+    let names: Vec<&str> = missing.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["Missing.One", "Missing.Two", "missing_package"]);
+    let text = err.to_string();
+    assert!(text.contains("https://fabrikam.crm.dynamics.com: no pluginpackage named 'missing_package'"), "{text}");
+    assert_eq!(fake.writes(), 0);
+}

@@ -645,6 +645,8 @@ pub enum ComponentStatus {
     },
     /// The component is not bound.
     NotBound,
+    /// The environment has no managed identity row for the identity (apply creates it).
+    MissingRow,
     /// The component is bound to another managed identity row.
     BoundToOther {
         /// That row.
@@ -666,8 +668,10 @@ pub struct ComponentReport {
     pub computed_subject: String,
     /// The platform's subject, when it differs from the computed one (the platform's is the one that counts).
     pub platform_subject: Option<String>,
-    /// The result.
+    /// The result: `Ok`, or the most important of `problems`.
     pub status: ComponentStatus,
+    /// Every problem found, most important first (the binding, the row, the FIC); empty when all is well.
+    pub problems: Vec<ComponentStatus>,
 }
 
 /// One role assignment's verification.
@@ -713,23 +717,10 @@ impl fmt::Display for VerifyReport {
         }
         write!(f, "{:<40} {:<32} status", "environment", "component")?;
         for c in &self.components {
-            let status = match &c.status {
-                ComponentStatus::Ok => "ok".to_owned(),
-                ComponentStatus::MissingFic { subject } => format!("missing FIC for {subject}"),
-                ComponentStatus::SubjectMismatch { difference, .. } => {
-                    format!("subject mismatch ({difference}): no FIC has the platform's subject; apply creates it")
-                }
-                ComponentStatus::AssemblyBoundNotPackage { assembly, package } => format!(
-                    "assembly {assembly} is bound but its package {package} is not: the platform uses the package's identity; bind the package (apply does)"
-                ),
-                ComponentStatus::WrongVersion { found, expected } => match found {
-                    Some(found) => format!("row version {found}, expected {expected}"),
-                    None => format!("the row has no version (version 0, the deprecated preview), expected {expected}"),
-                },
-                ComponentStatus::NotBound => "not bound".to_owned(),
-                ComponentStatus::BoundToOther { managed_identity } => {
-                    format!("bound to another identity {managed_identity}")
-                }
+            let status = if c.problems.is_empty() {
+                describe_status(&c.status)
+            } else {
+                c.problems.iter().map(describe_status).collect::<Vec<_>>().join("; ")
             };
             write!(f, "\n{:<40} {:<32} {status}", c.org_url, c.component.name)?;
             if let Some(platform) = &c.platform_subject {
@@ -814,12 +805,21 @@ impl Provisioner {
             .map(|env_spec| self.plan_environment(spec, env_spec, &cloud, application_id))
             .collect();
         let envs = async {
-            stream::iter(planned)
+            let results = stream::iter(planned)
                 .buffered(self.options.environment_concurrency.max(1))
                 .collect::<Vec<Result<EnvironmentPlan, ProvisionError>>>()
-                .await
-                .into_iter()
-                .collect::<Result<Vec<_>, _>>()
+                .await;
+            // Every environment's missing components in one error; any other error as it is.
+            let mut environments = Vec::new();
+            let mut missing = Vec::new();
+            for result in results {
+                match result {
+                    Ok(e) => environments.push(e),
+                    Err(ProvisionError::ComponentsNotFound { missing: m }) => missing.extend(m),
+                    Err(e) => return Err(e),
+                }
+            }
+            if missing.is_empty() { Ok(environments) } else { Err(ProvisionError::ComponentsNotFound { missing }) }
         };
         let (environments, grants) = futures_util::try_join!(envs, self.plan_grants(spec, found))?;
 
@@ -1085,6 +1085,8 @@ impl Provisioner {
         let mut out = Vec::new();
         // Assemblies that belong to a plug-in package, by package: the package is what gets bound.
         let mut packaged: BTreeMap<Uuid, Vec<AssemblyInPackage>> = BTreeMap::new();
+        // Every component the environment lacks, reported together.
+        let mut missing = Vec::new();
         for (kind, wanted) in [
             (ComponentKind::PluginAssembly, &env_spec.plugin_assemblies),
             (ComponentKind::PluginPackage, &env_spec.plugin_packages),
@@ -1139,15 +1141,12 @@ impl Provisioner {
                             out.push(c);
                         }
                     }
-                    None => {
-                        return Err(ProvisionError::ComponentNotFound {
-                            org_url: org.to_owned(),
-                            kind,
-                            name: w.clone(),
-                        });
-                    }
+                    None => missing.push(super::MissingComponent { org_url: org.to_owned(), kind, name: w.clone() }),
                 }
             }
+        }
+        if !missing.is_empty() {
+            return Err(ProvisionError::ComponentsNotFound { missing });
         }
         for (package, assemblies) in packaged {
             let index = match out.iter().position(|c| c.id == package) {
@@ -1428,38 +1427,40 @@ impl Provisioner {
                 // The platform's answer was read by plan, for exactly the components it can answer for.
                 let platform = e.platform_subjects.iter().find(|p| p.component == c.id);
                 let bound_assembly = c.named_assemblies.iter().find(|a| a.bound_to.is_some());
-                let status = if c.bound_to.is_none() {
-                    match bound_assembly {
+                // Every problem, most important first: the binding, the row, the FIC.
+                let mut problems = Vec::new();
+                match c.bound_to {
+                    None => problems.push(match bound_assembly {
                         Some(a) => ComponentStatus::AssemblyBoundNotPackage {
                             assembly: a.name.clone(),
                             package: c.name.clone(),
                         },
                         None => ComponentStatus::NotBound,
+                    }),
+                    Some(other) if other != e.managed_identity_id => {
+                        problems.push(ComponentStatus::BoundToOther { managed_identity: other })
                     }
-                } else if c.bound_to != Some(e.managed_identity_id) {
-                    ComponentStatus::BoundToOther { managed_identity: c.bound_to.unwrap_or_default() }
-                } else if e.existing_row.as_ref().and_then(|r| r.version) != Some(spec.version.number()) {
-                    ComponentStatus::WrongVersion {
-                        found: e.existing_row.as_ref().and_then(|r| r.version),
-                        expected: spec.version.number(),
+                    Some(_) => {}
+                }
+                match &e.existing_row {
+                    None => problems.push(ComponentStatus::MissingRow),
+                    Some(row) if row.version != Some(spec.version.number()) => problems
+                        .push(ComponentStatus::WrongVersion { found: row.version, expected: spec.version.number() }),
+                    Some(_) => {}
+                }
+                match platform.and_then(|p| Some((&p.subject, p.difference.as_ref()?))) {
+                    Some((server, difference)) if !has_fic(server) => problems.push(ComponentStatus::SubjectMismatch {
+                        server: server.clone(),
+                        local: e.subject.clone(),
+                        difference: difference.clone(),
+                    }),
+                    Some(_) => {}
+                    None if !has_fic(&e.subject) => {
+                        problems.push(ComponentStatus::MissingFic { subject: e.subject.clone() })
                     }
-                } else if let Some((server, difference)) =
-                    platform.and_then(|p| Some((&p.subject, p.difference.as_ref()?)))
-                {
-                    if has_fic(server) {
-                        ComponentStatus::Ok
-                    } else {
-                        ComponentStatus::SubjectMismatch {
-                            server: server.clone(),
-                            local: e.subject.clone(),
-                            difference: difference.clone(),
-                        }
-                    }
-                } else if !has_fic(&e.subject) {
-                    ComponentStatus::MissingFic { subject: e.subject.clone() }
-                } else {
-                    ComponentStatus::Ok
-                };
+                    None => {}
+                }
+                let status = problems.first().cloned().unwrap_or(ComponentStatus::Ok);
                 components.push(ComponentReport {
                     org_url: e.org_url.clone(),
                     component: c.clone(),
@@ -1467,6 +1468,7 @@ impl Provisioner {
                     computed_subject: e.subject.clone(),
                     platform_subject: platform.filter(|p| p.difference.is_some()).map(|p| p.subject.clone()),
                     status,
+                    problems,
                 });
             }
         }
@@ -1480,6 +1482,27 @@ impl Provisioner {
                 .map(|g| GrantReport { role: g.role.clone(), scope: g.scope.clone(), assigned: g.existing.is_some() })
                 .collect(),
         })
+    }
+}
+
+/// A component's status in words.
+fn describe_status(status: &ComponentStatus) -> String {
+    match status {
+        ComponentStatus::Ok => "ok".to_owned(),
+        ComponentStatus::MissingFic { subject } => format!("missing FIC for {subject}"),
+        ComponentStatus::SubjectMismatch { difference, .. } => {
+            format!("subject mismatch ({difference}): no FIC has the platform's subject; apply creates it")
+        }
+        ComponentStatus::AssemblyBoundNotPackage { assembly, package } => format!(
+            "assembly {assembly} is bound but its package {package} is not: the platform uses the package's identity; bind the package (apply does)"
+        ),
+        ComponentStatus::WrongVersion { found, expected } => match found {
+            Some(found) => format!("row version {found}, expected {expected}"),
+            None => format!("the row has no version (version 0, the deprecated preview), expected {expected}"),
+        },
+        ComponentStatus::NotBound => "not bound".to_owned(),
+        ComponentStatus::MissingRow => "no managed identity row in the environment".to_owned(),
+        ComponentStatus::BoundToOther { managed_identity } => format!("bound to another identity {managed_identity}"),
     }
 }
 

@@ -36,6 +36,24 @@ use crate::cert::CertificateError;
 use crate::clients::{ApiError, ComponentKind};
 use crate::subject::SubjectError;
 
+/// A component named in the spec that the environment does not have.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct MissingComponent {
+    /// The environment.
+    pub org_url: String,
+    /// Assembly or package.
+    pub kind: ComponentKind,
+    /// The name or id given.
+    pub name: String,
+}
+
+impl std::fmt::Display for MissingComponent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: no {} named '{}'", self.org_url, self.kind.logical_name(), self.name)
+    }
+}
+
 /// Why provisioning cannot proceed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -77,15 +95,14 @@ pub enum ProvisionError {
         /// The id `RetrieveCurrentOrganization` reports.
         reported: crate::environment::EnvironmentId,
     },
-    /// A component named in the spec does not exist.
-    #[error("{org_url}: no {} named '{name}'; register it first, or fix the name in the spec", .kind.logical_name())]
-    ComponentNotFound {
-        /// The environment.
-        org_url: String,
-        /// Assembly or package.
-        kind: ComponentKind,
-        /// The name or id given.
-        name: String,
+    /// Components named in the spec do not exist: every one of them, in every environment.
+    #[error(
+        "{}; register them first, or fix the names in the spec",
+        .missing.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    )]
+    ComponentsNotFound {
+        /// Each missing component.
+        missing: Vec<MissingComponent>,
     },
     /// A FIC with the deterministic name exists with another subject.
     #[error("the FIC '{name}' exists with the subject {existing_subject}, not {wanted_subject}; delete or rename it")]
