@@ -126,3 +126,25 @@ async fn verify_reports_every_problem_of_a_component_and_plan_every_missing_comp
     assert!(text.contains("https://fabrikam.crm.dynamics.com: no pluginpackage named 'missing_package'"), "{text}");
     assert_eq!(fake.writes(), 0);
 }
+
+#[tokio::test]
+async fn a_plan_made_before_the_identity_exists_has_no_nil_sentinels() {
+    use dataverse_mi::provision::Action;
+    let der = std::fs::read(format!("{}/examples/contoso-plugins.cer", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let cert = Certificate::from_der(&der).unwrap();
+    let fake = FakePlatform::new(FakeOptions::default());
+    fake.add_environment(HOST, TENANT);
+    fake.add_plugin_assembly(HOST, "Contoso.Plugins", Some(cert.clone()));
+    let mut spec = spec_with(cert.into());
+    spec.identity = IdentitySpec::app_registration_named("Contoso plug-ins", true);
+    let engine = fake.provisioner(&spec, 4, Default::default(), ProvisionOptions::default()).unwrap().provisioner;
+    let plan = engine.plan(&spec).await.unwrap();
+    assert_eq!(plan.environments[0].managed_identity_id, None);
+    assert!(plan.actions.iter().any(|a| matches!(a, Action::CreateManagedIdentity { row: None, .. })));
+    assert!(plan.actions.iter().any(|a| matches!(a, Action::Bind { managed_identity: None, .. })));
+    let json = serde_json::to_string(&plan).unwrap();
+    assert!(!json.contains("00000000-0000-0000-0000-000000000000"), "{json}");
+    let report = engine.apply(&plan).await;
+    assert!(report.is_success(), "{report}");
+    assert!(engine.verify(&spec).await.unwrap().is_ok());
+}

@@ -77,9 +77,9 @@ async fn the_default_environment_through_plan_apply_verify_and_watch() {
     assert!(e.subject.contains(&format!("/n/plugin/e/Default-{TENANT}/h/")), "{}", e.subject);
     assert!(e.fic.name.starts_with(&format!("dataverse-Default-{TENANT}-")), "{}", e.fic.name);
     validate_name(&e.fic.name).unwrap();
-    assert_eq!(e.managed_identity_id, managed_identity_row_id(APP, TENANT, env));
+    assert_eq!(e.managed_identity_id, Some(managed_identity_row_id(APP, TENANT, env)));
     // The Default environment's row id differs from the one of an environment whose id is the tenant's GUID.
-    assert_ne!(e.managed_identity_id, managed_identity_row_id(APP, TENANT, TENANT));
+    assert_ne!(e.managed_identity_id, Some(managed_identity_row_id(APP, TENANT, TENANT)));
     assert!(plan.to_string().contains(&format!("Default-{TENANT}")), "{plan}");
 
     let report = engine.apply(&plan).await;

@@ -117,10 +117,10 @@ async fn fresh_provisioning_then_a_rerun_with_zero_writes() {
         let host = e.org_url.trim_start_matches("https://");
         let rows = fake.managed_identities(host);
         assert_eq!(rows.len(), 1);
-        assert_eq!(rows[0].id, e.managed_identity_id);
+        assert_eq!(Some(rows[0].id), e.managed_identity_id);
         assert_eq!(rows[0].version, Some(2));
         for c in &e.components {
-            assert_eq!(fake.binding(host, c.id), Some(e.managed_identity_id));
+            assert_eq!(fake.binding(host, c.id), e.managed_identity_id);
         }
     }
     let verify = engine.verify(&spec).await.unwrap();
@@ -702,7 +702,7 @@ async fn an_edited_plan_naming_no_environment_is_reported_not_lost() {
     let engine = fake.provisioner(&spec, 4, retry(), ProvisionOptions::default()).unwrap().provisioner;
     let mut plan = engine.plan(&spec).await.unwrap();
     let component = plan.environments[0].components[0].clone();
-    plan.actions.push(Action::Bind { environment: 99, component, managed_identity: Uuid::from_u128(7) });
+    plan.actions.push(Action::Bind { environment: 99, component, managed_identity: Some(Uuid::from_u128(7)) });
     let report = engine.apply(&plan).await;
     assert_eq!(report.actions.len(), plan.actions.len());
     assert!(!report.is_success());

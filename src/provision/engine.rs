@@ -243,9 +243,9 @@ pub struct EnvironmentPlan {
     /// The FICs the environment needs: one per platform subject that differs, and the computed one unless the
     /// platform answered for every component.
     pub fics: Vec<FederatedIdentityCredential>,
-    /// The managed identity row the components are bound to. `Uuid::nil()` when the identity is still to be
-    /// created: the row id derives from the identity's client id, which apply learns when it creates it.
-    pub managed_identity_id: Uuid,
+    /// The managed identity row the components are bound to; `None` while the identity is still to be created
+    /// (the row id derives from the identity's client id, which apply learns when it creates it).
+    pub managed_identity_id: Option<Uuid>,
     /// The row as it is now, if it exists.
     pub existing_row: Option<ManagedIdentity>,
     /// The components.
@@ -290,9 +290,9 @@ pub enum Action {
     CreateManagedIdentity {
         /// The environment.
         environment: usize,
-        /// The row. When the identity is still to be created, its `id` and `application_id` are `Uuid::nil()`
-        /// here and apply fills them in from the created identity.
-        row: NewManagedIdentity,
+        /// The row; `None` while the identity is still to be created: apply makes it from the created identity
+        /// (its client id, and the row id derived from it) and the plan's environment and version.
+        row: Option<NewManagedIdentity>,
     },
     /// Update the row's version, application or tenant.
     UpdateManagedIdentity {
@@ -309,8 +309,8 @@ pub enum Action {
         environment: usize,
         /// The component.
         component: ComponentState,
-        /// The row.
-        managed_identity: Uuid,
+        /// The row; `None` while the identity is still to be created (apply binds to the row it derives).
+        managed_identity: Option<Uuid>,
     },
 }
 
@@ -342,10 +342,10 @@ impl Action {
             Action::AssignRole { role, scope, .. } => format!("assign '{role}' at {scope}"),
             Action::CreateFic { environment, fic } => format!("create FIC {} for {}", fic.name, env(environment)),
             Action::DeleteFic { name, .. } => format!("delete FIC {name}"),
-            Action::CreateManagedIdentity { environment, row } if row.id.is_nil() => {
+            Action::CreateManagedIdentity { environment, row: None } => {
                 format!("create managed identity (id from the new identity) in {}", env(environment))
             }
-            Action::CreateManagedIdentity { environment, row } => {
+            Action::CreateManagedIdentity { environment, row: Some(row) } => {
                 format!("create managed identity {} in {}", row.id, env(environment))
             }
             Action::UpdateManagedIdentity { environment, id, update } => {
@@ -875,15 +875,15 @@ impl Provisioner {
             match &env.existing_row {
                 None => actions.push(Action::CreateManagedIdentity {
                     environment: i,
-                    row: NewManagedIdentity {
-                        id: env.managed_identity_id,
+                    row: application_id.zip(env.managed_identity_id).map(|(application_id, id)| NewManagedIdentity {
+                        id,
                         ..NewManagedIdentity::for_plugins(
-                            application_id.unwrap_or_default(),
+                            application_id,
                             env.tenant_id,
                             env.environment_id,
                             spec.version,
                         )
-                    },
+                    }),
                 }),
                 Some(row) => {
                     let update = ManagedIdentityUpdate {
@@ -898,7 +898,7 @@ impl Provisioner {
                 }
             }
             for c in &env.components {
-                if c.bound_to != Some(env.managed_identity_id) {
+                if env.managed_identity_id.is_none() || c.bound_to != env.managed_identity_id {
                     actions.push(Action::Bind {
                         environment: i,
                         component: c.clone(),
@@ -1001,8 +1001,7 @@ impl Provisioner {
         let subject = SubjectIdentifier::new(cloud, tenant_id, environment_id, binding)?;
         let fic = FederatedIdentityCredential::for_subject(cloud, &subject);
         // An identity still to be created has no rows yet, and its rows' id is known once it exists.
-        let deterministic =
-            application_id.map(|a| managed_identity_row_id(a, tenant_id, environment_id)).unwrap_or_default();
+        let deterministic = application_id.map(|a| managed_identity_row_id(a, tenant_id, environment_id));
         let rows = async {
             match application_id {
                 Some(a) => dv
@@ -1015,10 +1014,10 @@ impl Provisioner {
         let (rows, components) = futures_util::try_join!(rows, self.read_components(dv.as_ref(), env_spec))?;
         let existing_row = rows
             .iter()
-            .find(|r| r.id == deterministic)
+            .find(|r| Some(r.id) == deterministic)
             .or_else(|| rows.iter().find(|r| r.tenant_id == Some(tenant_id)))
             .cloned();
-        let managed_identity_id = existing_row.as_ref().map(|r| r.id).unwrap_or(deterministic);
+        let managed_identity_id = existing_row.as_ref().map(|r| r.id).or(deterministic);
         // The platform's own answer, where it can give one that this plan does not change: the component bound to
         // the row the plan keeps, and the row at the spec's version and tenant.
         let row_settled = existing_row
@@ -1027,7 +1026,7 @@ impl Provisioner {
         let subject_text = subject.to_string();
         let asks: Vec<_> = components
             .iter()
-            .filter(|c| row_settled && c.bound_to == Some(managed_identity_id))
+            .filter(|c| row_settled && managed_identity_id.is_some() && c.bound_to == managed_identity_id)
             .map(|c| {
                 let dv = dv.clone();
                 async move { (c, dv.component_fic(c.kind, c.id).await) }
@@ -1328,11 +1327,9 @@ impl Provisioner {
     ) -> Vec<ActionResult> {
         let e = &plan.environments[env];
         // A plan made before the identity existed leaves the row id to now.
-        let row_id = if e.managed_identity_id.is_nil() {
-            managed_identity_row_id(identity.client_id, e.tenant_id, e.environment_id)
-        } else {
-            e.managed_identity_id
-        };
+        let row_id = e
+            .managed_identity_id
+            .unwrap_or_else(|| managed_identity_row_id(identity.client_id, e.tenant_id, e.environment_id));
         let dv = match self.connector.connect(&e.org_url) {
             Ok(dv) => dv,
             Err(err) => {
@@ -1352,16 +1349,24 @@ impl Provisioner {
                 self.emit(ProgressEvent::Started { action: i, description: action.describe(plan) });
                 let outcome = match action {
                     Action::CreateFic { fic, .. } => self.create_fic(fic).await,
-                    Action::CreateManagedIdentity { row, .. } if row.id.is_nil() => {
-                        let row = NewManagedIdentity { id: row_id, application_id: identity.client_id, ..row.clone() };
+                    Action::CreateManagedIdentity { row: Some(row), .. } => create_row(dv.as_ref(), row).await,
+                    Action::CreateManagedIdentity { row: None, .. } => {
+                        let row = NewManagedIdentity {
+                            id: row_id,
+                            ..NewManagedIdentity::for_plugins(
+                                identity.client_id,
+                                e.tenant_id,
+                                e.environment_id,
+                                plan.version,
+                            )
+                        };
                         create_row(dv.as_ref(), &row).await
                     }
-                    Action::CreateManagedIdentity { row, .. } => create_row(dv.as_ref(), row).await,
                     Action::UpdateManagedIdentity { id, update, .. } => {
                         dv.update_managed_identity(*id, update).await.map(|_| ActionStatus::Done)
                     }
                     Action::Bind { component, managed_identity, .. } => {
-                        let target = if managed_identity.is_nil() { row_id } else { *managed_identity };
+                        let target = managed_identity.unwrap_or(row_id);
                         dv.bind(component.kind, component.id, target).await.map(|_| ActionStatus::Done)
                     }
                     Action::DeleteFic { .. } | Action::CreateIdentity { .. } | Action::AssignRole { .. } => {
@@ -1437,7 +1442,7 @@ impl Provisioner {
                         },
                         None => ComponentStatus::NotBound,
                     }),
-                    Some(other) if other != e.managed_identity_id => {
+                    Some(other) if Some(other) != e.managed_identity_id => {
                         problems.push(ComponentStatus::BoundToOther { managed_identity: other })
                     }
                     Some(_) => {}
