@@ -525,3 +525,45 @@ async fn watch_follow_stops_on_ctrl_c() {
     assert!(status.success(), "{status:?}");
     assert_eq!(fake.count("GET dataverse plugintracelogs"), polls, "no poll after Ctrl-C");
 }
+
+#[cfg(feature = "testkit")]
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_out_then_apply_the_stored_plan() {
+    use dataverse_mi::testkit::{FakeOptions, FakePlatform};
+    let spec = example_spec("contoso.toml");
+    let cert = example_certificate();
+    let fake = FakePlatform::new(FakeOptions::default());
+    fake.add_application("0b5a7d2c-6f4e-4d3a-9c1b-2a8e7f6d5c4b".parse().unwrap(), "Contoso plug-ins");
+    for host in ["contoso-dev.crm.dynamics.com", "contoso-test.crm.dynamics.com"] {
+        fake.add_environment(host, TENANT.parse().unwrap());
+        fake.add_plugin_assembly(host, "Contoso.Plugins", Some(cert.clone()));
+    }
+    fake.add_plugin_package("contoso-dev.crm.dynamics.com", "contoso_Integrations", Some(cert.clone()));
+    let server = fake.start().await;
+    let dir = std::env::temp_dir().join(format!("dataverse-mi-plan-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (first, second) = (dir.join("first.json"), dir.join("second.json"));
+
+    let plan = with_spec_against(&["plan", "--out", first.to_str().unwrap()], &spec, &server.uri());
+    assert!(plan.status.success(), "{}", stderr(&plan));
+    assert!(stderr(&plan).contains("plan written to"), "{}", stderr(&plan));
+    assert_eq!(fake.writes(), 0);
+    // A second plan of the same state, stored for later.
+    assert!(with_spec_against(&["plan", "--out", second.to_str().unwrap()], &spec, &server.uri()).status.success());
+
+    let apply = run(&["apply", first.to_str().unwrap(), "--yes", "--testkit-url", &server.uri()]);
+    assert!(apply.status.success(), "{}{}", stdout(&apply), stderr(&apply));
+    assert_eq!(fake.graph_fics("0b5a7d2c-6f4e-4d3a-9c1b-2a8e7f6d5c4b".parse().unwrap()).len(), 2);
+
+    // The second plan read the state before the first was applied: stale, refused, nothing written.
+    let writes = fake.writes();
+    let stale = run(&["apply", second.to_str().unwrap(), "--yes", "--testkit-url", &server.uri()]);
+    assert_eq!(stale.status.code(), Some(1), "{}", stdout(&stale));
+    assert!(stderr(&stale).contains("the plan is stale, plan again"), "{}", stderr(&stale));
+    assert_eq!(fake.writes(), writes);
+    // Both a plan file and a spec: refused.
+    let both = run(&["apply", second.to_str().unwrap(), "-f", &spec, "--yes", "--testkit-url", &server.uri()]);
+    assert_eq!(both.status.code(), Some(1));
+    assert!(stderr(&both).contains("not both"), "{}", stderr(&both));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -55,8 +55,12 @@ async fn a_certificate_held_in_memory() {
     assert!(plan.environments[0].subject.ends_with(&format!("/h/{}", cert.sha256())));
     assert!(engine.apply(&plan).await.is_success());
     assert!(engine.verify(&spec).await.unwrap().is_ok());
-    // Not part of the file format: a spec holding one does not serialize (rather than losing it silently).
-    assert!(toml::to_string(&spec).is_err() || serde_json::to_string(&spec).is_err());
+    // It serializes as the certificate itself (Base64 DER), and reads back the same: a plan holding it can be stored.
+    let json = serde_json::to_value(&spec).unwrap();
+    assert!(json["environments"][0]["certificate"]["der"].as_str().is_some_and(|d| d.starts_with("MII")), "{json}");
+    assert_eq!(serde_json::from_value::<ProvisionSpec>(json).unwrap(), spec);
+    let stored: dataverse_mi::provision::Plan = serde_json::from_str(&serde_json::to_string(&plan).unwrap()).unwrap();
+    assert_eq!(stored, plan);
 }
 
 #[tokio::test]
@@ -71,6 +75,10 @@ async fn a_pfx_password_as_a_secret_never_printed() {
     assert!(shown.contains("password: Secret") && !shown.contains("fixture"), "{shown}");
     let engine = fake.provisioner(&spec, 4, Default::default(), ProvisionOptions::default()).unwrap().provisioner;
     let plan = engine.plan(&spec).await.unwrap();
+    // The plan stores the certificate read from the PFX, never the password.
+    let stored = serde_json::to_string(&plan).unwrap().replace(&pfx, "");
+    assert!(!stored.contains("fixture"), "{stored}");
+    assert!(matches!(plan.spec.environments[0].certificate, CertificateSpec::Loaded { .. }));
     assert!(engine.apply(&plan).await.is_success());
     assert!(engine.verify(&spec).await.unwrap().is_ok());
     // A wrong password is an error that names the PFX, not the password.
@@ -146,5 +154,46 @@ async fn a_plan_made_before_the_identity_exists_has_no_nil_sentinels() {
     assert!(!json.contains("00000000-0000-0000-0000-000000000000"), "{json}");
     let report = engine.apply(&plan).await;
     assert!(report.is_success(), "{report}");
+    assert!(engine.verify(&spec).await.unwrap().is_ok());
+}
+
+#[tokio::test]
+async fn a_stored_plan_is_applied_as_it_is_or_refused_when_stale() {
+    use dataverse_mi::provision::{Plan, ProvisionError};
+    let der = std::fs::read(format!("{}/examples/contoso-plugins.cer", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let cert = Certificate::from_der(&der).unwrap();
+    let fake = fake_with(&cert);
+    let spec = spec_with(CertificateSpec::File {
+        path: format!("{}/examples/contoso-plugins.cer", env!("CARGO_MANIFEST_DIR")).into(),
+        password_env: None,
+    });
+    let engine = fake.provisioner(&spec, 4, Default::default(), ProvisionOptions::default()).unwrap().provisioner;
+
+    // Plan, store, read back: the same plan, spec included.
+    let plan = engine.plan(&spec).await.unwrap();
+    let stored = serde_json::to_string(&plan).unwrap();
+    let read: Plan = serde_json::from_str(&stored).unwrap();
+    assert_eq!(read, plan);
+    assert_eq!(read.spec(), spec);
+
+    // Someone binds the assembly elsewhere meanwhile: the stored plan is stale, refused before any write.
+    let other_row = Uuid::from_u128(0xdead);
+    let assembly = plan.environments[0].components[0].id;
+    fake.seed_managed_identity(
+        HOST,
+        serde_json::from_value(serde_json::json!({"managedidentityid": other_row})).unwrap(),
+    );
+    fake.seed_binding(HOST, assembly, Some(other_row));
+    fake.clear_log();
+    let err = engine.apply_if_current(&read).await.unwrap_err();
+    let ProvisionError::StalePlan { changes } = &err else { panic!("{err}") };
+    assert_eq!(changes, &[format!("https://{HOST}: the components or their bindings changed")]);
+    assert_eq!(fake.writes(), 0);
+
+    // Put back as it was, the same stored plan applies, exactly as planned.
+    fake.seed_binding(HOST, assembly, None);
+    let report = engine.apply_if_current(&read).await.unwrap();
+    assert!(report.is_success(), "{report}");
+    assert_eq!(report.actions.len(), plan.actions.len());
     assert!(engine.verify(&spec).await.unwrap().is_ok());
 }

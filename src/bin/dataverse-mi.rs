@@ -79,9 +79,17 @@ enum Command {
     /// Explain a failed token request (an AADSTS error) against what you know of the setup.
     Diagnose(DiagnoseArgs),
     /// Read the current state and print what provisioning would change.
-    Plan(SpecArgs),
+    Plan {
+        #[command(flatten)]
+        spec: SpecArgs,
+        /// Also write the plan (with its spec) to this JSON file, to apply it later with `apply FILE`.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Plan, then make the changes (asks first on a terminal, unless --yes).
     Apply {
+        /// A plan written by `plan --out`: applied exactly as it is, refused if the state it read has changed.
+        plan: Option<PathBuf>,
         #[command(flatten)]
         spec: SpecArgs,
         /// Apply without asking.
@@ -177,7 +185,7 @@ struct SubjectArgs {
 struct SpecArgs {
     /// The provisioning spec (TOML, or JSON when it ends in .json).
     #[arg(short = 'f', long = "file")]
-    file: PathBuf,
+    file: Option<PathBuf>,
     /// Override the spec's cloud.
     #[arg(long)]
     cloud: Option<String>,
@@ -361,7 +369,11 @@ fn credential() -> Result<Arc<dyn TokenSource>, Failure> {
 }
 
 fn engine_for(args: &SpecArgs) -> Result<(ProvisionSpec, Provisioner), Failure> {
-    let mut spec = ProvisionSpec::from_file(&args.file)?;
+    let Some(file) = &args.file else { return Err("give the spec: -f spec.toml".into()) };
+    engine_for_spec(args, ProvisionSpec::from_file(file)?)
+}
+
+fn engine_for_spec(args: &SpecArgs, mut spec: ProvisionSpec) -> Result<(ProvisionSpec, Provisioner), Failure> {
     if let Some(cloud) = &args.cloud {
         spec.cloud = cloud.parse()?;
     }
@@ -595,14 +607,38 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 }))?,
             }
         }
-        Command::Plan(args) => {
+        Command::Plan { spec: args, out } => {
             let (spec, engine) = engine_for(&args)?;
-            show(args.output, &runtime()?.block_on(engine.plan(&spec))?)?;
+            let plan = runtime()?.block_on(engine.plan(&spec))?;
+            if let Some(out) = &out {
+                std::fs::write(out, serde_json::to_vec_pretty(&plan)?)
+                    .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+                eprintln!("plan written to {}; apply it with `dataverse-mi apply {}`", out.display(), out.display());
+            }
+            show(args.output, &plan)?;
         }
-        Command::Apply { spec: args, yes } => {
-            let (spec, engine) = engine_for(&args)?;
+        Command::Apply { plan: stored, spec: args, yes } => {
+            let stored: Option<dataverse_mi::provision::Plan> = match &stored {
+                Some(_) if args.file.is_some() => {
+                    return Err("give either a plan file or -f spec.toml, not both".into());
+                }
+                Some(path) => {
+                    let text =
+                        std::fs::read(path).map_err(|e| format!("cannot read the plan {}: {e}", path.display()))?;
+                    Some(serde_json::from_slice(&text).map_err(|e| format!("{} is not a plan: {e}", path.display()))?)
+                }
+                None => None,
+            };
+            let (spec, engine) = match &stored {
+                Some(plan) => engine_for_spec(&args, plan.spec())?,
+                None => engine_for(&args)?,
+            };
             let rt = runtime()?;
-            let plan = rt.block_on(engine.plan(&spec))?;
+            let applying_stored = stored.is_some();
+            let plan = match stored {
+                Some(plan) => plan,
+                None => rt.block_on(engine.plan(&spec))?,
+            };
             if matches!(args.output, Output::Text) {
                 println!("{plan}");
             }
@@ -625,7 +661,12 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 }
             }
             let engine = engine.with_progress(progress_reporter(plan.actions.len()));
-            let report = rt.block_on(engine.apply(&plan));
+            // A stored plan is applied exactly as it is, once the state it read is checked to be still so.
+            let report = if applying_stored {
+                rt.block_on(engine.apply_if_current(&plan))?
+            } else {
+                rt.block_on(engine.apply(&plan))
+            };
             match args.output {
                 Output::Text => println!("{report}"),
                 Output::Json => print_json(&json!({"plan": plan, "report": report}))?,

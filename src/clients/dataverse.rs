@@ -192,7 +192,8 @@ pub struct ComponentManagedIdentityFic {
 }
 
 /// The columns of a managed identity row that may change.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ManagedIdentityUpdate {
     /// `version`.
     #[serde(skip_serializing_if = "Option::is_none")]

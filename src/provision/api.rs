@@ -18,7 +18,7 @@ use crate::entities::{
 use crate::fic::FederatedIdentityCredential;
 
 /// An identity as found or created: what the rows and the role assignments name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IdentityInfo {
     /// The client (application) id: the `managedidentity` row's `applicationid`.
     pub client_id: Uuid,

@@ -114,7 +114,7 @@ impl Default for ProvisionOptions {
 }
 
 /// A component and its current binding.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ComponentState {
     /// Assembly or package.
     pub kind: ComponentKind,
@@ -130,7 +130,7 @@ pub struct ComponentState {
 }
 
 /// An assembly the spec named that belongs to a plug-in package (its `_packageid_value` is set).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct AssemblyInPackage {
     /// The assembly's id.
@@ -165,7 +165,7 @@ impl ComponentState {
 
 /// The subject the platform itself presents for a component (`GetComponentManagedIdentityFIC`). Where it differs
 /// from the one computed here, the platform's wins: plan proposes a FIC for it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct PlatformSubject {
     /// The component's id.
@@ -179,7 +179,7 @@ pub struct PlatformSubject {
 }
 
 /// Something plan decided that a person should know.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(tag = "note", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum PlanNote {
@@ -222,7 +222,7 @@ impl fmt::Display for PlanNote {
 }
 
 /// One environment as planned.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct EnvironmentPlan {
     /// The organization URL.
@@ -253,7 +253,7 @@ pub struct EnvironmentPlan {
 }
 
 /// One change the plan makes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Action {
@@ -372,7 +372,7 @@ impl Action {
 }
 
 /// What provisioning will do.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct Plan {
     /// The identity, described.
@@ -392,10 +392,15 @@ pub struct Plan {
     /// What plan decided that a person should know (a package bound for its assemblies, the platform's subject
     /// used where it differs from the computed one).
     pub notes: Vec<PlanNote>,
+    /// The spec the plan was made from, so that a stored plan can be checked and applied on its own
+    /// ([`Provisioner::apply_if_current`]).
+    pub spec: ProvisionSpec,
+    /// Where the spec's relative certificate paths start (its `base_dir`, which the file format leaves out).
+    pub spec_dir: std::path::PathBuf,
 }
 
 /// A role assignment as planned.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct GrantPlan {
     /// The role's name.
@@ -409,6 +414,58 @@ pub struct GrantPlan {
 }
 
 impl Plan {
+    /// The spec the plan was made from, with its `base_dir` back.
+    pub fn spec(&self) -> ProvisionSpec {
+        ProvisionSpec { base_dir: self.spec_dir.clone(), ..self.spec.clone() }
+    }
+
+    /// What differs between the state this plan read and the state `later` read (a plan of the same spec made
+    /// since), in words; empty when nothing this plan depends on changed.
+    pub fn changes_since(&self, later: &Plan) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.found != later.found {
+            out.push(format!("the identity {} is not as it was", self.identity));
+        }
+        let fics = |p: &Plan| -> std::collections::BTreeSet<(String, String, String)> {
+            p.existing_fics.iter().map(|f| (f.name.clone(), f.issuer.clone(), f.subject.clone())).collect()
+        };
+        let (before, after) = (fics(self), fics(later));
+        for (name, _, _) in before.difference(&after) {
+            out.push(format!("the FIC {name} was changed or removed"));
+        }
+        for (name, _, _) in after.difference(&before) {
+            out.push(format!("the FIC {name} was added or changed"));
+        }
+        for g in &self.grants {
+            let now = later.grants.iter().find(|n| n.role == g.role && n.scope == g.scope);
+            if now.map(|n| n.existing.is_some()) != Some(g.existing.is_some()) {
+                out.push(format!("the role assignment '{}' at {} changed", g.role, g.scope));
+            }
+        }
+        for e in &self.environments {
+            let Some(now) = later.environments.iter().find(|n| n.org_url == e.org_url) else {
+                out.push(format!("{} is no longer planned", e.org_url));
+                continue;
+            };
+            if (e.environment_id, e.tenant_id) != (now.environment_id, now.tenant_id) {
+                out.push(format!("{} now reports another environment or tenant", e.org_url));
+            }
+            if e.existing_row != now.existing_row || e.managed_identity_id != now.managed_identity_id {
+                out.push(format!("{}: the managed identity row changed", e.org_url));
+            }
+            let bindings = |p: &EnvironmentPlan| -> Vec<(Uuid, Option<Uuid>)> {
+                p.components.iter().map(|c| (c.id, c.bound_to)).collect()
+            };
+            if bindings(e) != bindings(now) {
+                out.push(format!("{}: the components or their bindings changed", e.org_url));
+            }
+            if e.platform_subjects != now.platform_subjects {
+                out.push(format!("{}: the platform's subjects changed", e.org_url));
+            }
+        }
+        out
+    }
+
     /// The identity's client id (the rows' `applicationid`), when it exists.
     pub fn application_id(&self) -> Option<Uuid> {
         self.found.map(|f| f.client_id)
@@ -909,6 +966,8 @@ impl Provisioner {
         }
         let notes = environments.iter().flat_map(plan_notes).collect();
         let plan = Plan {
+            spec: spec.storable()?,
+            spec_dir: spec.base_dir.clone(),
             identity: self.identity.describe(),
             found,
             version: spec.version,
@@ -1159,6 +1218,18 @@ impl Provisioner {
             out[index].named_assemblies.extend(assemblies);
         }
         Ok(out)
+    }
+
+    /// Applies a plan made earlier (stored, approved, read back) exactly as it is, after checking that the state
+    /// it read is still so: it plans its spec again and refuses, before any write, with
+    /// [`ProvisionError::StalePlan`] naming each change, when anything the plan depends on changed.
+    pub async fn apply_if_current(&self, plan: &Plan) -> Result<ApplyReport, ProvisionError> {
+        let now = self.plan(&plan.spec()).await?;
+        let changes = plan.changes_since(&now);
+        if !changes.is_empty() {
+            return Err(ProvisionError::StalePlan { changes });
+        }
+        Ok(self.apply(plan).await)
     }
 
     /// Applies a plan: per environment the FIC and the row first, then the binds; environments in parallel;

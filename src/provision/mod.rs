@@ -104,6 +104,12 @@ pub enum ProvisionError {
         /// Each missing component.
         missing: Vec<MissingComponent>,
     },
+    /// A stored plan whose read state changed since it was made: plan again.
+    #[error("the plan is stale, plan again: {}", .changes.join("; "))]
+    StalePlan {
+        /// What changed, in words.
+        changes: Vec<String>,
+    },
     /// A FIC with the deterministic name exists with another subject.
     #[error("the FIC '{name}' exists with the subject {existing_subject}, not {wanted_subject}; delete or rename it")]
     FicConflict {

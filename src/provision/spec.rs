@@ -208,12 +208,14 @@ pub enum CertificateSpec {
         /// `X509Certificate2.Subject`.
         subject_dn: String,
     },
-    /// A certificate already in memory (read from a vault, a database, a request). Not part of the file format: a
-    /// spec holding one does not serialize.
-    #[serde(skip)]
-    Loaded(Certificate),
+    /// A certificate itself (read from a vault, a database, a request; in a file, `{ der = "<base64 DER>" }`).
+    Loaded {
+        /// The certificate (its DER bytes in Base64 in a file).
+        #[serde(rename = "der", with = "der_base64")]
+        certificate: Certificate,
+    },
     /// A PFX file and its password, given in memory as a [`Secret`] (never printed) instead of through an
-    /// environment variable. Not part of the file format.
+    /// environment variable. Not part of the file format (a plan stores the certificate read from it instead).
     #[serde(skip)]
     Pkcs12 {
         /// The path (relative paths are relative to the spec's `base_dir`).
@@ -225,7 +227,27 @@ pub enum CertificateSpec {
 
 impl From<Certificate> for CertificateSpec {
     fn from(certificate: Certificate) -> Self {
-        CertificateSpec::Loaded(certificate)
+        CertificateSpec::Loaded { certificate }
+    }
+}
+
+/// A certificate as Base64 of its DER bytes.
+mod der_base64 {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::cert::Certificate;
+
+    pub(super) fn serialize<S: Serializer>(certificate: &Certificate, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(certificate.der()))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Certificate, D::Error> {
+        let text = String::deserialize(d)?;
+        let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        let der = STANDARD.decode(compact).map_err(|e| serde::de::Error::custom(format!("der: not Base64: {e}")))?;
+        Certificate::from_der(&der).map_err(serde::de::Error::custom)
     }
 }
 
@@ -332,6 +354,20 @@ pub enum SpecError {
 }
 
 impl ProvisionSpec {
+    /// The spec as a plan stores it: a PFX given with its password in memory is replaced by the certificate read
+    /// from it, so that no secret is written and the stored plan can still be checked later.
+    pub fn storable(&self) -> Result<ProvisionSpec, super::ProvisionError> {
+        let mut out = self.clone();
+        for e in &mut out.environments {
+            if matches!(e.certificate, CertificateSpec::Pkcs12 { .. })
+                && let Some(certificate) = e.certificate.certificate(&self.base_dir)?
+            {
+                e.certificate = CertificateSpec::Loaded { certificate };
+            }
+        }
+        Ok(out)
+    }
+
     /// A spec with the file format's defaults: the public cloud, subject format version 2, no pruning, no
     /// grants, relative certificate paths from the current folder.
     ///
@@ -421,7 +457,7 @@ impl CertificateSpec {
     /// hash or names.
     pub fn certificate(&self, base_dir: &Path) -> Result<Option<Certificate>, super::ProvisionError> {
         let (path, password) = match self {
-            CertificateSpec::Loaded(certificate) => return Ok(Some(certificate.clone())),
+            CertificateSpec::Loaded { certificate } => return Ok(Some(certificate.clone())),
             CertificateSpec::Pkcs12 { path, password } => (path, Some(password.clone())),
             CertificateSpec::File { path, password_env: Some(var) } => {
                 let password = std::env::var(var).map_err(|_| super::ProvisionError::Input {
@@ -448,7 +484,7 @@ impl CertificateSpec {
             (CertificateSpec::Names { issuer_dn, subject_dn }, None) => {
                 Ok(CertificateBinding::from_names(issuer_dn, subject_dn, version)?)
             }
-            (CertificateSpec::File { .. } | CertificateSpec::Pkcs12 { .. } | CertificateSpec::Loaded(_), None) => {
+            (CertificateSpec::File { .. } | CertificateSpec::Pkcs12 { .. } | CertificateSpec::Loaded { .. }, None) => {
                 Err(super::ProvisionError::Input { message: "the certificate file gave no certificate".into() })
             }
         }
