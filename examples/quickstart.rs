@@ -104,7 +104,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     fake.set_trace_setting(TEST, 1);
     let broken_run = fake.run_plugin(TEST, test_plugins, "Contoso.Plugins.ReadSecret");
 
-    let watch = engine.watch(&spec, &WatchOptions::since("2000-01-01T00:00:00Z")).await?;
+    let watch = engine.watch(&spec, &WatchOptions::since_text("2000-01-01T00:00:00Z")?).await?;
     println!("== watch (the plug-in trace log, step 6)");
     for e in &watch.environments {
         println!("{}: tracing {:?}, {} row(s)", e.org_url, e.setting, e.rows);

@@ -49,6 +49,90 @@ pub enum AuthError {
         /// The credential's own explanation.
         message: String,
     },
+    /// The credential could not be set up (e.g. a workload identity token file that cannot be read).
+    #[error("the {kind} credential could not be set up: {message}")]
+    Setup {
+        /// Which credential.
+        kind: CredentialKind,
+        /// Why (never a secret).
+        message: String,
+    },
+}
+
+/// The credentials [`default_credential`] chooses between, as the Azure tools do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CredentialKind {
+    /// Workload identity federation (`AZURE_FEDERATED_TOKEN_FILE`, with `AZURE_TENANT_ID` and `AZURE_CLIENT_ID`):
+    /// GitHub Actions, AKS.
+    WorkloadIdentity,
+    /// A client secret (`AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`).
+    ClientSecret,
+    /// The Azure CLI's sign-in (`az login`).
+    AzureCli,
+}
+
+impl fmt::Display for CredentialKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CredentialKind::WorkloadIdentity => "workload identity",
+            CredentialKind::ClientSecret => "client secret",
+            CredentialKind::AzureCli => "Azure CLI",
+        })
+    }
+}
+
+impl CredentialKind {
+    /// The credential the environment variables choose (`var` reads one; empty counts as unset): workload
+    /// identity when `AZURE_FEDERATED_TOKEN_FILE` is set, a client secret when `AZURE_TENANT_ID`,
+    /// `AZURE_CLIENT_ID` and `AZURE_CLIENT_SECRET` are, else the Azure CLI.
+    ///
+    /// ```
+    /// use dataverse_mi::auth::CredentialKind;
+    /// let env = |name: &str| (name == "AZURE_FEDERATED_TOKEN_FILE").then(|| "/var/run/token".to_owned());
+    /// assert_eq!(CredentialKind::from_env(env), CredentialKind::WorkloadIdentity);
+    /// assert_eq!(CredentialKind::from_env(|_| None), CredentialKind::AzureCli);
+    /// ```
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Self {
+        let set = |name: &str| var(name).is_some_and(|v| !v.is_empty());
+        if set("AZURE_FEDERATED_TOKEN_FILE") {
+            CredentialKind::WorkloadIdentity
+        } else if set("AZURE_TENANT_ID") && set("AZURE_CLIENT_ID") && set("AZURE_CLIENT_SECRET") {
+            CredentialKind::ClientSecret
+        } else {
+            CredentialKind::AzureCli
+        }
+    }
+}
+
+/// The credential the Azure tools would use here, as the CLI signs in: workload identity when
+/// `AZURE_FEDERATED_TOKEN_FILE` is set, a client secret from `AZURE_TENANT_ID` / `AZURE_CLIENT_ID` /
+/// `AZURE_CLIENT_SECRET`, else the Azure CLI (`az login`). See [`CredentialKind::from_env`].
+#[cfg(feature = "azure-identity")]
+pub fn default_credential() -> Result<Arc<dyn TokenSource>, AuthError> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let kind = CredentialKind::from_env(var);
+    let setup = |e: azure_core::Error| AuthError::Setup { kind, message: e.to_string() };
+    let credential: Arc<dyn azure_core::credentials::TokenCredential> = match kind {
+        CredentialKind::WorkloadIdentity => azure_identity::WorkloadIdentityCredential::new(None).map_err(setup)?,
+        CredentialKind::ClientSecret => {
+            let (tenant, client, secret) = (
+                var("AZURE_TENANT_ID").unwrap_or_default(),
+                var("AZURE_CLIENT_ID").unwrap_or_default(),
+                var("AZURE_CLIENT_SECRET").unwrap_or_default(),
+            );
+            azure_identity::ClientSecretCredential::new(
+                &tenant,
+                client,
+                azure_core::credentials::Secret::new(secret),
+                None,
+            )
+            .map_err(setup)?
+        }
+        CredentialKind::AzureCli => azure_identity::AzureCliCredential::new(None).map_err(setup)?,
+    };
+    Ok(Arc::new(AzureIdentity::new(credential)))
 }
 
 /// Where the clients get tokens: one call, any credential behind it.

@@ -134,6 +134,32 @@ pub struct FederatedIdentityCredential {
     pub description: Option<String>,
 }
 
+/// A subject with the issuer and audience its FIC needs: what `dataverse-mi subject --output json` prints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct SubjectSummary {
+    /// The subject identifier.
+    pub subject: String,
+    /// The FIC issuer for its tenant and cloud.
+    pub issuer: String,
+    /// The FIC audience of its cloud.
+    pub audience: String,
+    /// The certificate part, read.
+    pub binding: crate::subject::CertificateBinding,
+}
+
+impl SubjectSummary {
+    /// The summary of `subject` in `cloud`.
+    pub fn new(cloud: &CloudProfile, subject: &SubjectIdentifier) -> Self {
+        SubjectSummary {
+            subject: subject.to_string(),
+            issuer: cloud.fic_issuer(subject.tenant_id()),
+            audience: cloud.audience.clone(),
+            binding: subject.binding().clone(),
+        }
+    }
+}
+
 impl FederatedIdentityCredential {
     /// The FIC for a subject in a cloud, with the [`default_name`] and a description saying what it is for.
     pub fn for_subject(cloud: &CloudProfile, subject: &SubjectIdentifier) -> Self {

@@ -76,6 +76,22 @@ impl AppSegmentOwner {
     }
 }
 
+/// A GUID and its encoding in a subject: what `dataverse-mi encode-guid --output json` prints.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct EncodedGuid {
+    /// The GUID, lowercase and hyphenated.
+    pub guid: Uuid,
+    /// Its encoding ([`encode_guid`]).
+    pub encoded: String,
+}
+
+impl From<Uuid> for EncodedGuid {
+    fn from(guid: Uuid) -> Self {
+        EncodedGuid { guid, encoded: encode_guid(guid) }
+    }
+}
+
 /// Why a GUID or an encoded GUID was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

@@ -970,12 +970,43 @@ pub struct SubjectParts {
 }
 
 /// What [`explain_subject`] found: the parts, and every problem (errors and suspicions).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+///
+/// Serializes as the CLI's `explain-subject --output json` documents it: `{"ok", "parts", "problems": [{"id",
+/// "message", "severity", "detail"}]}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubjectExplanation {
     /// The parts that could be read.
     pub parts: SubjectParts,
     /// What is wrong, most important first; empty when the subject is well-formed.
     pub problems: Vec<SubjectProblem>,
+}
+
+impl Serialize for SubjectExplanation {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Problem<'a> {
+            id: &'static str,
+            message: String,
+            severity: Severity,
+            detail: &'a SubjectProblem,
+        }
+        #[derive(Serialize)]
+        struct Shape<'a> {
+            ok: bool,
+            parts: &'a SubjectParts,
+            problems: Vec<Problem<'a>>,
+        }
+        Shape {
+            ok: self.is_ok(),
+            parts: &self.parts,
+            problems: self
+                .problems
+                .iter()
+                .map(|p| Problem { id: p.id(), message: p.to_string(), severity: p.severity(), detail: p })
+                .collect(),
+        }
+        .serialize(s)
+    }
 }
 
 impl SubjectExplanation {

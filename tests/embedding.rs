@@ -197,3 +197,49 @@ async fn a_stored_plan_is_applied_as_it_is_or_refused_when_stale() {
     assert_eq!(report.actions.len(), plan.actions.len());
     assert!(engine.verify(&spec).await.unwrap().is_ok());
 }
+
+#[tokio::test(start_paused = true)]
+async fn watch_as_a_stream_reports_each_failure_once() {
+    use dataverse_mi::provision::WatchOptions;
+    use futures_util::StreamExt as _;
+    use std::time::{Duration, SystemTime};
+    let der = std::fs::read(format!("{}/examples/contoso-plugins.cer", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let cert = Certificate::from_der(&der).unwrap();
+    let fake = fake_with(&cert);
+    let spec = spec_with(cert.into());
+    let engine = fake.provisioner(&spec, 4, Default::default(), ProvisionOptions::default()).unwrap().provisioner;
+    let plan = engine.plan(&spec).await.unwrap();
+    assert!(engine.apply(&plan).await.is_success());
+    let assembly = plan.environments[0].components[0].id;
+    // Tracing is switched on by the first pass, which finds nothing.
+    let options = WatchOptions::since(SystemTime::UNIX_EPOCH).enable_tracing(true);
+    let passes = engine.watch_stream(spec.clone(), options, Duration::from_secs(30));
+    tokio::pin!(passes);
+    let first = passes.next().await.unwrap().unwrap();
+    assert!(first.failures.is_empty());
+    // The FIC goes away: the plug-in's token request fails with AADSTS700213.
+    assert!(fake.remove_graph_fic(APP, &plan.environments[0].fic.name));
+    assert!(!fake.run_plugin(HOST, assembly, "Contoso.Plugins.Reader"));
+    let second = passes.next().await.unwrap().unwrap();
+    assert_eq!(second.failures.len(), 1, "the failure, once");
+    let third = passes.next().await.unwrap().unwrap();
+    assert!(third.failures.is_empty(), "not again: the next pass starts after the newest row");
+}
+
+#[test]
+fn since_is_a_duration_back_or_a_time() {
+    use dataverse_mi::provision::parse_since;
+    use std::time::{Duration, SystemTime};
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    assert_eq!(parse_since("1h", now).unwrap(), now - Duration::from_secs(3600));
+    assert_eq!(parse_since("1h 30m", now).unwrap(), now - Duration::from_secs(5400));
+    assert_eq!(parse_since("2d", now).unwrap(), now - Duration::from_secs(2 * 86_400));
+    assert_eq!(
+        parse_since("2026-11-22T10:00:00Z", now).unwrap(),
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_341_600)
+    );
+    for bad in ["", "yesterday", "1x", "2026-13-40T00:00:00Z", "99999999999999999999d"] {
+        let err = parse_since(bad, now).unwrap_err();
+        assert!(err.to_string().contains("RFC 3339"), "{bad}: {err}");
+    }
+}

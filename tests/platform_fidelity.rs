@@ -98,7 +98,7 @@ async fn the_default_environment_through_plan_apply_verify_and_watch() {
     broken.name = "hand-made".into();
     fake.seed_graph_fic(APP, broken);
     assert!(!fake.run_plugin(HOST, assembly, "Contoso.Plugins.KeyVaultReader"));
-    let watch = engine.watch(&spec, &WatchOptions::since("2000-01-01T00:00:00Z")).await.unwrap();
+    let watch = engine.watch(&spec, &WatchOptions::since_text("2000-01-01T00:00:00Z").unwrap()).await.unwrap();
     assert_eq!(watch.failures.len(), 1);
     let diagnosis = &watch.failures[0].diagnosis;
     assert_eq!(diagnosis.error.code.as_deref(), Some("AADSTS700213"));

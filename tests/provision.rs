@@ -319,7 +319,7 @@ async fn watch_finds_and_explains_a_token_failure_in_the_trace_log() {
     let component = engine.plan(&spec).await.unwrap().environments[0].components[0].id;
 
     // Tracing is off: nothing is recorded, and watch says so; with enable_tracing it is switched on.
-    let window = WatchOptions::since("2000-01-01T00:00:00Z");
+    let window = WatchOptions::since_text("2000-01-01T00:00:00Z").unwrap();
     let quiet = engine.watch(&spec, &window).await.unwrap();
     assert_eq!(quiet.environments[0].setting, PluginTraceLogSetting::Off);
     let on = engine.watch(&spec, &window.clone().enable_tracing(true)).await.unwrap();
@@ -349,7 +349,7 @@ async fn watch_finds_and_explains_a_token_failure_in_the_trace_log() {
     assert_eq!(failure.diagnosis.error.code.as_deref(), Some("AADSTS700213"));
     assert_eq!(failure.diagnosis.findings[0].cause.id(), "tenant_big_endian");
     // Reading from the newest row on finds nothing new.
-    let newest = report.environments[0].newest.clone().unwrap();
+    let newest = report.environments[0].newest.unwrap();
     assert!(engine.watch(&spec, &WatchOptions::since(newest)).await.unwrap().failures.is_empty());
     // Only the plug-in types asked for: another assembly's namespace finds nothing, this one's the failure.
     let other = window.clone().type_prefix("Fabrikam.");

@@ -43,7 +43,7 @@ fn the_engines_futures_are_send() {
     let verify = engine.verify(&spec);
     assert_send(&verify);
     drop(verify);
-    let window = WatchOptions::since("2000-01-01T00:00:00Z");
+    let window = WatchOptions::since_text("2000-01-01T00:00:00Z").unwrap();
     let watch = engine.watch(&spec, &window);
     assert_send(&watch);
     drop(watch);

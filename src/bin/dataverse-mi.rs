@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use dataverse_mi::auth::{AzureIdentity, StaticToken, TokenSource};
+use dataverse_mi::auth::{StaticToken, TokenSource};
 use dataverse_mi::cert::{Certificate, CertificateHash};
 use dataverse_mi::clients::{ClientOptions, DataverseClient, OrgUrl};
 use dataverse_mi::cloud::{Cloud, CloudProfile};
@@ -19,14 +19,14 @@ use dataverse_mi::fic::FederatedIdentityCredential;
 use dataverse_mi::guid::{decode_guid, encode_guid, parse_guid};
 use dataverse_mi::provision::api::DataverseBaseUrl;
 use dataverse_mi::provision::{
-    CertificateSpec, Endpoints, IdentitySpec, ProgressEvent, ProgressFn, ProvisionOptions, ProvisionSpec, Provisioner,
-    WatchOptions, WatchReport,
+    ApplyOutcome, CertificateSpec, Endpoints, IdentitySpec, ProgressEvent, ProgressFn, ProvisionOptions, ProvisionSpec,
+    Provisioner, WatchOptions, WatchReport,
 };
 use dataverse_mi::secret::Secret;
 use dataverse_mi::subject::{
     CertificateBinding, CertificateKind, SubjectFormatVersion, SubjectIdentifier, explain_subject,
 };
-use serde_json::json;
+use futures_util::StreamExt as _;
 use uuid::Uuid;
 
 #[derive(Debug, Parser)]
@@ -274,7 +274,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn print_json(value: &serde_json::Value) -> Result<(), Failure> {
+fn print_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, value)?;
     writeln!(out)?;
@@ -322,50 +322,12 @@ fn certificate_for_diagnosis(
     Ok(())
 }
 
-/// `30m`, `1h`, `2d` back from now, or an ISO 8601 time as given.
-fn since_to_iso(since: &str) -> Result<String, Failure> {
-    let s = since.trim();
-    let unit = match s.chars().last() {
-        Some('m') => 60,
-        Some('h') => 3600,
-        Some('d') => 86_400,
-        _ => 0,
-    };
-    if unit > 0
-        && let Ok(n) = s[..s.len() - 1].parse::<u64>()
-    {
-        let at = SystemTime::now() - Duration::from_secs(n * unit);
-        return Ok(der::DateTime::from_system_time(at).map_err(|e| format!("--since: {e}"))?.to_string());
-    }
-    if s.len() >= 10 && s.as_bytes()[4] == b'-' {
-        return Ok(s.to_owned());
-    }
-    Err(format!("--since: '{since}' is neither a duration (30m, 1h, 2d) nor an ISO 8601 time").into())
-}
-
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
 
-/// Azure credentials from the environment, as the Azure tools read them: workload identity
-/// (`AZURE_FEDERATED_TOKEN_FILE`), a client secret (`AZURE_CLIENT_SECRET`), else the Azure CLI's sign-in.
 fn credential() -> Result<Arc<dyn TokenSource>, Failure> {
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let credential: Arc<dyn azure_core::credentials::TokenCredential> = if var("AZURE_FEDERATED_TOKEN_FILE").is_some() {
-        azure_identity::WorkloadIdentityCredential::new(None)?
-    } else if let (Some(tenant), Some(client), Some(secret)) =
-        (var("AZURE_TENANT_ID"), var("AZURE_CLIENT_ID"), var("AZURE_CLIENT_SECRET"))
-    {
-        azure_identity::ClientSecretCredential::new(
-            &tenant,
-            client,
-            azure_core::credentials::Secret::new(secret),
-            None,
-        )?
-    } else {
-        azure_identity::AzureCliCredential::new(None)?
-    };
-    Ok(Arc::new(AzureIdentity::new(credential)))
+    Ok(dataverse_mi::auth::default_credential()?)
 }
 
 fn engine_for(args: &SpecArgs) -> Result<(ProvisionSpec, Provisioner), Failure> {
@@ -483,12 +445,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             let (cloud, subject) = build_subject(&args.inputs)?;
             match args.output {
                 Output::Text => println!("{subject}"),
-                Output::Json => print_json(&json!({
-                    "subject": subject.to_string(),
-                    "issuer": cloud.fic_issuer(subject.tenant_id()),
-                    "audience": cloud.audience,
-                    "binding": subject.binding(),
-                }))?,
+                Output::Json => print_json(&dataverse_mi::fic::SubjectSummary::new(&cloud, &subject))?,
             }
         }
         Command::Fic(args) => {
@@ -521,15 +478,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                         println!("valid:        {validity}");
                     }
                 }
-                Output::Json => print_json(&json!({
-                    "issuer": cert.issuer(),
-                    "subject": cert.subject(),
-                    "sha256": cert.sha256().to_string(),
-                    "sha1": cert.sha1_thumbprint().to_string(),
-                    "issuer_hash": cert.issuer_hash().to_string(),
-                    "subject_hash": cert.subject_hash().to_string(),
-                    "self_signed": cert.is_self_signed(),
-                }))?,
+                Output::Json => print_json(&cert.summary())?,
             }
         }
         Command::EncodeGuid { guid, output } => {
@@ -537,14 +486,14 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             let encoded = encode_guid(id);
             match output {
                 Output::Text => println!("{encoded}"),
-                Output::Json => print_json(&json!({"guid": id.to_string(), "encoded": encoded}))?,
+                Output::Json => print_json(&dataverse_mi::guid::EncodedGuid::from(id))?,
             }
         }
         Command::DecodeGuid { encoded, output } => {
             let id = decode_guid(encoded.trim())?;
             match output {
                 Output::Text => println!("{id}"),
-                Output::Json => print_json(&json!({"guid": id.to_string(), "encoded": encoded.trim()}))?,
+                Output::Json => print_json(&dataverse_mi::guid::EncodedGuid::from(id))?,
             }
         }
         Command::Diagnose(args) => {
@@ -589,22 +538,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             let diagnosis = explain(&error, &inputs);
             match args.output {
                 Output::Text => println!("{diagnosis}"),
-                Output::Json => print_json(&json!({
-                    "code": diagnosis.error.code,
-                    "presented": {
-                        "subject": diagnosis.error.presented_subject,
-                        "issuer": diagnosis.error.presented_issuer,
-                        "audience": diagnosis.error.presented_audience,
-                        "trace_id": diagnosis.error.trace_id,
-                        "correlation_id": diagnosis.error.correlation_id,
-                        "timestamp": diagnosis.error.timestamp,
-                    },
-                    "findings": diagnosis.findings.iter().map(|f| json!({
-                        "cause": f.cause.id(), "segment": f.segment, "found": f.found, "expected": f.expected,
-                        "message": f.message, "fix": f.fix,
-                    })).collect::<Vec<_>>(),
-                    "corrected_subject": diagnosis.corrected_subject,
-                }))?,
+                Output::Json => print_json(&diagnosis)?,
             }
         }
         Command::Plan { spec: args, out } => {
@@ -644,7 +578,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             }
             if plan.is_empty() {
                 if matches!(args.output, Output::Json) {
-                    print_json(&json!({"plan": plan, "report": null}))?;
+                    print_json(&ApplyOutcome::new(plan, None))?;
                 }
                 return Ok(ExitCode::SUCCESS);
             }
@@ -667,11 +601,12 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             } else {
                 rt.block_on(engine.apply(&plan))
             };
+            let success = report.is_success();
             match args.output {
                 Output::Text => println!("{report}"),
-                Output::Json => print_json(&json!({"plan": plan, "report": report}))?,
+                Output::Json => print_json(&ApplyOutcome::new(plan, Some(report)))?,
             }
-            if !report.is_success() {
+            if !success {
                 return Ok(ExitCode::from(1));
             }
         }
@@ -686,28 +621,29 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Watch { spec: args, since, follow, interval, enable_tracing, type_prefix } => {
             let (spec, engine) = engine_for(&args)?;
             let rt = runtime()?;
-            let mut since = since_to_iso(&since)?;
+            let mut options =
+                WatchOptions::since_text(&since).map_err(|e| format!("--since: {e}"))?.enable_tracing(enable_tracing);
+            if let Some(prefix) = type_prefix {
+                options = options.type_prefix(prefix);
+            }
             let interval = Duration::from_secs(interval.clamp(5, 300));
             rt.block_on(async {
-                // Listening for Ctrl-C from the first poll on: it stops a poll in flight as well as the wait.
+                let passes = engine.watch_stream(spec, options, interval);
+                tokio::pin!(passes);
+                // Listening for Ctrl-C from the first pass on: it stops a pass in flight as well as the wait.
                 let ctrl_c = tokio::signal::ctrl_c();
                 tokio::pin!(ctrl_c);
                 let mut first = true;
                 loop {
-                    let options = WatchOptions {
-                        since: since.clone(),
-                        type_prefix: type_prefix.clone(),
-                        enable_tracing: enable_tracing && first,
-                    };
                     let report = tokio::select! {
                         biased;
                         _ = &mut ctrl_c => break,
-                        report = engine.watch(&spec, &options) => report?,
+                        report = passes.next() => match report {
+                            Some(report) => report?,
+                            None => break,
+                        },
                     };
                     print_watch(&report, args.output)?;
-                    if let Some(newest) = report.environments.iter().filter_map(|e| e.newest.clone()).max() {
-                        since = since.max(newest);
-                    }
                     if !follow {
                         break;
                     }
@@ -719,11 +655,6 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                         );
                         first = false;
                     }
-                    tokio::select! {
-                        biased;
-                        _ = &mut ctrl_c => break,
-                        _ = tokio::time::sleep(interval) => {}
-                    }
                 }
                 Ok::<(), Failure>(())
             })?;
@@ -731,20 +662,14 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Status { org, output } => {
             let client = DataverseClient::new(OrgUrl::parse(&org)?, credential()?, ClientOptions::default())?;
             let rt = runtime()?;
-            let (rows, assemblies, packages) = rt.block_on(async {
-                futures_util::try_join!(
-                    client.list_managed_identities(None),
-                    client.list_plugin_assemblies(),
-                    client.list_plugin_packages()
-                )
-            })?;
+            let status = rt.block_on(client.environment_status())?;
+            let (rows, assemblies, packages) =
+                (&status.managed_identities, &status.plugin_assemblies, &status.plugin_packages);
             match output {
-                Output::Json => print_json(
-                    &json!({"managed_identities": rows, "plugin_assemblies": assemblies, "plugin_packages": packages}),
-                )?,
+                Output::Json => print_json(&status)?,
                 Output::Text => {
                     println!("managed identities:");
-                    for r in &rows {
+                    for r in rows {
                         let show = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
                         println!(
                             "  {} app {} tenant {} version {}",
@@ -755,7 +680,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                         );
                     }
                     println!("plug-in assemblies:");
-                    for a in &assemblies {
+                    for a in assemblies {
                         println!(
                             "  {:<50} {}",
                             a.name.as_deref().unwrap_or("-"),
@@ -763,7 +688,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                         );
                     }
                     println!("plug-in packages:");
-                    for p in &packages {
+                    for p in packages {
                         println!(
                             "  {:<50} {}",
                             p.unique_name.as_deref().unwrap_or("-"),
@@ -777,16 +702,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             let explanation = explain_subject(&subject);
             match output {
                 Output::Text => println!("{explanation}"),
-                Output::Json => print_json(&json!({
-                    "ok": explanation.is_ok(),
-                    "parts": explanation.parts,
-                    "problems": explanation.problems.iter().map(|p| json!({
-                        "id": p.id(),
-                        "message": p.to_string(),
-                        "severity": p.severity(),
-                        "detail": p,
-                    })).collect::<Vec<_>>(),
-                }))?,
+                Output::Json => print_json(&explanation)?,
             }
             if !explanation.is_ok() {
                 return Ok(ExitCode::from(2));

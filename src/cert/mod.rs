@@ -41,6 +41,27 @@ pub use hash::{CertificateHash, HashParseError, NameHash, Thumbprint};
 
 use tlv::{Reader, Tlv, TlvError, tag};
 
+/// What the platform derives from a certificate, in one serializable value: what `dataverse-mi cert --output
+/// json` prints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct CertificateSummary {
+    /// The issuer name as .NET prints it.
+    pub issuer: String,
+    /// The subject name as .NET prints it.
+    pub subject: String,
+    /// SHA-256 of the DER bytes, lowercase hex (the `/h/` value).
+    pub sha256: String,
+    /// SHA-1 thumbprint, upper-case hex (version 0 only).
+    pub sha1: String,
+    /// The version 2 issuer name hash (`/i/`).
+    pub issuer_hash: String,
+    /// The version 2 subject name hash (`/s/`).
+    pub subject_hash: String,
+    /// Whether it is self-signed (so `/h/` by default).
+    pub self_signed: bool,
+}
+
 /// Why bytes could not be read as a certificate.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -462,6 +483,19 @@ impl Certificate {
         let mut bytes = magic[..n].to_vec();
         file.read_to_end(&mut bytes).map_err(io)?;
         Certificate::from_bytes_with_password(&bytes, password)
+    }
+
+    /// What the platform derives from the certificate, in one serializable value.
+    pub fn summary(&self) -> CertificateSummary {
+        CertificateSummary {
+            issuer: self.issuer().to_owned(),
+            subject: self.subject().to_owned(),
+            sha256: self.sha256().to_string(),
+            sha1: self.sha1_thumbprint().to_string(),
+            issuer_hash: self.issuer_hash().to_string(),
+            subject_hash: self.subject_hash().to_string(),
+            self_signed: self.is_self_signed(),
+        }
     }
 
     /// The certificate's DER bytes.

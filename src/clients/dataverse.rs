@@ -191,6 +191,18 @@ pub struct ComponentManagedIdentityFic {
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
+/// An environment's managed identity rows and plug-ins, as [`DataverseClient::environment_status`] reads them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct EnvironmentStatus {
+    /// The `managedidentity` rows.
+    pub managed_identities: Vec<ManagedIdentity>,
+    /// The plug-in assemblies.
+    pub plugin_assemblies: Vec<PluginAssembly>,
+    /// The plug-in packages.
+    pub plugin_packages: Vec<PluginPackage>,
+}
+
 /// The columns of a managed identity row that may change.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -386,6 +398,17 @@ impl DataverseClient {
     pub async fn list_plugin_packages(&self) -> Result<Vec<PluginPackage>, ApiError> {
         let call = self.query("list plug-in packages", "pluginpackages", PACKAGE_SELECT, None)?;
         self.pipeline.all_pages(call, &[PAGE_SIZE]).await
+    }
+
+    /// The managed identity rows, plug-in assemblies and plug-in packages of the environment, read at once: what
+    /// `dataverse-mi status` shows.
+    pub async fn environment_status(&self) -> Result<EnvironmentStatus, ApiError> {
+        let (managed_identities, plugin_assemblies, plugin_packages) = futures_util::try_join!(
+            self.list_managed_identities(None),
+            self.list_plugin_assemblies(),
+            self.list_plugin_packages()
+        )?;
+        Ok(EnvironmentStatus { managed_identities, plugin_assemblies, plugin_packages })
     }
 
     /// Binds a component to a managed identity row (`If-Match: *`: the component must exist). Safe to retry.

@@ -32,8 +32,8 @@ pub use arm::{
     UserAssignedIdentityRef, role_assignment_name,
 };
 pub use dataverse::{
-    ComponentKind, ComponentManagedIdentityFic, DATAVERSE_HOST_SUFFIXES, DataverseClient, ManagedIdentityUpdate,
-    OrgUrl, WhoAmI,
+    ComponentKind, ComponentManagedIdentityFic, DATAVERSE_HOST_SUFFIXES, DataverseClient, EnvironmentStatus,
+    ManagedIdentityUpdate, OrgUrl, WhoAmI,
 };
 pub use error::{ApiError, DATAVERSE_DUPLICATE_KEY, DATAVERSE_NOT_FOUND, ErrorDetail, Service, ServiceError};
 pub use graph::{AppRef, Application, GraphClient, GraphFederatedIdentityCredential, ServicePrincipal, UpsertOutcome};

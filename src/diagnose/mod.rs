@@ -452,7 +452,11 @@ impl Finding {
 }
 
 /// The findings for one error, most likely cause first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+///
+/// Serializes as the CLI's `diagnose --output json` documents it: `{"code", "message", "presented": {subject,
+/// issuer, audience, trace_id, correlation_id, timestamp}, "findings": [{cause, segment, found, expected, message,
+/// fix}], "corrected_subject"}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Diagnosis {
     /// The error.
@@ -462,6 +466,44 @@ pub struct Diagnosis {
     /// The subject the FIC must have, once every finding is applied: the one the platform presents (or the one
     /// computed from the inputs), when a finding concerns the subject.
     pub corrected_subject: Option<String>,
+}
+
+impl Serialize for Diagnosis {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Presented<'a> {
+            subject: &'a Option<String>,
+            issuer: &'a Option<String>,
+            audience: &'a Option<String>,
+            trace_id: &'a Option<String>,
+            correlation_id: &'a Option<String>,
+            timestamp: &'a Option<String>,
+        }
+        #[derive(Serialize)]
+        struct Shape<'a> {
+            code: &'a Option<String>,
+            message: &'a str,
+            presented: Presented<'a>,
+            findings: &'a [Finding],
+            corrected_subject: &'a Option<String>,
+        }
+        let e = &self.error;
+        Shape {
+            code: &e.code,
+            message: &e.message,
+            presented: Presented {
+                subject: &e.presented_subject,
+                issuer: &e.presented_issuer,
+                audience: &e.presented_audience,
+                trace_id: &e.trace_id,
+                correlation_id: &e.correlation_id,
+                timestamp: &e.timestamp,
+            },
+            findings: &self.findings,
+            corrected_subject: &self.corrected_subject,
+        }
+        .serialize(s)
+    }
 }
 
 impl fmt::Display for Diagnosis {

@@ -664,6 +664,24 @@ impl fmt::Display for ApplyReport {
     }
 }
 
+/// A plan and what applying it did (`None` when there was nothing to do, or it was not applied): what
+/// `dataverse-mi apply --output json` prints.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct ApplyOutcome {
+    /// The plan.
+    pub plan: Plan,
+    /// The report.
+    pub report: Option<ApplyReport>,
+}
+
+impl ApplyOutcome {
+    /// A plan and its report.
+    pub fn new(plan: Plan, report: Option<ApplyReport>) -> Self {
+        ApplyOutcome { plan, report }
+    }
+}
+
 /// The state of one component after verification.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]

@@ -21,15 +21,15 @@ mod watch;
 mod wiring;
 
 pub use engine::{
-    Action, ActionError, ActionResult, ActionStatus, ApplyReport, AssemblyInPackage, ComponentReport, ComponentState,
-    ComponentStatus, EnvironmentPlan, GrantPlan, GrantReport, Plan, PlanNote, PlatformSubject, PrincipalRetry,
-    ProgressEvent, ProgressFn, ProvisionOptions, Provisioner, VerifyReport,
+    Action, ActionError, ActionResult, ActionStatus, ApplyOutcome, ApplyReport, AssemblyInPackage, ComponentReport,
+    ComponentState, ComponentStatus, EnvironmentPlan, GrantPlan, GrantReport, Plan, PlanNote, PlatformSubject,
+    PrincipalRetry, ProgressEvent, ProgressFn, ProvisionOptions, Provisioner, VerifyReport,
 };
 pub use spec::{
     CertificateSpec, CreateIdentitySpec, EnvironmentSpec, GrantSpec, IdentitySpec, ProvisionSpec, RefusedCredential,
     SpecError,
 };
-pub use watch::{EnvironmentWatch, TokenFailure, WatchOptions, WatchReport};
+pub use watch::{EnvironmentWatch, SinceError, TokenFailure, WatchOptions, WatchReport, parse_since};
 pub use wiring::{DEFAULT_DATAVERSE_CONCURRENCY, Endpoints};
 
 use crate::cert::CertificateError;

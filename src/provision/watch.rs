@@ -1,6 +1,9 @@
 //! Watching the plug-ins' token requests: the plug-in trace log read, token failures found and explained
 //! against the spec (step 6 of the walkthrough).
 
+use std::time::{Duration, SystemTime};
+
+use futures_util::Stream;
 use serde::Serialize;
 
 use super::ProvisionError;
@@ -13,24 +16,66 @@ use crate::entities::{PluginTraceLog, PluginTraceLogSetting};
 /// What to read: the time window's start, which plug-ins, and whether to switch tracing on.
 ///
 /// ```
+/// use std::time::{Duration, SystemTime};
 /// use dataverse_mi::provision::WatchOptions;
-/// let options = WatchOptions::since("2026-11-22T10:00:00Z").type_prefix("Contoso.Plugins").enable_tracing(true);
+/// let options = WatchOptions::since(SystemTime::now() - Duration::from_secs(3600))
+///     .type_prefix("Contoso.Plugins")
+///     .enable_tracing(true);
 /// assert_eq!(options.type_prefix.as_deref(), Some("Contoso.Plugins"));
+/// // What people type: a duration back from now, or an RFC 3339 time.
+/// let last_day = WatchOptions::since_text("1d")?;
+/// let from = WatchOptions::since_text("2026-11-22T10:00:00Z")?;
+/// # Ok::<(), dataverse_mi::provision::SinceError>(())
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct WatchOptions {
-    /// Rows created after this time (ISO 8601).
-    pub since: String,
+    /// Rows created after this time.
+    pub since: SystemTime,
     /// Only plug-in types whose full name starts with this (a type, or an assembly's namespace).
     pub type_prefix: Option<String>,
     /// Switch an environment whose trace log setting is Off to Exception first.
     pub enable_tracing: bool,
 }
 
+/// Why a `since` text was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SinceError {
+    /// Neither a duration nor a time.
+    #[error(
+        "'{given}' is neither a duration back from now (30m, 1h, 2d, 1h 30m) nor an RFC 3339 time (2026-11-22T10:00:00Z)"
+    )]
+    Unreadable {
+        /// What was given.
+        given: String,
+    },
+}
+
+/// A time from what people type: a duration back from `now` (`30m`, `1h`, `2d`, `1h 30m`: humantime's syntax), or
+/// an RFC 3339 time (`2026-11-22T10:00:00Z`; a space for the `T` and no zone are accepted, as UTC).
+pub fn parse_since(text: &str, now: SystemTime) -> Result<SystemTime, SinceError> {
+    let text = text.trim();
+    if let Ok(back) = humantime::parse_duration(text) {
+        return now.checked_sub(back).ok_or_else(|| SinceError::Unreadable { given: crate::guid::clip(text) });
+    }
+    humantime::parse_rfc3339_weak(text).map_err(|_| SinceError::Unreadable { given: crate::guid::clip(text) })
+}
+
+/// A time as an OData `DateTimeOffset` literal, to the millisecond: `2026-11-22T10:00:00.000Z`.
+pub(crate) fn odata_time(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
 impl WatchOptions {
-    /// Rows created after `since` (ISO 8601), of every plug-in, tracing left as it is.
-    pub fn since(since: impl Into<String>) -> Self {
-        WatchOptions { since: since.into(), ..WatchOptions::default() }
+    /// Rows created after `since`, of every plug-in, tracing left as it is.
+    pub fn since(since: SystemTime) -> Self {
+        WatchOptions { since, type_prefix: None, enable_tracing: false }
+    }
+
+    /// [`WatchOptions::since`] the time `text` says ([`parse_since`], from now).
+    pub fn since_text(text: &str) -> Result<Self, SinceError> {
+        Ok(Self::since(parse_since(text, SystemTime::now())?))
     }
 
     /// Only plug-in types whose full name starts with `prefix`.
@@ -69,7 +114,7 @@ pub struct EnvironmentWatch {
     /// Rows read.
     pub rows: usize,
     /// The newest row's `createdon`, to continue from.
-    pub newest: Option<String>,
+    pub newest: Option<SystemTime>,
 }
 
 /// What a watch pass found.
@@ -112,7 +157,8 @@ impl Provisioner {
                 dv.set_plugin_trace_log_setting(organization, PluginTraceLogSetting::Exception).await.map_err(api)?;
                 setting = PluginTraceLogSetting::Exception;
             }
-            let logs = dv.plugin_trace_logs(&options.since, options.type_prefix.as_deref()).await.map_err(api)?;
+            let logs =
+                dv.plugin_trace_logs(&odata_time(options.since), options.type_prefix.as_deref()).await.map_err(api)?;
             let detail = dv.retrieve_current_organization().await.map_err(api)?;
             // Only a help for the diagnosis: a certificate that cannot be read is left out, not an error.
             let certificate = env.certificate.certificate(&spec.base_dir).ok().flatten();
@@ -132,7 +178,11 @@ impl Provisioner {
                 org_url: env.org_url.clone(),
                 setting,
                 rows: logs.len(),
-                newest: logs.iter().filter_map(|l| l.created_on.clone()).max(),
+                newest: logs
+                    .iter()
+                    .filter_map(|l| l.created_on.as_deref())
+                    .filter_map(|t| humantime::parse_rfc3339_weak(t).ok())
+                    .max(),
             });
             for log in logs {
                 if let Some(error) = token_failure(&log) {
@@ -142,5 +192,43 @@ impl Provisioner {
             }
         }
         Ok(report)
+    }
+
+    /// Watches without end: a pass now, then one every `interval`, each reading from the newest row the last one
+    /// saw (so a failure is reported once), tracing switched on (with `enable_tracing`) on the first pass only.
+    /// Yields each pass's report; ends after a pass that fails (yielding its error). The stream is `Send` and
+    /// `'static`: spawn it, or poll it beside a shutdown signal (the CLI's `watch --follow` stops on Ctrl-C).
+    pub fn watch_stream(
+        &self,
+        spec: ProvisionSpec,
+        options: WatchOptions,
+        interval: Duration,
+    ) -> impl Stream<Item = Result<WatchReport, ProvisionError>> + Send + 'static {
+        let state = Some((self.clone(), spec, options, true));
+        futures_util::stream::unfold(state, move |state| async move {
+            let (engine, spec, mut options, first) = state?;
+            if !first {
+                tokio::time::sleep(interval).await;
+            }
+            let result = engine.watch(&spec, &options).await;
+            let next = match &result {
+                Ok(report) => {
+                    if let Some(newest) = report.newest() {
+                        options.since = options.since.max(newest);
+                    }
+                    options.enable_tracing = false;
+                    Some((engine, spec, options, false))
+                }
+                Err(_) => None,
+            };
+            Some((result, next))
+        })
+    }
+}
+
+impl WatchReport {
+    /// The newest row any environment returned: where the next pass starts.
+    pub fn newest(&self) -> Option<SystemTime> {
+        self.environments.iter().filter_map(|e| e.newest).max()
     }
 }

@@ -532,10 +532,18 @@ fn trace_logs(env: &Environment, request: &http::Request<Bytes>, page_size: usiz
         filter.split("createdon gt ").nth(1).map(|r| r.split(' ').next().unwrap_or("").to_owned()).unwrap_or_default();
     let prefix =
         filter.split("startswith(typename,'").nth(1).and_then(|r| r.split("')").next()).map(|p| p.replace("''", "'"));
+    // Compared as instants, as Dataverse compares DateTimeOffset values (not as text: `10:00:00Z` and
+    // `10:00:00.000Z` are the same time).
+    let time = |t: &str| humantime::parse_rfc3339_weak(t).ok();
+    let since = time(&since);
     let rows = env
         .trace_logs
         .iter()
-        .filter(|l| l.created_on.as_deref().unwrap_or("") > since.as_str())
+        .filter(|l| match (l.created_on.as_deref().and_then(time), since) {
+            (Some(created), Some(since)) => created > since,
+            (_, None) => true,
+            (None, Some(_)) => false,
+        })
         .filter(|l| prefix.as_deref().is_none_or(|p| l.type_name.as_deref().unwrap_or("").starts_with(p)))
         .map(|l| serde_json::to_value(l).unwrap_or(Value::Null))
         .collect();
