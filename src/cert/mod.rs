@@ -66,6 +66,14 @@ pub struct CertificateSummary {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CertificateError {
+    /// Reading this form needs a feature the crate was built without.
+    #[error("reading {what} needs the crate's `{feature}` feature, which this build does not have")]
+    FeatureDisabled {
+        /// The feature.
+        feature: &'static str,
+        /// What it reads.
+        what: &'static str,
+    },
     /// The input is empty.
     #[error("the certificate file is empty")]
     Empty,
@@ -441,20 +449,44 @@ impl Certificate {
 
     /// Reads the leaf certificate of a PKCS#12 (`.pfx`/`.p12`) file: the one with a private key, else the one
     /// that issued no other certificate in the file. Legacy (RC2, 3DES) and modern (AES, PBKDF2) encryptions.
+    ///
+    /// Needs the `pkcs12` feature (default); without it, [`CertificateError::FeatureDisabled`].
     pub fn from_pkcs12(bytes: &[u8], password: &Secret) -> Result<LoadedCertificate, CertificateError> {
-        signed::from_pkcs12(bytes, password)
+        #[cfg(feature = "pkcs12")]
+        return signed::from_pkcs12(bytes, password);
+        #[cfg(not(feature = "pkcs12"))]
+        {
+            let _ = (bytes, password);
+            Err(CertificateError::FeatureDisabled { feature: "pkcs12", what: "PKCS#12 / PFX files" })
+        }
     }
 
     /// Reads the signer's certificate from an Authenticode-signed plug-in assembly (`.dll`), matched by the
     /// signature's issuer and serial number (or key identifier), with the other certificates of the signature.
+    ///
+    /// Needs the `signed-files` feature (default); without it, [`CertificateError::FeatureDisabled`].
     pub fn from_signed_assembly(bytes: &[u8]) -> Result<LoadedCertificate, CertificateError> {
-        signed::from_signed_assembly(bytes)
+        #[cfg(feature = "signed-files")]
+        return signed::from_signed_assembly(bytes);
+        #[cfg(not(feature = "signed-files"))]
+        {
+            let _ = bytes;
+            Err(CertificateError::FeatureDisabled { feature: "signed-files", what: "signed plug-in assemblies" })
+        }
     }
 
     /// Reads the author signer's certificate from a signed plug-in package (`.nupkg`); a repository
     /// countersignature is ignored.
+    ///
+    /// Needs the `signed-files` feature (default); without it, [`CertificateError::FeatureDisabled`].
     pub fn from_signed_package(bytes: &[u8]) -> Result<LoadedCertificate, CertificateError> {
-        signed::from_signed_package(bytes)
+        #[cfg(feature = "signed-files")]
+        return signed::from_signed_package(bytes);
+        #[cfg(not(feature = "signed-files"))]
+        {
+            let _ = bytes;
+            Err(CertificateError::FeatureDisabled { feature: "signed-files", what: "signed plug-in packages" })
+        }
     }
 
     /// Reads a certificate file of any supported form. The only functions of this module that do I/O are this
@@ -478,7 +510,10 @@ impl Certificate {
         if large && n == 4 && (magic == *b"PK\x03\x04" || magic == *b"PK\x05\x06") {
             // A large package: read its directory and signature only, not the assemblies inside.
             file.rewind().map_err(io)?;
+            #[cfg(feature = "signed-files")]
             return signed::from_signed_package_reader(std::io::BufReader::new(file));
+            #[cfg(not(feature = "signed-files"))]
+            return Err(CertificateError::FeatureDisabled { feature: "signed-files", what: "signed plug-in packages" });
         }
         let mut bytes = magic[..n].to_vec();
         file.read_to_end(&mut bytes).map_err(io)?;
@@ -707,4 +742,33 @@ fn pem_blocks(text: &str) -> impl Iterator<Item = PemBlock<'_>> {
             }
         }
     })
+}
+
+#[cfg(test)]
+mod feature_tests {
+    /// Built without a reader's feature, the entry point stays and says which feature it needs.
+    #[test]
+    #[cfg(not(feature = "pkcs12"))]
+    fn pkcs12_without_its_feature_says_so() {
+        let err = super::Certificate::from_pkcs12(b"not read", &crate::secret::Secret::new("x")).unwrap_err();
+        assert!(err.to_string().contains("`pkcs12` feature"), "{err}");
+    }
+
+    #[test]
+    #[cfg(not(feature = "signed-files"))]
+    fn signed_files_without_their_feature_say_so() {
+        for err in [
+            super::Certificate::from_signed_assembly(b"MZ").unwrap_err(),
+            super::Certificate::from_signed_package(b"PK").unwrap_err(),
+        ] {
+            assert!(err.to_string().contains("`signed-files` feature"), "{err}");
+        }
+    }
+
+    #[test]
+    #[cfg(not(feature = "spec-toml"))]
+    fn toml_specs_without_their_feature_say_so() {
+        let err = crate::provision::ProvisionSpec::from_toml("").unwrap_err();
+        assert!(err.to_string().contains("`spec-toml` feature"), "{err}");
+    }
 }

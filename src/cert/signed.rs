@@ -5,10 +5,14 @@
 //! that decodes and re-encodes certificates may change them (DER re-sorting of multi-valued names) or refuse
 //! certificates that Windows accepts.
 
+// The CMS reader serves the signed-file readers only.
+#![cfg_attr(not(feature = "signed-files"), allow(dead_code))]
+
 use std::ops::Range;
 
 use super::tlv::{Reader, Tlv, TlvError, tag};
 use super::{Certificate, CertificateError, CertificateFormat, LoadedCertificate};
+#[cfg(feature = "pkcs12")]
 use crate::secret::Secret;
 
 const OID_SIGNED_DATA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02];
@@ -148,6 +152,7 @@ fn signed_result(sd: SignedData, format: CertificateFormat) -> LoadedCertificate
 }
 
 /// Reads the signer's certificate from an Authenticode-signed PE file (a plug-in assembly).
+#[cfg(feature = "signed-files")]
 pub(crate) fn from_signed_assembly(data: &[u8]) -> Result<LoadedCertificate, CertificateError> {
     use object::read::pe::{PeFile32, PeFile64};
     let not_pe = |e: object::read::Error| CertificateError::NotPe { detail: e.to_string() };
@@ -193,12 +198,14 @@ pub(crate) fn from_signed_assembly(data: &[u8]) -> Result<LoadedCertificate, Cer
 }
 
 /// Reads the author signer's certificate from a signed NuGet package (the zip's `.signature.p7s`).
+#[cfg(feature = "signed-files")]
 pub(crate) fn from_signed_package(data: &[u8]) -> Result<LoadedCertificate, CertificateError> {
     from_signed_package_reader(std::io::Cursor::new(data))
 }
 
 /// The same from any seekable reader: only the zip's directory and the signature entry are read, so a large
 /// package costs no more than a small one.
+#[cfg(feature = "signed-files")]
 pub(crate) fn from_signed_package_reader<R: std::io::Read + std::io::Seek>(
     reader: R,
 ) -> Result<LoadedCertificate, CertificateError> {
@@ -228,6 +235,7 @@ pub(crate) fn from_signed_package_reader<R: std::io::Read + std::io::Seek>(
 }
 
 /// Reads the leaf certificate of a PKCS#12 file: the one with a private key, else the one that issued no other.
+#[cfg(feature = "pkcs12")]
 pub(crate) fn from_pkcs12(data: &[u8], password: &Secret) -> Result<LoadedCertificate, CertificateError> {
     let archive = p12_keystore::Pkcs12Archive::from_pkcs12(data, password.expose()).map_err(|e| match e {
         p12_keystore::error::Error::MacError(_) => CertificateError::Pkcs12Password,

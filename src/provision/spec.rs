@@ -317,6 +317,12 @@ pub struct ProvisionSpec {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SpecError {
+    /// Reading this spec needs a feature the crate was built without (TOML: `spec-toml`; JSON always works).
+    #[error("reading a TOML spec needs the crate's `{feature}` feature; give a .json spec, or build with it")]
+    FeatureDisabled {
+        /// The feature.
+        feature: &'static str,
+    },
     /// The file cannot be read.
     #[error("cannot read the spec {path}: {source}")]
     Io {
@@ -398,10 +404,18 @@ impl ProvisionSpec {
         }
     }
 
-    /// Reads a TOML spec.
+    /// Reads a TOML spec. Needs the `spec-toml` feature (default); without it, [`SpecError::FeatureDisabled`].
     pub fn from_toml(text: &str) -> Result<Self, SpecError> {
-        let spec: ProvisionSpec = toml::from_str(text).map_err(|e| SpecError::Toml(e.to_string()))?;
-        spec.checked()
+        #[cfg(feature = "spec-toml")]
+        {
+            let spec: ProvisionSpec = toml::from_str(text).map_err(|e| SpecError::Toml(e.to_string()))?;
+            spec.checked()
+        }
+        #[cfg(not(feature = "spec-toml"))]
+        {
+            let _ = text;
+            Err(SpecError::FeatureDisabled { feature: "spec-toml" })
+        }
     }
 
     /// Reads a JSON spec.
