@@ -1,0 +1,169 @@
+//! Plan, apply, verify: the engine. The types it reads and reports are in `reports`; what it does, in `plan`,
+//! `apply` and `verify`.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::sync::Arc;
+
+use futures_util::{StreamExt as _, stream};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::ProvisionError;
+use super::api::{AccessApi, DataverseApi, DataverseConnector, IdentityApi, IdentityInfo};
+use super::spec::ProvisionSpec;
+use crate::clients::{ApiError, ComponentKind, ManagedIdentityUpdate, RequestStats, role_assignment_name};
+use crate::cloud::CloudProfile;
+use crate::entities::{ManagedIdentity, NewManagedIdentity, managed_identity_row_id};
+use crate::environment::EnvironmentId;
+use crate::fic::{FederatedIdentityCredential, MAX_FICS_PER_IDENTITY};
+use crate::subject::{SubjectFormatVersion, SubjectIdentifier};
+
+/// Names in one `$filter`: short enough to stay far below URL length limits.
+const NAMES_PER_QUERY: usize = 25;
+
+/// A progress event, for front ends that draw progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ProgressEvent {
+    /// The plan is ready.
+    Planned {
+        /// How many actions it has.
+        actions: usize,
+    },
+    /// An action started.
+    Started {
+        /// Its index in the plan.
+        action: usize,
+        /// What it does.
+        description: String,
+    },
+    /// An action finished.
+    Done {
+        /// Its index.
+        action: usize,
+    },
+    /// An action failed.
+    Failed {
+        /// Its index.
+        action: usize,
+        /// Why.
+        error: String,
+    },
+}
+
+/// How long to keep retrying a role assignment whose principal was created moments ago: Entra replicates a new
+/// service principal to ARM within minutes, and until then ARM answers `PrincipalNotFound`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrincipalRetry {
+    /// Attempts in all (at least 1).
+    pub attempts: u32,
+    /// The wait after the first `PrincipalNotFound`; doubled after each further one.
+    pub first_delay: std::time::Duration,
+    /// The longest single wait.
+    pub max_delay: std::time::Duration,
+}
+
+impl Default for PrincipalRetry {
+    /// 8 attempts, waiting 5 s, 10 s, 20 s, 40 s, then 60 s: at most about 4 minutes and 15 seconds.
+    fn default() -> Self {
+        PrincipalRetry {
+            attempts: 8,
+            first_delay: std::time::Duration::from_secs(5),
+            max_delay: std::time::Duration::from_secs(60),
+        }
+    }
+}
+
+/// A callback receiving progress events.
+pub type ProgressFn = Arc<dyn Fn(&ProgressEvent) + Send + Sync>;
+
+/// How the engine runs.
+#[derive(Clone)]
+pub struct ProvisionOptions {
+    /// Environments worked on at once (the clients' own limits bound requests per service).
+    pub environment_concurrency: usize,
+    /// Where progress events go.
+    pub progress: Option<ProgressFn>,
+    /// The clients' request counters, to report requests and retries per apply.
+    pub stats: Option<Arc<RequestStats>>,
+    /// Retrying role assignments for a principal that has not replicated yet.
+    pub principal_retry: PrincipalRetry,
+}
+
+impl fmt::Debug for ProvisionOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProvisionOptions")
+            .field("environment_concurrency", &self.environment_concurrency)
+            .field("progress", &self.progress.is_some())
+            .field("stats", &self.stats)
+            .field("principal_retry", &self.principal_retry)
+            .finish()
+    }
+}
+
+impl Default for ProvisionOptions {
+    fn default() -> Self {
+        ProvisionOptions {
+            environment_concurrency: 32,
+            progress: None,
+            stats: None,
+            principal_retry: PrincipalRetry::default(),
+        }
+    }
+}
+
+mod apply;
+mod plan;
+mod reports;
+mod verify;
+
+pub use reports::*;
+
+/// The engine: plan, apply, verify against any implementation of the service traits.
+#[derive(Debug, Clone)]
+pub struct Provisioner {
+    identity: Arc<dyn IdentityApi>,
+    connector: Arc<dyn DataverseConnector>,
+    access: Option<Arc<dyn AccessApi>>,
+    options: ProvisionOptions,
+}
+
+impl Provisioner {
+    /// An engine over an identity and a way to reach each environment.
+    pub fn new(
+        identity: Arc<dyn IdentityApi>,
+        connector: Arc<dyn DataverseConnector>,
+        options: ProvisionOptions,
+    ) -> Self {
+        Provisioner { identity, connector, access: None, options }
+    }
+
+    /// The same engine, able to plan, make and check the spec's role assignments (`grants`) through `access`
+    /// (an [`ArmClient`](crate::clients::ArmClient)). Without it, a spec with grants is refused.
+    pub fn with_access(mut self, access: Arc<dyn AccessApi>) -> Self {
+        self.access = Some(access);
+        self
+    }
+
+    pub(crate) fn identity(&self) -> &dyn IdentityApi {
+        self.identity.as_ref()
+    }
+
+    pub(crate) fn connector(&self) -> &dyn DataverseConnector {
+        self.connector.as_ref()
+    }
+
+    /// The same engine, reporting progress to `progress`.
+    pub fn with_progress(mut self, progress: ProgressFn) -> Self {
+        self.options.progress = Some(progress);
+        self
+    }
+
+    fn emit(&self, event: ProgressEvent) {
+        if let Some(p) = &self.options.progress {
+            p(&event);
+        }
+    }
+}

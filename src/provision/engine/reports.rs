@@ -1,0 +1,717 @@
+//! What the engine reads and reports: plans, actions, outcomes, verification.
+
+use super::*;
+
+/// A component and its current binding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ComponentState {
+    /// Assembly or package.
+    pub kind: ComponentKind,
+    /// Its id.
+    pub id: Uuid,
+    /// Its name.
+    pub name: String,
+    /// The managed identity it is bound to now.
+    pub bound_to: Option<Uuid>,
+    /// For a plug-in package: the assemblies the spec named that belong to it. The platform takes an assembly's
+    /// identity (and signature) from its package, so the package is what gets bound.
+    pub named_assemblies: Vec<AssemblyInPackage>,
+}
+
+/// An assembly the spec named that belongs to a plug-in package (its `_packageid_value` is set).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct AssemblyInPackage {
+    /// The assembly's id.
+    pub id: Uuid,
+    /// Its name.
+    pub name: String,
+    /// The managed identity the assembly itself is bound to (binding only the assembly fails at token time).
+    pub bound_to: Option<Uuid>,
+}
+
+impl ComponentState {
+    pub(super) fn assembly(a: crate::entities::PluginAssembly) -> Self {
+        ComponentState {
+            kind: ComponentKind::PluginAssembly,
+            id: a.id,
+            name: a.name.unwrap_or_else(|| a.id.to_string()),
+            bound_to: a.managed_identity_id,
+            named_assemblies: Vec::new(),
+        }
+    }
+
+    pub(super) fn package(p: crate::entities::PluginPackage) -> Self {
+        ComponentState {
+            kind: ComponentKind::PluginPackage,
+            id: p.id,
+            name: p.unique_name.or(p.name).unwrap_or_else(|| p.id.to_string()),
+            bound_to: p.managed_identity_id,
+            named_assemblies: Vec::new(),
+        }
+    }
+}
+
+/// The subject the platform itself presents for a component (`GetComponentManagedIdentityFIC`). Where it differs
+/// from the one computed here, the platform's wins: plan proposes a FIC for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct PlatformSubject {
+    /// The component's id.
+    pub component: Uuid,
+    /// Its name.
+    pub name: String,
+    /// The platform's subject.
+    pub subject: String,
+    /// What differs from the computed subject, segment by segment; `None` when they are the same.
+    pub difference: Option<String>,
+}
+
+/// Something plan decided that a person should know.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(tag = "note", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum PlanNote {
+    /// Assemblies the spec named belong to a plug-in package: the package is bound instead.
+    AssemblyInPackage {
+        /// The environment.
+        org_url: String,
+        /// The assemblies.
+        assemblies: Vec<String>,
+        /// The package.
+        package: String,
+    },
+    /// The platform presents another subject than the computed one: its FIC is the one created.
+    PlatformSubjectDiffers {
+        /// The environment.
+        org_url: String,
+        /// The component.
+        component: String,
+        /// The platform's subject.
+        platform: String,
+        /// The computed subject.
+        computed: String,
+        /// What differs.
+        difference: String,
+    },
+}
+
+impl fmt::Display for PlanNote {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PlanNote::AssemblyInPackage { org_url, assemblies, package } => {
+                write!(f, "{org_url}: assembly {} is in package {package}: binding the package", assemblies.join(", "))
+            }
+            PlanNote::PlatformSubjectDiffers { org_url, component, platform, computed, difference } => write!(
+                f,
+                "{org_url}: the platform presents another subject for {component} than the computed one ({difference}); using the platform's\n      platform: {platform}\n      computed: {computed}"
+            ),
+        }
+    }
+}
+
+/// One environment as planned.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct EnvironmentPlan {
+    /// The organization URL.
+    pub org_url: String,
+    /// The environment id (from `RetrieveCurrentOrganization`; `Default-{tenant}` for a Default environment).
+    pub environment_id: EnvironmentId,
+    /// The tenant id.
+    pub tenant_id: Uuid,
+    /// The subject computed here for its components (from the environment id, the tenant, the certificate and
+    /// the version).
+    pub subject: String,
+    /// The FIC for the computed subject.
+    pub fic: FederatedIdentityCredential,
+    /// The subjects the platform itself presents (`GetComponentManagedIdentityFIC`), asked for the components
+    /// already bound to this environment's row at the spec's version and tenant (the only ones whose answer this
+    /// plan does not change).
+    pub platform_subjects: Vec<PlatformSubject>,
+    /// The FICs the environment needs: one per platform subject that differs, and the computed one unless the
+    /// platform answered for every component.
+    pub fics: Vec<FederatedIdentityCredential>,
+    /// The managed identity row the components are bound to; `None` while the identity is still to be created
+    /// (the row id derives from the identity's client id, which apply learns when it creates it).
+    pub managed_identity_id: Option<Uuid>,
+    /// The row as it is now, if it exists.
+    pub existing_row: Option<ManagedIdentity>,
+    /// The components.
+    pub components: Vec<ComponentState>,
+}
+
+/// One change the plan makes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Action {
+    /// Create the identity (a user-assigned identity, or an app registration and its service principal), or the
+    /// service principal an existing app registration lacks. Runs before everything else.
+    CreateIdentity {
+        /// What is created.
+        identity: String,
+    },
+    /// Assign a role to the identity's principal at a scope (after the identity exists).
+    AssignRole {
+        /// The role's name.
+        role: String,
+        /// The scope.
+        scope: String,
+        /// The role definition's id at the scope.
+        role_definition_id: String,
+    },
+    /// Create a FIC on the identity.
+    CreateFic {
+        /// The environment it is for (index into the plan's environments).
+        environment: usize,
+        /// The FIC.
+        fic: FederatedIdentityCredential,
+    },
+    /// Delete a FIC this tool made that the spec no longer needs (only with `prune`).
+    DeleteFic {
+        /// Its name.
+        name: String,
+        /// Its subject.
+        subject: String,
+    },
+    /// Create the managed identity row.
+    CreateManagedIdentity {
+        /// The environment.
+        environment: usize,
+        /// The row; `None` while the identity is still to be created: apply makes it from the created identity
+        /// (its client id, and the row id derived from it) and the plan's environment and version.
+        row: Option<NewManagedIdentity>,
+    },
+    /// Update the row's version, application or tenant.
+    UpdateManagedIdentity {
+        /// The environment.
+        environment: usize,
+        /// The row.
+        id: Uuid,
+        /// The new values.
+        update: ManagedIdentityUpdate,
+    },
+    /// Bind a component to the row.
+    Bind {
+        /// The environment.
+        environment: usize,
+        /// The component.
+        component: ComponentState,
+        /// The row; `None` while the identity is still to be created (apply binds to the row it derives).
+        managed_identity: Option<Uuid>,
+    },
+}
+
+impl Action {
+    /// The environment the action belongs to, if any.
+    pub fn environment(&self) -> Option<usize> {
+        match self {
+            Action::CreateFic { environment, .. }
+            | Action::CreateManagedIdentity { environment, .. }
+            | Action::UpdateManagedIdentity { environment, .. }
+            | Action::Bind { environment, .. } => Some(*environment),
+            Action::DeleteFic { .. } | Action::CreateIdentity { .. } | Action::AssignRole { .. } => None,
+        }
+    }
+
+    /// Whether the action writes to Microsoft Graph or Azure Resource Manager (the identity, its FICs, its role
+    /// assignments) rather than to Dataverse.
+    pub fn is_identity_write(&self) -> bool {
+        !matches!(
+            self,
+            Action::CreateManagedIdentity { .. } | Action::UpdateManagedIdentity { .. } | Action::Bind { .. }
+        )
+    }
+
+    pub(super) fn describe(&self, plan: &Plan) -> String {
+        let env = |i: &usize| plan.environments.get(*i).map(|e| e.org_url.as_str()).unwrap_or("?");
+        match self {
+            Action::CreateIdentity { identity } => format!("create {identity}"),
+            Action::AssignRole { role, scope, .. } => format!("assign '{role}' at {scope}"),
+            Action::CreateFic { environment, fic } => format!("create FIC {} for {}", fic.name, env(environment)),
+            Action::DeleteFic { name, .. } => format!("delete FIC {name}"),
+            Action::CreateManagedIdentity { environment, row: None } => {
+                format!("create managed identity (id from the new identity) in {}", env(environment))
+            }
+            Action::CreateManagedIdentity { environment, row: Some(row) } => {
+                format!("create managed identity {} in {}", row.id, env(environment))
+            }
+            Action::UpdateManagedIdentity { environment, id, update } => {
+                let mut changes = Vec::new();
+                if let Some(v) = update.version {
+                    changes.push(format!("version {v}"));
+                }
+                if let Some(a) = update.application_id {
+                    changes.push(format!("application {a}"));
+                }
+                if let Some(t) = update.tenant_id {
+                    changes.push(format!("tenant {t}"));
+                }
+                if let Some(n) = &update.name {
+                    changes.push(format!("name '{n}'"));
+                }
+                format!("update managed identity {id} in {}: {}", env(environment), changes.join(", "))
+            }
+            Action::Bind { environment, component, .. } => {
+                format!("bind {} {} in {}", component.kind.logical_name(), component.name, env(environment))
+            }
+        }
+    }
+}
+
+/// What provisioning will do.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct Plan {
+    /// The identity, described.
+    pub identity: String,
+    /// The identity as found; `None` when it does not exist yet and the plan creates it.
+    pub found: Option<IdentityInfo>,
+    /// The subject format version.
+    pub version: SubjectFormatVersion,
+    /// The environments.
+    pub environments: Vec<EnvironmentPlan>,
+    /// The FICs on the identity now.
+    pub existing_fics: Vec<FederatedIdentityCredential>,
+    /// The role assignments the spec asks for, as found.
+    pub grants: Vec<GrantPlan>,
+    /// The changes, in no particular order (apply orders them by dependency).
+    pub actions: Vec<Action>,
+    /// What plan decided that a person should know (a package bound for its assemblies, the platform's subject
+    /// used where it differs from the computed one).
+    pub notes: Vec<PlanNote>,
+    /// The spec the plan was made from, so that a stored plan can be checked and applied on its own
+    /// ([`Provisioner::apply_if_current`]).
+    pub spec: ProvisionSpec,
+    /// Where the spec's relative certificate paths start (its `base_dir`, which the file format leaves out).
+    pub spec_dir: std::path::PathBuf,
+}
+
+/// A role assignment as planned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct GrantPlan {
+    /// The role's name.
+    pub role: String,
+    /// The scope.
+    pub scope: String,
+    /// The role definition's id at the scope.
+    pub role_definition_id: String,
+    /// The id of an assignment that already gives the role at the scope (whatever its name).
+    pub existing: Option<String>,
+}
+
+impl Plan {
+    /// The spec the plan was made from, with its `base_dir` back.
+    pub fn spec(&self) -> ProvisionSpec {
+        ProvisionSpec { base_dir: self.spec_dir.clone(), ..self.spec.clone() }
+    }
+
+    /// What differs between the state this plan read and the state `later` read (a plan of the same spec made
+    /// since), in words; empty when nothing this plan depends on changed.
+    pub fn changes_since(&self, later: &Plan) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.found != later.found {
+            out.push(format!("the identity {} is not as it was", self.identity));
+        }
+        let fics = |p: &Plan| -> std::collections::BTreeSet<(String, String, String)> {
+            p.existing_fics.iter().map(|f| (f.name.clone(), f.issuer.clone(), f.subject.clone())).collect()
+        };
+        let (before, after) = (fics(self), fics(later));
+        for (name, _, _) in before.difference(&after) {
+            out.push(format!("the FIC {name} was changed or removed"));
+        }
+        for (name, _, _) in after.difference(&before) {
+            out.push(format!("the FIC {name} was added or changed"));
+        }
+        for g in &self.grants {
+            let now = later.grants.iter().find(|n| n.role == g.role && n.scope == g.scope);
+            if now.map(|n| n.existing.is_some()) != Some(g.existing.is_some()) {
+                out.push(format!("the role assignment '{}' at {} changed", g.role, g.scope));
+            }
+        }
+        for e in &self.environments {
+            let Some(now) = later.environments.iter().find(|n| n.org_url == e.org_url) else {
+                out.push(format!("{} is no longer planned", e.org_url));
+                continue;
+            };
+            if (e.environment_id, e.tenant_id) != (now.environment_id, now.tenant_id) {
+                out.push(format!("{} now reports another environment or tenant", e.org_url));
+            }
+            if e.existing_row != now.existing_row || e.managed_identity_id != now.managed_identity_id {
+                out.push(format!("{}: the managed identity row changed", e.org_url));
+            }
+            let bindings = |p: &EnvironmentPlan| -> Vec<(Uuid, Option<Uuid>)> {
+                p.components.iter().map(|c| (c.id, c.bound_to)).collect()
+            };
+            if bindings(e) != bindings(now) {
+                out.push(format!("{}: the components or their bindings changed", e.org_url));
+            }
+            if e.platform_subjects != now.platform_subjects {
+                out.push(format!("{}: the platform's subjects changed", e.org_url));
+            }
+        }
+        out
+    }
+
+    /// The identity's client id (the rows' `applicationid`), when it exists.
+    pub fn application_id(&self) -> Option<Uuid> {
+        self.found.map(|f| f.client_id)
+    }
+
+    /// Whether nothing needs to change.
+    pub fn is_empty(&self) -> bool {
+        self.actions.is_empty()
+    }
+
+    /// How many FICs the identity will hold afterwards.
+    pub fn fics_after(&self) -> usize {
+        let created = self.actions.iter().filter(|a| matches!(a, Action::CreateFic { .. })).count();
+        let deleted = self.actions.iter().filter(|a| matches!(a, Action::DeleteFic { .. })).count();
+        (self.existing_fics.len() + created).saturating_sub(deleted)
+    }
+
+    /// The number of request round trips on the longest dependency chain of applying this plan (for the
+    /// benchmark's lower bound): reads, then FIC and row writes, then binds.
+    pub fn apply_chain_length(&self) -> usize {
+        let identity = usize::from(self.actions.iter().any(|a| matches!(a, Action::CreateIdentity { .. })));
+        let writes =
+            usize::from(self.actions.iter().any(|a| !matches!(a, Action::Bind { .. } | Action::CreateIdentity { .. })));
+        let binds = usize::from(self.actions.iter().any(|a| matches!(a, Action::Bind { .. })));
+        identity + writes + binds
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.found {
+            Some(found) => writeln!(
+                f,
+                "identity: {} (application id {}), subject version {}",
+                self.identity, found.client_id, self.version
+            )?,
+            None => writeln!(f, "identity: {} (to be created), subject version {}", self.identity, self.version)?,
+        }
+        writeln!(
+            f,
+            "FICs: {} now, {} after (limit {MAX_FICS_PER_IDENTITY})",
+            self.existing_fics.len(),
+            self.fics_after()
+        )?;
+        writeln!(f, "{:<44} {:<44} {:>10} {:>7}", "environment", "environment id", "components", "changes")?;
+        for (i, e) in self.environments.iter().enumerate() {
+            let changes = self.actions.iter().filter(|a| a.environment() == Some(i)).count();
+            writeln!(f, "{:<44} {:<44} {:>10} {:>7}", e.org_url, e.environment_id, e.components.len(), changes)?;
+        }
+        for g in &self.grants {
+            let state = if g.existing.is_some() { "assigned" } else { "to assign" };
+            writeln!(f, "grant '{}' at {}: {state}", g.role, g.scope)?;
+        }
+        for n in &self.notes {
+            writeln!(f, "note: {n}")?;
+        }
+        if self.actions.is_empty() {
+            write!(f, "nothing to do")
+        } else {
+            write!(f, "{} action(s):", self.actions.len())?;
+            for a in &self.actions {
+                write!(f, "\n  - {}", a.describe(self))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Why an action failed, as a program acts on it: the service and its answer (HTTP status, the service's error
+/// code, whether it was throttled, the request id to quote to support), and the message for a person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct ActionError {
+    /// The message, as the error prints itself.
+    pub message: String,
+    /// The service the call was for (`dataverse`, `graph`, `arm`), when it reached for one.
+    pub service: Option<String>,
+    /// The HTTP status the service answered, when it answered.
+    pub status: Option<u16>,
+    /// The service's own error code (e.g. `0x80040237`, `PrincipalNotFound`).
+    pub code: Option<String>,
+    /// Whether the service throttled the call (429).
+    pub throttled: bool,
+    /// The request id the service gave (`x-ms-request-id`, `x-ms-service-request-id`, `request-id`).
+    pub request_id: Option<String>,
+}
+
+impl From<&ApiError> for ActionError {
+    fn from(e: &ApiError) -> Self {
+        ActionError {
+            message: e.to_string(),
+            service: e.service().and_then(|s| serde_json::to_value(s).ok()).and_then(|v| v.as_str().map(str::to_owned)),
+            status: e.status().map(|s| s.as_u16()),
+            code: e.service_code().map(str::to_owned),
+            throttled: e.is_throttled(),
+            request_id: e.request_id().map(str::to_owned),
+        }
+    }
+}
+
+impl fmt::Display for ActionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// The outcome of one action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ActionStatus {
+    /// Done now.
+    Done,
+    /// Found already done (e.g. by a concurrent run, or a retried request whose first answer was lost).
+    AlreadyDone,
+    /// Failed.
+    Failed {
+        /// Why, typed.
+        error: ActionError,
+    },
+    /// Not attempted because something it depends on failed.
+    Skipped {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// One action and its outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct ActionResult {
+    /// What it did.
+    pub description: String,
+    /// The outcome.
+    pub status: ActionStatus,
+}
+
+/// What apply did. Check it: [`ApplyReport::is_success`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[must_use = "an apply can fail action by action: check is_success() or the actions"]
+#[non_exhaustive]
+pub struct ApplyReport {
+    /// Each action.
+    pub actions: Vec<ActionResult>,
+    /// Requests sent while applying (when the options carry counters).
+    pub requests: Option<u64>,
+    /// Of which retries.
+    pub retries: Option<u64>,
+    /// Role assignments sent again because the new principal had not replicated yet (`PrincipalNotFound`).
+    pub principal_retries: u32,
+    /// The identity the rows and grants name, as found or created (its client id and principal id are what a
+    /// person would otherwise copy from the portal); `None` when it could not be created.
+    pub identity: Option<IdentityInfo>,
+}
+
+impl ApplyReport {
+    /// Whether every action succeeded.
+    pub fn is_success(&self) -> bool {
+        self.actions.iter().all(|a| matches!(a.status, ActionStatus::Done | ActionStatus::AlreadyDone))
+    }
+}
+
+impl fmt::Display for ApplyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.actions.is_empty() {
+            write!(f, "nothing to do")?;
+        }
+        for (i, a) in self.actions.iter().enumerate() {
+            let status = match &a.status {
+                ActionStatus::Done => "done".to_owned(),
+                ActionStatus::AlreadyDone => "already done".to_owned(),
+                ActionStatus::Failed { error } => format!("FAILED: {error}"),
+                ActionStatus::Skipped { reason } => format!("skipped: {reason}"),
+            };
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{:<70} {status}", a.description)?;
+        }
+        if let (Some(requests), Some(retries)) = (self.requests, self.retries) {
+            write!(f, "\n{requests} request(s), {retries} of them retries")?;
+        }
+        if self.principal_retries > 0 {
+            write!(f, "\n{} role assignment(s) retried while the new principal replicated", self.principal_retries)?;
+        }
+        if let Some(identity) = &self.identity {
+            write!(f, "\nidentity: client id {}", identity.client_id)?;
+            if let Some(principal) = identity.principal_id {
+                write!(f, ", principal id {principal}")?;
+            }
+            if let Some(tenant) = identity.tenant_id {
+                write!(f, ", tenant {tenant}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A plan and what applying it did (`None` when there was nothing to do, or it was not applied): what
+/// `dataverse-mi apply --output json` prints.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct ApplyOutcome {
+    /// The plan.
+    pub plan: Plan,
+    /// The report.
+    pub report: Option<ApplyReport>,
+}
+
+impl ApplyOutcome {
+    /// A plan and its report.
+    pub fn new(plan: Plan, report: Option<ApplyReport>) -> Self {
+        ApplyOutcome { plan, report }
+    }
+}
+
+/// The state of one component after verification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ComponentStatus {
+    /// Bound, the row's version right, and a FIC matches the subject the platform presents.
+    Ok,
+    /// No FIC on the identity has the subject.
+    MissingFic {
+        /// The subject that needs a FIC.
+        subject: String,
+    },
+    /// The platform's subject differs from the one computed here, and no FIC has the platform's (apply creates it).
+    SubjectMismatch {
+        /// The platform's.
+        server: String,
+        /// Ours.
+        local: String,
+        /// What differs.
+        difference: String,
+    },
+    /// An assembly inside a plug-in package is bound, and its package is not: the platform takes the identity from
+    /// the package, so the token request fails. Fix: bind the package (apply does).
+    AssemblyBoundNotPackage {
+        /// The assembly.
+        assembly: String,
+        /// Its package.
+        package: String,
+    },
+    /// The row's version is not the spec's.
+    WrongVersion {
+        /// The row's.
+        found: Option<i32>,
+        /// The spec's.
+        expected: i32,
+    },
+    /// The component is not bound.
+    NotBound,
+    /// The environment has no managed identity row for the identity (apply creates it).
+    MissingRow,
+    /// The component is bound to another managed identity row.
+    BoundToOther {
+        /// That row.
+        managed_identity: Uuid,
+    },
+}
+
+/// One component's verification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct ComponentReport {
+    /// The environment.
+    pub org_url: String,
+    /// The component.
+    pub component: ComponentState,
+    /// Whether the platform's own subject (`GetComponentManagedIdentityFIC`) could be compared.
+    pub server_checked: bool,
+    /// The subject computed here.
+    pub computed_subject: String,
+    /// The platform's subject, when it differs from the computed one (the platform's is the one that counts).
+    pub platform_subject: Option<String>,
+    /// The result: `Ok`, or the most important of `problems`.
+    pub status: ComponentStatus,
+    /// Every problem found, most important first (the binding, the row, the FIC); empty when all is well.
+    pub problems: Vec<ComponentStatus>,
+}
+
+/// One role assignment's verification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct GrantReport {
+    /// The role's name.
+    pub role: String,
+    /// The scope.
+    pub scope: String,
+    /// Whether an assignment gives the identity's principal the role at the scope.
+    pub assigned: bool,
+}
+
+/// What verify found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct VerifyReport {
+    /// The identity, described.
+    pub identity: String,
+    /// Whether it exists (with a service principal, for an app registration).
+    pub identity_exists: bool,
+    /// Each component.
+    pub components: Vec<ComponentReport>,
+    /// Each role assignment the spec asks for.
+    pub grants: Vec<GrantReport>,
+}
+
+impl VerifyReport {
+    /// Whether the identity exists and every component and grant is ok.
+    pub fn is_ok(&self) -> bool {
+        self.identity_exists
+            && self.components.iter().all(|c| c.status == ComponentStatus::Ok)
+            && self.grants.iter().all(|g| g.assigned)
+    }
+}
+
+impl fmt::Display for VerifyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "identity: {} {}", self.identity, if self.identity_exists { "exists" } else { "DOES NOT EXIST" })?;
+        for g in &self.grants {
+            writeln!(f, "grant '{}' at {}: {}", g.role, g.scope, if g.assigned { "ok" } else { "MISSING" })?;
+        }
+        write!(f, "{:<40} {:<32} status", "environment", "component")?;
+        for c in &self.components {
+            let status = if c.problems.is_empty() {
+                describe_status(&c.status)
+            } else {
+                c.problems.iter().map(describe_status).collect::<Vec<_>>().join("; ")
+            };
+            write!(f, "\n{:<40} {:<32} {status}", c.org_url, c.component.name)?;
+            if let Some(platform) = &c.platform_subject {
+                write!(f, "\n    platform's subject: {platform}\n    computed subject:   {}", c.computed_subject)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A component's status in words.
+fn describe_status(status: &ComponentStatus) -> String {
+    match status {
+        ComponentStatus::Ok => "ok".to_owned(),
+        ComponentStatus::MissingFic { subject } => format!("missing FIC for {subject}"),
+        ComponentStatus::SubjectMismatch { difference, .. } => {
+            format!("subject mismatch ({difference}): no FIC has the platform's subject; apply creates it")
+        }
+        ComponentStatus::AssemblyBoundNotPackage { assembly, package } => format!(
+            "assembly {assembly} is bound but its package {package} is not: the platform uses the package's identity; bind the package (apply does)"
+        ),
+        ComponentStatus::WrongVersion { found, expected } => match found {
+            Some(found) => format!("row version {found}, expected {expected}"),
+            None => format!("the row has no version (version 0, the deprecated preview), expected {expected}"),
+        },
+        ComponentStatus::NotBound => "not bound".to_owned(),
+        ComponentStatus::MissingRow => "no managed identity row in the environment".to_owned(),
+        ComponentStatus::BoundToOther { managed_identity } => format!("bound to another identity {managed_identity}"),
+    }
+}

@@ -1,0 +1,77 @@
+//! Checking the result against the platform's own answer and the identity's FICs.
+
+use super::*;
+
+impl Provisioner {
+    /// Checks that the identity exists, that every grant is assigned, and every component: bound to the row,
+    /// the row's version, and a FIC matching the subject the platform presents (`GetComponentManagedIdentityFIC`,
+    /// where the platform offers it) and the one computed here.
+    pub async fn verify(&self, spec: &ProvisionSpec) -> Result<VerifyReport, ProvisionError> {
+        let plan = self.plan(spec).await?;
+        let fics = &plan.existing_fics;
+        let mut components = Vec::new();
+        for e in &plan.environments {
+            let has_fic = |subject: &str| {
+                fics.iter().any(|f| f.subject == subject && f.issuer == e.fic.issuer && f.audiences == e.fic.audiences)
+            };
+            for c in &e.components {
+                // The platform's answer was read by plan, for exactly the components it can answer for.
+                let platform = e.platform_subjects.iter().find(|p| p.component == c.id);
+                let bound_assembly = c.named_assemblies.iter().find(|a| a.bound_to.is_some());
+                // Every problem, most important first: the binding, the row, the FIC.
+                let mut problems = Vec::new();
+                match c.bound_to {
+                    None => problems.push(match bound_assembly {
+                        Some(a) => ComponentStatus::AssemblyBoundNotPackage {
+                            assembly: a.name.clone(),
+                            package: c.name.clone(),
+                        },
+                        None => ComponentStatus::NotBound,
+                    }),
+                    Some(other) if Some(other) != e.managed_identity_id => {
+                        problems.push(ComponentStatus::BoundToOther { managed_identity: other })
+                    }
+                    Some(_) => {}
+                }
+                match &e.existing_row {
+                    None => problems.push(ComponentStatus::MissingRow),
+                    Some(row) if row.version != Some(spec.version.number()) => problems
+                        .push(ComponentStatus::WrongVersion { found: row.version, expected: spec.version.number() }),
+                    Some(_) => {}
+                }
+                match platform.and_then(|p| Some((&p.subject, p.difference.as_ref()?))) {
+                    Some((server, difference)) if !has_fic(server) => problems.push(ComponentStatus::SubjectMismatch {
+                        server: server.clone(),
+                        local: e.subject.clone(),
+                        difference: difference.clone(),
+                    }),
+                    Some(_) => {}
+                    None if !has_fic(&e.subject) => {
+                        problems.push(ComponentStatus::MissingFic { subject: e.subject.clone() })
+                    }
+                    None => {}
+                }
+                let status = problems.first().cloned().unwrap_or(ComponentStatus::Ok);
+                components.push(ComponentReport {
+                    org_url: e.org_url.clone(),
+                    component: c.clone(),
+                    server_checked: platform.is_some(),
+                    computed_subject: e.subject.clone(),
+                    platform_subject: platform.filter(|p| p.difference.is_some()).map(|p| p.subject.clone()),
+                    status,
+                    problems,
+                });
+            }
+        }
+        Ok(VerifyReport {
+            identity: plan.identity.clone(),
+            identity_exists: plan.found.is_some_and(|f| spec.grants.is_empty() || f.principal_id.is_some()),
+            components,
+            grants: plan
+                .grants
+                .iter()
+                .map(|g| GrantReport { role: g.role.clone(), scope: g.scope.clone(), assigned: g.existing.is_some() })
+                .collect(),
+        })
+    }
+}
