@@ -51,9 +51,20 @@ pub enum TransportErrorKind {
     Other,
 }
 
+impl fmt::Display for TransportErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TransportErrorKind::Connect => "could not connect",
+            TransportErrorKind::Timeout => "timed out",
+            TransportErrorKind::Connection => "connection broke",
+            TransportErrorKind::Other => "transport failed",
+        })
+    }
+}
+
 /// A transport failure: no HTTP response was received.
 #[derive(Debug, thiserror::Error)]
-#[error("{kind:?} error: {message}")]
+#[error("{kind}: {message}")]
 pub struct TransportError {
     /// The kind of failure.
     pub kind: TransportErrorKind,

@@ -191,16 +191,7 @@ impl CertificateError {
 }
 
 fn tlv_detail(e: TlvError, at: &str) -> CertificateError {
-    let what = match e {
-        TlvError::Truncated => "truncated".to_owned(),
-        TlvError::BadLength => "invalid DER length".to_owned(),
-        TlvError::UnexpectedTag { expected, found } => {
-            format!("expected tag 0x{expected:02x}, found 0x{found:02x}")
-        }
-        TlvError::TrailingData => "unexpected trailing bytes".to_owned(),
-        TlvError::BadTag => "invalid tag".to_owned(),
-    };
-    CertificateError::der(format!("{what} in {at}"))
+    CertificateError::der(format!("{e} in {at}"))
 }
 
 /// The form the certificate was read from.

@@ -23,7 +23,7 @@ const OID_PROOF_OF_RECEIPT: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 
 const WIN_CERT_TYPE_PKCS_SIGNED_DATA: u16 = 0x0002;
 
 fn malformed(what: &str, e: TlvError) -> CertificateError {
-    CertificateError::SignatureMalformed { detail: format!("{what}: {e:?}") }
+    CertificateError::SignatureMalformed { detail: format!("{what}: {e}") }
 }
 
 /// What a `SignedData` says about its signer.

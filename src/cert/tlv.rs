@@ -19,6 +19,20 @@ pub(crate) enum TlvError {
     BadTag,
 }
 
+impl std::fmt::Display for TlvError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TlvError::Truncated => f.write_str("truncated"),
+            TlvError::BadLength => f.write_str("invalid DER length"),
+            TlvError::UnexpectedTag { expected, found } => {
+                write!(f, "expected tag 0x{expected:02x}, found 0x{found:02x}")
+            }
+            TlvError::TrailingData => f.write_str("unexpected trailing bytes"),
+            TlvError::BadTag => f.write_str("invalid tag"),
+        }
+    }
+}
+
 /// One TLV, as positions into the buffer it was read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Tlv {

@@ -95,7 +95,7 @@ pub enum ApiError {
     #[error("{0}")]
     Service(Box<ServiceError>),
     /// No response was received.
-    #[error("{service} ({operation}): {kind:?}: {message} (after {attempts} attempt(s))")]
+    #[error("{service} ({operation}): {kind}: {message} (after {attempts} attempt(s))")]
     Transport {
         /// The service.
         service: Service,

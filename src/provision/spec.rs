@@ -334,10 +334,10 @@ pub enum SpecError {
     },
     /// The TOML does not parse or does not fit the spec.
     #[error("the spec is not valid TOML for a provisioning spec: {0}")]
-    Toml(String),
+    Toml(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The JSON does not parse or does not fit the spec.
     #[error("the spec is not valid JSON for a provisioning spec: {0}")]
-    Json(String),
+    Json(#[source] serde_json::Error),
     /// The spec has no environment.
     #[error("the spec lists no environment")]
     NoEnvironment,
@@ -408,7 +408,7 @@ impl ProvisionSpec {
     pub fn from_toml(text: &str) -> Result<Self, SpecError> {
         #[cfg(feature = "spec-toml")]
         {
-            let spec: ProvisionSpec = toml::from_str(text).map_err(|e| SpecError::Toml(e.to_string()))?;
+            let spec: ProvisionSpec = toml::from_str(text).map_err(|e| SpecError::Toml(Box::new(e)))?;
             spec.checked()
         }
         #[cfg(not(feature = "spec-toml"))]
@@ -420,7 +420,7 @@ impl ProvisionSpec {
 
     /// Reads a JSON spec.
     pub fn from_json(text: &str) -> Result<Self, SpecError> {
-        let spec: ProvisionSpec = serde_json::from_str(text).map_err(|e| SpecError::Json(e.to_string()))?;
+        let spec: ProvisionSpec = serde_json::from_str(text).map_err(SpecError::Json)?;
         spec.checked()
     }
 
