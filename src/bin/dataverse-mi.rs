@@ -19,8 +19,8 @@ use dataverse_mi::fic::FederatedIdentityCredential;
 use dataverse_mi::guid::{decode_guid, encode_guid, parse_guid};
 use dataverse_mi::provision::api::DataverseBaseUrl;
 use dataverse_mi::provision::{
-    ApplyOutcome, CertificateSpec, Endpoints, IdentitySpec, ProgressEvent, ProgressFn, ProvisionOptions, ProvisionSpec,
-    Provisioner, WatchOptions, WatchReport,
+    ApplyOutcome, Endpoints, ProgressEvent, ProgressFn, ProvisionOptions, ProvisionSpec, Provisioner, WatchOptions,
+    WatchReport,
 };
 use dataverse_mi::secret::Secret;
 use dataverse_mi::subject::{
@@ -516,24 +516,14 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 recently_created: args.recently_created,
                 ..DiagnosisInputs::default()
             };
-            if let Some(file) = &args.file {
-                let spec = ProvisionSpec::from_file(file)?;
-                if inputs.cloud.is_none() {
-                    inputs.cloud = Some(CloudProfile::from(spec.cloud));
-                }
-                inputs.version = inputs.version.or(Some(spec.version));
-                if let IdentitySpec::AppRegistration { app_id: Some(app_id), .. } = &spec.identity {
-                    inputs.application_id = inputs.application_id.or(Some(*app_id));
-                }
-                if args.cert.is_none()
-                    && let Some(CertificateSpec::File { path, password_env }) =
-                        spec.environments.first().map(|e| &e.certificate)
-                {
-                    certificate_for_diagnosis(&mut inputs, &spec.base_dir.join(path), password_env.as_deref())?;
-                }
-            }
+            // The certificate given on the command line first; the spec fills what is still unknown.
             if let Some(path) = &args.cert {
                 certificate_for_diagnosis(&mut inputs, path, args.password_env.as_deref())?;
+            }
+            if let Some(file) = &args.file {
+                for w in ProvisionSpec::from_file(file)?.fill_diagnosis_inputs(&mut inputs)? {
+                    eprintln!("note: {w}");
+                }
             }
             let diagnosis = explain(&error, &inputs);
             match args.output {

@@ -45,6 +45,19 @@ pub struct PluginTraceLog {
 }
 
 impl PluginTraceLog {
+    /// `createdon` as a time (`None` when absent or not an RFC 3339 time); the wire text stays in `created_on`.
+    ///
+    /// ```
+    /// # use dataverse_mi::entities::PluginTraceLog;
+    /// let log: PluginTraceLog = serde_json::from_value(serde_json::json!({
+    ///     "plugintracelogid": "5d6e7f80-0000-4000-8000-000000000002", "createdon": "2026-11-22T10:00:00Z"
+    /// })).unwrap();
+    /// assert_eq!(log.created_at(), Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_795_341_600)));
+    /// ```
+    pub fn created_at(&self) -> Option<std::time::SystemTime> {
+        humantime::parse_rfc3339_weak(self.created_on.as_deref()?).ok()
+    }
+
     /// The text to look for token failures in: the exception, then the trace.
     pub fn text(&self) -> String {
         [self.exception_details.as_deref(), self.message_block.as_deref()]

@@ -360,6 +360,46 @@ pub enum SpecError {
 }
 
 impl ProvisionSpec {
+    /// Fills what a diagnosis can learn from the spec, where `inputs` has nothing yet: the cloud, the subject
+    /// format version, the app registration's id, and the first environment's certificate (read as the spec says:
+    /// a file with its password, a PFX with a password in memory, or the certificate itself; with its chain and
+    /// the file's own hash). Returns what the user should know about how the certificate was picked.
+    pub fn fill_diagnosis_inputs(
+        &self,
+        inputs: &mut crate::diagnose::DiagnosisInputs,
+    ) -> Result<Vec<crate::cert::LoadWarning>, super::ProvisionError> {
+        inputs.cloud.get_or_insert_with(|| crate::cloud::CloudProfile::from(self.cloud));
+        inputs.version.get_or_insert(self.version);
+        if let IdentitySpec::AppRegistration { app_id: Some(app_id), .. } = &self.identity {
+            inputs.application_id.get_or_insert(*app_id);
+        }
+        if inputs.certificate.is_some() {
+            return Ok(Vec::new());
+        }
+        let (path, password) = match self.environments.first().map(|e| &e.certificate) {
+            Some(CertificateSpec::Loaded { certificate }) => {
+                inputs.certificate = Some(certificate.clone());
+                return Ok(Vec::new());
+            }
+            Some(CertificateSpec::Pkcs12 { path, password }) => (path, Some(password.clone())),
+            Some(CertificateSpec::File { path, password_env }) => {
+                let password = match password_env {
+                    Some(var) => Some(Secret::new(std::env::var(var).map_err(|_| super::ProvisionError::Input {
+                        message: format!("the environment variable {var} (the PFX password) is not set"),
+                    })?)),
+                    None => None,
+                };
+                (path, password)
+            }
+            _ => return Ok(Vec::new()),
+        };
+        let path = self.base_dir.join(path);
+        let bytes = std::fs::read(&path).map_err(|source| {
+            super::ProvisionError::from(crate::cert::CertificateError::Io { path: path.display().to_string(), source })
+        })?;
+        Ok(inputs.set_certificate_file(&bytes, password.as_ref())?)
+    }
+
     /// The spec as a plan stores it: a PFX given with its password in memory is replaced by the certificate read
     /// from it, so that no secret is written and the stored plan can still be checked later.
     pub fn storable(&self) -> Result<ProvisionSpec, super::ProvisionError> {

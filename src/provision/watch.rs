@@ -178,11 +178,7 @@ impl Provisioner {
                 org_url: env.org_url.clone(),
                 setting,
                 rows: logs.len(),
-                newest: logs
-                    .iter()
-                    .filter_map(|l| l.created_on.as_deref())
-                    .filter_map(|t| humantime::parse_rfc3339_weak(t).ok())
-                    .max(),
+                newest: logs.iter().filter_map(PluginTraceLog::created_at).max(),
             });
             for log in logs {
                 if let Some(error) = token_failure(&log) {
