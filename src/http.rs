@@ -180,14 +180,18 @@ impl Transport for ReqwestTransport {
 /// (GET, PUT, DELETE, and the POST and PATCH calls whose second sending cannot create a second thing). The
 /// wait before attempt `n + 1` is the larger of the server's (`Retry-After` in seconds or as an HTTP date,
 /// `retry-after-ms`, `x-ms-retry-after-ms`) and `initial_delay * 2^(n-1)`, capped at `max_delay`, less up to
-/// `jitter` of itself at random. No retry starts once `max_elapsed` would be exceeded.
+/// `jitter` of itself at random, and never more than [`MAX_RETRY_WAIT`] (5 minutes). No retry starts once
+/// `max_elapsed` would be exceeded: a server asking for a wait past the budget ends the call at once with its
+/// answer. Values out of range are clamped, never a panic: a jitter that is not a number is no jitter, waits and
+/// sums saturate.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryOptions {
     /// Most attempts in all, the first included (1 = no retries).
     pub max_attempts: u32,
     /// The first backoff.
     pub initial_delay: Duration,
-    /// The longest backoff (the server's `Retry-After` may ask for longer and is honoured).
+    /// The longest backoff (the server's `Retry-After` may ask for longer and is honoured, up to
+    /// [`MAX_RETRY_WAIT`]).
     pub max_delay: Duration,
     /// The longest a call may take, waits included.
     pub max_elapsed: Duration,
@@ -222,6 +226,11 @@ impl RetryOptions {
         self.initial_delay.saturating_mul(factor).min(self.max_delay)
     }
 }
+
+/// The longest single wait between two attempts, whatever the server asks (`Retry-After`) or the options say: a
+/// server asking for longer than the call's remaining time budget ([`RetryOptions::max_elapsed`]) ends the call at
+/// once with its answer (a typed error with the status), rather than holding it; a longer backoff is cut to this.
+pub const MAX_RETRY_WAIT: Duration = Duration::from_secs(300);
 
 /// How a response or failure is treated by the retry policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -179,3 +179,42 @@ async fn concurrency_is_limited_across_clones() {
     assert_eq!(t.peak.load(Ordering::SeqCst), 3);
     assert_eq!(t.times().len(), 12);
 }
+
+/// A hostile or broken server's waits never crash the client: the largest `Retry-After` there is, after two
+/// failed attempts, and absurd millisecond values. The call gives up at once, with the server's answer, instead of
+/// waiting past its time budget.
+#[tokio::test(start_paused = true)]
+async fn absurd_server_waits_end_the_call_without_a_panic_or_a_wait() {
+    for header in [("retry-after", "18446744073709551615"), ("retry-after-ms", "18446744073709551615")] {
+        let t = Recorder::new(vec![
+            response(503, &[], ""),
+            response(503, &[], ""),
+            response(429, &[header], r#"{"error":{"code":"0x80072322","message":"slow down"}}"#),
+        ]);
+        let started = Instant::now();
+        let err = client(t.clone(), exact()).who_am_i().await.unwrap_err();
+        assert!(err.is_throttled(), "{err}");
+        assert_eq!(t.times().len(), 3, "no fourth attempt");
+        assert_eq!(started.elapsed(), Duration::from_millis(800 + 1600), "only the own backoffs were waited");
+    }
+}
+
+/// Option values at the edges are clamped, not a panic or a hang: NaN jitter, zero concurrency, huge concurrency
+/// and backoff.
+#[tokio::test(start_paused = true)]
+async fn extreme_options_are_clamped() {
+    let t = Recorder::new(vec![response(503, &[], "")]);
+    let retry = RetryOptions {
+        jitter: f64::NAN,
+        initial_delay: Duration::MAX,
+        max_delay: Duration::MAX,
+        max_elapsed: Duration::MAX,
+        ..RetryOptions::default()
+    };
+    let options = ClientOptions { retry, max_concurrency: 0, transport: Some(t.clone()), ..ClientOptions::default() };
+    let c = DataverseClient::new(OrgUrl::parse("https://contoso.crm.dynamics.com").unwrap(), token(), options).unwrap();
+    // A huge backoff with a huge budget: the wait is capped, and zero concurrency still lets one request through.
+    tokio::time::timeout(Duration::from_secs(3600), c.who_am_i()).await.expect("not a hang").unwrap();
+    let options = ClientOptions { max_concurrency: usize::MAX, transport: Some(t), ..ClientOptions::default() };
+    assert!(DataverseClient::new(OrgUrl::parse("https://contoso.crm.dynamics.com").unwrap(), token(), options).is_ok());
+}

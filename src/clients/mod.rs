@@ -224,7 +224,9 @@ impl Pipeline {
             transport,
             tokens: Arc::new(TokenCache::new(credential)),
             retry: options.retry,
-            limit: options.shared_limit.unwrap_or_else(|| Arc::new(Semaphore::new(options.max_concurrency.max(1)))),
+            limit: options
+                .shared_limit
+                .unwrap_or_else(|| Arc::new(Semaphore::new(options.max_concurrency.clamp(1, Semaphore::MAX_PERMITS)))),
             rng: Arc::new(std::sync::Mutex::new(rng)),
             stats: options.stats.unwrap_or_default(),
         })
@@ -250,7 +252,8 @@ impl Pipeline {
     }
 
     fn jittered(&self, d: std::time::Duration) -> std::time::Duration {
-        let j = self.retry.jitter.clamp(0.0, 1.0);
+        // NaN passes through `clamp`: a jitter that is not a number is no jitter.
+        let j = if self.retry.jitter.is_finite() { self.retry.jitter.clamp(0.0, 1.0) } else { 0.0 };
         if j == 0.0 {
             return d;
         }
@@ -301,11 +304,15 @@ impl Pipeline {
                 Ok(response) if class == RetryClass::Success => return Ok(response),
                 other => other,
             };
-            let wait = server_wait.unwrap_or_default().max(self.jittered(self.retry.backoff(attempt)));
-            let may_retry = class.is_retryable()
-                && call.retry_safe
-                && attempt < self.retry.max_attempts
-                && started.elapsed() + wait <= self.retry.max_elapsed;
+            // The server's wait or our own backoff, whichever is longer; never more than MAX_RETRY_WAIT, and a wait
+            // that would end past the time budget ends the call now (saturating: a server can ask for anything).
+            let wanted = server_wait.unwrap_or_default().max(self.jittered(self.retry.backoff(attempt)));
+            let wait = wanted.min(crate::http::MAX_RETRY_WAIT);
+            let within_budget = server_wait
+                .is_none_or(|w| started.elapsed().saturating_add(w) <= self.retry.max_elapsed)
+                && started.elapsed().saturating_add(wait) <= self.retry.max_elapsed;
+            let may_retry =
+                class.is_retryable() && call.retry_safe && attempt < self.retry.max_attempts && within_budget;
             if may_retry {
                 let _entered = span.enter();
                 tracing::debug!(wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), ?class, "retrying");

@@ -729,7 +729,9 @@ impl FakePlatform {
             max_concurrency: concurrency,
             transport: Some(self.transport()),
             stats: Some(stats.clone()),
-            shared_limit: Some(Arc::new(crate::clients::Semaphore::new(concurrency.max(1)))),
+            shared_limit: Some(Arc::new(crate::clients::Semaphore::new(
+                concurrency.clamp(1, crate::clients::Semaphore::MAX_PERMITS),
+            ))),
             ..ClientOptions::default()
         };
         // The production constructor, with the fake's in-process transport (it routes by the real host names).

@@ -141,7 +141,7 @@ impl Provisioner {
                         "principal not replicated yet; retrying the role assignment"
                     );
                     tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(policy.max_delay);
+                    delay = delay.saturating_mul(2).min(policy.max_delay);
                     attempt += 1;
                 }
                 Err(e) if e.is_conflict() => {
