@@ -726,3 +726,53 @@ async fn when_the_identity_cannot_be_created_nothing_else_is_attempted() {
     assert_eq!(report.identity, None);
     assert!(fake.requests().iter().all(|r| r.route.contains(" graph ")), "nothing sent to Dataverse or ARM");
 }
+
+/// Two teams' specs share one app registration: pruning one spec never deletes the other's FICs, nor a FIC made
+/// by hand; it deletes only the FICs it made for its own environments that nothing wants any more, and says why.
+#[tokio::test(start_paused = true)]
+async fn prune_owns_only_its_own_fics() {
+    let (fake, spec) = setup(2, 1, FakeOptions::default());
+    let team = |i: usize| {
+        let mut s = spec.clone();
+        s.environments = vec![spec.environments[i].clone()];
+        s.prune = true;
+        s
+    };
+    let (a, b) = (team(0), team(1));
+    let engine = fake.provisioner(&a, 4, retry(), ProvisionOptions::default()).unwrap().provisioner;
+    for s in [&a, &b] {
+        let plan = engine.plan(s).await.unwrap();
+        assert!(engine.apply(&plan).await.is_success());
+    }
+    let b_fics: Vec<String> =
+        engine.plan(&b).await.unwrap().environments[0].fics.iter().map(|f| f.name.clone()).collect();
+    // A hand-made FIC, and a stale one team A made earlier for its own environment (another certificate).
+    let a_env = engine.plan(&a).await.unwrap().environments[0].environment_id;
+    let mut stale = fake.graph_fics(APP)[0].clone();
+    stale.name = format!("dataverse-{a_env}-0123456789ab");
+    stale.subject = stale.subject.replace(&stale.subject[stale.subject.len() - 8..], "00000000");
+    fake.seed_graph_fic(APP, stale.clone());
+    let mut hand_made = fake.graph_fics(APP)[0].clone();
+    hand_made.name = "made-by-hand".into();
+    hand_made.subject.push_str("-elsewhere");
+    fake.seed_graph_fic(APP, hand_made);
+
+    let plan = engine.plan(&a).await.unwrap();
+    let deletes: Vec<(&str, &str)> = plan
+        .actions
+        .iter()
+        .filter_map(|x| match x {
+            Action::DeleteFic { name, reason, .. } => Some((name.as_str(), reason.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(deletes.len(), 1, "{plan}");
+    assert_eq!(deletes[0].0, stale.name);
+    assert!(deletes[0].1.contains("made by this spec for https://env0.crm.dynamics.com"), "{}", deletes[0].1);
+    assert!(engine.apply(&plan).await.is_success());
+    let left: Vec<String> = fake.graph_fics(APP).into_iter().map(|f| f.name).collect();
+    for name in b_fics.iter().map(String::as_str).chain(["made-by-hand"]) {
+        assert!(left.iter().any(|l| l == name), "{name} must stay: {left:?}");
+    }
+    assert!(!left.contains(&stale.name));
+}

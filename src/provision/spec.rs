@@ -300,7 +300,9 @@ pub struct ProvisionSpec {
     /// The subject format version (2 by default; 1 for legacy setups).
     #[serde(default)]
     pub version: SubjectFormatVersion,
-    /// Delete FICs this tool made that the spec no longer needs (e.g. the version 1 FIC after a migration).
+    /// Delete the FICs this spec made for its own environments (named `dataverse-{environment id}-...`) that it no
+    /// longer needs (e.g. the version 1 FIC after a migration). Never another spec's FICs on a shared identity, nor
+    /// FICs made by hand; each deletion is listed in the plan with its reason.
     #[serde(default)]
     pub prune: bool,
     /// The environments.

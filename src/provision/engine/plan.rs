@@ -81,9 +81,23 @@ impl Provisioner {
             }
         }
         if spec.prune {
+            // Prune owns only its own: a FIC whose name this spec makes for one of its own environments
+            // (`dataverse-{environment id}-...`), and whose issuer and subject it no longer wants. Another spec's
+            // FICs on a shared identity, and FICs made by hand, are never touched.
             for f in &existing_fics {
-                if f.name.starts_with("dataverse-") && !wanted.contains(&(f.issuer.as_str(), f.subject.as_str())) {
-                    actions.push(Action::DeleteFic { name: f.name.clone(), subject: f.subject.clone() });
+                let mine =
+                    environments.iter().find(|e| f.name.starts_with(&format!("dataverse-{}-", e.environment_id)));
+                if let Some(e) = mine
+                    && !wanted.contains(&(f.issuer.as_str(), f.subject.as_str()))
+                {
+                    actions.push(Action::DeleteFic {
+                        name: f.name.clone(),
+                        subject: f.subject.clone(),
+                        reason: format!(
+                            "made by this spec for {} ({}), and no component there presents its subject any more",
+                            e.org_url, e.environment_id
+                        ),
+                    });
                 }
             }
         }

@@ -174,6 +174,8 @@ pub enum Action {
         name: String,
         /// Its subject.
         subject: String,
+        /// Why it goes: which of this spec's environments it was made for, and that nothing wants it any more.
+        reason: String,
     },
     /// Create the managed identity row.
     CreateManagedIdentity {
@@ -230,7 +232,7 @@ impl Action {
             Action::CreateIdentity { identity } => format!("create {identity}"),
             Action::AssignRole { role, scope, .. } => format!("assign '{role}' at {scope}"),
             Action::CreateFic { environment, fic } => format!("create FIC {} for {}", fic.name, env(environment)),
-            Action::DeleteFic { name, .. } => format!("delete FIC {name}"),
+            Action::DeleteFic { name, reason, .. } => format!("delete FIC {name}: {reason}"),
             Action::CreateManagedIdentity { environment, row: None } => {
                 format!("create managed identity (id from the new identity) in {}", env(environment))
             }
