@@ -109,6 +109,18 @@ impl Cloud {
         }
     }
 
+    /// The host suffixes of this cloud's Dataverse environments (e.g. `.dynamics.com`; GCC High's
+    /// `.microsoftdynamics.us` and DoD's `.appsplatform.us` for [`Cloud::UsGov`]).
+    pub fn dataverse_host_suffixes(self) -> &'static [&'static str] {
+        match self {
+            Cloud::Public => &[".dynamics.com", ".microsoftdynamics.de"],
+            Cloud::UsGov => &[".dynamics.us", ".microsoftdynamics.us", ".appsplatform.us"],
+            Cloud::China => &[".dynamics.cn"],
+            Cloud::UsNat => &[".dynamics.eaglex.ic.gov"],
+            Cloud::UsSec => &[".microsoftdynamics.scloud"],
+        }
+    }
+
     /// The Entra login host, with scheme and no trailing slash.
     pub fn login_host(self) -> &'static str {
         match self {

@@ -234,6 +234,13 @@ async fn user_assigned_identity_target() {
 async fn sovereign_cloud() {
     let (fake, mut spec) = setup(1, 2, FakeOptions { cloud: Cloud::UsGov, ..FakeOptions::default() });
     spec.cloud = Cloud::UsGov;
+    // A GCC High environment: the spec's cloud and its environments' hosts agree (validate refuses otherwise).
+    let host = "contoso.crm.microsoftdynamics.us";
+    fake.add_environment(host, TENANT);
+    for name in &spec.environments[0].plugin_assemblies {
+        fake.add_plugin_assembly(host, name, Some(cert()));
+    }
+    spec.environments[0].org_url = format!("https://{host}");
     let engine = fake.provisioner(&spec, 4, retry(), ProvisionOptions::default()).unwrap().provisioner;
     assert!(engine.apply(&engine.plan(&spec).await.unwrap()).await.is_success());
     let fics = fake.graph_fics(APP);
@@ -775,4 +782,49 @@ async fn prune_owns_only_its_own_fics() {
         assert!(left.iter().any(|l| l == name), "{name} must stay: {left:?}");
     }
     assert!(!left.contains(&stale.name));
+}
+
+/// A bad spec is refused before any request (before a token is even asked for), naming the field and the reason.
+#[tokio::test(start_paused = true)]
+async fn bad_specs_are_refused_before_any_request() {
+    let (fake, spec) = setup(1, 1, FakeOptions::default());
+    let engine = fake.provisioner(&spec, 4, retry(), ProvisionOptions::default()).unwrap().provisioner;
+    let with_url = |url: &str| {
+        let mut s = spec.clone();
+        s.environments[0].org_url = url.into();
+        s
+    };
+    let long = format!("https://{}.crm.dynamics.com", "a".repeat(400));
+    let mut cases: Vec<(ProvisionSpec, &str, &str)> = vec![
+        (with_url("http://env0.crm.dynamics.com"), "environments.org_url", "https"),
+        (with_url("https://user:pw@env0.crm.dynamics.com"), "environments.org_url", "credentials"),
+        (with_url("https://env0.crm.dynamics.com/main.aspx"), "environments.org_url", "path"),
+        (with_url("https://env0.crm.dynamics.com/?x=1"), "environments.org_url", "query"),
+        (with_url("https://evil.example.com"), "environments.org_url", "not a Dataverse host"),
+        (with_url("https://env0.crm.microsoftdynamics.us"), "environments.org_url", "of the public cloud"),
+        (with_url(&long), "environments.org_url", "characters long"),
+    ];
+    let mut empty = spec.clone();
+    empty.environments[0].plugin_assemblies.push("  ".into());
+    cases.push((empty, "environments.plugin_assemblies", "empty component"));
+    // Ten thousand copies of one environment: refused at once, not as "too many FICs" after thousands of requests.
+    let mut duplicates = spec.clone();
+    duplicates.environments = vec![spec.environments[0].clone(); 10_000];
+    cases.push((duplicates, "environments", "at most 20"));
+    let mut twice = spec.clone();
+    twice.environments.push(spec.environments[0].clone());
+    twice.environments[1].org_url = "https://ENV0.crm.dynamics.com/".into();
+    cases.push((twice, "environments.org_url", "environments 1 and 2 are the same environment"));
+    let mut many = spec.clone();
+    many.environments = (0..21)
+        .map(|i| EnvironmentSpec { org_url: format!("https://e{i}.crm.dynamics.com"), ..spec.environments[0].clone() })
+        .collect();
+    cases.push((many, "environments", "21 environments need 21 FICs"));
+    for (bad, field, words) in cases {
+        let err = engine.plan(&bad).await.unwrap_err();
+        let ProvisionError::Spec(SpecError::Invalid { field: f, .. }) = &err else { panic!("{field}: {err:?}") };
+        assert_eq!(*f, field, "{err}");
+        assert!(err.to_string().contains(words), "{field}: {err}");
+    }
+    assert!(fake.requests().is_empty(), "{:?}", fake.requests());
 }

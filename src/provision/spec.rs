@@ -493,6 +493,54 @@ impl ProvisionSpec {
             return Err(SpecError::NoEnvironment);
         }
         self.identity.check()?;
+        // Each environment costs a FIC on the identity: more than it can hold is refused before any request.
+        if self.environments.len() > crate::fic::MAX_FICS_PER_IDENTITY {
+            return Err(SpecError::Invalid {
+                field: "environments",
+                message: format!(
+                    "{} environments need {} FICs, and an app registration or user-assigned identity holds at most {}; split them over several identities",
+                    self.environments.len(),
+                    self.environments.len(),
+                    crate::fic::MAX_FICS_PER_IDENTITY
+                ),
+            });
+        }
+        let mut hosts: Vec<String> = Vec::with_capacity(self.environments.len());
+        for (i, e) in self.environments.iter().enumerate() {
+            let invalid = |message: String| SpecError::Invalid { field: "environments.org_url", message };
+            if e.org_url.len() > 300 {
+                return Err(invalid(format!("environment {}: the URL is {} characters long", i + 1, e.org_url.len())));
+            }
+            let org = crate::clients::OrgUrl::parse(&e.org_url)
+                .map_err(|err| invalid(format!("environment {}: {err}", i + 1)))?;
+            let host = org.host().to_ascii_lowercase();
+            if !self.cloud.dataverse_host_suffixes().iter().any(|s| host.ends_with(s)) {
+                return Err(invalid(format!(
+                    "environment {}: {host} is not a Dataverse host of the {} cloud (the spec's `cloud`)",
+                    i + 1,
+                    self.cloud
+                )));
+            }
+            if let Some(first) = hosts.iter().position(|h| *h == host) {
+                return Err(invalid(format!(
+                    "environments {} and {} are the same environment ({host}); list each once",
+                    first + 1,
+                    i + 1
+                )));
+            }
+            for (field, names) in [
+                ("environments.plugin_assemblies", &e.plugin_assemblies),
+                ("environments.plugin_packages", &e.plugin_packages),
+            ] {
+                if names.iter().any(|n| n.trim().is_empty()) {
+                    return Err(SpecError::Invalid {
+                        field,
+                        message: format!("environment {} ({host}) names an empty component", i + 1),
+                    });
+                }
+            }
+            hosts.push(host);
+        }
         for g in &self.grants {
             if g.role.trim().is_empty() {
                 return Err(SpecError::Invalid { field: "grants.role", message: "empty".into() });
