@@ -223,12 +223,14 @@ impl TokenSource for StaticToken {
 }
 
 /// Caches tokens per scope until shortly before they expire, so a run of a thousand requests asks the
-/// credential once per service.
+/// credential once per service. A token is fetched once per scope however many requests wait for it (single
+/// flight), and fetches for different scopes do not wait for each other.
 #[derive(Debug)]
 pub struct TokenCache {
     inner: Arc<dyn TokenSource>,
     refresh_margin: Duration,
-    cached: Mutex<HashMap<String, (AccessToken, Instant)>>,
+    /// One slot per scope: its lock is held across that scope's fetch only.
+    slots: std::sync::Mutex<HashMap<String, Arc<Mutex<Option<(AccessToken, Instant)>>>>>,
 }
 
 impl TokenCache {
@@ -242,32 +244,69 @@ impl TokenCache {
 
     /// Caches `inner`'s tokens, refreshing each `margin` before it expires.
     pub fn with_refresh_margin(inner: Arc<dyn TokenSource>, margin: Duration) -> Self {
-        TokenCache { inner, refresh_margin: margin, cached: Mutex::new(HashMap::new()) }
+        TokenCache { inner, refresh_margin: margin, slots: std::sync::Mutex::new(HashMap::new()) }
     }
 
-    /// Forgets every cached token (e.g. after a 401).
+    fn slot(&self, key: &str) -> Arc<Mutex<Option<(AccessToken, Instant)>>> {
+        // A panic elsewhere while holding this short lock leaves the map usable.
+        let mut slots = self.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        slots.entry(key.to_owned()).or_default().clone()
+    }
+
+    /// Forgets every cached token.
     pub async fn clear(&self) {
-        self.cached.lock().await.clear();
+        let slots: Vec<_> =
+            self.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).values().cloned().collect();
+        for slot in slots {
+            *slot.lock().await = None;
+        }
+    }
+
+    /// Forgets the token cached for `scopes` (after the service refused it with a 401), so the next request
+    /// fetches a fresh one.
+    pub async fn forget(&self, scopes: &[&str]) {
+        *self.slot(&scopes.join(" ")).lock().await = None;
     }
 }
 
 #[async_trait]
 impl TokenSource for TokenCache {
     async fn token(&self, scopes: &[&str]) -> Result<AccessToken, AuthError> {
-        let key = scopes.join(" ");
-        // Held across the fetch on purpose: concurrent callers wait for one fetch instead of starting many.
-        let mut cached = self.cached.lock().await;
-        if let Some((token, refresh_at)) = cached.get(&key)
+        let slot = self.slot(&scopes.join(" "));
+        // Held across the fetch on purpose: the callers for this scope wait for one fetch instead of starting many;
+        // other scopes have their own slots.
+        let mut cached = slot.lock().await;
+        if let Some((token, refresh_at)) = cached.as_ref()
             && Instant::now() < *refresh_at
         {
             return Ok(token.clone());
         }
         let token = self.inner.token(scopes).await?;
-        // Measured on tokio's clock, so that tests with a paused clock control expiry exactly.
+        // Measured on tokio's clock, so that tests with a paused clock control expiry exactly; a far-future expiry
+        // (a credential's own sentinel) is kept for a year rather than overflowing.
         let lifetime = token.expires_on.duration_since(SystemTime::now()).unwrap_or_default();
-        let refresh_at = Instant::now() + lifetime.saturating_sub(self.refresh_margin);
-        cached.insert(key, (token.clone(), refresh_at));
+        let keep = lifetime.saturating_sub(self.refresh_margin).min(Duration::from_secs(365 * 86_400));
+        let refresh_at = Instant::now() + keep;
+        *cached = Some((token.clone(), refresh_at));
         Ok(token)
+    }
+}
+
+/// Who a bearer token says it was issued to, from its claims (`upn`, `unique_name`, `app_displayname`, `appid` /
+/// `azp`, `oid`), for error messages; `None` when it is not a JWT with such claims. Never the token itself.
+pub(crate) fn token_identity(token: &Secret) -> Option<String> {
+    use base64::Engine as _;
+    let payload = token.expose().split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let text = |k: &str| claims.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+    let name = text("upn").or_else(|| text("unique_name")).or_else(|| text("app_displayname"));
+    let id = text("appid").or_else(|| text("azp")).or_else(|| text("oid"));
+    match (name, id) {
+        (Some(n), Some(i)) => Some(format!("{n} ({i})")),
+        (Some(n), None) => Some(n),
+        (None, Some(i)) => Some(i),
+        (None, None) => None,
     }
 }
 
@@ -343,6 +382,53 @@ mod tests {
         cache.clear().await;
         cache.token(&["a"]).await.unwrap();
         assert_eq!(inner.0.load(Ordering::SeqCst), 4);
+    }
+
+    /// Takes a second per fetch (like `az account get-access-token`), counting fetches.
+    #[derive(Debug, Default)]
+    struct Slow(AtomicUsize);
+
+    #[async_trait]
+    impl TokenSource for Slow {
+        async fn token(&self, scopes: &[&str]) -> Result<AccessToken, AuthError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Ok(AccessToken {
+                token: Secret::new(format!("token-{}", scopes.join(","))),
+                expires_on: SystemTime::now() + Duration::from_secs(3600),
+            })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_fetch_per_scope_and_scopes_do_not_wait_for_each_other() {
+        let inner = Arc::new(Slow::default());
+        let cache = Arc::new(TokenCache::new(inner.clone()));
+        let started = Instant::now();
+        let calls = (0..20).map(|i| {
+            let cache = cache.clone();
+            let scope = format!("https://env{}.crm.dynamics.com/.default", i % 4);
+            async move { cache.token(&[scope.as_str()]).await.unwrap() }
+        });
+        let tokens = futures_util::future::join_all(calls).await;
+        assert_eq!(tokens.len(), 20);
+        assert_eq!(inner.0.load(Ordering::SeqCst), 4, "one fetch per scope, however many callers wait");
+        assert_eq!(started.elapsed(), Duration::from_secs(1), "four scopes fetched at once, not one after another");
+        // Forgetting one scope (a 401) refetches that scope only.
+        cache.forget(&["https://env0.crm.dynamics.com/.default"]).await;
+        cache.token(&["https://env0.crm.dynamics.com/.default"]).await.unwrap();
+        cache.token(&["https://env1.crm.dynamics.com/.default"]).await.unwrap();
+        assert_eq!(inner.0.load(Ordering::SeqCst), 5);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_far_future_expiry_does_not_overflow() {
+        let cache = TokenCache::new(Arc::new(StaticToken::new(
+            Secret::new("t"),
+            SystemTime::UNIX_EPOCH + Duration::from_secs(u64::MAX / 4),
+        )));
+        assert!(cache.token(&["a"]).await.is_ok());
+        assert!(cache.token(&["a"]).await.is_ok());
     }
 
     #[test]

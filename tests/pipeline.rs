@@ -218,3 +218,53 @@ async fn extreme_options_are_clamped() {
     let options = ClientOptions { max_concurrency: usize::MAX, transport: Some(t), ..ClientOptions::default() };
     assert!(DataverseClient::new(OrgUrl::parse("https://contoso.crm.dynamics.com").unwrap(), token(), options).is_ok());
 }
+
+/// Counts fetches; each token is a JWT-shaped value naming who it was issued to.
+#[derive(Debug, Default)]
+struct Issuer(AtomicUsize);
+
+#[async_trait::async_trait]
+impl dataverse_mi::auth::TokenSource for Issuer {
+    async fn token(&self, _scopes: &[&str]) -> Result<dataverse_mi::auth::AccessToken, dataverse_mi::auth::AuthError> {
+        use base64::Engine as _;
+        let n = self.0.fetch_add(1, Ordering::SeqCst);
+        let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(r#"{"app_displayname":"contoso-provisioner","appid":"0b5a7d2c-6f4e-4d3a-9c1b-2a8e7f6d5c4b"}"#);
+        Ok(dataverse_mi::auth::AccessToken {
+            token: dataverse_mi::auth::Secret::new(format!("eyJhbGciOiJub25lIn0.{claims}.secret-signature-{n}")),
+            expires_on: std::time::SystemTime::now() + Duration::from_secs(3600),
+        })
+    }
+}
+
+fn client_with(transport: Arc<Recorder>, tokens: Arc<Issuer>) -> DataverseClient {
+    let options = ClientOptions { retry: exact(), transport: Some(transport), ..ClientOptions::default() };
+    DataverseClient::new(OrgUrl::parse("https://contoso.crm.dynamics.com").unwrap(), tokens, options).unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_401_is_retried_once_with_a_fresh_token() {
+    let unauthorized = || {
+        response(
+            401,
+            &[],
+            r#"{"error":{"code":"0x80072560","message":"The user is not a member of the organization."}}"#,
+        )
+    };
+    let tokens = Arc::new(Issuer::default());
+    let t = Recorder::new(vec![unauthorized()]);
+    client_with(t.clone(), tokens.clone()).who_am_i().await.unwrap();
+    assert_eq!(t.times().len(), 2);
+    assert_eq!(tokens.0.load(Ordering::SeqCst), 2, "the refused token was forgotten and a fresh one fetched");
+
+    // Refused twice: an error that names the scope and the identity, never the token.
+    let tokens = Arc::new(Issuer::default());
+    let t = Recorder::new(vec![unauthorized(), unauthorized()]);
+    let err = client_with(t.clone(), tokens).who_am_i().await.unwrap_err();
+    assert_eq!(t.times().len(), 2, "once more, not again and again");
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(401));
+    let text = err.to_string();
+    assert!(text.contains("https://contoso.crm.dynamics.com/.default"), "{text}");
+    assert!(text.contains("contoso-provisioner (0b5a7d2c-6f4e-4d3a-9c1b-2a8e7f6d5c4b)"), "{text}");
+    assert!(!text.contains("secret-signature"), "{text}");
+}

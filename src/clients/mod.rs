@@ -268,6 +268,8 @@ impl Pipeline {
         }
         let started = Instant::now();
         let mut attempt = 0u32;
+        // A 401 is answered once with a fresh token (the cached one may have been revoked or rotated).
+        let mut reauthenticated = false;
         loop {
             attempt += 1;
             let span = tracing::info_span!(
@@ -280,7 +282,30 @@ impl Pipeline {
                 status = tracing::field::Empty,
                 elapsed_ms = tracing::field::Empty,
             );
-            let (result, sent_at) = self.attempt(&call).instrument(span.clone()).await?;
+            let (result, sent_at, token) = self.attempt(&call).instrument(span.clone()).await?;
+            if let Ok(response) = &result
+                && response.status() == StatusCode::UNAUTHORIZED
+            {
+                if !reauthenticated {
+                    // Not processed: sending it again is safe whatever the method.
+                    reauthenticated = true;
+                    self.tokens.forget(&[self.scope.as_str()]).await;
+                    tracing::debug!(parent: &span, "401: retrying once with a fresh token");
+                    continue;
+                }
+                let mut e = error::service_error(self.service, call.operation, response, attempt);
+                if let ApiError::Service(inner) = &mut e {
+                    inner.message = format!(
+                        "{} (a fresh token for {} was refused too: {} has no access here)",
+                        inner.message,
+                        self.scope,
+                        crate::auth::token_identity(&token.token)
+                            .map(|i| format!("the identity {i}"))
+                            .unwrap_or_else(|| "the identity signed in".into())
+                    );
+                }
+                return Err(e);
+            }
             span.record("elapsed_ms", u64::try_from(sent_at.elapsed().as_millis()).unwrap_or(u64::MAX));
             let (class, server_wait) = match &result {
                 Ok(response) => {
@@ -334,8 +359,12 @@ impl Pipeline {
         }
     }
 
-    /// One attempt: the permit, the token, the request. Returns the transport's answer and when it was sent.
-    async fn attempt(&self, call: &Call) -> Result<(Result<http::Response<Bytes>, TransportError>, Instant), ApiError> {
+    /// One attempt: the permit, the token, the request. Returns the transport's answer, when it was sent, and who the
+    /// token says it was issued to (for a refusal's message).
+    async fn attempt(
+        &self,
+        call: &Call,
+    ) -> Result<(Result<http::Response<Bytes>, TransportError>, Instant, crate::auth::AccessToken), ApiError> {
         let _permit = self.limit.acquire().await.map_err(|_| ApiError::invalid("client", "the client was closed"))?;
         let token = self.tokens.token(&[self.scope.as_str()]).await?;
         let mut bearer = HeaderValue::try_from(format!("Bearer {}", token.token.expose()))
@@ -354,7 +383,7 @@ impl Pipeline {
             .map_err(|e| ApiError::invalid("request", e.to_string()))?;
         let sent_at = Instant::now();
         self.stats.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Ok((self.transport.send(request).await, sent_at))
+        Ok((self.transport.send(request).await, sent_at, token))
     }
 
     /// Sends a call and decodes the JSON body, naming the JSON path on failure.
