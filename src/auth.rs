@@ -230,8 +230,11 @@ pub struct TokenCache {
     inner: Arc<dyn TokenSource>,
     refresh_margin: Duration,
     /// One slot per scope: its lock is held across that scope's fetch only.
-    slots: std::sync::Mutex<HashMap<String, Arc<Mutex<Option<(AccessToken, Instant)>>>>>,
+    slots: std::sync::Mutex<HashMap<String, Slot>>,
 }
+
+/// A scope's cached token and when to refresh it.
+type Slot = Arc<Mutex<Option<(AccessToken, Instant)>>>;
 
 impl TokenCache {
     /// The default margin: a token is refreshed 5 minutes before it expires.
@@ -247,7 +250,7 @@ impl TokenCache {
         TokenCache { inner, refresh_margin: margin, slots: std::sync::Mutex::new(HashMap::new()) }
     }
 
-    fn slot(&self, key: &str) -> Arc<Mutex<Option<(AccessToken, Instant)>>> {
+    fn slot(&self, key: &str) -> Slot {
         // A panic elsewhere while holding this short lock leaves the map usable.
         let mut slots = self.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         slots.entry(key.to_owned()).or_default().clone()

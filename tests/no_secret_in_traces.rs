@@ -62,14 +62,16 @@ async fn the_token_never_appears_in_errors_or_traces() {
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let t = Arc::new(Script(Mutex::new(vec![
-        response(429, &[("retry-after", "1")], ""),
+    // Throttled, then refused twice (a 401 is retried once with a fresh token): every path that reports an error.
+    let unauthorized = || {
         response(
             401,
             &[("www-authenticate", "Bearer error=invalid_token")],
             r#"{"error":{"code":"","message":"invalid token"}}"#,
-        ),
-    ])));
+        )
+    };
+    let t =
+        Arc::new(Script(Mutex::new(vec![response(429, &[("retry-after", "1")], ""), unauthorized(), unauthorized()])));
     let options = ClientOptions {
         retry: RetryOptions { jitter: 0.0, ..RetryOptions::default() },
         transport: Some(t),
@@ -82,5 +84,6 @@ async fn the_token_never_appears_in_errors_or_traces() {
     assert!(!shown.contains("secret-payload"), "{shown}");
     assert!(!traced.contains("secret-payload"), "{traced}");
     assert!(traced.contains("request") && traced.contains("attempt=2") && traced.contains("status=401"), "{traced}");
+    assert!(traced.contains("attempt=3"), "the fresh token's attempt: {traced}");
     assert!(traced.contains("path=\"/api/data/v9.2/WhoAmI\""), "{traced}");
 }

@@ -283,6 +283,10 @@ impl Pipeline {
                 elapsed_ms = tracing::field::Empty,
             );
             let (result, sent_at, token) = self.attempt(&call).instrument(span.clone()).await?;
+            span.record("elapsed_ms", u64::try_from(sent_at.elapsed().as_millis()).unwrap_or(u64::MAX));
+            if let Ok(response) = &result {
+                span.record("status", response.status().as_u16());
+            }
             if let Ok(response) = &result
                 && response.status() == StatusCode::UNAUTHORIZED
             {
@@ -306,10 +310,8 @@ impl Pipeline {
                 }
                 return Err(e);
             }
-            span.record("elapsed_ms", u64::try_from(sent_at.elapsed().as_millis()).unwrap_or(u64::MAX));
             let (class, server_wait) = match &result {
                 Ok(response) => {
-                    span.record("status", response.status().as_u16());
                     let class = match RetryClass::of_status(response.status()) {
                         RetryClass::Permanent
                             if !call.transient_codes.is_empty()
