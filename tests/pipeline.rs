@@ -268,3 +268,33 @@ async fn a_401_is_retried_once_with_a_fresh_token() {
     assert!(text.contains("contoso-provisioner (0b5a7d2c-6f4e-4d3a-9c1b-2a8e7f6d5c4b)"), "{text}");
     assert!(!text.contains("secret-signature"), "{text}");
 }
+
+fn page_linking_to(next: &str) -> Scripted {
+    response(200, &[], &format!(r#"{{"value":[],"@odata.nextLink":"{next}"}}"#))
+}
+
+/// A server whose paging never ends, or whose next link repeats, stops the read with a typed error after a bounded
+/// number of pages.
+#[tokio::test(start_paused = true)]
+async fn paging_that_does_not_end_is_stopped() {
+    let base = "https://contoso.crm.dynamics.com/api/data/v9.2/managedidentities";
+    // The second page links back to the first page's next link.
+    let t = Recorder::new(vec![
+        page_linking_to(&format!("{base}?$skiptoken=1")),
+        page_linking_to(&format!("{base}?$skiptoken=1")),
+    ]);
+    let err = client(t.clone(), exact()).list_managed_identities(None).await.unwrap_err();
+    assert!(matches!(err, ApiError::Paging { pages: 2, .. }), "{err}");
+    assert!(err.to_string().contains("repeats"), "{err}");
+    assert_eq!(t.times().len(), 2);
+
+    // Links that never end: at most max_pages requests.
+    let t = Recorder::new((0..100).map(|i| page_linking_to(&format!("{base}?$skiptoken={i}"))).collect());
+    let options =
+        ClientOptions { retry: exact(), transport: Some(t.clone()), max_pages: 5, ..ClientOptions::default() };
+    let c = DataverseClient::new(OrgUrl::parse("https://contoso.crm.dynamics.com").unwrap(), token(), options).unwrap();
+    let err = c.list_managed_identities(None).await.unwrap_err();
+    assert!(matches!(err, ApiError::Paging { pages: 5, .. }), "{err}");
+    assert!(err.to_string().contains("more than 5 pages"), "{err}");
+    assert_eq!(t.times().len(), 5);
+}

@@ -120,6 +120,18 @@ pub enum ApiError {
         /// Why.
         message: String,
     },
+    /// A collection's paging did not end: a next-page link repeated, or there were more pages than allowed.
+    #[error("{service} ({operation}): paging stopped after {pages} page(s): {reason}")]
+    Paging {
+        /// The service.
+        service: Service,
+        /// What was being read.
+        operation: &'static str,
+        /// Pages read.
+        pages: usize,
+        /// Why it stopped.
+        reason: String,
+    },
     /// No token could be obtained.
     #[error(transparent)]
     Auth(#[from] AuthError),
@@ -191,7 +203,9 @@ impl ApiError {
     pub fn service(&self) -> Option<Service> {
         match self {
             ApiError::Service(e) => Some(e.service),
-            ApiError::Transport { service, .. } | ApiError::Decode { service, .. } => Some(*service),
+            ApiError::Transport { service, .. }
+            | ApiError::Decode { service, .. }
+            | ApiError::Paging { service, .. } => Some(*service),
             _ => None,
         }
     }

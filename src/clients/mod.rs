@@ -55,7 +55,13 @@ pub struct ClientOptions {
     /// A concurrency limit shared with other clients (e.g. one per user across all environments); when set,
     /// it replaces `max_concurrency`.
     pub shared_limit: Option<Arc<Semaphore>>,
+    /// Most pages one collection read follows (`@odata.nextLink`, ARM's `nextLink`): a link that repeats, or
+    /// more pages than this, end the read with [`ApiError::Paging`]. Default [`DEFAULT_MAX_PAGES`].
+    pub max_pages: usize,
 }
+
+/// The default [`ClientOptions::max_pages`]: 1,000 pages (half a million rows at Dataverse's 500 per page).
+pub const DEFAULT_MAX_PAGES: usize = 1_000;
 
 /// Request and retry counters, shared by the clients given them in [`ClientOptions::stats`].
 #[derive(Debug, Default)]
@@ -85,6 +91,7 @@ impl Default for ClientOptions {
             base_url: None,
             stats: None,
             shared_limit: None,
+            max_pages: DEFAULT_MAX_PAGES,
         }
     }
 }
@@ -147,6 +154,7 @@ pub(crate) struct Pipeline {
     limit: Arc<Semaphore>,
     rng: Arc<std::sync::Mutex<fastrand::Rng>>,
     stats: Arc<RequestStats>,
+    max_pages: usize,
 }
 
 /// One request to make.
@@ -229,6 +237,7 @@ impl Pipeline {
                 .unwrap_or_else(|| Arc::new(Semaphore::new(options.max_concurrency.clamp(1, Semaphore::MAX_PERMITS)))),
             rng: Arc::new(std::sync::Mutex::new(rng)),
             stats: options.stats.unwrap_or_default(),
+            max_pages: options.max_pages.max(1),
         })
     }
 
@@ -475,7 +484,21 @@ impl Pipeline {
         let operation = first.operation;
         let mut page: Page<T> = self.json(first).await?;
         let mut out = std::mem::take(&mut page.value);
+        let mut pages = 1usize;
+        let mut seen = std::collections::HashSet::new();
         while let Some(link) = page.next_link.take() {
+            // A server whose links repeat or never end would read forever: stop with a typed error.
+            let paging = |reason: String| ApiError::Paging { service: self.service, operation, pages, reason };
+            if !seen.insert(link.clone()) {
+                return Err(paging(format!(
+                    "the next page's link repeats an earlier one: '{}'",
+                    crate::guid::clip(&link)
+                )));
+            }
+            if pages >= self.max_pages {
+                return Err(paging(format!("more than {} pages (ClientOptions::max_pages)", self.max_pages)));
+            }
+            pages += 1;
             let url = self.same_origin(&link)?;
             let mut call = Call::new(operation, Method::GET, url);
             for (name, value) in extra_headers {
