@@ -47,6 +47,8 @@ pub enum TransportErrorKind {
     Timeout,
     /// The connection broke while the request or response was in flight (reset, closed).
     Connection,
+    /// The response body was larger than allowed ([`ReqwestOptions::max_body_bytes`]).
+    BodyTooLarge,
     /// Anything else (a malformed request, a client bug).
     Other,
 }
@@ -57,6 +59,7 @@ impl fmt::Display for TransportErrorKind {
             TransportErrorKind::Connect => "could not connect",
             TransportErrorKind::Timeout => "timed out",
             TransportErrorKind::Connection => "connection broke",
+            TransportErrorKind::BodyTooLarge => "response too large",
             TransportErrorKind::Other => "transport failed",
         })
     }
@@ -88,6 +91,7 @@ impl TransportError {
 #[cfg(feature = "reqwest")]
 #[derive(Debug, Clone)]
 pub struct ReqwestTransport {
+    max_body_bytes: usize,
     client: reqwest::Client,
 }
 
@@ -99,12 +103,27 @@ pub struct ReqwestOptions {
     pub connect_timeout: Duration,
     /// How long the server may stay silent while sending the response.
     pub read_timeout: Duration,
+    /// How long one request may take in all, the body included: a server that drips a byte at a time ends here
+    /// (the read timeout alone would never fire).
+    pub total_timeout: Duration,
+    /// The largest response body read: a larger one ends the request with [`TransportErrorKind::BodyTooLarge`],
+    /// without buffering it all (a `Content-Length` above it is refused before reading).
+    pub max_body_bytes: usize,
 }
+
+/// The default [`ReqwestOptions::max_body_bytes`]: 64 MiB, room for a page of 5,000 plug-in trace log rows with
+/// their traces (the largest page the crate reads).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
 #[cfg(feature = "reqwest")]
 impl Default for ReqwestOptions {
     fn default() -> Self {
-        ReqwestOptions { connect_timeout: Duration::from_secs(10), read_timeout: Duration::from_secs(120) }
+        ReqwestOptions {
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(120),
+            total_timeout: Duration::from_secs(300),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
     }
 }
 
@@ -115,15 +134,16 @@ impl ReqwestTransport {
         let client = reqwest::Client::builder()
             .connect_timeout(options.connect_timeout)
             .read_timeout(options.read_timeout)
+            .timeout(options.total_timeout)
             .user_agent(concat!("dataverse-mi/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| TransportError::new(TransportErrorKind::Other, e.to_string()))?;
-        Ok(ReqwestTransport { client })
+        Ok(ReqwestTransport { client, max_body_bytes: options.max_body_bytes })
     }
 
     /// Wraps a `reqwest::Client` configured by the caller (proxies, certificates, ...).
     pub fn from_client(client: reqwest::Client) -> Self {
-        ReqwestTransport { client }
+        ReqwestTransport { client, max_body_bytes: DEFAULT_MAX_BODY_BYTES }
     }
 }
 
@@ -165,7 +185,25 @@ impl Transport for ReqwestTransport {
         let status = response.status();
         let version = response.version();
         let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(reqwest_error)?;
+        let too_large = |read: u64| {
+            TransportError::new(
+                TransportErrorKind::BodyTooLarge,
+                format!("the response body is over {} bytes (at least {read}); refused", self.max_body_bytes),
+            )
+        };
+        if let Some(length) = response.content_length().filter(|l| *l > self.max_body_bytes as u64) {
+            return Err(too_large(length));
+        }
+        // Read chunk by chunk, so that a body past the limit is refused without being buffered whole.
+        let mut response = response;
+        let mut body = bytes::BytesMut::new();
+        while let Some(chunk) = response.chunk().await.map_err(reqwest_error)? {
+            if body.len() + chunk.len() > self.max_body_bytes {
+                return Err(too_large((body.len() + chunk.len()) as u64));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let body = body.freeze();
         let mut out = http::Response::new(body);
         *out.status_mut() = status;
         *out.version_mut() = version;
