@@ -298,3 +298,27 @@ async fn paging_that_does_not_end_is_stopped() {
     assert!(err.to_string().contains("more than 5 pages"), "{err}");
     assert_eq!(t.times().len(), 5);
 }
+
+/// What gateways and broken servers answer: typed errors with the status, never a panic.
+#[tokio::test(start_paused = true)]
+async fn malformed_answers_are_typed_errors() {
+    let html = "<html><body><h1>502 Bad Gateway</h1><p>The proxy could not reach the server.</p></body></html>";
+    let cases: Vec<(u16, &str, &str)> = vec![
+        (502, html, "502"),
+        (200, r#"{"UserId":"00000000-0000-0000-0000-00000000000a","Busin"#, "who am i"),
+        (200, r#"{"UserId":42,"BusinessUnitId":[],"OrganizationId":null}"#, "UserId"),
+        (200, "\u{0}\u{1}binary", "who am i"),
+        (404, r#"{"error":"not an object"}"#, "404"),
+    ];
+    for (status, body, words) in cases {
+        // 502 is retried: give it as many times as the policy tries.
+        let t = Recorder::new((0..2).map(|_| response(status, &[], body)).collect());
+        let err = client(t, RetryOptions { max_attempts: 2, ..exact() }).who_am_i().await.unwrap_err();
+        assert!(err.to_string().contains(words), "{words}: {err}");
+    }
+    // A header value that is not text (an invalid UTF-8 request id) is ignored, not a panic.
+    let mut b = http::Response::builder().status(429);
+    b = b.header("x-ms-request-id", http::HeaderValue::from_bytes(&[0xff, 0xfe]).unwrap()).header("retry-after", "x");
+    let t = Recorder::new(vec![Ok(b.body(Bytes::new()).unwrap())]);
+    client(t, exact()).who_am_i().await.unwrap();
+}
