@@ -828,3 +828,45 @@ async fn bad_specs_are_refused_before_any_request() {
     }
     assert!(fake.requests().is_empty(), "{:?}", fake.requests());
 }
+
+/// Faults aimed at particular requests (by route, host and count), as a user of the testkit tests their own code.
+#[tokio::test(start_paused = true)]
+async fn targeted_faults_and_the_request_log() {
+    use dataverse_mi::testkit::Fault;
+    let (fake, spec) = setup(2, 1, FakeOptions::default());
+    let engine = fake.provisioner(&spec, 4, retry(), ProvisionOptions::default()).unwrap().provisioner;
+    // The next two FIC creates answer 503 (then go through on retry); one environment's row create is slow.
+    fake.inject(Fault::status("POST graph fics", 503).times(2));
+    fake.inject(
+        Fault::slow("POST dataverse managedidentities", Duration::from_secs(30)).on_host("env1.crm.dynamics.com"),
+    );
+    let started = tokio::time::Instant::now();
+    let report = engine.apply(&engine.plan(&spec).await.unwrap()).await;
+    assert!(report.is_success(), "{report}");
+    assert!(started.elapsed() >= Duration::from_secs(30), "the slow answer was waited for");
+    let log = fake.requests();
+    let faults: Vec<_> = log.iter().filter(|r| r.fault).collect();
+    assert_eq!(faults.len(), 2, "{faults:?}");
+    assert!(faults.iter().all(|r| r.route == "POST graph fics" && r.status == 503));
+    let create = log.iter().find(|r| r.route == "POST graph fics" && !r.fault).unwrap();
+    assert_eq!(create.method, "POST");
+    assert_eq!(create.host.as_deref(), Some("graph.microsoft.com"));
+    assert!(create.bearer, "a token was sent");
+    assert!(create.body.contains("\"audiences\""), "{}", create.body);
+    assert!(!format!("{log:?}").contains("fake-token"), "never the token's value");
+    let query = log.iter().find(|r| r.route == "GET dataverse managedidentities").unwrap();
+    assert!(query.path_and_query.contains("%24filter=applicationid+eq+"), "as sent: {}", query.path_and_query);
+
+    // A 409 aimed at one route, then a truncated answer: typed failures, not panics.
+    fake.clear_log();
+    let (fake2, spec2) = setup(1, 1, FakeOptions::default());
+    let engine2 = fake2.provisioner(&spec2, 4, retry(), ProvisionOptions::default()).unwrap().provisioner;
+    fake2.inject(Fault::truncated("GET graph fics"));
+    let err = engine2.plan(&spec2).await.unwrap_err();
+    assert!(err.to_string().contains("list FICs") || err.to_string().contains("EOF"), "{err}");
+    fake2.inject(Fault::status("PATCH dataverse pluginassemblies(id)", 409));
+    let report = engine2.apply(&engine2.plan(&spec2).await.unwrap()).await;
+    let failed: Vec<_> = report.actions.iter().filter(|a| matches!(a.status, ActionStatus::Failed { .. })).collect();
+    assert_eq!(failed.len(), 1, "{report}");
+    assert!(matches!(&failed[0].status, ActionStatus::Failed { error } if error.status == Some(409)));
+}

@@ -91,6 +91,92 @@ impl FaultOptions {
     }
 }
 
+/// A fault aimed at particular requests: the next `count` requests on a route (as [`LoggedRequest::route`] names
+/// it, e.g. `POST graph fics`), optionally on one host, get this answer instead of the platform's.
+///
+/// ```
+/// use std::time::Duration;
+/// use dataverse_mi::testkit::Fault;
+/// // The next two FIC creates answer 503; then one throttled read of the rows of one environment.
+/// let unavailable = Fault::status("POST graph fics", 503).times(2);
+/// let throttled = Fault::status("GET dataverse managedidentities", 429)
+///     .on_host("contoso.crm.dynamics.com")
+///     .retry_after(Duration::from_secs(3));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Fault {
+    /// The route, as the request log names it.
+    pub route: String,
+    /// Only requests for this host (lowercase), when set.
+    pub host: Option<String>,
+    /// How many matching requests it answers (1 by default).
+    pub count: u32,
+    /// The answer.
+    pub kind: FaultKind,
+}
+
+/// What a [`Fault`] answers.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum FaultKind {
+    /// This status, with an error body in the service's shape and, when set, `Retry-After`.
+    Status {
+        /// The status (403, 404, 409, 412, 429, 5xx, ...).
+        status: u16,
+        /// `Retry-After`, in whole seconds.
+        retry_after: Option<Duration>,
+    },
+    /// The connection dropped before the request was processed (in-process transport only; over HTTP, a 503).
+    Dropped,
+    /// The platform's answer after this delay (on tokio's clock in-process).
+    Slow(Duration),
+    /// The platform's answer with its body cut in half (truncated JSON).
+    Truncated,
+}
+
+impl Fault {
+    /// The next request on `route` answers `status`.
+    pub fn status(route: impl Into<String>, status: u16) -> Self {
+        Fault { route: route.into(), host: None, count: 1, kind: FaultKind::Status { status, retry_after: None } }
+    }
+
+    /// The next request on `route` has its connection dropped.
+    pub fn dropped(route: impl Into<String>) -> Self {
+        Fault { route: route.into(), host: None, count: 1, kind: FaultKind::Dropped }
+    }
+
+    /// The next request on `route` is answered after `delay`.
+    pub fn slow(route: impl Into<String>, delay: Duration) -> Self {
+        Fault { route: route.into(), host: None, count: 1, kind: FaultKind::Slow(delay) }
+    }
+
+    /// The next request on `route` gets its answer with the body cut in half.
+    pub fn truncated(route: impl Into<String>) -> Self {
+        Fault { route: route.into(), host: None, count: 1, kind: FaultKind::Truncated }
+    }
+
+    /// Only for requests to `host`.
+    pub fn on_host(mut self, host: impl Into<String>) -> Self {
+        self.host = Some(host.into().to_ascii_lowercase());
+        self
+    }
+
+    /// For the next `count` matching requests.
+    pub fn times(mut self, count: u32) -> Self {
+        self.count = count;
+        self
+    }
+
+    /// With `Retry-After` (a status fault).
+    pub fn retry_after(mut self, wait: Duration) -> Self {
+        if let FaultKind::Status { retry_after, .. } = &mut self.kind {
+            *retry_after = Some(wait);
+        }
+        self
+    }
+}
+
 /// How the fake behaves.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FakeOptions {
@@ -112,9 +198,22 @@ impl Default for FakeOptions {
 
 /// One request the fake received.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct LoggedRequest {
-    /// `METHOD service route`, e.g. `POST dataverse managedidentities`.
+    /// `METHOD service route`, e.g. `POST dataverse managedidentities` (the route names are listed in
+    /// `docs/testkit.md`).
     pub route: String,
+    /// The host the request was for (the environment's, `graph.microsoft.com`, ...; the loopback server's when
+    /// served over HTTP and the path does not name one).
+    pub host: Option<String>,
+    /// The method.
+    pub method: String,
+    /// The path and query.
+    pub path_and_query: String,
+    /// Whether a bearer token was sent (never its value).
+    pub bearer: bool,
+    /// The body, as text (empty when there was none).
+    pub body: String,
     /// The status answered (0 for a dropped connection).
     pub status: u16,
     /// Whether the answer was an injected fault.
@@ -209,6 +308,7 @@ pub(crate) struct State {
     pub(crate) unreplicated: BTreeMap<Uuid, u32>,
     pub(crate) replication_lag: u32,
     pub(crate) log: Vec<LoggedRequest>,
+    pub(crate) faults: Vec<Fault>,
     pub(crate) rng: fastrand::Rng,
     pub(crate) options: FakeOptions,
 }
@@ -237,6 +337,7 @@ impl FakePlatform {
                 unreplicated: BTreeMap::new(),
                 replication_lag: 0,
                 log: Vec::new(),
+                faults: Vec::new(),
                 rng,
                 options,
             })),
@@ -246,6 +347,11 @@ impl FakePlatform {
     pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // A panic while holding the lock (a test assertion) must not hide the state from the next look.
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Aims a fault at particular requests (see [`Fault`]); faults are matched in the order given.
+    pub fn inject(&self, fault: Fault) {
+        self.lock().faults.push(fault);
     }
 
     /// Changes the faults from now on (e.g. to seed cleanly and then turn chaos on).
@@ -766,6 +872,12 @@ impl FakeServer {
     /// The server's base URI, e.g. `http://127.0.0.1:PORT`.
     pub fn uri(&self) -> String {
         self.server.uri()
+    }
+
+    /// The wiremock server underneath, for ad-hoc mocks: mount them `.with_priority(1)` so that they answer before
+    /// the fake (which answers every request at wiremock's default priority).
+    pub fn mock_server(&self) -> &wiremock::MockServer {
+        &self.server
     }
 
     /// The platform behind it.

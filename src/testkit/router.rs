@@ -171,23 +171,66 @@ pub(super) fn handle(
     };
     let (throttle, unavailable, dropped, delayed) =
         (next(faults.throttle), next(faults.unavailable), next(faults.dropped), next(faults.delayed));
-    let delay = if delayed { latency + faults.delay } else { latency };
+    let mut delay = if delayed { latency + faults.delay } else { latency };
     let route_name = route_of(&method, &t);
+    let host = match &t {
+        Target::Dataverse { host, .. } => Some(host.clone()),
+        _ => host_hint.map(str::to_ascii_lowercase),
+    };
+    let log = |route: String, status: u16, fault: bool| LoggedRequest {
+        route,
+        host: host.clone(),
+        method: method.to_string(),
+        path_and_query: request.uri().path_and_query().map(|p| p.to_string()).unwrap_or_else(|| path.to_owned()),
+        bearer: request
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .is_some_and(|v| v.as_bytes().starts_with(b"Bearer ")),
+        body: String::from_utf8_lossy(request.body()).into_owned(),
+        status,
+        fault,
+    };
+    // A fault aimed at this request comes first.
+    let aimed = s
+        .faults
+        .iter()
+        .position(|f| f.count > 0 && f.route == route_name && f.host.as_ref().is_none_or(|h| Some(h) == host.as_ref()));
+    let mut truncate = false;
+    if let Some(i) = aimed {
+        s.faults[i].count -= 1;
+        match s.faults[i].kind.clone() {
+            super::FaultKind::Status { status, retry_after } => {
+                s.log.push(log(route_name, status, true));
+                let code = if matches!(t, Target::Dataverse { .. }) { "0x80040216" } else { "InjectedFault" };
+                let body = json!({"error": {"code": code, "message": format!("an injected {status}")}});
+                let wait = retry_after.map(|w| w.as_secs().to_string());
+                let headers: Vec<(&str, &str)> = wait.as_deref().map(|w| vec![("retry-after", w)]).unwrap_or_default();
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                return Handled::Answer(respond(status, &body, &headers), delay);
+            }
+            super::FaultKind::Dropped => {
+                s.log.push(log(route_name, 0, true));
+                return Handled::Drop { delay };
+            }
+            super::FaultKind::Slow(extra) => delay += extra,
+            super::FaultKind::Truncated => truncate = true,
+        }
+    }
     if throttle {
-        s.log.push(LoggedRequest { route: route_name, status: 429, fault: true });
+        s.log.push(log(route_name, 429, true));
         let body =
             json!({"error": {"code": "0x80072322", "message": "Number of requests exceeded the limit (injected)."}});
         return Handled::Answer(respond(StatusCode::TOO_MANY_REQUESTS, &body, &[("retry-after", "1")]), delay);
     }
     if unavailable {
-        s.log.push(LoggedRequest { route: route_name, status: 503, fault: true });
+        s.log.push(log(route_name, 503, true));
         let body =
             json!({"error": {"code": "ServiceUnavailable", "message": "The service is unavailable (injected)."}});
         return Handled::Answer(respond(StatusCode::SERVICE_UNAVAILABLE, &body, &[]), delay);
     }
     let after_processing = dropped && s.rng.bool();
     if dropped && !after_processing {
-        s.log.push(LoggedRequest { route: route_name, status: 0, fault: true });
+        s.log.push(log(route_name, 0, true));
         return Handled::Drop { delay };
     }
     let body: Value = if request.body().is_empty() {
@@ -207,17 +250,22 @@ pub(super) fn handle(
     };
     if after_processing {
         // Processed, but the answer is lost: the client will retry into its own effect.
-        s.log.push(LoggedRequest { route: route_name, status: 0, fault: false });
+        s.log.push(log(route_name, 0, false));
         return Handled::Drop { delay };
     }
-    s.log.push(LoggedRequest { route: route_name, status: status.as_u16(), fault: false });
+    s.log.push(log(route_name, status.as_u16(), truncate));
     let wants_body = method != Method::POST
         || request.headers().get("prefer").is_some_and(|v| v.as_bytes().starts_with(b"return=representation"))
         || !matches!(t, Target::Dataverse { .. });
     let answer =
         if status == StatusCode::NO_CONTENT || (!wants_body && status.is_success()) { Value::Null } else { answer };
     let status = if !wants_body && status == StatusCode::CREATED { StatusCode::NO_CONTENT } else { status };
-    Handled::Answer(respond(status, &answer, &[]), delay)
+    let mut response = respond(status, &answer, &[]);
+    if truncate {
+        let cut = response.body().slice(..response.body().len() / 2);
+        *response.body_mut() = cut;
+    }
+    Handled::Answer(response, delay)
 }
 
 fn respond(status: StatusCode, body: &Value, headers: &[(&str, &str)]) -> Response<Bytes> {
