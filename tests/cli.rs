@@ -567,3 +567,55 @@ async fn plan_out_then_apply_the_stored_plan() {
     assert!(stderr(&both).contains("not both"), "{}", stderr(&both));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A real process killed half-way (SIGKILL, after N requests), then run again: the state converges, with no
+/// duplicate rows or FICs.
+#[cfg(feature = "testkit")]
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_killed_half_way_converges_on_the_next_run() {
+    use dataverse_mi::testkit::{FakeOptions, FakePlatform};
+    use std::time::Duration;
+    let spec = example_spec("contoso.toml");
+    let cert = example_certificate();
+    // 50 ms per request (over loopback, real time): the kill lands while the apply is under way.
+    let fake = FakePlatform::new(FakeOptions { latency: Duration::from_millis(50), ..FakeOptions::default() });
+    let app: uuid::Uuid = "0b5a7d2c-6f4e-4d3a-9c1b-2a8e7f6d5c4b".parse().unwrap();
+    fake.add_application(app, "Contoso plug-ins");
+    let hosts = ["contoso-dev.crm.dynamics.com", "contoso-test.crm.dynamics.com"];
+    for host in hosts {
+        fake.add_environment(host, TENANT.parse().unwrap());
+        fake.add_plugin_assembly(host, "Contoso.Plugins", Some(cert.clone()));
+    }
+    fake.add_plugin_package(hosts[0], "contoso_Integrations", Some(cert.clone()));
+    let server = fake.start().await;
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dataverse-mi"))
+        .args(["apply", "-f", &spec, "--yes", "--testkit-url", &server.uri()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The plan's reads take about ten requests; a few writes after them, stop it dead.
+    tokio::time::timeout(Duration::from_secs(60), fake.requests_reached(12)).await.expect("the apply got going");
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), None, "killed by the signal, not finished: {status:?}");
+    let writes = fake.writes();
+    assert!(writes > 0, "some writes happened before the kill");
+
+    let again = with_spec_against(&["apply", "--yes"], &spec, &server.uri());
+    assert!(again.status.success(), "{}{}", stdout(&again), stderr(&again));
+    let verify = with_spec_against(&["verify"], &spec, &server.uri());
+    assert!(verify.status.success(), "{}", stdout(&verify));
+    // Converged: one row per environment, one FIC per environment, nothing twice.
+    for host in hosts {
+        assert_eq!(fake.managed_identities(host).len(), 1, "{host}");
+    }
+    let fics = fake.graph_fics(app);
+    assert_eq!(fics.len(), 2, "{fics:?}");
+    let mut subjects: Vec<&str> = fics.iter().map(|f| f.subject.as_str()).collect();
+    subjects.dedup();
+    assert_eq!(subjects.len(), 2);
+    let rerun = with_spec_against(&["plan"], &spec, &server.uri());
+    assert!(stdout(&rerun).contains("nothing to do"), "{}", stdout(&rerun));
+}

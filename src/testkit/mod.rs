@@ -317,6 +317,8 @@ pub(crate) struct State {
 #[derive(Debug, Clone)]
 pub struct FakePlatform {
     pub(crate) state: Arc<Mutex<State>>,
+    /// How many requests have been received, for waiting on it ([`FakePlatform::requests_reached`]).
+    received: Arc<tokio::sync::watch::Sender<usize>>,
 }
 
 pub(crate) fn ids(rng: &mut fastrand::Rng) -> Uuid {
@@ -341,7 +343,16 @@ impl FakePlatform {
                 rng,
                 options,
             })),
+            received: Arc::new(tokio::sync::watch::Sender::new(0)),
         }
+    }
+
+    /// Waits until the fake has received `n` requests in all (since the last [`clear_log`](Self::clear_log)):
+    /// an event to act on, e.g. to stop a client half-way, without polling.
+    pub async fn requests_reached(&self, n: usize) {
+        let mut received = self.received.subscribe();
+        // The sender lives as long as this platform, so the wait ends only when the count is reached.
+        let _ = received.wait_for(|count| *count >= n).await;
     }
 
     pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -711,6 +722,7 @@ impl FakePlatform {
     /// Forgets the request log.
     pub fn clear_log(&self) {
         self.lock().log.clear();
+        self.received.send_replace(0);
     }
 
     /// An in-process transport to the fake: give it to clients in [`ClientOptions::transport`]. URLs are routed
@@ -733,7 +745,10 @@ impl FakePlatform {
 
     /// Handles one request: the core both front ends share.
     pub(crate) fn handle(&self, request: &http::Request<Bytes>, host_hint: Option<&str>, path: &str) -> Handled {
-        router::handle(self, request, host_hint, path)
+        let handled = router::handle(self, request, host_hint, path);
+        let count = self.lock().log.len();
+        self.received.send_replace(count);
+        handled
     }
 }
 
