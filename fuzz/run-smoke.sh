@@ -1,6 +1,13 @@
 #!/usr/bin/env bash
 # Builds the fuzz targets with plain cargo (no cargo-fuzz, no nightly) and runs each for a few seconds from its
-# committed seeds: what CI can afford. Long runs: `cargo fuzz run --sanitizer none TARGET -- -max_total_time=600`.
+# committed seeds: what CI can afford (a plain build has no coverage feedback: these runs are random inputs). Long
+# runs, coverage-guided: `cargo fuzz run --sanitizer none TARGET -- -max_total_time=600`, or without cargo-fuzz:
+#   RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
+#     -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
+#     -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing" \
+#     cargo build --release --target x86_64-unknown-linux-gnu --bin TARGET
+#   then .../x86_64-unknown-linux-gnu/release/TARGET -max_total_time=600 CORPUS_DIR
+# (the explicit --target keeps the flags off build scripts).
 set -euo pipefail
 cd "$(dirname "$0")"
 cargo build --release --bins
