@@ -358,19 +358,31 @@ fn diagnose_explains_a_pasted_error() {
     assert!(stderr(&bad).contains("no AADSTS error code"), "{}", stderr(&bad));
 }
 
+/// The platform `examples/specs/contoso.toml` describes, on the fake: the app registration, two environments with
+/// an assembly each, and a package in the first.
 #[cfg(feature = "testkit")]
-#[tokio::test(flavor = "multi_thread")]
-async fn plan_apply_verify_against_the_fake() {
-    use dataverse_mi::testkit::{FakeOptions, FakePlatform};
-    let spec = example_spec("contoso.toml");
+fn contoso_fake(options: dataverse_mi::testkit::FakeOptions) -> dataverse_mi::testkit::FakePlatform {
     let cert = example_certificate();
-    let fake = FakePlatform::new(FakeOptions::default());
-    fake.add_application("0b5a7d2c-6f4e-4d3a-9c1b-2a8e7f6d5c4b".parse().unwrap(), "Contoso plug-ins");
-    for host in ["contoso-dev.crm.dynamics.com", "contoso-test.crm.dynamics.com"] {
+    let fake = dataverse_mi::testkit::FakePlatform::new(options);
+    fake.add_application(CONTOSO_APP.parse().unwrap(), "Contoso plug-ins");
+    for host in CONTOSO_HOSTS {
         fake.add_environment(host, TENANT.parse().unwrap());
         fake.add_plugin_assembly(host, "Contoso.Plugins", Some(cert.clone()));
     }
-    fake.add_plugin_package("contoso-dev.crm.dynamics.com", "contoso_Integrations", Some(cert.clone()));
+    fake.add_plugin_package(CONTOSO_HOSTS[0], "contoso_Integrations", Some(cert));
+    fake
+}
+
+#[cfg(feature = "testkit")]
+const CONTOSO_APP: &str = "0b5a7d2c-6f4e-4d3a-9c1b-2a8e7f6d5c4b";
+#[cfg(feature = "testkit")]
+const CONTOSO_HOSTS: [&str; 2] = ["contoso-dev.crm.dynamics.com", "contoso-test.crm.dynamics.com"];
+
+#[cfg(feature = "testkit")]
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_apply_verify_against_the_fake() {
+    let spec = example_spec("contoso.toml");
+    let fake = contoso_fake(dataverse_mi::testkit::FakeOptions::default());
     let server = fake.start().await;
     let cli = |args: &[&str]| with_spec_against(args, &spec, &server.uri());
 
@@ -529,16 +541,8 @@ async fn watch_follow_stops_on_ctrl_c() {
 #[cfg(feature = "testkit")]
 #[tokio::test(flavor = "multi_thread")]
 async fn plan_out_then_apply_the_stored_plan() {
-    use dataverse_mi::testkit::{FakeOptions, FakePlatform};
     let spec = example_spec("contoso.toml");
-    let cert = example_certificate();
-    let fake = FakePlatform::new(FakeOptions::default());
-    fake.add_application("0b5a7d2c-6f4e-4d3a-9c1b-2a8e7f6d5c4b".parse().unwrap(), "Contoso plug-ins");
-    for host in ["contoso-dev.crm.dynamics.com", "contoso-test.crm.dynamics.com"] {
-        fake.add_environment(host, TENANT.parse().unwrap());
-        fake.add_plugin_assembly(host, "Contoso.Plugins", Some(cert.clone()));
-    }
-    fake.add_plugin_package("contoso-dev.crm.dynamics.com", "contoso_Integrations", Some(cert.clone()));
+    let fake = contoso_fake(dataverse_mi::testkit::FakeOptions::default());
     let server = fake.start().await;
     let dir = std::env::temp_dir().join(format!("dataverse-mi-plan-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -573,20 +577,13 @@ async fn plan_out_then_apply_the_stored_plan() {
 #[cfg(feature = "testkit")]
 #[tokio::test(flavor = "multi_thread")]
 async fn apply_killed_half_way_converges_on_the_next_run() {
-    use dataverse_mi::testkit::{FakeOptions, FakePlatform};
+    use dataverse_mi::testkit::FakeOptions;
     use std::time::Duration;
     let spec = example_spec("contoso.toml");
-    let cert = example_certificate();
     // 50 ms per request (over loopback, real time): the kill lands while the apply is under way.
-    let fake = FakePlatform::new(FakeOptions { latency: Duration::from_millis(50), ..FakeOptions::default() });
-    let app: uuid::Uuid = "0b5a7d2c-6f4e-4d3a-9c1b-2a8e7f6d5c4b".parse().unwrap();
-    fake.add_application(app, "Contoso plug-ins");
-    let hosts = ["contoso-dev.crm.dynamics.com", "contoso-test.crm.dynamics.com"];
-    for host in hosts {
-        fake.add_environment(host, TENANT.parse().unwrap());
-        fake.add_plugin_assembly(host, "Contoso.Plugins", Some(cert.clone()));
-    }
-    fake.add_plugin_package(hosts[0], "contoso_Integrations", Some(cert.clone()));
+    let fake = contoso_fake(FakeOptions { latency: Duration::from_millis(50), ..FakeOptions::default() });
+    let app: uuid::Uuid = CONTOSO_APP.parse().unwrap();
+    let hosts = CONTOSO_HOSTS;
     let server = fake.start().await;
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_dataverse-mi"))
