@@ -870,3 +870,37 @@ async fn targeted_faults_and_the_request_log() {
     assert_eq!(failed.len(), 1, "{report}");
     assert!(matches!(&failed[0].status, ActionStatus::Failed { error } if error.status == Some(409)));
 }
+
+/// Trace logs are read page by page: the client's stream yields each page as it comes, and watch keeps only the
+/// failures, not the window's rows.
+#[tokio::test(start_paused = true)]
+async fn trace_logs_page_by_page() {
+    use futures_util::StreamExt as _;
+    let (fake, spec) = setup(1, 1, FakeOptions { page_size: 2, ..FakeOptions::default() });
+    let host = "env0.crm.dynamics.com";
+    let engine = fake.provisioner(&spec, 4, retry(), ProvisionOptions::default()).unwrap().provisioner;
+    let plan = engine.plan(&spec).await.unwrap();
+    assert!(engine.apply(&plan).await.is_success());
+    let component = plan.environments[0].components[0].id;
+    fake.set_trace_setting(host, 2);
+    // Two good runs, then the FIC goes and three runs fail.
+    for _ in 0..2 {
+        assert!(fake.run_plugin(host, component, "Contoso.Plugins.Reader"));
+    }
+    assert!(fake.remove_graph_fic(APP, &plan.environments[0].fic.name));
+    for _ in 0..3 {
+        assert!(!fake.run_plugin(host, component, "Contoso.Plugins.Reader"));
+    }
+    let client = dataverse_mi::clients::DataverseClient::new(
+        dataverse_mi::clients::OrgUrl::parse(&format!("https://{host}")).unwrap(),
+        dataverse_mi::testkit::test_token(),
+        dataverse_mi::clients::ClientOptions { transport: Some(fake.transport()), ..Default::default() },
+    )
+    .unwrap();
+    let sizes: Vec<usize> =
+        client.plugin_trace_log_pages("2000-01-01T00:00:00Z", None).map(|page| page.unwrap().len()).collect().await;
+    assert_eq!(sizes, [2, 2, 1], "one page at a time");
+    let report = engine.watch(&spec, &WatchOptions::since_text("2000-01-01T00:00:00Z").unwrap()).await.unwrap();
+    assert_eq!(report.environments[0].rows, 5);
+    assert_eq!(report.failures.len(), 3, "the failures of every page");
+}

@@ -226,6 +226,7 @@ const MI_SELECT: &str =
 const ASSEMBLY_SELECT: &str = "pluginassemblyid,name,version,culture,publickeytoken,isolationmode,sourcetype,_packageid_value,_managedidentityid_value";
 const PACKAGE_SELECT: &str = "pluginpackageid,name,uniquename,version,_managedidentityid_value";
 const PAGE_SIZE: (HeaderName, &str) = (HeaderName::from_static("prefer"), "odata.maxpagesize=500");
+static PAGE_HEADERS: [(HeaderName, &str); 1] = [PAGE_SIZE];
 
 /// A client of one environment's Dataverse Web API (`https://{org}/api/data/v9.2/`).
 ///
@@ -456,6 +457,23 @@ impl DataverseClient {
         since: &str,
         type_prefix: Option<&str>,
     ) -> Result<Vec<PluginTraceLog>, ApiError> {
+        self.pipeline.all_pages(self.trace_log_call(since, type_prefix)?, &PAGE_HEADERS).await
+    }
+
+    /// [`list_plugin_trace_logs`](Self::list_plugin_trace_logs) page by page, as the pages come: a reader keeps one
+    /// page (at most 500 rows) in memory at a time, however long the time window.
+    pub fn plugin_trace_log_pages(
+        &self,
+        since: &str,
+        type_prefix: Option<&str>,
+    ) -> futures_util::stream::BoxStream<'_, Result<Vec<PluginTraceLog>, ApiError>> {
+        match self.trace_log_call(since, type_prefix) {
+            Ok(call) => Box::pin(self.pipeline.pages(call, &PAGE_HEADERS)),
+            Err(e) => Box::pin(futures_util::stream::once(async move { Err(e) })),
+        }
+    }
+
+    fn trace_log_call(&self, since: &str, type_prefix: Option<&str>) -> Result<super::Call, ApiError> {
         let valid =
             !since.is_empty() && since.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | ':' | '.' | '+'));
         if !valid {
@@ -472,7 +490,7 @@ impl DataverseClient {
             Some(&filter),
         )?;
         call.url.query_pairs_mut().append_pair("$orderby", "createdon asc");
-        self.pipeline.all_pages(call, &[PAGE_SIZE]).await
+        Ok(call)
     }
 
     /// The organization's plug-in trace log setting, and the organization row's id (to change it).

@@ -476,38 +476,76 @@ pub(crate) struct Page<T> {
 
 impl Pipeline {
     /// Reads every page of a collection, following `@odata.nextLink` (or ARM's `nextLink`) on the same origin.
-    pub(crate) async fn all_pages<T: DeserializeOwned>(
+    pub(crate) async fn all_pages<T: DeserializeOwned + Send>(
         &self,
         first: Call,
         extra_headers: &[(HeaderName, &'static str)],
     ) -> Result<Vec<T>, ApiError> {
-        let operation = first.operation;
-        let mut page: Page<T> = self.json(first).await?;
-        let mut out = std::mem::take(&mut page.value);
-        let mut pages = 1usize;
-        let mut seen = std::collections::HashSet::new();
-        while let Some(link) = page.next_link.take() {
-            // A server whose links repeat or never end would read forever: stop with a typed error.
-            let paging = |reason: String| ApiError::Paging { service: self.service, operation, pages, reason };
-            if !seen.insert(link.clone()) {
-                return Err(paging(format!(
-                    "the next page's link repeats an earlier one: '{}'",
-                    crate::guid::clip(&link)
-                )));
-            }
-            if pages >= self.max_pages {
-                return Err(paging(format!("more than {} pages (ClientOptions::max_pages)", self.max_pages)));
-            }
-            pages += 1;
-            let url = self.same_origin(&link)?;
-            let mut call = Call::new(operation, Method::GET, url);
-            for (name, value) in extra_headers {
-                call = call.header(name.clone(), value);
-            }
-            page = self.json(call).await?;
-            out.append(&mut page.value);
+        let mut out = Vec::new();
+        let pages = self.pages(first, extra_headers);
+        futures_util::pin_mut!(pages);
+        while let Some(page) = futures_util::StreamExt::next(&mut pages).await {
+            out.extend(page?);
         }
         Ok(out)
+    }
+
+    /// The pages of a collection as they come, one request each: a reader keeps one page in memory at a time. A
+    /// server whose links repeat, or that has more than `max_pages` pages, ends the stream with
+    /// [`ApiError::Paging`].
+    pub(crate) fn pages<'a, T: DeserializeOwned + 'a>(
+        &'a self,
+        first: Call,
+        extra_headers: &'a [(HeaderName, &'static str)],
+    ) -> impl futures_util::Stream<Item = Result<Vec<T>, ApiError>> + Send + 'a
+    where
+        T: Send,
+    {
+        enum Next {
+            First(Call),
+            Link(String),
+            Done,
+        }
+        let operation = first.operation;
+        let state = (Next::First(first), 0usize, std::collections::HashSet::<String>::new());
+        futures_util::stream::unfold(state, move |(next, pages, mut seen)| async move {
+            let call = match next {
+                Next::Done => return None,
+                Next::First(call) => call,
+                Next::Link(link) => {
+                    // A server whose links repeat or never end would read forever: stop with a typed error.
+                    let paging = |reason: String| ApiError::Paging { service: self.service, operation, pages, reason };
+                    let refused = if !seen.insert(link.clone()) {
+                        Some(paging(format!(
+                            "the next page's link repeats an earlier one: '{}'",
+                            crate::guid::clip(&link)
+                        )))
+                    } else if pages >= self.max_pages {
+                        Some(paging(format!("more than {} pages (ClientOptions::max_pages)", self.max_pages)))
+                    } else {
+                        None
+                    };
+                    if let Some(e) = refused {
+                        return Some((Err(e), (Next::Done, pages, seen)));
+                    }
+                    match self.same_origin(&link) {
+                        Ok(url) => {
+                            extra_headers.iter().fold(Call::new(operation, Method::GET, url), |call, (name, value)| {
+                                call.header(name.clone(), value)
+                            })
+                        }
+                        Err(e) => return Some((Err(e), (Next::Done, pages, seen))),
+                    }
+                }
+            };
+            match self.json::<Page<T>>(call).await {
+                Ok(page) => {
+                    let next = page.next_link.map_or(Next::Done, Next::Link);
+                    Some((Ok(page.value), (next, pages + 1, seen)))
+                }
+                Err(e) => Some((Err(e), (Next::Done, pages + 1, seen))),
+            }
+        })
     }
 }
 

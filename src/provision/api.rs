@@ -334,6 +334,15 @@ pub trait DataverseApi: Send + Sync + fmt::Debug {
     /// Plug-in trace log rows created after `since` (ISO 8601), optionally only of plug-in types whose name
     /// starts with `type_prefix`.
     async fn plugin_trace_logs(&self, since: &str, type_prefix: Option<&str>) -> Result<Vec<PluginTraceLog>, ApiError>;
+    /// The same rows page by page, so that a reader holds one page at a time. The default reads them all as one
+    /// page (for implementations that do not page).
+    fn plugin_trace_log_pages<'a>(
+        &'a self,
+        since: &'a str,
+        type_prefix: Option<&'a str>,
+    ) -> futures_util::stream::BoxStream<'a, Result<Vec<PluginTraceLog>, ApiError>> {
+        Box::pin(futures_util::stream::once(self.plugin_trace_logs(since, type_prefix)))
+    }
     /// The organization's plug-in trace log setting and the organization row's id.
     async fn plugin_trace_log_setting(&self) -> Result<(Uuid, PluginTraceLogSetting), ApiError>;
     /// Changes the plug-in trace log setting.
@@ -385,6 +394,13 @@ impl DataverseApi for DataverseClient {
     }
     async fn plugin_trace_logs(&self, since: &str, type_prefix: Option<&str>) -> Result<Vec<PluginTraceLog>, ApiError> {
         self.list_plugin_trace_logs(since, type_prefix).await
+    }
+    fn plugin_trace_log_pages<'a>(
+        &'a self,
+        since: &'a str,
+        type_prefix: Option<&'a str>,
+    ) -> futures_util::stream::BoxStream<'a, Result<Vec<PluginTraceLog>, ApiError>> {
+        DataverseClient::plugin_trace_log_pages(self, since, type_prefix)
     }
     async fn plugin_trace_log_setting(&self) -> Result<(Uuid, PluginTraceLogSetting), ApiError> {
         DataverseClient::plugin_trace_log_setting(self).await

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt as _};
 use serde::Serialize;
 
 use super::ProvisionError;
@@ -157,8 +157,6 @@ impl Provisioner {
                 dv.set_plugin_trace_log_setting(organization, PluginTraceLogSetting::Exception).await.map_err(api)?;
                 setting = PluginTraceLogSetting::Exception;
             }
-            let logs =
-                dv.plugin_trace_logs(&odata_time(options.since), options.type_prefix.as_deref()).await.map_err(api)?;
             let detail = dv.retrieve_current_organization().await.map_err(api)?;
             // Only a help for the diagnosis: a certificate that cannot be read is left out, not an error.
             let certificate = env.certificate.certificate(&spec.base_dir).ok().flatten();
@@ -174,18 +172,21 @@ impl Provisioner {
                 fics_known: true,
                 ..DiagnosisInputs::default()
             };
-            report.environments.push(EnvironmentWatch {
-                org_url: env.org_url.clone(),
-                setting,
-                rows: logs.len(),
-                newest: logs.iter().filter_map(PluginTraceLog::created_at).max(),
-            });
-            for log in logs {
-                if let Some(error) = token_failure(&log) {
-                    let diagnosis = explain(&error, &inputs);
-                    report.failures.push(TokenFailure { org_url: env.org_url.clone(), log, diagnosis });
+            // Page by page: only the failures are kept, not the whole time window's rows.
+            let since = odata_time(options.since);
+            let mut pages = dv.plugin_trace_log_pages(&since, options.type_prefix.as_deref());
+            let (mut rows, mut newest) = (0, None);
+            while let Some(page) = pages.next().await {
+                for log in page.map_err(api)? {
+                    rows += 1;
+                    newest = newest.max(log.created_at());
+                    if let Some(error) = token_failure(&log) {
+                        let diagnosis = explain(&error, &inputs);
+                        report.failures.push(TokenFailure { org_url: env.org_url.clone(), log, diagnosis });
+                    }
                 }
             }
+            report.environments.push(EnvironmentWatch { org_url: env.org_url.clone(), setting, rows, newest });
         }
         Ok(report)
     }
