@@ -493,14 +493,11 @@ impl Pipeline {
     /// The pages of a collection as they come, one request each: a reader keeps one page in memory at a time. A
     /// server whose links repeat, or that has more than `max_pages` pages, ends the stream with
     /// [`ApiError::Paging`].
-    pub(crate) fn pages<'a, T: DeserializeOwned + 'a>(
+    pub(crate) fn pages<'a, T: DeserializeOwned + Send + 'a>(
         &'a self,
         first: Call,
         extra_headers: &'a [(HeaderName, &'static str)],
-    ) -> impl futures_util::Stream<Item = Result<Vec<T>, ApiError>> + Send + 'a
-    where
-        T: Send,
-    {
+    ) -> impl futures_util::Stream<Item = Result<Vec<T>, ApiError>> + Send + 'a {
         enum Next {
             First(Call),
             Link(String),
