@@ -85,13 +85,11 @@ fn specs(
                     fake.add_plugin_assembly(&host, n, None);
                 }
             }
-            environments.push(EnvironmentSpec {
-                environment_id: None,
-                org_url: format!("https://{host}"),
-                plugin_assemblies: names,
-                plugin_packages: vec![],
-                certificate: CertificateSpec::Sha256 { sha256 },
-            });
+            environments.push(
+                EnvironmentSpec::new(format!("https://{host}"))
+                    .with_assemblies(names)
+                    .with_certificate(CertificateSpec::Sha256 { sha256 }),
+            );
         }
         specs.push(ProvisionSpec::new(IdentitySpec::app_registration(app_id), environments));
     }

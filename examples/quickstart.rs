@@ -51,22 +51,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         version: SubjectFormatVersion::V2,
         prune: false,
         environments: vec![
-            EnvironmentSpec {
+            EnvironmentSpec::new(format!("https://{DEV}"))
                 // Optional: a check that the URL is the environment meant (plan refuses another).
-                environment_id: Some(default_environment),
-                org_url: format!("https://{DEV}"),
+                .with_environment_id(default_environment)
                 // Contoso.Integrations is inside the contoso_Integrations package: plan binds the package.
-                plugin_assemblies: vec!["Contoso.Plugins".into(), "Contoso.Integrations".into()],
-                plugin_packages: vec![],
-                certificate: CertificateSpec::File { path: cert_path.into(), password_env: None },
-            },
-            EnvironmentSpec {
-                environment_id: None,
-                org_url: format!("https://{TEST}"),
-                plugin_assemblies: vec!["Contoso.Plugins".into()],
-                plugin_packages: vec![],
-                certificate: CertificateSpec::File { path: cert_path.into(), password_env: None },
-            },
+                .with_assemblies(["Contoso.Plugins", "Contoso.Integrations"])
+                .with_certificate(CertificateSpec::File { path: cert_path.into(), password_env: None }),
+            EnvironmentSpec::new(format!("https://{TEST}"))
+                .with_assemblies(["Contoso.Plugins"])
+                .with_certificate(CertificateSpec::File { path: cert_path.into(), password_env: None }),
         ],
         grants: vec![GrantSpec { role: "Key Vault Secrets User".into(), scope: KEY_VAULT.into() }],
         base_dir: Default::default(),

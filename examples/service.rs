@@ -74,13 +74,11 @@ async fn serve(engines: Engines, mut requests: mpsc::Receiver<Request>) {
 fn team_spec(app_id: Uuid, host: &str, cert_path: &str) -> ProvisionSpec {
     ProvisionSpec::new(
         IdentitySpec::app_registration(app_id),
-        vec![EnvironmentSpec {
-            org_url: format!("https://{host}"),
-            environment_id: None,
-            plugin_assemblies: vec!["Contoso.Plugins".into()],
-            plugin_packages: vec![],
-            certificate: CertificateSpec::File { path: cert_path.into(), password_env: None },
-        }],
+        vec![
+            EnvironmentSpec::new(format!("https://{host}"))
+                .with_assemblies(["Contoso.Plugins"])
+                .with_certificate(CertificateSpec::File { path: cert_path.into(), password_env: None }),
+        ],
     )
 }
 

@@ -18,13 +18,11 @@ const HOST: &str = "contoso.crm.dynamics.com";
 fn spec_with(certificate: CertificateSpec) -> ProvisionSpec {
     ProvisionSpec::new(
         IdentitySpec::app_registration(APP),
-        vec![EnvironmentSpec {
-            org_url: format!("https://{HOST}"),
-            environment_id: None,
-            plugin_assemblies: vec!["Contoso.Plugins".into()],
-            plugin_packages: vec![],
-            certificate,
-        }],
+        vec![
+            EnvironmentSpec::new(format!("https://{HOST}"))
+                .with_assemblies(["Contoso.Plugins"])
+                .with_certificate(certificate),
+        ],
     )
 }
 

@@ -38,13 +38,12 @@ fn quickstart_cert() -> String {
 fn spec_for(assemblies: &[&str], packages: &[&str], certificate: &str, version: SubjectFormatVersion) -> ProvisionSpec {
     let mut spec = ProvisionSpec::new(
         IdentitySpec::app_registration(APP),
-        vec![EnvironmentSpec {
-            environment_id: None,
-            org_url: format!("https://{HOST}"),
-            plugin_assemblies: assemblies.iter().map(|s| s.to_string()).collect(),
-            plugin_packages: packages.iter().map(|s| s.to_string()).collect(),
-            certificate: CertificateSpec::File { path: certificate.into(), password_env: None },
-        }],
+        vec![
+            EnvironmentSpec::new(format!("https://{HOST}"))
+                .with_assemblies(assemblies.iter().copied())
+                .with_packages(packages.iter().copied())
+                .with_certificate(CertificateSpec::File { path: certificate.into(), password_env: None }),
+        ],
     );
     spec.version = version;
     spec

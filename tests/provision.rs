@@ -54,13 +54,8 @@ fn seed_environments(fake: &FakePlatform, envs: usize, components: usize) -> Vec
             fake.add_plugin_assembly(&host, &name, Some(cert()));
             names.push(name);
         }
-        environments.push(EnvironmentSpec {
-            environment_id: None,
-            org_url: format!("https://{host}"),
-            plugin_assemblies: names,
-            plugin_packages: vec![],
-            certificate: cert_spec(),
-        });
+        environments
+            .push(EnvironmentSpec::new(format!("https://{host}")).with_assemblies(names).with_certificate(cert_spec()));
     }
     environments
 }
@@ -817,9 +812,13 @@ async fn bad_specs_are_refused_before_any_request() {
     cases.push((twice, "environments.org_url", "environments 1 and 2 are the same environment"));
     let mut many = spec.clone();
     many.environments = (0..21)
-        .map(|i| EnvironmentSpec { org_url: format!("https://e{i}.crm.dynamics.com"), ..spec.environments[0].clone() })
+        .map(|i| {
+            let mut e = spec.environments[0].clone();
+            e.org_url = format!("https://e{i}.crm.dynamics.com");
+            e
+        })
         .collect();
-    cases.push((many, "environments", "21 environments need 21 FICs"));
+    cases.push((many, "environments", "21 environments need at least 21 FICs"));
     for (bad, field, words) in cases {
         let err = engine.plan(&bad).await.unwrap_err();
         let ProvisionError::Spec(SpecError::Invalid { field: f, .. }) = &err else { panic!("{field}: {err:?}") };

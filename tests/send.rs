@@ -22,13 +22,11 @@ fn setup() -> (FakePlatform, ProvisionSpec) {
     fake.add_plugin_assembly("contoso.crm.dynamics.com", "Contoso.Plugins", Some(cert));
     let spec = ProvisionSpec::new(
         IdentitySpec::app_registration(APP),
-        vec![EnvironmentSpec {
-            org_url: "https://contoso.crm.dynamics.com".into(),
-            environment_id: None,
-            plugin_assemblies: vec!["Contoso.Plugins".into()],
-            plugin_packages: vec![],
-            certificate: CertificateSpec::File { path: cert_path.into(), password_env: None },
-        }],
+        vec![
+            EnvironmentSpec::new("https://contoso.crm.dynamics.com")
+                .with_assemblies(["Contoso.Plugins"])
+                .with_certificate(CertificateSpec::File { path: cert_path.into(), password_env: None }),
+        ],
     );
     (fake, spec)
 }

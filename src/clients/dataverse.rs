@@ -526,6 +526,42 @@ impl DataverseClient {
         self.pipeline.empty(call).await.map(drop)
     }
 
+    /// The bytes the platform keeps for a registered component, whose signature is the one the platform checks:
+    /// an assembly's `content` (Base64 of the `.dll`), a package's `content`, or, where that column is empty, the
+    /// package's file column (`pluginpackages({id})/fileid/$value`). `None` when nothing is registered. Only that
+    /// column is selected: the bytes can be megabytes, and nothing else is read with them.
+    pub async fn registered_content(&self, kind: ComponentKind, component: Uuid) -> Result<Option<Vec<u8>>, ApiError> {
+        #[derive(Deserialize)]
+        struct Row {
+            #[serde(default)]
+            content: Option<String>,
+        }
+        let set = kind.entity_set();
+        let mut call = self.call("read registered content", Method::GET, &format!("{set}({component})"))?;
+        call.url.query_pairs_mut().append_pair("$select", "content");
+        let row: Row = self.pipeline.json(call).await?;
+        if let Some(text) = row.content.filter(|t| !t.trim().is_empty()) {
+            use base64::Engine as _;
+            let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+            return base64::engine::general_purpose::STANDARD.decode(compact).map(Some).map_err(|e| ApiError::Decode {
+                service: Service::Dataverse,
+                operation: "read registered content",
+                path: "content".into(),
+                message: format!("not Base64: {e}"),
+            });
+        }
+        if kind != ComponentKind::PluginPackage {
+            return Ok(None);
+        }
+        let call = self.call("read package file", Method::GET, &format!("{set}({component})/fileid/$value"))?;
+        match self.pipeline.send(call).await {
+            Ok(response) if response.body().is_empty() => Ok(None),
+            Ok(response) => Ok(Some(response.into_body().to_vec())),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// `GetComponentManagedIdentityFIC`: the subject the platform computes for a component, the authoritative
     /// value to check a locally computed subject against.
     pub async fn get_component_managed_identity_fic(

@@ -325,6 +325,16 @@ pub trait DataverseApi: Send + Sync + fmt::Debug {
     async fn get_plugin_package(&self, id: Uuid) -> Result<PluginPackage, ApiError>;
     /// Binds a component.
     async fn bind(&self, kind: ComponentKind, component: Uuid, managed_identity: Uuid) -> Result<(), ApiError>;
+    /// Removes a component's binding.
+    async fn unbind(&self, kind: ComponentKind, component: Uuid) -> Result<(), ApiError>;
+    /// Deletes a managed identity row.
+    async fn delete_managed_identity(&self, id: Uuid) -> Result<(), ApiError>;
+    /// Every plug-in assembly of the environment (to match name patterns).
+    async fn list_plugin_assemblies(&self) -> Result<Vec<PluginAssembly>, ApiError>;
+    /// Every plug-in package of the environment (to match name patterns).
+    async fn list_plugin_packages(&self) -> Result<Vec<PluginPackage>, ApiError>;
+    /// The bytes registered for a component (`None` when none are), whose signature the platform checks.
+    async fn registered_content(&self, kind: ComponentKind, component: Uuid) -> Result<Option<Vec<u8>>, ApiError>;
     /// The platform's subject for a component.
     async fn component_fic(
         &self,
@@ -384,6 +394,21 @@ impl DataverseApi for DataverseClient {
     }
     async fn bind(&self, kind: ComponentKind, component: Uuid, managed_identity: Uuid) -> Result<(), ApiError> {
         DataverseClient::bind(self, kind, component, managed_identity).await
+    }
+    async fn unbind(&self, kind: ComponentKind, component: Uuid) -> Result<(), ApiError> {
+        DataverseClient::unbind(self, kind, component).await
+    }
+    async fn delete_managed_identity(&self, id: Uuid) -> Result<(), ApiError> {
+        DataverseClient::delete_managed_identity(self, id).await
+    }
+    async fn list_plugin_assemblies(&self) -> Result<Vec<PluginAssembly>, ApiError> {
+        DataverseClient::list_plugin_assemblies(self).await
+    }
+    async fn list_plugin_packages(&self) -> Result<Vec<PluginPackage>, ApiError> {
+        DataverseClient::list_plugin_packages(self).await
+    }
+    async fn registered_content(&self, kind: ComponentKind, component: Uuid) -> Result<Option<Vec<u8>>, ApiError> {
+        DataverseClient::registered_content(self, kind, component).await
     }
     async fn component_fic(
         &self,

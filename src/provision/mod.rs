@@ -22,8 +22,9 @@ mod wiring;
 
 pub use engine::{
     Action, ActionError, ActionResult, ActionStatus, ApplyOutcome, ApplyReport, AssemblyInPackage, ComponentReport,
-    ComponentState, ComponentStatus, EnvironmentPlan, GrantPlan, GrantReport, Plan, PlanNote, PlatformSubject,
-    PrincipalRetry, ProgressEvent, ProgressFn, ProvisionOptions, Provisioner, VerifyReport,
+    ComponentState, ComponentStatus, ComponentWarning, EnvironmentPlan, GrantPlan, GrantReport, Plan, PlanNote,
+    PlannedSubject, PlatformSubject, PrincipalRetry, ProgressEvent, ProgressFn, ProvisionOptions, Provisioner,
+    RegisteredSignature, SigningCertificate, SubjectSource, VerifyOptions, VerifyReport,
 };
 pub use spec::{
     CertificateSpec, CreateIdentitySpec, EnvironmentSpec, GrantSpec, IdentitySpec, ProvisionSpec, RefusedCredential,
@@ -51,6 +52,27 @@ pub struct MissingComponent {
 impl std::fmt::Display for MissingComponent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: no {} named '{}'", self.org_url, self.kind.logical_name(), self.name)
+    }
+}
+
+/// A component whose registered bytes carry no signature the platform can use: its certificate cannot be
+/// read from the platform.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct UnsignedComponent {
+    /// The environment.
+    pub org_url: String,
+    /// Assembly or package.
+    pub kind: ComponentKind,
+    /// Its name.
+    pub name: String,
+    /// Why, in words (not signed, no bytes registered, a signature that cannot be read).
+    pub reason: String,
+}
+
+impl std::fmt::Display for UnsignedComponent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: the registered {} '{}': {}", self.org_url, self.kind.logical_name(), self.name, self.reason)
     }
 }
 
@@ -103,6 +125,31 @@ pub enum ProvisionError {
     ComponentsNotFound {
         /// Each missing component.
         missing: Vec<MissingComponent>,
+    },
+    /// `certificate = "registered"` and a component whose registered bytes are not signed.
+    #[error(
+        "{}; sign it (signtool / osslsigncode for an assembly, `nuget sign` for a package), register it again, then plan again",
+        .components.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    )]
+    UnsignedComponents {
+        /// Each unsigned component.
+        components: Vec<UnsignedComponent>,
+    },
+    /// Prune (or a rotation's finish) would delete a FIC whose subject a component still presents (its
+    /// registered signature, or the platform's own answer): that component's token requests would fail.
+    #[error(
+        "{org_url}: the FIC '{name}' ({subject}) is still what {} present{}; re-sign and register {} with the new certificate first, then finish",
+        .components.join(", "), if .components.len() == 1 { "s" } else { "" }, if .components.len() == 1 { "it" } else { "them" }
+    )]
+    FicStillInUse {
+        /// The environment.
+        org_url: String,
+        /// The FIC's name.
+        name: String,
+        /// Its subject.
+        subject: String,
+        /// The components that present it.
+        components: Vec<String>,
     },
     /// A stored plan whose read state changed since it was made: plan again.
     #[error("the plan is stale, plan again: {}", .changes.join("; "))]

@@ -185,15 +185,26 @@ pub struct GrantSpec {
 }
 
 /// The signing certificate of an environment's components.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged, deny_unknown_fields)]
+///
+/// In a file: `certificate = "registered"` (the default when an environment names no certificate), a path
+/// (`{ path = "signing.cer" }`, `{ path = "signing.pfx", password_env = "PFX_PASSWORD" }`), a hash
+/// (`{ sha256 = "..." }`), names (`{ issuer_dn = "...", subject_dn = "..." }`) or the certificate itself
+/// (`{ der = "<base64>" }`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum CertificateSpec {
+    /// The certificate that signed each component as the platform registered it: plan reads each component's
+    /// registered bytes (`pluginassembly.content`, the plug-in package's content or file) and takes the signer
+    /// from its signature, so a component signed with another certificate than the one at hand cannot be missed.
+    /// Components signed with different certificates get one FIC per certificate; an unsigned component is
+    /// refused. The default when a spec names no certificate.
+    #[default]
+    Registered,
     /// A file of any form [`Certificate::from_file`] reads (relative paths are relative to the spec file).
     File {
         /// The path.
         path: PathBuf,
         /// The name of an environment variable holding a PFX password.
-        #[serde(default)]
         password_env: Option<String>,
     },
     /// The SHA-256 of a self-signed certificate.
@@ -211,18 +222,83 @@ pub enum CertificateSpec {
     /// A certificate itself (read from a vault, a database, a request; in a file, `{ der = "<base64 DER>" }`).
     Loaded {
         /// The certificate (its DER bytes in Base64 in a file).
-        #[serde(rename = "der", with = "der_base64")]
         certificate: Certificate,
     },
     /// A PFX file and its password, given in memory as a [`Secret`] (never printed) instead of through an
-    /// environment variable. Not part of the file format (a plan stores the certificate read from it instead).
-    #[serde(skip)]
+    /// environment variable. Not part of the file format (a plan stores the certificate read from it instead:
+    /// [`ProvisionSpec::storable`]); serializing it is an error.
     Pkcs12 {
         /// The path (relative paths are relative to the spec's `base_dir`).
         path: PathBuf,
         /// The password.
         password: Secret,
     },
+}
+
+impl CertificateSpec {
+    /// Whether this is [`CertificateSpec::Registered`].
+    pub fn is_registered(&self) -> bool {
+        matches!(self, CertificateSpec::Registered)
+    }
+}
+
+/// The file form of [`CertificateSpec`].
+#[derive(Serialize, Deserialize)]
+#[serde(untagged, deny_unknown_fields)]
+enum CertificateRepr {
+    Keyword(CertificateKeyword),
+    File {
+        path: PathBuf,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        password_env: Option<String>,
+    },
+    Sha256 {
+        sha256: CertificateHash,
+    },
+    Names {
+        issuer_dn: String,
+        subject_dn: String,
+    },
+    Loaded {
+        #[serde(rename = "der", with = "der_base64")]
+        certificate: Certificate,
+    },
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum CertificateKeyword {
+    Registered,
+}
+
+impl Serialize for CertificateSpec {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let repr = match self.clone() {
+            CertificateSpec::Registered => CertificateRepr::Keyword(CertificateKeyword::Registered),
+            CertificateSpec::File { path, password_env } => CertificateRepr::File { path, password_env },
+            CertificateSpec::Sha256 { sha256 } => CertificateRepr::Sha256 { sha256 },
+            CertificateSpec::Names { issuer_dn, subject_dn } => CertificateRepr::Names { issuer_dn, subject_dn },
+            CertificateSpec::Loaded { certificate } => CertificateRepr::Loaded { certificate },
+            CertificateSpec::Pkcs12 { .. } => {
+                return Err(serde::ser::Error::custom(
+                    "a PFX given with its password in memory is not written out (ProvisionSpec::storable stores the certificate read from it)",
+                ));
+            }
+        };
+        repr.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for CertificateSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(match CertificateRepr::deserialize(deserializer)? {
+            CertificateRepr::Keyword(CertificateKeyword::Registered) => CertificateSpec::Registered,
+            CertificateRepr::File { path, password_env } => CertificateSpec::File { path, password_env },
+            CertificateRepr::Sha256 { sha256 } => CertificateSpec::Sha256 { sha256 },
+            CertificateRepr::Names { issuer_dn, subject_dn } => CertificateSpec::Names { issuer_dn, subject_dn },
+            CertificateRepr::Loaded { certificate } => CertificateSpec::Loaded { certificate },
+        })
+    }
 }
 
 impl From<Certificate> for CertificateSpec {
@@ -252,8 +328,26 @@ mod der_base64 {
 }
 
 /// One environment to provision.
+///
+/// ```
+/// use dataverse_mi::provision::{CertificateSpec, EnvironmentSpec};
+/// // The registered signature decides (the default), for an assembly and a package:
+/// let env = EnvironmentSpec::new("https://contoso.crm.dynamics.com")
+///     .with_assemblies(["Contoso.Plugins"])
+///     .with_packages(["contoso_Plugins"]);
+/// assert!(env.certificate.is_registered());
+/// // During a rotation: the old certificate and the new one, a FIC for each.
+/// let rotating = EnvironmentSpec::new("https://contoso.crm.dynamics.com")
+///     .with_assemblies(["Contoso.Plugins"])
+///     .with_certificates([
+///         CertificateSpec::File { path: "old.cer".into(), password_env: None },
+///         CertificateSpec::File { path: "new.cer".into(), password_env: None },
+///     ]);
+/// assert_eq!(rotating.certificate_specs().len(), 2);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct EnvironmentSpec {
     /// The organization URL, e.g. `https://contoso.crm.dynamics.com`.
     pub org_url: String,
@@ -268,8 +362,70 @@ pub struct EnvironmentSpec {
     /// Plug-in packages, by unique name or id.
     #[serde(default)]
     pub plugin_packages: Vec<String>,
-    /// The certificate that signed them.
+    /// The certificate that signed them: [`CertificateSpec::Registered`] (read from the platform) when not given.
+    #[serde(default, skip_serializing_if = "CertificateSpec::is_registered")]
     pub certificate: CertificateSpec,
+    /// Several certificates, each with its own FIC, instead of `certificate`: during a rotation, the old one and
+    /// the new one (`certificates = [{ path = "old.cer" }, { path = "new.cer" }]`), or `"registered"` and the
+    /// new one. Give `certificate` or `certificates`, not both.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub certificates: Vec<CertificateSpec>,
+}
+
+impl EnvironmentSpec {
+    /// An environment with no component yet, its certificate read from the platform ([`CertificateSpec::Registered`]).
+    pub fn new(org_url: impl Into<String>) -> Self {
+        EnvironmentSpec {
+            org_url: org_url.into(),
+            environment_id: None,
+            plugin_assemblies: Vec::new(),
+            plugin_packages: Vec::new(),
+            certificate: CertificateSpec::Registered,
+            certificates: Vec::new(),
+        }
+    }
+
+    /// With these plug-in assemblies (names or ids).
+    pub fn with_assemblies<I: IntoIterator<Item = S>, S: Into<String>>(mut self, names: I) -> Self {
+        self.plugin_assemblies.extend(names.into_iter().map(Into::into));
+        self
+    }
+
+    /// With these plug-in packages (unique names or ids).
+    pub fn with_packages<I: IntoIterator<Item = S>, S: Into<String>>(mut self, names: I) -> Self {
+        self.plugin_packages.extend(names.into_iter().map(Into::into));
+        self
+    }
+
+    /// With this certificate (and no list of certificates).
+    pub fn with_certificate(mut self, certificate: impl Into<CertificateSpec>) -> Self {
+        self.certificate = certificate.into();
+        self.certificates.clear();
+        self
+    }
+
+    /// With these certificates, each with its own FIC (a rotation's old and new).
+    pub fn with_certificates<I: IntoIterator<Item = C>, C: Into<CertificateSpec>>(mut self, certificates: I) -> Self {
+        self.certificate = CertificateSpec::Registered;
+        self.certificates = certificates.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// With the environment id the organization must report (a check).
+    pub fn with_environment_id(mut self, id: crate::environment::EnvironmentId) -> Self {
+        self.environment_id = Some(id);
+        self
+    }
+
+    /// The certificates this environment's FICs are made for: `certificates` when given, else `certificate`.
+    pub fn certificate_specs(&self) -> &[CertificateSpec] {
+        if self.certificates.is_empty() { std::slice::from_ref(&self.certificate) } else { &self.certificates }
+    }
+
+    /// Whether any of its certificates is read from the platform.
+    pub fn uses_registered(&self) -> bool {
+        self.certificate_specs().iter().any(CertificateSpec::is_registered)
+    }
 }
 
 /// Everything to provision.
@@ -378,7 +534,8 @@ impl ProvisionSpec {
         if inputs.certificate.is_some() {
             return Ok(Vec::new());
         }
-        let (path, password) = match self.environments.first().map(|e| &e.certificate) {
+        let first = self.environments.first().and_then(|e| e.certificate_specs().iter().find(|c| !c.is_registered()));
+        let (path, password) = match first {
             Some(CertificateSpec::Loaded { certificate }) => {
                 inputs.certificate = Some(certificate.clone());
                 return Ok(Vec::new());
@@ -407,13 +564,68 @@ impl ProvisionSpec {
     pub fn storable(&self) -> Result<ProvisionSpec, super::ProvisionError> {
         let mut out = self.clone();
         for e in &mut out.environments {
-            if matches!(e.certificate, CertificateSpec::Pkcs12 { .. })
-                && let Some(certificate) = e.certificate.certificate(&self.base_dir)?
-            {
-                e.certificate = CertificateSpec::Loaded { certificate };
+            for c in std::iter::once(&mut e.certificate).chain(e.certificates.iter_mut()) {
+                if matches!(c, CertificateSpec::Pkcs12 { .. })
+                    && let Some(certificate) = c.certificate(&self.base_dir)?
+                {
+                    *c = CertificateSpec::Loaded { certificate };
+                }
             }
         }
         Ok(out)
+    }
+
+    /// The first step of a rotation: every environment keeps its certificates and gains `new`, so that plan adds
+    /// the new certificate's FICs and keeps the old ones (the plug-ins keep working before and after they are
+    /// re-signed and registered again). Pruning is off for this step.
+    ///
+    /// ```
+    /// use dataverse_mi::provision::{CertificateSpec, EnvironmentSpec, IdentitySpec, ProvisionSpec};
+    /// let spec = ProvisionSpec::new(
+    ///     IdentitySpec::app_registration_named("Contoso plug-ins", false),
+    ///     vec![EnvironmentSpec::new("https://contoso.crm.dynamics.com").with_assemblies(["Contoso.Plugins"])],
+    /// );
+    /// let rotating = spec.adding_certificate(CertificateSpec::File { path: "new.cer".into(), password_env: None });
+    /// // The registered certificate (the old one, until re-registration) and the new one.
+    /// assert_eq!(rotating.environments[0].certificate_specs().len(), 2);
+    /// assert!(rotating.environments[0].certificate_specs()[0].is_registered());
+    /// ```
+    pub fn adding_certificate(&self, new: CertificateSpec) -> ProvisionSpec {
+        let mut out = self.clone();
+        out.prune = false;
+        for e in &mut out.environments {
+            let mut all = e.certificate_specs().to_vec();
+            if !all.contains(&new) {
+                all.push(new.clone());
+            }
+            e.certificate = CertificateSpec::Registered;
+            e.certificates = all;
+        }
+        out
+    }
+
+    /// The last step of a rotation: every environment's FICs are made for `to` alone (the registered signatures
+    /// when `None`), and the spec's own FICs for any other certificate are pruned. Plan refuses
+    /// ([`ProvisionError::FicStillInUse`](super::ProvisionError::FicStillInUse)) while a registered component
+    /// still carries an old certificate.
+    pub fn finishing_rotation(&self, to: Option<CertificateSpec>) -> ProvisionSpec {
+        let mut out = self.clone();
+        out.prune = true;
+        for e in &mut out.environments {
+            e.certificate = to.clone().unwrap_or_default();
+            e.certificates.clear();
+        }
+        out
+    }
+
+    /// The same spec at another subject format version (a version 1 to 2 upgrade, or its revert), without
+    /// pruning: the previous version's FICs stay until [`finishing_rotation`](Self::finishing_rotation)-style
+    /// pruning (`prune = true`) removes them once verify is clean.
+    pub fn at_version(&self, version: SubjectFormatVersion) -> ProvisionSpec {
+        let mut out = self.clone();
+        out.version = version;
+        out.prune = false;
+        out
     }
 
     /// A spec with the file format's defaults: the public cloud, subject format version 2, no pruning, no
@@ -423,13 +635,9 @@ impl ProvisionSpec {
     /// use dataverse_mi::provision::{CertificateSpec, EnvironmentSpec, GrantSpec, IdentitySpec, ProvisionSpec};
     /// let mut spec = ProvisionSpec::new(
     ///     IdentitySpec::app_registration_named("Contoso plug-ins", true),
-    ///     vec![EnvironmentSpec {
-    ///         environment_id: None,
-    ///         org_url: "https://contoso.crm.dynamics.com".into(),
-    ///         plugin_assemblies: vec!["Contoso.Plugins".into()],
-    ///         plugin_packages: vec![],
-    ///         certificate: CertificateSpec::File { path: "signing.cer".into(), password_env: None },
-    ///     }],
+    ///     vec![EnvironmentSpec::new("https://contoso.crm.dynamics.com")
+    ///         .with_assemblies(["Contoso.Plugins"])
+    ///         .with_certificate(CertificateSpec::File { path: "signing.cer".into(), password_env: None })],
     /// );
     /// spec.grants.push(GrantSpec { role: "Key Vault Secrets User".into(), scope: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv".into() });
     /// assert!(spec.validate().is_ok());
@@ -493,13 +701,14 @@ impl ProvisionSpec {
             return Err(SpecError::NoEnvironment);
         }
         self.identity.check()?;
-        // Each environment costs a FIC on the identity: more than it can hold is refused before any request.
-        if self.environments.len() > crate::fic::MAX_FICS_PER_IDENTITY {
+        // Each environment costs at least a FIC per certificate on the identity: more than it can hold is refused
+        // before any request.
+        let at_least: usize = self.environments.iter().map(|e| e.certificate_specs().len()).sum();
+        if at_least > crate::fic::MAX_FICS_PER_IDENTITY {
             return Err(SpecError::Invalid {
                 field: "environments",
                 message: format!(
-                    "{} environments need {} FICs, and an app registration or user-assigned identity holds at most {}; split them over several identities",
-                    self.environments.len(),
+                    "{} environments need at least {at_least} FICs (one per certificate), and an app registration or user-assigned identity holds at most {}; split them over several identities",
                     self.environments.len(),
                     crate::fic::MAX_FICS_PER_IDENTITY
                 ),
@@ -527,6 +736,15 @@ impl ProvisionSpec {
                     first + 1,
                     i + 1
                 )));
+            }
+            if !e.certificates.is_empty() && !e.certificate.is_registered() {
+                return Err(SpecError::Invalid {
+                    field: "environments.certificates",
+                    message: format!(
+                        "environment {} ({host}) gives both certificate and certificates; list every certificate under certificates",
+                        i + 1
+                    ),
+                });
             }
             for (field, names) in [
                 ("environments.plugin_assemblies", &e.plugin_assemblies),
@@ -558,7 +776,7 @@ impl ProvisionSpec {
 
 impl CertificateSpec {
     /// The certificate itself, when the spec names a file (relative paths start at `base_dir`); `None` for a
-    /// hash or names.
+    /// hash, names, or the registered certificate (which plan reads per component).
     pub fn certificate(&self, base_dir: &Path) -> Result<Option<Certificate>, super::ProvisionError> {
         let (path, password) = match self {
             CertificateSpec::Loaded { certificate } => return Ok(Some(certificate.clone())),
@@ -570,7 +788,9 @@ impl CertificateSpec {
                 (path, Some(Secret::new(password)))
             }
             CertificateSpec::File { path, password_env: None } => (path, None),
-            CertificateSpec::Sha256 { .. } | CertificateSpec::Names { .. } => return Ok(None),
+            CertificateSpec::Sha256 { .. } | CertificateSpec::Names { .. } | CertificateSpec::Registered => {
+                return Ok(None);
+            }
         };
         // `join` keeps an absolute path as it is.
         Ok(Some(Certificate::from_file_with_password(base_dir.join(path), password.as_ref())?.certificate))
@@ -591,6 +811,9 @@ impl CertificateSpec {
             (CertificateSpec::File { .. } | CertificateSpec::Pkcs12 { .. } | CertificateSpec::Loaded { .. }, None) => {
                 Err(super::ProvisionError::Input { message: "the certificate file gave no certificate".into() })
             }
+            (CertificateSpec::Registered, None) => Err(super::ProvisionError::Input {
+                message: "the registered certificate is read per component from the platform (plan reads it)".into(),
+            }),
         }
     }
 }

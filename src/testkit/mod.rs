@@ -236,6 +236,8 @@ pub(crate) struct Component {
     pub(crate) package: Option<Uuid>,
     /// What the platform presents for it, when a test says so (instead of computing it).
     pub(crate) presented: Option<String>,
+    /// The registered bytes (`content`), when the test registered real ones.
+    pub(crate) content: Option<Vec<u8>>,
 }
 
 /// How the fake's platform writes the subjects it presents, where the documentation leaves room. The default is
@@ -495,8 +497,14 @@ impl FakePlatform {
         let mut s = self.lock();
         let id = ids(&mut s.rng);
         if let Some(env) = s.environments.get_mut(&host.to_ascii_lowercase()) {
-            let c =
-                Component { name: name.to_owned(), binding: None, certificate, package: in_package, presented: None };
+            let c = Component {
+                name: name.to_owned(),
+                binding: None,
+                certificate,
+                package: in_package,
+                presented: None,
+                content: None,
+            };
             if package {
                 env.packages.insert(id, c)
             } else {
@@ -532,6 +540,36 @@ impl FakePlatform {
     /// Adds a plug-in assembly signed with `certificate` (used to answer `GetComponentManagedIdentityFIC`).
     pub fn add_plugin_assembly(&self, host: &str, name: &str, certificate: Option<Certificate>) -> Uuid {
         self.add_component(host, name, certificate, false, None)
+    }
+
+    /// Adds a plug-in assembly registered with these bytes (a `.dll`), as the Plug-in Registration Tool or `pac
+    /// plugin push` would: the platform keeps them (`content`) and takes the signer from their Authenticode
+    /// signature (none when unsigned).
+    pub fn add_registered_assembly(&self, host: &str, name: &str, dll: &[u8]) -> Uuid {
+        let id = self.add_component(host, name, None, false, None);
+        self.register_content(host, id, dll);
+        id
+    }
+
+    /// Adds a plug-in package registered with these bytes (a `.nupkg`); the signer is its NuGet author signature.
+    pub fn add_registered_package(&self, host: &str, unique_name: &str, nupkg: &[u8]) -> Uuid {
+        let id = self.add_component(host, unique_name, None, true, None);
+        self.register_content(host, id, nupkg);
+        id
+    }
+
+    /// Registers new bytes for a component (after re-signing it): from now on the platform presents the subject
+    /// of their signer, and `content` answers them.
+    pub fn register_content(&self, host: &str, component: Uuid, bytes: &[u8]) {
+        if let Some(env) = self.lock().environments.get_mut(&host.to_ascii_lowercase()) {
+            if let Some(c) = env.assemblies.get_mut(&component) {
+                c.certificate = Certificate::from_signed_assembly(bytes).ok().map(|l| l.certificate);
+                c.content = Some(bytes.to_vec());
+            } else if let Some(c) = env.packages.get_mut(&component) {
+                c.certificate = Certificate::from_signed_package(bytes).ok().map(|l| l.certificate);
+                c.content = Some(bytes.to_vec());
+            }
+        }
     }
 
     /// Adds a plug-in package (matched by unique name) signed with `certificate`.

@@ -491,6 +491,12 @@ fn dataverse(s: &mut State, request: &http::Request<Bytes>, host: &str, rest: &s
             }
             return (StatusCode::OK, page(request, rows, page_size));
         }
+        if let Some(id) = id_in(path, set)
+            && path.ends_with(")/fileid/$value")
+        {
+            // The fake keeps a package's bytes in `content`; its file column is empty.
+            return error(404, "0x80040217", &format!("no file attachment found for {set}({id}).fileid"));
+        }
         if let Some(id) = id_in(path, set) {
             let rows_exist: Vec<Uuid> = env.managed_identities.keys().copied().collect();
             let table = if set == "pluginassemblies" { &mut env.assemblies } else { &mut env.packages };
@@ -498,7 +504,16 @@ fn dataverse(s: &mut State, request: &http::Request<Bytes>, host: &str, rest: &s
                 return error(404, "0x80040217", &format!("{set} With Ids = {id} Do Not Exist"));
             };
             return match *method {
-                Method::GET => (StatusCode::OK, component_json(set, id, c)),
+                Method::GET => {
+                    let mut row = component_json(set, id, c);
+                    let select = param(&q, "$select").unwrap_or_default();
+                    if select.split(',').any(|f| f.trim() == "content") {
+                        use base64::Engine as _;
+                        let content = c.content.as_ref().map(|b| base64::engine::general_purpose::STANDARD.encode(b));
+                        row = json!({ if set == "pluginassemblies" { "pluginassemblyid" } else { "pluginpackageid" }: id, "content": content });
+                    }
+                    (StatusCode::OK, row)
+                }
                 Method::PATCH => match body.get("managedidentityid@odata.bind") {
                     Some(Value::Null) => {
                         c.binding = None;

@@ -8,6 +8,16 @@ impl Provisioner {
     /// same name and another subject, names an identity that does not exist (unless the spec asks to create it)
     /// or that two applications share the display name of, or a role with no definition at its scope.
     pub async fn plan(&self, spec: &ProvisionSpec) -> Result<Plan, ProvisionError> {
+        self.plan_reading(spec, spec.prune).await
+    }
+
+    /// [`plan`](Self::plan), reading every component's registered signature when `read_registered` (verify and
+    /// prune need it; `certificate = "registered"` reads it anyway).
+    pub(super) async fn plan_reading(
+        &self,
+        spec: &ProvisionSpec,
+        read_registered: bool,
+    ) -> Result<Plan, ProvisionError> {
         spec.validate()?;
         if !spec.grants.is_empty() && self.access.is_none() {
             return Err(ProvisionError::Input {
@@ -24,7 +34,7 @@ impl Provisioner {
         let planned: Vec<_> = spec
             .environments
             .iter()
-            .map(|env_spec| self.plan_environment(spec, env_spec, &cloud, application_id))
+            .map(|env_spec| self.plan_environment(spec, env_spec, &cloud, application_id, read_registered))
             .collect();
         let envs = async {
             let results = stream::iter(planned)
@@ -90,6 +100,25 @@ impl Provisioner {
                 if let Some(e) = mine
                     && !wanted.contains(&(f.issuer.as_str(), f.subject.as_str()))
                 {
+                    // Never the FIC of a certificate a registered component still carries, nor of the subject
+                    // the platform presents for one.
+                    let users: Vec<String> = e
+                        .components
+                        .iter()
+                        .filter(|c| {
+                            c.registered.as_ref().and_then(RegisteredSignature::subject) == Some(f.subject.as_str())
+                                || e.platform_subjects.iter().any(|p| p.component == c.id && p.subject == f.subject)
+                        })
+                        .map(|c| c.name.clone())
+                        .collect();
+                    if !users.is_empty() {
+                        return Err(ProvisionError::FicStillInUse {
+                            org_url: e.org_url.clone(),
+                            name: f.name.clone(),
+                            subject: f.subject.clone(),
+                            components: users,
+                        });
+                    }
                     actions.push(Action::DeleteFic {
                         name: f.name.clone(),
                         subject: f.subject.clone(),
@@ -219,10 +248,20 @@ impl Provisioner {
         env_spec: &crate::provision::spec::EnvironmentSpec,
         cloud: &CloudProfile,
         application_id: Option<Uuid>,
+        read_registered: bool,
     ) -> Result<EnvironmentPlan, ProvisionError> {
         let org = env_spec.org_url.as_str();
         let dv = self.connector.connect(org).map_err(|e| ProvisionError::api(org, e))?;
-        let binding = env_spec.certificate.binding(spec.version, &spec.base_dir).map_err(|e| e.in_environment(org))?;
+        // The spec's own certificates are read before any request: a wrong path fails at once.
+        let mut bindings = Vec::new();
+        for (index, c) in env_spec.certificate_specs().iter().enumerate() {
+            if c.is_registered() {
+                continue;
+            }
+            let certificate = c.certificate(&spec.base_dir).map_err(|e| e.in_environment(org))?;
+            let binding = c.binding(spec.version, &spec.base_dir).map_err(|e| e.in_environment(org))?;
+            bindings.push((index, binding, certificate.as_ref().and_then(SigningCertificate::of)));
+        }
         let detail = dv.retrieve_current_organization().await.map_err(|e| ProvisionError::api(org, e))?;
         let (Some(environment_id), Some(tenant_id)) = (detail.environment_id, detail.tenant_id) else {
             return Err(ProvisionError::Input {
@@ -236,8 +275,6 @@ impl Provisioner {
                 reported: environment_id,
             });
         }
-        let subject = SubjectIdentifier::new(cloud, tenant_id, environment_id, binding)?;
-        let fic = FederatedIdentityCredential::for_subject(cloud, &subject);
         // An identity still to be created has no rows yet, and its rows' id is known once it exists.
         let deterministic = application_id.map(|a| managed_identity_row_id(a, tenant_id, environment_id));
         let rows = async {
@@ -249,7 +286,99 @@ impl Provisioner {
                 None => Ok(Vec::new()),
             }
         };
-        let (rows, components) = futures_util::try_join!(rows, self.read_components(dv.as_ref(), env_spec))?;
+        let (rows, mut components) = futures_util::try_join!(rows, self.read_components(dv.as_ref(), env_spec))?;
+        if read_registered || env_spec.uses_registered() {
+            let subject_of = |certificate: &crate::cert::Certificate| -> Result<String, String> {
+                let binding = crate::subject::CertificateBinding::for_certificate(
+                    certificate,
+                    spec.version,
+                    crate::subject::CertificateKind::Auto,
+                )
+                .map_err(|e| e.to_string())?;
+                SubjectIdentifier::new(cloud, tenant_id, environment_id, binding)
+                    .map(|s| s.to_string())
+                    .map_err(|e| e.to_string())
+            };
+            let reads: Vec<_> = components
+                .iter()
+                .map(|c| {
+                    let dv = dv.clone();
+                    async move { dv.registered_content(c.kind, c.id).await }
+                })
+                .collect();
+            let contents = stream::iter(reads).buffered(4).collect::<Vec<_>>().await;
+            for (c, content) in components.iter_mut().zip(contents) {
+                let content = content.map_err(|e| ProvisionError::api(org, e))?;
+                c.registered = content.map(|bytes| registered_signature(c.kind, &bytes, &subject_of));
+            }
+        }
+        let mut subjects: Vec<PlannedSubject> = Vec::new();
+        let mut unsigned = Vec::new();
+        for (index, c) in env_spec.certificate_specs().iter().enumerate() {
+            if !c.is_registered() {
+                let Some((_, binding, certificate)) = bindings.iter().find(|(i, ..)| *i == index) else { continue };
+                let subject = SubjectIdentifier::new(cloud, tenant_id, environment_id, binding.clone())?.to_string();
+                if !subjects.iter().any(|s| s.subject == subject) {
+                    subjects.push(PlannedSubject {
+                        subject,
+                        source: SubjectSource::Spec { index },
+                        certificate: certificate.clone(),
+                    });
+                }
+                continue;
+            }
+            for component in &components {
+                match &component.registered {
+                    Some(RegisteredSignature::Signed { certificate, subject }) => {
+                        match subjects.iter_mut().find(|s| s.subject == *subject) {
+                            Some(PlannedSubject { source: SubjectSource::Registered { components }, .. }) => {
+                                components.push(component.name.clone());
+                            }
+                            Some(_) => {}
+                            None => subjects.push(PlannedSubject {
+                                subject: subject.clone(),
+                                source: SubjectSource::Registered { components: vec![component.name.clone()] },
+                                certificate: Some(certificate.clone()),
+                            }),
+                        }
+                    }
+                    other => {
+                        let reason = match other {
+                            Some(RegisteredSignature::Unsigned { reason }) => reason.clone(),
+                            _ => "the platform has no bytes registered for it (its content is empty)".to_owned(),
+                        };
+                        if !unsigned.iter().any(|u: &crate::provision::UnsignedComponent| u.name == component.name) {
+                            unsigned.push(crate::provision::UnsignedComponent {
+                                org_url: org.to_owned(),
+                                kind: component.kind,
+                                name: component.name.clone(),
+                                reason,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        if !unsigned.is_empty() {
+            return Err(ProvisionError::UnsignedComponents { components: unsigned });
+        }
+        let Some(first) = subjects.first().map(|s| s.subject.clone()) else {
+            return Err(ProvisionError::Input {
+                message: format!(
+                    "{org}: the certificate is read from the registered components, and the spec names none there; name a component, or give the certificate"
+                ),
+            });
+        };
+        let fic_for = |subject: &str| FederatedIdentityCredential {
+            name: crate::fic::default_name(environment_id, subject),
+            issuer: cloud.fic_issuer(tenant_id),
+            subject: subject.to_owned(),
+            audiences: vec![cloud.audience.clone()],
+            description: Some(format!(
+                "Dataverse plug-ins in Power Platform environment {environment_id} (managed by dataverse-mi)"
+            )),
+        };
+        let fic = fic_for(&first);
         let existing_row = rows
             .iter()
             .find(|r| Some(r.id) == deterministic)
@@ -261,7 +390,6 @@ impl Provisioner {
         let row_settled = existing_row
             .as_ref()
             .is_some_and(|r| r.version == Some(spec.version.number()) && r.tenant_id == Some(tenant_id));
-        let subject_text = subject.to_string();
         let asks: Vec<_> = components
             .iter()
             .filter(|c| row_settled && managed_identity_id.is_some() && c.bound_to == managed_identity_id)
@@ -272,39 +400,56 @@ impl Provisioner {
             .collect();
         let answered = stream::iter(asks).buffered(8).collect::<Vec<_>>().await;
         let mut platform_subjects = Vec::new();
+        // Platform subjects that are a component's own registered signature's, for a certificate the spec does not
+        // name: not a platform quirk to follow, but a component still signed with another certificate (during a
+        // rotation, the old one). No FIC is made for them; prune refuses to delete theirs.
+        let mut other_certificate = Vec::new();
         for (c, answer) in answered {
             match answer {
-                Ok(a) => platform_subjects.push(PlatformSubject {
-                    component: c.id,
-                    name: c.name.clone(),
-                    difference: (a.fic_subject != subject_text).then(|| difference(&a.fic_subject, &subject_text)),
-                    subject: a.fic_subject,
-                }),
+                Ok(a) => {
+                    // Compared with the component's own registered subject when known, else the first computed.
+                    let registered = c.registered.as_ref().and_then(RegisteredSignature::subject);
+                    let ours = registered.unwrap_or(&first);
+                    let known = subjects.iter().any(|s| s.subject == a.fic_subject);
+                    if !known && registered == Some(a.fic_subject.as_str()) {
+                        other_certificate.push(PlatformSubject {
+                            component: c.id,
+                            name: c.name.clone(),
+                            subject: a.fic_subject,
+                            difference: None,
+                        });
+                        continue;
+                    }
+                    platform_subjects.push(PlatformSubject {
+                        component: c.id,
+                        name: c.name.clone(),
+                        difference: (!known).then(|| difference(&a.fic_subject, ours)),
+                        subject: a.fic_subject,
+                    })
+                }
                 // Not an answer to plan with: the computed subject stands for this component.
                 Err(e) => tracing::debug!(org, component = %c.id, error = %e, "GetComponentManagedIdentityFIC failed"),
             }
         }
-        // The computed subject's FIC, unless the platform answered otherwise for every component.
+        // The computed subjects' FICs, unless the platform answered otherwise for every component.
         let differing = platform_subjects.iter().filter(|p| p.difference.is_some()).count();
         let mut fics = Vec::new();
         if components.is_empty() || differing < components.len() {
-            fics.push(fic.clone());
+            fics.extend(subjects.iter().map(|s| fic_for(&s.subject)));
         }
         for p in platform_subjects.iter().filter(|p| p.difference.is_some()) {
             if !fics.iter().any(|f| f.subject == p.subject) {
-                fics.push(FederatedIdentityCredential {
-                    name: crate::fic::default_name(environment_id, &p.subject),
-                    subject: p.subject.clone(),
-                    ..fic.clone()
-                });
+                fics.push(fic_for(&p.subject));
             }
         }
+        platform_subjects.extend(other_certificate);
         Ok(EnvironmentPlan {
             org_url: env_spec.org_url.clone(),
             environment_id,
             tenant_id,
-            subject: subject_text,
+            subject: first,
             fic,
+            subjects,
             platform_subjects,
             fics,
             managed_identity_id,
@@ -404,6 +549,29 @@ impl Provisioner {
     }
 }
 
+/// The signer of a component's registered bytes, and its subject.
+fn registered_signature(
+    kind: ComponentKind,
+    bytes: &[u8],
+    subject_of: &dyn Fn(&crate::cert::Certificate) -> Result<String, String>,
+) -> RegisteredSignature {
+    let loaded = match kind {
+        ComponentKind::PluginPackage => crate::cert::Certificate::from_signed_package(bytes),
+        _ => crate::cert::Certificate::from_signed_assembly(bytes),
+    };
+    let certificate = match loaded {
+        Ok(l) => l.certificate,
+        Err(e) => return RegisteredSignature::Unsigned { reason: e.to_string() },
+    };
+    match (SigningCertificate::of(&certificate), subject_of(&certificate)) {
+        (Some(c), Ok(subject)) => RegisteredSignature::Signed { certificate: c, subject },
+        (None, _) => {
+            RegisteredSignature::Unsigned { reason: "the signing certificate's validity cannot be read".into() }
+        }
+        (_, Err(reason)) => RegisteredSignature::Unsigned { reason },
+    }
+}
+
 fn is_guid(s: &str) -> Option<Uuid> {
     crate::guid::parse_guid(s).ok()
 }
@@ -425,7 +593,16 @@ fn plan_notes(e: &EnvironmentPlan) -> Vec<PlanNote> {
             difference: p.difference.clone()?,
         })
     });
-    packages.chain(subjects).collect()
+    let others = e
+        .platform_subjects
+        .iter()
+        .filter(|p| p.difference.is_none() && !e.subjects.iter().any(|s| s.subject == p.subject))
+        .map(|p| PlanNote::SignedWithOtherCertificate {
+            org_url: e.org_url.clone(),
+            component: p.name.clone(),
+            subject: p.subject.clone(),
+        });
+    packages.chain(subjects).chain(others).collect()
 }
 
 /// Which segments of two subjects differ, each with both values and what the diagnosis analyzer makes of it:

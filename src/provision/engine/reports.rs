@@ -16,6 +16,96 @@ pub struct ComponentState {
     /// For a plug-in package: the assemblies the spec named that belong to it. The platform takes an assembly's
     /// identity (and signature) from its package, so the package is what gets bound.
     pub named_assemblies: Vec<AssemblyInPackage>,
+    /// The signature of its registered bytes, when plan read them (`certificate = "registered"`, pruning, and
+    /// always in verify) and the platform has bytes for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registered: Option<RegisteredSignature>,
+}
+
+/// What a component's registered bytes say about its signer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RegisteredSignature {
+    /// Signed: the signer's certificate and the subject it gives at the spec's version.
+    Signed {
+        /// The signing certificate.
+        certificate: SigningCertificate,
+        /// The subject computed from it.
+        subject: String,
+    },
+    /// Bytes registered, and no signature the platform can use in them (not signed, or unreadable).
+    Unsigned {
+        /// Why, in words.
+        reason: String,
+    },
+}
+
+impl RegisteredSignature {
+    /// The subject, when signed.
+    pub fn subject(&self) -> Option<&str> {
+        match self {
+            RegisteredSignature::Signed { subject, .. } => Some(subject),
+            RegisteredSignature::Unsigned { .. } => None,
+        }
+    }
+
+    /// The signing certificate, when signed.
+    pub fn certificate(&self) -> Option<&SigningCertificate> {
+        match self {
+            RegisteredSignature::Signed { certificate, .. } => Some(certificate),
+            RegisteredSignature::Unsigned { .. } => None,
+        }
+    }
+}
+
+/// Seconds since the Unix epoch (negative before it), saturating.
+fn unix_seconds(t: std::time::SystemTime) -> i64 {
+    match t.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(e) => i64::try_from(e.duration().as_secs()).map(|s| -s).unwrap_or(i64::MIN),
+    }
+}
+
+/// A signing certificate as reports show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct SigningCertificate {
+    /// The subject name as .NET prints it.
+    pub subject: String,
+    /// The issuer name as .NET prints it.
+    pub issuer: String,
+    /// SHA-256 of the DER bytes, lowercase hex.
+    pub sha256: String,
+    /// The end of its validity, RFC 3339 (`2027-01-15T00:00:00Z`).
+    pub not_after: String,
+    /// The same instant in seconds since the Unix epoch (negative before 1970).
+    pub not_after_unix: i64,
+}
+
+impl SigningCertificate {
+    /// The report form of a certificate; `None` when its validity cannot be read.
+    pub fn of(certificate: &crate::cert::Certificate) -> Option<Self> {
+        let not_after = certificate.validity().ok()?.not_after;
+        let unix = unix_seconds(not_after);
+        Some(SigningCertificate {
+            subject: certificate.subject().to_owned(),
+            issuer: certificate.issuer().to_owned(),
+            sha256: certificate.sha256().to_string().to_ascii_lowercase(),
+            not_after: der::DateTime::from_system_time(not_after).map(|d| d.to_string()).unwrap_or_default(),
+            not_after_unix: unix,
+        })
+    }
+
+    /// Whole days from `now` until it expires (negative once expired).
+    pub fn days_left(&self, now: std::time::SystemTime) -> i64 {
+        self.seconds_left(now).div_euclid(86_400)
+    }
+
+    /// Seconds from `now` until it expires (negative once expired).
+    pub fn seconds_left(&self, now: std::time::SystemTime) -> i64 {
+        self.not_after_unix.saturating_sub(unix_seconds(now))
+    }
 }
 
 /// An assembly the spec named that belongs to a plug-in package (its `_packageid_value` is set).
@@ -38,6 +128,7 @@ impl ComponentState {
             name: a.name.unwrap_or_else(|| a.id.to_string()),
             bound_to: a.managed_identity_id,
             named_assemblies: Vec::new(),
+            registered: None,
         }
     }
 
@@ -48,6 +139,7 @@ impl ComponentState {
             name: p.unique_name.or(p.name).unwrap_or_else(|| p.id.to_string()),
             bound_to: p.managed_identity_id,
             named_assemblies: Vec::new(),
+            registered: None,
         }
     }
 }
@@ -81,6 +173,16 @@ pub enum PlanNote {
         /// The package.
         package: String,
     },
+    /// A component is registered signed with a certificate the spec does not name (during a rotation, the old
+    /// one): no FIC is made for it, and prune keeps the one it has.
+    SignedWithOtherCertificate {
+        /// The environment.
+        org_url: String,
+        /// The component.
+        component: String,
+        /// The subject its registered signature gives.
+        subject: String,
+    },
     /// The platform presents another subject than the computed one: its FIC is the one created.
     PlatformSubjectDiffers {
         /// The environment.
@@ -99,6 +201,10 @@ pub enum PlanNote {
 impl fmt::Display for PlanNote {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            PlanNote::SignedWithOtherCertificate { org_url, component, subject } => write!(
+                f,
+                "{org_url}: {component} is registered signed with a certificate the spec does not name (its subject {subject}); no FIC is made for it here, and prune keeps its FIC until it is re-signed and registered again"
+            ),
             PlanNote::AssemblyInPackage { org_url, assemblies, package } => {
                 write!(f, "{org_url}: assembly {} is in package {package}: binding the package", assemblies.join(", "))
             }
@@ -120,11 +226,15 @@ pub struct EnvironmentPlan {
     pub environment_id: EnvironmentId,
     /// The tenant id.
     pub tenant_id: Uuid,
-    /// The subject computed here for its components (from the environment id, the tenant, the certificate and
-    /// the version).
+    /// The first subject computed here for its components (from the environment id, the tenant, the first
+    /// certificate and the version); every one is in `subjects`.
     pub subject: String,
-    /// The FIC for the computed subject.
+    /// The FIC for the first computed subject.
     pub fic: FederatedIdentityCredential,
+    /// Every subject computed for the environment, one per distinct certificate (the spec's certificates, and
+    /// with `"registered"`, each certificate that signed a component), with where it comes from.
+    #[serde(default)]
+    pub subjects: Vec<PlannedSubject>,
     /// The subjects the platform itself presents (`GetComponentManagedIdentityFIC`), asked for the components
     /// already bound to this environment's row at the spec's version and tenant (the only ones whose answer this
     /// plan does not change).
@@ -139,6 +249,35 @@ pub struct EnvironmentPlan {
     pub existing_row: Option<ManagedIdentity>,
     /// The components.
     pub components: Vec<ComponentState>,
+}
+
+/// A subject an environment's FICs are made for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct PlannedSubject {
+    /// The subject.
+    pub subject: String,
+    /// Where it comes from.
+    pub source: SubjectSource,
+    /// The certificate it was computed from, when known (a file, or a registered signature).
+    pub certificate: Option<SigningCertificate>,
+}
+
+/// Where a planned subject comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(tag = "from", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SubjectSource {
+    /// The spec's certificate at this position of `certificates` (0 for `certificate`).
+    Spec {
+        /// The position.
+        index: usize,
+    },
+    /// The registered signature of these components.
+    Registered {
+        /// The components' names.
+        components: Vec<String>,
+    },
 }
 
 /// One change the plan makes.
@@ -618,6 +757,78 @@ pub enum ComponentStatus {
         /// That row.
         managed_identity: Uuid,
     },
+    /// The registered bytes carry no usable signature: the platform has no certificate to present a subject for.
+    Unsigned {
+        /// Why.
+        reason: String,
+    },
+    /// The certificate that signed the registered bytes has expired: re-sign with a valid one and register again
+    /// (`dataverse-mi rotate`).
+    CertificateExpired {
+        /// Its subject name.
+        certificate: String,
+        /// When it expired (RFC 3339).
+        not_after: String,
+    },
+}
+
+/// Something verify noticed that works today and will not for long.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "warning", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ComponentWarning {
+    /// The signing certificate expires within the window ([`VerifyOptions::expiry_warning`]).
+    CertificateExpiresSoon {
+        /// Its subject name.
+        certificate: String,
+        /// When it expires (RFC 3339).
+        not_after: String,
+        /// Whole days left.
+        days_left: i64,
+    },
+}
+
+impl fmt::Display for ComponentWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ComponentWarning::CertificateExpiresSoon { certificate, not_after, days_left } => write!(
+                f,
+                "the signing certificate {certificate} expires in {days_left} days ({not_after}): rotate it (dataverse-mi rotate --add NEW.cer)"
+            ),
+        }
+    }
+}
+
+/// How verify judges what it reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VerifyOptions {
+    /// The instant certificates are judged at (now, unless a test or a "will it still work next week" check
+    /// says otherwise).
+    pub now: std::time::SystemTime,
+    /// A signing certificate expiring within this long is a warning (30 days by default); an expired one is a
+    /// problem.
+    pub expiry_warning: std::time::Duration,
+}
+
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        VerifyOptions { now: std::time::SystemTime::now(), expiry_warning: std::time::Duration::from_secs(30 * 86_400) }
+    }
+}
+
+impl VerifyOptions {
+    /// Judged at `now`.
+    pub fn at(mut self, now: std::time::SystemTime) -> Self {
+        self.now = now;
+        self
+    }
+
+    /// Warning this long before expiry.
+    pub fn warn_within(mut self, window: std::time::Duration) -> Self {
+        self.expiry_warning = window;
+        self
+    }
 }
 
 /// One component's verification.
@@ -638,6 +849,15 @@ pub struct ComponentReport {
     pub status: ComponentStatus,
     /// Every problem found, most important first (the binding, the row, the FIC); empty when all is well.
     pub problems: Vec<ComponentStatus>,
+    /// The subject computed from the component's registered signature (what the platform signs with), when it
+    /// is signed.
+    pub registered_subject: Option<String>,
+    /// The certificate that signed the registered bytes, with its `not_after`.
+    pub certificate: Option<SigningCertificate>,
+    /// Whole days until that certificate expires (negative once expired), at [`VerifyOptions::now`].
+    pub days_left: Option<i64>,
+    /// What works now and soon will not (a certificate about to expire).
+    pub warnings: Vec<ComponentWarning>,
 }
 
 /// One role assignment's verification.
@@ -692,6 +912,12 @@ impl fmt::Display for VerifyReport {
             if let Some(platform) = &c.platform_subject {
                 write!(f, "\n    platform's subject: {platform}\n    computed subject:   {}", c.computed_subject)?;
             }
+            if let Some(registered) = c.registered_subject.as_ref().filter(|r| **r != c.computed_subject) {
+                write!(f, "\n    registered signature's subject: {registered}")?;
+            }
+            for w in &c.warnings {
+                write!(f, "\n    warning: {w}")?;
+            }
         }
         Ok(())
     }
@@ -715,5 +941,11 @@ fn describe_status(status: &ComponentStatus) -> String {
         ComponentStatus::NotBound => "not bound".to_owned(),
         ComponentStatus::MissingRow => "no managed identity row in the environment".to_owned(),
         ComponentStatus::BoundToOther { managed_identity } => format!("bound to another identity {managed_identity}"),
+        ComponentStatus::Unsigned { reason } => format!("the registered bytes are not usable: {reason}"),
+        ComponentStatus::CertificateExpired { certificate, not_after } => {
+            format!(
+                "the signing certificate {certificate} expired {not_after}: re-sign with a valid one and register again"
+            )
+        }
     }
 }

@@ -1,0 +1,383 @@
+//! Day two: certificates read from the platform's registered bytes, a rotation walked from the old certificate to
+//! the new one with a plug-in run before, during and after, expiry warnings, the version 1 to 2 upgrade and its
+//! revert. The signed artifacts are tests/fixtures/make-signed.sh's (author) and make-renewed.sh's (renewed).
+#![cfg(feature = "testkit")]
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use dataverse_mi::cert::Certificate;
+use dataverse_mi::http::RetryOptions;
+use dataverse_mi::provision::{
+    Action, CertificateSpec, ComponentStatus, ComponentWarning, EnvironmentSpec, IdentitySpec, ProvisionError,
+    ProvisionOptions, ProvisionSpec, Provisioner, RegisteredSignature, SubjectSource, VerifyOptions,
+};
+use dataverse_mi::subject::SubjectFormatVersion;
+use dataverse_mi::testkit::{FakeOptions, FakePlatform};
+use uuid::Uuid;
+
+const TENANT: Uuid = Uuid::from_u128(0x72f988bf_86f1_41af_91ab_2d7cd011db47);
+const APP: Uuid = Uuid::from_u128(0x0b5a7d2c_6f4e_4d3a_9c1b_2a8e7f6d5c4b);
+const HOST: &str = "contoso.crm.dynamics.com";
+
+fn signed(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/tests/fixtures/signed/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+fn signed_path(name: &str) -> String {
+    format!("{}/tests/fixtures/signed/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn cert(name: &str) -> Certificate {
+    Certificate::from_der(&signed(name)).unwrap()
+}
+
+fn file(name: &str) -> CertificateSpec {
+    CertificateSpec::File { path: signed_path(name).into(), password_env: None }
+}
+
+fn spec(env: EnvironmentSpec) -> ProvisionSpec {
+    ProvisionSpec::new(IdentitySpec::app_registration(APP), vec![env])
+}
+
+fn engine(fake: &FakePlatform, spec: &ProvisionSpec) -> Provisioner {
+    let retry = RetryOptions { jitter: 0.0, ..RetryOptions::default() };
+    fake.provisioner(spec, 4, retry, ProvisionOptions::default()).unwrap().provisioner
+}
+
+fn fake() -> FakePlatform {
+    let fake = FakePlatform::new(FakeOptions::default());
+    fake.add_application(APP, "Contoso plug-ins");
+    fake.add_environment_with_id(HOST, TENANT, ENV.into());
+    fake
+}
+
+const ENV: Uuid = Uuid::from_u128(0x218a3746_69f7_4ed0_b284_4eccd9cc5882);
+
+fn at(y: i32, m: u8, d: u8) -> SystemTime {
+    let dt = der::DateTime::new(y as u16, m, d, 0, 0, 0).unwrap();
+    UNIX_EPOCH + dt.unix_duration()
+}
+
+/// The subject the platform computes for a component from its signer: the one a FIC must carry.
+fn subject_for(_fake: &FakePlatform, certificate: &Certificate) -> String {
+    let env: dataverse_mi::environment::EnvironmentId = ENV.into();
+    let cloud = dataverse_mi::cloud::CloudProfile::from(dataverse_mi::cloud::Cloud::Public);
+    let binding = dataverse_mi::subject::CertificateBinding::for_certificate(
+        certificate,
+        SubjectFormatVersion::V2,
+        dataverse_mi::subject::CertificateKind::Auto,
+    )
+    .unwrap();
+    dataverse_mi::subject::SubjectIdentifier::new(&cloud, TENANT, env, binding).unwrap().to_string()
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_registered_signature_is_the_default_certificate() {
+    let fake = fake();
+    let assembly = fake.add_registered_assembly(HOST, "Contoso.Plugins", &signed("signed.dll"));
+    let package = fake.add_registered_package(HOST, "contoso_Integrations", &signed("renewed.nupkg"));
+    // No certificate in the spec: the registered signatures decide.
+    let spec = ProvisionSpec::from_toml(&format!(
+        r#"
+        [identity]
+        kind = "app-registration"
+        app_id = "{APP}"
+        [[environments]]
+        org_url = "https://{HOST}"
+        plugin_assemblies = ["Contoso.Plugins"]
+        plugin_packages = ["contoso_Integrations"]
+        "#
+    ))
+    .unwrap();
+    assert!(spec.environments[0].certificate.is_registered());
+    let engine = engine(&fake, &spec);
+    fake.clear_log();
+    let plan = engine.plan(&spec).await.unwrap();
+    // One content read per component, selecting that column alone.
+    let reads: Vec<_> =
+        fake.requests().into_iter().filter(|r| r.path_and_query.contains("%24select=content")).collect();
+    assert_eq!(reads.len(), 2, "{reads:?}");
+    let e = &plan.environments[0];
+    // Two components signed with two certificates: a FIC for each, named after its subject.
+    let author = subject_for(&fake, &cert("author.cer"));
+    let renewed = subject_for(&fake, &cert("renewed.cer"));
+    let subjects: Vec<_> = e.subjects.iter().map(|s| s.subject.clone()).collect();
+    assert_eq!(subjects, vec![author.clone(), renewed.clone()]);
+    assert_eq!(e.subjects[0].source, SubjectSource::Registered { components: vec!["Contoso.Plugins".into()] });
+    assert_eq!(e.subjects[1].source, SubjectSource::Registered { components: vec!["contoso_Integrations".into()] });
+    assert_eq!(e.subjects[1].certificate.as_ref().unwrap().not_after, "2027-01-15T00:00:00Z");
+    let creates: Vec<_> = plan
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::CreateFic { fic, .. } => Some(fic.subject.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(creates, vec![author, renewed]);
+    let report = engine.apply(&plan).await;
+    assert!(report.is_success(), "{report}");
+    assert!(fake.run_plugin(HOST, assembly, "Contoso.Plugins.Account"));
+    assert!(fake.run_plugin(HOST, package, "Contoso.Integrations.Sync"));
+    // Verify compares the registered signature, the platform's answer and the FICs: all agree.
+    let verify = engine.verify_with(&spec, VerifyOptions::default().at(at(2026, 11, 23))).await.unwrap();
+    assert!(verify.is_ok(), "{verify}");
+    let c = verify.components.iter().find(|c| c.component.id == package).unwrap();
+    assert_eq!(c.registered_subject.as_deref(), Some(subject_for(&fake, &cert("renewed.cer")).as_str()));
+    assert_eq!(c.days_left, Some(53));
+    assert!(c.warnings.is_empty(), "53 days is outside the 30-day window: {:?}", c.warnings);
+    // A re-run changes nothing.
+    assert!(engine.plan(&spec).await.unwrap().actions.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unsigned_registered_component_is_refused_before_any_write() {
+    let fake = fake();
+    fake.add_registered_assembly(HOST, "Contoso.Plugins", &signed("unsigned.dll"));
+    fake.add_plugin_assembly(HOST, "Contoso.Legacy", None);
+    let spec =
+        spec(EnvironmentSpec::new(format!("https://{HOST}")).with_assemblies(["Contoso.Plugins", "Contoso.Legacy"]));
+    let engine = engine(&fake, &spec);
+    fake.clear_log();
+    let err = engine.plan(&spec).await.unwrap_err();
+    let ProvisionError::UnsignedComponents { components } = &err else { panic!("{err:?}") };
+    assert_eq!(components.len(), 2, "both, in one error: {err}");
+    let text = err.to_string();
+    assert!(text.contains("Contoso.Plugins") && text.contains("not signed"), "{text}");
+    assert!(text.contains("Contoso.Legacy") && text.contains("no bytes registered"), "{text}");
+    assert!(text.contains("signtool") && text.contains("nuget sign") && text.contains("register it again"), "{text}");
+    assert_eq!(fake.writes(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rotation_from_old_to_new_never_stops_the_plugin() {
+    let fake = fake();
+    let assembly = fake.add_registered_assembly(HOST, "Contoso.Plugins", &signed("signed.dll"));
+    let base = spec(EnvironmentSpec::new(format!("https://{HOST}")).with_assemblies(["Contoso.Plugins"]));
+    let engine = engine(&fake, &base);
+    let old = subject_for(&fake, &cert("author.cer"));
+    let new = subject_for(&fake, &cert("renewed.cer"));
+    let fic_subjects = |fake: &FakePlatform| {
+        let mut s: Vec<String> = fake.graph_fics(APP).into_iter().map(|f| f.subject).collect();
+        s.sort();
+        s
+    };
+
+    // Before: set up with the registered (old) certificate.
+    assert!(engine.apply(&engine.plan(&base).await.unwrap()).await.is_success());
+    assert!(fake.run_plugin(HOST, assembly, "Contoso.Plugins.Account"), "before the rotation");
+    assert_eq!(fic_subjects(&fake), vec![old.clone()]);
+
+    // Finishing before the new certificate is even there is refused: the component carries the old one.
+    let too_early = base.finishing_rotation(Some(file("renewed.cer")));
+    let err = engine.plan(&too_early).await.unwrap_err();
+    let ProvisionError::FicStillInUse { components, subject, .. } = &err else { panic!("{err:?}") };
+    assert_eq!(components, &vec!["Contoso.Plugins".to_owned()]);
+    assert_eq!(subject, &old);
+
+    // Step 1: add the new certificate's FIC, keep the old one.
+    let rotating = base.adding_certificate(file("renewed.cer"));
+    let plan = engine.plan(&rotating).await.unwrap();
+    assert_eq!(plan.actions.len(), 1, "{:?}", plan.actions);
+    assert!(matches!(&plan.actions[0], Action::CreateFic { fic, .. } if fic.subject == new));
+    assert!(engine.apply(&plan).await.is_success());
+    let mut both = vec![old.clone(), new.clone()];
+    both.sort();
+    assert_eq!(fic_subjects(&fake), both);
+    assert!(fake.run_plugin(HOST, assembly, "Contoso.Plugins.Account"), "during: still signed with the old one");
+
+    // The plug-in is re-signed and registered again: it works at once, with the new FIC.
+    fake.register_content(HOST, assembly, &signed("renewed.dll"));
+    assert!(fake.run_plugin(HOST, assembly, "Contoso.Plugins.Account"), "during: re-registered with the new one");
+    // Removing the new certificate now would break it: refused.
+    let wrong_way = base.finishing_rotation(Some(file("signed.dll")));
+    let err = engine.plan(&wrong_way).await.unwrap_err();
+    assert!(matches!(&err, ProvisionError::FicStillInUse { subject, .. } if *subject == new), "{err:?}");
+
+    // Step 2: finish. Verify first shows every component signed with the new certificate.
+    let verify = engine.verify_with(&rotating, VerifyOptions::default().at(at(2026, 11, 23))).await.unwrap();
+    assert!(verify.is_ok(), "{verify}");
+    assert_eq!(verify.components[0].registered_subject.as_deref(), Some(new.as_str()));
+    let finish = base.finishing_rotation(Some(file("renewed.cer")));
+    let plan = engine.plan(&finish).await.unwrap();
+    assert_eq!(plan.actions.len(), 1, "{:?}", plan.actions);
+    assert!(matches!(&plan.actions[0], Action::DeleteFic { subject, .. } if *subject == old));
+    assert!(engine.apply(&plan).await.is_success());
+    assert_eq!(fic_subjects(&fake), vec![new.clone()]);
+    assert!(fake.run_plugin(HOST, assembly, "Contoso.Plugins.Account"), "after the rotation");
+    // Finishing to the registered signature instead is the same state: nothing to do.
+    assert!(engine.plan(&base.finishing_rotation(None)).await.unwrap().actions.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn verify_warns_before_the_signing_certificate_expires_and_fails_after() {
+    let fake = fake();
+    fake.add_registered_assembly(HOST, "Contoso.Plugins", &signed("renewed.dll"));
+    let spec = spec(EnvironmentSpec::new(format!("https://{HOST}")).with_assemblies(["Contoso.Plugins"]));
+    let engine = engine(&fake, &spec);
+    assert!(engine.apply(&engine.plan(&spec).await.unwrap()).await.is_success());
+
+    // renewed.cer is valid until 2027-01-15T00:00:00Z.
+    let on = |y, m, d| VerifyOptions::default().at(at(y, m, d));
+    let early = engine.verify_with(&spec, on(2026, 11, 23)).await.unwrap();
+    assert!(early.is_ok() && early.components[0].warnings.is_empty(), "{early}");
+    assert_eq!(early.components[0].days_left, Some(53));
+
+    let soon = engine.verify_with(&spec, on(2027, 1, 1)).await.unwrap();
+    assert!(soon.is_ok(), "a warning is not a failure: {soon}");
+    let c = &soon.components[0];
+    assert_eq!(c.days_left, Some(14));
+    assert_eq!(
+        c.warnings,
+        vec![ComponentWarning::CertificateExpiresSoon {
+            certificate: "CN=Contoso Plug-in Publisher 2026, O=Contoso, C=US".into(),
+            not_after: "2027-01-15T00:00:00Z".into(),
+            days_left: 14,
+        }]
+    );
+    assert!(soon.to_string().contains("expires in 14 days"), "{soon}");
+    // The window is configurable: 7 days says nothing yet.
+    let narrow = engine.verify_with(&spec, on(2027, 1, 1).warn_within(Duration::from_secs(7 * 86_400))).await.unwrap();
+    assert!(narrow.components[0].warnings.is_empty());
+    // JSON carries not_after and the days left, for a scheduled job.
+    let json = serde_json::to_value(&soon).unwrap();
+    assert_eq!(json["components"][0]["certificate"]["not_after"], "2027-01-15T00:00:00Z");
+    assert_eq!(json["components"][0]["days_left"], 14);
+    assert_eq!(json["components"][0]["warnings"][0]["warning"], "certificate_expires_soon");
+
+    let expired = engine.verify_with(&spec, on(2027, 1, 16)).await.unwrap();
+    assert!(!expired.is_ok());
+    assert_eq!(expired.components[0].days_left, Some(-1));
+    assert!(
+        matches!(&expired.components[0].status, ComponentStatus::CertificateExpired { not_after, .. } if not_after == "2027-01-15T00:00:00Z"),
+        "{expired}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn verify_reports_an_unsigned_registration_and_the_registered_subject_beside_the_spec_certificate() {
+    let fake = fake();
+    let assembly = fake.add_registered_assembly(HOST, "Contoso.Plugins", &signed("signed.dll"));
+    // The spec names a certificate, and the platform has the assembly signed with another: verify sees it.
+    let spec = spec(
+        EnvironmentSpec::new(format!("https://{HOST}"))
+            .with_assemblies(["Contoso.Plugins"])
+            .with_certificate(file("renewed.cer")),
+    );
+    let engine = engine(&fake, &spec);
+    assert!(engine.apply(&engine.plan(&spec).await.unwrap()).await.is_success());
+    assert!(!fake.run_plugin(HOST, assembly, "Contoso.Plugins.Account"), "the FIC is for the wrong certificate");
+    let report = engine.verify(&spec).await.unwrap();
+    let c = &report.components[0];
+    assert_eq!(c.registered_subject.as_deref(), Some(subject_for(&fake, &cert("author.cer")).as_str()));
+    assert!(!report.is_ok(), "{report}");
+    assert!(
+        c.problems.iter().any(|p| matches!(p, ComponentStatus::MissingFic { subject } if *subject == subject_for(&fake, &cert("author.cer")))
+            || matches!(p, ComponentStatus::SubjectMismatch { .. })),
+        "{report}"
+    );
+
+    // Registered again without a signature: a problem of its own.
+    fake.register_content(HOST, assembly, &signed("unsigned.dll"));
+    let report = engine.verify(&spec).await.unwrap();
+    assert!(
+        report.components[0]
+            .problems
+            .iter()
+            .any(|p| matches!(p, ComponentStatus::Unsigned { reason } if reason.contains("not signed"))),
+        "{report}"
+    );
+    assert!(matches!(report.components[0].component.registered, Some(RegisteredSignature::Unsigned { .. })));
+}
+
+#[tokio::test(start_paused = true)]
+async fn version_1_to_2_upgrade_and_revert_keep_the_plugin_working() {
+    let fake = fake();
+    let assembly = fake.add_registered_assembly(HOST, "Contoso.Plugins", &signed("signed.dll"));
+    let mut v1 = spec(EnvironmentSpec::new(format!("https://{HOST}")).with_assemblies(["Contoso.Plugins"]));
+    v1.version = SubjectFormatVersion::V1;
+    let engine = engine(&fake, &v1);
+    assert!(engine.apply(&engine.plan(&v1).await.unwrap()).await.is_success());
+    assert!(fake.run_plugin(HOST, assembly, "A"), "version 1");
+    let v1_fics = fake.graph_fics(APP);
+    assert_eq!(v1_fics.len(), 1);
+    assert!(v1_fics[0].subject.contains("/i/CN="), "{}", v1_fics[0].subject);
+
+    // 1. Add the version 2 FIC and switch the row's version (no pruning yet).
+    let v2 = v1.at_version(SubjectFormatVersion::V2);
+    let plan = engine.plan(&v2).await.unwrap();
+    assert!(plan.actions.iter().any(|a| matches!(a, Action::CreateFic { .. })));
+    assert!(plan.actions.iter().any(|a| matches!(a, Action::UpdateManagedIdentity { .. })));
+    assert!(!plan.actions.iter().any(|a| matches!(a, Action::DeleteFic { .. })));
+    assert!(engine.apply(&plan).await.is_success());
+    assert!(fake.run_plugin(HOST, assembly, "A"), "version 2, both FICs there");
+    // 2. Verify.
+    assert!(engine.verify(&v2).await.unwrap().is_ok());
+    // Revert is the same step back: the row at version 1 again, its FIC still there.
+    let back = v2.at_version(SubjectFormatVersion::V1);
+    assert!(engine.apply(&engine.plan(&back).await.unwrap()).await.is_success());
+    assert!(fake.run_plugin(HOST, assembly, "A"), "reverted to version 1");
+    assert!(engine.apply(&engine.plan(&v2).await.unwrap()).await.is_success());
+    // 3. Remove the version 1 FIC.
+    let mut done = v2.clone();
+    done.prune = true;
+    let plan = engine.plan(&done).await.unwrap();
+    assert_eq!(plan.actions.len(), 1, "{:?}", plan.actions);
+    assert!(matches!(&plan.actions[0], Action::DeleteFic { subject, .. } if *subject == v1_fics[0].subject));
+    assert!(engine.apply(&plan).await.is_success());
+    assert!(fake.run_plugin(HOST, assembly, "A"), "version 2 alone");
+    assert_eq!(fake.graph_fics(APP).len(), 1);
+}
+
+#[test]
+fn certificates_in_a_spec_file() {
+    let spec = ProvisionSpec::from_toml(&format!(
+        r#"
+        [identity]
+        kind = "app-registration"
+        app_id = "{APP}"
+        [[environments]]
+        org_url = "https://{HOST}"
+        plugin_assemblies = ["Contoso.Plugins"]
+        certificates = ["registered", {{ path = "new.cer" }}]
+        "#
+    ))
+    .unwrap();
+    let e = &spec.environments[0];
+    assert_eq!(e.certificate_specs().len(), 2);
+    assert!(e.certificate_specs()[0].is_registered());
+    assert_eq!(e.certificate_specs()[1], CertificateSpec::File { path: "new.cer".into(), password_env: None });
+    // Written back the same way.
+    let json = serde_json::to_value(&spec).unwrap();
+    assert_eq!(json["environments"][0]["certificates"][0], "registered");
+    assert!(json["environments"][0].get("certificate").is_none());
+    let again = ProvisionSpec::from_json(&json.to_string()).unwrap();
+    assert_eq!(again.environments, spec.environments);
+
+    // Both keys at once: refused with the fix.
+    let both = ProvisionSpec::from_toml(&format!(
+        r#"
+        [identity]
+        kind = "app-registration"
+        app_id = "{APP}"
+        [[environments]]
+        org_url = "https://{HOST}"
+        certificate = {{ path = "old.cer" }}
+        certificates = [{{ path = "new.cer" }}]
+        "#
+    ))
+    .unwrap_err();
+    assert!(both.to_string().contains("certificate and certificates"), "{both}");
+    // A word that is not a certificate is refused too.
+    let bad = ProvisionSpec::from_toml(&format!(
+        r#"
+        [identity]
+        kind = "app-registration"
+        app_id = "{APP}"
+        [[environments]]
+        org_url = "https://{HOST}"
+        certificate = "registred"
+        "#
+    ));
+    assert!(bad.is_err());
+}
