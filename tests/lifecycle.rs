@@ -381,3 +381,109 @@ fn certificates_in_a_spec_file() {
     ));
     assert!(bad.is_err());
 }
+
+#[tokio::test(start_paused = true)]
+async fn teardown_deletes_only_what_the_spec_made_and_is_idempotent() {
+    use dataverse_mi::provision::{DestroyOptions, DestroyStep};
+    const TEST: &str = "contoso-test.crm.dynamics.com";
+    const VAULT: &str = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/contoso-kv";
+    let fake = FakePlatform::new(FakeOptions::default());
+    fake.add_environment_with_id(HOST, TENANT, ENV.into());
+    fake.add_environment(TEST, TENANT);
+    let ours = fake.add_registered_assembly(HOST, "Contoso.Plugins", &signed("signed.dll"));
+    let theirs = fake.add_registered_assembly(HOST, "Fabrikam.Plugins", &signed("signed.dll"));
+    let test_ours = fake.add_registered_assembly(TEST, "Contoso.Plugins", &signed("signed.dll"));
+    let mut spec = ProvisionSpec::new(
+        IdentitySpec::app_registration_named("Contoso plug-ins", true),
+        vec![
+            EnvironmentSpec::new(format!("https://{HOST}")).with_assemblies(["Contoso.Plugins"]),
+            EnvironmentSpec::new(format!("https://{TEST}")).with_assemblies(["Contoso.Plugins"]),
+        ],
+    );
+    spec.grants.push(dataverse_mi::provision::GrantSpec { role: "Key Vault Secrets User".into(), scope: VAULT.into() });
+    let engine = engine(&fake, &spec);
+    let applied = engine.apply(&engine.plan(&spec).await.unwrap()).await;
+    assert!(applied.is_success(), "{applied}");
+    let app = applied.identity.unwrap().client_id;
+    // Another spec's component, bound to the same row in the first environment, and a FIC made by hand.
+    let row = dataverse_mi::entities::managed_identity_row_id(app, TENANT, ENV);
+    fake.seed_binding(HOST, theirs, Some(row));
+    fake.seed_graph_fic(
+        app,
+        dataverse_mi::fic::FederatedIdentityCredential {
+            name: "github-actions".into(),
+            issuer: "https://token.actions.githubusercontent.com".into(),
+            subject: "repo:contoso/plugins:ref:refs/heads/main".into(),
+            audiences: vec!["api://AzureADTokenExchange".into()],
+            description: None,
+        },
+    );
+    assert_eq!(fake.graph_fics(app).len(), 3);
+    assert_eq!(fake.role_assignments().len(), 1);
+
+    fake.clear_log();
+    let all = DestroyOptions::default().with_role_assignments(true).with_identity(true);
+    let plan = engine.plan_destroy(&spec, all).await.unwrap();
+    assert_eq!(fake.writes(), 0, "planning a teardown only reads");
+    let text = plan.to_string();
+    let kinds: Vec<&str> = plan
+        .steps
+        .iter()
+        .map(|s| match s {
+            DestroyStep::Unbind { .. } => "unbind",
+            DestroyStep::DeleteRow { .. } => "row",
+            DestroyStep::DeleteFic { .. } => "fic",
+            DestroyStep::DeleteRoleAssignment { .. } => "grant",
+            DestroyStep::DeleteIdentity { .. } => "identity",
+            _ => "other",
+        })
+        .collect();
+    // Both components are unbound; only the test environment's row and FIC go (Fabrikam still uses the dev row);
+    // the grant goes; the identity stays (it carries the first environment's FIC and a FIC made by hand).
+    assert_eq!(kinds, vec!["unbind", "unbind", "row", "fic", "grant"], "{text}");
+    assert!(text.contains("Fabrikam.Plugins"), "the reason names who still uses the row: {text}");
+    assert!(text.contains("github-actions"), "the reason names the FIC that keeps the identity: {text}");
+
+    let report = engine.destroy(&plan).await;
+    assert!(report.is_success(), "{report}");
+    assert_eq!(fake.binding(HOST, ours), None);
+    assert_eq!(fake.binding(TEST, test_ours), None);
+    assert_eq!(fake.binding(HOST, theirs), Some(row), "another spec's binding is kept");
+    assert!(fake.run_plugin(HOST, theirs, "Fabrikam.Plugins.Sync"), "and it still gets tokens");
+    assert!(fake.managed_identities(TEST).is_empty());
+    assert_eq!(fake.managed_identities(HOST).len(), 1);
+    assert_eq!(fake.graph_fics(app).len(), 2);
+    assert!(fake.role_assignments().is_empty());
+    assert_eq!(fake.applications_named("Contoso plug-ins"), vec![app]);
+
+    // Again: nothing left to do.
+    let again = engine.plan_destroy(&spec, all).await.unwrap();
+    assert!(again.steps.is_empty(), "{again}");
+
+    // Once Fabrikam moved away and the hand-made FIC is gone, the rest goes, the identity last.
+    fake.seed_binding(HOST, theirs, None);
+    assert!(fake.remove_graph_fic(app, "github-actions"));
+    let last = engine.plan_destroy(&spec, all).await.unwrap();
+    assert!(matches!(last.steps.last(), Some(DestroyStep::DeleteIdentity { .. })), "{last}");
+    assert!(engine.destroy(&last).await.is_success());
+    assert!(fake.applications_named("Contoso plug-ins").is_empty());
+    assert!(fake.managed_identities(HOST).is_empty());
+    // And a teardown of nothing is nothing.
+    assert!(engine.plan_destroy(&spec, all).await.unwrap().steps.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn teardown_never_deletes_an_identity_the_spec_did_not_create() {
+    use dataverse_mi::provision::{DestroyOptions, DestroyStep};
+    let fake = fake();
+    fake.add_registered_assembly(HOST, "Contoso.Plugins", &signed("signed.dll"));
+    let spec = spec(EnvironmentSpec::new(format!("https://{HOST}")).with_assemblies(["Contoso.Plugins"]));
+    let engine = engine(&fake, &spec);
+    assert!(engine.apply(&engine.plan(&spec).await.unwrap()).await.is_success());
+    let plan = engine.plan_destroy(&spec, DestroyOptions::default().with_identity(true)).await.unwrap();
+    assert!(!plan.steps.iter().any(|s| matches!(s, DestroyStep::DeleteIdentity { .. })), "{plan}");
+    assert!(plan.kept.iter().any(|k| k.why.contains("does not create it")), "{plan}");
+    assert!(engine.destroy(&plan).await.is_success());
+    assert!(fake.graph_fics(APP).is_empty());
+    assert_eq!(fake.applications_named("Contoso plug-ins").len(), 1);
+}

@@ -417,6 +417,33 @@ impl ArmClient {
         self.pipeline.json(call).await
     }
 
+    /// Deletes a user-assigned managed identity (its FICs go with it). A missing identity is success.
+    pub async fn delete_user_assigned_identity(&self, identity: &UserAssignedIdentityRef) -> Result<(), ApiError> {
+        let call =
+            Call::new("delete user-assigned identity", Method::DELETE, self.url(&identity.path()?)?).retry_safe(true);
+        match self.pipeline.empty(call).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes a role assignment by its full id (`/subscriptions/.../roleAssignments/{name}`). A missing one is
+    /// success.
+    pub async fn delete_role_assignment(&self, id: &str) -> Result<(), ApiError> {
+        if !id.starts_with('/') || !id.contains("/providers/Microsoft.Authorization/roleAssignments/") {
+            return Err(ApiError::invalid("role assignment", format!("'{id}' is not a role assignment id")));
+        }
+        let call =
+            Call::new("delete role assignment", Method::DELETE, self.authorization_url(id.trim_start_matches('/'))?)
+                .retry_safe(true);
+        match self.pipeline.empty(call).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     fn authorization_url(&self, path: &str) -> Result<Url, ApiError> {
         let mut url = self.pipeline.url(path)?;
         url.query_pairs_mut().append_pair("api-version", AUTHORIZATION_API_VERSION);

@@ -136,6 +136,17 @@ impl GraphClient {
         self.pipeline.json(Call::new("get application", Method::GET, url)).await
     }
 
+    /// Deletes an application registration (Entra deletes its service principal with it, and keeps both in its
+    /// deleted items for 30 days). Safe to retry: a second sending finds nothing, which is success.
+    pub async fn delete_application(&self, app: AppRef) -> Result<(), ApiError> {
+        let call = Call::new("delete application", Method::DELETE, self.pipeline.url(&app.path())?).retry_safe(true);
+        match self.pipeline.empty(call).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Finds applications by display name (escaped), every page.
     pub async fn find_applications_by_display_name(&self, display_name: &str) -> Result<Vec<Application>, ApiError> {
         let mut url = self.pipeline.url("applications")?;

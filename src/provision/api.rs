@@ -47,6 +47,9 @@ pub trait IdentityApi: Send + Sync + fmt::Debug {
     async fn create_fic(&self, fic: &FederatedIdentityCredential) -> Result<(), ApiError>;
     /// Deletes a FIC by name.
     async fn delete_fic(&self, name: &str) -> Result<(), ApiError>;
+    /// Deletes the identity itself (teardown, only when asked): the application and its service principal, or
+    /// the user-assigned identity. A missing identity is success.
+    async fn delete(&self) -> Result<(), ApiError>;
     /// A short description for reports, e.g. `app registration 0b5a...`.
     fn describe(&self) -> String;
 }
@@ -192,6 +195,9 @@ impl IdentityApi for GraphIdentity {
     async fn delete_fic(&self, name: &str) -> Result<(), ApiError> {
         self.client.delete_fic(self.app()?, name).await
     }
+    async fn delete(&self) -> Result<(), ApiError> {
+        self.client.delete_application(self.app()?).await
+    }
     fn describe(&self) -> String {
         match (self.known_app_id(), &self.display_name) {
             (Some(id), _) => format!("app registration {id}"),
@@ -261,6 +267,9 @@ impl IdentityApi for ArmIdentity {
         let _one_at_a_time = self.writes.lock().await;
         self.client.delete_fic(&self.identity, name).await
     }
+    async fn delete(&self) -> Result<(), ApiError> {
+        self.client.delete_user_assigned_identity(&self.identity).await
+    }
     fn describe(&self) -> String {
         format!("user-assigned identity {}/{}", self.identity.resource_group, self.identity.name)
     }
@@ -281,6 +290,8 @@ pub trait AccessApi: Send + Sync + fmt::Debug {
         role_definition_id: &str,
         principal_id: Uuid,
     ) -> Result<(), ApiError>;
+    /// Deletes a role assignment by its id (a missing one is success).
+    async fn delete_role_assignment(&self, id: &str) -> Result<(), ApiError>;
 }
 
 #[async_trait]
@@ -299,6 +310,9 @@ impl AccessApi for ArmClient {
         principal_id: Uuid,
     ) -> Result<(), ApiError> {
         ArmClient::create_role_assignment(self, scope, name, role_definition_id, principal_id).await.map(drop)
+    }
+    async fn delete_role_assignment(&self, id: &str) -> Result<(), ApiError> {
+        ArmClient::delete_role_assignment(self, id).await
     }
 }
 

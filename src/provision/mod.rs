@@ -22,9 +22,10 @@ mod wiring;
 
 pub use engine::{
     Action, ActionError, ActionResult, ActionStatus, ApplyOutcome, ApplyReport, AssemblyInPackage, ComponentReport,
-    ComponentState, ComponentStatus, ComponentWarning, EnvironmentPlan, GrantPlan, GrantReport, Plan, PlanNote,
-    PlannedSubject, PlatformSubject, PrincipalRetry, ProgressEvent, ProgressFn, ProvisionOptions, Provisioner,
-    RegisteredSignature, SigningCertificate, SubjectSource, VerifyOptions, VerifyReport,
+    ComponentState, ComponentStatus, ComponentWarning, DestroyOptions, DestroyPlan, DestroyReport, DestroyStep,
+    EnvironmentPlan, GrantPlan, GrantReport, Kept, Plan, PlanNote, PlannedSubject, PlatformSubject, PrincipalRetry,
+    ProgressEvent, ProgressFn, ProvisionOptions, Provisioner, RegisteredSignature, SigningCertificate, SubjectSource,
+    VerifyOptions, VerifyReport,
 };
 pub use spec::{
     CertificateSpec, CreateIdentitySpec, EnvironmentSpec, GrantSpec, IdentitySpec, ProvisionSpec, RefusedCredential,

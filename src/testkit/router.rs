@@ -778,6 +778,12 @@ fn graph(s: &mut State, request: &http::Request<Bytes>, rest: &str, body: &Value
         }
         v
     };
+    if tail.is_empty() && *method == Method::DELETE {
+        // Deleting the application deletes its service principal too.
+        s.apps.remove(&app_id);
+        s.service_principals.remove(&app_id);
+        return (StatusCode::NO_CONTENT, Value::Null);
+    }
     if tail.is_empty() {
         return (StatusCode::OK, json!({"id": app.object_id, "appId": app_id, "displayName": app.display_name}));
     }
@@ -934,6 +940,15 @@ fn authorization(s: &mut State, request: &http::Request<Bytes>, scope: &str, tai
     let Some(name) = tail.strip_prefix("roleAssignments/") else {
         return error(404, "NoRoute", "the fake has no such authorization route");
     };
+    if *method == Method::DELETE {
+        let before = s.role_assignments.len();
+        s.role_assignments.retain(|a| !(a.name.eq_ignore_ascii_case(name) && a.scope.eq_ignore_ascii_case(&scope)));
+        return if s.role_assignments.len() < before {
+            (StatusCode::OK, Value::Null)
+        } else {
+            (StatusCode::NO_CONTENT, Value::Null)
+        };
+    }
     if *method != Method::PUT {
         return error(405, "", "method not allowed");
     }
@@ -997,6 +1012,13 @@ fn arm(s: &mut State, request: &http::Request<Bytes>, rest: &str, body: &Value) 
     let key = format!("/{}", identity.trim_start_matches('/')).to_ascii_lowercase();
     if tail.is_empty() && !path.contains("/federatedIdentityCredentials") && *method == Method::PUT {
         return put_identity(s, identity, key, body);
+    }
+    if tail.is_empty() && !path.contains("/federatedIdentityCredentials") && *method == Method::DELETE {
+        // Its FICs go with it.
+        return match s.uamis.remove(&key) {
+            Some(_) => (StatusCode::OK, Value::Null),
+            None => (StatusCode::NO_CONTENT, Value::Null),
+        };
     }
     let Some(uami) = s.uamis.get_mut(&key) else {
         return error(404, "ResourceNotFound", &format!("The Resource '{identity}' was not found."));

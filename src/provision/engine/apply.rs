@@ -159,7 +159,7 @@ impl Provisioner {
         }
     }
 
-    fn finish(&self, index: usize, outcome: Result<ActionStatus, ApiError>) -> ActionStatus {
+    pub(super) fn finish(&self, index: usize, outcome: Result<ActionStatus, ApiError>) -> ActionStatus {
         match outcome {
             Ok(status) => {
                 self.emit(ProgressEvent::Done { action: index });

@@ -115,10 +115,12 @@ impl Default for ProvisionOptions {
 }
 
 mod apply;
+mod destroy;
 mod plan;
 mod reports;
 mod verify;
 
+pub use destroy::{DestroyOptions, DestroyPlan, DestroyReport, DestroyStep, Kept};
 pub use reports::*;
 
 /// The engine: plan, apply, verify against any implementation of the service traits.

@@ -190,7 +190,7 @@ impl Provisioner {
     }
 
     /// The identity and its FICs, read at once where the identity's id is known beforehand.
-    async fn read_identity(
+    pub(super) async fn read_identity(
         &self,
         principal_needed: bool,
     ) -> Result<(Option<IdentityInfo>, Vec<FederatedIdentityCredential>), ProvisionError> {
@@ -215,7 +215,7 @@ impl Provisioner {
     }
 
     /// Each grant's role definition, and whether the identity's principal has it at the scope already.
-    async fn plan_grants(
+    pub(super) async fn plan_grants(
         &self,
         spec: &ProvisionSpec,
         found: Option<IdentityInfo>,
@@ -458,7 +458,7 @@ impl Provisioner {
         })
     }
 
-    async fn read_components(
+    pub(super) async fn read_components(
         &self,
         dv: &dyn DataverseApi,
         env_spec: &crate::provision::spec::EnvironmentSpec,

@@ -1,0 +1,355 @@
+//! Teardown: undoing what a spec set up, and nothing else.
+
+use super::*;
+
+/// What [`Provisioner::plan_destroy`] may delete beyond bindings, rows and FICs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct DestroyOptions {
+    /// Also delete the spec's role assignments (`[[grants]]`).
+    pub role_assignments: bool,
+    /// Also delete the identity, when the spec created it (`create`) and no FIC but this spec's is left on it.
+    pub identity: bool,
+}
+
+impl DestroyOptions {
+    /// Also delete the spec's role assignments.
+    pub fn with_role_assignments(mut self, yes: bool) -> Self {
+        self.role_assignments = yes;
+        self
+    }
+
+    /// Also delete a created identity.
+    pub fn with_identity(mut self, yes: bool) -> Self {
+        self.identity = yes;
+        self
+    }
+}
+
+/// One deletion a teardown makes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum DestroyStep {
+    /// Remove a component's binding to this spec's row.
+    Unbind {
+        /// The environment.
+        org_url: String,
+        /// Assembly or package.
+        kind: ComponentKind,
+        /// The component.
+        component: Uuid,
+        /// Its name.
+        name: String,
+    },
+    /// Delete this spec's `managedidentity` row (nothing else is bound to it).
+    DeleteRow {
+        /// The environment.
+        org_url: String,
+        /// The row.
+        id: Uuid,
+    },
+    /// Delete a FIC this spec made for one of its environments.
+    DeleteFic {
+        /// Its name.
+        name: String,
+        /// Its subject.
+        subject: String,
+    },
+    /// Delete a role assignment the spec asks for.
+    DeleteRoleAssignment {
+        /// The assignment's id.
+        id: String,
+        /// The role.
+        role: String,
+        /// The scope.
+        scope: String,
+    },
+    /// Delete the identity the spec created.
+    DeleteIdentity {
+        /// The identity, described.
+        identity: String,
+    },
+}
+
+impl fmt::Display for DestroyStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DestroyStep::Unbind { org_url, name, .. } => write!(f, "{org_url}: unbind {name}"),
+            DestroyStep::DeleteRow { org_url, id } => write!(f, "{org_url}: delete managed identity row {id}"),
+            DestroyStep::DeleteFic { name, subject } => write!(f, "delete FIC {name} ({subject})"),
+            DestroyStep::DeleteRoleAssignment { role, scope, .. } => {
+                write!(f, "delete role assignment '{role}' at {scope}")
+            }
+            DestroyStep::DeleteIdentity { identity } => write!(f, "delete {identity}"),
+        }
+    }
+}
+
+/// Something a teardown leaves in place, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct Kept {
+    /// What is kept.
+    pub what: String,
+    /// Why.
+    pub why: String,
+}
+
+impl fmt::Display for Kept {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "keep {}: {}", self.what, self.why)
+    }
+}
+
+/// What a teardown will delete, in the order it deletes (bindings, rows, FICs, role assignments, identity), and
+/// what it keeps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct DestroyPlan {
+    /// The identity, described.
+    pub identity: String,
+    /// The deletions.
+    pub steps: Vec<DestroyStep>,
+    /// What stays, with the reason.
+    pub kept: Vec<Kept>,
+}
+
+impl fmt::Display for DestroyPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.steps.is_empty() {
+            write!(f, "nothing to delete")?;
+        }
+        for (i, s) in self.steps.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{:>3}. {s}", i + 1)?;
+        }
+        for k in &self.kept {
+            write!(f, "\n     {k}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What a teardown did, step by step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct DestroyReport {
+    /// Each step, with its outcome.
+    pub steps: Vec<ActionResult>,
+}
+
+impl DestroyReport {
+    /// Whether every step succeeded.
+    pub fn is_success(&self) -> bool {
+        self.steps.iter().all(|a| matches!(a.status, ActionStatus::Done | ActionStatus::AlreadyDone))
+    }
+}
+
+impl fmt::Display for DestroyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.steps.is_empty() {
+            write!(f, "nothing to delete")?;
+        }
+        for (i, a) in self.steps.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            let status = match &a.status {
+                ActionStatus::Done => "done".to_owned(),
+                ActionStatus::AlreadyDone => "already done".to_owned(),
+                ActionStatus::Failed { error } => format!("FAILED: {error}"),
+                ActionStatus::Skipped { reason } => format!("skipped: {reason}"),
+            };
+            write!(f, "{:>3}. {} ... {status}", i + 1, a.description)?;
+        }
+        Ok(())
+    }
+}
+
+impl Provisioner {
+    /// Plans the teardown of what `spec` set up: unbind its components from its row, delete the row when
+    /// nothing else is bound to it, delete the FICs it made for its environments (named
+    /// `dataverse-{environment id}-...`, the same ownership rule as prune), and, only when `options` say so, its
+    /// role assignments and the identity it created. Never a row it did not create (its id is not the
+    /// deterministic one), never a component bound elsewhere, never the FICs of an environment whose row another
+    /// component still uses, never an identity that still carries someone else's FIC. Reads only.
+    pub async fn plan_destroy(
+        &self,
+        spec: &ProvisionSpec,
+        options: DestroyOptions,
+    ) -> Result<DestroyPlan, ProvisionError> {
+        spec.validate()?;
+        let principal_needed = options.role_assignments && !spec.grants.is_empty();
+        let (found, fics) = match self.read_identity(principal_needed).await {
+            Ok(read) => read,
+            // Nothing to tear down on an identity that is gone.
+            Err(ProvisionError::IdentityNotFound { .. }) => (None, Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let identity = self.identity.describe();
+        let Some(found) = found else {
+            return Ok(DestroyPlan {
+                identity: identity.clone(),
+                steps: Vec::new(),
+                kept: vec![Kept { what: identity, why: "it does not exist: nothing of it to delete".into() }],
+            });
+        };
+        let mut steps = Vec::new();
+        let mut kept = Vec::new();
+        let mut fic_steps = Vec::new();
+        let mut remaining_fics: Vec<&FederatedIdentityCredential> = fics.iter().collect();
+        for env_spec in &spec.environments {
+            let org = env_spec.org_url.as_str();
+            let dv = self.connector.connect(org).map_err(|e| ProvisionError::api(org, e))?;
+            let detail = dv.retrieve_current_organization().await.map_err(|e| ProvisionError::api(org, e))?;
+            let (Some(environment_id), Some(tenant_id)) = (detail.environment_id, detail.tenant_id) else {
+                return Err(ProvisionError::Input {
+                    message: format!("{org} did not report its environment and tenant ids"),
+                });
+            };
+            let row_id = managed_identity_row_id(found.client_id, tenant_id, environment_id);
+            let (row, components, assemblies, packages) = futures_util::try_join!(
+                async {
+                    match dv.get_managed_identity(row_id).await {
+                        Ok(r) => Ok(Some(r)),
+                        Err(e) if e.is_not_found() => Ok(None),
+                        Err(e) => Err(ProvisionError::api(org, e)),
+                    }
+                },
+                self.read_components(dv.as_ref(), env_spec),
+                async { dv.list_plugin_assemblies().await.map_err(|e| ProvisionError::api(org, e)) },
+                async { dv.list_plugin_packages().await.map_err(|e| ProvisionError::api(org, e)) },
+            )?;
+            let mine: HashSet<Uuid> = components
+                .iter()
+                .map(|c| c.id)
+                .chain(components.iter().flat_map(|c| c.named_assemblies.iter().map(|a| a.id)))
+                .collect();
+            let mut unbinds = Vec::new();
+            for c in &components {
+                let parts = std::iter::once((c.kind, c.id, c.name.clone(), c.bound_to)).chain(
+                    c.named_assemblies
+                        .iter()
+                        .map(|a| (ComponentKind::PluginAssembly, a.id, a.name.clone(), a.bound_to)),
+                );
+                for (kind, id, name, bound_to) in parts {
+                    match bound_to {
+                        Some(b) if b == row_id => {
+                            unbinds.push(DestroyStep::Unbind { org_url: org.to_owned(), kind, component: id, name })
+                        }
+                        Some(other) => kept.push(Kept {
+                            what: format!("{org}: the binding of {name}"),
+                            why: format!("it is bound to another row ({other}), not this spec's"),
+                        }),
+                        None => {}
+                    }
+                }
+            }
+            // Components the spec does not name, bound to its row: the row and the environment's FICs stay.
+            let others: Vec<String> = assemblies
+                .iter()
+                .filter(|a| a.managed_identity_id == Some(row_id) && !mine.contains(&a.id))
+                .map(|a| a.name.clone().unwrap_or_else(|| a.id.to_string()))
+                .chain(
+                    packages
+                        .iter()
+                        .filter(|p| p.managed_identity_id == Some(row_id) && !mine.contains(&p.id))
+                        .map(|p| p.unique_name.clone().or(p.name.clone()).unwrap_or_else(|| p.id.to_string())),
+                )
+                .collect();
+            steps.extend(unbinds);
+            let prefix = format!("dataverse-{environment_id}-");
+            if !others.is_empty() {
+                let why = format!("other components are bound to it: {}", others.join(", "));
+                if row.is_some() {
+                    kept.push(Kept { what: format!("{org}: managed identity row {row_id}"), why: why.clone() });
+                }
+                kept.push(Kept { what: format!("{org}: the FICs named {prefix}..."), why });
+                continue;
+            }
+            if row.is_some() {
+                steps.push(DestroyStep::DeleteRow { org_url: org.to_owned(), id: row_id });
+            }
+            for f in fics.iter().filter(|f| f.name.starts_with(&prefix)) {
+                remaining_fics.retain(|r| r.name != f.name);
+                fic_steps.push(DestroyStep::DeleteFic { name: f.name.clone(), subject: f.subject.clone() });
+            }
+        }
+        steps.extend(fic_steps);
+        if options.role_assignments {
+            for g in self.plan_grants(spec, Some(found)).await? {
+                if let Some(id) = g.existing {
+                    steps.push(DestroyStep::DeleteRoleAssignment { id, role: g.role, scope: g.scope });
+                }
+            }
+        } else if !spec.grants.is_empty() {
+            kept.push(Kept {
+                what: "the role assignments".into(),
+                why: "not asked to delete them (--role-assignments)".into(),
+            });
+        }
+        let created = self.identity.may_create();
+        match (options.identity, created, remaining_fics.is_empty()) {
+            (true, true, true) => steps.push(DestroyStep::DeleteIdentity { identity: identity.clone() }),
+            (true, false, _) => kept.push(Kept {
+                what: identity.clone(),
+                why: "the spec does not create it (no `create`): it was there before, and stays".into(),
+            }),
+            (true, true, false) => kept.push(Kept {
+                what: identity.clone(),
+                why: format!(
+                    "it carries FICs this spec did not make: {}",
+                    remaining_fics.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            }),
+            (false, ..) => {}
+        }
+        Ok(DestroyPlan { identity, steps, kept })
+    }
+
+    /// Carries out a teardown plan in its order; a step whose target is already gone is success. After a failed
+    /// step, the identity is not deleted.
+    pub async fn destroy(&self, plan: &DestroyPlan) -> DestroyReport {
+        let mut results = Vec::with_capacity(plan.steps.len());
+        let mut failed = false;
+        for (i, step) in plan.steps.iter().enumerate() {
+            let description = step.to_string();
+            if failed && matches!(step, DestroyStep::DeleteIdentity { .. }) {
+                results.push(ActionResult {
+                    description,
+                    status: ActionStatus::Skipped { reason: "an earlier step failed; the identity stays".into() },
+                });
+                continue;
+            }
+            self.emit(ProgressEvent::Started { action: i, description: description.clone() });
+            let outcome = match step {
+                DestroyStep::Unbind { org_url, kind, component, .. } => match self.connector.connect(org_url) {
+                    Ok(dv) => dv.unbind(*kind, *component).await,
+                    Err(e) => Err(e),
+                },
+                DestroyStep::DeleteRow { org_url, id } => match self.connector.connect(org_url) {
+                    Ok(dv) => match dv.delete_managed_identity(*id).await {
+                        Err(e) if e.is_not_found() => Ok(()),
+                        other => other,
+                    },
+                    Err(e) => Err(e),
+                },
+                DestroyStep::DeleteFic { name, .. } => match self.identity.delete_fic(name).await {
+                    Err(e) if e.is_not_found() => Ok(()),
+                    other => other,
+                },
+                DestroyStep::DeleteRoleAssignment { id, .. } => match self.access.as_deref() {
+                    Some(access) => access.delete_role_assignment(id).await,
+                    None => Err(ApiError::invalid("grant", "no ARM client (Provisioner::with_access)")),
+                },
+                DestroyStep::DeleteIdentity { .. } => self.identity.delete().await,
+            };
+            failed |= outcome.is_err();
+            results.push(ActionResult { description, status: self.finish(i, outcome.map(|()| ActionStatus::Done)) });
+        }
+        DestroyReport { steps: results }
+    }
+}
