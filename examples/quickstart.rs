@@ -45,12 +45,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let server = fake.start().await;
     println!("fake platform listening on {}\n", server.uri());
 
-    let spec = ProvisionSpec {
-        identity: IdentitySpec::app_registration_named("Contoso plug-ins", true),
-        cloud: Cloud::Public,
-        version: SubjectFormatVersion::V2,
-        prune: false,
-        environments: vec![
+    let mut spec = ProvisionSpec::new(
+        IdentitySpec::app_registration_named("Contoso plug-ins", true),
+        vec![
             EnvironmentSpec::new(format!("https://{DEV}"))
                 // Optional: a check that the URL is the environment meant (plan refuses another).
                 .with_environment_id(default_environment)
@@ -61,9 +58,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .with_assemblies(["Contoso.Plugins"])
                 .with_certificate(CertificateSpec::File { path: cert_path.into(), password_env: None }),
         ],
-        grants: vec![GrantSpec { role: "Key Vault Secrets User".into(), scope: KEY_VAULT.into() }],
-        base_dir: Default::default(),
-    };
+    );
+    spec.cloud = Cloud::Public;
+    spec.version = SubjectFormatVersion::V2;
+    spec.grants.push(GrantSpec { role: "Key Vault Secrets User".into(), scope: KEY_VAULT.into() });
     let engine = server.provisioner(&spec, ProvisionOptions::default())?.provisioner;
 
     let plan = engine.plan(&spec).await?;

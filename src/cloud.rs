@@ -121,6 +121,19 @@ impl Cloud {
         }
     }
 
+    /// The Global Discovery Service of the cloud (Learn, "Discover user organizations"), where the page names
+    /// one: Commercial for [`Cloud::Public`] (GCC's is `https://globaldisco.crm9.dynamics.com`), GCC High for
+    /// [`Cloud::UsGov`] (DoD's is `https://globaldisco.crm.appsplatform.us`), China. `None` for the clouds the page
+    /// does not list; a spec gives `discovery_url` then.
+    pub fn global_discovery_url(self) -> Option<&'static str> {
+        match self {
+            Cloud::Public => Some("https://globaldisco.crm.dynamics.com"),
+            Cloud::UsGov => Some("https://globaldisco.crm.microsoftdynamics.us"),
+            Cloud::China => Some("https://globaldisco.crm.dynamics.cn"),
+            Cloud::UsNat | Cloud::UsSec => None,
+        }
+    }
+
     /// The Entra login host, with scheme and no trailing slash.
     pub fn login_host(self) -> &'static str {
         match self {

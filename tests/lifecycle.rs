@@ -487,3 +487,75 @@ async fn teardown_never_deletes_an_identity_the_spec_did_not_create() {
     assert!(fake.graph_fics(APP).is_empty());
     assert_eq!(fake.applications_named("Contoso plug-ins").len(), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn discovery_selects_environments_and_components_by_pattern() {
+    use dataverse_mi::provision::PlanNote;
+    let fake = FakePlatform::new(FakeOptions::default());
+    fake.add_application(APP, "Contoso plug-ins");
+    for host in [
+        "contoso-dev.crm.dynamics.com",
+        "contoso-test.crm4.dynamics.com",
+        "contoso-sandbox.crm.dynamics.com",
+        "contoso-old.crm.dynamics.com",
+        "contoso-empty.crm.dynamics.com",
+        "fabrikam-dev.crm.dynamics.com",
+    ] {
+        fake.add_environment(host, TENANT);
+        if host != "contoso-empty.crm.dynamics.com" {
+            fake.add_registered_assembly(host, "Contoso.Plugins", &signed("signed.dll"));
+        }
+    }
+    let extra = fake.add_registered_assembly("contoso-test.crm4.dynamics.com", "contoso.extra", &signed("renewed.dll"));
+    fake.add_registered_assembly("contoso-test.crm4.dynamics.com", "Fabrikam.Plugins", &signed("signed.dll"));
+    fake.set_discovery("contoso-old.crm.dynamics.com", "Contoso (retired)", true);
+    fake.set_discovery("contoso-dev.crm.dynamics.com", "Contoso Development", false);
+    let spec = ProvisionSpec::from_toml(&format!(
+        r#"
+        environments = {{ discover = true, name = "contoso-*", exclude = ["*sandbox*"], plugin_assemblies = ["Contoso.*"] }}
+        [identity]
+        kind = "app-registration"
+        app_id = "{APP}"
+        "#
+    ))
+    .unwrap();
+    assert!(spec.environments.is_empty());
+    assert_eq!(spec.discover.as_ref().unwrap().name.as_deref(), Some("contoso-*"));
+    let engine = engine(&fake, &spec);
+
+    let resolved = engine.resolve(&spec).await.unwrap();
+    let urls: Vec<&str> = resolved.environments.iter().map(|e| e.org_url.as_str()).collect();
+    // Not the sandbox (excluded), not the disabled one, not fabrikam (name), not the empty one (no component).
+    assert_eq!(urls, vec!["https://contoso-dev.crm.dynamics.com", "https://contoso-test.crm4.dynamics.com"]);
+    assert!(resolved.environments.iter().all(|e| e.environment_id.is_some()), "discovery gives the ids as a check");
+
+    let plan = engine.plan(&spec).await.unwrap();
+    assert_eq!(plan.environments.len(), 2);
+    let test = &plan.environments[1];
+    // Patterns match case-insensitively, and only the kind's names: contoso.extra yes, Fabrikam.Plugins no.
+    let mut names: Vec<&str> = test.components.iter().map(|c| c.name.as_str()).collect();
+    names.sort();
+    assert_eq!(names, vec!["Contoso.Plugins", "contoso.extra"]);
+    // Two signers in the test environment: two FICs there.
+    assert_eq!(test.subjects.len(), 2);
+    assert!(plan.notes.contains(&PlanNote::NothingToBind { org_url: "https://contoso-empty.crm.dynamics.com".into() }));
+    // A stored plan carries the environments discovery found, not the selector.
+    let stored = serde_json::to_value(&plan.spec).unwrap();
+    assert_eq!(stored["environments"].as_array().map(Vec::len), Some(2));
+    assert!(engine.apply(&plan).await.is_success());
+    assert!(fake.run_plugin("contoso-test.crm4.dynamics.com", extra, "Contoso.Extra.Step"));
+    assert!(engine.plan(&spec).await.unwrap().actions.is_empty(), "a re-run changes nothing");
+
+    // A selector that matches nothing says so.
+    let nothing = ProvisionSpec::from_toml(&format!(
+        r#"
+        environments = {{ discover = true, name = "northwind-*" }}
+        [identity]
+        kind = "app-registration"
+        app_id = "{APP}"
+        "#
+    ))
+    .unwrap();
+    let err = engine.plan(&nothing).await.unwrap_err();
+    assert!(err.to_string().contains("northwind-*"), "{err}");
+}

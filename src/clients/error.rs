@@ -19,6 +19,8 @@ pub enum Service {
     Graph,
     /// Azure Resource Manager.
     Arm,
+    /// The Power Platform Global Discovery Service.
+    GlobalDiscovery,
 }
 
 impl fmt::Display for Service {
@@ -27,6 +29,7 @@ impl fmt::Display for Service {
             Service::Dataverse => "Dataverse",
             Service::Graph => "Microsoft Graph",
             Service::Arm => "Azure Resource Manager",
+            Service::GlobalDiscovery => "Global Discovery Service",
         })
     }
 }

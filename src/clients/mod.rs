@@ -7,6 +7,7 @@
 
 mod arm;
 mod dataverse;
+mod discovery;
 mod error;
 mod graph;
 
@@ -35,6 +36,7 @@ pub use dataverse::{
     ComponentKind, ComponentManagedIdentityFic, DATAVERSE_HOST_SUFFIXES, DataverseClient, EnvironmentStatus,
     ManagedIdentityUpdate, OrgUrl, WhoAmI,
 };
+pub use discovery::{DiscoveredEnvironment, GlobalDiscoveryClient};
 pub use error::{ApiError, DATAVERSE_DUPLICATE_KEY, DATAVERSE_NOT_FOUND, ErrorDetail, Service, ServiceError};
 pub use graph::{AppRef, Application, GraphClient, GraphFederatedIdentityCredential, ServicePrincipal, UpsertOutcome};
 

@@ -453,6 +453,21 @@ impl DataverseApi for DataverseClient {
     }
 }
 
+/// The environments the signed-in identity can reach (the Global Discovery Service), for specs that select
+/// environments instead of listing them.
+#[async_trait]
+pub trait DiscoveryApi: Send + Sync + fmt::Debug {
+    /// Every environment, as discovered.
+    async fn environments(&self) -> Result<Vec<crate::clients::DiscoveredEnvironment>, ApiError>;
+}
+
+#[async_trait]
+impl DiscoveryApi for crate::clients::GlobalDiscoveryClient {
+    async fn environments(&self) -> Result<Vec<crate::clients::DiscoveredEnvironment>, ApiError> {
+        self.instances().await
+    }
+}
+
 /// Makes a Dataverse client for an organization URL.
 pub trait DataverseConnector: Send + Sync + fmt::Debug {
     /// The client for `org_url`.

@@ -28,8 +28,8 @@ pub use engine::{
     VerifyOptions, VerifyReport,
 };
 pub use spec::{
-    CertificateSpec, CreateIdentitySpec, EnvironmentSpec, GrantSpec, IdentitySpec, ProvisionSpec, RefusedCredential,
-    SpecError,
+    CertificateSpec, CreateIdentitySpec, DiscoverSpec, EnvironmentSpec, GrantSpec, IdentitySpec, ProvisionSpec,
+    RefusedCredential, SpecError,
 };
 pub use watch::{EnvironmentWatch, SinceError, TokenFailure, WatchOptions, WatchReport, parse_since};
 pub use wiring::{DEFAULT_DATAVERSE_CONCURRENCY, Endpoints};

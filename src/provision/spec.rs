@@ -446,7 +446,8 @@ impl EnvironmentSpec {
 /// # Ok::<(), dataverse_mi::provision::SpecError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "SpecFile", into = "SpecFile")]
+#[non_exhaustive]
 pub struct ProvisionSpec {
     /// The identity.
     pub identity: IdentitySpec,
@@ -461,14 +462,222 @@ pub struct ProvisionSpec {
     /// FICs made by hand; each deletion is listed in the plan with its reason.
     #[serde(default)]
     pub prune: bool,
-    /// The environments.
+    /// The environments. Empty in a spec that discovers them (`discover`) until
+    /// [`Provisioner::resolve`](super::Provisioner::resolve) fills them.
     pub environments: Vec<EnvironmentSpec>,
+    /// Environments selected through the Global Discovery Service instead of listed
+    /// (`environments = { discover = true, name = "contoso-*" }` in a file).
+    pub discover: Option<DiscoverSpec>,
     /// Role assignments to give the identity (step 5 of the walkthrough).
     #[serde(default)]
     pub grants: Vec<GrantSpec>,
     /// Where relative certificate paths start (the spec file's folder); not part of the file.
     #[serde(skip)]
     pub base_dir: PathBuf,
+}
+
+/// The file form of [`ProvisionSpec`]: `environments` is a list, or a discovery selector.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SpecFile {
+    identity: IdentitySpec,
+    #[serde(default)]
+    cloud: Cloud,
+    #[serde(default)]
+    version: SubjectFormatVersion,
+    #[serde(default)]
+    prune: bool,
+    environments: EnvironmentsField,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    grants: Vec<GrantSpec>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum EnvironmentsField {
+    List(Vec<EnvironmentSpec>),
+    Discover(Box<DiscoverSpec>),
+}
+
+impl<'de> Deserialize<'de> for EnvironmentsField {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = EnvironmentsField;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a list of environments, or { discover = true, name = \"pattern\", ... }")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                Vec::deserialize(serde::de::value::SeqAccessDeserializer::new(seq)).map(EnvironmentsField::List)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                DiscoverSpec::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(|d| EnvironmentsField::Discover(Box::new(d)))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+impl TryFrom<SpecFile> for ProvisionSpec {
+    type Error = String;
+    fn try_from(f: SpecFile) -> Result<Self, String> {
+        let (environments, discover) = match f.environments {
+            EnvironmentsField::List(list) => (list, None),
+            EnvironmentsField::Discover(d) if !d.discover => {
+                return Err(
+                    "environments: `discover = false` selects nothing; list the environments, or set discover = true"
+                        .into(),
+                );
+            }
+            EnvironmentsField::Discover(d) => (Vec::new(), Some(*d)),
+        };
+        Ok(ProvisionSpec {
+            identity: f.identity,
+            cloud: f.cloud,
+            version: f.version,
+            prune: f.prune,
+            environments,
+            discover,
+            grants: f.grants,
+            base_dir: PathBuf::new(),
+        })
+    }
+}
+
+impl From<ProvisionSpec> for SpecFile {
+    fn from(s: ProvisionSpec) -> Self {
+        // A resolved spec is written with its environments (what a stored plan needs); an unresolved one with
+        // its selector.
+        let environments = match s.discover {
+            Some(d) if s.environments.is_empty() => EnvironmentsField::Discover(Box::new(d)),
+            _ => EnvironmentsField::List(s.environments),
+        };
+        SpecFile {
+            identity: s.identity,
+            cloud: s.cloud,
+            version: s.version,
+            prune: s.prune,
+            environments,
+            grants: s.grants,
+        }
+    }
+}
+
+/// Environments selected through the Global Discovery Service: every enabled environment the signed-in identity
+/// can reach whose name matches `name` and none of `exclude` (patterns with `*` and `?`, case-insensitive,
+/// matched against the URL name, unique name, friendly name and host), each with the components matching
+/// `plugin_assemblies` and `plugin_packages` (names or patterns).
+///
+/// ```toml
+/// environments = { discover = true, name = "contoso-*", exclude = ["contoso-sandbox*"], plugin_assemblies = ["Contoso.*"] }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct DiscoverSpec {
+    /// Must be `true` (it says what the table is).
+    pub discover: bool,
+    /// The environments to take (all when not given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The environments to leave out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
+    /// The discovery service, when not the cloud's default ([`Cloud::global_discovery_url`]): GCC's
+    /// `https://globaldisco.crm9.dynamics.com`, DoD's `https://globaldisco.crm.appsplatform.us`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discovery_url: Option<String>,
+    /// Plug-in assemblies in each environment, by name or pattern.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plugin_assemblies: Vec<String>,
+    /// Plug-in packages in each environment, by unique name or pattern.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plugin_packages: Vec<String>,
+    /// The certificate (the registered signatures by default).
+    #[serde(default, skip_serializing_if = "CertificateSpec::is_registered")]
+    pub certificate: CertificateSpec,
+    /// Several certificates (a rotation).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub certificates: Vec<CertificateSpec>,
+}
+
+impl DiscoverSpec {
+    /// Every environment whose name matches `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        DiscoverSpec {
+            discover: true,
+            name: Some(name.into()),
+            exclude: Vec::new(),
+            discovery_url: None,
+            plugin_assemblies: Vec::new(),
+            plugin_packages: Vec::new(),
+            certificate: CertificateSpec::Registered,
+            certificates: Vec::new(),
+        }
+    }
+
+    /// Leaving out these.
+    pub fn excluding<I: IntoIterator<Item = S>, S: Into<String>>(mut self, patterns: I) -> Self {
+        self.exclude.extend(patterns.into_iter().map(Into::into));
+        self
+    }
+
+    /// With these plug-in assemblies (names or patterns) in each environment.
+    pub fn with_assemblies<I: IntoIterator<Item = S>, S: Into<String>>(mut self, names: I) -> Self {
+        self.plugin_assemblies.extend(names.into_iter().map(Into::into));
+        self
+    }
+
+    /// With these plug-in packages (names or patterns) in each environment.
+    pub fn with_packages<I: IntoIterator<Item = S>, S: Into<String>>(mut self, names: I) -> Self {
+        self.plugin_packages.extend(names.into_iter().map(Into::into));
+        self
+    }
+
+    /// Whether a discovered environment is selected: enabled, matching `name`, matching no `exclude`.
+    ///
+    /// ```
+    /// use dataverse_mi::provision::DiscoverSpec;
+    /// let d = DiscoverSpec::new("contoso-*").excluding(["*sandbox*"]);
+    /// assert!(d.selects_name("Contoso-Dev"));
+    /// assert!(!d.selects_name("contoso-sandbox-1"));
+    /// assert!(!d.selects_name("fabrikam-dev"));
+    /// ```
+    pub fn selects(&self, e: &crate::clients::DiscoveredEnvironment) -> bool {
+        let names = e.names();
+        e.is_enabled()
+            && names.iter().any(|n| self.name.as_deref().is_none_or(|p| name_matches(p, n)))
+            && !self.exclude.iter().any(|p| names.iter().any(|n| name_matches(p, n)))
+    }
+
+    /// [`selects`](Self::selects) for a single name.
+    pub fn selects_name(&self, name: &str) -> bool {
+        self.name.as_deref().is_none_or(|p| name_matches(p, name))
+            && !self.exclude.iter().any(|p| name_matches(p, name))
+    }
+
+    /// The environment spec for a selected environment.
+    pub fn environment(&self, e: &crate::clients::DiscoveredEnvironment) -> EnvironmentSpec {
+        EnvironmentSpec {
+            org_url: e.url.trim_end_matches('/').to_owned(),
+            environment_id: e.environment_id,
+            plugin_assemblies: self.plugin_assemblies.clone(),
+            plugin_packages: self.plugin_packages.clone(),
+            certificate: self.certificate.clone(),
+            certificates: self.certificates.clone(),
+        }
+    }
+}
+
+/// Whether a component or environment name is a pattern (`*` or `?`) rather than a name.
+pub(crate) fn is_pattern(name: &str) -> bool {
+    name.contains(['*', '?'])
+}
+
+/// Case-insensitive `*`/`?` matching, as Dataverse compares names.
+pub(crate) fn name_matches(pattern: &str, name: &str) -> bool {
+    wildmatch::WildMatch::new_case_insensitive(pattern).matches(name)
 }
 
 /// Why a spec cannot be read.
@@ -649,6 +858,7 @@ impl ProvisionSpec {
             version: SubjectFormatVersion::default(),
             prune: false,
             environments,
+            discover: None,
             grants: Vec::new(),
             base_dir: PathBuf::new(),
         }
@@ -697,10 +907,22 @@ impl ProvisionSpec {
     /// created, when asked), no credential requested, grants with a role and a resource id. The loaders and
     /// [`Provisioner::plan`](super::Provisioner::plan) call it; a spec built in code can call it early.
     pub fn validate(&self) -> Result<(), SpecError> {
+        self.identity.check()?;
+        if let Some(d) = self.discover.as_ref().filter(|_| self.environments.is_empty()) {
+            if d.discovery_url.is_none() && self.cloud.global_discovery_url().is_none() {
+                return Err(SpecError::Invalid {
+                    field: "environments.discovery_url",
+                    message: format!(
+                        "the {} cloud has no documented discovery service: give discovery_url",
+                        self.cloud
+                    ),
+                });
+            }
+            return self.validate_grants();
+        }
         if self.environments.is_empty() {
             return Err(SpecError::NoEnvironment);
         }
-        self.identity.check()?;
         // Each environment costs at least a FIC per certificate on the identity: more than it can hold is refused
         // before any request.
         let at_least: usize = self.environments.iter().map(|e| e.certificate_specs().len()).sum();
@@ -759,6 +981,10 @@ impl ProvisionSpec {
             }
             hosts.push(host);
         }
+        self.validate_grants()
+    }
+
+    fn validate_grants(&self) -> Result<(), SpecError> {
         for g in &self.grants {
             if g.role.trim().is_empty() {
                 return Err(SpecError::Invalid { field: "grants.role", message: "empty".into() });

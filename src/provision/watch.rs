@@ -148,7 +148,8 @@ impl Provisioner {
             })
             .collect();
         let mut report = WatchReport { environments: Vec::new(), failures: Vec::new() };
-        for env in &spec.environments {
+        let resolved = self.resolve(spec).await?;
+        for env in &resolved.environments {
             let org = env.org_url.as_str();
             let api = |source| ProvisionError::api(org, source);
             let dv = self.connector().connect(org).map_err(api)?;

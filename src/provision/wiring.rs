@@ -38,6 +38,8 @@ pub struct Endpoints {
     pub arm: Option<Url>,
     /// Each organization's Web API base URL (with `/api/data/v9.2/`).
     pub dataverse: Option<DataverseBaseUrl>,
+    /// The Global Discovery Service's base URL (with `/api/discovery/v2.0/`).
+    pub discovery: Option<Url>,
 }
 
 impl fmt::Debug for Endpoints {
@@ -46,6 +48,7 @@ impl fmt::Debug for Endpoints {
             .field("graph", &self.graph.as_ref().map(Url::as_str))
             .field("arm", &self.arm.as_ref().map(Url::as_str))
             .field("dataverse", &self.dataverse.is_some())
+            .field("discovery", &self.discovery.as_ref().map(Url::as_str))
             .finish()
     }
 }
@@ -63,6 +66,12 @@ impl Endpoints {
         self
     }
 
+    /// The Global Discovery Service at `base` (with `/api/discovery/v2.0/`).
+    pub fn discovery(mut self, base: Url) -> Self {
+        self.discovery = Some(base);
+        self
+    }
+
     /// Each organization's Web API where `base_url` says.
     pub fn dataverse(mut self, base_url: DataverseBaseUrl) -> Self {
         self.dataverse = Some(base_url);
@@ -73,7 +82,8 @@ impl Endpoints {
 impl Provisioner {
     /// The engine for a spec, against the real services of the spec's cloud: Microsoft Graph for an app
     /// registration or Azure Resource Manager for a user-assigned identity, Dataverse for each environment, and ARM
-    /// for role assignments when the spec has `grants`. Every client signs in with `credential` (one token per
+    /// for role assignments when the spec has `grants`, the Global Discovery Service when it has `discover`. Every
+    /// client signs in with `credential` (one token per
     /// scope, cached), uses `client`'s retry policy and transport, and adds its requests to one set of counters
     /// (`options.stats`, or `client.stats`, or new ones) so that `ApplyReport` counts them. Dataverse requests of
     /// all environments share one concurrency limit (`client.shared_limit`, else
@@ -131,8 +141,15 @@ impl Provisioner {
         }
         let mut engine = Provisioner::new(identity, Arc::new(connector), options);
         if !spec.grants.is_empty() {
-            let access = access_api(&cloud, credential, at(&endpoints.arm)).map_err(ProvisionError::identity)?;
+            let access =
+                access_api(&cloud, credential.clone(), at(&endpoints.arm)).map_err(ProvisionError::identity)?;
             engine = engine.with_access(access);
+        }
+        if let Some(d) = &spec.discover {
+            let url = d.discovery_url.as_deref().or(spec.cloud.global_discovery_url()).unwrap_or_default();
+            let discovery = crate::clients::GlobalDiscoveryClient::new(url, credential, at(&endpoints.discovery))
+                .map_err(ProvisionError::identity)?;
+            engine = engine.with_discovery(Arc::new(discovery));
         }
         Ok(engine)
     }

@@ -277,6 +277,10 @@ pub(crate) struct Environment {
     pub(crate) managed_identities: BTreeMap<Uuid, ManagedIdentity>,
     pub(crate) assemblies: BTreeMap<Uuid, Component>,
     pub(crate) packages: BTreeMap<Uuid, Component>,
+    /// The display name discovery lists (the URL name when `None`).
+    pub(crate) friendly_name: Option<String>,
+    /// Whether discovery lists it as disabled (`State` 1).
+    pub(crate) disabled: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -406,6 +410,8 @@ impl FakePlatform {
                 managed_identities: BTreeMap::new(),
                 assemblies: BTreeMap::new(),
                 packages: BTreeMap::new(),
+                friendly_name: None,
+                disabled: false,
             },
         );
         environment_id
@@ -467,6 +473,14 @@ impl FakePlatform {
             }
         }
         ok
+    }
+
+    /// How the Global Discovery Service lists an environment: its display name, and whether it is disabled.
+    pub fn set_discovery(&self, host: &str, friendly_name: &str, disabled: bool) {
+        if let Some(env) = self.lock().environments.get_mut(&host.to_ascii_lowercase()) {
+            env.friendly_name = Some(friendly_name.to_owned());
+            env.disabled = disabled;
+        }
     }
 
     /// Sets an environment's plug-in trace log setting (0 Off, 1 Exception, 2 All).
@@ -908,6 +922,7 @@ pub fn endpoints_at(uri: &str) -> crate::provision::Endpoints {
     let endpoints = crate::provision::Endpoints {
         graph: parse(format!("{uri}/graph/v1.0/")),
         arm: parse(format!("{uri}/arm/")),
+        discovery: parse(format!("{uri}/discovery/api/discovery/v2.0/")),
         ..crate::provision::Endpoints::default()
     };
     endpoints.dataverse(Arc::new(move |org: &OrgUrl| {

@@ -108,6 +108,7 @@ fn page(request: &http::Request<Bytes>, rows: Vec<Value>, page_size: usize) -> V
 
 /// Which service and route a request is for.
 enum Target {
+    Discovery { rest: String },
     Dataverse { host: String, rest: String },
     Graph { rest: String },
     Arm { rest: String },
@@ -131,6 +132,10 @@ fn target(state: &State, host_hint: Option<&str>, path: &str) -> Target {
             return Target::Arm { rest: path.trim_start_matches('/').to_owned() };
         } else if host.starts_with("login.") {
             return Target::Login;
+        } else if host.starts_with("globaldisco.")
+            && let Some(rest) = path.strip_prefix("/api/discovery/v2.0/")
+        {
+            return Target::Discovery { rest: rest.to_owned() };
         }
         return Target::Unknown;
     }
@@ -140,6 +145,8 @@ fn target(state: &State, host_hint: Option<&str>, path: &str) -> Target {
         {
             return Target::Dataverse { host: host.to_owned(), rest: rest.to_owned() };
         }
+    } else if let Some(rest) = path.strip_prefix("/discovery/api/discovery/v2.0/") {
+        return Target::Discovery { rest: rest.to_owned() };
     } else if let Some(rest) = path.strip_prefix("/graph/v1.0/") {
         return Target::Graph { rest: rest.to_owned() };
     } else if let Some(rest) = path.strip_prefix("/arm/") {
@@ -242,6 +249,7 @@ pub(super) fn handle(
         Target::Dataverse { host, rest } => dataverse(&mut s, request, host, rest, &body),
         Target::Graph { rest } => graph(&mut s, request, rest, &body),
         Target::Arm { rest } => arm(&mut s, request, rest, &body),
+        Target::Discovery { rest } => discovery(&s, request, rest),
         Target::Login => (
             StatusCode::OK,
             json!({"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": format!("fake.{}", s.rng.u64(..))}),
@@ -266,6 +274,44 @@ pub(super) fn handle(
         *response.body_mut() = cut;
     }
     Handled::Answer(response, delay)
+}
+
+/// The Global Discovery Service: every environment of the fake, in the shape of Learn's example answer.
+fn discovery(s: &State, request: &http::Request<Bytes>, rest: &str) -> Answer {
+    let path = rest.split('?').next().unwrap_or(rest);
+    if path != "Instances" || request.method() != Method::GET {
+        return error(404, "NotFound", &format!("the fake discovery service has no route for {path}"));
+    }
+    let rows: Vec<Value> = s
+        .environments
+        .iter()
+        .map(|(host, env)| {
+            let url_name = host.split('.').next().unwrap_or(host);
+            json!({
+                "Id": env.organization_id,
+                "UniqueName": format!("unq{}", env.organization_id.simple()),
+                "UrlName": url_name,
+                "FriendlyName": env.friendly_name.clone().unwrap_or_else(|| url_name.to_owned()),
+                "State": if env.disabled { 1 } else { 0 },
+                "Version": "9.2.25113.00185",
+                "Url": format!("https://{host}"),
+                "ApiUrl": format!("https://{}", host.replacen(".crm", ".api.crm", 1)),
+                "LastUpdated": "2026-11-01T10:00:00Z",
+                "SchemaType": "Standard",
+                "TenantId": env.tenant_id,
+                "EnvironmentId": env.environment_id.to_string(),
+                "Region": "NA",
+                "Purpose": "",
+                "IsUserSysAdmin": true,
+                "OrganizationType": 0,
+                "TrialExpirationDate": null
+            })
+        })
+        .collect();
+    (
+        StatusCode::OK,
+        json!({"@odata.context": "https://globaldisco.crm.dynamics.com/api/discovery/v2.0/$metadata#Instances", "value": rows}),
+    )
 }
 
 fn respond(status: StatusCode, body: &Value, headers: &[(&str, &str)]) -> Response<Bytes> {
@@ -327,6 +373,7 @@ fn route_of(method: &Method, t: &Target) -> String {
             format!("{method} arm {kind}")
         }
         Target::Login => format!("{method} login token"),
+        Target::Discovery { .. } => format!("{method} discovery instances"),
         Target::Unknown => format!("{method} unknown"),
     }
 }

@@ -182,6 +182,8 @@ impl Provisioner {
         options: DestroyOptions,
     ) -> Result<DestroyPlan, ProvisionError> {
         spec.validate()?;
+        let resolved = self.resolve(spec).await?;
+        let spec = &resolved;
         let principal_needed = options.role_assignments && !spec.grants.is_empty();
         let (found, fics) = match self.read_identity(principal_needed).await {
             Ok(read) => read,

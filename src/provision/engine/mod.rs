@@ -129,6 +129,7 @@ pub struct Provisioner {
     identity: Arc<dyn IdentityApi>,
     connector: Arc<dyn DataverseConnector>,
     access: Option<Arc<dyn AccessApi>>,
+    discovery: Option<Arc<dyn super::api::DiscoveryApi>>,
     options: ProvisionOptions,
 }
 
@@ -139,7 +140,7 @@ impl Provisioner {
         connector: Arc<dyn DataverseConnector>,
         options: ProvisionOptions,
     ) -> Self {
-        Provisioner { identity, connector, access: None, options }
+        Provisioner { identity, connector, access: None, discovery: None, options }
     }
 
     /// The same engine, able to plan, make and check the spec's role assignments (`grants`) through `access`
@@ -147,6 +148,77 @@ impl Provisioner {
     pub fn with_access(mut self, access: Arc<dyn AccessApi>) -> Self {
         self.access = Some(access);
         self
+    }
+
+    /// The same engine, able to resolve a spec that discovers its environments (`discover`) through
+    /// `discovery` (a [`GlobalDiscoveryClient`](crate::clients::GlobalDiscoveryClient)).
+    pub fn with_discovery(mut self, discovery: Arc<dyn super::api::DiscoveryApi>) -> Self {
+        self.discovery = Some(discovery);
+        self
+    }
+
+    /// The environments a spec's `discover` selects, each checked for its components: the spec with
+    /// `environments` filled (sorted by URL), and the organization URLs left out because none of the components it
+    /// names is there. A spec that lists its environments comes back as it is.
+    pub async fn resolve_with_skipped(
+        &self,
+        spec: &ProvisionSpec,
+    ) -> Result<(ProvisionSpec, Vec<String>), ProvisionError> {
+        let Some(selector) = spec.discover.as_ref().filter(|_| spec.environments.is_empty()) else {
+            return Ok((spec.clone(), Vec::new()));
+        };
+        let discovery = self.discovery.as_deref().ok_or_else(|| ProvisionError::Input {
+            message: "the spec discovers its environments, and this engine has no discovery client (Provisioner::with_discovery)".into(),
+        })?;
+        let mut found: Vec<_> = discovery
+            .environments()
+            .await
+            .map_err(ProvisionError::identity)?
+            .into_iter()
+            .filter(|e| selector.selects(e))
+            .map(|e| selector.environment(&e))
+            .collect();
+        found.sort_by(|a, b| a.org_url.cmp(&b.org_url));
+        found.dedup_by(|a, b| a.org_url.eq_ignore_ascii_case(&b.org_url));
+        let checks: Vec<_> = found
+            .iter()
+            .map(|e| async move {
+                let dv = self.connector.connect(&e.org_url).map_err(|err| ProvisionError::api(&e.org_url, err))?;
+                match self.read_components(dv.as_ref(), e).await {
+                    Ok(c) => Ok(!c.is_empty()),
+                    Err(ProvisionError::ComponentsNotFound { .. }) => Ok(false),
+                    Err(err) => Err(err),
+                }
+            })
+            .collect();
+        let has = stream::iter(checks)
+            .buffered(self.options.environment_concurrency.max(1))
+            .collect::<Vec<Result<bool, ProvisionError>>>()
+            .await;
+        let mut resolved = spec.clone();
+        let mut skipped = Vec::new();
+        for (e, has) in found.into_iter().zip(has) {
+            if has? {
+                resolved.environments.push(e);
+            } else {
+                skipped.push(e.org_url);
+            }
+        }
+        if resolved.environments.is_empty() {
+            return Err(ProvisionError::Input {
+                message: format!(
+                    "discovery found no environment matching {} that has the components the spec names{}",
+                    selector.name.as_deref().unwrap_or("*"),
+                    if skipped.is_empty() { String::new() } else { format!(" (looked in {})", skipped.join(", ")) }
+                ),
+            });
+        }
+        Ok((resolved, skipped))
+    }
+
+    /// [`resolve_with_skipped`](Self::resolve_with_skipped), the spec alone.
+    pub async fn resolve(&self, spec: &ProvisionSpec) -> Result<ProvisionSpec, ProvisionError> {
+        Ok(self.resolve_with_skipped(spec).await?.0)
     }
 
     pub(crate) fn identity(&self) -> &dyn IdentityApi {

@@ -19,6 +19,9 @@ impl Provisioner {
         read_registered: bool,
     ) -> Result<Plan, ProvisionError> {
         spec.validate()?;
+        let (resolved, skipped) = self.resolve_with_skipped(spec).await?;
+        let spec = &resolved;
+        spec.validate()?;
         if !spec.grants.is_empty() && self.access.is_none() {
             return Err(ProvisionError::Input {
                 message: "the spec has grants, and this engine has no ARM client for them (Provisioner::with_access)"
@@ -172,7 +175,11 @@ impl Provisioner {
                 }
             }
         }
-        let notes = environments.iter().flat_map(plan_notes).collect();
+        let notes = environments
+            .iter()
+            .flat_map(plan_notes)
+            .chain(skipped.into_iter().map(|org_url| PlanNote::NothingToBind { org_url }))
+            .collect();
         let plan = Plan {
             spec: spec.storable()?,
             spec_dir: spec.base_dir.clone(),
@@ -473,7 +480,9 @@ impl Provisioner {
             (ComponentKind::PluginAssembly, &env_spec.plugin_assemblies),
             (ComponentKind::PluginPackage, &env_spec.plugin_packages),
         ] {
-            let names: Vec<&str> = wanted.iter().map(String::as_str).filter(|w| is_guid(w).is_none()).collect();
+            let names: Vec<&str> =
+                wanted.iter().map(String::as_str).filter(|w| is_guid(w).is_none() && !is_pattern(w)).collect();
+            let patterns: Vec<&str> = wanted.iter().map(String::as_str).filter(|w| is_pattern(w)).collect();
             let mut found: BTreeMap<String, (ComponentState, Option<Uuid>)> = BTreeMap::new();
             for chunk in names.chunks(NAMES_PER_QUERY) {
                 match kind {
@@ -492,7 +501,35 @@ impl Provisioner {
                     }
                 }
             }
-            for w in wanted {
+            // Names with `*` or `?`: every component of the kind, matched here (a pattern may match nothing).
+            let mut reads: Vec<(String, Option<Found>)> = Vec::new();
+            if !patterns.is_empty() {
+                let all: Vec<Found> = match kind {
+                    ComponentKind::PluginPackage => dv
+                        .list_plugin_packages()
+                        .await
+                        .map_err(|e| ProvisionError::api(org, e))?
+                        .into_iter()
+                        .map(|p| (ComponentState::package(p), None))
+                        .collect(),
+                    _ => dv
+                        .list_plugin_assemblies()
+                        .await
+                        .map_err(|e| ProvisionError::api(org, e))?
+                        .into_iter()
+                        .map(|a| {
+                            let package = a.package_id;
+                            (ComponentState::assembly(a), package)
+                        })
+                        .collect(),
+                };
+                reads.extend(
+                    all.into_iter()
+                        .filter(|(c, _)| patterns.iter().any(|p| name_matches(p, &c.name)))
+                        .map(|c| (c.0.name.clone(), Some(c))),
+                );
+            }
+            for w in wanted.iter().filter(|w| !is_pattern(w)) {
                 let read = match is_guid(w) {
                     Some(id) => {
                         let read = match kind {
@@ -512,6 +549,9 @@ impl Provisioner {
                     }
                     None => found.get(w).cloned(),
                 };
+                reads.push((w.clone(), read));
+            }
+            for (w, read) in reads {
                 match read {
                     Some((c, Some(package))) => packaged.entry(package).or_default().push(AssemblyInPackage {
                         id: c.id,
@@ -523,11 +563,7 @@ impl Provisioner {
                             out.push(c);
                         }
                     }
-                    None => missing.push(crate::provision::MissingComponent {
-                        org_url: org.to_owned(),
-                        kind,
-                        name: w.clone(),
-                    }),
+                    None => missing.push(crate::provision::MissingComponent { org_url: org.to_owned(), kind, name: w }),
                 }
             }
         }
@@ -571,6 +607,11 @@ fn registered_signature(
         (_, Err(reason)) => RegisteredSignature::Unsigned { reason },
     }
 }
+
+use crate::provision::spec::{is_pattern, name_matches};
+
+/// A component as read, with the package it belongs to (for an assembly inside one).
+type Found = (ComponentState, Option<Uuid>);
 
 fn is_guid(s: &str) -> Option<Uuid> {
     crate::guid::parse_guid(s).ok()

@@ -173,6 +173,11 @@ pub enum PlanNote {
         /// The package.
         package: String,
     },
+    /// A discovered environment has none of the components the spec names: it is left out.
+    NothingToBind {
+        /// The environment.
+        org_url: String,
+    },
     /// A component is registered signed with a certificate the spec does not name (during a rotation, the old
     /// one): no FIC is made for it, and prune keeps the one it has.
     SignedWithOtherCertificate {
@@ -201,6 +206,9 @@ pub enum PlanNote {
 impl fmt::Display for PlanNote {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            PlanNote::NothingToBind { org_url } => {
+                write!(f, "{org_url}: discovered, and none of the spec's components is there: left out")
+            }
             PlanNote::SignedWithOtherCertificate { org_url, component, subject } => write!(
                 f,
                 "{org_url}: {component} is registered signed with a certificate the spec does not name (its subject {subject}); no FIC is made for it here, and prune keeps its FIC until it is re-signed and registered again"
