@@ -616,3 +616,137 @@ async fn apply_killed_half_way_converges_on_the_next_run() {
     let rerun = with_spec_against(&["plan"], &spec, &server.uri());
     assert!(stdout(&rerun).contains("nothing to do"), "{}", stdout(&rerun));
 }
+
+/// A signed artifact of tests/fixtures/signed.
+#[cfg(feature = "testkit")]
+fn signed_fixture(name: &str) -> Vec<u8> {
+    std::fs::read(fixture(&format!("signed/{name}"))).unwrap()
+}
+
+#[cfg(feature = "testkit")]
+#[tokio::test(flavor = "multi_thread")]
+async fn day_two_rotate_verify_destroy_and_environments() {
+    use dataverse_mi::testkit::{FakeOptions, FakePlatform};
+    let spec = example_spec("day-two.toml");
+    let fake = FakePlatform::new(FakeOptions::default());
+    let app: uuid::Uuid = CONTOSO_APP.parse().unwrap();
+    fake.add_application(app, "Contoso plug-ins");
+    let mut assemblies = Vec::new();
+    for host in CONTOSO_HOSTS {
+        fake.add_environment(host, TENANT.parse().unwrap());
+        assemblies.push(fake.add_registered_assembly(host, "Contoso.Plugins", &signed_fixture("signed.dll")));
+    }
+    fake.add_environment("contoso-sandbox.crm.dynamics.com", TENANT.parse().unwrap());
+    let server = fake.start().await;
+    let cli = |args: &[&str]| with_spec_against(args, &spec, &server.uri());
+    let works = || CONTOSO_HOSTS.iter().zip(&assemblies).all(|(h, a)| fake.run_plugin(h, *a, "Contoso.Plugins.Step"));
+
+    // Set up from the registered signatures alone.
+    let apply = cli(&["apply", "--yes"]);
+    assert!(apply.status.success(), "{}{}", stdout(&apply), stderr(&apply));
+    assert!(works(), "before");
+
+    // Rotation, step 1: the new certificate's FICs beside the old.
+    let renewed = fixture("signed/renewed.cer");
+    let add = cli(&["rotate", "--add", &renewed, "--yes"]);
+    assert!(add.status.success(), "{}{}", stdout(&add), stderr(&add));
+    assert!(stderr(&add).contains("rotate --finish"), "{}", stderr(&add));
+    assert_eq!(fake.graph_fics(app).len(), 4);
+    // Finishing now is refused: the plug-ins still carry the old certificate.
+    let early = cli(&["rotate", "--finish", &renewed, "--yes"]);
+    assert_eq!(early.status.code(), Some(1));
+    assert!(stderr(&early).contains("still what Contoso.Plugins presents"), "{}", stderr(&early));
+    assert_eq!(fake.graph_fics(app).len(), 4);
+    // Re-signed and registered again (the test environment first): it keeps working throughout.
+    fake.register_content(CONTOSO_HOSTS[1], assemblies[1], &signed_fixture("renewed.dll"));
+    assert!(works(), "during");
+    fake.register_content(CONTOSO_HOSTS[0], assemblies[0], &signed_fixture("renewed.dll"));
+    assert!(works(), "during, both re-registered");
+    // verify reports the new certificate and its days left.
+    let verify = cli(&["verify", "--output", "json", "--expiry-days", "36500"]);
+    assert!(verify.status.success(), "warnings do not fail: {}", stdout(&verify));
+    let report = json(&verify);
+    let first = &report["components"][0];
+    assert_eq!(first["certificate"]["not_after"], "2027-01-15T00:00:00Z");
+    assert!(first["days_left"].as_i64().is_some());
+    assert_eq!(first["warnings"][0]["warning"], "certificate_expires_soon");
+    // Step 2: finish.
+    let finish = cli(&["rotate", "--finish", &renewed, "--yes"]);
+    assert!(finish.status.success(), "{}{}", stdout(&finish), stderr(&finish));
+    assert_eq!(fake.graph_fics(app).len(), 2);
+    assert!(works(), "after");
+
+    // Discovery: what the identity can reach, and what the discover spec selects.
+    let envs = with_spec_against(&["environments"], &example_spec("discover.toml"), &server.uri());
+    assert!(envs.status.success(), "{}", stderr(&envs));
+    let text = stdout(&envs);
+    assert!(text.contains("https://contoso-sandbox.crm.dynamics.com") && text.contains(" no"), "{text}");
+    assert_eq!(text.matches(" yes").count(), 2, "{text}");
+    let listed =
+        with_spec_against(&["environments", "--output", "json"], &example_spec("discover.toml"), &server.uri());
+    assert_eq!(json(&listed).as_array().map(Vec::len), Some(3));
+
+    // Teardown: planned and refused without --yes, then done; nothing is left of the spec's setup.
+    let refused = cli(&["destroy"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert_eq!(fake.graph_fics(app).len(), 2);
+    let destroy = cli(&["destroy", "--yes"]);
+    assert!(destroy.status.success(), "{}{}", stdout(&destroy), stderr(&destroy));
+    assert!(fake.graph_fics(app).is_empty());
+    for host in CONTOSO_HOSTS {
+        assert!(fake.managed_identities(host).is_empty(), "{host}");
+    }
+    let again = cli(&["destroy", "--yes"]);
+    assert!(again.status.success() && stdout(&again).contains("nothing to delete"), "{}", stdout(&again));
+}
+
+#[cfg(feature = "testkit")]
+#[tokio::test(flavor = "multi_thread")]
+async fn upgrade_from_version_1_then_finish_and_revert() {
+    use dataverse_mi::testkit::{FakeOptions, FakePlatform};
+    let dir = std::env::temp_dir().join(format!("dataverse-mi-upgrade-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let spec_path = dir.join("v1.toml");
+    let text = std::fs::read_to_string(example_spec("day-two.toml")).unwrap();
+    std::fs::write(&spec_path, format!("version = 1\n{text}")).unwrap();
+    let spec = spec_path.to_str().unwrap().to_owned();
+    let fake = FakePlatform::new(FakeOptions::default());
+    let app: uuid::Uuid = CONTOSO_APP.parse().unwrap();
+    fake.add_application(app, "Contoso plug-ins");
+    let mut assemblies = Vec::new();
+    for host in CONTOSO_HOSTS {
+        fake.add_environment(host, TENANT.parse().unwrap());
+        assemblies.push(fake.add_registered_assembly(host, "Contoso.Plugins", &signed_fixture("signed.dll")));
+    }
+    let server = fake.start().await;
+    let cli = |args: &[&str]| with_spec_against(args, &spec, &server.uri());
+    let works = || CONTOSO_HOSTS.iter().zip(&assemblies).all(|(h, a)| fake.run_plugin(h, *a, "Contoso.Plugins.Step"));
+    let versions = || -> Vec<Option<i32>> {
+        CONTOSO_HOSTS.iter().flat_map(|h| fake.managed_identities(h)).map(|r| r.version).collect()
+    };
+
+    assert!(cli(&["apply", "--yes"]).status.success());
+    assert!(works());
+    assert_eq!(versions(), vec![Some(1), Some(1)]);
+    // Step 1: version 2 FICs added, rows switched; the version 1 FICs stay.
+    let up = cli(&["upgrade", "--yes"]);
+    assert!(up.status.success(), "{}{}", stdout(&up), stderr(&up));
+    assert!(stderr(&up).contains("upgrade --finish"), "{}", stderr(&up));
+    assert_eq!(versions(), vec![Some(2), Some(2)]);
+    assert_eq!(fake.graph_fics(app).len(), 4);
+    assert!(works());
+    // Revert: rows back to version 1, nothing deleted.
+    let back = cli(&["upgrade", "--revert", "--yes"]);
+    assert!(back.status.success(), "{}{}", stdout(&back), stderr(&back));
+    assert_eq!(versions(), vec![Some(1), Some(1)]);
+    assert!(works());
+    // Upgrade and finish in one go: verified, then the version 1 FICs removed.
+    let done = cli(&["upgrade", "--finish", "--yes"]);
+    assert!(done.status.success(), "{}{}", stdout(&done), stderr(&done));
+    assert_eq!(versions(), vec![Some(2), Some(2)]);
+    let fics = fake.graph_fics(app);
+    assert_eq!(fics.len(), 2);
+    assert!(fics.iter().all(|f| !f.subject.contains("/i/CN=")), "{fics:?}");
+    assert!(works());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -169,7 +169,7 @@ async fn a_rotation_from_old_to_new_never_stops_the_plugin() {
     assert_eq!(fic_subjects(&fake), vec![old.clone()]);
 
     // Finishing before the new certificate is even there is refused: the component carries the old one.
-    let too_early = base.finishing_rotation(Some(file("renewed.cer")));
+    let too_early = base.finishing_rotation(file("renewed.cer"));
     let err = engine.plan(&too_early).await.unwrap_err();
     let ProvisionError::FicStillInUse { components, subject, .. } = &err else { panic!("{err:?}") };
     assert_eq!(components, &vec!["Contoso.Plugins".to_owned()]);
@@ -190,7 +190,7 @@ async fn a_rotation_from_old_to_new_never_stops_the_plugin() {
     fake.register_content(HOST, assembly, &signed("renewed.dll"));
     assert!(fake.run_plugin(HOST, assembly, "Contoso.Plugins.Account"), "during: re-registered with the new one");
     // Removing the new certificate now would break it: refused.
-    let wrong_way = base.finishing_rotation(Some(file("signed.dll")));
+    let wrong_way = base.finishing_rotation(file("signed.dll"));
     let err = engine.plan(&wrong_way).await.unwrap_err();
     assert!(matches!(&err, ProvisionError::FicStillInUse { subject, .. } if *subject == new), "{err:?}");
 
@@ -198,7 +198,7 @@ async fn a_rotation_from_old_to_new_never_stops_the_plugin() {
     let verify = engine.verify_with(&rotating, VerifyOptions::default().at(at(2026, 11, 23))).await.unwrap();
     assert!(verify.is_ok(), "{verify}");
     assert_eq!(verify.components[0].registered_subject.as_deref(), Some(new.as_str()));
-    let finish = base.finishing_rotation(Some(file("renewed.cer")));
+    let finish = base.finishing_rotation(file("renewed.cer"));
     let plan = engine.plan(&finish).await.unwrap();
     assert_eq!(plan.actions.len(), 1, "{:?}", plan.actions);
     assert!(matches!(&plan.actions[0], Action::DeleteFic { subject, .. } if *subject == old));
@@ -206,7 +206,7 @@ async fn a_rotation_from_old_to_new_never_stops_the_plugin() {
     assert_eq!(fic_subjects(&fake), vec![new.clone()]);
     assert!(fake.run_plugin(HOST, assembly, "Contoso.Plugins.Account"), "after the rotation");
     // Finishing to the registered signature instead is the same state: nothing to do.
-    assert!(engine.plan(&base.finishing_rotation(None)).await.unwrap().actions.is_empty());
+    assert!(engine.plan(&base.finishing_rotation(CertificateSpec::Registered)).await.unwrap().actions.is_empty());
 }
 
 #[tokio::test(start_paused = true)]

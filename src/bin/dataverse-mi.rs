@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use dataverse_mi::auth::{StaticToken, TokenSource};
 use dataverse_mi::cert::{Certificate, CertificateHash};
-use dataverse_mi::clients::{ClientOptions, DataverseClient, OrgUrl};
+use dataverse_mi::clients::{ClientOptions, DataverseClient, GlobalDiscoveryClient, OrgUrl};
 use dataverse_mi::cloud::{Cloud, CloudProfile};
 use dataverse_mi::diagnose::{ConfiguredFic, DiagnosisInputs, explain, parse_error};
 use dataverse_mi::entities::PluginTraceLogSetting;
@@ -19,8 +19,8 @@ use dataverse_mi::fic::FederatedIdentityCredential;
 use dataverse_mi::guid::{decode_guid, encode_guid, parse_guid};
 use dataverse_mi::provision::api::DataverseBaseUrl;
 use dataverse_mi::provision::{
-    ApplyOutcome, Endpoints, ProgressEvent, ProgressFn, ProvisionOptions, ProvisionSpec, Provisioner, WatchOptions,
-    WatchReport,
+    ApplyOutcome, CertificateSpec, DestroyOptions, Endpoints, ProgressEvent, ProgressFn, ProvisionOptions,
+    ProvisionSpec, Provisioner, VerifyOptions, WatchOptions, WatchReport,
 };
 use dataverse_mi::secret::Secret;
 use dataverse_mi::subject::{
@@ -96,8 +96,69 @@ enum Command {
         #[arg(long)]
         yes: bool,
     },
-    /// Check every component against the platform's subject and the identity's FICs (exit 2 on problems).
-    Verify(SpecArgs),
+    /// Check every component: its registered signature, the platform's subject and the identity's FICs, and its
+    /// signing certificate's expiry (exit 2 on problems; warnings do not fail).
+    Verify {
+        #[command(flatten)]
+        spec: SpecArgs,
+        /// Warn when a signing certificate expires within this many days.
+        #[arg(long, default_value_t = 30)]
+        expiry_days: u64,
+    },
+    /// Rotate the signing certificate without downtime: --add NEW.cer adds its FICs beside the current ones;
+    /// after the plug-ins are re-signed and registered again, --finish NEW.cer removes the others.
+    Rotate {
+        #[command(flatten)]
+        spec: SpecArgs,
+        /// The new certificate (any form `cert` reads): add its FICs.
+        #[arg(long, value_name = "NEW", conflicts_with = "finish")]
+        add: Option<PathBuf>,
+        /// The new certificate again: keep only its FICs and delete this spec's others; refused while a
+        /// registered component still carries one of them.
+        #[arg(long, value_name = "NEW")]
+        finish: Option<PathBuf>,
+        /// Apply without asking.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Upgrade the subject format from version 1 to 2: add the version 2 FICs and switch the rows, verify, then
+    /// (with --finish) remove the version 1 FICs. --revert switches the rows back to version 1.
+    Upgrade {
+        #[command(flatten)]
+        spec: SpecArgs,
+        /// After a clean verify, delete the version 1 FICs this spec made.
+        #[arg(long, conflicts_with = "revert")]
+        finish: bool,
+        /// Back to version 1 (its FICs are made again if they were removed).
+        #[arg(long)]
+        revert: bool,
+        /// Apply without asking.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Undo what the spec set up: unbind its components, delete its rows and FICs (plan first; --yes to apply).
+    Destroy {
+        #[command(flatten)]
+        spec: SpecArgs,
+        /// Also delete the spec's role assignments.
+        #[arg(long)]
+        role_assignments: bool,
+        /// Also delete the identity, when the spec created it and nothing else uses it.
+        #[arg(long)]
+        identity: bool,
+        /// Delete without asking.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// List the environments the signed-in identity can reach (Global Discovery Service); with -f, which of them
+    /// the spec's `discover` selects.
+    Environments {
+        #[command(flatten)]
+        spec: SpecArgs,
+        /// The discovery service, when not the cloud's (e.g. https://globaldisco.crm9.dynamics.com for GCC).
+        #[arg(long)]
+        discovery_url: Option<String>,
+    },
     /// Read the plug-in trace logs and explain the token failures in them (--follow keeps polling).
     Watch {
         #[command(flatten)]
@@ -353,11 +414,66 @@ fn engine_for_spec(args: &SpecArgs, mut spec: ProvisionSpec) -> Result<(Provisio
             let endpoints = Endpoints::default()
                 .graph(format!("{url}/graph/v1.0/").parse()?)
                 .arm(format!("{url}/arm/").parse()?)
+                .discovery(format!("{url}/discovery/api/discovery/v2.0/").parse()?)
                 .dataverse(dataverse);
             Provisioner::for_spec_at(&spec, token, ClientOptions::default(), ProvisionOptions::default(), endpoints)?
         }
     };
     Ok((spec, engine))
+}
+
+/// Asks before changing anything, unless `yes`; `false` when the answer is no.
+fn confirm(yes: bool, question: &str) -> Result<bool, Failure> {
+    if yes {
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err("not changing anything without --yes (standard input is not a terminal to ask on)".into());
+    }
+    eprint!("{question} [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(answer.trim().eq_ignore_ascii_case("y"))
+}
+
+/// Plans `spec`, prints the plan, asks, applies and prints the report; the exit code says how it went.
+fn plan_and_apply(
+    engine: &Provisioner,
+    spec: &ProvisionSpec,
+    output: Output,
+    yes: bool,
+    rt: &tokio::runtime::Runtime,
+) -> Result<ExitCode, Failure> {
+    let plan = rt.block_on(engine.plan(spec))?;
+    if matches!(output, Output::Text) {
+        println!("{plan}");
+    }
+    if plan.is_empty() {
+        if matches!(output, Output::Json) {
+            print_json(&ApplyOutcome::new(plan, None))?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !confirm(yes, &format!("apply {} change(s)?", plan.actions.len()))? {
+        eprintln!("nothing changed");
+        return Ok(ExitCode::from(1));
+    }
+    let report = rt.block_on(engine.clone().with_progress(progress_reporter(plan.actions.len())).apply(&plan));
+    let success = report.is_success();
+    match output {
+        Output::Text => println!("{report}"),
+        Output::Json => print_json(&ApplyOutcome::new(plan, Some(report)))?,
+    }
+    Ok(if success { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// A certificate file named on the command line, as a spec certificate (made absolute: a spec's relative paths
+/// start at the spec's folder, the command line's at the current one).
+fn certificate_arg(path: &std::path::Path) -> Result<CertificateSpec, Failure> {
+    let absolute = std::path::absolute(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    // Read once now, so that a wrong path or file fails before any request.
+    load_certificate(&absolute, None)?;
+    Ok(CertificateSpec::File { path: absolute, password_env: None })
 }
 
 /// Prints a watch pass: a note for each environment that records no traces, then each failure (text, or one
@@ -572,17 +688,9 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 }
                 return Ok(ExitCode::SUCCESS);
             }
-            if !yes {
-                if !std::io::stdin().is_terminal() {
-                    return Err("not applying without --yes (standard input is not a terminal to ask on)".into());
-                }
-                eprint!("apply {} change(s)? [y/N] ", plan.actions.len());
-                let mut answer = String::new();
-                std::io::stdin().read_line(&mut answer)?;
-                if !answer.trim().eq_ignore_ascii_case("y") {
-                    eprintln!("nothing changed");
-                    return Ok(ExitCode::from(1));
-                }
+            if !confirm(yes, &format!("apply {} change(s)?", plan.actions.len()))? {
+                eprintln!("nothing changed");
+                return Ok(ExitCode::from(1));
             }
             let engine = engine.with_progress(progress_reporter(plan.actions.len()));
             // A stored plan is applied exactly as it is, once the state it read is checked to be still so.
@@ -600,12 +708,132 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 return Ok(ExitCode::from(1));
             }
         }
-        Command::Verify(args) => {
+        Command::Verify { spec: args, expiry_days } => {
             let (spec, engine) = engine_for(&args)?;
-            let report = runtime()?.block_on(engine.verify(&spec))?;
+            let options = VerifyOptions::default().warn_within(Duration::from_secs(expiry_days.saturating_mul(86_400)));
+            let report = runtime()?.block_on(engine.verify_with(&spec, options))?;
             show(args.output, &report)?;
             if !report.is_ok() {
                 return Ok(ExitCode::from(2));
+            }
+        }
+        Command::Rotate { spec: args, add, finish, yes } => {
+            let (spec, engine) = engine_for(&args)?;
+            let rt = runtime()?;
+            let rotating = match (&add, &finish) {
+                (Some(new), _) => spec.adding_certificate(certificate_arg(new)?),
+                (None, Some(new)) => spec.finishing_rotation(certificate_arg(new)?),
+                (None, None) => {
+                    return Err("say what to do: rotate --add NEW.cer, then rotate --finish NEW.cer".into());
+                }
+            };
+            let code = plan_and_apply(&engine, &rotating, args.output, yes, &rt)?;
+            if add.is_some() && code == ExitCode::SUCCESS && matches!(args.output, Output::Text) {
+                eprintln!(
+                    "next: sign the plug-ins with the new certificate and register them again; `dataverse-mi verify` shows which are; then `dataverse-mi rotate --finish` with the same certificate"
+                );
+            }
+            return Ok(code);
+        }
+        Command::Upgrade { spec: args, finish, revert, yes } => {
+            let (spec, engine) = engine_for(&args)?;
+            let rt = runtime()?;
+            let target = if revert { SubjectFormatVersion::V1 } else { SubjectFormatVersion::V2 };
+            let step = spec.at_version(target);
+            let code = plan_and_apply(&engine, &step, args.output, yes, &rt)?;
+            if code != ExitCode::SUCCESS || revert || !finish {
+                if !finish && !revert && matches!(args.output, Output::Text) {
+                    eprintln!(
+                        "next: check the plug-ins (`dataverse-mi verify`), then `dataverse-mi upgrade --finish` removes the version 1 FICs"
+                    );
+                }
+                return Ok(code);
+            }
+            let report = rt.block_on(engine.verify(&step))?;
+            if !report.is_ok() {
+                show(args.output, &report)?;
+                eprintln!("verify found problems: the version 1 FICs stay");
+                return Ok(ExitCode::from(2));
+            }
+            let mut done = step;
+            done.prune = true;
+            return plan_and_apply(&engine, &done, args.output, yes, &rt);
+        }
+        Command::Destroy { spec: args, role_assignments, identity, yes } => {
+            let (spec, engine) = engine_for(&args)?;
+            let rt = runtime()?;
+            let options = DestroyOptions::default().with_role_assignments(role_assignments).with_identity(identity);
+            let plan = rt.block_on(engine.plan_destroy(&spec, options))?;
+            if matches!(args.output, Output::Text) {
+                println!("{plan}");
+            }
+            if plan.steps.is_empty() {
+                if matches!(args.output, Output::Json) {
+                    print_json(&plan)?;
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            if !confirm(yes, &format!("delete {} thing(s)?", plan.steps.len()))? {
+                eprintln!("nothing deleted");
+                return Ok(ExitCode::from(1));
+            }
+            let report = rt.block_on(engine.destroy(&plan));
+            match args.output {
+                Output::Text => println!("{report}"),
+                Output::Json => print_json(&serde_json::json!({ "plan": plan, "report": report }))?,
+            }
+            if !report.is_success() {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        Command::Environments { spec: args, discovery_url } => {
+            let spec = match &args.file {
+                Some(file) => Some(ProvisionSpec::from_file(file)?),
+                None => None,
+            };
+            let cloud: Cloud = match (&args.cloud, &spec) {
+                (Some(c), _) => c.parse()?,
+                (None, Some(s)) => s.cloud,
+                (None, None) => Cloud::Public,
+            };
+            let selector = spec.as_ref().and_then(|s| s.discover.clone());
+            let url = discovery_url
+                .or_else(|| selector.as_ref().and_then(|d| d.discovery_url.clone()))
+                .or_else(|| cloud.global_discovery_url().map(str::to_owned))
+                .ok_or_else(|| {
+                    format!("the {cloud} cloud has no documented discovery service: give --discovery-url")
+                })?;
+            let (token, options): (Arc<dyn TokenSource>, ClientOptions) = match &args.testkit_url {
+                None => (credential()?, ClientOptions::default()),
+                Some(t) => (
+                    Arc::new(StaticToken::new(Secret::new("testkit"), SystemTime::now() + Duration::from_secs(3600))),
+                    ClientOptions {
+                        base_url: Some(format!("{}/discovery/api/discovery/v2.0/", t.trim_end_matches('/')).parse()?),
+                        ..ClientOptions::default()
+                    },
+                ),
+            };
+            let client = GlobalDiscoveryClient::new(&url, token, options)?;
+            let found = runtime()?.block_on(client.instances())?;
+            match args.output {
+                Output::Json => print_json(&found)?,
+                Output::Text => {
+                    println!("{:<44} {:<28} {:<46} {}", "url", "name", "environment id", "selected");
+                    for e in &found {
+                        let selected = match &selector {
+                            Some(d) if d.selects(e) => "yes",
+                            Some(_) => "no",
+                            None if e.is_enabled() => "-",
+                            None => "disabled",
+                        };
+                        println!(
+                            "{:<44} {:<28} {:<46} {selected}",
+                            e.url,
+                            e.friendly_name.as_deref().unwrap_or("-"),
+                            e.environment_id.map(|id| id.to_string()).unwrap_or_else(|| "-".into())
+                        );
+                    }
+                }
             }
         }
         Command::Watch { spec: args, since, follow, interval, enable_tracing, type_prefix } => {

@@ -813,15 +813,17 @@ impl ProvisionSpec {
         out
     }
 
-    /// The last step of a rotation: every environment's FICs are made for `to` alone (the registered signatures
-    /// when `None`), and the spec's own FICs for any other certificate are pruned. Plan refuses
+    /// The last step of a rotation: every environment's FICs are made for the new certificate `to` alone, and
+    /// the spec's own FICs for any other certificate are pruned. Plan refuses
     /// ([`ProvisionError::FicStillInUse`](super::ProvisionError::FicStillInUse)) while a registered component
-    /// still carries an old certificate.
-    pub fn finishing_rotation(&self, to: Option<CertificateSpec>) -> ProvisionSpec {
+    /// still carries an old certificate. `CertificateSpec::Registered` keeps whatever the components carry now:
+    /// only after every one of them is registered again with the new certificate (before that, it would remove
+    /// the new certificate's FIC, and the next registration would break).
+    pub fn finishing_rotation(&self, to: CertificateSpec) -> ProvisionSpec {
         let mut out = self.clone();
         out.prune = true;
         for e in &mut out.environments {
-            e.certificate = to.clone().unwrap_or_default();
+            e.certificate = to.clone();
             e.certificates.clear();
         }
         out
