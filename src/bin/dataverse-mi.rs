@@ -818,7 +818,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             match args.output {
                 Output::Json => print_json(&found)?,
                 Output::Text => {
-                    println!("{:<44} {:<28} {:<46} {}", "url", "name", "environment id", "selected");
+                    println!("{:<44} {:<28} {:<46} selected", "url", "name", "environment id");
                     for e in &found {
                         let selected = match &selector {
                             Some(d) if d.selects(e) => "yes",
