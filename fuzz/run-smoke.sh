@@ -13,7 +13,7 @@ cd "$(dirname "$0")"
 cargo build --release --bins
 # Where cargo put them: CARGO_TARGET_DIR (CI caches set it), a config's build.target-dir, or ./target.
 target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-for target in certificate_loader subject_parser error_parser response_path retry_after; do
+for target in certificate_loader subject_parser error_parser response_path retry_after batch_response; do
   work=$(mktemp -d)
   cp -r "seeds/$target/." "$work/"
   "${target_dir:-target}/release/$target" -max_total_time="${FUZZ_SECONDS:-5}" -max_len=65536 "$work" 2>&1 | tail -1

@@ -585,6 +585,10 @@ async fn apply_killed_half_way_converges_on_the_next_run() {
     let app: uuid::Uuid = CONTOSO_APP.parse().unwrap();
     let hosts = CONTOSO_HOSTS;
     let server = fake.start().await;
+    // How many requests planning makes (in batches: the envelopes and what is inside them).
+    assert!(with_spec_against(&["plan"], &spec, &server.uri()).status.success());
+    let planning = fake.requests().len();
+    fake.clear_log();
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_dataverse-mi"))
         .args(["apply", "-f", &spec, "--yes", "--testkit-url", &server.uri()])
@@ -592,13 +596,17 @@ async fn apply_killed_half_way_converges_on_the_next_run() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    // The plan's reads take about ten requests; a few writes after them, stop it dead.
-    tokio::time::timeout(Duration::from_secs(60), fake.requests_reached(12)).await.expect("the apply got going");
+    // Once the first write has landed (the FICs' batch), stop it dead: the change sets are still to come.
+    tokio::time::timeout(Duration::from_secs(60), fake.requests_reached(planning + 1))
+        .await
+        .expect("the apply got going");
     child.kill().unwrap();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), None, "killed by the signal, not finished: {status:?}");
     let writes = fake.writes();
     assert!(writes > 0, "some writes happened before the kill");
+    let rows: usize = hosts.iter().map(|h| fake.managed_identities(h).len()).sum();
+    assert!(rows < hosts.len(), "killed before every environment's change set: {rows} rows");
 
     let again = with_spec_against(&["apply", "--yes"], &spec, &server.uri());
     assert!(again.status.success(), "{}{}", stdout(&again), stderr(&again));

@@ -60,6 +60,11 @@ fn seed_environments(fake: &FakePlatform, envs: usize, components: usize) -> Vec
     environments
 }
 
+/// The engine's options with batching on (the default) or off.
+fn batching(on: bool) -> ProvisionOptions {
+    ProvisionOptions { batch: on, ..ProvisionOptions::default() }
+}
+
 fn retry() -> RetryOptions {
     RetryOptions { jitter: 0.0, max_attempts: 6, ..RetryOptions::default() }
 }
@@ -81,8 +86,14 @@ fn snapshot(fake: &FakePlatform, spec: &ProvisionSpec) -> BTreeSet<String> {
 
 #[tokio::test(start_paused = true)]
 async fn fresh_provisioning_then_a_rerun_with_zero_writes() {
+    for batch in [true, false] {
+        fresh_provisioning_then_a_rerun(batch).await;
+    }
+}
+
+async fn fresh_provisioning_then_a_rerun(batch: bool) {
     let (fake, spec) = setup(2, 3, FakeOptions::default());
-    let engine = fake.provisioner(&spec, 8, retry(), ProvisionOptions::default()).unwrap().provisioner;
+    let engine = fake.provisioner(&spec, 8, retry(), batching(batch)).unwrap().provisioner;
     let plan = engine.plan(&spec).await.unwrap();
     let kinds: Vec<&str> = plan
         .actions
@@ -99,8 +110,17 @@ async fn fresh_provisioning_then_a_rerun_with_zero_writes() {
     assert_eq!(kinds.iter().filter(|k| **k == "bind").count(), 6);
     assert_eq!(fake.writes(), 0, "planning writes nothing");
     // Reads: one FIC list (an application given by id, with no grant, needs no other read: the list finds it),
-    // and per environment the organization, the rows, the assemblies.
-    assert_eq!(fake.requests().len(), 1 + 2 * 3);
+    // and per environment the organization, the rows, the assemblies: in one $batch round trip when batching.
+    let trips = fake.round_trips();
+    if batch {
+        assert_eq!(trips["graph"], 1);
+        assert_eq!(trips["dataverse"], 2, "one round trip per environment");
+        assert_eq!(fake.batched_requests()["dataverse"], 2 * 3);
+        assert_eq!(fake.count("POST dataverse $batch"), 2);
+    } else {
+        assert_eq!(fake.requests().len(), 1 + 2 * 3);
+        assert!(fake.batched_requests().is_empty());
+    }
     assert_eq!(fake.count("GET graph application"), 0);
     assert_eq!(fake.count("GET graph service principal"), 0);
 
@@ -108,6 +128,12 @@ async fn fresh_provisioning_then_a_rerun_with_zero_writes() {
     let report = engine.apply(&plan).await;
     assert!(report.is_success(), "{report}");
     assert_eq!(fake.writes(), 2 + 2 + 6);
+    if batch {
+        // Both FICs in one Graph batch; per environment, the row and its three binds in one change set.
+        assert_eq!(fake.round_trips(), [("dataverse".to_owned(), 2), ("graph".to_owned(), 1)].into_iter().collect());
+        assert_eq!(fake.count("POST graph $batch"), 1);
+        assert_eq!(fake.count("POST graph fics"), 2, "inside the batch");
+    }
     for e in &plan.environments {
         let host = e.org_url.trim_start_matches("https://");
         let rows = fake.managed_identities(host);
@@ -131,6 +157,12 @@ async fn fresh_provisioning_then_a_rerun_with_zero_writes() {
     // Per environment: the organization, the rows, the assemblies, and the platform's own subject for each of the
     // 3 bound components (GetComponentManagedIdentityFIC: where it differs from ours, it wins); plus one FIC list.
     assert_eq!(fake.count("GET dataverse GetComponentManagedIdentityFIC"), 2 * 3);
+    if batch {
+        // Per environment: one round trip for the state, one for the platform's subjects.
+        assert_eq!(fake.round_trips()["dataverse"], 2 * 2);
+        assert_eq!(fake.batched_requests()["dataverse"], 2 * (3 + 3));
+        return;
+    }
     assert_eq!(
         fake.requests().len(),
         1 + 2 * (3 + 3),
@@ -140,12 +172,19 @@ async fn fresh_provisioning_then_a_rerun_with_zero_writes() {
 
 #[tokio::test(start_paused = true)]
 async fn a_run_stopped_half_way_converges_on_the_next() {
+    // Batched: stopped after the FICs' batch, before the change sets; one by one: after a few writes.
+    for (batch, stop_after) in [(true, 10), (false, 50)] {
+        stopped_half_way(batch, Duration::from_millis(stop_after)).await;
+    }
+}
+
+async fn stopped_half_way(batch: bool, stop_after: Duration) {
     let (fake, spec) = setup(3, 4, FakeOptions { latency: Duration::from_millis(20), ..FakeOptions::default() });
-    let engine = fake.provisioner(&spec, 4, retry(), ProvisionOptions::default()).unwrap().provisioner;
+    let engine = fake.provisioner(&spec, 4, retry(), batching(batch)).unwrap().provisioner;
     let plan = engine.plan(&spec).await.unwrap();
     let before = fake.writes();
-    // Stop the apply after 50 ms: some writes done, most not.
-    let stopped = tokio::time::timeout(Duration::from_millis(50), engine.apply(&plan)).await;
+    // Stop the apply early: some writes done, most not.
+    let stopped = tokio::time::timeout(stop_after, engine.apply(&plan)).await;
     assert!(stopped.is_err());
     let partial = fake.writes() - before;
     assert!(partial > 0 && partial < plan.actions.len(), "{partial} of {}", plan.actions.len());
@@ -156,7 +195,7 @@ async fn a_run_stopped_half_way_converges_on_the_next() {
     assert!(engine.plan(&spec).await.unwrap().is_empty());
 
     let (clean, _) = setup(3, 4, FakeOptions::default());
-    let clean_engine = clean.provisioner(&spec, 4, retry(), ProvisionOptions::default()).unwrap().provisioner;
+    let clean_engine = clean.provisioner(&spec, 4, retry(), batching(batch)).unwrap().provisioner;
     assert!(clean_engine.apply(&clean_engine.plan(&spec).await.unwrap()).await.is_success());
     assert_eq!(snapshot(&fake, &spec), snapshot(&clean, &spec));
 }
@@ -287,11 +326,12 @@ async fn chaos_runs_converge_to_the_clean_state() {
     let want = snapshot(&clean, &spec);
 
     let mut total_retries = 0;
-    for seed in 0..200u64 {
+    // Batched (the default) and one request at a time: both converge on the clean state.
+    for (seed, batch) in (0..200u64).flat_map(|seed| [(seed, true), (seed, false)]) {
         // Same seeding as the clean run (ids come from the seeded generator), then 20% faults.
         let (fake, _) = setup(2, 2, FakeOptions::default());
         fake.set_faults(FaultOptions::chaos(seed, 0.2));
-        let clients = fake.provisioner(&spec, 4, retry(), ProvisionOptions::default()).unwrap();
+        let clients = fake.provisioner(&spec, 4, retry(), batching(batch)).unwrap();
         let mut converged = false;
         for _attempt in 0..4 {
             let Ok(plan) = clients.provisioner.plan(&spec).await else { continue };
@@ -302,9 +342,9 @@ async fn chaos_runs_converge_to_the_clean_state() {
             let report = clients.provisioner.apply(&plan).await;
             total_retries += report.retries.unwrap_or(0);
         }
-        assert!(converged, "seed {seed} did not converge");
-        assert_eq!(snapshot(&fake, &spec), want, "seed {seed}");
-        assert_eq!(fake.graph_fics(APP).len(), 2, "seed {seed}: no duplicate FICs");
+        assert!(converged, "seed {seed} (batch {batch}) did not converge");
+        assert_eq!(snapshot(&fake, &spec), want, "seed {seed} (batch {batch})");
+        assert_eq!(fake.graph_fics(APP).len(), 2, "seed {seed} (batch {batch}): no duplicate FICs");
     }
     assert!(total_retries > 100, "faults were injected and retried: {total_retries}");
 }
@@ -833,7 +873,8 @@ async fn bad_specs_are_refused_before_any_request() {
 async fn targeted_faults_and_the_request_log() {
     use dataverse_mi::testkit::Fault;
     let (fake, spec) = setup(2, 1, FakeOptions::default());
-    let engine = fake.provisioner(&spec, 4, retry(), ProvisionOptions::default()).unwrap().provisioner;
+    // One request at a time, so that faults aim at each route (batched faults: `faults_inside_batches`).
+    let engine = fake.provisioner(&spec, 4, retry(), batching(false)).unwrap().provisioner;
     // The next two FIC creates answer 503 (then go through on retry); one environment's row create is slow.
     fake.inject(Fault::status("POST graph fics", 503).times(2));
     fake.inject(
@@ -859,7 +900,7 @@ async fn targeted_faults_and_the_request_log() {
     // A 409 aimed at one route, then a truncated answer: typed failures, not panics.
     fake.clear_log();
     let (fake2, spec2) = setup(1, 1, FakeOptions::default());
-    let engine2 = fake2.provisioner(&spec2, 4, retry(), ProvisionOptions::default()).unwrap().provisioner;
+    let engine2 = fake2.provisioner(&spec2, 4, retry(), batching(false)).unwrap().provisioner;
     fake2.inject(Fault::truncated("GET graph fics"));
     let err = engine2.plan(&spec2).await.unwrap_err();
     assert!(err.to_string().contains("list FICs") || err.to_string().contains("EOF"), "{err}");
@@ -902,4 +943,68 @@ async fn trace_logs_page_by_page() {
     let report = engine.watch(&spec, &WatchOptions::since_text("2000-01-01T00:00:00Z").unwrap()).await.unwrap();
     assert_eq!(report.environments[0].rows, 5);
     assert_eq!(report.failures.len(), 3, "the failures of every page");
+}
+
+/// Batches under faults: a failed round trip is retried; a change set that fails is rolled back by the service
+/// and done again one request at a time, where an inner failure comes back typed as a single request's would;
+/// a Graph batch that fails, or one FIC in it, falls back to single creates.
+#[tokio::test(start_paused = true)]
+async fn faults_inside_batches() {
+    use dataverse_mi::testkit::Fault;
+    // A 503 on the read batch: retried like any request.
+    let (fake, spec) = setup(2, 2, FakeOptions::default());
+    let engine = fake.provisioner(&spec, 4, retry(), batching(true)).unwrap().provisioner;
+    fake.inject(Fault::status("POST dataverse $batch", 503).on_host("env0.crm.dynamics.com"));
+    let plan = engine.plan(&spec).await.unwrap();
+    assert_eq!(fake.requests().iter().filter(|r| r.fault).count(), 1);
+    assert_eq!(plan.environments.len(), 2);
+
+    // One FIC of the Graph batch answers 503: it is created again alone.
+    fake.clear_log();
+    fake.inject(Fault::status("POST graph fics", 503));
+    // The bind of env1's first component fails twice: inside the change set (which rolls back the row), and
+    // again when sent alone.
+    fake.inject(Fault::status("PATCH dataverse pluginassemblies(id)", 409).on_host("env1.crm.dynamics.com").times(2));
+    let report = engine.apply(&plan).await;
+    let failed: Vec<&ActionResult> =
+        report.actions.iter().filter(|a| matches!(a.status, ActionStatus::Failed { .. })).collect();
+    assert_eq!(failed.len(), 1, "{report}");
+    assert!(
+        matches!(&failed[0].status, ActionStatus::Failed { error } if error.status == Some(409) && error.code.as_deref() == Some("0x80040216")),
+        "the inner failure, typed: {report}"
+    );
+    let log = fake.requests();
+    // The FIC whose inner create failed was sent again alone, and both FICs exist once.
+    assert!(log.iter().any(|r| r.route == "POST graph fics" && r.in_batch && r.status == 503));
+    assert!(log.iter().any(|r| r.route == "POST graph fics" && !r.in_batch && r.status == 201));
+    assert_eq!(fake.graph_fics(APP).len(), 2);
+    // env1's change set was rolled back: its row was created again, alone, without a conflict.
+    let creates: Vec<_> = log
+        .iter()
+        .filter(|r| r.route == "POST dataverse managedidentities" && r.host.as_deref() == Some("env1.crm.dynamics.com"))
+        .collect();
+    assert_eq!(creates.len(), 2, "{creates:?}");
+    assert!(creates[0].in_batch && !creates[1].in_batch && creates[1].status < 300, "{creates:?}");
+    // env0's change set went through whole.
+    assert!(
+        log.iter().any(|r| r.route == "POST dataverse $batch" && r.host.as_deref() == Some("env0.crm.dynamics.com"))
+    );
+    assert_eq!(fake.managed_identities("env0.crm.dynamics.com").len(), 1);
+
+    // The next run mends the bind.
+    let rerun = engine.plan(&spec).await.unwrap();
+    assert_eq!(rerun.actions.len(), 1, "{:?}", rerun.actions);
+    assert!(engine.apply(&rerun).await.is_success());
+    assert!(engine.verify(&spec).await.unwrap().is_ok());
+
+    // A Graph batch that fails whole: every FIC is created alone.
+    let (fake, spec) = setup(3, 1, FakeOptions::default());
+    let engine = fake.provisioner(&spec, 4, retry(), batching(true)).unwrap().provisioner;
+    let plan = engine.plan(&spec).await.unwrap();
+    fake.clear_log();
+    fake.inject(Fault::status("POST graph $batch", 400));
+    let report = engine.apply(&plan).await;
+    assert!(report.is_success(), "{report}");
+    assert_eq!(fake.count("POST graph fics"), 3, "each FIC alone after the failed batch");
+    assert_eq!(fake.graph_fics(APP).len(), 3);
 }

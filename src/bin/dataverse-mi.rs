@@ -253,6 +253,9 @@ struct SpecArgs {
     /// Text or JSON output.
     #[arg(long, value_enum, default_value_t)]
     output: Output,
+    /// Send every request on its own instead of in batches (Dataverse $batch, Graph JSON batching).
+    #[arg(long)]
+    no_batch: bool,
     /// Talk to a testkit fake served at this URL instead of the real services (for tests).
     #[arg(long, hide = true)]
     testkit_url: Option<String>,
@@ -400,8 +403,9 @@ fn engine_for_spec(args: &SpecArgs, mut spec: ProvisionSpec) -> Result<(Provisio
     if let Some(cloud) = &args.cloud {
         spec.cloud = cloud.parse()?;
     }
+    let options = ProvisionOptions { batch: !args.no_batch, ..ProvisionOptions::default() };
     let engine = match &args.testkit_url {
-        None => Provisioner::for_spec(&spec, credential()?, ClientOptions::default(), ProvisionOptions::default())?,
+        None => Provisioner::for_spec(&spec, credential()?, ClientOptions::default(), options)?,
         Some(url) => {
             // A fake served by the testkit over loopback: its routes, a token it accepts.
             let token: Arc<dyn TokenSource> =
@@ -416,7 +420,7 @@ fn engine_for_spec(args: &SpecArgs, mut spec: ProvisionSpec) -> Result<(Provisio
                 .arm(format!("{url}/arm/").parse()?)
                 .discovery(format!("{url}/discovery/api/discovery/v2.0/").parse()?)
                 .dataverse(dataverse);
-            Provisioner::for_spec_at(&spec, token, ClientOptions::default(), ProvisionOptions::default(), endpoints)?
+            Provisioner::for_spec_at(&spec, token, ClientOptions::default(), options, endpoints)?
         }
     };
     Ok((spec, engine))

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 use uuid::Uuid;
 
+use super::batch::{BatchPart, BatchRequest, BatchResponse};
 use super::{ApiError, Call, ClientOptions, Created, Pipeline, Service, any_of, check_base};
 use crate::auth::TokenSource;
 use crate::entities::{
@@ -572,5 +573,311 @@ impl DataverseClient {
         let path =
             format!("GetComponentManagedIdentityFIC(ComponentName='{}',ComponentId={component})", kind.logical_name());
         self.pipeline.json(self.call("get component FIC", Method::GET, &path)?).await
+    }
+}
+
+/// A read [`DataverseClient::read_batch`] can put in a `$batch`, each the same request as its single method.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DataverseRead {
+    /// `RetrieveCurrentOrganization`.
+    Organization,
+    /// `managedidentities` with a `$filter`.
+    ManagedIdentities(String),
+    /// Plug-in assemblies by name.
+    AssembliesByName(Vec<String>),
+    /// Plug-in packages by unique name.
+    PackagesByName(Vec<String>),
+    /// Every plug-in assembly.
+    AllAssemblies,
+    /// Every plug-in package.
+    AllPackages,
+    /// One plug-in assembly.
+    Assembly(Uuid),
+    /// One plug-in package.
+    Package(Uuid),
+    /// `GetComponentManagedIdentityFIC` for a component.
+    ComponentFic(ComponentKind, Uuid),
+    /// A component's registered bytes.
+    RegisteredContent(ComponentKind, Uuid),
+}
+
+/// The answer to a [`DataverseRead`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum DataverseAnswer {
+    /// `RetrieveCurrentOrganization`.
+    Organization(OrganizationDetail),
+    /// Managed identity rows.
+    ManagedIdentities(Vec<ManagedIdentity>),
+    /// Plug-in assemblies.
+    Assemblies(Vec<PluginAssembly>),
+    /// Plug-in packages.
+    Packages(Vec<PluginPackage>),
+    /// One plug-in assembly.
+    Assembly(PluginAssembly),
+    /// One plug-in package.
+    Package(PluginPackage),
+    /// The platform's subject for a component.
+    ComponentFic(ComponentManagedIdentityFic),
+    /// Registered bytes (`None`: none).
+    RegisteredContent(Option<Vec<u8>>),
+}
+
+/// A write [`DataverseClient::write_change_set`] puts in one change set.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum DataverseWrite {
+    /// Create a managed identity row (with its client-chosen id).
+    CreateRow(NewManagedIdentity),
+    /// Update a row.
+    UpdateRow(Uuid, ManagedIdentityUpdate),
+    /// Bind a component to a row.
+    Bind(ComponentKind, Uuid, Uuid),
+}
+
+impl DataverseClient {
+    /// The single request for a read, as its own method sends it.
+    fn read_call(&self, read: &DataverseRead) -> Result<Call, ApiError> {
+        let by_name = |operation, set, field, select, names: &[String]| {
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            self.query(operation, set, select, Some(&any_of(field, &names)))
+        };
+        Ok(match read {
+            DataverseRead::Organization => self.call(
+                "retrieve current organization",
+                Method::GET,
+                "RetrieveCurrentOrganization(AccessType=Microsoft.Dynamics.CRM.EndpointAccessType'Default')",
+            )?,
+            DataverseRead::ManagedIdentities(filter) => {
+                self.query("list managed identities", "managedidentities", MI_SELECT, Some(filter))?
+            }
+            DataverseRead::AssembliesByName(names) => {
+                by_name("find plug-in assemblies", "pluginassemblies", "name", ASSEMBLY_SELECT, names)?
+            }
+            DataverseRead::PackagesByName(names) => {
+                by_name("find plug-in packages", "pluginpackages", "uniquename", PACKAGE_SELECT, names)?
+            }
+            DataverseRead::AllAssemblies => {
+                self.query("list plug-in assemblies", "pluginassemblies", ASSEMBLY_SELECT, None)?
+            }
+            DataverseRead::AllPackages => {
+                self.query("list plug-in packages", "pluginpackages", PACKAGE_SELECT, None)?
+            }
+            DataverseRead::Assembly(id) => {
+                let mut call = self.call("get plug-in assembly", Method::GET, &format!("pluginassemblies({id})"))?;
+                call.url.query_pairs_mut().append_pair("$select", ASSEMBLY_SELECT);
+                call
+            }
+            DataverseRead::Package(id) => {
+                let mut call = self.call("get plug-in package", Method::GET, &format!("pluginpackages({id})"))?;
+                call.url.query_pairs_mut().append_pair("$select", PACKAGE_SELECT);
+                call
+            }
+            DataverseRead::ComponentFic(kind, id) => self.call(
+                "get component FIC",
+                Method::GET,
+                &format!("GetComponentManagedIdentityFIC(ComponentName='{}',ComponentId={id})", kind.logical_name()),
+            )?,
+            DataverseRead::RegisteredContent(kind, id) => {
+                let mut call =
+                    self.call("read registered content", Method::GET, &format!("{}({id})", kind.entity_set()))?;
+                call.url.query_pairs_mut().append_pair("$select", "content");
+                call
+            }
+        })
+    }
+
+    /// The same read as a single request (its own method, every page).
+    async fn read_one(&self, read: &DataverseRead) -> Result<DataverseAnswer, ApiError> {
+        fn names(n: &[String]) -> Vec<&str> {
+            n.iter().map(String::as_str).collect()
+        }
+        Ok(match read {
+            DataverseRead::Organization => DataverseAnswer::Organization(self.retrieve_current_organization().await?),
+            DataverseRead::ManagedIdentities(f) => {
+                DataverseAnswer::ManagedIdentities(self.list_managed_identities(Some(f)).await?)
+            }
+            DataverseRead::AssembliesByName(n) => {
+                DataverseAnswer::Assemblies(self.find_plugin_assemblies_by_name(&names(n)).await?)
+            }
+            DataverseRead::PackagesByName(n) => {
+                DataverseAnswer::Packages(self.find_plugin_packages_by_name(&names(n)).await?)
+            }
+            DataverseRead::AllAssemblies => DataverseAnswer::Assemblies(self.list_plugin_assemblies().await?),
+            DataverseRead::AllPackages => DataverseAnswer::Packages(self.list_plugin_packages().await?),
+            DataverseRead::Assembly(id) => DataverseAnswer::Assembly(self.get_plugin_assembly(*id).await?),
+            DataverseRead::Package(id) => DataverseAnswer::Package(self.get_plugin_package(*id).await?),
+            DataverseRead::ComponentFic(kind, id) => {
+                DataverseAnswer::ComponentFic(self.get_component_managed_identity_fic(*kind, *id).await?)
+            }
+            DataverseRead::RegisteredContent(kind, id) => {
+                DataverseAnswer::RegisteredContent(self.registered_content(*kind, *id).await?)
+            }
+        })
+    }
+
+    /// Several reads in one `$batch` round trip (with `Prefer: odata.continue-on-error`, so one failing read does
+    /// not stop the others): each answer, or its typed error, as its single method would give it. A collection
+    /// with more than one page, and a package whose bytes are in its file column, are completed with single
+    /// requests. When the batch itself fails (not sent, not answered, not readable), every read is sent on its own.
+    pub async fn read_batch(&self, reads: &[DataverseRead]) -> Vec<Result<DataverseAnswer, ApiError>> {
+        if reads.is_empty() {
+            return Vec::new();
+        }
+        let calls: Result<Vec<Call>, ApiError> = reads.iter().map(|r| self.read_call(r)).collect();
+        let responses = match calls {
+            Ok(calls) => {
+                let parts: Vec<BatchPart> = calls.iter().map(|c| BatchPart::Request(batch_request(c, None))).collect();
+                self.pipeline.batch("read in a batch", &parts, true).await
+            }
+            Err(e) => Err(e),
+        };
+        let responses = match responses {
+            Ok(r) if r.len() == reads.len() => r,
+            outcome => {
+                if let Err(e) = &outcome {
+                    tracing::debug!(error = %e, "the read batch failed; reading one by one");
+                }
+                let mut out = Vec::with_capacity(reads.len());
+                for r in reads {
+                    out.push(self.read_one(r).await);
+                }
+                return out;
+            }
+        };
+        let mut out = Vec::with_capacity(reads.len());
+        for (read, response) in reads.iter().zip(responses) {
+            out.push(self.answer(read, response).await);
+        }
+        out
+    }
+
+    async fn answer(&self, read: &DataverseRead, response: BatchResponse) -> Result<DataverseAnswer, ApiError> {
+        let operation = "read in a batch";
+        let response = self.pipeline.inner_result(operation, response)?;
+        let body = response.body();
+        let page = |body: &[u8]| -> Result<Option<Vec<serde_json::Value>>, ApiError> {
+            let p: super::Page<serde_json::Value> = super::decode(Service::Dataverse, operation, body)?;
+            Ok(p.next_link.is_none().then_some(p.value))
+        };
+        fn rows<T: serde::de::DeserializeOwned>(values: Vec<serde_json::Value>) -> Result<Vec<T>, ApiError> {
+            super::decode(Service::Dataverse, "read in a batch", &serde_json::to_vec(&values).unwrap_or_default())
+        }
+        Ok(match read {
+            DataverseRead::Organization => {
+                let r: RetrieveCurrentOrganizationResponse = super::decode(Service::Dataverse, operation, body)?;
+                DataverseAnswer::Organization(r.detail)
+            }
+            DataverseRead::ManagedIdentities(_) => match page(body)? {
+                Some(v) => DataverseAnswer::ManagedIdentities(rows(v)?),
+                None => self.read_one(read).await?,
+            },
+            DataverseRead::AssembliesByName(_) | DataverseRead::AllAssemblies => match page(body)? {
+                Some(v) => DataverseAnswer::Assemblies(rows(v)?),
+                None => self.read_one(read).await?,
+            },
+            DataverseRead::PackagesByName(_) | DataverseRead::AllPackages => match page(body)? {
+                Some(v) => DataverseAnswer::Packages(rows(v)?),
+                None => self.read_one(read).await?,
+            },
+            DataverseRead::Assembly(_) => {
+                DataverseAnswer::Assembly(super::decode(Service::Dataverse, operation, body)?)
+            }
+            DataverseRead::Package(_) => DataverseAnswer::Package(super::decode(Service::Dataverse, operation, body)?),
+            DataverseRead::ComponentFic(..) => {
+                DataverseAnswer::ComponentFic(super::decode(Service::Dataverse, operation, body)?)
+            }
+            DataverseRead::RegisteredContent(kind, id) => {
+                #[derive(Deserialize)]
+                struct Row {
+                    #[serde(default)]
+                    content: Option<String>,
+                }
+                let row: Row = super::decode(Service::Dataverse, operation, body)?;
+                match row.content.filter(|t| !t.trim().is_empty()) {
+                    Some(text) => DataverseAnswer::RegisteredContent(Some(decode_content(&text)?)),
+                    None if *kind == ComponentKind::PluginPackage => {
+                        DataverseAnswer::RegisteredContent(self.registered_content(*kind, *id).await?)
+                    }
+                    None => DataverseAnswer::RegisteredContent(None),
+                }
+            }
+        })
+    }
+
+    /// Writes in one change set: they succeed or fail together (a row created here is referred to as `$1` by
+    /// the binds that follow). The error is the failing request's, typed as its single request's would be.
+    pub async fn write_change_set(&self, writes: &[DataverseWrite]) -> Result<(), ApiError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let mut created: Option<Uuid> = None;
+        let mut requests = Vec::with_capacity(writes.len());
+        for (i, w) in writes.iter().enumerate() {
+            let content_id = Some(u32::try_from(i + 1).unwrap_or(u32::MAX));
+            let mut r = match w {
+                DataverseWrite::CreateRow(row) => {
+                    created = Some(row.id);
+                    let call = self.call("create managed identity", Method::POST, "managedidentities")?.json(row)?;
+                    batch_request(&call, content_id)
+                }
+                DataverseWrite::UpdateRow(id, update) => {
+                    let call = self
+                        .call("update managed identity", Method::PATCH, &format!("managedidentities({id})"))?
+                        .header(http::header::IF_MATCH, "*")
+                        .json(update)?;
+                    batch_request(&call, content_id)
+                }
+                DataverseWrite::Bind(kind, component, target) => {
+                    let body = if created == Some(*target) && i > 0 {
+                        // The row created earlier in this change set, by its Content-ID.
+                        serde_json::json!({ "managedidentityid@odata.bind": "$1" })
+                    } else {
+                        serde_json::to_value(ManagedIdentityBinding::bind(*target))
+                            .map_err(|e| ApiError::invalid("request body", e.to_string()))?
+                    };
+                    let call = self
+                        .call("bind component", Method::PATCH, &format!("{}({component})", kind.entity_set()))?
+                        .header(http::header::IF_MATCH, "*")
+                        .json(&body)?;
+                    batch_request(&call, content_id)
+                }
+            };
+            r.content_id = content_id;
+            requests.push(r);
+        }
+        let responses = self.pipeline.batch("write a change set", &[BatchPart::ChangeSet(requests)], true).await?;
+        for response in responses {
+            self.pipeline.inner_result("write a change set", response)?;
+        }
+        Ok(())
+    }
+}
+
+fn decode_content(text: &str) -> Result<Vec<u8>, ApiError> {
+    use base64::Engine as _;
+    let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD.decode(compact).map_err(|e| ApiError::Decode {
+        service: Service::Dataverse,
+        operation: "read registered content",
+        path: "content".into(),
+        message: format!("not Base64: {e}"),
+    })
+}
+
+/// A call as a request inside a batch (its absolute URL, its headers, its body).
+fn batch_request(call: &Call, content_id: Option<u32>) -> BatchRequest {
+    BatchRequest {
+        method: call.method.clone(),
+        url: call.url.to_string(),
+        headers: call
+            .headers
+            .iter()
+            .filter(|(n, _)| *n != http::header::CONTENT_TYPE)
+            .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect(),
+        body: call.body.as_ref().map(|b| b.to_vec()),
+        content_id,
     }
 }

@@ -207,6 +207,40 @@ impl GraphClient {
         self.pipeline.json(call).await
     }
 
+    /// Creates FICs on one application in one Graph JSON batch (at most [`GRAPH_BATCH_LIMIT`](super::GRAPH_BATCH_LIMIT)):
+    /// each one's outcome, typed as [`create_fic`](Self::create_fic)'s would be. When the batch itself fails,
+    /// every FIC gets that error (the caller sends them again on their own).
+    pub async fn create_fics_batch(
+        &self,
+        app: AppRef,
+        fics: &[FederatedIdentityCredential],
+    ) -> Vec<Result<GraphFederatedIdentityCredential, ApiError>> {
+        let mut requests = Vec::with_capacity(fics.len());
+        for fic in fics {
+            let request = fic
+                .graph_body()
+                .map_err(|e| ApiError::invalid("FIC", e.to_string()))
+                .and_then(|body| Ok((Method::POST, self.fics_url(app, None)?, Some(body))));
+            match request {
+                Ok(r) => requests.push(r),
+                Err(e) => return fics.iter().map(|_| Err(ApiError::invalid("FIC", e.to_string()))).collect(),
+            }
+        }
+        match self.pipeline.json_batch("create FICs in a batch", &requests).await {
+            Ok(responses) => responses
+                .into_iter()
+                .map(|r| {
+                    if r.status().is_success() {
+                        super::decode(super::Service::Graph, "create FIC", r.body())
+                    } else {
+                        Err(super::error::service_error(super::Service::Graph, "create FIC", &r, 1))
+                    }
+                })
+                .collect(),
+            Err(e) => fics.iter().map(|_| Err(ApiError::invalid("batch", e.to_string()))).collect(),
+        }
+    }
+
     /// Updates a FIC's issuer, subject, audiences and description (the name cannot change). Safe to retry.
     pub async fn update_fic(
         &self,

@@ -6,6 +6,7 @@
 //! `tracing` span per request that never records the token.
 
 mod arm;
+pub mod batch;
 mod dataverse;
 mod discovery;
 mod error;
@@ -33,8 +34,8 @@ pub use arm::{
     UserAssignedIdentityRef, role_assignment_name,
 };
 pub use dataverse::{
-    ComponentKind, ComponentManagedIdentityFic, DATAVERSE_HOST_SUFFIXES, DataverseClient, EnvironmentStatus,
-    ManagedIdentityUpdate, OrgUrl, WhoAmI,
+    ComponentKind, ComponentManagedIdentityFic, DATAVERSE_HOST_SUFFIXES, DataverseAnswer, DataverseClient,
+    DataverseRead, DataverseWrite, EnvironmentStatus, ManagedIdentityUpdate, OrgUrl, WhoAmI,
 };
 pub use discovery::{DiscoveredEnvironment, GlobalDiscoveryClient};
 pub use error::{ApiError, DATAVERSE_DUPLICATE_KEY, DATAVERSE_NOT_FOUND, ErrorDetail, Service, ServiceError};
@@ -62,6 +63,9 @@ pub struct ClientOptions {
     pub max_pages: usize,
 }
 
+/// The most requests Microsoft Graph takes in one JSON batch.
+pub const GRAPH_BATCH_LIMIT: usize = 20;
+
 /// The default [`ClientOptions::max_pages`]: 1,000 pages (half a million rows at Dataverse's 500 per page).
 pub const DEFAULT_MAX_PAGES: usize = 1_000;
 
@@ -70,6 +74,7 @@ pub const DEFAULT_MAX_PAGES: usize = 1_000;
 pub struct RequestStats {
     requests: std::sync::atomic::AtomicU64,
     retries: std::sync::atomic::AtomicU64,
+    inner: std::sync::atomic::AtomicU64,
 }
 
 impl RequestStats {
@@ -81,6 +86,12 @@ impl RequestStats {
     /// Attempts that were retries.
     pub fn retries(&self) -> u64 {
         self.retries.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Requests sent inside batches (Dataverse `$batch`, Graph JSON batching); each batch itself counts once in
+    /// [`requests`](Self::requests), as the round trip it is.
+    pub fn batched(&self) -> u64 {
+        self.inner.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -154,6 +165,8 @@ pub(crate) struct Pipeline {
     tokens: Arc<TokenCache>,
     retry: RetryOptions,
     limit: Arc<Semaphore>,
+    /// How many permits `limit` had when the client was made: a batch takes one per inner request, at most this.
+    capacity: u32,
     rng: Arc<std::sync::Mutex<fastrand::Rng>>,
     stats: Arc<RequestStats>,
     max_pages: usize,
@@ -172,12 +185,15 @@ pub(crate) struct Call {
     /// Service error codes that mean "try again" although their status is not a transient one (e.g. ARM's 409
     /// for concurrent FIC writes to one identity).
     pub(crate) transient_codes: &'static [&'static str],
+    /// Concurrency permits the request takes: one, or one per inner request of a batch (service protection
+    /// counts those).
+    pub(crate) permits: u32,
 }
 
 impl Call {
     pub(crate) fn new(operation: &'static str, method: Method, url: Url) -> Self {
         let retry_safe = matches!(method, Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS);
-        Call { operation, method, url, headers: Vec::new(), body: None, retry_safe, transient_codes: &[] }
+        Call { operation, method, url, headers: Vec::new(), body: None, retry_safe, transient_codes: &[], permits: 1 }
     }
 
     /// Retries, like a 503, an answer whose service error code is one of `codes`.
@@ -222,6 +238,10 @@ impl Pipeline {
             None => default_transport()?,
         };
         let origin = origin(&base);
+        let limit = options
+            .shared_limit
+            .unwrap_or_else(|| Arc::new(Semaphore::new(options.max_concurrency.clamp(1, Semaphore::MAX_PERMITS))));
+        let capacity = u32::try_from(limit.available_permits().max(1)).unwrap_or(u32::MAX);
         let rng = match options.retry.seed {
             Some(seed) => fastrand::Rng::with_seed(seed),
             None => fastrand::Rng::new(),
@@ -234,9 +254,8 @@ impl Pipeline {
             transport,
             tokens: Arc::new(TokenCache::new(credential)),
             retry: options.retry,
-            limit: options
-                .shared_limit
-                .unwrap_or_else(|| Arc::new(Semaphore::new(options.max_concurrency.clamp(1, Semaphore::MAX_PERMITS)))),
+            capacity,
+            limit,
             rng: Arc::new(std::sync::Mutex::new(rng)),
             stats: options.stats.unwrap_or_default(),
             max_pages: options.max_pages.max(1),
@@ -378,7 +397,11 @@ impl Pipeline {
         &self,
         call: &Call,
     ) -> Result<(Result<http::Response<Bytes>, TransportError>, Instant, crate::auth::AccessToken), ApiError> {
-        let _permit = self.limit.acquire().await.map_err(|_| ApiError::invalid("client", "the client was closed"))?;
+        let _permit = self
+            .limit
+            .acquire_many(call.permits.clamp(1, self.capacity))
+            .await
+            .map_err(|_| ApiError::invalid("client", "the client was closed"))?;
         let token = self.tokens.token(&[self.scope.as_str()]).await?;
         let mut bearer = HeaderValue::try_from(format!("Bearer {}", token.token.expose()))
             .map_err(|_| ApiError::invalid("token", "the token has characters that cannot go in a header"))?;
@@ -428,6 +451,127 @@ impl Pipeline {
             },
         })?;
         Ok(Created { id: Some(id), row: None })
+    }
+
+    /// Sends a Dataverse `$batch` (at `{base}$batch`) and reads its answer: one response per request, in order.
+    /// Takes one concurrency permit per inner request. Answers that are not a readable batch are errors
+    /// (`ApiError::Decode`).
+    pub(crate) async fn batch(
+        &self,
+        operation: &'static str,
+        parts: &[batch::BatchPart],
+        retry_safe: bool,
+    ) -> Result<Vec<batch::BatchResponse>, ApiError> {
+        let inner: usize = parts
+            .iter()
+            .map(|p| match p {
+                batch::BatchPart::Request(_) => 1,
+                batch::BatchPart::ChangeSet(r) => r.len(),
+            })
+            .sum();
+        let boundary = batch::boundary("batch");
+        let mut call = Call::new(operation, Method::POST, self.url("$batch")?).retry_safe(retry_safe);
+        call.headers.push((
+            CONTENT_TYPE,
+            HeaderValue::try_from(format!("multipart/mixed; boundary={boundary}"))
+                .map_err(|_| ApiError::invalid("batch", "boundary"))?,
+        ));
+        call.headers.push((HeaderName::from_static("prefer"), HeaderValue::from_static("odata.continue-on-error")));
+        call.body = Some(Bytes::from(batch::build_request(&boundary, parts)));
+        call.permits = u32::try_from(inner).unwrap_or(u32::MAX);
+        let response = self.send(call).await?;
+        self.stats.inner.fetch_add(inner as u64, std::sync::atomic::Ordering::Relaxed);
+        let content_type = response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        batch::parse_response(content_type, response.body()).map_err(|e| ApiError::Decode {
+            service: self.service,
+            operation,
+            path: "$batch".into(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Sends a Microsoft Graph JSON batch (`POST {base}$batch`, `{"requests": [...]}`, at most
+    /// [`GRAPH_BATCH_LIMIT`] requests) of `(method, url, body)` requests, each URL under this client's base;
+    /// returns each inner response in the order of the requests (Graph answers in any order, matched by id).
+    pub(crate) async fn json_batch(
+        &self,
+        operation: &'static str,
+        requests: &[(Method, Url, Option<serde_json::Value>)],
+    ) -> Result<Vec<http::Response<Bytes>>, ApiError> {
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            responses: Vec<Inner>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Inner {
+            id: String,
+            status: u16,
+            #[serde(default)]
+            headers: std::collections::BTreeMap<String, String>,
+            #[serde(default)]
+            body: Option<serde_json::Value>,
+        }
+        if requests.len() > GRAPH_BATCH_LIMIT {
+            return Err(ApiError::invalid(
+                "batch",
+                format!("{} requests; Graph takes at most {GRAPH_BATCH_LIMIT}", requests.len()),
+            ));
+        }
+        let mut listed = Vec::with_capacity(requests.len());
+        for (i, (method, url, body)) in requests.iter().enumerate() {
+            let relative = url
+                .as_str()
+                .strip_prefix(self.base.as_str())
+                .ok_or_else(|| ApiError::invalid("batch", format!("{url} is not under {}", self.base)))?;
+            let mut r = serde_json::json!({"id": (i + 1).to_string(), "method": method.as_str(), "url": format!("/{relative}")});
+            if let Some(body) = body {
+                r["body"] = body.clone();
+                r["headers"] = serde_json::json!({"Content-Type": "application/json"});
+            }
+            listed.push(r);
+        }
+        let mut call = Call::new(operation, Method::POST, self.url("$batch")?)
+            .json(&serde_json::json!({ "requests": listed }))?
+            .retry_safe(true);
+        call.permits = u32::try_from(requests.len()).unwrap_or(u32::MAX);
+        let answer: Answer = self.json(call).await?;
+        self.stats.inner.fetch_add(requests.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        let mut by_id: std::collections::HashMap<String, Inner> =
+            answer.responses.into_iter().map(|r| (r.id.clone(), r)).collect();
+        let mut out = Vec::with_capacity(requests.len());
+        for i in 1..=requests.len() {
+            let inner = by_id.remove(&i.to_string()).ok_or_else(|| ApiError::Decode {
+                service: self.service,
+                operation,
+                path: "responses".into(),
+                message: format!("no response for request {i}"),
+            })?;
+            let body = inner.body.map(|b| serde_json::to_vec(&b).unwrap_or_default()).unwrap_or_default();
+            let mut response = http::Response::new(Bytes::from(body));
+            *response.status_mut() = StatusCode::from_u16(inner.status).unwrap_or(StatusCode::BAD_GATEWAY);
+            for (name, value) in inner.headers {
+                if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(&value)) {
+                    response.headers_mut().insert(n, v);
+                }
+            }
+            out.push(response);
+        }
+        Ok(out)
+    }
+
+    /// A batch response read as the answer of a single request: the typed error for a failure, as
+    /// [`send`](Self::send) would give it.
+    pub(crate) fn inner_result(
+        &self,
+        operation: &'static str,
+        response: batch::BatchResponse,
+    ) -> Result<http::Response<Bytes>, ApiError> {
+        let response = response.into_http();
+        if response.status().is_success() {
+            Ok(response)
+        } else {
+            Err(error::service_error(self.service, operation, &response, 1))
+        }
     }
 
     /// Sends a call whose success has no body to read.

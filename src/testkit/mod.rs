@@ -218,12 +218,26 @@ pub struct LoggedRequest {
     pub status: u16,
     /// Whether the answer was an injected fault.
     pub fault: bool,
+    /// Whether the request came inside a batch (a Dataverse `$batch` or Graph JSON batch, logged as a round trip
+    /// of its own with the route `POST dataverse $batch` / `POST graph $batch`).
+    pub in_batch: bool,
 }
 
 impl LoggedRequest {
-    /// Whether the request changes state (any method but GET), counted only when it was not a fault.
+    /// Whether the request changes state (any method but GET; a batch envelope is not one, its inner requests
+    /// are), counted only when it was not a fault.
     pub fn is_write(&self) -> bool {
-        !self.route.starts_with("GET ")
+        !self.route.starts_with("GET ") && !self.is_batch()
+    }
+
+    /// Whether this is a batch envelope (a round trip carrying other requests).
+    pub fn is_batch(&self) -> bool {
+        self.route.ends_with(" $batch")
+    }
+
+    /// The service (`dataverse`, `graph`, `arm`, `discovery`, `login`), from the route.
+    pub fn service(&self) -> &str {
+        self.route.split(' ').nth(1).unwrap_or_default()
     }
 }
 
@@ -764,6 +778,24 @@ impl FakePlatform {
     /// Requests on one route.
     pub fn count(&self, route: &str) -> usize {
         self.lock().log.iter().filter(|r| r.route == route).count()
+    }
+
+    /// Round trips (HTTP requests on the wire: a batch counts once, its inner requests not at all), by service.
+    pub fn round_trips(&self) -> BTreeMap<String, usize> {
+        let mut out = BTreeMap::new();
+        for r in self.lock().log.iter().filter(|r| !r.in_batch) {
+            *out.entry(r.service().to_owned()).or_default() += 1;
+        }
+        out
+    }
+
+    /// Requests that came inside batches, by service.
+    pub fn batched_requests(&self) -> BTreeMap<String, usize> {
+        let mut out = BTreeMap::new();
+        for r in self.lock().log.iter().filter(|r| r.in_batch) {
+            *out.entry(r.service().to_owned()).or_default() += 1;
+        }
+        out
     }
 
     /// Writes that took effect (not faults).

@@ -3,6 +3,7 @@
 use bytes::Bytes;
 use http::{Method, Response, StatusCode};
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use uuid::Uuid;
 
 use super::{Component, Environment, FakePlatform, Handled, LoggedRequest, State};
@@ -196,6 +197,7 @@ pub(super) fn handle(
         body: String::from_utf8_lossy(request.body()).into_owned(),
         status,
         fault,
+        in_batch: false,
     };
     // A fault aimed at this request comes first.
     let aimed = s
@@ -239,6 +241,29 @@ pub(super) fn handle(
     if dropped && !after_processing {
         s.log.push(log(route_name, 0, true));
         return Handled::Drop { delay };
+    }
+    if let Target::Dataverse { host, rest } = &t
+        && rest.split('?').next() == Some("$batch")
+        && method == Method::POST
+    {
+        let (response, inner) = dataverse_batch(&mut s, request, host);
+        let status = response.status().as_u16();
+        s.log.push(log(route_name, status, false));
+        for (r, status) in inner {
+            s.log.push(LoggedRequest { in_batch: true, ..log(r.0, status, false) }.with(&r.1, &r.2, &r.3));
+        }
+        return Handled::Answer(response, delay);
+    }
+    if let Target::Graph { rest } = &t
+        && rest.split('?').next() == Some("$batch")
+        && method == Method::POST
+    {
+        let (status, answer, inner) = graph_batch(&mut s, request);
+        s.log.push(log(route_name, status.as_u16(), false));
+        for (r, status) in inner {
+            s.log.push(LoggedRequest { in_batch: true, ..log(r.0, status, false) }.with(&r.1, &r.2, &r.3));
+        }
+        return Handled::Answer(respond(status, &answer, &[]), delay);
     }
     let body: Value = if request.body().is_empty() {
         Value::Null
@@ -314,6 +339,179 @@ fn discovery(s: &State, request: &http::Request<Bytes>, rest: &str) -> Answer {
     )
 }
 
+impl LoggedRequest {
+    /// The same log entry for an inner request: its method, path and body.
+    fn with(mut self, method: &str, path: &str, body: &str) -> Self {
+        self.method = method.to_owned();
+        self.path_and_query = path.to_owned();
+        self.body = body.to_owned();
+        self
+    }
+}
+
+/// An inner request as logged: (route, method, path and query, body).
+type InnerLog = ((String, String, String, String), u16);
+
+/// A status fault aimed at a request inside a batch (the other fault kinds act on round trips only).
+fn inner_fault(s: &mut State, route: &str, host: Option<&str>) -> Option<Answer> {
+    let i = s.faults.iter().position(|f| {
+        f.count > 0
+            && f.route == route
+            && f.host.as_deref().is_none_or(|h| Some(h) == host)
+            && matches!(f.kind, super::FaultKind::Status { .. })
+    })?;
+    s.faults[i].count -= 1;
+    let super::FaultKind::Status { status, .. } = s.faults[i].kind else { return None };
+    let code = if route.contains(" dataverse ") { "0x80040216" } else { "InjectedFault" };
+    Some((
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        json!({"error": {"code": code, "message": format!("an injected {status}")}}),
+    ))
+}
+
+/// A Graph JSON batch: at most 20 requests, each through the same handler as on its own.
+fn graph_batch(s: &mut State, request: &http::Request<Bytes>) -> (StatusCode, Value, Vec<InnerLog>) {
+    let body: Value = serde_json::from_slice(request.body()).unwrap_or(Value::Null);
+    let Some(requests) = body.get("requests").and_then(Value::as_array) else {
+        let (status, v) = error(400, "BadRequest", "Invalid batch payload format.");
+        return (status, v, Vec::new());
+    };
+    if requests.len() > 20 {
+        let (status, v) = error(400, "BadRequest", "The number of requests in a batch exceeds the limit of 20.");
+        return (status, v, Vec::new());
+    }
+    let mut logged = Vec::new();
+    let mut responses = Vec::new();
+    for r in requests {
+        let id = r.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let method = r
+            .get("method")
+            .and_then(Value::as_str)
+            .and_then(|m| Method::from_bytes(m.as_bytes()).ok())
+            .unwrap_or(Method::GET);
+        let url = r.get("url").and_then(Value::as_str).unwrap_or_default().trim_start_matches('/').to_owned();
+        let inner_body = r.get("body").cloned().unwrap_or(Value::Null);
+        let text = if inner_body.is_null() { String::new() } else { inner_body.to_string() };
+        let inner = http::Request::builder()
+            .method(method.clone())
+            .uri(format!("/v1.0/{url}"))
+            .body(Bytes::from(text.clone()))
+            .unwrap_or_else(|_| http::Request::new(Bytes::new()));
+        let route = route_of(&method, &Target::Graph { rest: url.clone() });
+        let (status, answer) = match inner_fault(s, &route, Some("graph.microsoft.com")) {
+            Some(fault) => fault,
+            None => graph(s, &inner, &url, &inner_body),
+        };
+        logged.push(((route, method.to_string(), format!("/v1.0/{url}"), text), status.as_u16()));
+        responses.push(json!({"id": id, "status": status.as_u16(), "headers": {"Content-Type": "application/json"}, "body": answer}));
+    }
+    // Graph answers in any order: the fake answers backwards, so that a client relying on the order fails.
+    responses.reverse();
+    (StatusCode::OK, json!({"responses": responses}), logged)
+}
+
+/// A Dataverse `$batch`: each request through the same handler as on its own, change sets all or nothing (the
+/// environment's state is put back when one request of the set fails, and the set answers with that response).
+fn dataverse_batch(s: &mut State, request: &http::Request<Bytes>, host: &str) -> (Response<Bytes>, Vec<InnerLog>) {
+    use crate::clients::batch::{BatchPart, BatchRequest, BatchResponse, build_response, parse_request};
+    let content_type = request.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let parts = match parse_request(content_type, request.body()) {
+        Ok(p) => p,
+        Err(e) => {
+            let body =
+                json!({"error": {"code": "0x80060891", "message": format!("The batch request is malformed: {e}")}});
+            return (respond(StatusCode::BAD_REQUEST, &body, &[]), Vec::new());
+        }
+    };
+    let mut logged = Vec::new();
+    let mut one = |s: &mut State, r: &BatchRequest, created: &BTreeMap<u32, String>| -> BatchResponse {
+        let path = r.url.split("/api/data/v9.2/").nth(1).unwrap_or(&r.url).to_owned();
+        let mut text = String::from_utf8_lossy(r.body.as_deref().unwrap_or_default()).into_owned();
+        // `$n` in a body refers to what request n of the change set created.
+        for (id, url) in created {
+            text = text.replace(&format!("\"${id}\""), &format!("\"{url}\""));
+        }
+        let body: Value =
+            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::Null) };
+        let mut builder = http::Request::builder().method(r.method.clone()).uri(format!("/api/data/v9.2/{path}"));
+        for (n, v) in &r.headers {
+            builder = builder.header(n.as_str(), v.as_str());
+        }
+        let inner = builder.body(Bytes::from(text.clone())).unwrap_or_else(|_| http::Request::new(Bytes::new()));
+        let route = route_of(&r.method, &Target::Dataverse { host: host.to_owned(), rest: path.clone() });
+        let (status, answer) = match inner_fault(s, &route, Some(host)) {
+            Some(fault) => fault,
+            None => dataverse(s, &inner, host, &path, &body),
+        };
+        logged.push(((route, r.method.to_string(), format!("/api/data/v9.2/{path}"), text), status.as_u16()));
+        let wants_body = r.method == Method::GET
+            || r.headers
+                .iter()
+                .any(|(n, v)| n.eq_ignore_ascii_case("prefer") && v.starts_with("return=representation"));
+        let mut headers = http::HeaderMap::new();
+        let (status, body) = if status.is_success() && !wants_body {
+            if let Some(id) = answer.get("managedidentityid").and_then(Value::as_str)
+                && let Ok(v) =
+                    http::HeaderValue::from_str(&format!("https://{host}/api/data/v9.2/managedidentities({id})"))
+            {
+                headers.insert("odata-entityid", v);
+            }
+            (if status == StatusCode::CREATED { StatusCode::NO_CONTENT } else { status }, Bytes::new())
+        } else {
+            headers.insert("content-type", http::HeaderValue::from_static("application/json; odata.metadata=minimal"));
+            (status, Bytes::from(serde_json::to_vec(&answer).unwrap_or_default()))
+        };
+        BatchResponse { status, headers, body, content_id: r.content_id.map(|c| c.to_string()) }
+    };
+    let mut answers = Vec::with_capacity(parts.len());
+    for part in &parts {
+        match part {
+            BatchPart::Request(r) => {
+                let mut response = one(s, r, &BTreeMap::new());
+                response.content_id = None;
+                answers.push(Ok(vec![response]));
+            }
+            BatchPart::ChangeSet(requests) => {
+                let before = s.environments.get(host).cloned();
+                let mut created = BTreeMap::new();
+                let mut responses = Vec::new();
+                let mut failed = None;
+                for r in requests {
+                    let response = one(s, r, &created);
+                    if !response.status.is_success() {
+                        failed = Some(response);
+                        break;
+                    }
+                    if let (Some(id), Some(url)) = (r.content_id, response.headers.get("odata-entityid")) {
+                        let url = url.to_str().unwrap_or_default();
+                        let relative = url.split("/api/data/v9.2").nth(1).unwrap_or(url).to_owned();
+                        created.insert(id, relative);
+                    }
+                    responses.push(response);
+                }
+                match failed {
+                    Some(f) => {
+                        if let Some(env) = before {
+                            s.environments.insert(host.to_owned(), env);
+                        }
+                        answers.push(Err(f));
+                    }
+                    None => answers.push(Ok(responses)),
+                }
+            }
+        }
+    }
+    let boundary = crate::clients::batch::boundary("batchresponse");
+    let body = build_response(&boundary, &answers);
+    let response = Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", format!("multipart/mixed; boundary={boundary}"))
+        .header("x-ms-request-id", "fake-request")
+        .body(Bytes::from(body))
+        .unwrap_or_else(|_| Response::new(Bytes::new()));
+    (response, logged)
+}
+
 fn respond(status: StatusCode, body: &Value, headers: &[(&str, &str)]) -> Response<Bytes> {
     let bytes = if body.is_null() { Bytes::new() } else { Bytes::from(serde_json::to_vec(body).unwrap_or_default()) };
     let mut b = Response::builder().status(status).header("x-ms-request-id", "fake-request");
@@ -341,7 +539,9 @@ fn route_of(method: &Method, t: &Target) -> String {
     match t {
         Target::Dataverse { rest, .. } => format!("{method} dataverse {}", strip(rest)),
         Target::Graph { rest } => {
-            let kind = if rest.contains("federatedIdentityCredentials(name=") {
+            let kind = if rest.starts_with("$batch") {
+                "$batch"
+            } else if rest.contains("federatedIdentityCredentials(name=") {
                 "fic upsert"
             } else if rest.ends_with("federatedIdentityCredentials") {
                 "fics"

@@ -63,8 +63,11 @@ impl Provisioner {
             }
         }));
         let environments = async {
+            // With batching, every FIC first, in as few requests as the identity allows (Graph: 20 per batch).
+            let made = if self.options.batch { self.create_fics_ahead(plan).await } else { BTreeMap::new() };
+            let made = &made;
             let mut per_env = stream::iter(0..plan.environments.len())
-                .map(|env| async move { (env, self.apply_environment(plan, env, &by_env[env], identity).await) })
+                .map(|env| async move { (env, self.apply_environment(plan, env, &by_env[env], identity, made).await) })
                 .buffer_unordered(self.options.environment_concurrency.max(1));
             let mut done = Vec::new();
             while let Some((env, env_results)) = per_env.next().await {
@@ -178,6 +181,7 @@ impl Provisioner {
         env: usize,
         indexes: &[usize],
         identity: IdentityInfo,
+        made: &BTreeMap<usize, ActionResult>,
     ) -> Vec<ActionResult> {
         let e = &plan.environments[env];
         // A plan made before the identity existed leaves the row id to now.
@@ -230,9 +234,71 @@ impl Provisioner {
                 ActionResult { description: action.describe(plan), status: self.finish(i, outcome) }
             }
         };
+        let mut out: BTreeMap<usize, ActionResult> = BTreeMap::new();
+        // FICs made ahead (in Graph batches) are done already.
+        let indexes: Vec<usize> = indexes
+            .iter()
+            .copied()
+            .filter(|i| match made.get(i) {
+                Some(r) => {
+                    out.insert(*i, r.clone());
+                    false
+                }
+                None => true,
+            })
+            .collect();
+        let (fics, writes): (Vec<usize>, Vec<usize>) =
+            indexes.iter().partition(|i| matches!(plan.actions[**i], Action::CreateFic { .. }));
+        let fics_ok = out.values().all(|r| matches!(r.status, ActionStatus::Done | ActionStatus::AlreadyDone));
+        if self.options.batch && fics.is_empty() && fics_ok && !writes.is_empty() {
+            // The row and every bind in one change set: together or not at all. A change set that fails (a row
+            // made by an earlier run, a throttled batch) is done again one request at a time, with the usual
+            // idempotence rules.
+            let mut ordered = writes.clone();
+            ordered.sort_by_key(|i| matches!(plan.actions[*i], Action::Bind { .. }));
+            let change_set: Vec<DataverseWrite> = ordered
+                .iter()
+                .filter_map(|i| match &plan.actions[*i] {
+                    Action::CreateManagedIdentity { row, .. } => {
+                        Some(DataverseWrite::CreateRow(row.clone().unwrap_or_else(|| NewManagedIdentity {
+                            id: row_id,
+                            ..NewManagedIdentity::for_plugins(
+                                identity.client_id,
+                                e.tenant_id,
+                                e.environment_id,
+                                plan.version,
+                            )
+                        })))
+                    }
+                    Action::UpdateManagedIdentity { id, update, .. } => {
+                        Some(DataverseWrite::UpdateRow(*id, update.clone()))
+                    }
+                    Action::Bind { component, managed_identity, .. } => {
+                        Some(DataverseWrite::Bind(component.kind, component.id, managed_identity.unwrap_or(row_id)))
+                    }
+                    _ => None,
+                })
+                .collect();
+            if change_set.len() == ordered.len() {
+                for i in &ordered {
+                    self.emit(ProgressEvent::Started { action: *i, description: plan.actions[*i].describe(plan) });
+                }
+                match dv.write_change_set(&change_set).await {
+                    Ok(()) => {
+                        for i in ordered {
+                            let status = self.finish(i, Ok(ActionStatus::Done));
+                            out.insert(i, ActionResult { description: plan.actions[i].describe(plan), status });
+                        }
+                        return out.into_values().collect();
+                    }
+                    Err(err) => {
+                        tracing::debug!(org = %e.org_url, error = %err, "the change set failed; writing one by one");
+                    }
+                }
+            }
+        }
         let (first, binds): (Vec<usize>, Vec<usize>) =
             indexes.iter().partition(|i| !matches!(plan.actions[**i], Action::Bind { .. }));
-        let mut out: BTreeMap<usize, ActionResult> = BTreeMap::new();
         for (i, r) in first.iter().copied().zip(futures_util::future::join_all(first.iter().map(|i| run(*i))).await) {
             out.insert(i, r);
         }
@@ -254,6 +320,40 @@ impl Provisioner {
             }
         }
         out.into_values().collect()
+    }
+
+    /// Every `CreateFic` of the plan through [`IdentityApi::create_fics`] (Graph JSON batches); a FIC whose
+    /// create failed gets the single request's treatment (sent again alone, then read back and compared).
+    async fn create_fics_ahead(&self, plan: &Plan) -> BTreeMap<usize, ActionResult> {
+        let wanted: Vec<(usize, &FederatedIdentityCredential)> = plan
+            .actions
+            .iter()
+            .enumerate()
+            .filter_map(|(i, a)| match a {
+                Action::CreateFic { fic, .. } => Some((i, fic)),
+                _ => None,
+            })
+            .collect();
+        let mut out = BTreeMap::new();
+        if wanted.len() < 2 {
+            return out;
+        }
+        for (i, _) in &wanted {
+            self.emit(ProgressEvent::Started { action: *i, description: plan.actions[*i].describe(plan) });
+        }
+        let fics: Vec<FederatedIdentityCredential> = wanted.iter().map(|(_, f)| (*f).clone()).collect();
+        let results = self.identity.create_fics(&fics).await;
+        for ((i, fic), result) in wanted.into_iter().zip(results) {
+            let outcome = match result {
+                Ok(()) => Ok(ActionStatus::Done),
+                Err(_) => self.create_fic(fic).await,
+            };
+            out.insert(
+                i,
+                ActionResult { description: plan.actions[i].describe(plan), status: self.finish(i, outcome) },
+            );
+        }
+        out
     }
 
     async fn create_fic(&self, fic: &FederatedIdentityCredential) -> Result<ActionStatus, ApiError> {

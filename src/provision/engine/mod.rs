@@ -12,7 +12,9 @@ use uuid::Uuid;
 use super::ProvisionError;
 use super::api::{AccessApi, DataverseApi, DataverseConnector, IdentityApi, IdentityInfo};
 use super::spec::ProvisionSpec;
-use crate::clients::{ApiError, ComponentKind, ManagedIdentityUpdate, RequestStats, role_assignment_name};
+use crate::clients::{
+    ApiError, ComponentKind, DataverseWrite, ManagedIdentityUpdate, RequestStats, role_assignment_name,
+};
 use crate::cloud::CloudProfile;
 use crate::entities::{ManagedIdentity, NewManagedIdentity, managed_identity_row_id};
 use crate::environment::EnvironmentId;
@@ -90,6 +92,12 @@ pub struct ProvisionOptions {
     pub stats: Option<Arc<RequestStats>>,
     /// Retrying role assignments for a principal that has not replicated yet.
     pub principal_retry: PrincipalRetry,
+    /// Batch requests (default `true`): per environment, plan's reads in one Dataverse `$batch` (and the
+    /// platform's subjects and registered bytes in a second one when they are asked for), apply's row and binds
+    /// in one change set (together or not at all), and the FIC creates on an app registration in Graph JSON
+    /// batches of 20. A batch that fails as a whole falls back to single requests. `false` sends every request on
+    /// its own (CLI: `--no-batch`).
+    pub batch: bool,
 }
 
 impl fmt::Debug for ProvisionOptions {
@@ -99,6 +107,7 @@ impl fmt::Debug for ProvisionOptions {
             .field("progress", &self.progress.is_some())
             .field("stats", &self.stats)
             .field("principal_retry", &self.principal_retry)
+            .field("batch", &self.batch)
             .finish()
     }
 }
@@ -110,6 +119,7 @@ impl Default for ProvisionOptions {
             progress: None,
             stats: None,
             principal_retry: PrincipalRetry::default(),
+            batch: true,
         }
     }
 }
@@ -117,6 +127,7 @@ impl Default for ProvisionOptions {
 mod apply;
 mod destroy;
 mod plan;
+mod prefetch;
 mod reports;
 mod verify;
 

@@ -258,7 +258,14 @@ impl Provisioner {
         read_registered: bool,
     ) -> Result<EnvironmentPlan, ProvisionError> {
         let org = env_spec.org_url.as_str();
-        let dv = self.connector.connect(org).map_err(|e| ProvisionError::api(org, e))?;
+        let client = self.connector.connect(org).map_err(|e| ProvisionError::api(org, e))?;
+        // With batching, the reads below come from batches fetched ahead (one round trip for the organization,
+        // the rows and the components; one for the platform's subjects and registered bytes).
+        let prefetched = self.options.batch.then(|| Arc::new(super::prefetch::Prefetched::new(client.clone())));
+        let dv: Arc<dyn DataverseApi> = match &prefetched {
+            Some(p) => p.clone(),
+            None => client,
+        };
         // The spec's own certificates are read before any request: a wrong path fails at once.
         let mut bindings = Vec::new();
         for (index, c) in env_spec.certificate_specs().iter().enumerate() {
@@ -268,6 +275,9 @@ impl Provisioner {
             let certificate = c.certificate(&spec.base_dir).map_err(|e| e.in_environment(org))?;
             let binding = c.binding(spec.version, &spec.base_dir).map_err(|e| e.in_environment(org))?;
             bindings.push((index, binding, certificate.as_ref().and_then(SigningCertificate::of)));
+        }
+        if let Some(p) = &prefetched {
+            p.fetch(super::prefetch::environment_reads(env_spec, application_id)).await;
         }
         let detail = dv.retrieve_current_organization().await.map_err(|e| ProvisionError::api(org, e))?;
         let (Some(environment_id), Some(tenant_id)) = (detail.environment_id, detail.tenant_id) else {
@@ -294,7 +304,27 @@ impl Provisioner {
             }
         };
         let (rows, mut components) = futures_util::try_join!(rows, self.read_components(dv.as_ref(), env_spec))?;
-        if read_registered || env_spec.uses_registered() {
+        let existing_row = rows
+            .iter()
+            .find(|r| Some(r.id) == deterministic)
+            .or_else(|| rows.iter().find(|r| r.tenant_id == Some(tenant_id)))
+            .cloned();
+        let managed_identity_id = existing_row.as_ref().map(|r| r.id).or(deterministic);
+        // The platform's own answer, where it can give one that this plan does not change: the component bound to
+        // the row the plan keeps, and the row at the spec's version and tenant.
+        let row_settled = existing_row
+            .as_ref()
+            .is_some_and(|r| r.version == Some(spec.version.number()) && r.tenant_id == Some(tenant_id));
+        let ask_platform =
+            |c: &ComponentState| row_settled && managed_identity_id.is_some() && c.bound_to == managed_identity_id;
+        let read_content = read_registered || env_spec.uses_registered();
+        if let Some(p) = &prefetched {
+            let asks = components.iter().filter(|c| ask_platform(c)).map(|c| DataverseRead::ComponentFic(c.kind, c.id));
+            let contents =
+                components.iter().filter(|_| read_content).map(|c| DataverseRead::RegisteredContent(c.kind, c.id));
+            p.fetch(asks.chain(contents).collect()).await;
+        }
+        if read_content {
             let subject_of = |certificate: &crate::cert::Certificate| -> Result<String, String> {
                 let binding = crate::subject::CertificateBinding::for_certificate(
                     certificate,
@@ -386,20 +416,9 @@ impl Provisioner {
             )),
         };
         let fic = fic_for(&first);
-        let existing_row = rows
-            .iter()
-            .find(|r| Some(r.id) == deterministic)
-            .or_else(|| rows.iter().find(|r| r.tenant_id == Some(tenant_id)))
-            .cloned();
-        let managed_identity_id = existing_row.as_ref().map(|r| r.id).or(deterministic);
-        // The platform's own answer, where it can give one that this plan does not change: the component bound to
-        // the row the plan keeps, and the row at the spec's version and tenant.
-        let row_settled = existing_row
-            .as_ref()
-            .is_some_and(|r| r.version == Some(spec.version.number()) && r.tenant_id == Some(tenant_id));
         let asks: Vec<_> = components
             .iter()
-            .filter(|c| row_settled && managed_identity_id.is_some() && c.bound_to == managed_identity_id)
+            .filter(|c| ask_platform(c))
             .map(|c| {
                 let dv = dv.clone();
                 async move { (c, dv.component_fic(c.kind, c.id).await) }
@@ -608,6 +627,7 @@ fn registered_signature(
     }
 }
 
+use crate::clients::DataverseRead;
 use crate::provision::spec::{is_pattern, name_matches};
 
 /// A component as read, with the package it belongs to (for an assembly inside one).
