@@ -2,9 +2,13 @@
 //!
 //! `cargo run --release --example provision_bench --features testkit -- --environments 50 --components 5 --latency-ms 20 --concurrency 8`
 //!
-//! Prints the requests by service and method of a first provisioning, its wall time and the lower bound
-//! `latency x max(longest dependency chain in round trips, max over services of ceil(requests / concurrency))`,
-//! then what a re-run costs, and the peak memory. The last line is one JSON object for scripts.
+//! Runs twice, batched (the default: Dataverse `$batch`, Graph JSON batches) and one request at a time (what
+//! `--no-batch` does), and prints for each the requests by service and method of a first provisioning, its round
+//! trips, its wall time and the lower bound `latency x max(longest dependency chain in round trips, max over
+//! services of ceil(round trips x permits / concurrency))`, then what a re-run costs; then the two wall times'
+//! ratio and the peak memory. `--no-batch` runs only the unbatched one; `--permits-per-request` makes a batch
+//! hold one concurrency permit per inner request; `--no-platform-check` plans without asking the platform for its
+//! subjects (`ProvisionOptions::platform_subjects`). The last line is one JSON object for scripts.
 //!
 //! An identity holds at most 20 FICs, so the environments are spread over `ceil(E / 20)` app registrations,
 //! one spec each, provisioned four at a time through clients that share each service's concurrency limit.
@@ -103,13 +107,20 @@ fn engines(
     concurrency: usize,
     connector: ClientConnector,
     graph: ClientOptions,
+    batch: bool,
 ) -> Result<Vec<Provisioner>, Box<dyn std::error::Error>> {
     let graph = ClientOptions { shared_limit: Some(Arc::new(Semaphore::new(concurrency))), ..graph };
     let connector = Arc::new(connector);
     // Enough environments in flight to keep every slot busy, shared out between the specs in flight: more
     // would only queue on the services' limits and hold memory.
     let per_engine = (concurrency * 4).div_ceil(specs.len().min(SPECS_AT_ONCE)).max(1);
-    let options = ProvisionOptions { environment_concurrency: per_engine, ..ProvisionOptions::default() };
+    let platform_subjects = !std::env::args().any(|a| a == "--no-platform-check");
+    let options = ProvisionOptions {
+        environment_concurrency: per_engine,
+        batch,
+        platform_subjects,
+        ..ProvisionOptions::default()
+    };
     let mut out = Vec::new();
     for spec in specs {
         let identity =
@@ -121,7 +132,7 @@ fn engines(
 
 /// Plans and applies every spec, `SPECS_AT_ONCE` at a time, keeping of each plan and report only what the
 /// benchmark reports: the longest dependency chain. Fails on the first unsuccessful apply.
-async fn provision_all(engines: &[Provisioner], specs: &[ProvisionSpec]) -> Result<usize, String> {
+async fn provision_all(engines: &[Provisioner], specs: &[ProvisionSpec], batch: bool) -> Result<usize, String> {
     let mut runs = futures_util::stream::iter(engines.iter().zip(specs))
         .map(|(engine, spec)| async move {
             let plan = engine.plan(spec).await.map_err(|e| e.to_string())?;
@@ -129,9 +140,9 @@ async fn provision_all(engines: &[Provisioner], specs: &[ProvisionSpec]) -> Resu
             if !report.is_success() {
                 return Err(format!("provisioning failed:\n{report}"));
             }
-            // Reads before writes in each environment (organization, then rows and components), then the
-            // writes the plan chains.
-            Ok(2 + plan.apply_chain_length())
+            // Reads before writes in each environment (organization, then rows and components; one batch when
+            // batching), then the writes the plan chains.
+            Ok(if batch { 1 } else { 2 } + plan.apply_chain_length_with(batch))
         })
         .buffer_unordered(SPECS_AT_ONCE);
     let mut chain = 0;
@@ -160,9 +171,10 @@ fn engine_process(
         connector = connector.with_base_url(base_url);
     }
     let graph = ClientOptions { base_url: Some(format!("{url}/graph/v1.0/").parse()?), ..base };
-    let engines = engines(&specs, concurrency, connector, graph)?;
+    let batch = !std::env::args().any(|a| a == "--no-batch");
+    let engines = engines(&specs, concurrency, connector, graph, batch)?;
     let rss_start = status_kb("VmRSS:");
-    rt.block_on(provision_all(&engines, &specs))?;
+    rt.block_on(provision_all(&engines, &specs, batch))?;
     println!("{}", serde_json::json!({"peak_rss_kb": peak_rss_kb(), "rss_start_kb": rss_start}));
     Ok(())
 }
@@ -174,6 +186,7 @@ fn engine_peak_rss(
     components: usize,
     latency: Duration,
     concurrency: usize,
+    batch: bool,
 ) -> Result<(u64, u64), Box<dyn std::error::Error>> {
     let fake = FakePlatform::new(FakeOptions { latency, page_size: 500, ..FakeOptions::default() });
     specs(envs, components, Some(&fake))?;
@@ -182,6 +195,7 @@ fn engine_peak_rss(
         .args(["--engine-at", &server.uri()])
         .args(["--environments", &envs.to_string(), "--components", &components.to_string()])
         .args(["--concurrency", &concurrency.to_string()])
+        .args(if batch { &[][..] } else { &["--no-batch"][..] })
         .output()?;
     if !output.status.success() {
         return Err(format!("the engine process failed: {}", String::from_utf8_lossy(&output.stderr)).into());
@@ -203,25 +217,121 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
 
-    // Requests and time: the fake in this process, reached through the in-process transport.
+    let permits_per_request = args.iter().any(|a| a == "--permits-per-request");
+    let modes: &[bool] = if args.iter().any(|a| a == "--no-batch") { &[false] } else { &[true, false] };
+    let mut runs = Vec::new();
+    for &batch in modes {
+        let run = measure(&rt, envs, components, latency, concurrency, batch, permits_per_request)?;
+        run.print(components, latency, concurrency);
+        runs.push(run);
+    }
+    let first = &runs[0];
+    let speedup =
+        runs.get(1).map(|unbatched| first.wall.as_secs_f64() / unbatched.wall.as_secs_f64().max(f64::MIN_POSITIVE));
+    if let Some(speedup) = speedup {
+        println!(
+            "batched wall {} ms / one request at a time {} ms = {speedup:.2} (target <= 0.4)",
+            first.wall.as_millis(),
+            runs[1].wall.as_millis()
+        );
+    }
+    // Memory: the engine alone in a child process (the fake, whose state grows with E, stays in this one).
+    let (engine_peak, engine_start) = engine_peak_rss(&rt, envs, components, latency, concurrency, first.batch)?;
+    println!(
+        "engine process: peak RSS {engine_peak} kB, {engine_start} kB with the specs loaded, so provisioning added {} kB (the fake runs in another process)",
+        engine_peak.saturating_sub(engine_start)
+    );
+    println!("this process (engine and fake, in-process run): peak RSS {} kB", peak_rss_kb());
+    println!(
+        "{}",
+        serde_json::json!({
+            "environments": envs,
+            "components": components,
+            "batch": first.batch,
+            "requests_first": first.requests_by_service,
+            "round_trips_first": first.round_trips_by_service,
+            "writes_rerun": first.writes_rerun,
+            "reads_rerun_per_env": first.reads_rerun_per_env,
+            "round_trips_rerun_per_env": first.round_trips_rerun_per_env,
+            "wall_ms": first.wall.as_millis() as u64,
+            "lower_bound_ms": first.lower_bound.as_millis() as u64,
+            "ratio": (first.ratio * 100.0).round() / 100.0,
+            "wall_ms_no_batch": runs.get(1).map(|r| r.wall.as_millis() as u64),
+            "batched_over_unbatched": speedup.map(|s| (s * 100.0).round() / 100.0),
+            "peak_rss_kb": engine_peak,
+            "rss_start_kb": engine_start,
+        })
+    );
+    Ok(())
+}
+
+/// What one run measured.
+struct Run {
+    batch: bool,
+    envs: usize,
+    identities: usize,
+    wall: Duration,
+    lower_bound: Duration,
+    rounds: usize,
+    ratio: f64,
+    by_route: BTreeMap<String, usize>,
+    requests_by_service: BTreeMap<String, usize>,
+    round_trips_by_service: BTreeMap<String, usize>,
+    writes_rerun: usize,
+    reads_rerun_per_env: f64,
+    round_trips_rerun_per_env: f64,
+    identity_round_trips_rerun: usize,
+}
+
+/// A first provisioning and a re-run against a fresh fake in this process (in-process transport).
+fn measure(
+    rt: &tokio::runtime::Runtime,
+    envs: usize,
+    components: usize,
+    latency: Duration,
+    concurrency: usize,
+    batch: bool,
+    permits_per_request: bool,
+) -> Result<Run, Box<dyn std::error::Error>> {
     let fake = FakePlatform::new(FakeOptions { latency, page_size: 500, ..FakeOptions::default() });
     let specs = specs(envs, components, Some(&fake))?;
-    let base =
-        ClientOptions { transport: Some(fake.transport()), retry: RetryOptions::default(), ..ClientOptions::default() };
+    let permits = if permits_per_request {
+        dataverse_mi::clients::BatchPermits::PerRequest
+    } else {
+        dataverse_mi::clients::BatchPermits::PerRoundTrip
+    };
+    let base = ClientOptions {
+        transport: Some(fake.transport()),
+        retry: RetryOptions::default(),
+        batch_permits: permits,
+        ..ClientOptions::default()
+    };
     let dataverse = ClientOptions { shared_limit: Some(Arc::new(Semaphore::new(concurrency))), ..base.clone() };
-    let engines = engines(&specs, concurrency, ClientConnector::new(test_token(), dataverse), base)?;
+    let engines = engines(&specs, concurrency, ClientConnector::new(test_token(), dataverse), base, batch)?;
     let started = Instant::now();
-    let chain = rt.block_on(provision_all(&engines, &specs))?;
+    let chain = rt.block_on(provision_all(&engines, &specs, batch))?;
     let wall = started.elapsed();
     let mut by_route: BTreeMap<String, usize> = BTreeMap::new();
-    let mut by_service: BTreeMap<String, usize> = BTreeMap::new();
+    let mut requests_by_service: BTreeMap<String, usize> = BTreeMap::new();
+    // The concurrency permits each service's round trips held: one each, or one per inner request.
+    let mut permit_trips: BTreeMap<String, usize> = BTreeMap::new();
     for r in fake.requests() {
+        if r.is_batch() {
+            if !permits_per_request {
+                *permit_trips.entry(r.service().to_owned()).or_default() += 1;
+            }
+            continue;
+        }
+        if !r.in_batch || permits_per_request {
+            *permit_trips.entry(r.service().to_owned()).or_default() += 1;
+        }
         let mut words = r.route.split(' ');
         let (method, service) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
         *by_route.entry(format!("{service} {method}")).or_default() += 1;
-        *by_service.entry(service.to_owned()).or_default() += 1;
+        *requests_by_service.entry(service.to_owned()).or_default() += 1;
     }
-    let rounds = by_service.values().map(|n| n.div_ceil(concurrency)).max().unwrap_or(0).max(chain);
+    let round_trips_by_service = fake.round_trips();
+    let rounds = permit_trips.values().map(|n| n.div_ceil(concurrency)).max().unwrap_or(0).max(chain);
     let lower_bound = latency * rounds as u32;
     let ratio = wall.as_secs_f64() / lower_bound.as_secs_f64().max(f64::MIN_POSITIVE);
 
@@ -238,51 +348,62 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let writes_rerun = fake.writes();
     let rerun_log = fake.requests();
-    let dataverse_reads = rerun_log.iter().filter(|r| !r.is_write() && r.route.contains(" dataverse ")).count();
-    let identity_reads = rerun_log.iter().filter(|r| !r.is_write() && !r.route.contains(" dataverse ")).count();
-    let reads_rerun_per_env = dataverse_reads as f64 / envs.max(1) as f64;
+    let dataverse_reads =
+        rerun_log.iter().filter(|r| !r.is_write() && !r.is_batch() && r.service() == "dataverse").count();
+    let trips = fake.round_trips();
+    let identity_round_trips_rerun = trips.iter().filter(|(s, _)| *s != "dataverse").map(|(_, n)| n).sum();
+    Ok(Run {
+        batch,
+        envs,
+        identities: specs.len(),
+        wall,
+        lower_bound,
+        rounds,
+        ratio,
+        by_route,
+        requests_by_service,
+        round_trips_by_service,
+        writes_rerun,
+        reads_rerun_per_env: dataverse_reads as f64 / envs.max(1) as f64,
+        round_trips_rerun_per_env: trips.get("dataverse").copied().unwrap_or(0) as f64 / envs.max(1) as f64,
+        identity_round_trips_rerun,
+    })
+}
 
-    println!(
-        "{envs} environments x {components} components over {} identities, latency {} ms, concurrency {concurrency}",
-        specs.len(),
-        latency.as_millis()
-    );
-    println!("first provisioning: requests by service and method");
-    for (route, n) in &by_route {
-        println!("  {n:>6}  {route}");
+impl Run {
+    fn print(&self, components: usize, latency: Duration, concurrency: usize) {
+        let envs = self.envs;
+        println!(
+            "== {}: {envs} environments x {components} components over {} identities, latency {} ms, concurrency {concurrency}",
+            if self.batch { "batched" } else { "one request at a time (--no-batch)" },
+            self.identities,
+            latency.as_millis()
+        );
+        println!("first provisioning: requests by service and method (inside batches or not)");
+        for (route, n) in &self.by_route {
+            println!("  {n:>6}  {route}");
+        }
+        let per_env =
+            |m: &BTreeMap<String, usize>| m.get("dataverse").copied().unwrap_or(0) as f64 / envs.max(1) as f64;
+        println!("  dataverse requests per environment: {:.1}", per_env(&self.requests_by_service));
+        println!(
+            "  round trips: {} ({:.1} Dataverse per environment; targets with batching: <= 3 per environment, and per application ceil(FICs / 20) Graph round trips plus its FIC list)",
+            self.round_trips_by_service.iter().map(|(s, n)| format!("{s} {n}")).collect::<Vec<_>>().join(", "),
+            per_env(&self.round_trips_by_service)
+        );
+        println!(
+            "wall {} ms, lower bound {} ms ({} round trips), ratio {:.2} (target <= 1.3)",
+            self.wall.as_millis(),
+            self.lower_bound.as_millis(),
+            self.rounds,
+            self.ratio
+        );
+        println!(
+            "re-run: {} writes, {:.2} Dataverse reads and {:.2} Dataverse round trips per environment, {} identity round trip(s) (one FIC list per identity)",
+            self.writes_rerun,
+            self.reads_rerun_per_env,
+            self.round_trips_rerun_per_env,
+            self.identity_round_trips_rerun
+        );
     }
-    let per_env = by_service.get("dataverse").copied().unwrap_or(0) as f64 / envs.max(1) as f64;
-    println!("  dataverse requests per environment: {per_env:.1} (target <= C + 5 = {})", components + 5);
-    println!(
-        "wall {} ms, lower bound {} ms ({rounds} round trips), ratio {ratio:.2} (target <= 1.3 at E=50, C=5, K=8)",
-        wall.as_millis(),
-        lower_bound.as_millis()
-    );
-    println!(
-        "re-run: {writes_rerun} writes, {reads_rerun_per_env:.2} Dataverse reads per environment (3 + C = {}: organization, rows, components, and the platform's own subject of each bound component), and {identity_reads} identity read(s): one FIC list per identity (targets 0 writes, 3 + C reads)",
-        3 + components
-    );
-    // Memory: the engine alone in a child process (the fake, whose state grows with E, stays in this one).
-    let (engine_peak, engine_start) = engine_peak_rss(&rt, envs, components, latency, concurrency)?;
-    println!(
-        "engine process: peak RSS {engine_peak} kB, {engine_start} kB with the specs loaded, so provisioning added {} kB (the fake runs in another process)",
-        engine_peak.saturating_sub(engine_start)
-    );
-    println!("this process (engine and fake, in-process run): peak RSS {} kB", peak_rss_kb());
-    println!(
-        "{}",
-        serde_json::json!({
-            "environments": envs,
-            "components": components,
-            "requests_first": by_service,
-            "writes_rerun": writes_rerun,
-            "reads_rerun_per_env": reads_rerun_per_env,
-            "wall_ms": wall.as_millis() as u64,
-            "lower_bound_ms": lower_bound.as_millis() as u64,
-            "ratio": (ratio * 100.0).round() / 100.0,
-            "peak_rss_kb": engine_peak,
-            "rss_start_kb": engine_start,
-        })
-    );
-    Ok(())
 }

@@ -505,3 +505,202 @@ async fn dropped_connections_are_retried_then_reported() {
     assert_eq!(accepted.load(Ordering::SeqCst), 3);
     assert!(!err.to_string().contains("secret-payload"));
 }
+
+#[tokio::test]
+async fn registered_content_of_an_assembly_and_of_a_package_in_its_file_column() {
+    let server = MockServer::start().await;
+    catch_all(&server).await;
+    let assembly = Uuid::from_u128(1);
+    let package = Uuid::from_u128(2);
+    let broken = Uuid::from_u128(3);
+    Mock::given(method("GET"))
+        .and(path(format!("/api/data/v9.2/pluginassemblies({assembly})")))
+        .and(query_param("$select", "content"))
+        .respond_with(json(
+            json!({"pluginassemblyid": assembly, "content": "TVqQAAMAAAAEAAAA//8AALgAAAAAAAAAQAAAAAAAAAAA"}),
+        ))
+        .mount(&server)
+        .await;
+    // A package whose `content` is empty: its bytes are in the file column.
+    Mock::given(method("GET"))
+        .and(path(format!("/api/data/v9.2/pluginpackages({package})")))
+        .respond_with(json(json!({"pluginpackageid": package, "content": null})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/api/data/v9.2/pluginpackages({package})/fileid/$value")))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(b"PK\x03\x04 a package".to_vec()))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/api/data/v9.2/pluginassemblies({broken})")))
+        .respond_with(json(json!({"pluginassemblyid": broken, "content": "not base64!"})))
+        .mount(&server)
+        .await;
+    let client = dataverse(&server);
+    let bytes = client.registered_content(ComponentKind::PluginAssembly, assembly).await.unwrap().unwrap();
+    assert_eq!(&bytes[..2], b"MZ");
+    let bytes = client.registered_content(ComponentKind::PluginPackage, package).await.unwrap().unwrap();
+    assert_eq!(bytes, b"PK\x03\x04 a package");
+    let err = client.registered_content(ComponentKind::PluginAssembly, broken).await.unwrap_err();
+    assert!(matches!(&err, ApiError::Decode { path, .. } if path == "content"), "{err:?}");
+}
+
+/// A `$batch` answer in the shape of Learn's "Execute batch operations using the Web API".
+fn batch_answer(parts: &[(u16, &str)]) -> ResponseTemplate {
+    let mut body = String::new();
+    for (status, json) in parts {
+        let reason = http::StatusCode::from_u16(*status).unwrap().canonical_reason().unwrap_or("");
+        body.push_str(&format!(
+            "--batchresponse_1\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\nHTTP/1.1 {status} {reason}\r\nContent-Type: application/json; odata.metadata=minimal\r\nOData-Version: 4.0\r\n\r\n{json}\r\n"
+        ));
+    }
+    body.push_str("--batchresponse_1--\r\n");
+    ResponseTemplate::new(200).set_body_raw(body, "multipart/mixed; boundary=batchresponse_1")
+}
+
+#[tokio::test]
+async fn reads_in_one_batch_each_answer_typed() {
+    use dataverse_mi::clients::{DataverseAnswer, DataverseRead};
+    let server = MockServer::start().await;
+    catch_all(&server).await;
+    let missing = Uuid::from_u128(7);
+    Mock::given(method("POST"))
+        .and(path("/api/data/v9.2/$batch"))
+        .and(header("prefer", "odata.continue-on-error"))
+        .respond_with(batch_answer(&[
+            (200, r#"{"Detail":{"OrganizationId":"11111111-1111-1111-1111-111111111111","EnvironmentId":"Default-72f988bf-86f1-41af-91ab-2d7cd011db47","TenantId":"72f988bf-86f1-41af-91ab-2d7cd011db47"}}"#),
+            (200, r#"{"value":[]}"#),
+            (404, r#"{"error":{"code":"0x80040217","message":"pluginassembly With Ids = 00000000-0000-0000-0000-000000000007 Do Not Exist"}}"#),
+        ]))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = dataverse(&server);
+    let reads = [
+        DataverseRead::Organization,
+        DataverseRead::ManagedIdentities("applicationid eq 0b5a7d2c-6f4e-4d3a-9c1b-2a8e7f6d5c4b".into()),
+        DataverseRead::Assembly(missing),
+    ];
+    let answers = client.read_batch(&reads).await;
+    assert_eq!(answers.len(), 3);
+    match &answers[0] {
+        Ok(DataverseAnswer::Organization(o)) => {
+            assert_eq!(
+                o.environment_id.map(|e| e.to_string()).as_deref(),
+                Some("Default-72f988bf-86f1-41af-91ab-2d7cd011db47")
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(&answers[1], Ok(DataverseAnswer::ManagedIdentities(rows)) if rows.is_empty()));
+    let err = answers[2].as_ref().unwrap_err();
+    assert!(err.is_not_found(), "the inner 404, typed as the single request's: {err:?}");
+    assert_eq!(err.service_code(), Some("0x80040217"));
+    // What was sent: one multipart body with each GET, absolute URLs, no body.
+    let sent = &server.received_requests().await.unwrap()[0];
+    let content_type = sent.headers.get("content-type").unwrap().to_str().unwrap().to_owned();
+    assert!(content_type.starts_with("multipart/mixed; boundary=batch_"), "{content_type}");
+    let text = String::from_utf8_lossy(&sent.body);
+    assert_eq!(text.matches("Content-Type: application/http").count(), 3);
+    assert!(text.contains(&format!("GET {}/api/data/v9.2/RetrieveCurrentOrganization(", server.uri())), "{text}");
+    assert!(text.contains(&format!("pluginassemblies({missing})?%24select=")), "{text}");
+}
+
+#[tokio::test]
+async fn a_batch_that_is_not_a_batch_answer_falls_back_to_single_reads() {
+    use dataverse_mi::clients::{DataverseAnswer, DataverseRead};
+    let server = MockServer::start().await;
+    catch_all(&server).await;
+    Mock::given(method("POST"))
+        .and(path("/api/data/v9.2/$batch"))
+        .respond_with(json(json!({"not": "multipart"})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET")).and(path("/api/data/v9.2/WhoAmI")).respond_with(json(json!({}))).mount(&server).await;
+    Mock::given(method("GET"))
+        .and(path("/api/data/v9.2/pluginpackages"))
+        .respond_with(json(
+            json!({"value": [{"pluginpackageid": Uuid::from_u128(9), "uniquename": "contoso_Plugins"}]}),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let answers = dataverse(&server).read_batch(&[DataverseRead::AllPackages]).await;
+    assert!(matches!(&answers[0], Ok(DataverseAnswer::Packages(p)) if p.len() == 1), "{answers:?}");
+}
+
+#[tokio::test]
+async fn a_change_set_refers_to_the_created_row_and_fails_typed() {
+    use dataverse_mi::clients::DataverseWrite;
+    let server = MockServer::start().await;
+    catch_all(&server).await;
+    // The change set failed: the service answers with the one response that failed it.
+    Mock::given(method("POST"))
+        .and(path("/api/data/v9.2/$batch"))
+        .respond_with(batch_answer(&[(
+            412,
+            r#"{"error":{"code":"0x80040237","message":"A record with matching key values already exists."}}"#,
+        )]))
+        .mount(&server)
+        .await;
+    let row = NewManagedIdentity::for_plugins(
+        Uuid::from_u128(1),
+        Uuid::from_u128(2),
+        Uuid::from_u128(3),
+        SubjectFormatVersion::V2,
+    );
+    let writes = [
+        DataverseWrite::CreateRow(row.clone()),
+        DataverseWrite::Bind(ComponentKind::PluginAssembly, Uuid::from_u128(4), row.id),
+        DataverseWrite::Bind(ComponentKind::PluginPackage, Uuid::from_u128(5), Uuid::from_u128(6)),
+    ];
+    let err = dataverse(&server).write_change_set(&writes).await.unwrap_err();
+    assert!(err.is_conflict(), "{err:?}");
+    let sent = &server.received_requests().await.unwrap()[0];
+    let text = String::from_utf8_lossy(&sent.body);
+    assert_eq!(text.matches("boundary=changeset_").count(), 1, "one change set: {text}");
+    assert!(text.contains("Content-ID: 1") && text.contains("Content-ID: 3"), "{text}");
+    // The bind to the row created in the set refers to it as $1; a bind to another row names it.
+    assert!(text.contains(r#"{"managedidentityid@odata.bind":"$1"}"#), "{text}");
+    assert!(text.contains(&format!(r#""/managedidentities({})""#, Uuid::from_u128(6))), "{text}");
+    assert!(text.to_ascii_lowercase().contains("if-match: *"), "{text}");
+}
+
+/// A batch holds one concurrency permit, or one per inner request (`BatchPermits::PerRequest`).
+#[tokio::test]
+async fn a_batch_holds_the_permits_its_accounting_says() {
+    use dataverse_mi::clients::{BatchPermits, ClientOptions, DataverseClient, DataverseRead, Semaphore};
+    use dataverse_mi::http::{Transport, TransportError};
+    use std::sync::{Arc, Mutex};
+    #[derive(Debug)]
+    struct Observe(Arc<Semaphore>, Mutex<Vec<usize>>);
+    #[async_trait::async_trait]
+    impl Transport for Observe {
+        async fn send(&self, _: http::Request<bytes::Bytes>) -> Result<http::Response<bytes::Bytes>, TransportError> {
+            self.1.lock().unwrap().push(self.0.available_permits());
+            let mut r = http::Response::new(bytes::Bytes::from_static(b"not a batch"));
+            *r.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+            Ok(r)
+        }
+    }
+    for (permits, held) in [(BatchPermits::PerRoundTrip, 1), (BatchPermits::PerRequest, 3)] {
+        let limit = Arc::new(Semaphore::new(8));
+        let observe = Arc::new(Observe(limit.clone(), Mutex::new(Vec::new())));
+        let mut options = common::options();
+        options.retry.max_attempts = 1;
+        let options = ClientOptions {
+            transport: Some(observe.clone()),
+            shared_limit: Some(limit),
+            batch_permits: permits,
+            ..options
+        };
+        let client =
+            DataverseClient::new(OrgUrl::parse("https://contoso.crm.dynamics.com").unwrap(), common::token(), options)
+                .unwrap();
+        let reads = [DataverseRead::Organization, DataverseRead::AllAssemblies, DataverseRead::AllPackages];
+        let _ = client.read_batch(&reads).await;
+        // The batch first (then, as it failed, each read alone with one permit).
+        assert_eq!(observe.1.lock().unwrap()[0], 8 - held, "{permits:?}");
+    }
+}

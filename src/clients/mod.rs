@@ -61,6 +61,26 @@ pub struct ClientOptions {
     /// Most pages one collection read follows (`@odata.nextLink`, ARM's `nextLink`): a link that repeats, or
     /// more pages than this, end the read with [`ApiError::Paging`]. Default [`DEFAULT_MAX_PAGES`].
     pub max_pages: usize,
+    /// How a batch counts against the concurrency limit (`max_concurrency` / `shared_limit`).
+    pub batch_permits: BatchPermits,
+}
+
+/// How many concurrency permits a batch (Dataverse `$batch`, Graph JSON batch) holds while it is in flight.
+///
+/// Dataverse's service protection limits count three things per user: requests, their combined execution time,
+/// and concurrent requests (Learn, "Service protection API limits"). A batch is one concurrent request, whose
+/// inner requests the server executes one after another, so by default it holds one permit; its inner requests
+/// are counted as requests ([`RequestStats::batched`]). `PerRequest` holds one permit per inner request
+/// instead (at most the limit's size), for a caller who wants the conservative reading: a batch then costs as
+/// much concurrency as its requests sent one by one, and batching saves round trips but no throughput.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum BatchPermits {
+    /// One permit per batch (a batch is one request in flight).
+    #[default]
+    PerRoundTrip,
+    /// One permit per request inside the batch.
+    PerRequest,
 }
 
 /// The most requests Microsoft Graph takes in one JSON batch.
@@ -105,6 +125,7 @@ impl Default for ClientOptions {
             stats: None,
             shared_limit: None,
             max_pages: DEFAULT_MAX_PAGES,
+            batch_permits: BatchPermits::default(),
         }
     }
 }
@@ -165,8 +186,10 @@ pub(crate) struct Pipeline {
     tokens: Arc<TokenCache>,
     retry: RetryOptions,
     limit: Arc<Semaphore>,
-    /// How many permits `limit` had when the client was made: a batch takes one per inner request, at most this.
+    /// How many permits `limit` had when the client was made: a batch taking one per inner request takes at most
+    /// this many.
     capacity: u32,
+    batch_permits: BatchPermits,
     rng: Arc<std::sync::Mutex<fastrand::Rng>>,
     stats: Arc<RequestStats>,
     max_pages: usize,
@@ -256,6 +279,7 @@ impl Pipeline {
             retry: options.retry,
             capacity,
             limit,
+            batch_permits: options.batch_permits,
             rng: Arc::new(std::sync::Mutex::new(rng)),
             stats: options.stats.unwrap_or_default(),
             max_pages: options.max_pages.max(1),
@@ -478,7 +502,7 @@ impl Pipeline {
         ));
         call.headers.push((HeaderName::from_static("prefer"), HeaderValue::from_static("odata.continue-on-error")));
         call.body = Some(Bytes::from(batch::build_request(&boundary, parts)));
-        call.permits = u32::try_from(inner).unwrap_or(u32::MAX);
+        call.permits = self.batch_permits(inner);
         let response = self.send(call).await?;
         self.stats.inner.fetch_add(inner as u64, std::sync::atomic::Ordering::Relaxed);
         let content_type = response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
@@ -533,7 +557,7 @@ impl Pipeline {
         let mut call = Call::new(operation, Method::POST, self.url("$batch")?)
             .json(&serde_json::json!({ "requests": listed }))?
             .retry_safe(true);
-        call.permits = u32::try_from(requests.len()).unwrap_or(u32::MAX);
+        call.permits = self.batch_permits(requests.len());
         let answer: Answer = self.json(call).await?;
         self.stats.inner.fetch_add(requests.len() as u64, std::sync::atomic::Ordering::Relaxed);
         let mut by_id: std::collections::HashMap<String, Inner> =
@@ -557,6 +581,13 @@ impl Pipeline {
             out.push(response);
         }
         Ok(out)
+    }
+
+    fn batch_permits(&self, inner: usize) -> u32 {
+        match self.batch_permits {
+            BatchPermits::PerRoundTrip => 1,
+            BatchPermits::PerRequest => u32::try_from(inner).unwrap_or(u32::MAX),
+        }
     }
 
     /// A batch response read as the answer of a single request: the typed error for a failure, as

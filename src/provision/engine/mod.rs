@@ -98,6 +98,11 @@ pub struct ProvisionOptions {
     /// batches of 20. A batch that fails as a whole falls back to single requests. `false` sends every request on
     /// its own (CLI: `--no-batch`).
     pub batch: bool,
+    /// Plan asks the platform for the subject it presents for each component already bound to the row
+    /// (`GetComponentManagedIdentityFIC`), and makes a FIC for it where it differs from ours (default `true`).
+    /// It costs one more round trip per environment on a re-run; `false` saves it, and then only verify (which
+    /// always asks) shows a platform that disagrees.
+    pub platform_subjects: bool,
 }
 
 impl fmt::Debug for ProvisionOptions {
@@ -108,6 +113,7 @@ impl fmt::Debug for ProvisionOptions {
             .field("stats", &self.stats)
             .field("principal_retry", &self.principal_retry)
             .field("batch", &self.batch)
+            .field("platform_subjects", &self.platform_subjects)
             .finish()
     }
 }
@@ -120,6 +126,7 @@ impl Default for ProvisionOptions {
             stats: None,
             principal_retry: PrincipalRetry::default(),
             batch: true,
+            platform_subjects: true,
         }
     }
 }

@@ -315,8 +315,11 @@ impl Provisioner {
         let row_settled = existing_row
             .as_ref()
             .is_some_and(|r| r.version == Some(spec.version.number()) && r.tenant_id == Some(tenant_id));
-        let ask_platform =
-            |c: &ComponentState| row_settled && managed_identity_id.is_some() && c.bound_to == managed_identity_id;
+        // Verify and prune always ask; a plan asks unless told not to (`ProvisionOptions::platform_subjects`).
+        let asking = self.options.platform_subjects || read_registered;
+        let ask_platform = |c: &ComponentState| {
+            asking && row_settled && managed_identity_id.is_some() && c.bound_to == managed_identity_id
+        };
         let read_content = read_registered || env_spec.uses_registered();
         if let Some(p) = &prefetched {
             let asks = components.iter().filter(|c| ask_platform(c)).map(|c| DataverseRead::ComponentFic(c.kind, c.id));

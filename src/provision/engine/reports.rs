@@ -524,6 +524,24 @@ impl Plan {
     /// The number of request round trips on the longest dependency chain of applying this plan (for the
     /// benchmark's lower bound): reads, then FIC and row writes, then binds.
     pub fn apply_chain_length(&self) -> usize {
+        self.apply_chain_length_with(false)
+    }
+
+    /// [`apply_chain_length`](Self::apply_chain_length) when apply batches
+    /// ([`ProvisionOptions::batch`]): the identity, then every FIC in Graph batches, then each environment's
+    /// row and binds in one change set.
+    pub fn apply_chain_length_with(&self, batch: bool) -> usize {
+        if batch {
+            let identity = usize::from(self.actions.iter().any(|a| matches!(a, Action::CreateIdentity { .. })));
+            let fics = usize::from(self.actions.iter().any(|a| matches!(a, Action::CreateFic { .. })));
+            let writes = usize::from(self.actions.iter().any(|a| {
+                matches!(
+                    a,
+                    Action::CreateManagedIdentity { .. } | Action::UpdateManagedIdentity { .. } | Action::Bind { .. }
+                )
+            }));
+            return identity + fics + writes;
+        }
         let identity = usize::from(self.actions.iter().any(|a| matches!(a, Action::CreateIdentity { .. })));
         let writes =
             usize::from(self.actions.iter().any(|a| !matches!(a, Action::Bind { .. } | Action::CreateIdentity { .. })));
