@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use std::sync::Arc;
 
-use dataverse_mi::clients::{ClientOptions, Semaphore};
+use dataverse_mi::clients::{ClientOptions, ConcurrencyLimit};
 use dataverse_mi::cloud::CloudProfile;
 use dataverse_mi::http::{ReqwestOptions, ReqwestTransport, RetryOptions, Transport};
 use dataverse_mi::provision::api::{ClientConnector, identity_api};
@@ -109,7 +109,7 @@ fn engines(
     graph: ClientOptions,
     batch: bool,
 ) -> Result<Vec<Provisioner>, Box<dyn std::error::Error>> {
-    let graph = ClientOptions { shared_limit: Some(Arc::new(Semaphore::new(concurrency))), ..graph };
+    let graph = ClientOptions { shared_limit: Some(ConcurrencyLimit::new(concurrency)), ..graph };
     let connector = Arc::new(connector);
     // Enough environments in flight to keep every slot busy, shared out between the specs in flight: more
     // would only queue on the services' limits and hold memory.
@@ -164,7 +164,7 @@ fn engine_process(
     // One HTTP client (one connection pool) for every engine and environment, as one process should have.
     let transport: Arc<dyn Transport> = Arc::new(ReqwestTransport::new(ReqwestOptions::default())?);
     let base = ClientOptions { retry: RetryOptions::default(), transport: Some(transport), ..ClientOptions::default() };
-    let dataverse = ClientOptions { shared_limit: Some(Arc::new(Semaphore::new(concurrency))), ..base.clone() };
+    let dataverse = ClientOptions { shared_limit: Some(ConcurrencyLimit::new(concurrency)), ..base.clone() };
     let endpoints = dataverse_mi::testkit::endpoints_at(url);
     let mut connector = ClientConnector::new(test_token(), dataverse);
     if let Some(base_url) = endpoints.dataverse {
@@ -306,7 +306,7 @@ fn measure(
         batch_permits: permits,
         ..ClientOptions::default()
     };
-    let dataverse = ClientOptions { shared_limit: Some(Arc::new(Semaphore::new(concurrency))), ..base.clone() };
+    let dataverse = ClientOptions { shared_limit: Some(ConcurrencyLimit::new(concurrency)), ..base.clone() };
     let engines = engines(&specs, concurrency, ClientConnector::new(test_token(), dataverse), base, batch)?;
     let started = Instant::now();
     let chain = rt.block_on(provision_all(&engines, &specs, batch))?;

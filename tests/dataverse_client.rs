@@ -670,22 +670,22 @@ async fn a_change_set_refers_to_the_created_row_and_fails_typed() {
 /// A batch holds one concurrency permit, or one per inner request (`BatchPermits::PerRequest`).
 #[tokio::test]
 async fn a_batch_holds_the_permits_its_accounting_says() {
-    use dataverse_mi::clients::{BatchPermits, ClientOptions, DataverseClient, DataverseRead, Semaphore};
+    use dataverse_mi::clients::{BatchPermits, ClientOptions, ConcurrencyLimit, DataverseClient, DataverseRead};
     use dataverse_mi::http::{Transport, TransportError};
     use std::sync::{Arc, Mutex};
     #[derive(Debug)]
-    struct Observe(Arc<Semaphore>, Mutex<Vec<usize>>);
+    struct Observe(ConcurrencyLimit, Mutex<Vec<usize>>);
     #[async_trait::async_trait]
     impl Transport for Observe {
         async fn send(&self, _: http::Request<bytes::Bytes>) -> Result<http::Response<bytes::Bytes>, TransportError> {
-            self.1.lock().unwrap().push(self.0.available_permits());
+            self.1.lock().unwrap().push(self.0.available());
             let mut r = http::Response::new(bytes::Bytes::from_static(b"not a batch"));
             *r.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
             Ok(r)
         }
     }
     for (permits, held) in [(BatchPermits::PerRoundTrip, 1), (BatchPermits::PerRequest, 3)] {
-        let limit = Arc::new(Semaphore::new(8));
+        let limit = ConcurrencyLimit::new(8);
         let observe = Arc::new(Observe(limit.clone(), Mutex::new(Vec::new())));
         let mut options = common::options();
         options.retry.max_attempts = 1;

@@ -57,12 +57,46 @@ pub struct ClientOptions {
     pub stats: Option<Arc<RequestStats>>,
     /// A concurrency limit shared with other clients (e.g. one per user across all environments); when set,
     /// it replaces `max_concurrency`.
-    pub shared_limit: Option<Arc<Semaphore>>,
+    pub shared_limit: Option<ConcurrencyLimit>,
     /// Most pages one collection read follows (`@odata.nextLink`, ARM's `nextLink`): a link that repeats, or
     /// more pages than this, end the read with [`ApiError::Paging`]. Default [`DEFAULT_MAX_PAGES`].
     pub max_pages: usize,
     /// How a batch counts against the concurrency limit (`max_concurrency` / `shared_limit`).
     pub batch_permits: BatchPermits,
+}
+
+/// A concurrency limit clients share: a semaphore and its size (a batch that takes one permit per inner request
+/// takes at most the size, never waiting for more permits than exist).
+///
+/// ```
+/// use dataverse_mi::clients::{ClientOptions, ConcurrencyLimit};
+/// // Every Dataverse client of one user, across environments: 16 requests in flight at most.
+/// let limit = ConcurrencyLimit::new(16);
+/// let options = ClientOptions { shared_limit: Some(limit.clone()), ..ClientOptions::default() };
+/// assert_eq!(limit.size(), 16);
+/// ```
+#[derive(Debug, Clone)]
+pub struct ConcurrencyLimit {
+    semaphore: Arc<Semaphore>,
+    size: usize,
+}
+
+impl ConcurrencyLimit {
+    /// A limit of `permits` requests in flight (1 to [`Semaphore::MAX_PERMITS`]).
+    pub fn new(permits: usize) -> Self {
+        let size = permits.clamp(1, Semaphore::MAX_PERMITS);
+        ConcurrencyLimit { semaphore: Arc::new(Semaphore::new(size)), size }
+    }
+
+    /// Its size.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Permits free now.
+    pub fn available(&self) -> usize {
+        self.semaphore.available_permits()
+    }
 }
 
 /// How many concurrency permits a batch (Dataverse `$batch`, Graph JSON batch) holds while it is in flight.
@@ -186,8 +220,7 @@ pub(crate) struct Pipeline {
     tokens: Arc<TokenCache>,
     retry: RetryOptions,
     limit: Arc<Semaphore>,
-    /// How many permits `limit` had when the client was made: a batch taking one per inner request takes at most
-    /// this many.
+    /// The limit's size: a batch taking one permit per inner request takes at most this many.
     capacity: u32,
     batch_permits: BatchPermits,
     rng: Arc<std::sync::Mutex<fastrand::Rng>>,
@@ -261,10 +294,9 @@ impl Pipeline {
             None => default_transport()?,
         };
         let origin = origin(&base);
-        let limit = options
-            .shared_limit
-            .unwrap_or_else(|| Arc::new(Semaphore::new(options.max_concurrency.clamp(1, Semaphore::MAX_PERMITS))));
-        let capacity = u32::try_from(limit.available_permits().max(1)).unwrap_or(u32::MAX);
+        let limit = options.shared_limit.unwrap_or_else(|| ConcurrencyLimit::new(options.max_concurrency));
+        let capacity = u32::try_from(limit.size).unwrap_or(u32::MAX);
+        let limit = limit.semaphore;
         let rng = match options.retry.seed {
             Some(seed) => fastrand::Rng::with_seed(seed),
             None => fastrand::Rng::new(),

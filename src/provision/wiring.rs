@@ -10,7 +10,7 @@ use super::api::{ClientConnector, DataverseBaseUrl, access_api, identity_api};
 use super::engine::{ProvisionOptions, Provisioner};
 use super::spec::ProvisionSpec;
 use crate::auth::TokenSource;
-use crate::clients::{ClientOptions, RequestStats, Semaphore};
+use crate::clients::{ClientOptions, ConcurrencyLimit, RequestStats};
 use crate::cloud::CloudProfile;
 
 /// Dataverse requests in flight at once across all environments of one engine, when the client options give no
@@ -131,7 +131,7 @@ impl Provisioner {
         let dataverse = ClientOptions {
             base_url: None,
             shared_limit: Some(
-                client.shared_limit.clone().unwrap_or_else(|| Arc::new(Semaphore::new(DEFAULT_DATAVERSE_CONCURRENCY))),
+                client.shared_limit.clone().unwrap_or_else(|| ConcurrencyLimit::new(DEFAULT_DATAVERSE_CONCURRENCY)),
             ),
             ..client.clone()
         };

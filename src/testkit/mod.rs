@@ -934,9 +934,7 @@ impl FakePlatform {
             max_concurrency: concurrency,
             transport: Some(self.transport()),
             stats: Some(stats.clone()),
-            shared_limit: Some(Arc::new(crate::clients::Semaphore::new(
-                concurrency.clamp(1, crate::clients::Semaphore::MAX_PERMITS),
-            ))),
+            shared_limit: Some(crate::clients::ConcurrencyLimit::new(concurrency)),
             ..ClientOptions::default()
         };
         // The production constructor, with the fake's in-process transport (it routes by the real host names).
