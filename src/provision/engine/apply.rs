@@ -200,6 +200,11 @@ impl Provisioner {
                     .collect();
             }
         };
+        // The row a plan made before the identity existed could not spell out.
+        let new_row = || NewManagedIdentity {
+            id: row_id,
+            ..NewManagedIdentity::for_plugins(identity.client_id, e.tenant_id, e.environment_id, plan.version)
+        };
         let run = |i: usize| {
             let dv = dv.clone();
             async move {
@@ -208,18 +213,7 @@ impl Provisioner {
                 let outcome = match action {
                     Action::CreateFic { fic, .. } => self.create_fic(fic).await,
                     Action::CreateManagedIdentity { row: Some(row), .. } => create_row(dv.as_ref(), row).await,
-                    Action::CreateManagedIdentity { row: None, .. } => {
-                        let row = NewManagedIdentity {
-                            id: row_id,
-                            ..NewManagedIdentity::for_plugins(
-                                identity.client_id,
-                                e.tenant_id,
-                                e.environment_id,
-                                plan.version,
-                            )
-                        };
-                        create_row(dv.as_ref(), &row).await
-                    }
+                    Action::CreateManagedIdentity { row: None, .. } => create_row(dv.as_ref(), &new_row()).await,
                     Action::UpdateManagedIdentity { id, update, .. } => {
                         dv.update_managed_identity(*id, update).await.map(|_| ActionStatus::Done)
                     }
@@ -260,15 +254,7 @@ impl Provisioner {
                 .iter()
                 .filter_map(|i| match &plan.actions[*i] {
                     Action::CreateManagedIdentity { row, .. } => {
-                        Some(DataverseWrite::CreateRow(row.clone().unwrap_or_else(|| NewManagedIdentity {
-                            id: row_id,
-                            ..NewManagedIdentity::for_plugins(
-                                identity.client_id,
-                                e.tenant_id,
-                                e.environment_id,
-                                plan.version,
-                            )
-                        })))
+                        Some(DataverseWrite::CreateRow(row.clone().unwrap_or_else(new_row)))
                     }
                     Action::UpdateManagedIdentity { id, update, .. } => {
                         Some(DataverseWrite::UpdateRow(*id, update.clone()))
