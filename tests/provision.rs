@@ -1008,3 +1008,18 @@ async fn faults_inside_batches() {
     assert_eq!(fake.count("POST graph fics"), 3, "each FIC alone after the failed batch");
     assert_eq!(fake.graph_fics(APP).len(), 3);
 }
+
+/// One environment, one FIC: the FIC alone, then the row and binds in one change set.
+#[tokio::test(start_paused = true)]
+async fn a_single_environment_still_gets_its_change_set() {
+    let (fake, spec) = setup(1, 2, FakeOptions::default());
+    let engine = fake.provisioner(&spec, 4, retry(), batching(true)).unwrap().provisioner;
+    let plan = engine.plan(&spec).await.unwrap();
+    fake.clear_log();
+    assert!(engine.apply(&plan).await.is_success());
+    assert_eq!(fake.count("POST graph $batch"), 0, "one FIC needs no batch");
+    assert_eq!(fake.count("POST graph fics"), 1);
+    assert_eq!(fake.count("POST dataverse $batch"), 1, "the row and both binds together");
+    assert_eq!(fake.round_trips()["dataverse"], 1);
+    assert_eq!(fake.writes(), 1 + 1 + 2);
+}

@@ -308,8 +308,9 @@ impl Provisioner {
         out.into_values().collect()
     }
 
-    /// Every `CreateFic` of the plan through [`IdentityApi::create_fics`] (Graph JSON batches); a FIC whose
-    /// create failed gets the single request's treatment (sent again alone, then read back and compared).
+    /// Every `CreateFic` of the plan, before any environment's change set: through [`IdentityApi::create_fics`]
+    /// (Graph JSON batches) when there are several; a FIC whose batched create failed gets the single request's
+    /// treatment (sent again alone, then read back and compared).
     async fn create_fics_ahead(&self, plan: &Plan) -> BTreeMap<usize, ActionResult> {
         let wanted: Vec<(usize, &FederatedIdentityCredential)> = plan
             .actions
@@ -321,14 +322,25 @@ impl Provisioner {
             })
             .collect();
         let mut out = BTreeMap::new();
-        if wanted.len() < 2 {
-            return out;
-        }
         for (i, _) in &wanted {
             self.emit(ProgressEvent::Started { action: *i, description: plan.actions[*i].describe(plan) });
         }
-        let fics: Vec<FederatedIdentityCredential> = wanted.iter().map(|(_, f)| (*f).clone()).collect();
-        let results = self.identity.create_fics(&fics).await;
+        // One FIC is one request either way: no batch for it.
+        let results = match wanted.as_slice() {
+            [] => return out,
+            [(i, fic)] => {
+                let outcome = self.create_fic(fic).await;
+                out.insert(
+                    *i,
+                    ActionResult { description: plan.actions[*i].describe(plan), status: self.finish(*i, outcome) },
+                );
+                return out;
+            }
+            _ => {
+                let fics: Vec<FederatedIdentityCredential> = wanted.iter().map(|(_, f)| (*f).clone()).collect();
+                self.identity.create_fics(&fics).await
+            }
+        };
         for ((i, fic), result) in wanted.into_iter().zip(results) {
             let outcome = match result {
                 Ok(()) => Ok(ActionStatus::Done),
