@@ -106,6 +106,9 @@ async fn the_registered_signature_is_the_default_certificate() {
     assert_eq!(e.subjects[0].source, SubjectSource::Registered { components: vec!["Contoso.Plugins".into()] });
     assert_eq!(e.subjects[1].source, SubjectSource::Registered { components: vec!["contoso_Integrations".into()] });
     assert_eq!(e.subjects[1].certificate.as_ref().unwrap().not_after, "2027-01-15T00:00:00Z");
+    // The plan says where each certificate comes from.
+    let text = plan.to_string();
+    assert!(text.contains("registered: contoso_Integrations (CN=Contoso Plug-in Publisher 2026, O=Contoso, C=US, until 2027-01-15T00:00:00Z)"), "{text}");
     let creates: Vec<_> = plan
         .actions
         .iter()

@@ -570,6 +570,19 @@ impl fmt::Display for Plan {
         for (i, e) in self.environments.iter().enumerate() {
             let changes = self.actions.iter().filter(|a| a.environment() == Some(i)).count();
             writeln!(f, "{:<44} {:<44} {:>10} {:>7}", e.org_url, e.environment_id, e.components.len(), changes)?;
+            // Where the certificates come from, when it is not the spec's one file: the registered signatures, or
+            // several certificates (a rotation).
+            let plain = e.subjects.len() == 1 && matches!(e.subjects[0].source, SubjectSource::Spec { .. });
+            if !plain {
+                for s in &e.subjects {
+                    let signer = s.certificate.as_ref().map(|c| format!("{}, until {}", c.subject, c.not_after));
+                    let from = match &s.source {
+                        SubjectSource::Spec { index } => format!("certificate {} of the spec", index + 1),
+                        SubjectSource::Registered { components } => format!("registered: {}", components.join(", ")),
+                    };
+                    writeln!(f, "    {from} ({}): {}", signer.as_deref().unwrap_or("names or hash"), s.subject)?;
+                }
+            }
         }
         for g in &self.grants {
             let state = if g.existing.is_some() { "assigned" } else { "to assign" };
