@@ -2,7 +2,7 @@
 //! what the server side writes reads back the same.
 #![no_main]
 
-use dataverse_mi::clients::batch::{BatchResponse, build_response, parse_request, parse_response};
+use dataverse_mi::clients::batch::{BatchResponse, boundary, build_response, parse_request, parse_response};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -13,10 +13,12 @@ fuzz_target!(|data: &[u8]| {
     let _ = parse_request(&content_type, body);
     if let Ok(responses) = parse_response(&content_type, body) {
         assert!(responses.len() <= 4097);
-        // Written back by the server side, each as its own part: the same statuses come back.
+        // Written back by the server side, each as its own part, under a fresh random boundary (as a writer must
+        // pick one that no part contains): as many responses come back.
         let answers: Vec<Result<Vec<BatchResponse>, BatchResponse>> =
             responses.iter().map(|r| Err(BatchResponse { content_id: None, ..r.clone() })).collect();
-        let again = parse_response("multipart/mixed; boundary=b_fuzz", &build_response("b_fuzz", &answers));
+        let b = boundary("b_fuzz");
+        let again = parse_response(&format!("multipart/mixed; boundary={b}"), &build_response(&b, &answers));
         if let Ok(again) = again {
             assert_eq!(again.len(), responses.len());
         }

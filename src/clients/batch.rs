@@ -89,7 +89,8 @@ pub fn boundary(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::from_u128(fastrand::u128(..)).simple())
 }
 
-/// The body of a batch request: its parts under `boundary`, each change set under its own boundary.
+/// The body of a batch request: its parts under `boundary` (which no part may contain: [`boundary`] makes a
+/// random one), each change set under a fresh random boundary of its own.
 pub fn build_request(boundary: &str, parts: &[BatchPart]) -> Vec<u8> {
     let mut out = Vec::new();
     for part in parts {
@@ -322,7 +323,8 @@ fn http_request(raw: &[u8], content_id: Option<u32>) -> Result<BatchRequest, Bat
     Ok(BatchRequest { method, url, headers, body: (!body.is_empty()).then(|| body.to_vec()), content_id })
 }
 
-/// The server's side: writes a batch answer. Each entry is a request's response, or a change set's responses
+/// The server's side: writes a batch answer under `boundary` (which no response may contain: [`boundary`] makes
+/// a random one). Each entry is a request's response, or a change set's responses
 /// (`Ok`, one per request) or the one response that failed it (`Err`).
 pub fn build_response(boundary: &str, answers: &[Result<Vec<BatchResponse>, BatchResponse>]) -> Vec<u8> {
     let mut out = Vec::new();
