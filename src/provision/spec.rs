@@ -1030,8 +1030,18 @@ impl CertificateSpec {
         version: SubjectFormatVersion,
         base_dir: &Path,
     ) -> Result<CertificateBinding, super::ProvisionError> {
-        match (self, self.certificate(base_dir)?) {
-            (_, Some(cert)) => Ok(CertificateBinding::for_certificate(&cert, version, CertificateKind::Auto)?),
+        self.binding_of(self.certificate(base_dir)?.as_ref(), version)
+    }
+
+    /// [`binding`](Self::binding) with the certificate already read by [`certificate`](Self::certificate), so
+    /// that a caller that needs both reads the file once.
+    pub(crate) fn binding_of(
+        &self,
+        certificate: Option<&Certificate>,
+        version: SubjectFormatVersion,
+    ) -> Result<CertificateBinding, super::ProvisionError> {
+        match (self, certificate) {
+            (_, Some(cert)) => Ok(CertificateBinding::for_certificate(cert, version, CertificateKind::Auto)?),
             (CertificateSpec::Sha256 { sha256 }, None) => Ok(CertificateBinding::SelfSigned { sha256: *sha256 }),
             (CertificateSpec::Names { issuer_dn, subject_dn }, None) => {
                 Ok(CertificateBinding::from_names(issuer_dn, subject_dn, version)?)

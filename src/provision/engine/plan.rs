@@ -273,7 +273,7 @@ impl Provisioner {
                 continue;
             }
             let certificate = c.certificate(&spec.base_dir).map_err(|e| e.in_environment(org))?;
-            let binding = c.binding(spec.version, &spec.base_dir).map_err(|e| e.in_environment(org))?;
+            let binding = c.binding_of(certificate.as_ref(), spec.version).map_err(|e| e.in_environment(org))?;
             bindings.push((index, binding, certificate.as_ref().and_then(SigningCertificate::of)));
         }
         if let Some(p) = &prefetched {
