@@ -259,14 +259,19 @@ fn read_responses(boundary: &str, body: &[u8], out: &mut Vec<BatchResponse>, dep
     Ok(())
 }
 
+/// Where an HTTP message's head ends, as httparse read it.
+fn head_end(parsed: httparse::Result<usize>, what: &str) -> Result<usize, BatchError> {
+    match parsed {
+        Ok(httparse::Status::Complete(offset)) => Ok(offset),
+        Ok(httparse::Status::Partial) => Err(BatchError::Http(format!("the {what}'s head does not end"))),
+        Err(e) => Err(BatchError::Http(e.to_string())),
+    }
+}
+
 fn http_response(raw: &[u8], content_id: Option<String>) -> Result<BatchResponse, BatchError> {
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut response = httparse::Response::new(&mut headers);
-    let offset = match response.parse(raw) {
-        Ok(httparse::Status::Complete(offset)) => offset,
-        Ok(httparse::Status::Partial) => return Err(BatchError::Http("the response's head does not end".into())),
-        Err(e) => return Err(BatchError::Http(e.to_string())),
-    };
+    let offset = head_end(response.parse(raw), "response")?;
     let status = response
         .code
         .and_then(|c| StatusCode::from_u16(c).ok())
@@ -303,11 +308,7 @@ pub fn parse_request(content_type: &str, body: &[u8]) -> Result<Vec<BatchPart>, 
 fn http_request(raw: &[u8], content_id: Option<u32>) -> Result<BatchRequest, BatchError> {
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut request = httparse::Request::new(&mut headers);
-    let offset = match request.parse(raw) {
-        Ok(httparse::Status::Complete(offset)) => offset,
-        Ok(httparse::Status::Partial) => return Err(BatchError::Http("the request's head does not end".into())),
-        Err(e) => return Err(BatchError::Http(e.to_string())),
-    };
+    let offset = head_end(request.parse(raw), "request")?;
     let method = request
         .method
         .and_then(|m| Method::from_bytes(m.as_bytes()).ok())

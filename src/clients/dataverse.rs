@@ -757,12 +757,10 @@ impl DataverseClient {
         let operation = "read in a batch";
         let response = self.pipeline.inner_result(operation, response)?;
         let body = response.body();
-        let page = |body: &[u8]| -> Result<Option<Vec<serde_json::Value>>, ApiError> {
-            let p: super::Page<serde_json::Value> = super::decode(Service::Dataverse, operation, body)?;
+        // The rows of a collection that fits in one page; `None` when it has more (read whole, alone).
+        fn page<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Option<Vec<T>>, ApiError> {
+            let p: super::Page<T> = super::decode(Service::Dataverse, "read in a batch", body)?;
             Ok(p.next_link.is_none().then_some(p.value))
-        };
-        fn rows<T: serde::de::DeserializeOwned>(values: Vec<serde_json::Value>) -> Result<Vec<T>, ApiError> {
-            super::decode(Service::Dataverse, "read in a batch", &serde_json::to_vec(&values).unwrap_or_default())
         }
         Ok(match read {
             DataverseRead::Organization => {
@@ -770,15 +768,15 @@ impl DataverseClient {
                 DataverseAnswer::Organization(r.detail)
             }
             DataverseRead::ManagedIdentities(_) => match page(body)? {
-                Some(v) => DataverseAnswer::ManagedIdentities(rows(v)?),
+                Some(v) => DataverseAnswer::ManagedIdentities(v),
                 None => self.read_one(read).await?,
             },
             DataverseRead::AssembliesByName(_) | DataverseRead::AllAssemblies => match page(body)? {
-                Some(v) => DataverseAnswer::Assemblies(rows(v)?),
+                Some(v) => DataverseAnswer::Assemblies(v),
                 None => self.read_one(read).await?,
             },
             DataverseRead::PackagesByName(_) | DataverseRead::AllPackages => match page(body)? {
-                Some(v) => DataverseAnswer::Packages(rows(v)?),
+                Some(v) => DataverseAnswer::Packages(v),
                 None => self.read_one(read).await?,
             },
             DataverseRead::Assembly(_) => {
