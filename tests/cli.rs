@@ -631,12 +631,11 @@ fn signed_fixture(name: &str) -> Vec<u8> {
     std::fs::read(fixture(&format!("signed/{name}"))).unwrap()
 }
 
+/// The contoso app registration and environments, each with Contoso.Plugins registered as signed.dll (the
+/// author certificate): what the day-two specs (no certificate named) read.
 #[cfg(feature = "testkit")]
-#[tokio::test(flavor = "multi_thread")]
-async fn day_two_rotate_verify_destroy_and_environments() {
-    use dataverse_mi::testkit::{FakeOptions, FakePlatform};
-    let spec = example_spec("day-two.toml");
-    let fake = FakePlatform::new(FakeOptions::default());
+fn registered_contoso_fake() -> (dataverse_mi::testkit::FakePlatform, uuid::Uuid, Vec<uuid::Uuid>) {
+    let fake = dataverse_mi::testkit::FakePlatform::new(dataverse_mi::testkit::FakeOptions::default());
     let app: uuid::Uuid = CONTOSO_APP.parse().unwrap();
     fake.add_application(app, "Contoso plug-ins");
     let mut assemblies = Vec::new();
@@ -644,6 +643,14 @@ async fn day_two_rotate_verify_destroy_and_environments() {
         fake.add_environment(host, TENANT.parse().unwrap());
         assemblies.push(fake.add_registered_assembly(host, "Contoso.Plugins", &signed_fixture("signed.dll")));
     }
+    (fake, app, assemblies)
+}
+
+#[cfg(feature = "testkit")]
+#[tokio::test(flavor = "multi_thread")]
+async fn day_two_rotate_verify_destroy_and_environments() {
+    let spec = example_spec("day-two.toml");
+    let (fake, app, assemblies) = registered_contoso_fake();
     fake.add_environment("contoso-sandbox.crm.dynamics.com", TENANT.parse().unwrap());
     let server = fake.start().await;
     let cli = |args: &[&str]| with_spec_against(args, &spec, &server.uri());
@@ -711,21 +718,13 @@ async fn day_two_rotate_verify_destroy_and_environments() {
 #[cfg(feature = "testkit")]
 #[tokio::test(flavor = "multi_thread")]
 async fn upgrade_from_version_1_then_finish_and_revert() {
-    use dataverse_mi::testkit::{FakeOptions, FakePlatform};
     let dir = std::env::temp_dir().join(format!("dataverse-mi-upgrade-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let spec_path = dir.join("v1.toml");
     let text = std::fs::read_to_string(example_spec("day-two.toml")).unwrap();
     std::fs::write(&spec_path, format!("version = 1\n{text}")).unwrap();
     let spec = spec_path.to_str().unwrap().to_owned();
-    let fake = FakePlatform::new(FakeOptions::default());
-    let app: uuid::Uuid = CONTOSO_APP.parse().unwrap();
-    fake.add_application(app, "Contoso plug-ins");
-    let mut assemblies = Vec::new();
-    for host in CONTOSO_HOSTS {
-        fake.add_environment(host, TENANT.parse().unwrap());
-        assemblies.push(fake.add_registered_assembly(host, "Contoso.Plugins", &signed_fixture("signed.dll")));
-    }
+    let (fake, app, assemblies) = registered_contoso_fake();
     let server = fake.start().await;
     let cli = |args: &[&str]| with_spec_against(args, &spec, &server.uri());
     let works = || CONTOSO_HOSTS.iter().zip(&assemblies).all(|(h, a)| fake.run_plugin(h, *a, "Contoso.Plugins.Step"));

@@ -243,3 +243,34 @@ async fn service_principal_by_app_id() {
     let gone = g.get_service_principal(APP).await.unwrap_err();
     assert!(gone.is_not_found(), "{gone}");
 }
+
+/// FIC creates in one JSON batch, answered in the shape of Graph's "JSON batching" page: `responses` in any order,
+/// each with `id`, `status`, `headers`, `body`; one of them a failure.
+#[tokio::test]
+async fn fic_creates_in_one_json_batch() {
+    let server = MockServer::start().await;
+    catch_all(&server).await;
+    let app = Uuid::parse_str("0b5a7d2c-6f4e-4d3a-9c1b-2a8e7f6d5c4b").unwrap();
+    let url = format!("/applications(appId='{app}')/federatedIdentityCredentials");
+    Mock::given(method("POST"))
+        .and(path("/v1.0/$batch"))
+        .and(body_json(json!({"requests": [
+            {"id": "1", "method": "POST", "url": url, "headers": {"Content-Type": "application/json"}, "body": fic("plugins-dev").graph_body().unwrap()},
+            {"id": "2", "method": "POST", "url": url, "headers": {"Content-Type": "application/json"}, "body": fic("plugins-test").graph_body().unwrap()},
+        ]})))
+        .respond_with(json(json!({"responses": [
+            {"id": "2", "status": 409, "headers": {"Content-Type": "application/json"},
+             "body": {"error": {"code": "Request_BadRequest", "message": "FederatedIdentityCredential with name plugins-test already exists."}}},
+            {"id": "1", "status": 201, "headers": {"Content-Type": "application/json"}, "body": stored("f1", "plugins-dev")},
+        ]})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let results =
+        graph(&server).create_fics_batch(AppRef::AppId(app), &[fic("plugins-dev"), fic("plugins-test")]).await;
+    assert_eq!(results.len(), 2);
+    assert_eq!(results[0].as_ref().unwrap().credential.name, "plugins-dev", "matched by id, not by position");
+    let err = results[1].as_ref().unwrap_err();
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(409), "{err:?}");
+    assert_eq!(err.service_code(), Some("Request_BadRequest"));
+}
