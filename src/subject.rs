@@ -3,12 +3,13 @@
 //! ```text
 //! {prefix}/t/{tenant}/a/qzXoWDkuqUa3l6zM5mM0Rw/n/plugin/e/{environment}/h/{sha256}                  self-signed
 //! {prefix}/t/{tenant}/a/qzXoWDkuqUa3l6zM5mM0Rw/n/plugin/e/{environment}/i/{issuerHash}/s/{subjectHash}  trusted CA, version 2
-//! {prefix}/t/{tenant}/a/qzXoWDkuqUa3l6zM5mM0Rw/n/plugin/e/{environment}/i/{issuer}/s/{subject}      trusted CA, version 1 (legacy)
+//! {prefix}/t/{tenant}/a/qzXoWDkuqUa3l6zM5mM0Rw/n/plugin/e/{environment}/i/{issuerCN}/s/{subjectCN}  trusted CA, version 1 (legacy)
 //! ```
 //! `{tenant}` is the tenant GUID encoded by [`encode_guid`], `{environment}` the
 //! Power Platform environment id (lowercase, hyphenated; not the organization id), `{sha256}` the
 //! certificate's [`CertificateHash`] (lowercase hex) and the name hashes [`NameHash`]es of the .NET-formatted
-//! issuer and subject names.
+//! issuer and subject names. Version 1 carries the two names' CN values themselves (see [`v1_simple_name`]), not
+//! the whole names.
 //!
 //! ```
 //! use dataverse_mi::cert::Certificate;
@@ -51,7 +52,7 @@ use crate::guid::{
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum SubjectFormatVersion {
-    /// Version 1: trusted-CA subjects carry the raw issuer and subject names (legacy).
+    /// Version 1: trusted-CA subjects carry the issuer's and the subject's CN values (legacy).
     V1,
     /// Version 2: trusted-CA subjects carry hashes of the names. The default for new setups.
     #[default]
@@ -151,11 +152,15 @@ pub enum CertificateBinding {
         /// Hash of the .NET-formatted subject name.
         subject_hash: NameHash,
     },
-    /// `/i/{issuer}/s/{subject}`: a CA-issued certificate, version 1 (legacy; read and migrate only).
+    /// `/i/{issuer CN}/s/{subject CN}`: a CA-issued certificate, version 1 (legacy; read and migrate only).
+    ///
+    /// The platform writes the CN values of the two names (Microsoft: version 1 "builds the FIC subject identifier
+    /// from the certificate Common Name (CN)"), e.g. `i/Microsoft Code Signing PCA 2011/s/Microsoft Corporation`.
+    /// A binding read from a subject holds whatever text the subject has there.
     TrustedV1 {
-        /// The .NET-formatted issuer name.
+        /// The `/i/` text: the issuer's CN value.
         issuer: String,
-        /// The .NET-formatted subject name.
+        /// The `/s/` text: the subject's CN value.
         subject: String,
     },
 }
@@ -173,25 +178,56 @@ impl CertificateBinding {
             CertificateKind::Trusted => false,
         };
         if self_signed {
-            Ok(CertificateBinding::SelfSigned { sha256: cert.sha256() })
-        } else {
-            CertificateBinding::from_names(cert.issuer(), cert.subject(), version)
+            return Ok(CertificateBinding::SelfSigned { sha256: cert.sha256() });
         }
+        fn name<'a>(
+            which: &'static str,
+            r: Result<&'a str, crate::cert::CertificateError>,
+        ) -> Result<&'a str, SubjectError> {
+            r.map_err(|e| SubjectError::NameUnreadable { which, reason: e.to_string() })
+        }
+        CertificateBinding::from_names(name("issuer", cert.issuer())?, name("subject", cert.subject())?, version)
     }
 
-    /// The trusted-CA binding for .NET-formatted names (as `X509Certificate2.Issuer` / `.Subject` print them).
+    /// The trusted-CA binding for .NET-formatted names (as `X509Certificate2.Issuer` / `.Subject` print them): their
+    /// hashes in version 2, their CN values ([`v1_simple_name`]) in version 1.
+    ///
+    /// ```
+    /// use dataverse_mi::subject::{CertificateBinding, SubjectFormatVersion};
+    /// let v1 = CertificateBinding::from_names(
+    ///     "CN=Microsoft Code Signing PCA 2011, O=Microsoft Corporation, L=Redmond, S=Washington, C=US",
+    ///     "CN=Microsoft Corporation, O=Microsoft Corporation, L=Redmond, S=Washington, C=US",
+    ///     SubjectFormatVersion::V1,
+    /// )?;
+    /// assert_eq!(v1.to_string(), "i/Microsoft Code Signing PCA 2011/s/Microsoft Corporation");
+    /// # Ok::<(), dataverse_mi::subject::SubjectError>(())
+    /// ```
     pub fn from_names(issuer: &str, subject: &str, version: SubjectFormatVersion) -> Result<Self, SubjectError> {
         match version {
             SubjectFormatVersion::V2 => Ok(CertificateBinding::TrustedV2 {
                 issuer_hash: NameHash::of_name(issuer),
                 subject_hash: NameHash::of_name(subject),
             }),
-            SubjectFormatVersion::V1 => {
-                check_v1_name("issuer", issuer)?;
-                check_v1_name("subject", subject)?;
-                Ok(CertificateBinding::TrustedV1 { issuer: issuer.to_owned(), subject: subject.to_owned() })
-            }
+            SubjectFormatVersion::V1 => Ok(CertificateBinding::TrustedV1 {
+                issuer: v1_segment("issuer", issuer)?,
+                subject: v1_segment("subject", subject)?,
+            }),
         }
+    }
+
+    /// The version 1 binding for two CN values as they are (no name parsing): what the platform writes in `/i/`
+    /// and `/s/`. Refuses what version 1 cannot carry, as [`CertificateBinding::from_names`] does.
+    pub fn v1_from_common_names(issuer_cn: &str, subject_cn: &str) -> Result<Self, SubjectError> {
+        check_v1_value("issuer", issuer_cn, issuer_cn)?;
+        check_v1_value("subject", subject_cn, subject_cn)?;
+        Ok(CertificateBinding::TrustedV1 { issuer: issuer_cn.to_owned(), subject: subject_cn.to_owned() })
+    }
+
+    /// The version 1 binding as Microsoft's own migration scripts (and earlier versions of this crate) wrote it: the
+    /// whole .NET names in `/i/` and `/s/`. The platform never presents it; it is computed only to recognise FICs
+    /// made that way and replace them.
+    pub fn v1_whole_names(issuer: &str, subject: &str) -> Self {
+        CertificateBinding::TrustedV1 { issuer: issuer.to_owned(), subject: subject.to_owned() }
     }
 
     /// The format version this binding implies (`None` for self-signed, which is the same in both).
@@ -218,42 +254,69 @@ impl fmt::Display for CertificateBinding {
     }
 }
 
-/// The first CN value of a .NET-formatted name that version 1 cannot carry: a comma (AADSTS700213) or a non-ASCII
-/// character (AADSTS70050). Microsoft documents both failures for the CN (e.g. `CN=Contoso, Inc.`); the `", "`
-/// between RDNs is how .NET prints every multi-part name, and Microsoft's own version 1 scripts put whole names in
-/// the subject, so separators are not refused.
-fn v1_bad_cn(name: &str) -> Option<(V1CnFault, String)> {
-    crate::cert::parse_dotnet_name(name).into_iter().filter(|a| a.key.eq_ignore_ascii_case("CN")).find_map(|a| {
-        if a.value.contains(',') {
-            Some((V1CnFault::Comma, a.value))
-        } else if !a.value.is_ascii() {
-            Some((V1CnFault::NonAscii, a.value))
-        } else {
-            None
+/// The simple name of a .NET-formatted distinguished name: what version 1 puts in `/i/` and `/s/`.
+///
+/// Microsoft documents version 1 as "CN-based" and a published version 1 subject carries the bare CN values. For a
+/// name with several CNs, or none, nothing is documented; this follows .NET's simple-name rule
+/// (`X509Certificate2.GetNameInfo(X509NameType.SimpleName, ...)`, dotnet/runtime's `GetSimpleNameInfo`, written to
+/// match Windows' `CERT_NAME_SIMPLE_DISPLAY_TYPE`): the attributes are read most specific first, as .NET prints
+/// them, and the first CN wins; without a CN, the OU, else the O, else the e-mail address (the last one read of
+/// each), else the first other attribute. `None` for an empty name. The platform's own subject
+/// (`GetComponentManagedIdentityFIC`) wins over this wherever it answers.
+///
+/// ```
+/// use dataverse_mi::subject::v1_simple_name;
+/// assert_eq!(v1_simple_name("CN=Contoso Test Root CA, OU=PKI, O=Contoso, C=US").as_deref(), Some("Contoso Test Root CA"));
+/// assert_eq!(v1_simple_name("OU=Signing, O=Contoso, C=US").as_deref(), Some("Signing"));
+/// assert_eq!(v1_simple_name("CN=Leaf, OU=x, CN=Outer").as_deref(), Some("Leaf"));
+/// ```
+pub fn v1_simple_name(name: &str) -> Option<String> {
+    let (mut ou, mut o, mut e, mut first) = (None, None, None, None);
+    for a in crate::cert::parse_dotnet_name(name) {
+        match a.key.as_str() {
+            "CN" => return Some(a.value),
+            "OU" => ou = Some(a.value),
+            "O" => o = Some(a.value),
+            "E" => e = Some(a.value),
+            _ => {
+                first.get_or_insert(a.value);
+            }
         }
-    })
-}
-
-#[derive(Clone, Copy)]
-enum V1CnFault {
-    Comma,
-    NonAscii,
-}
-
-fn check_v1_name(which: &'static str, name: &str) -> Result<(), SubjectError> {
-    match v1_bad_cn(name) {
-        Some((V1CnFault::Comma, cn)) => return Err(SubjectError::V1NameHasComma { which, name: name.to_owned(), cn }),
-        Some((V1CnFault::NonAscii, cn)) => {
-            return Err(SubjectError::V1NameNotAscii { which, name: name.to_owned(), cn });
-        }
-        None => {}
     }
-    // .NET quotes values with surrounding white space, so a real name never starts or ends with it; a name
-    // that does would also make the whole subject end in white space, which Entra refuses.
-    if name.contains("/s/") || name.is_empty() || name.trim() != name {
+    ou.or(o).or(e).or(first)
+}
+
+/// The version 1 segment for a whole .NET name: its simple name, checked.
+fn v1_segment(which: &'static str, name: &str) -> Result<String, SubjectError> {
+    let cn = v1_simple_name(name).ok_or_else(|| SubjectError::V1NameUnusable { which, name: name.to_owned() })?;
+    check_v1_value(which, name, &cn)?;
+    Ok(cn)
+}
+
+/// What version 1 cannot carry in a segment: a comma (AADSTS700213) or a non-ASCII character (AADSTS70050) in the
+/// CN, both documented by Microsoft (e.g. `CN=Contoso, Inc.`); an empty value, surrounding white space or `/s/`
+/// (which would make the subject ambiguous or end in white space, which Entra refuses); a whole name where the CN
+/// belongs.
+fn check_v1_value(which: &'static str, name: &str, cn: &str) -> Result<(), SubjectError> {
+    if let Some(cn_value) = v1_whole_name_cn(cn) {
+        return Err(SubjectError::V1WholeName { which, name: cn.to_owned(), cn: cn_value });
+    }
+    if cn.contains(',') {
+        return Err(SubjectError::V1NameHasComma { which, name: name.to_owned(), cn: cn.to_owned() });
+    }
+    if !cn.is_ascii() {
+        return Err(SubjectError::V1NameNotAscii { which, name: name.to_owned(), cn: cn.to_owned() });
+    }
+    if cn.contains("/s/") || cn.is_empty() || cn.trim() != cn {
         return Err(SubjectError::V1NameUnusable { which, name: name.to_owned() });
     }
     Ok(())
+}
+
+/// The CN value when a version 1 segment holds a whole name (`CN=..., O=...` or `CN=...`) instead of the CN itself.
+pub(crate) fn v1_whole_name_cn(segment: &str) -> Option<String> {
+    let attrs = crate::cert::parse_dotnet_name(segment);
+    attrs.iter().any(|a| a.key.eq_ignore_ascii_case("CN")).then(|| v1_simple_name(segment)).flatten()
 }
 
 /// Why a subject identifier cannot be built.
@@ -285,14 +348,33 @@ pub enum SubjectError {
         /// The CN value with the non-ASCII characters.
         cn: String,
     },
-    /// A version 1 name that is empty, has surrounding white space, or contains `/s/` (which would make the
-    /// subject ambiguous).
+    /// A version 1 name whose simple name (CN) is empty, has surrounding white space, or contains `/s/` (which
+    /// would make the subject ambiguous), or a name with no attribute at all.
     #[error("the certificate's {which} name '{name}' cannot be written in a version 1 subject; use version 2")]
     V1NameUnusable {
         /// `issuer` or `subject`.
         which: &'static str,
         /// The name.
         name: String,
+    },
+    /// A version 1 segment holding a whole name (`CN=..., O=...`) where the platform writes the CN value alone.
+    #[error("the version 1 {which} segment '{name}' is a whole name; the platform writes the CN value alone: '{cn}'")]
+    V1WholeName {
+        /// `issuer` or `subject`.
+        which: &'static str,
+        /// The segment given.
+        name: String,
+        /// The CN value it should be.
+        cn: String,
+    },
+    /// The certificate's name cannot be rendered as .NET renders it, so no trusted-CA subject can be built from
+    /// it (a self-signed subject, which needs no name, still can).
+    #[error("the certificate's {which} name cannot be read: {reason}")]
+    NameUnreadable {
+        /// `issuer` or `subject`.
+        which: &'static str,
+        /// Why (the attribute and the reason).
+        reason: String,
     },
     /// The cloud profile's subject prefix is not `/eid1/c/{code}`.
     #[error("the subject prefix '{prefix}' is not of the form /eid1/c/{{code}}")]
@@ -364,8 +446,8 @@ impl SubjectIdentifier {
             return Err(SubjectError::BadPrefix { prefix: cloud.subject_prefix.clone() });
         }
         if let CertificateBinding::TrustedV1 { issuer, subject } = &binding {
-            check_v1_name("issuer", issuer)?;
-            check_v1_name("subject", subject)?;
+            check_v1_value("issuer", issuer, issuer)?;
+            check_v1_value("subject", subject, subject)?;
         }
         Ok(SubjectIdentifier::assemble(
             prefix.to_owned(),
@@ -533,9 +615,9 @@ pub enum SubjectProblem {
         /// The SHA-1 thumbprint it names.
         thumbprint: String,
     },
-    /// The cloud code after `/eid1/c/` is not one of the five.
+    /// The cloud code after `/eid1/c/` is not one of the five, or the prefix is not `/eid1/c/{code}` at all.
     UnknownCloud {
-        /// The code found.
+        /// The code found (or the whole prefix, when it is not `/eid1/c/...`).
         code: String,
     },
     /// A segment is missing or out of order.
@@ -647,11 +729,162 @@ pub enum SubjectProblem {
         /// The CN value.
         cn: String,
     },
+    /// A version 1 segment holding the whole name (`CN=..., O=...`, as Microsoft's own migration scripts write
+    /// it) where the platform writes the CN value alone.
+    V1WholeName {
+        /// `issuer` or `subject`.
+        which: &'static str,
+        /// The segment found.
+        found: String,
+        /// The CN value the platform writes there.
+        cn: String,
+    },
     /// The certificate part is neither `h/...` nor `i/.../s/...`.
     BindingMalformed {
         /// What was found (cut).
         found: String,
     },
+}
+
+/// A mistake in a subject or a FIC, or another cause of a failed token request: the one vocabulary that
+/// [`explain_subject`] ([`SubjectProblem::cause`]) and `diagnose` share, so the same subject is named the same way
+/// by both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Cause {
+    /// The tenant GUID was encoded in big-endian byte order.
+    TenantBigEndian,
+    /// The certificate hash is in upper case.
+    HashUppercase,
+    /// The hash is of the `.pfx` or `.pem` file, not of the certificate's DER bytes (formerly `hash_of_pfx`).
+    HashOfContainerFile,
+    /// The hash is of another certificate of the chain (the CA, an intermediate), or a name hash of another
+    /// certificate's name.
+    HashOfOtherCertificate,
+    /// The `/h/` value is not lowercase hex: Base64 or Base64URL of the digest, or not a hash at all.
+    HashNotHex,
+    /// The `/h/` value is a SHA-1 thumbprint (40 hex digits) instead of the SHA-256.
+    HashIsSha1Thumbprint,
+    /// A version 2 name hash in another encoding than Base64URL without padding (hex, standard Base64).
+    NameHashEncoding,
+    /// The version 2 issuer and subject name hashes are swapped.
+    NamesSwapped,
+    /// A version 1 segment holding the whole name where the platform writes the CN value alone (what Microsoft's
+    /// own migration scripts, and earlier versions of this crate, wrote), or the reverse where the platform's own subject
+    /// says so.
+    V1WholeName,
+    /// A version 1 CN with a comma: Microsoft documents that it fails with AADSTS700213.
+    V1NameHasComma,
+    /// A version 1 CN with non-ASCII characters: Microsoft documents that it fails with AADSTS70050.
+    V1NameNotAscii,
+    /// The certificate part is neither `h/{sha256}` nor `i/{issuer}/s/{subject}`.
+    BindingMalformed,
+    /// A segment of the subject is missing or out of order.
+    MissingSegment,
+    /// The environment is the Default environment of another tenant than the subject's `/t/`.
+    DefaultEnvironmentOtherTenant,
+    /// The subject the platform presents is not the given certificate's: the registered plug-in is signed with
+    /// another certificate.
+    PresentedOtherCertificate,
+    /// The self-signed form `/h/` for a CA-issued certificate, or the reverse.
+    BindingKindMismatch,
+    /// The tenant segment names another tenant.
+    TenantMismatch,
+    /// The tenant segment is not an encoded GUID (the GUID as text, standard Base64, ...).
+    TenantNotEncoded,
+    /// The tenant segment differs only in upper/lower case (Base64URL is case-sensitive).
+    TenantCase,
+    /// The environment segment names another environment (or is not an environment id).
+    EnvironmentMismatch,
+    /// The right environment written another way: upper case, no hyphens, braces, a Default environment's other
+    /// spellings.
+    EnvironmentNotCanonical,
+    /// The component segment is not `plugin`.
+    ComponentMismatch,
+    /// The subject prefix is not a cloud's (a typo, a missing `/eid1`).
+    PrefixMismatch,
+    /// The audience differs from the cloud's in something else than the cloud (its case, a typo).
+    AudienceMismatch,
+    /// White space around the subject.
+    SurroundingWhitespace,
+    /// The FIC's subject is not a subject identifier at all.
+    NotASubject,
+    /// The organization id was used where the environment id belongs.
+    OrganizationIdAsEnvironment,
+    /// The user's own app id is in the `/a/` segment.
+    UserAppIdInAppSegment,
+    /// The `/a/` segment is not the platform's: e.g. the app of one of Microsoft's internal clusters
+    /// (pre-production, test), copied from Microsoft's own scripts.
+    AppSegmentNotPlatform,
+    /// The subject's format version differs from the row's.
+    VersionMismatch,
+    /// A distinguished name was formatted the RFC 4514 / OpenSSL way instead of .NET's.
+    DnNotDotnetFormat,
+    /// The cloud (subject prefix or audience) is wrong.
+    WrongCloud,
+    /// The FIC's issuer is wrong (no `/v2.0`, another tenant, the v1 `sts.windows.net` form).
+    IssuerMismatch,
+    /// The FIC matches but was just created: Entra needs a short while.
+    PropagationDelay,
+    /// There is no FIC at all.
+    NoFic,
+    /// A FIC differs from the presented subject in upper/lower case only (Entra matches case-sensitively;
+    /// AADSTS7002138 is its error for this).
+    SubjectCase,
+    /// A different certificate, environment or tenant than the one the platform presented.
+    DifferentValue,
+    /// A deprecated version 0 FIC.
+    LegacyV0,
+    /// Nothing known explains the error.
+    Unknown,
+}
+
+impl Cause {
+    /// The stable identifier scripts match on, e.g. `tenant_big_endian`.
+    pub fn id(self) -> &'static str {
+        match self {
+            Cause::TenantBigEndian => "tenant_big_endian",
+            Cause::HashUppercase => "hash_uppercase",
+            Cause::HashOfContainerFile => "hash_of_container_file",
+            Cause::HashOfOtherCertificate => "hash_of_other_certificate",
+            Cause::HashNotHex => "hash_not_hex",
+            Cause::HashIsSha1Thumbprint => "hash_is_sha1_thumbprint",
+            Cause::NameHashEncoding => "name_hash_encoding",
+            Cause::NamesSwapped => "names_swapped",
+            Cause::V1WholeName => "v1_whole_name",
+            Cause::V1NameHasComma => "v1_name_has_comma",
+            Cause::V1NameNotAscii => "v1_name_not_ascii",
+            Cause::BindingMalformed => "binding_malformed",
+            Cause::MissingSegment => "missing_segment",
+            Cause::DefaultEnvironmentOtherTenant => "default_environment_other_tenant",
+            Cause::PresentedOtherCertificate => "presented_other_certificate",
+            Cause::BindingKindMismatch => "binding_kind_mismatch",
+            Cause::TenantMismatch => "tenant_mismatch",
+            Cause::TenantNotEncoded => "tenant_not_encoded",
+            Cause::TenantCase => "tenant_case",
+            Cause::EnvironmentMismatch => "environment_mismatch",
+            Cause::EnvironmentNotCanonical => "environment_not_canonical",
+            Cause::ComponentMismatch => "component_mismatch",
+            Cause::PrefixMismatch => "prefix_mismatch",
+            Cause::AudienceMismatch => "audience_mismatch",
+            Cause::SurroundingWhitespace => "surrounding_whitespace",
+            Cause::NotASubject => "not_a_subject",
+            Cause::OrganizationIdAsEnvironment => "organization_id_as_environment",
+            Cause::UserAppIdInAppSegment => "user_app_id_in_app_segment",
+            Cause::AppSegmentNotPlatform => "app_segment_not_platform",
+            Cause::VersionMismatch => "version_mismatch",
+            Cause::DnNotDotnetFormat => "dn_not_dotnet_format",
+            Cause::WrongCloud => "wrong_cloud",
+            Cause::IssuerMismatch => "issuer_mismatch",
+            Cause::PropagationDelay => "propagation_delay",
+            Cause::NoFic => "no_fic",
+            Cause::SubjectCase => "subject_case",
+            Cause::DifferentValue => "different_value",
+            Cause::LegacyV0 => "legacy_v0",
+            Cause::Unknown => "unknown",
+        }
+    }
 }
 
 /// How sure a [`SubjectProblem`] is.
@@ -705,35 +938,45 @@ impl SubjectProblem {
             | SubjectProblem::NameHashMalformed { .. }
             | SubjectProblem::V1NameHasComma { .. }
             | SubjectProblem::V1NameNotAscii { .. }
+            | SubjectProblem::V1WholeName { .. }
             | SubjectProblem::BindingMalformed { .. } => Some(Segment::Binding),
         }
     }
 
-    /// A stable identifier for scripts, e.g. `tenant_big_endian`.
-    pub fn id(&self) -> &'static str {
+    /// The mistake, in the one vocabulary `explain-subject` and `diagnose` share.
+    pub fn cause(&self) -> Cause {
         match self {
-            SubjectProblem::SurroundingWhitespace => "surrounding_whitespace",
-            SubjectProblem::NotASubject => "not_a_subject",
-            SubjectProblem::LegacyV0 { .. } => "legacy_v0",
-            SubjectProblem::UnknownCloud { .. } => "unknown_cloud",
-            SubjectProblem::MissingSegment { .. } => "missing_segment",
-            SubjectProblem::TenantNotEncoded { .. } => "tenant_not_encoded",
-            SubjectProblem::TenantAsPlainGuid { .. } => "tenant_as_plain_guid",
-            SubjectProblem::TenantBigEndian { .. } => "tenant_big_endian",
-            SubjectProblem::AppSegmentNotPowerPlatform { .. } => "user_app_id_in_app_segment",
-            SubjectProblem::AppSegmentOtherCluster { .. } => "app_segment_other_cluster",
-            SubjectProblem::DefaultEnvironmentOtherTenant { .. } => "default_environment_other_tenant",
-            SubjectProblem::ComponentNotPlugin { .. } => "component_not_plugin",
-            SubjectProblem::EnvironmentNotGuid { .. } => "environment_not_guid",
-            SubjectProblem::EnvironmentNotCanonical { .. } => "environment_not_canonical",
-            SubjectProblem::HashUppercase { .. } => "hash_uppercase",
-            SubjectProblem::HashIsSha1 { .. } => "hash_is_sha1",
-            SubjectProblem::HashMalformed { .. } => "hash_malformed",
-            SubjectProblem::NameHashMalformed { .. } => "name_hash_malformed",
-            SubjectProblem::V1NameHasComma { .. } => "v1_name_has_comma",
-            SubjectProblem::V1NameNotAscii { .. } => "v1_name_not_ascii",
-            SubjectProblem::BindingMalformed { .. } => "binding_malformed",
+            SubjectProblem::SurroundingWhitespace => Cause::SurroundingWhitespace,
+            SubjectProblem::NotASubject => Cause::NotASubject,
+            SubjectProblem::LegacyV0 { .. } => Cause::LegacyV0,
+            SubjectProblem::UnknownCloud { .. } => Cause::PrefixMismatch,
+            SubjectProblem::MissingSegment { .. } => Cause::MissingSegment,
+            SubjectProblem::TenantNotEncoded { .. } | SubjectProblem::TenantAsPlainGuid { .. } => {
+                Cause::TenantNotEncoded
+            }
+            SubjectProblem::TenantBigEndian { .. } => Cause::TenantBigEndian,
+            SubjectProblem::AppSegmentNotPowerPlatform { .. } | SubjectProblem::AppSegmentOtherCluster { .. } => {
+                Cause::AppSegmentNotPlatform
+            }
+            SubjectProblem::DefaultEnvironmentOtherTenant { .. } => Cause::DefaultEnvironmentOtherTenant,
+            SubjectProblem::ComponentNotPlugin { .. } => Cause::ComponentMismatch,
+            SubjectProblem::EnvironmentNotGuid { .. } => Cause::EnvironmentMismatch,
+            SubjectProblem::EnvironmentNotCanonical { .. } => Cause::EnvironmentNotCanonical,
+            SubjectProblem::HashUppercase { .. } => Cause::HashUppercase,
+            SubjectProblem::HashIsSha1 { .. } => Cause::HashIsSha1Thumbprint,
+            SubjectProblem::HashMalformed { .. } => Cause::HashNotHex,
+            SubjectProblem::NameHashMalformed { .. } => Cause::NameHashEncoding,
+            SubjectProblem::V1NameHasComma { .. } => Cause::V1NameHasComma,
+            SubjectProblem::V1NameNotAscii { .. } => Cause::V1NameNotAscii,
+            SubjectProblem::V1WholeName { .. } => Cause::V1WholeName,
+            SubjectProblem::BindingMalformed { .. } => Cause::BindingMalformed,
         }
+    }
+
+    /// A stable identifier for scripts, e.g. `tenant_big_endian`: the [`Cause`]'s, so that `explain-subject` and
+    /// `diagnose` name a mistake alike.
+    pub fn id(&self) -> &'static str {
+        self.cause().id()
     }
 }
 
@@ -749,6 +992,10 @@ impl fmt::Display for SubjectProblem {
             SubjectProblem::LegacyV0 { environment, thumbprint } => write!(
                 f,
                 "this is a deprecated version 0 subject (environment {environment}, SHA-1 {thumbprint}); create a version 2 subject and FIC instead"
+            ),
+            SubjectProblem::UnknownCloud { code } if code.starts_with('/') => write!(
+                f,
+                "the prefix '{code}' is not /eid1/c/{{cloud}}; the platform uses /eid1/c/pub, usg, chn, uss or usn"
             ),
             SubjectProblem::UnknownCloud { code } => write!(
                 f,
@@ -821,6 +1068,11 @@ impl fmt::Display for SubjectProblem {
             SubjectProblem::V1NameNotAscii { which, cn } => write!(
                 f,
                 "the CN '{cn}' of the version 1 {which} name has non-ASCII characters, which fails with AADSTS70050; use version 2"
+            ),
+            SubjectProblem::V1WholeName { which, found, cn } => write!(
+                f,
+                "the version 1 /{}/ segment is the whole {which} name '{found}'; the platform writes its CN alone: '{cn}'",
+                &which[..1]
             ),
             SubjectProblem::BindingMalformed { found } => write!(
                 f,
@@ -979,6 +1231,9 @@ pub struct SubjectExplanation {
     pub parts: SubjectParts,
     /// What is wrong, most important first; empty when the subject is well-formed.
     pub problems: Vec<SubjectProblem>,
+    /// The subject with every error mended, when each of them has one right answer (white space, letter case,
+    /// the tenant written as text, a version 1 whole name where the CN belongs); `None` otherwise.
+    pub corrected_subject: Option<String>,
 }
 
 impl Serialize for SubjectExplanation {
@@ -995,10 +1250,12 @@ impl Serialize for SubjectExplanation {
             ok: bool,
             parts: &'a SubjectParts,
             problems: Vec<Problem<'a>>,
+            corrected_subject: &'a Option<String>,
         }
         Shape {
             ok: self.is_ok(),
             parts: &self.parts,
+            corrected_subject: &self.corrected_subject,
             problems: self
                 .problems
                 .iter()
@@ -1062,6 +1319,9 @@ impl fmt::Display for SubjectExplanation {
                 };
                 write!(f, "\n  - [{}]{tag} {problem}", problem.id())?;
             }
+            if let Some(corrected) = &self.corrected_subject {
+                write!(f, "\ncorrected:   {corrected}")?;
+            }
             Ok(())
         }
     }
@@ -1096,18 +1356,30 @@ pub fn explain_subject(input: &str) -> SubjectExplanation {
             thumbprint: thumbprint.to_string(),
         });
         parts.environment_id = Some(environment);
-        return SubjectExplanation { parts, problems };
+        return SubjectExplanation { parts, problems, corrected_subject: None };
     }
-    let Some(rest) = s.strip_prefix("/eid1/c/") else {
-        problems.push(SubjectProblem::NotASubject);
-        return SubjectExplanation { parts, problems };
+    let mut rest = match s.strip_prefix("/eid1/c/") {
+        Some(rest) => {
+            let (code, rest) = rest.split_once('/').unwrap_or((rest, ""));
+            parts.prefix = Some(format!("/eid1/c/{code}"));
+            parts.cloud = Cloud::from_subject_code(code);
+            if parts.cloud.is_none() {
+                problems.push(SubjectProblem::UnknownCloud { code: crate::guid::clip(code) });
+            }
+            rest
+        }
+        // Segments after another prefix (`/c/pub`, a typo): the prefix is the mistake, the rest is read as usual.
+        None => match s.find("/t/").filter(|at| s[at + 3..].contains("/a/")) {
+            Some(at) => {
+                problems.push(SubjectProblem::UnknownCloud { code: crate::guid::clip(&s[..at]) });
+                &s[at + 1..]
+            }
+            None => {
+                problems.push(SubjectProblem::NotASubject);
+                return SubjectExplanation { parts, problems, corrected_subject: None };
+            }
+        },
     };
-    let (code, mut rest) = rest.split_once('/').unwrap_or((rest, ""));
-    parts.prefix = Some(format!("/eid1/c/{code}"));
-    parts.cloud = Cloud::from_subject_code(code);
-    if parts.cloud.is_none() {
-        problems.push(SubjectProblem::UnknownCloud { code: crate::guid::clip(code) });
-    }
 
     // Each of t, a, n, e: "{key}/{value}/".
     let mut take = |key: &'static str, problems: &mut Vec<SubjectProblem>| -> Option<String> {
@@ -1176,7 +1448,42 @@ pub fn explain_subject(input: &str) -> SubjectExplanation {
     if let Some(b) = binding_text {
         parts.binding = read_binding(&b, &mut problems);
     }
-    SubjectExplanation { parts, problems }
+    let corrected_subject = corrected_subject(&parts, &problems);
+    SubjectExplanation { parts, problems, corrected_subject }
+}
+
+/// The subject with each error mended, when every error has one right answer.
+fn corrected_subject(parts: &SubjectParts, problems: &[SubjectProblem]) -> Option<String> {
+    if !problems.iter().any(|p| p.severity() == Severity::Error) {
+        return None;
+    }
+    let mut tenant = parts.tenant_id;
+    let mut binding = parts.binding.clone()?;
+    for problem in problems {
+        match problem {
+            // The parts already hold the canonical value of these.
+            SubjectProblem::SurroundingWhitespace
+            | SubjectProblem::HashUppercase { .. }
+            | SubjectProblem::EnvironmentNotCanonical { .. } => {}
+            SubjectProblem::TenantAsPlainGuid { tenant: t, .. } => tenant = Some(*t),
+            SubjectProblem::V1WholeName { cn, .. } if cn.contains(',') || !cn.is_ascii() => return None,
+            SubjectProblem::V1WholeName { which, cn, .. } => {
+                if let CertificateBinding::TrustedV1 { issuer, subject } = &mut binding {
+                    *(if *which == "issuer" { issuer } else { subject }) = cn.clone();
+                }
+            }
+            p if p.severity() == Severity::Suspicion => {}
+            _ => return None,
+        }
+    }
+    let mended = SubjectIdentifier::assemble(
+        parts.prefix.clone()?,
+        tenant?,
+        app_segment(parts.app_segment.as_deref()?),
+        parts.environment_id?,
+        binding,
+    );
+    Some(mended.to_string())
 }
 
 fn read_tenant(t: &str, parts: &mut SubjectParts, problems: &mut Vec<SubjectProblem>) {
@@ -1236,15 +1543,14 @@ pub(crate) fn read_binding(b: &str, problems: &mut Vec<SubjectProblem>) -> Optio
                 _ => None,
             };
         }
-        for (which, name) in [("issuer", issuer), ("subject", subject)] {
-            match v1_bad_cn(name) {
-                Some((V1CnFault::Comma, cn)) => {
-                    problems.push(SubjectProblem::V1NameHasComma { which, cn: crate::guid::clip(&cn) })
-                }
-                Some((V1CnFault::NonAscii, cn)) => {
-                    problems.push(SubjectProblem::V1NameNotAscii { which, cn: crate::guid::clip(&cn) })
-                }
-                None => {}
+        for (which, value) in [("issuer", issuer), ("subject", subject)] {
+            if let Some(cn) = v1_whole_name_cn(value) {
+                // A whole name (what Microsoft's migration scripts write): its commas are the RDN separators.
+                problems.push(SubjectProblem::V1WholeName { which, found: crate::guid::clip(value), cn });
+            } else if value.contains(',') {
+                problems.push(SubjectProblem::V1NameHasComma { which, cn: crate::guid::clip(value) });
+            } else if !value.is_ascii() {
+                problems.push(SubjectProblem::V1NameNotAscii { which, cn: crate::guid::clip(value) });
             }
         }
         return Some(CertificateBinding::TrustedV1 { issuer: issuer.to_owned(), subject: subject.to_owned() });

@@ -112,8 +112,8 @@ const CASES: &[Case] = &[
 fn names_hashes_and_self_signed_flags() {
     for (file, subject, issuer, self_signed, sha256, sha1) in CASES {
         let cert = load(file);
-        assert_eq!(cert.subject(), *subject, "{file} subject");
-        assert_eq!(cert.issuer(), issuer.unwrap_or(subject), "{file} issuer");
+        assert_eq!(cert.subject().unwrap(), *subject, "{file} subject");
+        assert_eq!(cert.issuer().unwrap(), issuer.unwrap_or(subject), "{file} issuer");
         assert_eq!(cert.is_self_signed(), *self_signed, "{file} self-signed");
         assert_eq!(cert.sha256().to_string(), *sha256, "{file} sha256");
         assert_eq!(cert.sha1_thumbprint().to_string(), *sha1, "{file} sha1");
@@ -127,11 +127,20 @@ fn name_hashes_are_base64url_sha256_of_the_dotnet_string() {
     use sha2::Digest as _;
     let cert = load("leaf.cer");
     let expect = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(s.as_bytes()));
-    assert_eq!(cert.issuer_hash().to_string(), expect("CN=Contoso Root CA, O=Contoso, C=US"));
-    assert_eq!(cert.subject_hash().to_string(), expect("CN=Contoso Plug-in Signing, OU=Dataverse, O=Contoso, C=US"));
+    assert_eq!(cert.issuer_hash().unwrap().to_string(), expect("CN=Contoso Root CA, O=Contoso, C=US"));
+    assert_eq!(
+        cert.subject_hash().unwrap().to_string(),
+        expect("CN=Contoso Plug-in Signing, OU=Dataverse, O=Contoso, C=US")
+    );
     // The OpenSSL / RFC 4514 spellings hash differently: the reason the format matters.
-    assert_ne!(cert.subject_hash().to_string(), expect("CN=Contoso Plug-in Signing,OU=Dataverse,O=Contoso,C=US"));
-    assert_ne!(cert.subject_hash().to_string(), expect("/C=US/O=Contoso/OU=Dataverse/CN=Contoso Plug-in Signing"));
+    assert_ne!(
+        cert.subject_hash().unwrap().to_string(),
+        expect("CN=Contoso Plug-in Signing,OU=Dataverse,O=Contoso,C=US")
+    );
+    assert_ne!(
+        cert.subject_hash().unwrap().to_string(),
+        expect("/C=US/O=Contoso/OU=Dataverse/CN=Contoso Plug-in Signing")
+    );
 }
 
 #[test]
@@ -246,4 +255,39 @@ mod properties {
             let _ = Certificate::from_pem(&text);
         }
     }
+}
+
+#[test]
+fn a_name_that_cannot_be_rendered_leaves_the_rest_of_the_certificate_usable() {
+    use dataverse_mi::subject::{CertificateBinding, CertificateKind, SubjectError, SubjectFormatVersion};
+    // utf8.cer's subject CN is a UTF8String "日本語 Plug-in"; one byte of it made invalid UTF-8 gives a name .NET
+    // cannot render. The certificate is still read: its SHA-256 needs no name.
+    let mut der = std::fs::read(format!("{}/tests/fixtures/utf8.cer", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let needle = "日本語".as_bytes();
+    // In the issuer and the subject alike (it is self-signed, and stays so).
+    let places: Vec<usize> = (0..der.len() - needle.len()).filter(|&i| &der[i..i + needle.len()] == needle).collect();
+    assert_eq!(places.len(), 2);
+    for at in places {
+        der[at] = 0xff;
+    }
+    let cert = Certificate::from_der(&der).unwrap();
+    let err = cert.subject().unwrap_err();
+    assert!(matches!(&err, CertificateError::Name { which: "subject", .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("CN") && text.contains("UTF8String"), "names the attribute and why: {text}");
+    assert!(cert.subject_hash().is_err());
+    assert_eq!(cert.sha256().to_string().len(), 64);
+    // The self-signed form needs no name; the trusted forms say which name and why.
+    let h = CertificateBinding::for_certificate(&cert, SubjectFormatVersion::V2, CertificateKind::SelfSigned).unwrap();
+    assert!(matches!(h, CertificateBinding::SelfSigned { .. }));
+    for version in [SubjectFormatVersion::V1, SubjectFormatVersion::V2] {
+        let err = CertificateBinding::for_certificate(&cert, version, CertificateKind::Trusted).unwrap_err();
+        assert!(matches!(&err, SubjectError::NameUnreadable { .. }), "{err:?}");
+        assert!(err.to_string().contains("UTF8String"), "{err}");
+    }
+    let summary = cert.summary();
+    assert_eq!(summary.subject, None);
+    assert_eq!(summary.name_errors.len(), 1, "{:?}", summary.name_errors);
+    assert!(cert.is_self_signed());
+    assert!(format!("{cert:?}").contains("Certificate"));
 }

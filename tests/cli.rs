@@ -125,7 +125,8 @@ fn subject_version_1_refuses_a_comma_in_the_cn_only() {
     assert!(stderr(&o).contains("AADSTS700213"), "{}", stderr(&o));
     assert!(stderr(&o).contains("Strings, All"), "{}", stderr(&o));
     assert!(stdout(&o).is_empty());
-    // An ordinary CA-issued certificate, with ", " between its RDNs, gives a version 1 subject.
+    // An ordinary CA-issued certificate gives a version 1 subject of its two CN values (Microsoft's version 1 page:
+    // "from the certificate Common Name"; the fixture's CNs are in tests/fixtures/make-certs.sh).
     let o = run(&[
         "subject",
         "--tenant",
@@ -138,13 +139,7 @@ fn subject_version_1_refuses_a_comma_in_the_cn_only() {
         "1",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(
-        stdout(&o).trim().ends_with(
-            "/i/CN=Contoso Root CA, O=Contoso, C=US/s/CN=Contoso Plug-in Signing, OU=Dataverse, O=Contoso, C=US"
-        ),
-        "{}",
-        stdout(&o)
-    );
+    assert!(stdout(&o).trim().ends_with("/i/Contoso Root CA/s/Contoso Plug-in Signing"), "{}", stdout(&o));
 }
 
 #[test]
@@ -189,8 +184,23 @@ fn cert_command_text_and_json() {
     assert!(o.status.success(), "{}", stderr(&o));
     let v = json(&o);
     let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(keys, ["issuer", "issuer_hash", "self_signed", "sha1", "sha256", "subject", "subject_hash"]);
+    assert_eq!(
+        keys,
+        [
+            "issuer",
+            "issuer_cn",
+            "issuer_hash",
+            "self_signed",
+            "sha1",
+            "sha256",
+            "subject",
+            "subject_cn",
+            "subject_hash"
+        ]
+    );
     assert_eq!(v["subject"], "CN=Contoso Plug-in Signing, OU=Dataverse, O=Contoso, C=US");
+    assert_eq!(v["issuer_cn"], "Contoso Root CA");
+    assert_eq!(v["subject_cn"], "Contoso Plug-in Signing");
     assert_eq!(v["self_signed"], false);
 
     let t = run(&["cert", &fixture("chain-with-key.pem")]);
@@ -229,22 +239,31 @@ fn explain_subject_exit_codes() {
 }
 
 #[test]
-fn explain_subject_names_other_clusters_and_accepts_ordinary_version_1_names() {
+fn explain_subject_names_other_clusters_and_version_1_whole_names() {
     let preprod = expected_self_signed().replace("/a/qzXoWDkuqUa3l6zM5mM0Rw/", "/a/CQSGf3JJtEi27nY2ePL7UQ/");
     let o = run(&["explain-subject", &preprod]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stdout(&o).contains("a Microsoft pre-production cluster's app"), "{}", stdout(&o));
-    assert!(stdout(&o).contains("[app_segment_other_cluster] (likely)"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("[app_segment_not_platform] (likely)"), "{}", stdout(&o));
     assert!(!stdout(&o).contains("your own app"), "{}", stdout(&o));
 
     let v1 = format!(
         "/eid1/c/pub/t/v4j5cvGGr0GRqy180BHbRw/a/qzXoWDkuqUa3l6zM5mM0Rw/n/plugin/e/Default-{TENANT}/i/CN=Contoso Root CA, O=Contoso, C=US/s/CN=Contoso Plug-in Signing, OU=Dataverse, O=Contoso, C=US"
     );
+    // Whole names, as Microsoft's migration scripts (and earlier versions of this tool) wrote them: a named mistake, with
+    // the subject the platform presents.
     let o = run(&["explain-subject", &v1]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(stdout(&o).contains("[v1_whole_name]"), "{}", stdout(&o));
+    let cn = format!(
+        "/eid1/c/pub/t/v4j5cvGGr0GRqy180BHbRw/a/qzXoWDkuqUa3l6zM5mM0Rw/n/plugin/e/Default-{TENANT}/i/Contoso Root CA/s/Contoso Plug-in Signing"
+    );
+    assert!(stdout(&o).contains(&format!("corrected:   {cn}")), "{}", stdout(&o));
+    let o = run(&["explain-subject", &cn]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
     assert!(stdout(&o).contains("trusted CA, version 1"), "{}", stdout(&o));
     // The documented failing case is still flagged: a comma inside the CN.
-    let comma = v1.replace("/s/CN=Contoso Plug-in Signing,", "/s/CN=\"Contoso, Inc.\",");
+    let comma = cn.replace("/s/Contoso Plug-in Signing", "/s/Contoso, Inc.");
     let o = run(&["explain-subject", &comma, "--output", "json"]);
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(json(&o)["problems"][0]["id"], "v1_name_has_comma");

@@ -172,13 +172,13 @@ fn dn_formatted_the_openssl_way() {
     let leaf = fixture("leaf.cer");
     let presented = subject(&leaf, SubjectFormatVersion::V2);
     let rfc4514 = NameHash::of_name("CN=Contoso Plug-in Signing,OU=Dataverse,O=Contoso,C=US").to_string();
-    let configured = presented.replace(&leaf.subject_hash().to_string(), &rfc4514);
+    let configured = presented.replace(&leaf.subject_hash().unwrap().to_string(), &rfc4514);
     let inputs = DiagnosisInputs { certificate: Some(leaf.clone()), ..with(&[&configured]) };
     let d = explain(&parse_error(&aadsts700213(&presented)).unwrap(), &inputs);
     assert_eq!(d.findings[0].cause, Cause::DnNotDotnetFormat);
     assert!(d.findings[0].message.contains("RFC 4514"), "{}", d.findings[0].message);
     let openssl = NameHash::of_name("/C=US/O=Contoso/CN=Contoso Root CA").to_string();
-    let configured = presented.replace(&leaf.issuer_hash().to_string(), &openssl);
+    let configured = presented.replace(&leaf.issuer_hash().unwrap().to_string(), &openssl);
     let inputs = DiagnosisInputs { certificate: Some(leaf), ..with(&[&configured]) };
     assert_eq!(causes(&aadsts700213(&presented), &inputs), ["dn_not_dotnet_format"]);
 }
@@ -337,13 +337,61 @@ fn the_default_environment_is_diagnosed_like_any_other() {
 
 #[test]
 fn version_mismatch_with_an_ordinary_ca_certificate_both_ways() {
-    // leaf.cer's names have ", " between their parts, as every CA-issued certificate's: version 1 subjects of it
-    // exist, and a FIC of the other version is recognised as such.
+    // An ordinary CA-issued certificate: its version 1 subject carries the two CN values, and a FIC of the other
+    // version is recognised as such.
     let leaf = fixture("leaf.cer");
     let v1 = subject(&leaf, SubjectFormatVersion::V1);
     let v2 = subject(&leaf, SubjectFormatVersion::V2);
-    assert!(v1.contains("/i/CN=Contoso Root CA, O=Contoso, C=US/s/"), "{v1}");
+    assert!(v1.ends_with("/i/Contoso Root CA/s/Contoso Plug-in Signing"), "{v1}");
     let inputs = |configured: &str| DiagnosisInputs { certificate: Some(leaf.clone()), ..with(&[configured]) };
     assert_eq!(causes(&aadsts700213(&v2), &inputs(&v1)), ["version_mismatch"]);
     assert_eq!(causes(&aadsts700213(&v1), &inputs(&v2)), ["version_mismatch"]);
+}
+
+#[test]
+fn case_only_differences_are_named_with_the_subject_to_set() {
+    let presented = subject(&fixture("ca.cer"), SubjectFormatVersion::V2);
+    // Entra's own error for it, with no FIC given: the subject to set is the presented one.
+    let text = format!(
+        "AADSTS7002138: The subject of the presented assertion '{presented}' matches a record only when case is ignored."
+    );
+    let d = explain(&parse_error(&text).unwrap(), &DiagnosisInputs::default());
+    assert_eq!(d.findings.iter().map(|f| f.cause.id()).collect::<Vec<_>>(), ["subject_case"], "{d}");
+    assert!(d.findings[0].fix.contains(&presented), "{d}");
+    // A FIC whose component segment differs in case only: not "another component".
+    let configured = presented.replace("/n/plugin/", "/n/Plugin/");
+    assert_eq!(causes(&aadsts700213(&presented), &with(&[&configured])), ["subject_case"]);
+}
+
+#[test]
+fn a_presented_subject_of_another_certificate_is_said_first() {
+    // The user gives the certificate they signed with; the platform presents the subject of another one (the
+    // registered plug-in was signed with something else). Nothing configured for the user's can match.
+    let mine = fixture("ca.cer");
+    let registered = fixture("self-signed-comma.cer");
+    let presented = subject(&registered, SubjectFormatVersion::V2);
+    let configured = subject(&mine, SubjectFormatVersion::V2);
+    let inputs = DiagnosisInputs { certificate: Some(mine.clone()), ..with(&[&configured]) };
+    let d = explain(&parse_error(&aadsts700213(&presented)).unwrap(), &inputs);
+    assert_eq!(d.findings[0].cause.id(), "presented_other_certificate", "{d}");
+    assert!(d.findings[0].message.contains("signed with another one"), "{d}");
+    // With the right certificate, no such finding.
+    let inputs = DiagnosisInputs { certificate: Some(registered), ..with(&[&configured]) };
+    let d = explain(&parse_error(&aadsts700213(&presented)).unwrap(), &inputs);
+    assert!(d.findings.iter().all(|f| f.cause.id() != "presented_other_certificate"), "{d}");
+    // Version 1 and version 2 trusted forms are compared by their own rules.
+    let leaf = fixture("leaf.cer");
+    for version in [SubjectFormatVersion::V1, SubjectFormatVersion::V2] {
+        let presented = subject(&leaf, version);
+        let d = explain(
+            &parse_error(&aadsts700213(&presented)).unwrap(),
+            &DiagnosisInputs { certificate: Some(leaf.clone()), ..with(&[&configured]) },
+        );
+        assert!(d.findings.iter().all(|f| f.cause.id() != "presented_other_certificate"), "{version}: {d}");
+        let d = explain(
+            &parse_error(&aadsts700213(&presented)).unwrap(),
+            &DiagnosisInputs { certificate: Some(mine.clone()), ..with(&[&configured]) },
+        );
+        assert_eq!(d.findings[0].cause.id(), "presented_other_certificate", "{version}: {d}");
+    }
 }

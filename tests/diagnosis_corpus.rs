@@ -150,7 +150,12 @@ fn corpus() -> Vec<Case> {
     let ca = cert("ca.cer");
     let ss = subject(&ss_cert, SubjectFormatVersion::V2);
     let v2 = subject(&leaf, SubjectFormatVersion::V2);
-    let v1 = subject(&leaf, SubjectFormatVersion::V1);
+    // Version 1 from the sources, not from our code: the CN values (Microsoft's version 1 page and its published
+    // subject), the fixture's CNs from tests/fixtures/make-certs.sh.
+    let v1 = format!(
+        "/eid1/c/pub/t/v4j5cvGGr0GRqy180BHbRw/a/qzXoWDkuqUa3l6zM5mM0Rw/n/plugin/e/{ENV}/i/Contoso Root CA/s/Contoso Plug-in Signing"
+    );
+    assert_eq!(subject(&leaf, SubjectFormatVersion::V1), v1);
     let default_env = EnvironmentId::Default { tenant: TENANT };
     let ss_default = subject_in(&ss_cert, SubjectFormatVersion::V2, CertificateKind::Auto, default_env);
     let hash = ss_cert.sha256().to_string();
@@ -160,8 +165,8 @@ fn corpus() -> Vec<Case> {
     let env_org = |s: &str| with_segment(s, Environment, &ORG.to_string());
     let user_app = |s: &str| with_segment(s, App, &encode_guid(APP));
     let preprod = |s: &str| with_segment(s, App, "CQSGf3JJtEi27nY2ePL7UQ");
-    let leaf_issuer = leaf.issuer().to_owned();
-    let leaf_subject = leaf.subject().to_owned();
+    let leaf_issuer = leaf.issuer().unwrap().to_owned();
+    let leaf_subject = leaf.subject().unwrap().to_owned();
     let pem_hash = with_file("chain-with-key.pem", None).pfx_sha256.unwrap().to_string();
     let pfx_hash = with_file("leaf.pfx", Some("fixture")).pfx_sha256.unwrap().to_string();
     let leaf_hash = leaf.sha256().to_string();
@@ -306,7 +311,7 @@ fn corpus() -> Vec<Case> {
             &ss,
             &ss.replace("/n/plugin/", "/"),
             basic(),
-            &["component_mismatch"],
+            &["missing_segment"],
             &[Some(Component)],
         ),
         // --- environment
@@ -541,7 +546,7 @@ fn corpus() -> Vec<Case> {
         case(
             "ST= for S=",
             &oids_v2,
-            &name_hash(&oids_v2, "s", &oids.subject().replace("S=Washington", "ST=Washington")),
+            &name_hash(&oids_v2, "s", &oids.subject().unwrap().replace("S=Washington", "ST=Washington")),
             with_cert(&oids),
             &["dn_not_dotnet_format"],
             &[Some(Binding)],
@@ -576,11 +581,61 @@ fn corpus() -> Vec<Case> {
         ),
         // --- version 1 names
         case(
-            "version 1 issuer written the RFC 4514 way",
+            "version 1 issuer as the whole name written the RFC 4514 way",
             &v1,
-            &v1.replace("/i/CN=Contoso Root CA, O=Contoso, C=US/", "/i/CN=Contoso Root CA,O=Contoso,C=US/"),
+            &v1.replace("/i/Contoso Root CA/", "/i/CN=Contoso Root CA,O=Contoso,C=US/"),
+            with_cert(&leaf),
+            &["v1_whole_name"],
+            &[Some(Binding)],
+        ),
+        case(
+            "version 1 subject CN in other letter case",
+            &v1,
+            &v1.replace("/s/Contoso Plug-in Signing", "/s/contoso plug-in signing"),
+            with_cert(&leaf),
+            &["subject_case"],
+            &[Some(Binding)],
+        ),
+        // --- version 2 names hashed in DER order (least specific first), as written from the encoding
+        case(
+            "both names hashed in DER order without spaces",
+            &v2,
+            &name_hash(
+                &name_hash(&v2, "i", "C=US,O=Contoso,CN=Contoso Root CA"),
+                "s",
+                "C=US,O=Contoso,OU=Dataverse,CN=Contoso Plug-in Signing",
+            ),
+            with_cert(&leaf),
+            &["dn_not_dotnet_format", "dn_not_dotnet_format"],
+            &[Some(Binding), Some(Binding)],
+        ),
+        case(
+            "subject name in DER order with semicolons",
+            &v2,
+            &name_hash(&v2, "s", "C=US; O=Contoso; OU=Dataverse; CN=Contoso Plug-in Signing"),
             with_cert(&leaf),
             &["dn_not_dotnet_format"],
+            &[Some(Binding)],
+        ),
+        // --- letter case only, where no other rule names it
+        case(
+            "app segment in upper case",
+            &ss,
+            &ss.replace("/a/qzXoWDkuqUa3l6zM5mM0Rw/", "/a/QZXOWDKUQUA3L6ZM5MM0RW/"),
+            basic(),
+            &["subject_case"],
+            &[Some(App)],
+        ),
+        case(
+            "a version 2 name hash in other letter case",
+            &v2,
+            &{
+                let b = segment(&v2, Binding);
+                let (i, s) = b.strip_prefix("i/").unwrap().split_once("/s/").unwrap();
+                with_segment(&v2, Binding, &format!("i/{i}/s/{}", s.to_uppercase()))
+            },
+            basic(),
+            &["subject_case"],
             &[Some(Binding)],
         ),
         // --- the FIC as a whole
@@ -715,16 +770,17 @@ fn corpus() -> Vec<Case> {
         &["environment_not_canonical"],
         &[Some(Environment)],
     ));
-    // Version 1 with the CN alone on one side and the whole name on the other (the open question).
-    let cn_only = v1
-        .replace("/i/CN=Contoso Root CA, O=Contoso, C=US/", "/i/Contoso Root CA/")
-        .replace("/s/CN=Contoso Plug-in Signing, OU=Dataverse, O=Contoso, C=US", "/s/Contoso Plug-in Signing");
+    // Version 1 with the whole names where the platform writes the CN values (Microsoft's migration scripts, and
+    // earlier versions of this tool).
+    let whole = v1
+        .replace("/i/Contoso Root CA/", "/i/CN=Contoso Root CA, O=Contoso, C=US/")
+        .replace("/s/Contoso Plug-in Signing", "/s/CN=Contoso Plug-in Signing, OU=Dataverse, O=Contoso, C=US");
     cases.push(case(
-        "version 1, the CN alone where the platform has the whole names",
+        "version 1, the whole names where the platform writes the CN values",
         &v1,
-        &cn_only,
+        &whole,
         with_cert(&leaf),
-        &["v1_name_form", "v1_name_form"],
+        &["v1_whole_name", "v1_whole_name"],
         &[Some(Binding), Some(Binding)],
     ));
     // The FIC's issuer and audience, with the subject right.
@@ -804,6 +860,10 @@ fn every_case_names_exactly_its_causes_segment_by_segment() {
                 && !segments.contains(&Some(seg))
             {
                 failures.push(format!("{}: explain-subject flags {} ({seg}), diagnose does not", c.name, problem.id()));
+            }
+            // Outside every segment, by the same identifier (one vocabulary for both).
+            if problem.segment().is_none() && !causes.contains(&problem.id()) {
+                failures.push(format!("{}: explain-subject flags {}, diagnose does not", c.name, problem.id()));
             }
         }
         let touches_subject = d.findings.iter().any(|f| f.segment.is_some_and(|s| !matches!(s, Issuer | Audience)));

@@ -304,7 +304,13 @@ async fn version_1_to_2_upgrade_and_revert_keep_the_plugin_working() {
     assert!(fake.run_plugin(HOST, assembly, "A"), "version 1");
     let v1_fics = fake.graph_fics(APP);
     assert_eq!(v1_fics.len(), 1);
-    assert!(v1_fics[0].subject.contains("/i/CN="), "{}", v1_fics[0].subject);
+    // Version 1 carries the CN values (tests/fixtures/make_signed.py: the CA "Contoso Code Signing CA", the author
+    // "Contoso Plug-in Publisher").
+    assert!(
+        v1_fics[0].subject.ends_with("/i/Contoso Code Signing CA/s/Contoso Plug-in Publisher"),
+        "{}",
+        v1_fics[0].subject
+    );
 
     // 1. Add the version 2 FIC and switch the row's version (no pruning yet).
     let v2 = v1.at_version(SubjectFormatVersion::V2);

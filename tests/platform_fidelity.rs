@@ -174,44 +174,78 @@ async fn a_platform_that_writes_the_default_environment_otherwise_wins_and_the_r
 }
 
 #[tokio::test(start_paused = true)]
-async fn version_1_rows_with_ordinary_ca_names_and_a_platform_that_writes_only_the_cn() {
+async fn version_1_subjects_carry_the_cn_values_and_whole_name_fics_of_earlier_releases_are_replaced() {
     let (fake, _) = default_environment();
     let leaf = fixture("leaf.cer");
     let assembly = fake.add_plugin_assembly(HOST, "Contoso.Plugins", Some(load(&leaf)));
     let spec = spec_for(&["Contoso.Plugins"], &[], &leaf, SubjectFormatVersion::V1);
     let engine = engine(&fake, &spec);
 
-    // Version 1 with an ordinary CA-issued certificate: whole .NET names, as Microsoft's own scripts write them.
-    let plan = engine.plan(&spec).await.unwrap();
-    assert!(
-        plan.environments[0].subject.ends_with(
-            "/i/CN=Contoso Root CA, O=Contoso, C=US/s/CN=Contoso Plug-in Signing, OU=Dataverse, O=Contoso, C=US"
-        ),
-        "{}",
-        plan.environments[0].subject
+    // What an earlier dataverse-mi (and Microsoft's migration scripts) made: the whole .NET names, under the
+    // deterministic name of that subject. The platform presents the CN values, so no plug-in could use it.
+    let whole = format!(
+        "/eid1/c/pub/t/{}/a/qzXoWDkuqUa3l6zM5mM0Rw/n/plugin/e/Default-{TENANT}/i/CN=Contoso Root CA, O=Contoso, C=US/s/CN=Contoso Plug-in Signing, OU=Dataverse, O=Contoso, C=US",
+        encode_guid(TENANT)
     );
+    let environment: EnvironmentId = format!("Default-{TENANT}").parse().unwrap();
+    let old = FederatedIdentityCredential {
+        name: dataverse_mi::fic::default_name(environment, &whole),
+        issuer: format!("https://login.microsoftonline.com/{TENANT}/v2.0"),
+        subject: whole.clone(),
+        audiences: vec!["api://AzureADTokenExchange".into()],
+        description: None,
+    };
+    fake.seed_graph_fic(APP, old.clone());
+
+    // Version 1 with an ordinary CA-issued certificate: the issuer's and the subject's CN values, as Microsoft's
+    // version 1 page ("from the certificate Common Name") and its published subject
+    // (`.../i/Microsoft Code Signing PCA 2011/s/Microsoft Corporation`) show. The CNs are the fixture's
+    // (tests/fixtures/make-certs.sh).
+    let cn_form = whole.replace(
+        "/i/CN=Contoso Root CA, O=Contoso, C=US/s/CN=Contoso Plug-in Signing, OU=Dataverse, O=Contoso, C=US",
+        "/i/Contoso Root CA/s/Contoso Plug-in Signing",
+    );
+    let plan = engine.plan(&spec).await.unwrap();
+    assert_eq!(plan.environments[0].subject, cn_form);
+    // One apply recovers: the CN form is created, and the whole-name FIC, provably this tool's, is replaced.
+    let deleted: Vec<&str> = plan
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::DeleteFic { name, reason, .. } => {
+                assert!(reason.contains("whole names"), "{reason}");
+                Some(name.as_str())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(deleted, [old.name.as_str()], "{plan}");
     assert!(engine.apply(&plan).await.is_success());
     assert!(engine.verify(&spec).await.unwrap().is_ok());
     assert!(fake.run_plugin(HOST, assembly, "Contoso.Plugins.KeyVaultReader"));
+    let fics: Vec<String> = fake.graph_fics(APP).into_iter().map(|f| f.subject).collect();
+    assert_eq!(fics, std::slice::from_ref(&cn_form));
 
-    // The open question, settled per component by the platform: if it writes the CN alone, its answer wins.
-    fake.set_presentation(HOST, Presentation::default().with_v1_common_name_only(true));
-    assert!(!fake.run_plugin(HOST, assembly, "Contoso.Plugins.KeyVaultReader"));
+    // A look-alike made by hand (another name) is not this tool's: it stays.
+    let hand = FederatedIdentityCredential { name: "handmade-v1".into(), ..old.clone() };
+    fake.seed_graph_fic(APP, hand);
+    let again = engine.plan(&spec).await.unwrap();
+    assert!(again.actions.is_empty(), "{again}");
+
+    // Where the platform's own answer is another (whole names, say), it wins over the computed CN form.
+    assert!(fake.remove_graph_fic(APP, "handmade-v1"));
+    fake.set_presented_subject(HOST, assembly, Some(&whole));
     let verify = engine.verify(&spec).await.unwrap();
     let ComponentStatus::SubjectMismatch { server, difference, .. } = &verify.components[0].status else {
         panic!("{verify}")
     };
-    assert!(server.ends_with("/i/Contoso Root CA/s/Contoso Plug-in Signing"), "{server}");
-    assert_eq!(
-        difference,
-        "certificate: platform 'Contoso Root CA', computed 'CN=Contoso Root CA, O=Contoso, C=US' (v1_name_form); \
-         certificate: platform 'Contoso Plug-in Signing', computed 'CN=Contoso Plug-in Signing, OU=Dataverse, O=Contoso, C=US' (v1_name_form)"
+    assert_eq!(server, &whole);
+    assert!(difference.contains("v1_whole_name"), "{difference}");
+    let follow = engine.plan(&spec).await.unwrap();
+    assert!(
+        follow.actions.iter().any(|a| matches!(a, Action::CreateFic { fic, .. } if fic.subject == whole)),
+        "{follow}"
     );
-    assert!(explain_subject(server).is_ok(), "the platform's version 1 subject is well-formed");
-    let mend = engine.plan(&spec).await.unwrap();
-    assert!(matches!(&mend.actions[..], [Action::CreateFic { fic, .. }] if &fic.subject == server), "{mend}");
-    assert!(engine.apply(&mend).await.is_success());
-    assert!(fake.run_plugin(HOST, assembly, "Contoso.Plugins.KeyVaultReader"));
 }
 
 /// A package signed by the author certificate, with an assembly inside it.

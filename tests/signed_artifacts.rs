@@ -55,7 +55,7 @@ fn signed_assembly_gives_the_signer_and_chain() {
     let loaded = Certificate::from_bytes(&bytes("signed.dll")).unwrap();
     assert_eq!(loaded.format, CertificateFormat::SignedAssembly);
     assert_eq!(loaded.certificate, cert("author.cer"));
-    assert_eq!(loaded.certificate.subject(), "CN=Contoso Plug-in Publisher, O=Contoso, C=US");
+    assert_eq!(loaded.certificate.subject().unwrap(), "CN=Contoso Plug-in Publisher, O=Contoso, C=US");
     assert_eq!(loaded.chain, vec![cert("ca.cer")]);
     let big = Certificate::from_signed_assembly(&bytes("big-signed.dll")).unwrap();
     assert_eq!(big.certificate, cert("author.cer"));

@@ -53,23 +53,34 @@ fn trusted_v2_subject_hashes_the_dotnet_names() {
 }
 
 #[test]
-fn trusted_v1_carries_raw_names_and_refuses_documented_failures() {
+fn trusted_v1_carries_the_cn_values_and_refuses_documented_failures() {
+    // Microsoft's own published version 1 subject (Dynamics 365 Contact Center docs, a Microsoft-signed plug-in):
+    // the issuer's and the subject's CN values, no `CN=`, spaces kept. The names are those of Microsoft's code
+    // signing certificates as .NET prints them.
+    let published = "/eid1/c/pub/t/urwIj5vn7Eq6VeRuc0PF9Q/a/CQSGf3JJtEi27nY2ePL7UQ/n/plugin/e/137c15c0-84b4-ec8f-9666-012432c11550/i/Microsoft Code Signing PCA 2011/s/Microsoft Corporation";
+    let v1 = CertificateBinding::from_names(
+        "CN=Microsoft Code Signing PCA 2011, O=Microsoft Corporation, L=Redmond, S=Washington, C=US",
+        "CN=Microsoft Corporation, O=Microsoft Corporation, L=Redmond, S=Washington, C=US",
+        SubjectFormatVersion::V1,
+    )
+    .unwrap();
+    assert!(published.ends_with(&format!("/{v1}")), "{v1}");
+    let explained = explain_subject(published);
+    assert_eq!(explained.parts.binding, Some(v1));
+    // Microsoft's internal cluster's app segment is a suspicion only; nothing about the names is wrong.
+    assert!(explained.problems.iter().all(|p| p.severity() == Severity::Suspicion), "{explained}");
+
     let v1 = CertificateBinding::from_names("CN=Contoso Root CA", "CN=Plugins", SubjectFormatVersion::V1).unwrap();
     let s = SubjectIdentifier::new(&Cloud::Public.into(), TENANT, ENV, v1).unwrap();
-    assert!(s.to_string().ends_with("/e/7efcc31a-c410-e20e-9b3c-3ea55e7f9c56/i/CN=Contoso Root CA/s/CN=Plugins"));
+    assert!(s.to_string().ends_with("/e/7efcc31a-c410-e20e-9b3c-3ea55e7f9c56/i/Contoso Root CA/s/Plugins"));
     assert_eq!(s.to_string().parse::<SubjectIdentifier>().unwrap(), s);
 
-    // An ordinary CA-issued certificate: ", " between RDNs is how .NET prints every name, and version 1 carries
-    // the whole names (Microsoft's own version 0-to-1 scripts do the same).
+    // An ordinary CA-issued certificate (tests/fixtures/make-certs.sh: issuer CN "Contoso Root CA", subject CN
+    // "Contoso Plug-in Signing"): the CN values, not the whole names.
     let leaf = fixture("leaf.cer");
     let v1 = CertificateBinding::for_certificate(&leaf, SubjectFormatVersion::V1, CertificateKind::Trusted).unwrap();
     let s = SubjectIdentifier::new(&Cloud::Public.into(), TENANT, ENV, v1).unwrap();
-    assert!(
-        s.to_string().ends_with(
-            "/i/CN=Contoso Root CA, O=Contoso, C=US/s/CN=Contoso Plug-in Signing, OU=Dataverse, O=Contoso, C=US"
-        ),
-        "{s}"
-    );
+    assert!(s.to_string().ends_with("/i/Contoso Root CA/s/Contoso Plug-in Signing"), "{s}");
     assert_eq!(s.to_string().parse::<SubjectIdentifier>().unwrap(), s);
     assert!(explain_subject(s.as_str()).is_ok());
 
@@ -95,14 +106,58 @@ fn trusted_v1_carries_raw_names_and_refuses_documented_failures() {
     let err = CertificateBinding::from_names("CN=Zoë", "CN=x", SubjectFormatVersion::V1).unwrap_err();
     assert!(matches!(err, SubjectError::V1NameNotAscii { .. }));
     assert!(err.to_string().contains("AADSTS70050"));
-    // Outside the CN, neither is refused: Microsoft documents the failures for the CN only.
-    assert!(
+    // Outside the CN, neither matters: only the CN goes into the subject.
+    let ok =
         CertificateBinding::from_names("CN=Root, O=Zoë", "CN=Plugins, O=\"Contoso, Ltd\"", SubjectFormatVersion::V1)
-            .is_ok()
-    );
+            .unwrap();
+    assert_eq!(ok.to_string(), "i/Root/s/Plugins");
     // A multi-valued RDN and a CN that is not first are read too.
     let err = CertificateBinding::from_names("O=Contoso + CN=\"a,b\"", "CN=x", SubjectFormatVersion::V1).unwrap_err();
     assert!(matches!(&err, SubjectError::V1NameHasComma { cn, .. } if cn == "a,b"), "{err:?}");
+    // The CN values given directly are checked the same way, and a whole name there is named.
+    assert!(CertificateBinding::v1_from_common_names("Contoso Root CA", "Plugins").is_ok());
+    let err = CertificateBinding::v1_from_common_names("CN=Contoso Root CA, O=Contoso", "Plugins").unwrap_err();
+    assert!(matches!(&err, SubjectError::V1WholeName { cn, .. } if cn == "Contoso Root CA"), "{err:?}");
+}
+
+#[test]
+fn v1_names_without_a_cn_or_with_several_follow_the_dotnet_simple_name_rule() {
+    // dotnet/runtime's GetSimpleNameInfo (X509NameType.SimpleName): most specific first, the first CN; else OU,
+    // O, E; else the first other attribute. Documented in docs/platform.md; the platform's answer wins.
+    for (name, simple) in [
+        ("CN=Leaf, OU=Team, O=Contoso, C=US", "Leaf"),
+        ("CN=Leaf, CN=Outer, O=Contoso", "Leaf"),
+        ("OU=Signing, O=Contoso, C=US", "Signing"),
+        ("O=Contoso, C=US", "Contoso"),
+        ("E=pki@contoso.com, C=US", "pki@contoso.com"),
+        ("C=US", "US"),
+        ("SERIALNUMBER=42, L=Redmond", "42"),
+        ("O=Contoso + CN=Plug-ins", "Plug-ins"),
+    ] {
+        assert_eq!(dataverse_mi::subject::v1_simple_name(name).as_deref(), Some(simple), "{name}");
+    }
+    assert_eq!(dataverse_mi::subject::v1_simple_name(""), None);
+    let err = CertificateBinding::from_names("", "CN=x", SubjectFormatVersion::V1).unwrap_err();
+    assert!(matches!(err, SubjectError::V1NameUnusable { which: "issuer", .. }), "{err:?}");
+}
+
+#[test]
+fn a_version_1_subject_with_whole_names_is_a_named_mistake_with_its_correction() {
+    // What Microsoft's migration scripts (and earlier versions of this crate) wrote.
+    let whole =
+        good("i/CN=Contoso Root CA, O=Contoso, C=US/s/CN=Contoso Plug-in Signing, OU=Dataverse, O=Contoso, C=US");
+    let e = explain_subject(&whole);
+    let ids: Vec<_> = e.problems.iter().map(SubjectProblem::id).collect();
+    assert_eq!(ids, ["v1_whole_name", "v1_whole_name"], "{e}");
+    assert_eq!(e.corrected_subject.as_deref(), Some(good("i/Contoso Root CA/s/Contoso Plug-in Signing").as_str()));
+    assert!(e.to_string().contains("corrected:"), "{e}");
+    assert!(whole.parse::<SubjectIdentifier>().is_err());
+    // A single-RDN whole name too.
+    assert_eq!(ids_of(&good("i/CN=Root/s/Plugins")), ["v1_whole_name"]);
+}
+
+fn ids_of(subject: &str) -> Vec<&'static str> {
+    explain_subject(subject).problems.iter().map(SubjectProblem::id).collect()
 }
 
 #[test]
@@ -139,7 +194,7 @@ fn every_cloud_prefix_and_overrides() {
     custom.subject_prefix = "/eid1/c/xyz".into();
     let s = SubjectIdentifier::new(&custom, TENANT, ENV, binding.clone()).unwrap();
     assert!(s.to_string().starts_with("/eid1/c/xyz/t/"));
-    assert_eq!(ids(&s.to_string()), ["unknown_cloud"]);
+    assert_eq!(ids(&s.to_string()), ["prefix_mismatch"]);
     custom.subject_prefix = "eid1/pub".into();
     assert!(matches!(SubjectIdentifier::new(&custom, TENANT, ENV, binding), Err(SubjectError::BadPrefix { .. })));
 }
@@ -168,7 +223,7 @@ fn explain_recognises_each_classic_mistake() {
     assert!(be.parse::<SubjectIdentifier>().is_ok());
     // Tenant written as plain text.
     let plain = good(&format!("h/{HASH}")).replace("v4j5cvGGr0GRqy180BHbRw", &TENANT.to_string());
-    assert_eq!(ids(&plain), ["tenant_as_plain_guid"]);
+    assert_eq!(ids(&plain), ["tenant_not_encoded"]);
     // The user's own app id in /a/ (encoded, or as text).
     let app = Uuid::from_u128(0x0b5a7d2c_6f4e_4d3a_9c1b_2a8e7f6d5c4b);
     let own = good(&format!("h/{HASH}")).replace("qzXoWDkuqUa3l6zM5mM0Rw", &encode_guid(app));
@@ -178,12 +233,12 @@ fn explain_recognises_each_classic_mistake() {
         vec![SubjectProblem::AppSegmentNotPowerPlatform { found: encode_guid(app), decoded: Some(app) }]
     );
     let own_text = good(&format!("h/{HASH}")).replace("qzXoWDkuqUa3l6zM5mM0Rw", &app.to_string());
-    assert_eq!(ids(&own_text), ["user_app_id_in_app_segment"]);
+    assert_eq!(ids(&own_text), ["app_segment_not_platform"]);
     // Upper-case hash.
     assert_eq!(ids(&good(&format!("h/{}", HASH.to_uppercase()))), ["hash_uppercase"]);
     // SHA-1 thumbprint instead of SHA-256.
-    assert_eq!(ids(&good("h/A1D6CB1AC6FFE59274165AFFEB0D9B86C92E2BF3")), ["hash_is_sha1"]);
-    assert_eq!(ids(&good("h/xyz")), ["hash_malformed"]);
+    assert_eq!(ids(&good("h/A1D6CB1AC6FFE59274165AFFEB0D9B86C92E2BF3")), ["hash_is_sha1_thumbprint"]);
+    assert_eq!(ids(&good("h/xyz")), ["hash_not_hex"]);
     // Environment id upper case, with braces, or not a GUID.
     assert_eq!(
         ids(&good(&format!("h/{HASH}"))
@@ -197,23 +252,27 @@ fn explain_recognises_each_classic_mistake() {
     );
     assert_eq!(
         ids(&good(&format!("h/{HASH}")).replace("7efcc31a-c410-e20e-9b3c-3ea55e7f9c56", "contoso")),
-        ["environment_not_guid"]
+        ["environment_mismatch"]
     );
     // Component, cloud, white space, a missing segment, a bad binding.
-    assert_eq!(ids(&good(&format!("h/{HASH}")).replace("/n/plugin/", "/n/plugins/")), ["component_not_plugin"]);
-    assert_eq!(ids(&good(&format!("h/{HASH}")).replace("/c/pub/", "/c/gov/")), ["unknown_cloud"]);
+    assert_eq!(ids(&good(&format!("h/{HASH}")).replace("/n/plugin/", "/n/plugins/")), ["component_mismatch"]);
+    assert_eq!(ids(&good(&format!("h/{HASH}")).replace("/c/pub/", "/c/gov/")), ["prefix_mismatch"]);
     assert_eq!(ids(&format!(" {}\n", good(&format!("h/{HASH}")))), ["surrounding_whitespace"]);
     assert_eq!(ids("/eid1/c/pub/t/v4j5cvGGr0GRqy180BHbRw/n/plugin"), ["missing_segment"]);
     assert_eq!(ids(&good("x/y")), ["binding_malformed"]);
     assert_eq!(ids(&good("i/only-issuer")), ["binding_malformed"]);
     // Version 2 hashes that are not.
     let i = NameHash::of_name("CN=a").to_string();
-    assert_eq!(ids(&good(&format!("i/{i}/s/{}", &i[..42]))), ["name_hash_malformed"]);
-    // Version 1 names that Microsoft documents as failing.
-    assert_eq!(ids(&good("i/CN=\"Contoso, Inc.\", O=Contoso/s/CN=Plugins")), ["v1_name_has_comma"]);
-    assert_eq!(ids(&good("i/CN=Root/s/CN=Zoë")), ["v1_name_not_ascii"]);
-    // Whole .NET names with ", " between RDNs are well-formed version 1 subjects.
-    assert_eq!(ids(&good("i/CN=Root, O=Contoso, C=US/s/CN=Plugins, OU=Dataverse, O=Contoso, C=US")), [] as [&str; 0]);
+    assert_eq!(ids(&good(&format!("i/{i}/s/{}", &i[..42]))), ["name_hash_encoding"]);
+    // Version 1 CN values that Microsoft documents as failing.
+    assert_eq!(ids(&good("i/Contoso, Inc./s/Plugins")), ["v1_name_has_comma"]);
+    assert_eq!(ids(&good("i/Root/s/Zoë")), ["v1_name_not_ascii"]);
+    // Whole .NET names where the platform writes the CN values.
+    assert_eq!(
+        ids(&good("i/CN=Root, O=Contoso, C=US/s/CN=Plugins, OU=Dataverse, O=Contoso, C=US")),
+        ["v1_whole_name", "v1_whole_name"]
+    );
+    assert_eq!(ids(&good("i/Root/s/Plugins")), [] as [&str; 0]);
     // Not a subject at all.
     assert_eq!(ids("https://login.microsoftonline.com/x/v2.0"), ["not_a_subject"]);
     assert_eq!(ids(""), ["not_a_subject"]);
@@ -225,7 +284,7 @@ fn parse_refuses_with_all_problems() {
         good(&format!("h/{}", HASH.to_uppercase())).replace("qzXoWDkuqUa3l6zM5mM0Rw", &encode_guid(Uuid::from_u128(5)));
     let err = bad.parse::<SubjectIdentifier>().unwrap_err();
     let got: Vec<_> = err.problems.iter().map(SubjectProblem::id).collect();
-    assert_eq!(got, ["user_app_id_in_app_segment", "hash_uppercase"]);
+    assert_eq!(got, ["app_segment_not_platform", "hash_uppercase"]);
     assert!(err.to_string().contains("qzXoWDkuqUa3l6zM5mM0Rw"), "{err}");
 }
 
@@ -236,7 +295,7 @@ fn explanation_reads_well() {
     assert!(text.contains(&format!("{POWER_PLATFORM_MI_APP_ID} (Power Platform Managed Identity)")), "{text}");
     assert!(text.ends_with("well-formed"), "{text}");
     let json = serde_json::to_value(explain_subject(&good("h/ABC"))).unwrap();
-    assert_eq!(json["problems"][0]["id"], "hash_malformed");
+    assert_eq!(json["problems"][0]["id"], "hash_not_hex");
     assert_eq!(json["parts"]["tenant_id"], "72f988bf-86f1-41af-91ab-2d7cd011db47");
 }
 
@@ -264,7 +323,7 @@ fn default_environments_in_subjects() {
     assert_eq!(ids(&other), ["default_environment_other_tenant"]);
     assert!(other.parse::<SubjectIdentifier>().is_ok());
     // Not an environment id at all.
-    assert_eq!(ids(&text.replace("/e/Default-", "/e/Sandbox-")), ["environment_not_guid"]);
+    assert_eq!(ids(&text.replace("/e/Default-", "/e/Sandbox-")), ["environment_mismatch"]);
     // Version 0 names the Default environment too; its issuer host is written `default{tenant}` without hyphens.
     let v0 = LegacyV0::compute(default, fixture("self-signed-comma.cer").sha1_thumbprint());
     assert_eq!(v0.issuer, "https://default72f988bf86f141af91ab2d7cd011db.47.environment.api.powerplatform.com/sts");
@@ -281,7 +340,7 @@ fn other_clusters_app_segments_are_named_not_called_your_app_id() {
     ] {
         let text = good(&format!("h/{HASH}")).replace("/a/qzXoWDkuqUa3l6zM5mM0Rw/", &format!("/a/{segment}/"));
         let e = explain_subject(&text);
-        assert_eq!(ids(&text), ["app_segment_other_cluster"]);
+        assert_eq!(ids(&text), ["app_segment_not_platform"]);
         assert_eq!(e.parts.app_owner, Some(owner));
         let words_out = e.to_string();
         assert!(words_out.contains(words), "{words_out}");
@@ -302,7 +361,7 @@ fn other_clusters_app_segments_are_named_not_called_your_app_id() {
     }
     // Any other value is still the classic mistake.
     let mine = good(&format!("h/{HASH}")).replace("/a/qzXoWDkuqUa3l6zM5mM0Rw/", &format!("/a/{}/", encode_guid(ENV)));
-    assert_eq!(ids(&mine), ["user_app_id_in_app_segment"]);
+    assert_eq!(ids(&mine), ["app_segment_not_platform"]);
     // An override that is not an encoded GUID is refused.
     let mut bad = CloudProfile::from(Cloud::Public);
     bad.app_segment = "not-a-segment".into();
@@ -368,6 +427,8 @@ mod properties {
                 .prop_filter_map("v1 names", |(i, s)| {
                     CertificateBinding::from_names(&i, &s, SubjectFormatVersion::V1).ok()
                 }),
+            ("[A-Za-z0-9][A-Za-z0-9 .-]{0,28}[A-Za-z0-9]", "[A-Za-z0-9][A-Za-z0-9 .=-]{0,28}[A-Za-z0-9]")
+                .prop_filter_map("v1 CN values", |(i, s)| CertificateBinding::v1_from_common_names(&i, &s).ok()),
         ]
     }
 

@@ -587,13 +587,21 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             let cert = load_certificate(&file, password_env.as_deref())?;
             match output {
                 Output::Text => {
-                    println!("issuer:       {}", cert.issuer());
-                    println!("subject:      {}", cert.subject());
-                    println!("sha256:       {}", cert.sha256());
-                    println!("sha1:         {}", cert.sha1_thumbprint());
-                    println!("issuer_hash:  {}", cert.issuer_hash());
-                    println!("subject_hash: {}", cert.subject_hash());
-                    println!("self_signed:  {}", cert.is_self_signed());
+                    // A name that cannot be rendered leaves the rest usable: its line says why instead.
+                    let summary = cert.summary();
+                    let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(cannot be read)".to_owned());
+                    println!("issuer:       {}", show(&summary.issuer));
+                    println!("subject:      {}", show(&summary.subject));
+                    println!("sha256:       {}", summary.sha256);
+                    println!("sha1:         {}", summary.sha1);
+                    println!("issuer_hash:  {}", show(&summary.issuer_hash));
+                    println!("subject_hash: {}", show(&summary.subject_hash));
+                    println!("issuer_cn:    {}", show(&summary.issuer_cn));
+                    println!("subject_cn:   {}", show(&summary.subject_cn));
+                    println!("self_signed:  {}", summary.self_signed);
+                    for e in &summary.name_errors {
+                        println!("note:         {e}");
+                    }
                     if let Ok(validity) = cert.validity() {
                         println!("valid:        {validity}");
                     }

@@ -597,6 +597,18 @@ mod tests {
     }
 
     #[test]
+    fn attribute_oid_arcs_beyond_128_bits() {
+        // What .NET prints for a certificate carrying a UUID-arc attribute (2.25.{UUID as a number}) whose arc is
+        // above 2^128: the crate refused it before ("bad attribute type OID"). The OID bytes were encoded
+        // independently (Python's arbitrary-precision integers).
+        let oid = "699080808080808080808080808080808080E039";
+        assert_eq!(
+            name(&seq(&[rdn("550403", "0C0454657374"), rdn(oid, "0C07506C75672D696E")])),
+            "OID.2.25.1361129467683753853853498429727072858169=Plug-in, CN=Test"
+        );
+    }
+
+    #[test]
     fn dotnet_non_string_values() {
         // Format_ComponentWithNonStringContent (printed reversed here when there are two RDNs).
         assert_eq!(name(&seq(&[rdn("550403", "3000")])), "CN=#3000");

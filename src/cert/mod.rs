@@ -12,7 +12,7 @@
 //!
 //! let der = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/contoso-plugins.cer"))?;
 //! let cert = Certificate::from_der(&der)?;
-//! assert_eq!(cert.subject(), "CN=Contoso Plug-ins, O=\"Contoso, Ltd\", C=US");
+//! assert_eq!(cert.subject()?, "CN=Contoso Plug-ins, O=\"Contoso, Ltd\", C=US");
 //! assert!(cert.is_self_signed());
 //! assert_eq!(cert.sha256().to_string().len(), 64);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -46,20 +46,28 @@ use tlv::{Reader, Tlv, TlvError, tag};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct CertificateSummary {
-    /// The issuer name as .NET prints it.
-    pub issuer: String,
-    /// The subject name as .NET prints it.
-    pub subject: String,
+    /// The issuer name as .NET prints it (`None` when it cannot be rendered: see `name_errors`).
+    pub issuer: Option<String>,
+    /// The subject name as .NET prints it (`None` when it cannot be rendered: see `name_errors`).
+    pub subject: Option<String>,
+    /// The issuer's simple name (its CN): the version 1 `/i/` value.
+    pub issuer_cn: Option<String>,
+    /// The subject's simple name (its CN): the version 1 `/s/` value.
+    pub subject_cn: Option<String>,
     /// SHA-256 of the DER bytes, lowercase hex (the `/h/` value).
     pub sha256: String,
     /// SHA-1 thumbprint, upper-case hex (version 0 only).
     pub sha1: String,
     /// The version 2 issuer name hash (`/i/`).
-    pub issuer_hash: String,
+    pub issuer_hash: Option<String>,
     /// The version 2 subject name hash (`/s/`).
-    pub subject_hash: String,
+    pub subject_hash: Option<String>,
     /// Whether it is self-signed (so `/h/` by default).
     pub self_signed: bool,
+    /// Why a name could not be rendered, when one could not (the rest of the certificate stays usable: its
+    /// SHA-256 needs no name).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub name_errors: Vec<String>,
 }
 
 /// Why bytes could not be read as a certificate.
@@ -257,8 +265,10 @@ pub struct LoadedCertificate {
 
 /// An X.509 certificate, with everything the platform derives from it computed at most once.
 ///
-/// The names are rendered when the certificate is read (so a name .NET could not print is an error up front);
-/// the SHA-256 is computed on first use, since a trusted-CA subject never needs it.
+/// The names are rendered when the certificate is read. A name that cannot be rendered does not make the
+/// certificate unreadable: its SHA-256 (the self-signed `/h/` form) needs no name, and only what needs the name
+/// ([`Certificate::issuer`], [`Certificate::subject`], the name hashes) answers with the error, naming the attribute
+/// and why. The SHA-256 is computed on first use, since a trusted-CA subject never needs it.
 #[derive(Clone)]
 pub struct Certificate {
     der: Vec<u8>,
@@ -268,8 +278,8 @@ pub struct Certificate {
     serial: Range<usize>,
     ski: Option<Range<usize>>,
     /// `None` when the issuer name is byte-for-byte the subject name (every self-signed certificate).
-    issuer: Option<String>,
-    subject: String,
+    issuer: Option<Result<String, Box<NameError>>>,
+    subject: Result<String, Box<NameError>>,
     sha256: OnceLock<CertificateHash>,
     self_signed: bool,
 }
@@ -287,7 +297,7 @@ impl fmt::Debug for Certificate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Certificate")
             .field("subject", &self.subject)
-            .field("issuer", &self.issuer())
+            .field("issuer", &self.issuer_name())
             .field("sha256", &self.sha256())
             .field("self_signed", &self.self_signed)
             .finish_non_exhaustive()
@@ -334,16 +344,8 @@ impl Certificate {
             None => (None, None),
         };
         let names_equal = der[issuer.whole.clone()] == der[subject.whole.clone()];
-        let subject_text = dn::render_name_value(&t, &subject)
-            .map_err(|source| CertificateError::Name { which: "subject", source })?;
-        let issuer_text = if names_equal {
-            None
-        } else {
-            Some(
-                dn::render_name_value(&t, &issuer)
-                    .map_err(|source| CertificateError::Name { which: "issuer", source })?,
-            )
-        };
+        let subject_text = dn::render_name_value(&t, &subject).map_err(Box::new);
+        let issuer_text = if names_equal { None } else { Some(dn::render_name_value(&t, &issuer).map_err(Box::new)) };
         // Self-signed: issued to itself by name, and, when both key identifiers are present, by key too
         // (a CA can issue a certificate with its own name but another key; that one is not self-signed).
         let keys_agree = match (&ski, &aki) {
@@ -513,14 +515,31 @@ impl Certificate {
 
     /// What the platform derives from the certificate, in one serializable value.
     pub fn summary(&self) -> CertificateSummary {
+        let mut name_errors = Vec::new();
+        let mut keep = |r: Result<&str, CertificateError>, say: bool| match r {
+            Ok(name) => Some(name.to_owned()),
+            Err(e) => {
+                if say {
+                    name_errors.push(e.to_string());
+                }
+                None
+            }
+        };
+        // An issuer that is byte for byte the subject fails as the subject does: said once.
+        let subject = keep(self.subject(), true);
+        let issuer = keep(self.issuer(), self.issuer.is_some());
+        let cn = |n: &Option<String>| n.as_deref().and_then(crate::subject::v1_simple_name);
         CertificateSummary {
-            issuer: self.issuer().to_owned(),
-            subject: self.subject().to_owned(),
+            issuer_cn: cn(&issuer),
+            subject_cn: cn(&subject),
+            issuer_hash: issuer.as_deref().map(|n| NameHash::of_name(n).to_string()),
+            subject_hash: subject.as_deref().map(|n| NameHash::of_name(n).to_string()),
+            issuer,
+            subject,
             sha256: self.sha256().to_string(),
             sha1: self.sha1_thumbprint().to_string(),
-            issuer_hash: self.issuer_hash().to_string(),
-            subject_hash: self.subject_hash().to_string(),
             self_signed: self.is_self_signed(),
+            name_errors,
         }
     }
 
@@ -529,14 +548,28 @@ impl Certificate {
         &self.der
     }
 
-    /// The issuer name exactly as .NET's `X509Certificate2.Issuer`.
-    pub fn issuer(&self) -> &str {
-        self.issuer.as_deref().unwrap_or(&self.subject)
+    /// The issuer name exactly as .NET's `X509Certificate2.Issuer`, or why it cannot be rendered.
+    pub fn issuer(&self) -> Result<&str, CertificateError> {
+        self.issuer_name().as_deref().map_err(|e| CertificateError::Name { which: "issuer", source: (**e).clone() })
     }
 
-    /// The subject name exactly as .NET's `X509Certificate2.Subject`.
-    pub fn subject(&self) -> &str {
-        &self.subject
+    /// The subject name exactly as .NET's `X509Certificate2.Subject`, or why it cannot be rendered.
+    pub fn subject(&self) -> Result<&str, CertificateError> {
+        self.subject.as_deref().map_err(|e| CertificateError::Name { which: "subject", source: (**e).clone() })
+    }
+
+    /// The subject name for a message: the name, or why it cannot be read, in parentheses.
+    pub fn subject_text(&self) -> String {
+        self.subject().map(str::to_owned).unwrap_or_else(|e| format!("({e})"))
+    }
+
+    /// The issuer name for a message: the name, or why it cannot be read, in parentheses.
+    pub fn issuer_text(&self) -> String {
+        self.issuer().map(str::to_owned).unwrap_or_else(|e| format!("({e})"))
+    }
+
+    fn issuer_name(&self) -> &Result<String, Box<NameError>> {
+        self.issuer.as_ref().unwrap_or(&self.subject)
     }
 
     /// The serial number's content bytes (big-endian two's complement, as encoded).
@@ -570,13 +603,13 @@ impl Certificate {
     }
 
     /// `Base64URL(SHA-256(UTF-8(issuer)))`: the version 2 `/i/` segment.
-    pub fn issuer_hash(&self) -> NameHash {
-        NameHash::of_name(self.issuer())
+    pub fn issuer_hash(&self) -> Result<NameHash, CertificateError> {
+        self.issuer().map(NameHash::of_name)
     }
 
     /// `Base64URL(SHA-256(UTF-8(subject)))`: the version 2 `/s/` segment.
-    pub fn subject_hash(&self) -> NameHash {
-        NameHash::of_name(&self.subject)
+    pub fn subject_hash(&self) -> Result<NameHash, CertificateError> {
+        self.subject().map(NameHash::of_name)
     }
 
     /// The full X.509 structure, decoded by the `x509-cert` crate, for fields this crate does not interpret

@@ -229,7 +229,7 @@ pub(crate) fn from_signed_package_reader<R: std::io::Read + std::io::Seek>(
     entry.read_to_end(&mut p7s).map_err(|e| CertificateError::Zip { detail: e.to_string() })?;
     let sd = parse_signed_data(&p7s)?;
     if sd.repository_signature {
-        return Err(CertificateError::RepositorySignatureOnly { repository: sd.signer.subject().to_owned() });
+        return Err(CertificateError::RepositorySignatureOnly { repository: sd.signer.subject_text() });
     }
     Ok(signed_result(sd, CertificateFormat::SignedPackage))
 }

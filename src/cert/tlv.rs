@@ -145,43 +145,108 @@ pub(crate) mod tag {
     pub(crate) const SET: u8 = 0x31;
 }
 
-/// Renders an OBJECT IDENTIFIER's value bytes as dotted decimal. `None` when malformed (empty, a
-/// non-minimal or unterminated arc, or an arc beyond 128 bits).
+/// The dotted form of an OID's content bytes (`None` when malformed: empty, truncated, or not minimally encoded).
+///
+/// Arcs may be of any length, as X.690 allows and .NET prints them (a UUID arc under `2.25` is a 128-bit number,
+/// and larger ones exist): an arc that does not fit in a `u128` is converted digit by digit.
 pub(crate) fn oid_to_string(value: &[u8]) -> Option<String> {
     use std::fmt::Write as _;
     if value.is_empty() || value[value.len() - 1] & 0x80 != 0 {
         return None;
     }
     let mut out = String::with_capacity(value.len() * 3);
-    let mut arc: u128 = 0;
     let mut first = true;
-    let mut arc_start = true;
-    for &b in value {
-        if arc_start && b == 0x80 {
+    for arc in value.split_inclusive(|b| b & 0x80 == 0) {
+        if arc[0] == 0x80 {
             return None; // non-minimal
         }
-        arc_start = false;
-        if arc > (u128::MAX >> 7) {
-            return None;
-        }
-        arc = (arc << 7) | u128::from(b & 0x7f);
-        if b & 0x80 == 0 {
+        // 18 groups of 7 bits fit in a u128.
+        if arc.len() <= 18 {
+            let n = arc.iter().fold(0u128, |n, b| (n << 7) | u128::from(b & 0x7f));
             if first {
-                let (x, y) = match arc {
-                    0..=39 => (0, arc),
-                    40..=79 => (1, arc - 40),
-                    _ => (2, arc - 80),
+                let (x, y) = match n {
+                    0..=39 => (0, n),
+                    40..=79 => (1, n - 40),
+                    _ => (2, n - 80),
                 };
                 let _ = write!(out, "{x}.{y}");
-                first = false;
             } else {
-                let _ = write!(out, ".{arc}");
+                let _ = write!(out, ".{n}");
             }
-            arc = 0;
-            arc_start = true;
+        } else {
+            let mut n = BigArc::default();
+            for b in arc {
+                n.shift_in(b & 0x7f);
+            }
+            if first {
+                // At least 2^126: always under the arc 2.
+                n.subtract(80);
+                out.push_str("2.");
+            } else {
+                out.push('.');
+            }
+            n.write_decimal(&mut out);
         }
+        first = false;
     }
     Some(out)
+}
+
+/// A non-negative number of any size, in base-10^9 limbs, least significant first.
+#[derive(Default)]
+struct BigArc(Vec<u32>);
+
+const LIMB: u64 = 1_000_000_000;
+
+impl BigArc {
+    /// `self = self * 128 + bits`.
+    fn shift_in(&mut self, bits: u8) {
+        let mut carry = u64::from(bits);
+        for limb in &mut self.0 {
+            let v = u64::from(*limb) * 128 + carry;
+            *limb = (v % LIMB) as u32;
+            carry = v / LIMB;
+        }
+        while carry > 0 {
+            self.0.push((carry % LIMB) as u32);
+            carry /= LIMB;
+        }
+    }
+
+    /// `self -= n`, for `self >= n`.
+    fn subtract(&mut self, n: u32) {
+        let mut borrow = u64::from(n);
+        for limb in &mut self.0 {
+            if borrow == 0 {
+                break;
+            }
+            let v = u64::from(*limb);
+            if v >= borrow {
+                *limb = (v - borrow) as u32;
+                borrow = 0;
+            } else {
+                *limb = (v + LIMB - borrow) as u32;
+                borrow = 1;
+            }
+        }
+        while self.0.len() > 1 && self.0.last() == Some(&0) {
+            self.0.pop();
+        }
+    }
+
+    fn write_decimal(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let mut limbs = self.0.iter().rev();
+        match limbs.next() {
+            Some(top) => {
+                let _ = write!(out, "{top}");
+            }
+            None => out.push('0'),
+        }
+        for limb in limbs {
+            let _ = write!(out, "{limb:09}");
+        }
+    }
 }
 
 #[cfg(test)]
@@ -227,5 +292,90 @@ mod tests {
         assert!(oid_to_string(&[]).is_none());
         assert!(oid_to_string(&[0x55, 0x84]).is_none());
         assert!(oid_to_string(&[0x55, 0x80, 0x01]).is_none());
+        assert!(oid_to_string(&[0x80, 0x01]).is_none());
+    }
+
+    /// Encodes a dotted OID's arcs (given as decimal strings of any length) the X.690 way, independently of the
+    /// decoder: repeated division of the decimal string by 128.
+    fn encode_arcs(arcs: &[&str]) -> Vec<u8> {
+        fn divmod128(decimal: &str) -> (String, u8) {
+            let mut q = String::new();
+            let mut r: u32 = 0;
+            for d in decimal.bytes() {
+                let cur = r * 10 + u32::from(d - b'0');
+                q.push(char::from(b'0' + (cur / 128) as u8));
+                r = cur % 128;
+            }
+            let q = q.trim_start_matches('0').to_owned();
+            (q, r as u8)
+        }
+        fn add(decimal: &str, n: u32) -> String {
+            let mut digits: Vec<u32> = decimal.bytes().map(|d| u32::from(d - b'0')).collect();
+            let mut carry = n;
+            for d in digits.iter_mut().rev() {
+                let v = *d + carry;
+                *d = v % 10;
+                carry = v / 10;
+            }
+            let mut s: String = carry.to_string().trim_start_matches('0').to_owned();
+            s.extend(digits.iter().map(|d| char::from(b'0' + *d as u8)));
+            s
+        }
+        let first = add(arcs[1], arcs[0].parse::<u32>().unwrap() * 40);
+        let mut out = Vec::new();
+        for arc in std::iter::once(first.as_str()).chain(arcs[2..].iter().copied()) {
+            let mut groups = Vec::new();
+            let mut rest = arc.trim_start_matches('0').to_owned();
+            if rest.is_empty() {
+                groups.push(0);
+            }
+            while !rest.is_empty() {
+                let (q, r) = divmod128(&rest);
+                groups.push(r);
+                rest = q;
+            }
+            for (i, g) in groups.iter().enumerate().rev() {
+                out.push(if i > 0 { g | 0x80 } else { *g });
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn oid_arcs_of_any_length() {
+        // .NET prints this attribute type as `OID.2.25.1361129467683753853853498429727072858169` (an arc above
+        // 2^128, from a certificate .NET reads).
+        let arcs = ["2", "25", "1361129467683753853853498429727072858169"];
+        assert_eq!(oid_to_string(&encode_arcs(&arcs)).unwrap(), arcs.join("."));
+        // Limits around u128, and arcs with inner zero limbs.
+        for arcs in [
+            ["1", "2", "340282366920938463463374607431768211455"],
+            ["1", "2", "340282366920938463463374607431768211456"],
+            ["2", "5", "1000000000000000000000000000000000000000000000000000000000000001"],
+            ["0", "39", "170141183460469231731687303715884105728"],
+        ] {
+            assert_eq!(oid_to_string(&encode_arcs(&arcs)).unwrap(), arcs.join("."), "{arcs:?}");
+        }
+        // A first arc that is itself huge stays under 2.
+        let huge = ["2", "1361129467683753853853498429727072858169", "3"];
+        assert_eq!(oid_to_string(&encode_arcs(&huge)).unwrap(), huge.join("."));
+        // Small first arcs still give 0.x and 1.x; the encoder is checked against a known value.
+        assert_eq!(encode_arcs(&["1", "2", "840", "113549"]), [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d]);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn oid_arcs_round_trip(
+            first in 0u8..3,
+            second in "[1-9][0-9]{0,45}|0",
+            rest in proptest::collection::vec("[1-9][0-9]{0,60}|0", 0..5),
+        ) {
+            // Under 0 and 1 the second arc is at most 39.
+            let second = if first < 2 { (second.len() % 40).to_string() } else { second };
+            let first = first.to_string();
+            let mut arcs = vec![first.as_str(), second.as_str()];
+            arcs.extend(rest.iter().map(String::as_str));
+            proptest::prop_assert_eq!(oid_to_string(&encode_arcs(&arcs)).unwrap(), arcs.join("."));
+        }
     }
 }

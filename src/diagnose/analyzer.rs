@@ -15,7 +15,7 @@ use crate::environment::EnvironmentId;
 use crate::guid::{
     AppSegmentOwner, POWER_PLATFORM_MI_APP_ID, decode_guid, decode_guid_big_endian, encode_guid_big_endian, parse_guid,
 };
-use crate::subject::{CertificateBinding, Segment, SubjectSegments, explain_subject, read_binding};
+use crate::subject::{CertificateBinding, Segment, Severity, SubjectSegments, explain_subject, read_binding};
 
 /// Every finding for one configured subject against `expected`, in segment order; empty when they are equal.
 ///
@@ -32,6 +32,51 @@ use crate::subject::{CertificateBinding, Segment, SubjectSegments, explain_subje
 /// assert!(analyze(expected, expected, &DiagnosisInputs::default()).is_empty());
 /// ```
 pub fn analyze(expected: &str, configured: &str, inputs: &DiagnosisInputs) -> Vec<Finding> {
+    let mut out = compare(expected, configured, inputs);
+    // A subject that differs in letter case only: Entra matches case-sensitively (AADSTS7002138). The segments say
+    // where; a difference no segment rule names is named for what it is rather than as another value.
+    if configured.trim() != expected && configured.trim().to_lowercase() == expected.to_lowercase() {
+        let case_rule = |c: Cause| {
+            matches!(c, Cause::HashUppercase | Cause::TenantCase | Cause::EnvironmentNotCanonical | Cause::SubjectCase)
+        };
+        for f in out.iter_mut().filter(|f| !case_rule(f.cause) && f.cause != Cause::SurroundingWhitespace) {
+            f.cause = Cause::SubjectCase;
+            f.message = format!(
+                "the FIC's {} differs from the presented one in upper/lower case only; Entra matches subjects case-sensitively (AADSTS7002138)",
+                f.segment.map(|s| format!("{s} segment")).unwrap_or_else(|| "subject".into())
+            );
+        }
+        if !out.iter().any(|f| case_rule(f.cause)) {
+            out.push(Finding {
+                cause: Cause::SubjectCase,
+                segment: None,
+                found: Some(configured.to_owned()),
+                expected: Some(expected.to_owned()),
+                message: "the FIC's subject differs from the presented one in upper/lower case only; Entra matches subjects case-sensitively (AADSTS7002138)".into(),
+                fix: format!("set the FIC's subject to exactly {expected}"),
+            });
+        }
+    }
+    // Whatever `explain-subject` finds wrong in the configured subject on its own is named here too, unless the
+    // comparison already named that segment (more precisely): the two never disagree about a subject.
+    for problem in explain_subject(configured).problems.into_iter().filter(|p| p.severity() == Severity::Error) {
+        let segment = problem.segment();
+        let named = out.iter().any(|f| f.cause == problem.cause() || (segment.is_some() && f.segment == segment));
+        if !named {
+            out.push(Finding {
+                cause: problem.cause(),
+                segment,
+                found: Some(configured.to_owned()),
+                expected: Some(expected.to_owned()),
+                message: format!("the FIC's subject: {problem}"),
+                fix: format!("use {expected}"),
+            });
+        }
+    }
+    out
+}
+
+fn compare(expected: &str, configured: &str, inputs: &DiagnosisInputs) -> Vec<Finding> {
     let (e, c) = (SubjectSegments::split(expected), SubjectSegments::split(configured));
     let mut out = intrinsic(configured);
     if c.tenant.is_none() && c.app.is_none() && c.environment.is_none() {
@@ -80,16 +125,8 @@ fn finding(segment: Segment, cause: Cause, found: &str, expected: &str, message:
 }
 
 fn missing(segment: Segment, want: &str) -> Finding {
-    let cause = match segment {
-        Segment::Tenant => Cause::TenantNotEncoded,
-        Segment::App => Cause::AppSegmentNotPlatform,
-        Segment::Environment => Cause::EnvironmentMismatch,
-        Segment::Binding => Cause::BindingKindMismatch,
-        Segment::Component => Cause::ComponentMismatch,
-        _ => Cause::PrefixMismatch,
-    };
     Finding {
-        cause,
+        cause: Cause::MissingSegment,
         segment: Some(segment),
         found: None,
         expected: Some(want.to_owned()),
@@ -298,7 +335,7 @@ fn binding(want: &str, got: &str, inputs: &DiagnosisInputs) -> Vec<Finding> {
                 );
             }
             let Some((i, s)) = got.strip_prefix("i/").and_then(|n| n.split_once("/s/")) else {
-                return one(Cause::DifferentValue, format!("the FIC's certificate part '{got}' is neither h/.. nor i/../s/.."), format!("use {want}"));
+                return one(Cause::BindingMalformed, format!("the FIC's certificate part '{got}' is neither h/.. nor i/../s/.."), format!("use {want}"));
             };
             if !(configured_hashed || looks_like_hash(i) || looks_like_hash(s)) {
                 return one(
@@ -310,8 +347,8 @@ fn binding(want: &str, got: &str, inputs: &DiagnosisInputs) -> Vec<Finding> {
             let cert = inputs.certificate.as_ref();
             let mut out = Vec::new();
             for (which, found, hash, name) in [
-                ("issuer", i, issuer_hash, cert.map(Certificate::issuer)),
-                ("subject", s, subject_hash, cert.map(Certificate::subject)),
+                ("issuer", i, issuer_hash, cert.and_then(|c| c.issuer().ok())),
+                ("subject", s, subject_hash, cert.and_then(|c| c.subject().ok())),
             ] {
                 if found != hash.to_string() {
                     let (cause, message) = name_hash_finding(which, found, &hash, name, inputs);
@@ -337,26 +374,41 @@ fn binding(want: &str, got: &str, inputs: &DiagnosisInputs) -> Vec<Finding> {
                 );
             }
             let Some((i, s)) = got.strip_prefix("i/").and_then(|n| n.split_once("/s/")) else {
-                return one(Cause::DifferentValue, format!("the FIC's certificate part '{got}' is neither h/.. nor i/../s/.."), format!("use {want}"));
+                return one(Cause::BindingMalformed, format!("the FIC's certificate part '{got}' is neither h/.. nor i/../s/.."), format!("use {want}"));
             };
             let mut out = Vec::new();
             for (which, found, name) in [("issuer", i, issuer.as_str()), ("subject", s, subject.as_str())] {
-                if found != name {
-                    let form = super::non_dotnet_dn_forms(name).into_iter().find(|(f, _)| f == found);
-                    let cn = |n: &str| {
-                        crate::cert::parse_dotnet_name(n).into_iter().find(|a| a.key == "CN").map(|a| a.value)
-                    };
-                    let cn_only = cn(name).as_deref() == Some(found) || cn(found).as_deref() == Some(name);
-                    let (cause, message) = match form {
-                        Some((_, label)) => (Cause::DnNotDotnetFormat, format!("the FIC writes the {which} name the {label} way: '{found}'")),
-                        None if cn_only => (
-                            Cause::V1NameForm,
-                            format!("version 1: one side has the {which}'s CN alone, the other the whole name ('{found}' against '{name}')"),
-                        ),
-                        None => (Cause::DifferentValue, format!("the FIC names another {which}: '{found}'")),
-                    };
-                    out.push(finding(Segment::Binding, cause, found, name, message, format!("use the {which} name exactly as .NET prints it: '{name}'")));
+                if found == name {
+                    continue;
                 }
+                let whole_of_expected = crate::subject::v1_whole_name_cn(found).is_some_and(|cn| cn == name);
+                let expected_is_whole = crate::subject::v1_whole_name_cn(name).is_some_and(|cn| cn == found);
+                let (cause, message, fix) = if whole_of_expected {
+                    (
+                        Cause::V1WholeName,
+                        format!("version 1: the FIC has the whole {which} name '{found}' where the platform writes its CN alone, '{name}' (as Microsoft's migration scripts write it, and earlier versions of dataverse-mi)"),
+                        format!("use the {which}'s CN value alone: '{name}'"),
+                    )
+                } else if expected_is_whole {
+                    (
+                        Cause::V1WholeName,
+                        format!("version 1: the platform presents the whole {which} name '{name}' where the FIC has its CN alone, '{found}'"),
+                        format!("use the {which} name as the platform presents it: '{name}'"),
+                    )
+                } else if found.eq_ignore_ascii_case(name) {
+                    (
+                        Cause::SubjectCase,
+                        format!("version 1: the FIC's {which} CN '{found}' differs from '{name}' in upper/lower case only; matching is case-sensitive"),
+                        format!("use exactly '{name}'"),
+                    )
+                } else {
+                    (
+                        Cause::DifferentValue,
+                        format!("the FIC names another {which}: '{found}'"),
+                        format!("use the {which}'s CN value exactly as the platform writes it: '{name}'"),
+                    )
+                };
+                out.push(finding(Segment::Binding, cause, found, name, message, fix));
             }
             out
         }
@@ -422,7 +474,7 @@ fn hash_findings(sha256: &CertificateHash, got: &str, inputs: &DiagnosisInputs) 
             Cause::HashOfOtherCertificate,
             format!(
                 "the FIC's hash is of another certificate of the chain, '{}', not of the signing certificate",
-                other.subject()
+                other.subject().unwrap_or("(a name that cannot be read)")
             ),
             fix,
         ));
@@ -474,8 +526,8 @@ fn name_hash_finding(
     }
     let cert = inputs.certificate.as_ref();
     let swapped = match which {
-        "issuer" => cert.map(|c| NameHash::of_name(c.subject())),
-        _ => cert.map(|c| NameHash::of_name(c.issuer())),
+        "issuer" => cert.and_then(|c| c.subject_hash().ok()),
+        _ => cert.and_then(|c| c.issuer_hash().ok()),
     };
     if swapped.is_some_and(|h| h.to_string() == got) {
         return (
@@ -483,7 +535,17 @@ fn name_hash_finding(
             format!("the FIC's {which} name hash is of the other name: issuer and subject are swapped"),
         );
     }
-    if inputs.chain.iter().any(|c| [c.subject(), c.issuer()].iter().any(|n| NameHash::of_name(n).to_string() == got)) {
+    if got.eq_ignore_ascii_case(&want.to_string()) {
+        return (
+            Cause::SubjectCase,
+            format!("the FIC's {which} name hash differs in upper/lower case only; Base64URL is case-sensitive"),
+        );
+    }
+    if inputs
+        .chain
+        .iter()
+        .any(|c| [c.subject_hash(), c.issuer_hash()].iter().any(|h| h.as_ref().is_ok_and(|h| h.to_string() == got)))
+    {
         return (
             Cause::HashOfOtherCertificate,
             format!("the FIC's {which} name hash is of a name of another certificate of the chain"),

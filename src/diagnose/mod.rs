@@ -26,7 +26,7 @@ mod analyzer;
 
 use std::fmt;
 
-pub use crate::subject::Segment;
+pub use crate::subject::{Cause, Segment};
 pub use analyzer::analyze;
 
 use serde::{Deserialize, Serialize};
@@ -309,124 +309,6 @@ impl DiagnosisInputs {
     }
 }
 
-/// A cause of a failed token request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Cause {
-    /// The tenant GUID was encoded in big-endian byte order.
-    TenantBigEndian,
-    /// The certificate hash is in upper case.
-    HashUppercase,
-    /// The hash is of the `.pfx` or `.pem` file, not of the certificate's DER bytes (formerly `hash_of_pfx`).
-    HashOfContainerFile,
-    /// The hash is of another certificate of the chain (the CA, an intermediate), or a name hash of another
-    /// certificate's name.
-    HashOfOtherCertificate,
-    /// The `/h/` value is not lowercase hex: Base64 or Base64URL of the digest, or not a hash at all.
-    HashNotHex,
-    /// The `/h/` value is a SHA-1 thumbprint (40 hex digits) instead of the SHA-256.
-    HashIsSha1Thumbprint,
-    /// A version 2 name hash in another encoding than Base64URL without padding (hex, standard Base64).
-    NameHashEncoding,
-    /// The version 2 issuer and subject name hashes are swapped.
-    NamesSwapped,
-    /// A version 1 name given whole on one side and as its CN alone on the other (whether the platform writes
-    /// the whole name or the CN is not documented: its own subject settles it).
-    V1NameForm,
-    /// The self-signed form `/h/` for a CA-issued certificate, or the reverse.
-    BindingKindMismatch,
-    /// The tenant segment names another tenant.
-    TenantMismatch,
-    /// The tenant segment is not an encoded GUID (the GUID as text, standard Base64, ...).
-    TenantNotEncoded,
-    /// The tenant segment differs only in upper/lower case (Base64URL is case-sensitive).
-    TenantCase,
-    /// The environment segment names another environment (or is not an environment id).
-    EnvironmentMismatch,
-    /// The right environment written another way: upper case, no hyphens, braces, a Default environment's other
-    /// spellings.
-    EnvironmentNotCanonical,
-    /// The component segment is not `plugin`.
-    ComponentMismatch,
-    /// The subject prefix is not a cloud's (a typo, a missing `/eid1`).
-    PrefixMismatch,
-    /// The audience differs from the cloud's in something else than the cloud (its case, a typo).
-    AudienceMismatch,
-    /// White space around the subject.
-    SurroundingWhitespace,
-    /// The FIC's subject is not a subject identifier at all.
-    NotASubject,
-    /// The organization id was used where the environment id belongs.
-    OrganizationIdAsEnvironment,
-    /// The user's own app id is in the `/a/` segment.
-    UserAppIdInAppSegment,
-    /// The `/a/` segment is not the platform's: e.g. the app of one of Microsoft's internal clusters
-    /// (pre-production, test), copied from Microsoft's own scripts.
-    AppSegmentNotPlatform,
-    /// The subject's format version differs from the row's.
-    VersionMismatch,
-    /// A distinguished name was formatted the RFC 4514 / OpenSSL way instead of .NET's.
-    DnNotDotnetFormat,
-    /// The cloud (subject prefix or audience) is wrong.
-    WrongCloud,
-    /// The FIC's issuer is wrong (no `/v2.0`, another tenant, the v1 `sts.windows.net` form).
-    IssuerMismatch,
-    /// The FIC matches but was just created: Entra needs a short while.
-    PropagationDelay,
-    /// There is no FIC at all.
-    NoFic,
-    /// A FIC differs from the presented subject in upper/lower case only.
-    SubjectCase,
-    /// A different certificate, environment or tenant than the one the platform presented.
-    DifferentValue,
-    /// A deprecated version 0 FIC.
-    LegacyV0,
-    /// Nothing known explains the error.
-    Unknown,
-}
-
-impl Cause {
-    /// The stable identifier scripts match on, e.g. `tenant_big_endian`.
-    pub fn id(self) -> &'static str {
-        match self {
-            Cause::TenantBigEndian => "tenant_big_endian",
-            Cause::HashUppercase => "hash_uppercase",
-            Cause::HashOfContainerFile => "hash_of_container_file",
-            Cause::HashOfOtherCertificate => "hash_of_other_certificate",
-            Cause::HashNotHex => "hash_not_hex",
-            Cause::HashIsSha1Thumbprint => "hash_is_sha1_thumbprint",
-            Cause::NameHashEncoding => "name_hash_encoding",
-            Cause::NamesSwapped => "names_swapped",
-            Cause::V1NameForm => "v1_name_form",
-            Cause::BindingKindMismatch => "binding_kind_mismatch",
-            Cause::TenantMismatch => "tenant_mismatch",
-            Cause::TenantNotEncoded => "tenant_not_encoded",
-            Cause::TenantCase => "tenant_case",
-            Cause::EnvironmentMismatch => "environment_mismatch",
-            Cause::EnvironmentNotCanonical => "environment_not_canonical",
-            Cause::ComponentMismatch => "component_mismatch",
-            Cause::PrefixMismatch => "prefix_mismatch",
-            Cause::AudienceMismatch => "audience_mismatch",
-            Cause::SurroundingWhitespace => "surrounding_whitespace",
-            Cause::NotASubject => "not_a_subject",
-            Cause::OrganizationIdAsEnvironment => "organization_id_as_environment",
-            Cause::UserAppIdInAppSegment => "user_app_id_in_app_segment",
-            Cause::AppSegmentNotPlatform => "app_segment_not_platform",
-            Cause::VersionMismatch => "version_mismatch",
-            Cause::DnNotDotnetFormat => "dn_not_dotnet_format",
-            Cause::WrongCloud => "wrong_cloud",
-            Cause::IssuerMismatch => "issuer_mismatch",
-            Cause::PropagationDelay => "propagation_delay",
-            Cause::NoFic => "no_fic",
-            Cause::SubjectCase => "subject_case",
-            Cause::DifferentValue => "different_value",
-            Cause::LegacyV0 => "legacy_v0",
-            Cause::Unknown => "unknown",
-        }
-    }
-}
-
 /// One cause found, with what to do about it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
@@ -555,7 +437,7 @@ impl Findings {
 /// forward order (least specific first), OpenSSL's one-line `/C=../O=../CN=..` and its default `C = US, O = ..`,
 /// `ST=` where .NET writes `S=`, long attribute names (`commonName=..., organizationName=...`), and a community
 /// tool's `commonName=X/organizationName=Y`.
-pub(crate) fn non_dotnet_dn_forms(dotnet: &str) -> Vec<(String, &'static str)> {
+pub(crate) fn non_dotnet_dn_forms(dotnet: &str) -> Vec<(String, String)> {
     let attrs = crate::cert::parse_dotnet_name(dotnet);
     let st = |k: &str| if k == "S" { "ST".to_owned() } else { k.to_owned() };
     let long = |k: &str| {
@@ -597,16 +479,50 @@ pub(crate) fn non_dotnet_dn_forms(dotnet: &str) -> Vec<(String, &'static str)> {
     let mut forms = vec![
         (
             render(&mut attrs.iter(), &st, &rfc_escape, "=", ","),
-            "RFC 4514 (`openssl x509 -nameopt RFC2253`, Python, Go, Java)",
+            "RFC 4514 (`openssl x509 -nameopt RFC2253`, Python, Go, Java)".to_owned(),
         ),
-        (render(&mut attrs.iter(), &same, &dotnet_value, "=", ","), "commas without spaces"),
-        (render(&mut attrs.iter().rev(), &same, &dotnet_value, "=", ", "), "forward order (least specific first)"),
-        (format!("/{}", render(&mut attrs.iter().rev(), &st, &raw, "=", "/")), "OpenSSL's one-line /C=../CN=.. form"),
-        (render(&mut attrs.iter().rev(), &st, &raw, " = ", ", "), "OpenSSL's default `C = US, O = ..` form"),
-        (render(&mut attrs.iter(), &st, &dotnet_value, "=", ", "), "`ST=` where .NET writes `S=`"),
-        (render(&mut attrs.iter(), &long, &dotnet_value, "=", ", "), "long attribute names (`commonName=`)"),
-        (render(&mut attrs.iter(), &long, &raw, "=", "/"), "a community tool's `commonName=X/organizationName=Y` form"),
+        (render(&mut attrs.iter(), &same, &dotnet_value, "=", ","), "commas without spaces".to_owned()),
+        (
+            render(&mut attrs.iter().rev(), &same, &dotnet_value, "=", ", "),
+            "forward order (least specific first, as the DER encodes it)".to_owned(),
+        ),
+        (
+            format!("/{}", render(&mut attrs.iter().rev(), &st, &raw, "=", "/")),
+            "OpenSSL's one-line /C=../CN=.. form".to_owned(),
+        ),
+        (render(&mut attrs.iter().rev(), &st, &raw, " = ", ", "), "OpenSSL's default `C = US, O = ..` form".to_owned()),
+        (render(&mut attrs.iter(), &st, &dotnet_value, "=", ", "), "`ST=` where .NET writes `S=`".to_owned()),
+        (render(&mut attrs.iter(), &long, &dotnet_value, "=", ", "), "long attribute names (`commonName=`)".to_owned()),
+        (
+            render(&mut attrs.iter(), &long, &raw, "=", "/"),
+            "a community tool's `commonName=X/organizationName=Y` form".to_owned(),
+        ),
+        (
+            render(&mut attrs.iter().rev(), &st, &raw, "=", "\n"),
+            "Node's `X509Certificate.subject` (one per line, forward order)".to_owned(),
+        ),
     ];
+    // Then every combination of order, separator, state name and quoting that people write, so a name hashed in
+    // any of them is named (the labels above win where a form is both).
+    for (reversed, order) in [(false, "most specific first"), (true, "least specific first (DER order)")] {
+        for (sep, sep_label) in [(", ", "\", \""), (",", "\",\""), ("; ", "\"; \""), (" ", "spaces")] {
+            for (key, key_label) in [(&same as &dyn Fn(&str) -> String, "S="), (&st as &dyn Fn(&str) -> String, "ST=")]
+            {
+                for (value, value_label) in [
+                    (&dotnet_value as &dyn Fn(&str) -> String, ".NET quoting"),
+                    (&raw as &dyn Fn(&str) -> String, "no quoting"),
+                    (&rfc_escape as &dyn Fn(&str) -> String, "RFC 4514 escapes"),
+                ] {
+                    let text = if reversed {
+                        render(&mut attrs.iter().rev(), key, value, "=", sep)
+                    } else {
+                        render(&mut attrs.iter(), key, value, "=", sep)
+                    };
+                    forms.push((text, format!("{order}, separated by {sep_label}, {key_label}, {value_label}")));
+                }
+            }
+        }
+    }
     // A form that happens to be .NET's own (a one-attribute name written the same way) explains nothing.
     forms.retain(|(form, _)| form != dotnet);
     let mut seen = std::collections::HashSet::new();
@@ -630,6 +546,22 @@ pub fn explain(error: &EntraError, inputs: &DiagnosisInputs) -> Diagnosis {
     })();
     let expected: Option<String> =
         error.presented_subject.clone().or_else(|| expected_from_inputs.as_ref().map(|s| s.to_string()));
+
+    // The certificate the user gave against the one the platform presents: when they differ, nothing configured
+    // for the given certificate can match, whatever else is right.
+    if let (Some(cert), Some(binding)) =
+        (inputs.certificate.as_ref(), presented.as_ref().and_then(|p| p.parts.binding.as_ref()))
+        && !presents_certificate(binding, cert)
+    {
+        out.add(
+            Cause::PresentedOtherCertificate,
+            format!(
+                "the presented subject is not this certificate's ({}): the registered plug-in is signed with another one",
+                cert.subject().unwrap_or("a certificate whose name cannot be read")
+            ),
+            "sign the plug-in with this certificate and register it again, or configure the FIC for the certificate it is signed with (`dataverse-mi verify` reads the registered signature)".into(),
+        );
+    }
 
     if inputs.fics_known && inputs.configured.is_empty() || error.kind == Some(EntraErrorKind::NoFederatedCredentials) {
         out.add(
@@ -735,6 +667,24 @@ pub fn explain(error: &EntraError, inputs: &DiagnosisInputs) -> Diagnosis {
         }
         _ => {}
     }
+    // Entra's own word that only letter case differs: named as such, unless a finding already says where.
+    let case_named = out.0.iter().any(|f| {
+        matches!(
+            f.cause,
+            Cause::SubjectCase | Cause::HashUppercase | Cause::TenantCase | Cause::EnvironmentNotCanonical
+        )
+    });
+    if error.kind == Some(EntraErrorKind::SubjectCaseMismatch) && !case_named {
+        out.add(
+            Cause::SubjectCase,
+            "a FIC matches the presented subject only when upper/lower case is ignored; Entra matches case-sensitively"
+                .into(),
+            match &expected {
+                Some(e) => format!("set the FIC's subject to exactly {e}"),
+                None => "set the FIC's subject to exactly the presented subject, letter for letter".into(),
+            },
+        );
+    }
     if error.kind == Some(EntraErrorKind::NoMatch) && out.0.is_empty() {
         out.add(
             Cause::PropagationDelay,
@@ -752,10 +702,31 @@ pub fn explain(error: &EntraError, inputs: &DiagnosisInputs) -> Diagnosis {
             "compare the FIC's issuer, subject and audience with the presented values character by character (matching is case-sensitive)".into(),
         );
     }
-    // Most likely first: the findings that name a known mistake, in segment order, before the unexplained ones.
-    out.0.sort_by_key(|f| matches!(f.cause, Cause::DifferentValue | Cause::Unknown));
+    // Most likely first: another certificate than the user's first (nothing else matters until it is settled), then
+    // the findings that name a known mistake, in segment order, before the unexplained ones.
+    out.0.sort_by_key(|f| match f.cause {
+        Cause::PresentedOtherCertificate => 0,
+        Cause::DifferentValue | Cause::Unknown => 2,
+        _ => 1,
+    });
     let corrected_subject = expected.filter(|_| out.0.iter().any(|f| f.segment.is_some_and(|s| s < Segment::Issuer)));
     Diagnosis { error: error.clone(), findings: out.0, corrected_subject }
+}
+
+/// Whether a presented certificate part is this certificate's, in whichever form it was presented: its SHA-256 for
+/// `/h/`, its name hashes for version 2, its CN values (or, for the whole-name form, its names) for version 1.
+fn presents_certificate(binding: &CertificateBinding, cert: &Certificate) -> bool {
+    match binding {
+        CertificateBinding::SelfSigned { sha256 } => *sha256 == cert.sha256(),
+        CertificateBinding::TrustedV2 { issuer_hash, subject_hash } => {
+            cert.issuer_hash().is_ok_and(|h| h == *issuer_hash) && cert.subject_hash().is_ok_and(|h| h == *subject_hash)
+        }
+        CertificateBinding::TrustedV1 { issuer, subject } => {
+            let (Ok(i), Ok(s)) = (cert.issuer(), cert.subject()) else { return true };
+            let cn = |n: &str| crate::subject::v1_simple_name(n).unwrap_or_default();
+            (cn(i) == *issuer || i == issuer) && (cn(s) == *subject || s == subject)
+        }
+    }
 }
 
 /// Compares the configured FICs with the expected subject: a version 0 FIC is named as such; the others go

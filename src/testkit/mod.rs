@@ -262,20 +262,12 @@ pub(crate) struct Component {
 pub struct Presentation {
     /// The text of the `/e/` segment (default: the environment id as `RetrieveCurrentOrganization` returns it).
     pub environment_segment: Option<String>,
-    /// Version 1 names carry the CN value alone (`i/{issuer CN}/s/{subject CN}`) instead of the whole .NET names.
-    pub v1_common_name_only: bool,
 }
 
 impl Presentation {
     /// The platform writes `segment` in `/e/` (e.g. the tenant GUID alone for a Default environment).
     pub fn with_environment_segment(mut self, segment: impl Into<String>) -> Self {
         self.environment_segment = Some(segment.into());
-        self
-    }
-
-    /// The platform's version 1 subjects carry the CN values alone.
-    pub fn with_v1_common_name_only(mut self, cn_only: bool) -> Self {
-        self.v1_common_name_only = cn_only;
         self
     }
 }

@@ -815,17 +815,9 @@ fn platform_subject(env: &Environment, c: &Component, cloud: &CloudProfile) -> R
         .and_then(SubjectFormatVersion::from_number)
         .ok_or("The managed identity has no subject format version.")?;
     let cert = c.certificate.as_ref().ok_or("The plug-in assembly is not signed.")?;
-    let mut binding =
+    // Version 1 carries the CN values, as the platform writes them.
+    let binding =
         CertificateBinding::for_certificate(cert, version, CertificateKind::Auto).map_err(|e| e.to_string())?;
-    if env.presentation.v1_common_name_only
-        && let CertificateBinding::TrustedV1 { issuer, subject } = &mut binding
-    {
-        for name in [issuer, subject] {
-            if let Some(cn) = crate::cert::parse_dotnet_name(name).into_iter().find(|a| a.key == "CN") {
-                *name = cn.value;
-            }
-        }
-    }
     let subject =
         SubjectIdentifier::new(cloud, env.tenant_id, env.environment_id, binding).map_err(|e| e.to_string())?;
     let mut text = subject.to_string();

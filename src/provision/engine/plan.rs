@@ -133,6 +133,29 @@ impl Provisioner {
                 }
             }
         }
+        // Version 1 FICs an earlier dataverse-mi made with the whole names where the platform writes the CN values:
+        // no plug-in can present their subject, so each is replaced by the CN form this plan creates. Only FICs
+        // provably made that way: named for one of this spec's environments with the suffix of that very subject.
+        for f in &existing_fics {
+            if wanted.contains(&(f.issuer.as_str(), f.subject.as_str()))
+                || actions.iter().any(|a| matches!(a, Action::DeleteFic { name, .. } if *name == f.name))
+            {
+                continue;
+            }
+            let explained = crate::subject::explain_subject(&f.subject);
+            let whole_names = explained.problems.iter().any(|p| p.cause() == crate::subject::Cause::V1WholeName);
+            let Some(corrected) = explained.corrected_subject.filter(|_| whole_names) else { continue };
+            let ours = environments.iter().any(|e| f.name == crate::fic::default_name(e.environment_id, &f.subject));
+            if ours && wanted.contains(&(f.issuer.as_str(), corrected.as_str())) {
+                actions.push(Action::DeleteFic {
+                    name: f.name.clone(),
+                    subject: f.subject.clone(),
+                    reason: format!(
+                        "a version 1 FIC made by an earlier dataverse-mi with whole names, which the platform never presents; replaced by {corrected}"
+                    ),
+                });
+            }
+        }
         let creates = actions.iter().filter(|a| matches!(a, Action::CreateFic { .. })).count();
         let deletes = actions.iter().filter(|a| matches!(a, Action::DeleteFic { .. })).count();
         // Deletes run last, so the peak is existing + creates.

@@ -89,8 +89,8 @@ impl SigningCertificate {
         let not_after = certificate.validity().ok()?.not_after;
         let unix = unix_seconds(not_after);
         Some(SigningCertificate {
-            subject: certificate.subject().to_owned(),
-            issuer: certificate.issuer().to_owned(),
+            subject: certificate.subject_text(),
+            issuer: certificate.issuer_text(),
             sha256: certificate.sha256().to_string().to_ascii_lowercase(),
             not_after: der::DateTime::from_system_time(not_after).map(|d| d.to_string()).unwrap_or_default(),
             not_after_unix: unix,
