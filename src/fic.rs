@@ -161,17 +161,32 @@ impl SubjectSummary {
 }
 
 impl FederatedIdentityCredential {
-    /// The FIC for a subject in a cloud, with the [`default_name`] and a description saying what it is for.
+    /// The FIC for a subject in a cloud, to add by hand (what `dataverse-mi fic` prints): named [`manual_name`]
+    /// and described as added by hand, so that no `prune`, rotation or `destroy` ever takes it for its own.
     pub fn for_subject(cloud: &CloudProfile, subject: &SubjectIdentifier) -> Self {
         let text = subject.to_string();
         FederatedIdentityCredential {
-            name: default_name(subject.environment_id(), &text),
+            name: manual_name(subject.environment_id(), &text),
             issuer: cloud.fic_issuer(subject.tenant_id()),
             subject: text,
             audiences: vec![cloud.audience.clone()],
             description: Some(format!(
-                "Dataverse plug-ins in Power Platform environment {} (managed by dataverse-mi)",
+                "Dataverse plug-ins in Power Platform environment {} (added by hand, computed by dataverse-mi)",
                 subject.environment_id()
+            )),
+        }
+    }
+
+    /// The FIC the engine makes for a subject: named [`default_name`] (so [`is_managed`] knows it as its own) and
+    /// described as managed by dataverse-mi.
+    pub fn managed(cloud: &CloudProfile, tenant_id: uuid::Uuid, environment_id: EnvironmentId, subject: &str) -> Self {
+        FederatedIdentityCredential {
+            name: default_name(environment_id, subject),
+            issuer: cloud.fic_issuer(tenant_id),
+            subject: subject.to_owned(),
+            audiences: vec![cloud.audience.clone()],
+            description: Some(format!(
+                "Dataverse plug-ins in Power Platform environment {environment_id} (managed by dataverse-mi)"
             )),
         }
     }
@@ -264,6 +279,21 @@ pub fn default_name(environment_id: impl Into<EnvironmentId>, subject: &str) -> 
         tag.push_str(&format!("{b:02x}"));
     }
     format!("dataverse-{environment_id}-{tag}")
+}
+
+/// Whether `fic` provably is one the engine made for `environment_id`: its name is [`default_name`] of that
+/// environment and of the very subject it holds. A FIC made by hand, or one whose name looks alike but holds another
+/// subject, is not; FICs from [`FederatedIdentityCredential::for_subject`] (what `dataverse-mi fic` prints for
+/// adding by hand) are named [`manual_name`] and are not either.
+pub fn is_managed(environment_id: impl Into<EnvironmentId>, fic: &FederatedIdentityCredential) -> bool {
+    fic.name == default_name(environment_id, &fic.subject)
+}
+
+/// The FIC name [`FederatedIdentityCredential::for_subject`] gives, for a FIC added by hand:
+/// `manual-{environment id}-{12 hex digits of SHA-256(subject)}`. Never taken for one the engine made.
+pub fn manual_name(environment_id: impl Into<EnvironmentId>, subject: &str) -> String {
+    let managed = default_name(environment_id, subject);
+    format!("manual-{}", managed.trim_start_matches("dataverse-"))
 }
 
 #[cfg(test)]

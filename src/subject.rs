@@ -1133,10 +1133,10 @@ impl fmt::Display for Segment {
 ///
 /// ```
 /// use dataverse_mi::subject::SubjectSegments;
-/// let s = SubjectSegments::split("/eid1/c/pub/t/v4j5cvGGr0GRqy180BHbRw/a/qzXoWDkuqUa3l6zM5mM0Rw/n/plugin/e/Default-72f988bf-86f1-41af-91ab-2d7cd011db47/i/CN=a, O=b/s/CN=c");
+/// let s = SubjectSegments::split("/eid1/c/pub/t/v4j5cvGGr0GRqy180BHbRw/a/qzXoWDkuqUa3l6zM5mM0Rw/n/plugin/e/Default-72f988bf-86f1-41af-91ab-2d7cd011db47/i/Contoso Root CA/s/Plugins");
 /// assert_eq!(s.prefix, "/eid1/c/pub");
 /// assert_eq!(s.environment.as_deref(), Some("Default-72f988bf-86f1-41af-91ab-2d7cd011db47"));
-/// assert_eq!(s.binding.as_deref(), Some("i/CN=a, O=b/s/CN=c"));
+/// assert_eq!(s.binding.as_deref(), Some("i/Contoso Root CA/s/Plugins"));
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct SubjectSegments {

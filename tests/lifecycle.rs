@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use dataverse_mi::cert::Certificate;
 use dataverse_mi::http::RetryOptions;
 use dataverse_mi::provision::{
-    Action, CertificateSpec, ComponentStatus, ComponentWarning, EnvironmentSpec, IdentitySpec, ProvisionError,
-    ProvisionOptions, ProvisionSpec, Provisioner, RegisteredSignature, SubjectSource, VerifyOptions,
+    Action, CertificateSpec, ComponentStatus, ComponentWarning, EnvironmentSpec, IdentitySpec, PlanNote,
+    ProvisionError, ProvisionOptions, ProvisionSpec, Provisioner, RegisteredSignature, SubjectSource, VerifyOptions,
 };
 use dataverse_mi::subject::SubjectFormatVersion;
 use dataverse_mi::testkit::{FakeOptions, FakePlatform};
@@ -171,12 +171,15 @@ async fn a_rotation_from_old_to_new_never_stops_the_plugin() {
     assert!(fake.run_plugin(HOST, assembly, "Contoso.Plugins.Account"), "before the rotation");
     assert_eq!(fic_subjects(&fake), vec![old.clone()]);
 
-    // Finishing before the new certificate is even there is refused: the component carries the old one.
+    // Finishing before the new certificate is even there keeps the old FIC and says who still uses it: the
+    // component carries the old certificate.
     let too_early = base.finishing_rotation(file("renewed.cer"));
-    let err = engine.plan(&too_early).await.unwrap_err();
-    let ProvisionError::FicStillInUse { components, subject, .. } = &err else { panic!("{err:?}") };
-    assert_eq!(components, &vec!["Contoso.Plugins".to_owned()]);
+    let plan = engine.plan(&too_early).await.unwrap();
+    assert!(!plan.actions.iter().any(|a| matches!(a, Action::DeleteFic { .. })), "{plan}");
+    let [PlanNote::FicKept { users, subject, .. }] = &plan.kept_fics()[..] else { panic!("{plan}") };
+    assert_eq!(users.iter().map(|u| u.name.as_str()).collect::<Vec<_>>(), ["Contoso.Plugins"]);
     assert_eq!(subject, &old);
+    assert!(plan.to_string().contains("re-sign and register it"), "{plan}");
 
     // Step 1: add the new certificate's FIC, keep the old one.
     let rotating = base.adding_certificate(file("renewed.cer"));
@@ -192,10 +195,11 @@ async fn a_rotation_from_old_to_new_never_stops_the_plugin() {
     // The plug-in is re-signed and registered again: it works at once, with the new FIC.
     fake.register_content(HOST, assembly, &signed("renewed.dll"));
     assert!(fake.run_plugin(HOST, assembly, "Contoso.Plugins.Account"), "during: re-registered with the new one");
-    // Removing the new certificate now would break it: refused.
+    // Removing the new certificate now would break it: kept.
     let wrong_way = base.finishing_rotation(file("signed.dll"));
-    let err = engine.plan(&wrong_way).await.unwrap_err();
-    assert!(matches!(&err, ProvisionError::FicStillInUse { subject, .. } if *subject == new), "{err:?}");
+    let plan = engine.plan(&wrong_way).await.unwrap();
+    assert!(!plan.actions.iter().any(|a| matches!(a, Action::DeleteFic { .. })), "{plan}");
+    assert!(matches!(&plan.kept_fics()[..], [PlanNote::FicKept { subject, .. }] if *subject == new), "{plan}");
 
     // Step 2: finish. Verify first shows every component signed with the new certificate.
     let verify = engine.verify_with(&rotating, VerifyOptions::default().at(at(2026, 11, 23))).await.unwrap();

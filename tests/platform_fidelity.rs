@@ -407,28 +407,39 @@ async fn migrating_an_ordinary_ca_certificate_from_version_1_to_2() {
     assert!(fake.run_plugin(HOST, assembly, "Contoso.Plugins.KeyVaultReader"));
     let v1_fic = fake.graph_fics(APP).remove(0);
 
-    // The same spec at version 2, pruning what it no longer needs: the row's version switches, the version 2 FIC
-    // is added, and the version 1 FIC goes last.
+    // The same spec at version 2, pruning what it no longer needs: the row's version switches and the version 2
+    // FIC is added; the plug-in presents the version 1 subject until the switch is applied, so its FIC stays (said
+    // in a note) and goes with the next plan.
     let mut v2 = v1.clone();
     v2.version = SubjectFormatVersion::V2;
     v2.prune = true;
     let plan = engine.plan(&v2).await.unwrap();
-    let kinds: Vec<&str> = plan
-        .actions
-        .iter()
-        .map(|a| match a {
-            Action::CreateFic { .. } => "create_fic",
-            Action::UpdateManagedIdentity { .. } => "update_row",
-            Action::DeleteFic { .. } => "delete_fic",
-            _ => "other",
-        })
-        .collect();
-    assert_eq!(kinds, ["create_fic", "delete_fic", "update_row"], "{plan}");
-    assert!(matches!(&plan.actions[1], Action::DeleteFic { name, .. } if *name == v1_fic.name));
+    let kinds = |plan: &dataverse_mi::provision::Plan| -> Vec<&'static str> {
+        plan.actions
+            .iter()
+            .map(|a| match a {
+                Action::CreateFic { .. } => "create_fic",
+                Action::UpdateManagedIdentity { .. } => "update_row",
+                Action::DeleteFic { .. } => "delete_fic",
+                _ => "other",
+            })
+            .collect()
+    };
+    assert_eq!(kinds(&plan), ["create_fic", "update_row"], "{plan}");
+    assert!(
+        matches!(&plan.kept_fics()[..], [PlanNote::FicKept { name, row_switching: true, .. }] if *name == v1_fic.name),
+        "{plan}"
+    );
     // Said in words, not in Rust's Debug syntax.
     let text = plan.to_string();
     assert!(text.contains(": version 2"), "{text}");
+    assert!(text.contains("plan again afterwards"), "{text}");
     assert!(!text.contains("Some("), "{text}");
+    assert!(engine.apply(&plan).await.is_success());
+    assert!(fake.run_plugin(HOST, assembly, "Contoso.Plugins.KeyVaultReader"));
+    let plan = engine.plan(&v2).await.unwrap();
+    assert_eq!(kinds(&plan), ["delete_fic"], "{plan}");
+    assert!(matches!(&plan.actions[0], Action::DeleteFic { name, .. } if *name == v1_fic.name));
     assert!(engine.apply(&plan).await.is_success());
     assert!(fake.run_plugin(HOST, assembly, "Contoso.Plugins.KeyVaultReader"));
     let fics = fake.graph_fics(APP);

@@ -791,12 +791,17 @@ async fn prune_owns_only_its_own_fics() {
     }
     let b_fics: Vec<String> =
         engine.plan(&b).await.unwrap().environments[0].fics.iter().map(|f| f.name.clone()).collect();
-    // A hand-made FIC, and a stale one team A made earlier for its own environment (another certificate).
+    // A hand-made FIC, a look-alike named like ours whose suffix is not of its subject (made by hand with our
+    // naming), and a stale one team A made earlier for its own environment (another certificate).
     let a_env = engine.plan(&a).await.unwrap().environments[0].environment_id;
     let mut stale = fake.graph_fics(APP)[0].clone();
-    stale.name = format!("dataverse-{a_env}-0123456789ab");
     stale.subject = stale.subject.replace(&stale.subject[stale.subject.len() - 8..], "00000000");
+    stale.name = dataverse_mi::fic::default_name(a_env, &stale.subject);
     fake.seed_graph_fic(APP, stale.clone());
+    let mut look_alike = fake.graph_fics(APP)[0].clone();
+    look_alike.subject = look_alike.subject.replace(&look_alike.subject[look_alike.subject.len() - 8..], "11111111");
+    look_alike.name = format!("dataverse-{a_env}-handmade0001");
+    fake.seed_graph_fic(APP, look_alike);
     let mut hand_made = fake.graph_fics(APP)[0].clone();
     hand_made.name = "made-by-hand".into();
     hand_made.subject.push_str("-elsewhere");
@@ -816,7 +821,8 @@ async fn prune_owns_only_its_own_fics() {
     assert!(deletes[0].1.contains("made by this spec for https://env0.crm.dynamics.com"), "{}", deletes[0].1);
     assert!(engine.apply(&plan).await.is_success());
     let left: Vec<String> = fake.graph_fics(APP).into_iter().map(|f| f.name).collect();
-    for name in b_fics.iter().map(String::as_str).chain(["made-by-hand"]) {
+    let handmade = format!("dataverse-{a_env}-handmade0001");
+    for name in b_fics.iter().map(String::as_str).chain(["made-by-hand", handmade.as_str()]) {
         assert!(left.iter().any(|l| l == name), "{name} must stay: {left:?}");
     }
     assert!(!left.contains(&stale.name));

@@ -441,17 +441,44 @@ fn confirm(yes: bool, question: &str) -> Result<bool, Failure> {
 }
 
 /// Plans `spec`, prints the plan, asks, applies and prints the report; the exit code says how it went.
+/// What a run of plan and apply is for: a finish (of a rotation or an upgrade) has not succeeded while the plan
+/// keeps a FIC that plug-ins still present.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Apply,
+    Finish,
+}
+
 fn plan_and_apply(
     engine: &Provisioner,
     spec: &ProvisionSpec,
     output: Output,
     yes: bool,
     rt: &tokio::runtime::Runtime,
+    step: Step,
 ) -> Result<ExitCode, Failure> {
     let plan = rt.block_on(engine.plan(spec))?;
     if matches!(output, Output::Text) {
         println!("{plan}");
     }
+    let code = apply_planned(engine, plan.clone(), output, yes, rt)?;
+    let kept = plan.kept_fics();
+    if step == Step::Finish && !kept.is_empty() {
+        for note in kept {
+            eprintln!("not finished: {note}");
+        }
+        return Ok(ExitCode::from(1));
+    }
+    Ok(code)
+}
+
+fn apply_planned(
+    engine: &Provisioner,
+    plan: dataverse_mi::provision::Plan,
+    output: Output,
+    yes: bool,
+    rt: &tokio::runtime::Runtime,
+) -> Result<ExitCode, Failure> {
     if plan.is_empty() {
         if matches!(output, Output::Json) {
             print_json(&ApplyOutcome::new(plan, None))?;
@@ -739,7 +766,14 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                     return Err("say what to do: rotate --add NEW.cer, then rotate --finish NEW.cer".into());
                 }
             };
-            let code = plan_and_apply(&engine, &rotating, args.output, yes, &rt)?;
+            let code = plan_and_apply(
+                &engine,
+                &rotating,
+                args.output,
+                yes,
+                &rt,
+                if finish.is_some() { Step::Finish } else { Step::Apply },
+            )?;
             if add.is_some() && code == ExitCode::SUCCESS && matches!(args.output, Output::Text) {
                 eprintln!(
                     "next: sign the plug-ins with the new certificate and register them again; `dataverse-mi verify` shows which are; then `dataverse-mi rotate --finish` with the same certificate"
@@ -752,7 +786,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             let rt = runtime()?;
             let target = if revert { SubjectFormatVersion::V1 } else { SubjectFormatVersion::V2 };
             let step = spec.at_version(target);
-            let code = plan_and_apply(&engine, &step, args.output, yes, &rt)?;
+            let code = plan_and_apply(&engine, &step, args.output, yes, &rt, Step::Apply)?;
             if code != ExitCode::SUCCESS || revert || !finish {
                 if !finish && !revert && matches!(args.output, Output::Text) {
                     eprintln!(
@@ -769,7 +803,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             }
             let mut done = step;
             done.prune = true;
-            return plan_and_apply(&engine, &done, args.output, yes, &rt);
+            return plan_and_apply(&engine, &done, args.output, yes, &rt, Step::Finish);
         }
         Command::Destroy { spec: args, role_assignments, identity, yes } => {
             let (spec, engine) = engine_for(&args)?;

@@ -25,7 +25,7 @@ pub use engine::{
     ComponentState, ComponentStatus, ComponentWarning, DestroyOptions, DestroyPlan, DestroyReport, DestroyStep,
     EnvironmentPlan, GrantPlan, GrantReport, Kept, Plan, PlanNote, PlannedSubject, PlatformSubject, PrincipalRetry,
     ProgressEvent, ProgressFn, ProvisionOptions, Provisioner, RegisteredSignature, SigningCertificate, SubjectSource,
-    VerifyOptions, VerifyReport,
+    SubjectUser, UserEvidence, VerifyOptions, VerifyReport,
 };
 pub use spec::{
     CertificateSpec, CreateIdentitySpec, DiscoverSpec, EnvironmentSpec, GrantSpec, IdentitySpec, ProvisionSpec,

@@ -171,11 +171,12 @@ impl fmt::Display for DestroyReport {
 
 impl Provisioner {
     /// Plans the teardown of what `spec` set up: unbind its components from its row, delete the row when
-    /// nothing else is bound to it, delete the FICs it made for its environments (named
-    /// `dataverse-{environment id}-...`, the same ownership rule as prune), and, only when `options` say so, its
-    /// role assignments and the identity it created. Never a row it did not create (its id is not the
-    /// deterministic one), never a component bound elsewhere, never the FICs of an environment whose row another
-    /// component still uses, never an identity that still carries someone else's FIC. Reads only.
+    /// nothing else is bound to it, delete the FICs it provably made for its environments (named
+    /// `dataverse-{environment id}-{suffix of the subject it holds}`, the same ownership rule as prune), and, only
+    /// when `options` say so, its role assignments and the identity it created. Never a row it did not create (its
+    /// id is not the deterministic one), never a component bound elsewhere, never a FIC whose subject a plug-in
+    /// still presents (any plug-in of the environment bound to a row of the application, named by the spec or
+    /// not), never an identity that still carries someone else's FIC. Reads only.
     pub async fn plan_destroy(
         &self,
         spec: &ProvisionSpec,
@@ -199,6 +200,7 @@ impl Provisioner {
                 kept: vec![Kept { what: identity, why: "it does not exist: nothing of it to delete".into() }],
             });
         };
+        let cloud = crate::cloud::CloudProfile::from(spec.cloud);
         let mut steps = Vec::new();
         let mut kept = Vec::new();
         let mut fic_steps = Vec::new();
@@ -263,21 +265,41 @@ impl Provisioner {
                 )
                 .collect();
             steps.extend(unbinds);
-            let prefix = format!("dataverse-{environment_id}-");
-            if !others.is_empty() {
-                let why = format!("other components are bound to it: {}", others.join(", "));
-                if row.is_some() {
-                    kept.push(Kept { what: format!("{org}: managed identity row {row_id}"), why: why.clone() });
+            match (&row, others.is_empty()) {
+                (Some(_), false) => kept.push(Kept {
+                    what: format!("{org}: managed identity row {row_id}"),
+                    why: format!("other components are bound to it: {}", others.join(", ")),
+                }),
+                (Some(_), true) => steps.push(DestroyStep::DeleteRow { org_url: org.to_owned(), id: row_id }),
+                (None, _) => {}
+            }
+            // The FICs this spec provably made for the environment, unless a plug-in still presents their
+            // subject: any component bound to a row of the application there, named by the spec or not, except
+            // the spec's own ones that this teardown unbinds from its row.
+            let at = super::users::UsersIn {
+                org_url: org,
+                application_id: found.client_id,
+                tenant_id,
+                environment_id,
+                spec_row: Some(row_id),
+            };
+            let users: Vec<SubjectUser> = self
+                .subject_users(dv.as_ref(), &at, &cloud)
+                .await?
+                .into_iter()
+                .filter(|u| !(u.spec_row && mine.contains(&u.id)))
+                .collect();
+            for f in fics.iter().filter(|f| crate::fic::is_managed(environment_id, f)) {
+                let using = super::users::presenting(&users, &f.subject);
+                if using.is_empty() {
+                    remaining_fics.retain(|r| r.name != f.name);
+                    fic_steps.push(DestroyStep::DeleteFic { name: f.name.clone(), subject: f.subject.clone() });
+                } else {
+                    kept.push(Kept {
+                        what: format!("{org}: the FIC {} ({})", f.name, f.subject),
+                        why: format!("still used by {}", super::reports::describe_users(&using)),
+                    });
                 }
-                kept.push(Kept { what: format!("{org}: the FICs named {prefix}..."), why });
-                continue;
-            }
-            if row.is_some() {
-                steps.push(DestroyStep::DeleteRow { org_url: org.to_owned(), id: row_id });
-            }
-            for f in fics.iter().filter(|f| f.name.starts_with(&prefix)) {
-                remaining_fics.retain(|r| r.name != f.name);
-                fic_steps.push(DestroyStep::DeleteFic { name: f.name.clone(), subject: f.subject.clone() });
             }
         }
         steps.extend(fic_steps);

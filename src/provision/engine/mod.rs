@@ -136,6 +136,7 @@ mod destroy;
 mod plan;
 mod prefetch;
 mod reports;
+mod users;
 mod verify;
 
 pub use destroy::{DestroyOptions, DestroyPlan, DestroyReport, DestroyStep, Kept};

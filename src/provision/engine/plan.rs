@@ -93,66 +93,54 @@ impl Provisioner {
                 actions.push(Action::CreateFic { environment: i, fic: fic.clone() });
             }
         }
-        if spec.prune {
-            // Prune owns only its own: a FIC whose name this spec makes for one of its own environments
-            // (`dataverse-{environment id}-...`), and whose issuer and subject it no longer wants. Another spec's
-            // FICs on a shared identity, and FICs made by hand, are never touched.
-            for f in &existing_fics {
-                let mine =
-                    environments.iter().find(|e| f.name.starts_with(&format!("dataverse-{}-", e.environment_id)));
-                if let Some(e) = mine
-                    && !wanted.contains(&(f.issuer.as_str(), f.subject.as_str()))
-                {
-                    // Never the FIC of a certificate a registered component still carries, nor of the subject
-                    // the platform presents for one.
-                    let users: Vec<String> = e
-                        .components
-                        .iter()
-                        .filter(|c| {
-                            c.registered.as_ref().and_then(RegisteredSignature::subject) == Some(f.subject.as_str())
-                                || e.platform_subjects.iter().any(|p| p.component == c.id && p.subject == f.subject)
-                        })
-                        .map(|c| c.name.clone())
-                        .collect();
-                    if !users.is_empty() {
-                        return Err(ProvisionError::FicStillInUse {
-                            org_url: e.org_url.clone(),
-                            name: f.name.clone(),
-                            subject: f.subject.clone(),
-                            components: users,
-                        });
-                    }
-                    actions.push(Action::DeleteFic {
-                        name: f.name.clone(),
-                        subject: f.subject.clone(),
-                        reason: format!(
-                            "made by this spec for {} ({}), and no component there presents its subject any more",
-                            e.org_url, e.environment_id
-                        ),
-                    });
-                }
-            }
-        }
-        // Version 1 FICs an earlier dataverse-mi made with the whole names where the platform writes the CN values:
-        // no plug-in can present their subject, so each is replaced by the CN form this plan creates. Only FICs
-        // provably made that way: named for one of this spec's environments with the suffix of that very subject.
+        // What this plan would delete: with prune, every FIC this spec provably made for one of its environments
+        // (named `dataverse-{environment id}-{suffix of its own subject}`) that it no longer wants; always, the
+        // version 1 FICs an earlier dataverse-mi made with whole names (no plug-in can present those), replaced
+        // by the CN form this plan creates.
+        let mut candidates: Vec<(usize, &FederatedIdentityCredential, String)> = Vec::new();
         for f in &existing_fics {
-            if wanted.contains(&(f.issuer.as_str(), f.subject.as_str()))
-                || actions.iter().any(|a| matches!(a, Action::DeleteFic { name, .. } if *name == f.name))
-            {
+            if wanted.contains(&(f.issuer.as_str(), f.subject.as_str())) {
                 continue;
             }
+            let Some(i) = environments.iter().position(|e| crate::fic::is_managed(e.environment_id, f)) else {
+                continue;
+            };
+            let e = &environments[i];
             let explained = crate::subject::explain_subject(&f.subject);
             let whole_names = explained.problems.iter().any(|p| p.cause() == crate::subject::Cause::V1WholeName);
-            let Some(corrected) = explained.corrected_subject.filter(|_| whole_names) else { continue };
-            let ours = environments.iter().any(|e| f.name == crate::fic::default_name(e.environment_id, &f.subject));
-            if ours && wanted.contains(&(f.issuer.as_str(), corrected.as_str())) {
-                actions.push(Action::DeleteFic {
+            let replacement = explained
+                .corrected_subject
+                .filter(|c| whole_names && wanted.contains(&(f.issuer.as_str(), c.as_str())));
+            let reason = match replacement {
+                Some(corrected) => format!(
+                    "a version 1 FIC made by an earlier dataverse-mi with whole names, which the platform never presents; replaced by {corrected}"
+                ),
+                None if spec.prune => format!(
+                    "made by this spec for {} ({}), and no plug-in there presents its subject any more",
+                    e.org_url, e.environment_id
+                ),
+                None => continue,
+            };
+            candidates.push((i, f, reason));
+        }
+        // Before anything is deleted, everyone who presents its subject is found (every plug-in of the
+        // environment bound to a row of the application, named by the spec or not): a FIC one of them presents
+        // is kept, and the plan says who uses it.
+        let mut kept = Vec::new();
+        let users = self.users_of(&environments, candidates.iter().map(|(i, ..)| *i), application_id, &cloud).await?;
+        for (i, f, reason) in candidates {
+            let using = super::users::presenting(&users[i], &f.subject);
+            if using.is_empty() {
+                actions.push(Action::DeleteFic { name: f.name.clone(), subject: f.subject.clone(), reason });
+            } else {
+                let e = &environments[i];
+                let switching = e.existing_row.as_ref().is_some_and(|r| r.version != Some(spec.version.number()));
+                kept.push(PlanNote::FicKept {
+                    org_url: e.org_url.clone(),
                     name: f.name.clone(),
                     subject: f.subject.clone(),
-                    reason: format!(
-                        "a version 1 FIC made by an earlier dataverse-mi with whole names, which the platform never presents; replaced by {corrected}"
-                    ),
+                    row_switching: switching && using.iter().all(|u| u.spec_row),
+                    users: using,
                 });
             }
         }
@@ -201,6 +189,7 @@ impl Provisioner {
         let notes = environments
             .iter()
             .flat_map(plan_notes)
+            .chain(kept)
             .chain(skipped.into_iter().map(|org_url| PlanNote::NothingToBind { org_url }))
             .collect();
         let plan = Plan {
@@ -217,6 +206,33 @@ impl Provisioner {
         };
         self.emit(ProgressEvent::Planned { actions: plan.actions.len() });
         Ok(plan)
+    }
+
+    /// The users of every subject in the environments at `indexes` (each read once), by environment index; the
+    /// other environments' lists stay empty. Nothing is read when there is nothing to delete.
+    async fn users_of(
+        &self,
+        environments: &[EnvironmentPlan],
+        indexes: impl Iterator<Item = usize>,
+        application_id: Option<Uuid>,
+        cloud: &CloudProfile,
+    ) -> Result<Vec<Vec<crate::provision::SubjectUser>>, ProvisionError> {
+        let mut users = vec![Vec::new(); environments.len()];
+        let Some(application_id) = application_id else { return Ok(users) };
+        let mut seen = HashSet::new();
+        for i in indexes.filter(|i| seen.insert(*i)) {
+            let e = &environments[i];
+            let dv = self.connector.connect(&e.org_url).map_err(|err| ProvisionError::api(&e.org_url, err))?;
+            let at = super::users::UsersIn {
+                org_url: &e.org_url,
+                application_id,
+                tenant_id: e.tenant_id,
+                environment_id: e.environment_id,
+                spec_row: e.managed_identity_id,
+            };
+            users[i] = self.subject_users(dv.as_ref(), &at, cloud).await?;
+        }
+        Ok(users)
     }
 
     /// The identity and its FICs, read at once where the identity's id is known beforehand.
@@ -432,15 +448,7 @@ impl Provisioner {
                 ),
             });
         };
-        let fic_for = |subject: &str| FederatedIdentityCredential {
-            name: crate::fic::default_name(environment_id, subject),
-            issuer: cloud.fic_issuer(tenant_id),
-            subject: subject.to_owned(),
-            audiences: vec![cloud.audience.clone()],
-            description: Some(format!(
-                "Dataverse plug-ins in Power Platform environment {environment_id} (managed by dataverse-mi)"
-            )),
-        };
+        let fic_for = |subject: &str| FederatedIdentityCredential::managed(cloud, tenant_id, environment_id, subject);
         let fic = fic_for(&first);
         let asks: Vec<_> = components
             .iter()
@@ -631,7 +639,7 @@ impl Provisioner {
 }
 
 /// The signer of a component's registered bytes, and its subject.
-fn registered_signature(
+pub(super) fn registered_signature(
     kind: ComponentKind,
     bytes: &[u8],
     subject_of: &dyn Fn(&crate::cert::Certificate) -> Result<String, String>,

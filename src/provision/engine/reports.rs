@@ -159,6 +159,69 @@ pub struct PlatformSubject {
     pub difference: Option<String>,
 }
 
+/// A plug-in component that presents a subject: what keeps a FIC from being deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct SubjectUser {
+    /// The environment.
+    pub org_url: String,
+    /// A plug-in assembly or package.
+    pub kind: crate::clients::ComponentKind,
+    /// Its id.
+    pub id: Uuid,
+    /// Its name.
+    pub name: String,
+    /// The `managedidentity` row it is bound to.
+    pub row: Uuid,
+    /// Whether that row is the spec's own.
+    pub spec_row: bool,
+    /// The subject it presents; `None` when that cannot be told (then it counts as using every subject of its
+    /// environment: in doubt, nothing is deleted).
+    pub subject: Option<String>,
+    /// How that is known.
+    pub evidence: UserEvidence,
+}
+
+/// How the subject a component presents is known.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum UserEvidence {
+    /// The platform's own answer (`GetComponentManagedIdentityFIC`).
+    Platform,
+    /// The subject of its registered signature, at its row's version.
+    RegisteredSignature {
+        /// The signing certificate's subject name.
+        certificate: String,
+    },
+    /// Neither the platform nor its registered bytes tell.
+    Unknown {
+        /// Why, in words.
+        reason: String,
+    },
+}
+
+impl fmt::Display for SubjectUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.kind {
+            crate::clients::ComponentKind::PluginPackage => "plug-in package",
+            _ => "plug-in assembly",
+        };
+        let row = if self.spec_row { "this spec's row".to_owned() } else { format!("another row ({})", self.row) };
+        write!(f, "{} ({kind}, bound to {row}, ", self.name)?;
+        match &self.evidence {
+            UserEvidence::Platform => write!(f, "the platform presents it)"),
+            UserEvidence::RegisteredSignature { certificate } => write!(f, "still signed with {certificate})"),
+            UserEvidence::Unknown { reason } => write!(f, "what it presents cannot be told: {reason})"),
+        }
+    }
+}
+
+/// The users, in words: `A (...), B (...)`.
+pub(crate) fn describe_users(users: &[SubjectUser]) -> String {
+    users.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+}
+
 /// Something plan decided that a person should know.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(tag = "note", rename_all = "snake_case")]
@@ -188,6 +251,22 @@ pub enum PlanNote {
         /// The subject its registered signature gives.
         subject: String,
     },
+    /// A FIC this spec made and no longer wants is kept: plug-ins still present its subject (a rotation or an
+    /// upgrade cannot finish until they are re-signed and registered again, or bound elsewhere).
+    FicKept {
+        /// The environment.
+        org_url: String,
+        /// The FIC's name.
+        name: String,
+        /// Its subject.
+        subject: String,
+        /// Who presents it.
+        users: Vec<SubjectUser>,
+        /// Whether this plan switches the version of the row they are bound to (they present the other version's
+        /// subject once it is applied: plan again then).
+        #[serde(default)]
+        row_switching: bool,
+    },
     /// The platform presents another subject than the computed one: its FIC is the one created.
     PlatformSubjectDiffers {
         /// The environment.
@@ -216,6 +295,19 @@ impl fmt::Display for PlanNote {
             PlanNote::AssemblyInPackage { org_url, assemblies, package } => {
                 write!(f, "{org_url}: assembly {} is in package {package}: binding the package", assemblies.join(", "))
             }
+            PlanNote::FicKept { org_url, name, subject, users, row_switching: true } => write!(
+                f,
+                "{org_url}: kept the FIC '{name}' ({subject}) for now: {} present{} it until this plan's switch of the row's version is applied; plan again afterwards to remove it",
+                describe_users(users),
+                if users.len() == 1 { "s" } else { "" },
+            ),
+            PlanNote::FicKept { org_url, name, subject, users, row_switching: false } => write!(
+                f,
+                "{org_url}: kept the FIC '{name}' ({subject}): still used by {}; re-sign and register {} with the spec's certificate (or bind {} elsewhere), then plan again",
+                describe_users(users),
+                if users.len() == 1 { "it" } else { "them" },
+                if users.len() == 1 { "it" } else { "them" },
+            ),
             PlanNote::PlatformSubjectDiffers { org_url, component, platform, computed, difference } => write!(
                 f,
                 "{org_url}: the platform presents another subject for {component} than the computed one ({difference}); using the platform's\n      platform: {platform}\n      computed: {computed}"
@@ -452,6 +544,12 @@ pub struct GrantPlan {
 }
 
 impl Plan {
+    /// The FICs this plan would have deleted and keeps, because plug-ins still present their subjects: while there
+    /// is one, a rotation or an upgrade has not finished.
+    pub fn kept_fics(&self) -> Vec<&PlanNote> {
+        self.notes.iter().filter(|n| matches!(n, PlanNote::FicKept { .. })).collect()
+    }
+
     /// The spec the plan was made from, with its `base_dir` back.
     pub fn spec(&self) -> ProvisionSpec {
         ProvisionSpec { base_dir: self.spec_dir.clone(), ..self.spec.clone() }
