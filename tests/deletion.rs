@@ -206,3 +206,185 @@ async fn a_plugin_whose_subject_cannot_be_told_keeps_the_fics() {
         "{plan}"
     );
 }
+
+const SUB: &str = "00000000-0000-0000-0000-0000000000aa";
+const RG: &str = "rg-plugins";
+const VAULT: &str =
+    "/subscriptions/00000000-0000-0000-0000-0000000000aa/resourceGroups/rg-app/providers/Microsoft.KeyVault/vaults/kv";
+
+/// A spec on a user-assigned identity, with `create` (create when missing) and one grant.
+fn uami_spec(host: &str, name: &str) -> ProvisionSpec {
+    ProvisionSpec::from_toml(&format!(
+        r#"
+        [identity]
+        kind = "user-assigned"
+        subscription_id = "{SUB}"
+        resource_group = "{RG}"
+        name = "{name}"
+        create = {{ location = "westeurope" }}
+        [[environments]]
+        org_url = "https://{host}"
+        plugin_assemblies = ["Contoso.Plugins"]
+        [[grants]]
+        role = "Key Vault Secrets User"
+        scope = "{VAULT}"
+        "#
+    ))
+    .unwrap()
+}
+
+fn uami_engine(fake: &FakePlatform, spec: &ProvisionSpec) -> Provisioner {
+    let retry = RetryOptions { jitter: 0.0, ..RetryOptions::default() };
+    fake.provisioner(spec, 4, retry, ProvisionOptions::default()).unwrap().provisioner
+}
+
+fn all() -> DestroyOptions {
+    DestroyOptions::default().with_role_assignments(true).with_identity(true)
+}
+
+fn kept_text(plan: &dataverse_mi::provision::DestroyPlan) -> String {
+    plan.kept.iter().map(|k| format!("{}: {}", k.what, k.why)).collect::<Vec<_>>().join("\n")
+}
+
+/// Finding 7: `destroy --identity` deleted a user-assigned identity made by hand (`create` means "create when
+/// missing"). Only one this tool created, as its own tag records, goes, and only when nothing else uses it.
+#[tokio::test(start_paused = true)]
+async fn destroy_deletes_only_an_identity_this_tool_created_and_nothing_else_uses() {
+    let fake = FakePlatform::new(FakeOptions::default());
+    fake.add_environment_with_id(HOST, TENANT, ENV.into());
+    let plugin = fake.add_registered_assembly(HOST, "Contoso.Plugins", &signed("signed.dll"));
+    // Made by hand (`az identity create`), used by other workloads.
+    fake.add_user_assigned_identity(SUB, RG, "by-hand", TENANT);
+    let spec = uami_spec(HOST, "by-hand");
+    let engine = uami_engine(&fake, &spec);
+    assert!(engine.apply(&engine.plan(&spec).await.unwrap()).await.is_success());
+    assert!(fake.run_plugin(HOST, plugin, "Contoso.Plugins.Account"));
+    let plan = engine.plan_destroy(&spec, all()).await.unwrap();
+    assert!(!plan.steps.iter().any(|s| matches!(s, DestroyStep::DeleteIdentity { .. })), "{plan}");
+    assert!(kept_text(&plan).contains("creation tag"), "{}", kept_text(&plan));
+    assert!(engine.destroy(&plan).await.is_success());
+    assert!(fake.user_assigned_identity(SUB, RG, "by-hand").is_some(), "made by hand: it stays");
+
+    // Created by apply: tagged, and deleted by destroy when nothing else uses it.
+    let spec = uami_spec(HOST, "made-here");
+    let engine = uami_engine(&fake, &spec);
+    fake.seed_binding(HOST, plugin, None);
+    assert!(engine.apply(&engine.plan(&spec).await.unwrap()).await.is_success());
+    assert!(fake.run_plugin(HOST, plugin, "Contoso.Plugins.Account"));
+    let (_, principal) = fake.user_assigned_identity(SUB, RG, "made-here").unwrap();
+    // ... but not while another workload's role assignment (made by hand) names it.
+    fake.seed_role_assignment(&format!("/subscriptions/{SUB}/resourceGroups/rg-app"), "Reader", principal).unwrap();
+    let plan = engine.plan_destroy(&spec, all()).await.unwrap();
+    assert!(!plan.steps.iter().any(|s| matches!(s, DestroyStep::DeleteIdentity { .. })), "{plan}");
+    assert!(kept_text(&plan).contains("role assignments this spec did not make"), "{}", kept_text(&plan));
+}
+
+#[tokio::test(start_paused = true)]
+async fn destroy_deletes_an_identity_it_created_when_nothing_else_uses_it() {
+    let fake = FakePlatform::new(FakeOptions::default());
+    fake.add_environment_with_id(HOST, TENANT, ENV.into());
+    let plugin = fake.add_registered_assembly(HOST, "Contoso.Plugins", &signed("signed.dll"));
+    let spec = uami_spec(HOST, "made-here");
+    let engine = uami_engine(&fake, &spec);
+    assert!(engine.apply(&engine.plan(&spec).await.unwrap()).await.is_success());
+    assert!(fake.run_plugin(HOST, plugin, "Contoso.Plugins.Account"));
+    let plan = engine.plan_destroy(&spec, all()).await.unwrap();
+    assert!(plan.steps.iter().any(|s| matches!(s, DestroyStep::DeleteIdentity { .. })), "{plan}");
+    assert!(engine.destroy(&plan).await.is_success());
+    assert!(fake.user_assigned_identity(SUB, RG, "made-here").is_none());
+    assert!(fake.role_assignments().is_empty());
+}
+
+/// Finding 8: `destroy --role-assignments` deleted an assignment made by hand before the spec (adopted by plan),
+/// and one a second spec sharing the identity relies on.
+#[tokio::test(start_paused = true)]
+async fn destroy_deletes_only_role_assignments_this_spec_made_and_no_one_else_relies_on() {
+    let fake = FakePlatform::new(FakeOptions::default());
+    fake.add_environment_with_id(HOST, TENANT, ENV.into());
+    let other_host = "fabrikam.crm.dynamics.com";
+    fake.add_environment(other_host, TENANT);
+    fake.add_registered_assembly(HOST, "Contoso.Plugins", &signed("signed.dll"));
+    let theirs = fake.add_registered_assembly(other_host, "Contoso.Plugins", &signed("signed.dll"));
+    let (_, principal) = fake.add_user_assigned_identity(SUB, RG, "shared", TENANT);
+    // Made by hand before any spec: plan finds it in place and adopts it.
+    fake.seed_role_assignment(VAULT, "Key Vault Secrets User", principal).unwrap();
+    let a = uami_spec(HOST, "shared");
+    let b = uami_spec(other_host, "shared");
+    let engine_a = uami_engine(&fake, &a);
+    let engine_b = uami_engine(&fake, &b);
+    let plan = engine_a.plan(&a).await.unwrap();
+    assert!(!plan.actions.iter().any(|x| matches!(x, Action::AssignRole { .. })), "adopted: {plan}");
+    assert!(engine_a.apply(&plan).await.is_success());
+    assert!(engine_b.apply(&engine_b.plan(&b).await.unwrap()).await.is_success());
+    let plan = engine_a.plan_destroy(&a, all()).await.unwrap();
+    assert!(!plan.steps.iter().any(|s| matches!(s, DestroyStep::DeleteRoleAssignment { .. })), "{plan}");
+    assert!(kept_text(&plan).contains("this spec did not make it"), "{}", kept_text(&plan));
+    assert!(engine_a.destroy(&plan).await.is_success());
+    assert_eq!(fake.role_assignments().len(), 1);
+    assert!(fake.run_plugin(other_host, theirs, "Contoso.Plugins.Account"));
+    assert!(engine_b.verify(&b).await.unwrap().is_ok(), "the second spec's grant is still there");
+
+    // Now a grant this spec made itself, on an identity a second spec still uses: kept too.
+    for r in fake.role_assignments() {
+        assert!(fake.remove_role_assignment(&r.id));
+    }
+    assert!(engine_a.apply(&engine_a.plan(&a).await.unwrap()).await.is_success());
+    assert_eq!(fake.role_assignments().len(), 1, "made by spec A under its own name");
+    let plan = engine_a.plan_destroy(&a, all()).await.unwrap();
+    assert!(!plan.steps.iter().any(|s| matches!(s, DestroyStep::DeleteRoleAssignment { .. })), "{plan}");
+    assert!(kept_text(&plan).contains("whoever uses them may rely on it"), "{}", kept_text(&plan));
+    assert!(engine_a.destroy(&plan).await.is_success());
+    assert!(engine_b.verify(&b).await.unwrap().is_ok(), "the second spec's grant is still there");
+}
+
+/// Finding 9: a user-assigned identity in another tenant than the environments' passed plan, apply and verify.
+#[tokio::test(start_paused = true)]
+async fn an_identity_of_another_tenant_is_refused_before_any_write() {
+    let fake = FakePlatform::new(FakeOptions::default());
+    fake.add_environment_with_id(HOST, TENANT, ENV.into());
+    fake.add_registered_assembly(HOST, "Contoso.Plugins", &signed("signed.dll"));
+    fake.add_user_assigned_identity(SUB, RG, "elsewhere", Uuid::from_u128(0x77));
+    let spec = uami_spec(HOST, "elsewhere");
+    let engine = uami_engine(&fake, &spec);
+    fake.clear_log();
+    let err = engine.plan(&spec).await.unwrap_err();
+    assert!(matches!(err, dataverse_mi::provision::ProvisionError::IdentityInOtherTenant { .. }), "{err:?}");
+    assert!(err.to_string().contains(&format!("https://{HOST}")), "{err}");
+    assert_eq!(fake.writes(), 0);
+    assert!(engine.verify(&spec).await.is_err());
+}
+
+/// Finding 10: ARM's concurrent-write 409 was retried on FIC creates only. Two runs on one identity (two engines,
+/// as two processes would be) write at once: the fake refuses the overlap as ARM does, and both runs succeed, deletes
+/// included.
+#[tokio::test(start_paused = true)]
+async fn concurrent_fic_writes_to_one_identity_are_retried_creates_and_deletes_alike() {
+    let fake =
+        FakePlatform::new(FakeOptions { latency: std::time::Duration::from_millis(20), ..FakeOptions::default() });
+    let hosts = ["a.crm.dynamics.com", "b.crm.dynamics.com", "c.crm.dynamics.com", "d.crm.dynamics.com"];
+    for host in hosts {
+        fake.add_environment(host, TENANT);
+        fake.add_registered_assembly(host, "Contoso.Plugins", &signed("signed.dll"));
+    }
+    fake.add_user_assigned_identity(SUB, RG, "shared", TENANT);
+    let specs: Vec<ProvisionSpec> = hosts.iter().map(|h| uami_spec(h, "shared")).collect();
+    let engines: Vec<Provisioner> = specs.iter().map(|s| uami_engine(&fake, s)).collect();
+    let applies = specs.iter().zip(&engines).map(|(s, e)| async move { e.apply(&e.plan(s).await.unwrap()).await });
+    for report in futures_util::future::join_all(applies).await {
+        assert!(report.is_success(), "{report}");
+    }
+    let conflicts = |method: &str| {
+        fake.requests().iter().filter(|r| r.route == format!("{method} arm fic") && r.status == 409 && !r.fault).count()
+    };
+    assert!(conflicts("PUT") > 0, "the overlap happened and was refused");
+    assert_eq!(fake.uami_fics(SUB, RG, "shared").len(), 4);
+    let destroys = specs.iter().zip(&engines).map(|(s, e)| async move {
+        let plan = e.plan_destroy(s, DestroyOptions::default()).await.unwrap();
+        e.destroy(&plan).await
+    });
+    for report in futures_util::future::join_all(destroys).await {
+        assert!(report.is_success(), "{report}");
+    }
+    assert!(conflicts("DELETE") > 0, "deletes overlapped too");
+    assert!(fake.uami_fics(SUB, RG, "shared").is_empty());
+}

@@ -41,13 +41,14 @@ async fn application_by_app_id() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path(format!("/v1.0/applications(appId='{APP}')")))
-        .and(query_param("$select", "id,appId,displayName"))
-        .respond_with(json(json!({"@odata.context": "x", "id": OBJ, "appId": APP, "displayName": "Contoso plug-ins"})))
+        .and(query_param("$select", "id,appId,displayName,tags"))
+        .respond_with(json(json!({"@odata.context": "x", "id": OBJ, "appId": APP, "displayName": "Contoso plug-ins", "tags": ["dataverse-mi", "team:platform"]})))
         .mount(&server)
         .await;
     catch_all(&server).await;
     let app = graph(&server).get_application(AppRef::AppId(APP)).await.unwrap();
     assert_eq!((app.id, app.app_id, app.display_name.as_deref()), (OBJ, APP, Some("Contoso plug-ins")));
+    assert_eq!(app.tags, ["dataverse-mi", "team:platform"]);
 }
 
 #[tokio::test]
@@ -196,7 +197,8 @@ async fn application_and_service_principal_creation() {
         .await;
     Mock::given(method("POST"))
         .and(path("/v1.0/applications"))
-        .and(body_json(json!({"displayName": "O'Brien plug-ins", "signInAudience": "AzureADMyOrg"})))
+        // Tagged as made by this tool (Graph's `application.tags`), so that a teardown can tell.
+        .and(body_json(json!({"displayName": "O'Brien plug-ins", "signInAudience": "AzureADMyOrg", "tags": ["dataverse-mi"]})))
         .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": OBJ, "appId": APP, "displayName": "O'Brien plug-ins", "passwordCredentials": [], "keyCredentials": []})))
         .expect(1)
         .mount(&server)

@@ -451,9 +451,11 @@ async fn teardown_deletes_only_what_the_spec_made_and_is_idempotent() {
             _ => "other",
         })
         .collect();
-    // Both components are unbound; only the test environment's row and FIC go (Fabrikam still uses the dev row);
-    // the grant goes; the identity stays (it carries the first environment's FIC and a FIC made by hand).
-    assert_eq!(kinds, vec!["unbind", "unbind", "row", "fic", "grant"], "{text}");
+    // Both components are unbound; only the test environment's row and FIC go (Fabrikam still uses the dev row
+    // and presents the dev FIC's subject); the grant stays (Fabrikam's plug-in may rely on it), and so does the
+    // identity (it carries the first environment's FIC and a FIC made by hand).
+    assert_eq!(kinds, vec!["unbind", "unbind", "row", "fic"], "{text}");
+    assert!(text.contains("may rely on it"), "the reason the grant stays: {text}");
     assert!(text.contains("Fabrikam.Plugins"), "the reason names who still uses the row: {text}");
     assert!(text.contains("github-actions"), "the reason names the FIC that keeps the identity: {text}");
 
@@ -466,7 +468,7 @@ async fn teardown_deletes_only_what_the_spec_made_and_is_idempotent() {
     assert!(fake.managed_identities(TEST).is_empty());
     assert_eq!(fake.managed_identities(HOST).len(), 1);
     assert_eq!(fake.graph_fics(app).len(), 2);
-    assert!(fake.role_assignments().is_empty());
+    assert_eq!(fake.role_assignments().len(), 1, "the grant stays while Fabrikam may rely on it");
     assert_eq!(fake.applications_named("Contoso plug-ins"), vec![app]);
 
     // Again: nothing left to do.
@@ -478,7 +480,9 @@ async fn teardown_deletes_only_what_the_spec_made_and_is_idempotent() {
     assert!(fake.remove_graph_fic(app, "github-actions"));
     let last = engine.plan_destroy(&spec, all).await.unwrap();
     assert!(matches!(last.steps.last(), Some(DestroyStep::DeleteIdentity { .. })), "{last}");
+    assert!(last.steps.iter().any(|s| matches!(s, DestroyStep::DeleteRoleAssignment { .. })), "{last}");
     assert!(engine.destroy(&last).await.is_success());
+    assert!(fake.role_assignments().is_empty());
     assert!(fake.applications_named("Contoso plug-ins").is_empty());
     assert!(fake.managed_identities(HOST).is_empty());
     // And a teardown of nothing is nothing.

@@ -191,7 +191,19 @@ pub struct UserAssignedIdentity {
     pub principal_id: Uuid,
     /// The tenant.
     pub tenant_id: Uuid,
+    /// Its tags; `created-by = dataverse-mi` ([`crate::clients::CREATED_TAG`]) marks one this crate created.
+    pub tags: std::collections::BTreeMap<String, String>,
 }
+
+impl UserAssignedIdentity {
+    /// Whether this crate created it (its `created-by` tag).
+    pub fn created_by_this_tool(&self) -> bool {
+        self.tags.get(CREATED_BY_TAG).is_some_and(|v| v == super::graph::CREATED_TAG)
+    }
+}
+
+/// The name of the ARM tag this crate sets on a user-assigned identity it creates.
+pub const CREATED_BY_TAG: &str = "created-by";
 
 #[derive(Serialize, Deserialize)]
 struct IdentityWire {
@@ -199,6 +211,8 @@ struct IdentityWire {
     name: String,
     #[serde(default)]
     location: String,
+    #[serde(default)]
+    tags: std::collections::BTreeMap<String, String>,
     properties: IdentityProperties,
 }
 
@@ -211,6 +225,7 @@ impl From<IdentityWire> for UserAssignedIdentity {
             client_id: w.properties.client_id,
             principal_id: w.properties.principal_id,
             tenant_id: w.properties.tenant_id,
+            tags: w.tags,
         }
     }
 }
@@ -221,6 +236,7 @@ impl From<UserAssignedIdentity> for IdentityWire {
             id: u.id,
             name: u.name,
             location: u.location,
+            tags: u.tags,
             properties: IdentityProperties {
                 client_id: u.client_id,
                 principal_id: u.principal_id,
@@ -399,9 +415,11 @@ impl ArmClient {
         Ok((stored, created))
     }
 
-    /// Deletes a FIC by name.
+    /// Deletes a FIC by name. ARM refuses concurrent FIC writes to one identity, deletes included: that 409 is
+    /// retried like a 503 (the delete is idempotent).
     pub async fn delete_fic(&self, identity: &UserAssignedIdentityRef, name: &str) -> Result<(), ApiError> {
-        let call = Call::new("delete FIC", Method::DELETE, self.url(&Self::fic_path(identity, Some(name))?)?);
+        let call = Call::new("delete FIC", Method::DELETE, self.url(&Self::fic_path(identity, Some(name))?)?)
+            .transient_codes(&[CONCURRENT_FIC_WRITES]);
         self.pipeline.empty(call).await.map(drop)
     }
 

@@ -42,7 +42,14 @@ pub struct Application {
     /// The display name.
     #[serde(rename = "displayName", default)]
     pub display_name: Option<String>,
+    /// Its tags (a collection of strings); [`CREATED_TAG`] marks an application this crate created.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
 }
+
+/// The tag this crate puts on an application it creates (Graph `application.tags`), and on a user-assigned identity
+/// it creates (an ARM tag named `created-by` with this value): what lets a teardown prove it made the identity.
+pub const CREATED_TAG: &str = "dataverse-mi";
 
 /// A FIC as Graph stores it: the credential and its id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,7 +139,7 @@ impl GraphClient {
     /// Reads an application (object id, app id, display name).
     pub async fn get_application(&self, app: AppRef) -> Result<Application, ApiError> {
         let mut url = self.pipeline.url(&app.path())?;
-        url.query_pairs_mut().append_pair("$select", "id,appId,displayName");
+        url.query_pairs_mut().append_pair("$select", "id,appId,displayName,tags");
         self.pipeline.json(Call::new("get application", Method::GET, url)).await
     }
 
@@ -157,10 +164,16 @@ impl GraphClient {
     }
 
     /// Creates an application registration with no credentials at all (this crate never adds a password or a
-    /// key). Not retried: a second sending would create a second application; find it by name instead.
+    /// key), tagged [`CREATED_TAG`] so that a teardown can tell it made it. Not retried: a second sending would
+    /// create a second application; find it by name instead.
     pub async fn create_application(&self, display_name: &str) -> Result<Application, ApiError> {
-        let call = Call::new("create application", Method::POST, self.pipeline.url("applications")?)
-            .json(&serde_json::json!({ "displayName": display_name, "signInAudience": "AzureADMyOrg" }))?;
+        let call = Call::new("create application", Method::POST, self.pipeline.url("applications")?).json(
+            &serde_json::json!({
+                "displayName": display_name,
+                "signInAudience": "AzureADMyOrg",
+                "tags": [CREATED_TAG],
+            }),
+        )?;
         self.pipeline.json(call).await
     }
 

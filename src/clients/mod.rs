@@ -29,7 +29,7 @@ use crate::auth::{TokenCache, TokenSource};
 use crate::http::{RetryClass, RetryOptions, Transport, TransportError, server_retry_after};
 
 pub use arm::{
-    AUTHORIZATION_API_VERSION, ArmClient, ArmFederatedIdentityCredential, CONCURRENT_FIC_WRITES,
+    AUTHORIZATION_API_VERSION, ArmClient, ArmFederatedIdentityCredential, CONCURRENT_FIC_WRITES, CREATED_BY_TAG,
     DEFAULT_MANAGED_IDENTITY_API_VERSION, RoleAssignment, RoleDefinition, UserAssignedIdentity,
     UserAssignedIdentityRef, role_assignment_name,
 };
@@ -39,7 +39,9 @@ pub use dataverse::{
 };
 pub use discovery::{DiscoveredEnvironment, GlobalDiscoveryClient};
 pub use error::{ApiError, DATAVERSE_DUPLICATE_KEY, DATAVERSE_NOT_FOUND, ErrorDetail, Service, ServiceError};
-pub use graph::{AppRef, Application, GraphClient, GraphFederatedIdentityCredential, ServicePrincipal, UpsertOutcome};
+pub use graph::{
+    AppRef, Application, CREATED_TAG, GraphClient, GraphFederatedIdentityCredential, ServicePrincipal, UpsertOutcome,
+};
 
 /// Options every client takes.
 #[derive(Debug, Clone)]

@@ -59,6 +59,17 @@ pub trait IdentityApi: Send + Sync + fmt::Debug {
     /// Deletes the identity itself (teardown, only when asked): the application and its service principal, or
     /// the user-assigned identity. A missing identity is success.
     async fn delete(&self) -> Result<(), ApiError>;
+    /// Whether this crate created the identity, as recorded where the platform keeps it (the application's
+    /// [`CREATED_TAG`](crate::clients::CREATED_TAG), the identity's `created-by` ARM tag). The default says no: an
+    /// identity whose maker cannot be told is never deleted.
+    async fn created_by_this_tool(&self) -> Result<bool, ApiError> {
+        Ok(false)
+    }
+    /// The scope under which the identity's other role assignments are looked for before it is deleted (a
+    /// user-assigned identity's subscription); `None` when there is none to look in.
+    fn home_scope(&self) -> Option<String> {
+        None
+    }
     /// A short description for reports, e.g. `app registration 0b5a...`.
     fn describe(&self) -> String;
 }
@@ -207,6 +218,13 @@ impl IdentityApi for GraphIdentity {
     async fn delete(&self) -> Result<(), ApiError> {
         self.client.delete_application(self.app()?).await
     }
+    async fn created_by_this_tool(&self) -> Result<bool, ApiError> {
+        match self.client.get_application(self.app()?).await {
+            Ok(app) => Ok(app.tags.iter().any(|t| t == crate::clients::CREATED_TAG)),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
     async fn create_fics(&self, fics: &[FederatedIdentityCredential]) -> Vec<Result<(), ApiError>> {
         let app = match self.app() {
             Ok(app) => app,
@@ -272,8 +290,10 @@ impl IdentityApi for ArmIdentity {
         let Some(create) = &self.create else {
             return Err(ApiError::invalid("identity", "not found, and the spec does not ask to create it"));
         };
-        let u =
-            self.client.create_or_update_user_assigned_identity(&self.identity, &create.location, &create.tags).await?;
+        // Tagged as made here, so that a teardown can tell it from an identity made by hand.
+        let mut tags = create.tags.clone();
+        tags.insert(crate::clients::CREATED_BY_TAG.to_owned(), crate::clients::CREATED_TAG.to_owned());
+        let u = self.client.create_or_update_user_assigned_identity(&self.identity, &create.location, &tags).await?;
         Ok(IdentityInfo { client_id: u.client_id, principal_id: Some(u.principal_id), tenant_id: Some(u.tenant_id) })
     }
     async fn list_fics(&self) -> Result<Vec<FederatedIdentityCredential>, ApiError> {
@@ -290,8 +310,18 @@ impl IdentityApi for ArmIdentity {
     async fn delete(&self) -> Result<(), ApiError> {
         self.client.delete_user_assigned_identity(&self.identity).await
     }
+    async fn created_by_this_tool(&self) -> Result<bool, ApiError> {
+        match self.client.get_user_assigned_identity(&self.identity).await {
+            Ok(u) => Ok(u.created_by_this_tool()),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
     fn describe(&self) -> String {
         format!("user-assigned identity {}/{}", self.identity.resource_group, self.identity.name)
+    }
+    fn home_scope(&self) -> Option<String> {
+        Some(format!("/subscriptions/{}", self.identity.subscription_id))
     }
 }
 

@@ -152,6 +152,23 @@ pub enum ProvisionError {
         /// The components that present it.
         components: Vec<String>,
     },
+    /// The identity lives in another tenant than the environments: the platform signs its assertion for the
+    /// environment's tenant, so every token request would fail. Refused before any write.
+    #[error(
+        "{identity} is in tenant {identity_tenant}, but {} {} in tenant{} {}: the platform asks for tokens in the environment's tenant, so every token request would fail; use an identity of that tenant",
+        .environments.iter().map(|(o, _)| o.as_str()).collect::<Vec<_>>().join(", "),
+        if .environments.len() == 1 { "is" } else { "are" },
+        if .environments.len() == 1 { "" } else { "s" },
+        .environments.iter().map(|(_, t)| t.to_string()).collect::<Vec<_>>().join(", ")
+    )]
+    IdentityInOtherTenant {
+        /// The identity.
+        identity: String,
+        /// Its tenant.
+        identity_tenant: uuid::Uuid,
+        /// Each environment of another tenant, with its tenant.
+        environments: Vec<(String, uuid::Uuid)>,
+    },
     /// A stored plan whose read state changed since it was made: plan again.
     #[error("the plan is stale, plan again: {}", .changes.join("; "))]
     StalePlan {

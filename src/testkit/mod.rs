@@ -293,6 +293,7 @@ pub(crate) struct Environment {
 pub(crate) struct App {
     pub(crate) object_id: Uuid,
     pub(crate) display_name: String,
+    pub(crate) tags: Vec<String>,
     pub(crate) fics: Vec<(String, FederatedIdentityCredential)>,
 }
 
@@ -306,6 +307,9 @@ pub(crate) struct Uami {
     pub(crate) principal_id: Uuid,
     pub(crate) tenant_id: Uuid,
     pub(crate) fics: Vec<FederatedIdentityCredential>,
+    /// Until when a FIC write to it is under way (it takes the fake's latency, on tokio's clock): another FIC
+    /// write before then answers ARM's 409 for concurrent writes, as ARM does.
+    pub(crate) fic_write_until: Option<tokio::time::Instant>,
 }
 
 #[derive(Debug)]
@@ -612,7 +616,10 @@ impl FakePlatform {
     pub fn add_application_without_service_principal(&self, app_id: Uuid, display_name: &str) -> Uuid {
         let mut s = self.lock();
         let object_id = ids(&mut s.rng);
-        s.apps.insert(app_id, App { object_id, display_name: display_name.to_owned(), fics: Vec::new() });
+        s.apps.insert(
+            app_id,
+            App { object_id, display_name: display_name.to_owned(), tags: Vec::new(), fics: Vec::new() },
+        );
         object_id
     }
 
@@ -642,6 +649,14 @@ impl FakePlatform {
     /// Every role assignment.
     pub fn role_assignments(&self) -> Vec<crate::clients::RoleAssignment> {
         self.lock().role_assignments.clone()
+    }
+
+    /// Removes a role assignment by its ARM id (as the portal would); whether there was one.
+    pub fn remove_role_assignment(&self, id: &str) -> bool {
+        let mut s = self.lock();
+        let before = s.role_assignments.len();
+        s.role_assignments.retain(|a| !a.id.eq_ignore_ascii_case(id));
+        s.role_assignments.len() != before
     }
 
     /// Adds a role assignment under a random name (as the portal makes them); returns its name, or `None`
@@ -685,6 +700,7 @@ impl FakePlatform {
                 principal_id,
                 tenant_id: tenant,
                 fics: Vec::new(),
+                fic_write_until: None,
             },
         );
         (client_id, principal_id)

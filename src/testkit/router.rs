@@ -932,8 +932,16 @@ fn graph_directory(s: &mut State, request: &http::Request<Bytes>, path: &str, bo
                     return Some(error(400, "Request_BadRequest", "displayName is required."));
                 };
                 let (app_id, object_id) = (super::ids(&mut s.rng), super::ids(&mut s.rng));
-                s.apps.insert(app_id, super::App { object_id, display_name: name.to_owned(), fics: Vec::new() });
-                (StatusCode::CREATED, json!({"id": object_id, "appId": app_id, "displayName": name}))
+                let tags: Vec<String> = body
+                    .get("tags")
+                    .and_then(Value::as_array)
+                    .map(|t| t.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+                    .unwrap_or_default();
+                s.apps.insert(
+                    app_id,
+                    super::App { object_id, display_name: name.to_owned(), tags: tags.clone(), fics: Vec::new() },
+                );
+                (StatusCode::CREATED, json!({"id": object_id, "appId": app_id, "displayName": name, "tags": tags}))
             }
             _ => error(405, "", "method not allowed"),
         });
@@ -1024,7 +1032,10 @@ fn graph(s: &mut State, request: &http::Request<Bytes>, rest: &str, body: &Value
         return (StatusCode::NO_CONTENT, Value::Null);
     }
     if tail.is_empty() {
-        return (StatusCode::OK, json!({"id": app.object_id, "appId": app_id, "displayName": app.display_name}));
+        return (
+            StatusCode::OK,
+            json!({"id": app.object_id, "appId": app_id, "displayName": app.display_name, "tags": app.tags}),
+        );
     }
     if tail == "federatedIdentityCredentials" {
         return match *method {
@@ -1249,6 +1260,7 @@ fn arm(s: &mut State, request: &http::Request<Bytes>, rest: &str, body: &Value) 
         None => (path, ""),
     };
     let key = format!("/{}", identity.trim_start_matches('/')).to_ascii_lowercase();
+    let write_time = s.options.latency;
     if tail.is_empty() && !path.contains("/federatedIdentityCredentials") && *method == Method::PUT {
         return put_identity(s, identity, key, body);
     }
@@ -1277,6 +1289,21 @@ fn arm(s: &mut State, request: &http::Request<Bytes>, rest: &str, body: &Value) 
     }
     if validate_name(name).is_err() {
         return error(400, "InvalidResourceName", "The resource name is invalid.");
+    }
+    // ARM takes one FIC write at a time per identity: one that arrives while another is under way is refused
+    // with its 409 (code and message as ARM sends them).
+    if matches!(*method, Method::PUT | Method::DELETE) {
+        let now = tokio::time::Instant::now();
+        if uami.fic_write_until.is_some_and(|until| now < until) {
+            return error(
+                409,
+                crate::clients::CONCURRENT_FIC_WRITES,
+                &format!(
+                    "Too many Federated Identity Credentials are written concurrently for the managed identity '{key}'. Concurrent Federated Identity Credentials writes under the same managed identity are not supported."
+                ),
+            );
+        }
+        uami.fic_write_until = Some(now + write_time);
     }
     let index = uami.fics.iter().position(|f| f.name == name);
     match (method, index) {
@@ -1351,6 +1378,7 @@ fn put_identity(s: &mut State, identity: &str, key: String, body: &Value) -> Ans
         principal_id,
         tenant_id,
         fics: Vec::new(),
+        fic_write_until: None,
     };
     let v = uami_json(&u);
     s.uamis.insert(key, u);

@@ -303,9 +303,33 @@ impl Provisioner {
             }
         }
         steps.extend(fic_steps);
+        // Whoever still has a FIC on the identity (another spec, a plug-in still presenting a kept FIC, a FIC made
+        // by hand) may rely on its grants and on the identity itself.
+        let others: Vec<&str> = remaining_fics.iter().map(|f| f.name.as_str()).collect();
+        let mut grants_left = Vec::new();
         if options.role_assignments {
             for g in self.plan_grants(spec, Some(found)).await? {
-                if let Some(id) = g.existing {
+                let Some(id) = g.existing else { continue };
+                // Made by this spec: the deterministic name it gives the assignment. One found in place under
+                // another name (made by hand, or by another tool) was adopted, not made.
+                let made_here = found.principal_id.is_some_and(|p| {
+                    let name = crate::clients::role_assignment_name(&g.scope, &g.role_definition_id, p).to_string();
+                    id.rsplit('/').next().is_some_and(|last| last.eq_ignore_ascii_case(&name))
+                });
+                let what = format!("the role assignment {} at {}", g.role, g.scope);
+                if !made_here {
+                    kept.push(Kept {
+                        what,
+                        why: "this spec did not make it (it was there before, under another name): it stays".into(),
+                    });
+                    grants_left.push(id);
+                } else if !others.is_empty() {
+                    kept.push(Kept {
+                        what,
+                        why: format!("the identity still carries FICs this teardown does not delete ({}): whoever uses them may rely on it", others.join(", ")),
+                    });
+                    grants_left.push(id);
+                } else {
                     steps.push(DestroyStep::DeleteRoleAssignment { id, role: g.role, scope: g.scope });
                 }
             }
@@ -315,23 +339,59 @@ impl Provisioner {
                 why: "not asked to delete them (--role-assignments)".into(),
             });
         }
-        let created = self.identity.may_create();
-        match (options.identity, created, remaining_fics.is_empty()) {
-            (true, true, true) => steps.push(DestroyStep::DeleteIdentity { identity: identity.clone() }),
-            (true, false, _) => kept.push(Kept {
-                what: identity.clone(),
-                why: "the spec does not create it (no `create`): it was there before, and stays".into(),
-            }),
-            (true, true, false) => kept.push(Kept {
-                what: identity.clone(),
-                why: format!(
-                    "it carries FICs this spec did not make: {}",
-                    remaining_fics.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ")
-                ),
-            }),
-            (false, ..) => {}
+        if options.identity {
+            // Only an identity this tool created (recorded on the identity itself), and only when nothing else
+            // uses it: no FIC but the ones deleted here, no role assignment but the ones deleted here.
+            let why = if !self.identity.may_create() {
+                Some("the spec does not create it (no `create`): it was there before, and stays".to_owned())
+            } else if !self.identity.created_by_this_tool().await.map_err(ProvisionError::identity)? {
+                Some("it does not carry dataverse-mi's creation tag: it was made by hand or by another tool (a spec's `create` means \"create when missing\"), and stays".to_owned())
+            } else if !others.is_empty() {
+                Some(format!("it carries FICs this teardown does not delete: {}", others.join(", ")))
+            } else if !spec.grants.is_empty() && !options.role_assignments {
+                Some("its role assignments stay (not asked to delete them), so it stays too".to_owned())
+            } else if !grants_left.is_empty() {
+                Some("it keeps role assignments this spec did not make".to_owned())
+            } else {
+                self.foreign_assignments(found, &steps).await?.map(|others| {
+                    format!("it has role assignments this spec did not make ({others}): other workloads may use it")
+                })
+            };
+            match why {
+                None => steps.push(DestroyStep::DeleteIdentity { identity: identity.clone() }),
+                Some(why) => kept.push(Kept { what: identity.clone(), why }),
+            }
         }
         Ok(DestroyPlan { identity, steps, kept })
+    }
+
+    /// The identity's role assignments under its home scope that this teardown does not delete, in words.
+    async fn foreign_assignments(
+        &self,
+        found: IdentityInfo,
+        steps: &[DestroyStep],
+    ) -> Result<Option<String>, ProvisionError> {
+        let (Some(access), Some(scope), Some(principal)) =
+            (self.access.as_deref(), self.identity.home_scope(), found.principal_id)
+        else {
+            return Ok(None);
+        };
+        let deleted: HashSet<String> = steps
+            .iter()
+            .filter_map(|s| match s {
+                DestroyStep::DeleteRoleAssignment { id, .. } => Some(id.to_ascii_lowercase()),
+                _ => None,
+            })
+            .collect();
+        let others: Vec<String> = access
+            .role_assignments(&scope, principal)
+            .await
+            .map_err(ProvisionError::identity)?
+            .into_iter()
+            .filter(|a| !deleted.contains(&a.id.to_ascii_lowercase()))
+            .map(|a| a.scope)
+            .collect();
+        Ok((!others.is_empty()).then(|| others.join(", ")))
     }
 
     /// Carries out a teardown plan in its order; a step whose target is already gone is success. After a failed

@@ -57,6 +57,21 @@ impl Provisioner {
             if missing.is_empty() { Ok(environments) } else { Err(ProvisionError::ComponentsNotFound { missing }) }
         };
         let (environments, grants) = futures_util::try_join!(envs, self.plan_grants(spec, found))?;
+        // A user-assigned identity says its tenant: every environment must be in it.
+        if let Some(identity_tenant) = found.and_then(|f| f.tenant_id) {
+            let elsewhere: Vec<(String, Uuid)> = environments
+                .iter()
+                .filter(|e| e.tenant_id != identity_tenant)
+                .map(|e| (e.org_url.clone(), e.tenant_id))
+                .collect();
+            if !elsewhere.is_empty() {
+                return Err(ProvisionError::IdentityInOtherTenant {
+                    identity: self.identity.describe(),
+                    identity_tenant,
+                    environments: elsewhere,
+                });
+            }
+        }
 
         let mut actions = Vec::new();
         if found.is_none_or(|f| principal_needed && f.principal_id.is_none()) {
