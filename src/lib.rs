@@ -11,6 +11,7 @@ pub mod diagnose;
 pub mod entities;
 pub mod environment;
 pub mod fic;
+pub mod files;
 pub mod guid;
 pub mod http;
 pub mod provision;

@@ -132,6 +132,9 @@ enum Command {
         /// Back to version 1 (its FICs are made again if they were removed).
         #[arg(long)]
         revert: bool,
+        /// Write the new version into the spec file (`version = 2`, or 1 with --revert), keeping the rest of it.
+        #[arg(long)]
+        write_spec: bool,
         /// Apply without asking.
         #[arg(long)]
         yes: bool,
@@ -379,7 +382,7 @@ fn certificate_for_diagnosis(
     path: &std::path::Path,
     password_env: Option<&str>,
 ) -> Result<(), Failure> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let bytes = dataverse_mi::files::read_bounded(path, dataverse_mi::files::MAX_CERTIFICATE_FILE, "certificate file")?;
     for w in inputs.set_certificate_file(&bytes, password(password_env)?.as_ref())? {
         eprintln!("note: {w}");
     }
@@ -702,8 +705,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                     return Err("give either a plan file or -f spec.toml, not both".into());
                 }
                 Some(path) => {
-                    let text =
-                        std::fs::read(path).map_err(|e| format!("cannot read the plan {}: {e}", path.display()))?;
+                    let text = dataverse_mi::files::read_bounded(path, dataverse_mi::files::MAX_PLAN_FILE, "plan")?;
                     Some(serde_json::from_slice(&text).map_err(|e| format!("{} is not a plan: {e}", path.display()))?)
                 }
                 None => None,
@@ -781,12 +783,30 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             }
             return Ok(code);
         }
-        Command::Upgrade { spec: args, finish, revert, yes } => {
+        Command::Upgrade { spec: args, finish, revert, yes, write_spec } => {
             let (spec, engine) = engine_for(&args)?;
             let rt = runtime()?;
             let target = if revert { SubjectFormatVersion::V1 } else { SubjectFormatVersion::V2 };
             let step = spec.at_version(target);
             let code = plan_and_apply(&engine, &step, args.output, yes, &rt, Step::Apply)?;
+            // The spec must say the version the rows now have, or the next `verify` fails and the next `apply`
+            // leaves the rows alone with a note.
+            if code == ExitCode::SUCCESS && spec.version != target {
+                let path = args.file.as_deref().unwrap_or(std::path::Path::new("spec"));
+                if write_spec {
+                    let text =
+                        dataverse_mi::files::read_bounded_text(path, dataverse_mi::files::MAX_SPEC_FILE, "spec")?;
+                    let json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
+                    let written = ProvisionSpec::with_version_written(&text, target, json);
+                    std::fs::write(path, written).map_err(|e| format!("{}: {e}", path.display()))?;
+                    eprintln!("wrote `version = {target}` into {}", path.display());
+                } else {
+                    eprintln!(
+                        "the rows are at version {target} now: set `version = {target}` in {} (or run again with --write-spec)",
+                        path.display()
+                    );
+                }
+            }
             if code != ExitCode::SUCCESS || revert || !finish {
                 if !finish && !revert && matches!(args.output, Output::Text) {
                     eprintln!(

@@ -181,6 +181,9 @@ pub enum CertificateError {
         #[source]
         source: NameError,
     },
+    /// The file is too large to be a certificate or a signed plug-in, or could not be read at all.
+    #[error(transparent)]
+    File(#[from] crate::files::FileError),
     /// The file could not be read.
     #[error("cannot read certificate file {path}: {source}")]
     Io {
@@ -497,9 +500,16 @@ impl Certificate {
         let path = path.as_ref();
         let io = |source| CertificateError::Io { path: path.display().to_string(), source };
         let mut file = std::fs::File::open(path).map_err(io)?;
+        let metadata = file.metadata().map_err(io)?;
+        let limit = crate::files::MAX_CERTIFICATE_FILE;
+        if !metadata.is_file() || metadata.len() > limit {
+            // A device, a pipe, or a file too large to be what it should: read up to the bound, refused past it.
+            let bytes = crate::files::read_bounded(path, limit, "certificate file")?;
+            return Certificate::from_bytes_with_password(&bytes, password);
+        }
         let mut magic = [0u8; 4];
         let n = file.read(&mut magic).map_err(io)?;
-        let large = file.metadata().map(|m| m.len() > 256 * 1024).unwrap_or(true);
+        let large = metadata.len() > 256 * 1024;
         if large && n == 4 && (magic == *b"PK\x03\x04" || magic == *b"PK\x05\x06") {
             // A large package: read its directory and signature only, not the assemblies inside.
             file.rewind().map_err(io)?;
@@ -509,7 +519,7 @@ impl Certificate {
             return Err(CertificateError::FeatureDisabled { feature: "signed-files", what: "signed plug-in packages" });
         }
         let mut bytes = magic[..n].to_vec();
-        file.read_to_end(&mut bytes).map_err(io)?;
+        file.take(limit).read_to_end(&mut bytes).map_err(io)?;
         Certificate::from_bytes_with_password(&bytes, password)
     }
 

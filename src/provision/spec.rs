@@ -462,6 +462,11 @@ pub struct ProvisionSpec {
     /// FICs made by hand; each deletion is listed in the plan with its reason.
     #[serde(default)]
     pub prune: bool,
+    /// Switch rows at a newer subject format version back to this spec's `version` (a version 2 row to 1). Off by
+    /// default: a spec still at version 1 after an upgrade leaves the upgraded rows alone and says so, instead of
+    /// undoing the upgrade. [`ProvisionSpec::at_version`] sets it (an upgrade or a revert means its version).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_version_downgrade: bool,
     /// The environments. Empty in a spec that discovers them (`discover`) until
     /// [`Provisioner::resolve`](super::Provisioner::resolve) fills them.
     pub environments: Vec<EnvironmentSpec>,
@@ -487,6 +492,8 @@ struct SpecFile {
     version: SubjectFormatVersion,
     #[serde(default)]
     prune: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    allow_version_downgrade: bool,
     environments: EnvironmentsField,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     grants: Vec<GrantSpec>,
@@ -537,6 +544,7 @@ impl TryFrom<SpecFile> for ProvisionSpec {
             cloud: f.cloud,
             version: f.version,
             prune: f.prune,
+            allow_version_downgrade: f.allow_version_downgrade,
             environments,
             discover,
             grants: f.grants,
@@ -558,6 +566,7 @@ impl From<ProvisionSpec> for SpecFile {
             cloud: s.cloud,
             version: s.version,
             prune: s.prune,
+            allow_version_downgrade: s.allow_version_downgrade,
             environments,
             grants: s.grants,
         }
@@ -690,6 +699,9 @@ pub enum SpecError {
         /// The feature.
         feature: &'static str,
     },
+    /// The spec file is larger than a spec can be (a wrong path: `/dev/zero`, a large file given by mistake).
+    #[error(transparent)]
+    File(crate::files::FileError),
     /// The file cannot be read.
     #[error("cannot read the spec {path}: {source}")]
     Io {
@@ -762,9 +774,8 @@ impl ProvisionSpec {
             _ => return Ok(Vec::new()),
         };
         let path = self.base_dir.join(path);
-        let bytes = std::fs::read(&path).map_err(|source| {
-            super::ProvisionError::from(crate::cert::CertificateError::Io { path: path.display().to_string(), source })
-        })?;
+        let bytes = crate::files::read_bounded(&path, crate::files::MAX_CERTIFICATE_FILE, "certificate file")
+            .map_err(|e| super::ProvisionError::from(crate::cert::CertificateError::from(e)))?;
         Ok(inputs.set_certificate_file(&bytes, password.as_ref())?)
     }
 
@@ -829,6 +840,71 @@ impl ProvisionSpec {
         out
     }
 
+    /// A spec file's text with its top-level `version` set to `version`, everything else (comments, order) as
+    /// it was: what `dataverse-mi upgrade --write-spec` writes, so that the spec agrees with the upgraded rows.
+    /// A TOML file gets its `version = N` line replaced (or one added at the top); a JSON file its `"version"`
+    /// member. Only the top level is touched (a `version` inside a table is another setting).
+    ///
+    /// ```
+    /// use dataverse_mi::provision::ProvisionSpec;
+    /// use dataverse_mi::subject::SubjectFormatVersion;
+    /// let toml = "# Contoso\nversion = 1 # legacy\n[identity]\nversion = 7\n";
+    /// let v2 = ProvisionSpec::with_version_written(toml, SubjectFormatVersion::V2, false);
+    /// assert_eq!(v2, "# Contoso\nversion = 2 # legacy\n[identity]\nversion = 7\n");
+    /// let added = ProvisionSpec::with_version_written("[identity]\nkind = \"x\"\n", SubjectFormatVersion::V2, false);
+    /// assert_eq!(added, "version = 2\n[identity]\nkind = \"x\"\n");
+    /// ```
+    pub fn with_version_written(text: &str, version: SubjectFormatVersion, json: bool) -> String {
+        let n = version.number();
+        if json {
+            let mut value: serde_json::Value = match serde_json::from_str(text) {
+                Ok(v) => v,
+                Err(_) => return text.to_owned(),
+            };
+            if let Some(object) = value.as_object_mut() {
+                object.insert("version".into(), n.into());
+            }
+            return serde_json::to_string_pretty(&value).map(|t| t + "\n").unwrap_or_else(|_| text.to_owned());
+        }
+        let mut out = String::with_capacity(text.len() + 16);
+        let mut top_level = true;
+        let mut written = false;
+        for line in text.split_inclusive('\n') {
+            let trimmed = line.trim_start();
+            if trimmed.starts_with('[') {
+                top_level = false;
+            }
+            let key = trimmed.split(['=', ' ', '\t']).next().unwrap_or_default();
+            if top_level && !written && key == "version" && trimmed.contains('=') {
+                let indent = &line[..line.len() - trimmed.len()];
+                let rest = trimmed.split_once('=').map(|(_, r)| r).unwrap_or_default();
+                // Keep a trailing comment.
+                let comment = rest.find('#').map(|i| &rest[i..]).unwrap_or("").trim_end();
+                let ending = if line.ends_with("\r\n") {
+                    "\r\n"
+                } else if line.ends_with('\n') {
+                    "\n"
+                } else {
+                    ""
+                };
+                out.push_str(&format!("{indent}version = {n}"));
+                if !comment.is_empty() {
+                    out.push(' ');
+                    out.push_str(comment);
+                }
+                out.push_str(ending);
+                written = true;
+                continue;
+            }
+            out.push_str(line);
+        }
+        if written {
+            return out;
+        }
+        // No top-level `version` yet: added before the first table, after any leading comments and keys.
+        format!("version = {n}\n{text}")
+    }
+
     /// The same spec at another subject format version (a version 1 to 2 upgrade, or its revert), without
     /// pruning: the previous version's FICs stay until [`finishing_rotation`](Self::finishing_rotation)-style
     /// pruning (`prune = true`) removes them once verify is clean.
@@ -836,6 +912,9 @@ impl ProvisionSpec {
         let mut out = self.clone();
         out.version = version;
         out.prune = false;
+        // Whatever version the rows have, this spec means to put them at `version` (a revert from a spec whose
+        // file still says 1 included).
+        out.allow_version_downgrade = true;
         out
     }
 
@@ -859,6 +938,7 @@ impl ProvisionSpec {
             cloud: Cloud::default(),
             version: SubjectFormatVersion::default(),
             prune: false,
+            allow_version_downgrade: false,
             environments,
             discover: None,
             grants: Vec::new(),
@@ -889,8 +969,10 @@ impl ProvisionSpec {
     /// Reads a spec file: JSON when it ends in `.json`, TOML otherwise.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, SpecError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| SpecError::Io { path: path.display().to_string(), source })?;
+        let text = crate::files::read_bounded_text(path, crate::files::MAX_SPEC_FILE, "spec").map_err(|e| match e {
+            crate::files::FileError::Io { source, .. } => SpecError::Io { path: path.display().to_string(), source },
+            other => SpecError::File(other),
+        })?;
         let mut spec = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
             Self::from_json(&text)?
         } else {

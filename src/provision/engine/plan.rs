@@ -44,17 +44,25 @@ impl Provisioner {
                 .buffered(self.options.environment_concurrency.max(1))
                 .collect::<Vec<Result<EnvironmentPlan, ProvisionError>>>()
                 .await;
-            // Every environment's missing components in one error; any other error as it is.
+            // Every environment's missing and unsigned components in one error; any other error as it is.
             let mut environments = Vec::new();
             let mut missing = Vec::new();
+            let mut unsigned = Vec::new();
             for result in results {
                 match result {
                     Ok(e) => environments.push(e),
                     Err(ProvisionError::ComponentsNotFound { missing: m }) => missing.extend(m),
+                    Err(ProvisionError::UnsignedComponents { components }) => unsigned.extend(components),
                     Err(e) => return Err(e),
                 }
             }
-            if missing.is_empty() { Ok(environments) } else { Err(ProvisionError::ComponentsNotFound { missing }) }
+            if !missing.is_empty() {
+                Err(ProvisionError::ComponentsNotFound { missing })
+            } else if !unsigned.is_empty() {
+                Err(ProvisionError::UnsignedComponents { components: unsigned })
+            } else {
+                Ok(environments)
+            }
         };
         let (environments, grants) = futures_util::try_join!(envs, self.plan_grants(spec, found))?;
         // A user-assigned identity says its tenant: every environment must be in it.
@@ -180,8 +188,18 @@ impl Provisioner {
                     }),
                 }),
                 Some(row) => {
+                    // An upgraded row is not switched back unless the spec says so.
+                    let ahead = row.version.filter(|v| *v > spec.version.number() && !spec.allow_version_downgrade);
+                    if let Some(row_version) = ahead {
+                        kept.push(PlanNote::RowVersionAhead {
+                            org_url: env.org_url.clone(),
+                            row_version,
+                            spec_version: spec.version.number(),
+                        });
+                    }
                     let update = ManagedIdentityUpdate {
-                        version: (row.version != Some(spec.version.number())).then_some(spec.version),
+                        version: (row.version != Some(spec.version.number()) && ahead.is_none())
+                            .then_some(spec.version),
                         tenant_id: (row.tenant_id != Some(env.tenant_id)).then_some(env.tenant_id),
                         application_id: application_id.filter(|a| row.application_id != Some(*a)),
                         name: None,

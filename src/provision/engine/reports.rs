@@ -97,9 +97,11 @@ impl SigningCertificate {
         })
     }
 
-    /// Whole days from `now` until it expires (negative once expired).
+    /// Days from `now` until it expires, a part of a day counted as a day (0 or negative once expired).
     pub fn days_left(&self, now: std::time::SystemTime) -> i64 {
-        self.seconds_left(now).div_euclid(86_400)
+        // Rounded up while it is valid: 29.5 days left is 30, not a day too few; 0 only once it has expired.
+        let seconds = self.seconds_left(now);
+        if seconds > 0 { seconds.saturating_add(86_399) / 86_400 } else { seconds.div_euclid(86_400) }
     }
 
     /// Seconds from `now` until it expires (negative once expired).
@@ -267,6 +269,17 @@ pub enum PlanNote {
         #[serde(default)]
         row_switching: bool,
     },
+    /// The row is at a newer subject format version than the spec (it was upgraded and the spec still says the
+    /// old one): left as it is, rather than switched back. Set `version` in the spec, or allow the downgrade
+    /// (`ProvisionSpec::allow_version_downgrade`, what `upgrade --revert` does).
+    RowVersionAhead {
+        /// The environment.
+        org_url: String,
+        /// The row's version.
+        row_version: i32,
+        /// The spec's version.
+        spec_version: i32,
+    },
     /// The platform presents another subject than the computed one: its FIC is the one created.
     PlatformSubjectDiffers {
         /// The environment.
@@ -285,6 +298,10 @@ pub enum PlanNote {
 impl fmt::Display for PlanNote {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            PlanNote::RowVersionAhead { org_url, row_version, spec_version } => write!(
+                f,
+                "{org_url}: the row is at version {row_version} (upgraded) and the spec says {spec_version}: left at {row_version}; set `version = {row_version}` in the spec, or `dataverse-mi upgrade --revert` to go back"
+            ),
             PlanNote::NothingToBind { org_url } => {
                 write!(f, "{org_url}: discovered, and none of the spec's components is there: left out")
             }
@@ -1072,6 +1089,9 @@ fn describe_status(status: &ComponentStatus) -> String {
             "assembly {assembly} is bound but its package {package} is not: the platform uses the package's identity; bind the package (apply does)"
         ),
         ComponentStatus::WrongVersion { found, expected } => match found {
+            Some(found) if *found > *expected => format!(
+                "row version {found}, expected {expected}: the row was upgraded (`dataverse-mi upgrade`); set `version = {found}` in the spec, or go back with `upgrade --revert`"
+            ),
             Some(found) => format!("row version {found}, expected {expected}"),
             None => format!("the row has no version (version 0, the deprecated preview), expected {expected}"),
         },
@@ -1084,5 +1104,31 @@ fn describe_status(status: &ComponentStatus) -> String {
                 "the signing certificate {certificate} expired {not_after}: re-sign with a valid one and register again"
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SigningCertificate;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn days_left_count_a_part_of_a_day_as_a_day() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let expiring = |seconds: i64| SigningCertificate {
+            subject: "CN=x".into(),
+            issuer: "CN=x".into(),
+            sha256: String::new(),
+            not_after: String::new(),
+            not_after_unix: 1_800_000_000 + seconds,
+        };
+        let day = 86_400;
+        assert_eq!(expiring(29 * day + day / 2).days_left(now), 30, "29.5 days left is not 29");
+        assert_eq!(expiring(30 * day).days_left(now), 30);
+        assert_eq!(expiring(1).days_left(now), 1);
+        assert_eq!(expiring(0).days_left(now), 0);
+        assert_eq!(expiring(-1).days_left(now), -1);
+        assert_eq!(expiring(-day).days_left(now), -1);
+        assert_eq!(expiring(i64::MAX - 1_800_000_000).days_left(now), (i64::MAX - 1_800_000_000) / day + 1);
     }
 }

@@ -96,7 +96,7 @@ impl Provisioner {
                     org_url: e.org_url.clone(),
                     component: c.clone(),
                     server_checked: platform.is_some(),
-                    computed_subject: e.subject.clone(),
+                    computed_subject: own.to_owned(),
                     platform_subject: platform.filter(|p| p.difference.is_some()).map(|p| p.subject.clone()),
                     status,
                     problems,
