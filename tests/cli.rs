@@ -423,6 +423,14 @@ async fn plan_apply_verify_against_the_fake() {
     let apply = cli(&["apply", "--yes"]);
     assert!(apply.status.success(), "{}{}", stdout(&apply), stderr(&apply));
     assert!(stdout(&apply).contains("done"));
+    // Off a terminal, progress is one line per action when it ends, each action once.
+    let err = stderr(&apply);
+    let progress: Vec<&str> = err.lines().filter_map(|l| l.strip_prefix("done: ")).collect();
+    assert!(!progress.is_empty() && !stderr(&apply).contains("start:"), "{}", stderr(&apply));
+    let mut unique = progress.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), progress.len(), "each action once: {progress:?}");
     assert_eq!(fake.graph_fics("0b5a7d2c-6f4e-4d3a-9c1b-2a8e7f6d5c4b".parse().unwrap()).len(), 2);
 
     let verify = cli(&["verify", "--output", "json"]);
@@ -716,15 +724,27 @@ async fn day_two_rotate_verify_destroy_and_environments() {
     let envs = with_spec_against(&["environments"], &example_spec("discover.toml"), &server.uri());
     assert!(envs.status.success(), "{}", stderr(&envs));
     let text = stdout(&envs);
-    assert!(text.contains("https://contoso-sandbox.crm.dynamics.com") && text.contains(" no"), "{text}");
+    assert!(text.contains("https://contoso-sandbox.crm.dynamics.com"), "{text}");
+    assert!(text.contains("no: excluded by '*sandbox*'"), "why it is left out: {text}");
     assert_eq!(text.matches(" yes").count(), 2, "{text}");
     let listed =
         with_spec_against(&["environments", "--output", "json"], &example_spec("discover.toml"), &server.uri());
-    assert_eq!(json(&listed).as_array().map(Vec::len), Some(3));
+    let rows = json(&listed);
+    assert_eq!(rows.as_array().map(Vec::len), Some(3));
+    let sandbox = rows.as_array().unwrap().iter().find(|r| r["Url"].as_str().is_some_and(|u| u.contains("sandbox")));
+    let sandbox = sandbox.unwrap_or_else(|| panic!("{rows}"));
+    assert_eq!(sandbox["selected"], false);
+    assert_eq!(sandbox["left_out_because"], "excluded by '*sandbox*'");
+    assert_eq!(rows.as_array().unwrap().iter().filter(|r| r["selected"] == true).count(), 2);
 
     // Teardown: planned and refused without --yes, then done; nothing is left of the spec's setup.
     let refused = cli(&["destroy"]);
     assert_eq!(refused.status.code(), Some(1));
+    assert_eq!(fake.graph_fics(app).len(), 2);
+    // In JSON without --yes: the plan, as JSON, and nothing deleted.
+    let planned = cli(&["destroy", "--output", "json"]);
+    assert_eq!(planned.status.code(), Some(1));
+    assert!(json(&planned)["steps"].as_array().is_some_and(|s| !s.is_empty()), "{}", stdout(&planned));
     assert_eq!(fake.graph_fics(app).len(), 2);
     let destroy = cli(&["destroy", "--yes"]);
     assert!(destroy.status.success(), "{}{}", stdout(&destroy), stderr(&destroy));
@@ -807,4 +827,48 @@ fn files_that_never_end_are_refused_at_a_bound() {
     let o = run(&["apply", "/dev/zero"]);
     assert_ne!(o.status.code(), Some(0));
     assert!(stderr(&o).contains("larger than"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_failed_sign_in_names_the_ways_to_sign_in_and_json_errors_are_json() {
+    // Workload identity asked for (the token file is set) without its tenant and client: the sign-in cannot even
+    // be set up, and no request is sent.
+    let spec = example_spec("contoso.toml");
+    let o = Command::new(env!("CARGO_BIN_EXE_dataverse-mi"))
+        .args(["plan", "-f", &spec])
+        .env("AZURE_FEDERATED_TOKEN_FILE", "/nonexistent/token")
+        .env_remove("AZURE_TENANT_ID")
+        .env_remove("AZURE_CLIENT_ID")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("az login") && err.contains("AZURE_CLIENT_SECRET"), "{err}");
+    assert!(!err.contains("OrgUrl::"), "no Rust API named to a shell user: {err}");
+
+    // With --output json, an error is JSON on stdout too.
+    let o =
+        run(&["subject", "--tenant", "nope", "--environment", ENV, "--sha256", SELF_SIGNED_SHA256, "--output", "json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let v = json(&o);
+    assert!(v["error"]["message"].as_str().unwrap().contains("--tenant"), "{v}");
+}
+
+#[test]
+fn output_piped_into_a_reader_that_goes_away_ends_quietly() {
+    use std::io::Read as _;
+    // A reader that went away before anything was written, like `head -c0`: the pipe's read end is closed.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dataverse-mi"))
+        .args(["explain-subject", &expected_self_signed(), "--output", "json"])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    let status = child.wait().unwrap();
+    assert!(!err.contains("Broken pipe") && !err.contains("panicked"), "{err}");
+    assert!(status.code() != Some(101), "no panic: {status:?}");
 }

@@ -138,13 +138,19 @@ async fn an_unsigned_registered_component_is_refused_before_any_write() {
     let fake = fake();
     fake.add_registered_assembly(HOST, "Contoso.Plugins", &signed("unsigned.dll"));
     fake.add_plugin_assembly(HOST, "Contoso.Legacy", None);
-    let spec =
+    // A second environment with its own unsigned plug-in: every environment is named in the one refusal.
+    let test_host = "contoso-test.crm.dynamics.com";
+    fake.add_environment(test_host, TENANT);
+    fake.add_registered_assembly(test_host, "Contoso.Plugins", &signed("unsigned.dll"));
+    let mut spec =
         spec(EnvironmentSpec::new(format!("https://{HOST}")).with_assemblies(["Contoso.Plugins", "Contoso.Legacy"]));
+    spec.environments.push(EnvironmentSpec::new(format!("https://{test_host}")).with_assemblies(["Contoso.Plugins"]));
     let engine = engine(&fake, &spec);
     fake.clear_log();
     let err = engine.plan(&spec).await.unwrap_err();
     let ProvisionError::UnsignedComponents { components } = &err else { panic!("{err:?}") };
-    assert_eq!(components.len(), 2, "both, in one error: {err}");
+    assert_eq!(components.len(), 3, "all of them, in one error: {err}");
+    assert!(err.to_string().contains(test_host), "{err}");
     let text = err.to_string();
     assert!(text.contains("Contoso.Plugins") && text.contains("not signed"), "{text}");
     assert!(text.contains("Contoso.Legacy") && text.contains("no bytes registered"), "{text}");
@@ -205,6 +211,8 @@ async fn a_rotation_from_old_to_new_never_stops_the_plugin() {
     let verify = engine.verify_with(&rotating, VerifyOptions::default().at(at(2026, 11, 23))).await.unwrap();
     assert!(verify.is_ok(), "{verify}");
     assert_eq!(verify.components[0].registered_subject.as_deref(), Some(new.as_str()));
+    // The component's own computed subject (its new signature's), not the environment's first certificate's.
+    assert_eq!(verify.components[0].computed_subject, new);
     let finish = base.finishing_rotation(file("renewed.cer"));
     let plan = engine.plan(&finish).await.unwrap();
     assert_eq!(plan.actions.len(), 1, "{:?}", plan.actions);
@@ -575,4 +583,73 @@ async fn discovery_selects_environments_and_components_by_pattern() {
     .unwrap();
     let err = engine.plan(&nothing).await.unwrap_err();
     assert!(err.to_string().contains("northwind-*"), "{err}");
+}
+
+/// Two FICs per environment while rotating: an identity serving more than 10 environments cannot rotate them all
+/// at once (20 FICs at most). The refusal says how, and a chosen few rotate at a time.
+#[tokio::test(start_paused = true)]
+async fn more_than_ten_environments_rotate_a_few_at_a_time() {
+    let fake = FakePlatform::new(FakeOptions::default());
+    fake.add_application(APP, "Contoso plug-ins");
+    let hosts: Vec<String> = (0..11).map(|i| format!("env{i}.crm.dynamics.com")).collect();
+    let mut assemblies = Vec::new();
+    for h in &hosts {
+        fake.add_environment(h, TENANT);
+        assemblies.push(fake.add_registered_assembly(h, "Contoso.Plugins", &signed("signed.dll")));
+    }
+    let base = ProvisionSpec::new(
+        IdentitySpec::app_registration(APP),
+        hosts
+            .iter()
+            .map(|h| EnvironmentSpec::new(format!("https://{h}")).with_assemblies(["Contoso.Plugins"]))
+            .collect(),
+    );
+    let engine = engine(&fake, &base);
+    assert!(engine.apply(&engine.plan(&base).await.unwrap()).await.is_success());
+    assert_eq!(fake.graph_fics(APP).len(), 11);
+    let err = engine.plan(&base.adding_certificate(file("renewed.cer"))).await.unwrap_err();
+    assert!(err.to_string().contains("22 FICs") && err.to_string().contains("--environment"), "{err}");
+    // Five at a time: each batch is added, re-registered and finished before the next.
+    for batch in hosts.chunks(5) {
+        let urls: Vec<String> = batch.iter().map(|h| format!("https://{h}")).collect();
+        let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+        let plan = engine.plan(&base.adding_certificate_in(file("renewed.cer"), &urls)).await.unwrap();
+        assert_eq!(plan.actions.iter().filter(|a| matches!(a, Action::CreateFic { .. })).count(), batch.len());
+        assert!(engine.apply(&plan).await.is_success());
+        for h in batch {
+            let i = hosts.iter().position(|x| x == h).unwrap();
+            fake.register_content(h, assemblies[i], &signed("renewed.dll"));
+        }
+        let finish = engine.plan(&base.finishing_rotation_in(file("renewed.cer"), &urls)).await.unwrap();
+        assert!(finish.kept_fics().is_empty(), "{finish}");
+        assert_eq!(finish.actions.iter().filter(|a| matches!(a, Action::DeleteFic { .. })).count(), batch.len());
+        assert!(engine.apply(&finish).await.is_success());
+        assert!(fake.graph_fics(APP).len() <= 20);
+    }
+    assert_eq!(fake.graph_fics(APP).len(), 11);
+    for (h, a) in hosts.iter().zip(&assemblies) {
+        assert!(fake.run_plugin(h, *a, "Contoso.Plugins.Account"), "{h}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn plan_warns_of_an_expired_signing_certificate() {
+    let fake = fake();
+    let path = format!("{}/tests/fixtures/expired.cer", env!("CARGO_MANIFEST_DIR"));
+    let expired = Certificate::from_file(&path).unwrap().certificate;
+    fake.add_plugin_assembly(HOST, "Contoso.Plugins", Some(expired));
+    let spec = spec(
+        EnvironmentSpec::new(format!("https://{HOST}"))
+            .with_assemblies(["Contoso.Plugins"])
+            .with_certificate(CertificateSpec::File { path: path.into(), password_env: None }),
+    );
+    let engine = engine(&fake, &spec);
+    let plan = engine.plan(&spec).await.unwrap();
+    assert!(
+        plan.notes.iter().any(
+            |n| matches!(n, PlanNote::CertificateExpired { not_after, .. } if not_after == "2021-01-01T00:00:00Z")
+        ),
+        "{plan}"
+    );
+    assert!(plan.to_string().contains("expired on 2021-01-01T00:00:00Z"), "{plan}");
 }

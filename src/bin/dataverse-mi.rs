@@ -117,6 +117,10 @@ enum Command {
         /// registered component still carries one of them.
         #[arg(long, value_name = "NEW")]
         finish: Option<PathBuf>,
+        /// Only these environments (org URLs; repeat it): an identity holds 20 FICs, two per environment while
+        /// rotating, so more than 10 environments rotate a few at a time.
+        #[arg(long = "environment", value_name = "URL")]
+        environments: Vec<String>,
         /// Apply without asking.
         #[arg(long)]
         yes: bool,
@@ -331,14 +335,57 @@ struct FicArgs {
 type Failure = Box<dyn std::error::Error>;
 
 fn main() -> ExitCode {
+    // Output piped into `head` ends quietly when the reader goes away, as other command-line tools do (Rust
+    // ignores SIGPIPE, and printing would then fail with "Broken pipe").
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of one signal before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
+    let json = json_output_asked();
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
+            let hint = sign_in_hint(e.as_ref());
+            if json {
+                let error = serde_json::json!({ "error": { "message": e.to_string(), "hint": hint } });
+                println!("{}", serde_json::to_string_pretty(&error).unwrap_or_else(|_| e.to_string()));
+            } else {
+                eprintln!("error: {e}");
+                if let Some(hint) = hint {
+                    eprintln!("{hint}");
+                }
+            }
             ExitCode::from(1)
         }
     }
+}
+
+/// Whether the command line asks for JSON output (`--output json` or `--output=json`): errors are JSON then too.
+fn json_output_asked() -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    args.windows(2).any(|w| w[0] == "--output" && w[1] == "json") || args.iter().any(|a| a == "--output=json")
+}
+
+/// The ways to sign in, when the error is a failed sign-in.
+fn sign_in_hint(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let auth = err.downcast_ref::<dataverse_mi::auth::AuthError>().is_some()
+            || matches!(
+                err.downcast_ref::<dataverse_mi::clients::ApiError>(),
+                Some(dataverse_mi::clients::ApiError::Auth(_))
+            );
+        if auth {
+            return Some(
+                "sign in with `az login`; or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (a client secret); or AZURE_FEDERATED_TOKEN_FILE with AZURE_TENANT_ID and AZURE_CLIENT_ID (workload identity)"
+                    .into(),
+            );
+        }
+        next = err.source();
+    }
+    None
 }
 
 fn print_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<(), Failure> {
@@ -550,10 +597,27 @@ fn progress_reporter(total: usize) -> ProgressFn {
             _ => {}
         })
     } else {
-        Arc::new(|event: &ProgressEvent| match event {
-            ProgressEvent::Started { description, .. } => eprintln!("start: {description}"),
-            ProgressEvent::Failed { error, .. } => eprintln!("failed: {error}"),
-            _ => {}
+        // Off a terminal, one line per action when it ends (done or failed), and each action once: a change set
+        // that falls back to single requests starts its actions again.
+        let started = std::sync::Mutex::new(std::collections::BTreeMap::<usize, (String, bool)>::new());
+        Arc::new(move |event: &ProgressEvent| {
+            let mut started = started.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            match event {
+                ProgressEvent::Started { action, description } => {
+                    started.entry(*action).or_insert_with(|| (description.clone(), false));
+                }
+                ProgressEvent::Done { action } | ProgressEvent::Failed { action, .. } => {
+                    let Some((description, ended)) = started.get_mut(action) else { return };
+                    if std::mem::replace(ended, true) {
+                        return;
+                    }
+                    match event {
+                        ProgressEvent::Failed { error, .. } => eprintln!("failed: {description}: {error}"),
+                        _ => eprintln!("done: {description}"),
+                    }
+                }
+                _ => {}
+            }
         })
     }
 }
@@ -758,12 +822,19 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 return Ok(ExitCode::from(2));
             }
         }
-        Command::Rotate { spec: args, add, finish, yes } => {
+        Command::Rotate { spec: args, add, finish, environments, yes } => {
             let (spec, engine) = engine_for(&args)?;
             let rt = runtime()?;
+            let chosen: Vec<&str> = environments.iter().map(String::as_str).collect();
+            if let Some(unknown) = chosen.iter().find(|u| {
+                let key = |s: &str| s.trim().trim_end_matches('/').to_ascii_lowercase();
+                !spec.environments.iter().any(|e| key(&e.org_url) == key(u))
+            }) {
+                return Err(format!("--environment {unknown} is not one of the spec's environments").into());
+            }
             let rotating = match (&add, &finish) {
-                (Some(new), _) => spec.adding_certificate(certificate_arg(new)?),
-                (None, Some(new)) => spec.finishing_rotation(certificate_arg(new)?),
+                (Some(new), _) => spec.adding_certificate_in(certificate_arg(new)?, &chosen),
+                (None, Some(new)) => spec.finishing_rotation_in(certificate_arg(new)?, &chosen),
                 (None, None) => {
                     return Err("say what to do: rotate --add NEW.cer, then rotate --finish NEW.cer".into());
                 }
@@ -839,6 +910,12 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 }
                 return Ok(ExitCode::SUCCESS);
             }
+            if !yes && matches!(args.output, Output::Json) {
+                // Asked for JSON and not told to go ahead: the plan, for a script to read, and nothing deleted.
+                print_json(&plan)?;
+                eprintln!("nothing deleted (--yes to delete)");
+                return Ok(ExitCode::from(1));
+            }
             if !confirm(yes, &format!("delete {} thing(s)?", plan.steps.len()))? {
                 eprintln!("nothing deleted");
                 return Ok(ExitCode::from(1));
@@ -881,16 +958,40 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             };
             let client = GlobalDiscoveryClient::new(&url, token, options)?;
             let found = runtime()?.block_on(client.instances())?;
+            // Whether the spec selects each environment, and why not when it does not.
+            let verdict = |e: &dataverse_mi::clients::DiscoveredEnvironment| -> (Option<bool>, Option<String>) {
+                match &selector {
+                    Some(d) => {
+                        let why = d.why_left_out(e);
+                        (Some(why.is_none()), why)
+                    }
+                    None => (None, (!e.is_enabled()).then(|| "disabled".to_owned())),
+                }
+            };
             match args.output {
-                Output::Json => print_json(&found)?,
+                Output::Json => {
+                    let rows: Vec<serde_json::Value> = found
+                        .iter()
+                        .map(|e| {
+                            let (selected, why) = verdict(e);
+                            let mut row = serde_json::to_value(e).unwrap_or_default();
+                            if let Some(object) = row.as_object_mut() {
+                                object.insert("selected".into(), serde_json::json!(selected));
+                                object.insert("left_out_because".into(), serde_json::json!(why));
+                            }
+                            row
+                        })
+                        .collect();
+                    print_json(&rows)?
+                }
                 Output::Text => {
                     println!("{:<44} {:<28} {:<46} selected", "url", "name", "environment id");
                     for e in &found {
-                        let selected = match &selector {
-                            Some(d) if d.selects(e) => "yes",
-                            Some(_) => "no",
-                            None if e.is_enabled() => "-",
-                            None => "disabled",
+                        let selected = match verdict(e) {
+                            (Some(true), _) => "yes".to_owned(),
+                            (Some(false), Some(why)) => format!("no: {why}"),
+                            (_, Some(why)) => why,
+                            _ => "-".to_owned(),
                         };
                         println!(
                             "{:<44} {:<28} {:<46} {selected}",

@@ -66,7 +66,7 @@ impl OrgUrl {
             return Err(ApiError::invalid(
                 "organization URL",
                 format!(
-                    "'{host}' is not a Dataverse host (expected e.g. contoso.crm.dynamics.com); use OrgUrl::any_host for a host outside the known clouds"
+                    "'{host}' is not a Dataverse host (expected e.g. contoso.crm.dynamics.com, or the host of another Dataverse cloud such as crm.microsoftdynamics.us or crm.dynamics.cn)"
                 ),
             ));
         }

@@ -95,7 +95,7 @@ pub enum ProvisionError {
     },
     /// The identity would need more than 20 FICs.
     #[error(
-        "the identity has {existing} FICs and the plan adds {new}: more than the 20 an app registration or user-assigned identity can hold. Split the environments over several identities, or prune FICs that are no longer needed"
+        "the identity has {existing} FICs and the plan adds {new}: more than the 20 an app registration or user-assigned identity can hold. Split the environments over several identities, or prune FICs that are no longer needed; during a rotation (two FICs per environment), rotate a few environments at a time (`rotate --add NEW --environment URL ...`, `ProvisionSpec::adding_certificate_in`)"
     )]
     TooManyFics {
         /// FICs now.
@@ -135,22 +135,6 @@ pub enum ProvisionError {
     UnsignedComponents {
         /// Each unsigned component.
         components: Vec<UnsignedComponent>,
-    },
-    /// Prune (or a rotation's finish) would delete a FIC whose subject a component still presents (its
-    /// registered signature, or the platform's own answer): that component's token requests would fail.
-    #[error(
-        "{org_url}: the FIC '{name}' ({subject}) is still what {} present{}; re-sign and register {} with the new certificate first, then finish",
-        .components.join(", "), if .components.len() == 1 { "s" } else { "" }, if .components.len() == 1 { "it" } else { "them" }
-    )]
-    FicStillInUse {
-        /// The environment.
-        org_url: String,
-        /// The FIC's name.
-        name: String,
-        /// Its subject.
-        subject: String,
-        /// The components that present it.
-        components: Vec<String>,
     },
     /// The identity lives in another tenant than the environments: the platform signs its assertion for the
     /// environment's tenant, so every token request would fail. Refused before any write.

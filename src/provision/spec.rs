@@ -660,6 +660,20 @@ impl DiscoverSpec {
             && !self.exclude.iter().any(|p| names.iter().any(|n| name_matches(p, n)))
     }
 
+    /// Why [`selects`](Self::selects) leaves an environment out, in words; `None` when it is selected. (An
+    /// environment selected here is still left out of a plan when it has none of the spec's components; plan says
+    /// so in a note.) The reasons: `disabled`, `its names do not match '{name}'`, `excluded by '{pattern}'`.
+    pub fn why_left_out(&self, e: &crate::clients::DiscoveredEnvironment) -> Option<String> {
+        let names = e.names();
+        if !e.is_enabled() {
+            return Some("disabled".into());
+        }
+        if let Some(p) = self.name.as_deref().filter(|p| !names.iter().any(|n| name_matches(p, n))) {
+            return Some(format!("its names do not match '{p}'"));
+        }
+        self.exclude.iter().find(|p| names.iter().any(|n| name_matches(p, n))).map(|p| format!("excluded by '{p}'"))
+    }
+
     /// [`selects`](Self::selects) for a single name.
     pub fn selects_name(&self, name: &str) -> bool {
         self.name.as_deref().is_none_or(|p| name_matches(p, name))
@@ -811,9 +825,17 @@ impl ProvisionSpec {
     /// assert!(rotating.environments[0].certificate_specs()[0].is_registered());
     /// ```
     pub fn adding_certificate(&self, new: CertificateSpec) -> ProvisionSpec {
+        self.adding_certificate_in(new, &[])
+    }
+
+    /// [`adding_certificate`](Self::adding_certificate) in the environments whose org URL is one of `org_urls` (all
+    /// of them when it is empty); the others keep their certificate. During a rotation each environment holds two
+    /// FICs, so an identity serving more than 10 environments rotates a few at a time (it holds at most 20 FICs).
+    /// URLs are compared as [`OrgUrl`](crate::clients::OrgUrl)s are (case and a trailing slash aside).
+    pub fn adding_certificate_in(&self, new: CertificateSpec, org_urls: &[&str]) -> ProvisionSpec {
         let mut out = self.clone();
         out.prune = false;
-        for e in &mut out.environments {
+        for e in out.environments.iter_mut().filter(|e| selected(e, org_urls)) {
             let mut all = e.certificate_specs().to_vec();
             if !all.contains(&new) {
                 all.push(new.clone());
@@ -825,14 +847,24 @@ impl ProvisionSpec {
     }
 
     /// The last step of a rotation: every environment's FICs are made for the new certificate `to` alone, and
-    /// the spec's own FICs for any other certificate are pruned. Plan refuses
-    /// ([`ProvisionError::FicStillInUse`](super::ProvisionError::FicStillInUse)) while a registered component
-    /// still carries an old certificate. `CertificateSpec::Registered` keeps whatever the components carry now:
+    /// the spec's own FICs for any other certificate are pruned, except those a plug-in still presents: plan keeps
+    /// them and says who uses them ([`PlanNote::FicKept`](super::PlanNote::FicKept), [`Plan::kept_fics`](
+    /// super::Plan::kept_fics)) until every plug-in is re-signed. `CertificateSpec::Registered` keeps whatever the
+    /// components carry now:
     /// only after every one of them is registered again with the new certificate (before that, it would remove
     /// the new certificate's FIC, and the next registration would break).
     pub fn finishing_rotation(&self, to: CertificateSpec) -> ProvisionSpec {
+        self.finishing_rotation_in(to, &[])
+    }
+
+    /// [`finishing_rotation`](Self::finishing_rotation) in the environments whose org URL is one of `org_urls` (all
+    /// of them when it is empty); only those environments' FICs are pruned.
+    pub fn finishing_rotation_in(&self, to: CertificateSpec, org_urls: &[&str]) -> ProvisionSpec {
         let mut out = self.clone();
         out.prune = true;
+        if !org_urls.is_empty() {
+            out.environments.retain(|e| selected(e, org_urls));
+        }
         for e in &mut out.environments {
             e.certificate = to.clone();
             e.certificates.clear();
@@ -1011,12 +1043,18 @@ impl ProvisionSpec {
         // before any request.
         let at_least: usize = self.environments.iter().map(|e| e.certificate_specs().len()).sum();
         if at_least > crate::fic::MAX_FICS_PER_IDENTITY {
+            let rotating = self.environments.iter().any(|e| e.certificate_specs().len() > 1);
             return Err(SpecError::Invalid {
                 field: "environments",
                 message: format!(
-                    "{} environments need at least {at_least} FICs (one per certificate), and an app registration or user-assigned identity holds at most {}; split them over several identities",
+                    "{} environments need at least {at_least} FICs (one per certificate), and an app registration or user-assigned identity holds at most {}; {}",
                     self.environments.len(),
-                    crate::fic::MAX_FICS_PER_IDENTITY
+                    crate::fic::MAX_FICS_PER_IDENTITY,
+                    if rotating {
+                        "while rotating (two certificates per environment), rotate a few environments at a time (`rotate --add NEW --environment URL ...`, `ProvisionSpec::adding_certificate_in`)"
+                    } else {
+                        "split them over several identities"
+                    }
                 ),
             });
         }
@@ -1136,4 +1174,10 @@ impl CertificateSpec {
             }),
         }
     }
+}
+
+/// Whether an environment is one of `org_urls` (every one when it is empty).
+fn selected(e: &EnvironmentSpec, org_urls: &[&str]) -> bool {
+    let key = |u: &str| u.trim().trim_end_matches('/').to_ascii_lowercase();
+    org_urls.is_empty() || org_urls.iter().any(|u| key(u) == key(e.org_url.as_str()))
 }

@@ -730,7 +730,17 @@ fn plan_notes(e: &EnvironmentPlan) -> Vec<PlanNote> {
             component: p.name.clone(),
             subject: p.subject.clone(),
         });
-    packages.chain(subjects).chain(others).collect()
+    // A signing certificate past its end: the platform refuses the plug-in's signature whatever the FIC says.
+    let now = std::time::SystemTime::now();
+    let expired =
+        e.subjects.iter().filter_map(|s| s.certificate.as_ref()).filter(|c| c.seconds_left(now) <= 0).map(|c| {
+            PlanNote::CertificateExpired {
+                org_url: e.org_url.clone(),
+                certificate: c.subject.clone(),
+                not_after: c.not_after.clone(),
+            }
+        });
+    packages.chain(subjects).chain(others).chain(expired).collect()
 }
 
 /// Which segments of two subjects differ, each with both values and what the diagnosis analyzer makes of it:

@@ -280,6 +280,16 @@ pub enum PlanNote {
         /// The spec's version.
         spec_version: i32,
     },
+    /// A signing certificate the plan uses has expired: the platform refuses the plug-in's signature, whatever the
+    /// FIC says.
+    CertificateExpired {
+        /// The environment.
+        org_url: String,
+        /// The certificate's subject name.
+        certificate: String,
+        /// When it expired (RFC 3339).
+        not_after: String,
+    },
     /// The platform presents another subject than the computed one: its FIC is the one created.
     PlatformSubjectDiffers {
         /// The environment.
@@ -301,6 +311,10 @@ impl fmt::Display for PlanNote {
             PlanNote::RowVersionAhead { org_url, row_version, spec_version } => write!(
                 f,
                 "{org_url}: the row is at version {row_version} (upgraded) and the spec says {spec_version}: left at {row_version}; set `version = {row_version}` in the spec, or `dataverse-mi upgrade --revert` to go back"
+            ),
+            PlanNote::CertificateExpired { org_url, certificate, not_after } => write!(
+                f,
+                "{org_url}: warning: the signing certificate {certificate} expired on {not_after}; the platform refuses a plug-in signed with it: rotate it (`dataverse-mi rotate --add NEW`)"
             ),
             PlanNote::NothingToBind { org_url } => {
                 write!(f, "{org_url}: discovered, and none of the spec's components is there: left out")
