@@ -58,9 +58,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let report = engine.apply(&engine.plan(&rotating).await?).await;
     println!("{report}");
     println!("   plug-in gets a token (still the old signature): {}", plugin_runs());
-    match engine.plan(&spec.finishing_rotation(new.clone())).await {
-        Err(e) => println!("   finishing now is refused: {e}\n"),
-        Ok(_) => return Err("finishing before re-registration should be refused".into()),
+    // Finishing now would delete the FIC the plug-in still presents: the plan keeps it and says who uses it.
+    let early = engine.plan(&spec.finishing_rotation(new.clone())).await?;
+    let kept = early.kept_fics();
+    if kept.is_empty() || early.actions.iter().any(|a| matches!(a, dataverse_mi::provision::Action::DeleteFic { .. })) {
+        return Err("finishing before re-registration must keep the old FIC".into());
+    }
+    for note in kept {
+        println!("   finishing now deletes nothing: {note}\n");
     }
 
     println!("== 3. re-signed and registered again");
