@@ -371,7 +371,9 @@ fn diagnose_explains_a_pasted_error() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("1. ["), "{}", stdout(&o));
+    // The PFX's certificate is not the one the platform presents (that is contoso-plugins.cer's hash): said first.
+    assert!(stdout(&o).contains("1. [presented_other_certificate]"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("signed with another one"), "{}", stdout(&o));
 
     let bad = run(&["diagnose", "--error", "it broke"]);
     assert_eq!(bad.status.code(), Some(1));

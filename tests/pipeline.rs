@@ -322,3 +322,49 @@ async fn malformed_answers_are_typed_errors() {
     let t = Recorder::new(vec![Ok(b.body(Bytes::new()).unwrap())]);
     client(t, exact()).who_am_i().await.unwrap();
 }
+
+/// The engine's own clients (made by the production constructor) share one token cache: a 401 drops the refused
+/// token where every client looks, so the retry really sends a fresh one. Before, the connector cached tokens a
+/// second time and the retry sent the refused token again.
+#[cfg(feature = "testkit")]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_401_through_the_engines_clients_fetches_a_fresh_token() {
+    use dataverse_mi::provision::{EnvironmentSpec, IdentitySpec, ProvisionOptions, ProvisionSpec, Provisioner};
+    use dataverse_mi::testkit::{FakeOptions, FakePlatform, Fault};
+    let fake = FakePlatform::new(FakeOptions::default());
+    let app = uuid::Uuid::from_u128(0x0b5a7d2c_6f4e_4d3a_9c1b_2a8e7f6d5c4b);
+    fake.add_application(app, "Contoso plug-ins");
+    fake.add_environment("contoso.crm.dynamics.com", uuid::Uuid::from_u128(0x72f988bf_86f1_41af_91ab_2d7cd011db47));
+    let cert = format!("{}/examples/contoso-plugins.cer", env!("CARGO_MANIFEST_DIR"));
+    let certificate = dataverse_mi::cert::Certificate::from_file(&cert).unwrap().certificate;
+    fake.add_plugin_assembly("contoso.crm.dynamics.com", "Contoso.Plugins", Some(certificate));
+    let spec = ProvisionSpec::new(
+        IdentitySpec::app_registration(app),
+        vec![
+            EnvironmentSpec::new("https://contoso.crm.dynamics.com")
+                .with_assemblies(["Contoso.Plugins"])
+                .with_certificate(dataverse_mi::provision::CertificateSpec::File {
+                    path: cert.into(),
+                    password_env: None,
+                }),
+        ],
+    );
+    let server = fake.start().await;
+    let tokens = Arc::new(Issuer::default());
+    let engine = Provisioner::for_spec_at(
+        &spec,
+        tokens.clone(),
+        ClientOptions { retry: exact(), ..ClientOptions::default() },
+        ProvisionOptions { batch: false, ..ProvisionOptions::default() },
+        server.endpoints(),
+    )
+    .unwrap();
+    // Warm the cache, then have Dataverse refuse the cached token once.
+    engine.plan(&spec).await.unwrap();
+    let before = tokens.0.load(Ordering::SeqCst);
+    fake.inject(Fault::status("GET dataverse RetrieveCurrentOrganization", 401).times(1));
+    engine.plan(&spec).await.unwrap();
+    assert_eq!(tokens.0.load(Ordering::SeqCst), before + 1, "the refused token was dropped and a fresh one fetched");
+    let refused = fake.requests().iter().filter(|r| r.status == 401).count();
+    assert_eq!(refused, 1, "the retry went out with the fresh token and was accepted");
+}

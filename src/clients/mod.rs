@@ -65,6 +65,13 @@ pub struct ClientOptions {
     pub max_pages: usize,
     /// How a batch counts against the concurrency limit (`max_concurrency` / `shared_limit`).
     pub batch_permits: BatchPermits,
+    /// The token cache, shared by as many clients as you like: then it is the only one, so the token a service
+    /// refused with a 401 is dropped for every client that shares it, and the next request fetches a fresh one.
+    /// When set, it supplies the tokens (its own credential), not the credential given to the client. `None`
+    /// makes one per client around the client's credential. [`Provisioner::for_spec`](
+    /// crate::provision::Provisioner::for_spec) and [`ClientConnector`](crate::provision::ClientConnector) set
+    /// one for all the clients they make.
+    pub token_cache: Option<Arc<TokenCache>>,
 }
 
 /// A concurrency limit clients share: a semaphore and its size (a batch that takes one permit per inner request
@@ -162,6 +169,7 @@ impl Default for ClientOptions {
             shared_limit: None,
             max_pages: DEFAULT_MAX_PAGES,
             batch_permits: BatchPermits::default(),
+            token_cache: None,
         }
     }
 }
@@ -309,7 +317,7 @@ impl Pipeline {
             origin,
             base,
             transport,
-            tokens: Arc::new(TokenCache::new(credential)),
+            tokens: options.token_cache.unwrap_or_else(|| Arc::new(TokenCache::new(credential))),
             retry: options.retry,
             capacity,
             limit,

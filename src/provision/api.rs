@@ -607,7 +607,9 @@ impl ClientConnector {
     /// default transport (one HTTP client, its connection pool and TLS configuration) is made here and shared by
     /// every environment's client.
     pub fn new(credential: Arc<dyn crate::auth::TokenSource>, mut options: crate::clients::ClientOptions) -> Self {
-        let credential: Arc<dyn crate::auth::TokenSource> = Arc::new(crate::auth::TokenCache::new(credential));
+        // One token cache for every environment's client (the one in `options` when given): a token refused
+        // with a 401 is dropped where every client looks.
+        options.token_cache.get_or_insert_with(|| Arc::new(crate::auth::TokenCache::new(credential.clone())));
         if options.transport.is_none() {
             // On failure, each client's own attempt reports the error when an environment is reached.
             options.transport = crate::clients::default_transport().ok();

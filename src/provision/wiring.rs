@@ -123,6 +123,9 @@ impl Provisioner {
             options.stats.clone().or_else(|| client.stats.clone()).unwrap_or_else(|| Arc::new(RequestStats::default()));
         client.stats = Some(stats.clone());
         options.stats = Some(stats);
+        // One token cache for every client the engine makes (Graph, ARM, each environment's Dataverse,
+        // discovery): the only one, so a 401's refresh reaches all of them.
+        client.token_cache.get_or_insert_with(|| Arc::new(crate::auth::TokenCache::new(credential.clone())));
         let cloud = CloudProfile::from(spec.cloud);
         let at = |base: &Option<Url>| ClientOptions { base_url: base.clone(), shared_limit: None, ..client.clone() };
         let identity =
