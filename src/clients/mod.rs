@@ -69,7 +69,7 @@ pub struct ClientOptions {
     /// refused with a 401 is dropped for every client that shares it, and the next request fetches a fresh one.
     /// When set, it supplies the tokens (its own credential), not the credential given to the client. `None`
     /// makes one per client around the client's credential. [`Provisioner::for_spec`](
-    /// crate::provision::Provisioner::for_spec) and [`ClientConnector`](crate::provision::ClientConnector) set
+    /// crate::provision::Provisioner::for_spec) and [`ClientConnector`](crate::provision::api::ClientConnector) set
     /// one for all the clients they make.
     pub token_cache: Option<Arc<TokenCache>>,
 }

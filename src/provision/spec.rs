@@ -457,9 +457,10 @@ pub struct ProvisionSpec {
     /// The subject format version (2 by default; 1 for legacy setups).
     #[serde(default)]
     pub version: SubjectFormatVersion,
-    /// Delete the FICs this spec made for its own environments (named `dataverse-{environment id}-...`) that it no
-    /// longer needs (e.g. the version 1 FIC after a migration). Never another spec's FICs on a shared identity, nor
-    /// FICs made by hand; each deletion is listed in the plan with its reason.
+    /// Delete the FICs this spec provably made for its own environments ([`fic::is_managed`](crate::fic::is_managed))
+    /// that it no longer needs (e.g. the version 1 FIC after a migration), unless a plug-in still presents their
+    /// subject (kept, with [`PlanNote::FicKept`](super::PlanNote::FicKept)). Never another spec's FICs on a shared
+    /// identity, nor FICs made by hand; each deletion is listed in the plan with its reason.
     #[serde(default)]
     pub prune: bool,
     /// Switch rows at a newer subject format version back to this spec's `version` (a version 2 row to 1). Off by
