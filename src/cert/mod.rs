@@ -299,8 +299,8 @@ impl Eq for Certificate {}
 impl fmt::Debug for Certificate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Certificate")
-            .field("subject", &self.subject)
-            .field("issuer", &self.issuer_name())
+            .field("subject", &self.subject_text())
+            .field("issuer", &self.issuer_text())
             .field("sha256", &self.sha256())
             .field("self_signed", &self.self_signed)
             .finish_non_exhaustive()
