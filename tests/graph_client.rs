@@ -276,3 +276,28 @@ async fn fic_creates_in_one_json_batch() {
     assert_eq!(err.status().map(|s| s.as_u16()), Some(409), "{err:?}");
     assert_eq!(err.service_code(), Some("Request_BadRequest"));
 }
+
+/// A whole batch that fails (here throttled past the retries) is each create's failure as it is: a caller can still
+/// ask `is_throttled()` (it used to be an `InvalidInput` for every item).
+#[tokio::test]
+async fn a_throttled_batch_is_throttled_for_every_create() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1.0/$batch"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("Retry-After", "0")
+                .set_body_json(json!({"error": {"code": "TooManyRequests", "message": "Too many requests."}})),
+        )
+        .mount(&server)
+        .await;
+    catch_all(&server).await;
+    let results =
+        graph(&server).create_fics_batch(AppRef::AppId(APP), &[fic("plugins-dev"), fic("plugins-test")]).await;
+    assert_eq!(results.len(), 2);
+    for r in results {
+        let err = r.unwrap_err();
+        assert!(err.is_throttled(), "{err:?}");
+        assert_eq!(err.service_code(), Some("TooManyRequests"));
+    }
+}

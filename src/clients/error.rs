@@ -90,8 +90,9 @@ impl fmt::Display for ServiceError {
     }
 }
 
-/// Everything that can go wrong calling Dataverse, Graph or ARM.
-#[derive(Debug, thiserror::Error)]
+/// Everything that can go wrong calling Dataverse, Graph or ARM. `Clone`, so that one failure (a whole batch's) can
+/// be each of its requests' answer and keep its kind (`is_throttled`, `status`, ...).
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum ApiError {
     /// The service answered with an error status.

@@ -250,7 +250,9 @@ impl GraphClient {
                     }
                 })
                 .collect(),
-            Err(e) => fics.iter().map(|_| Err(ApiError::invalid("batch", e.to_string()))).collect(),
+            // The whole batch failed (throttled, a transport error, ...): each create failed so, and says so as it
+            // is, so that a caller can still ask `is_throttled()` and fall back or wait accordingly.
+            Err(e) => fics.iter().map(|_| Err(e.clone())).collect(),
         }
     }
 

@@ -157,7 +157,12 @@ impl Provisioner {
                 actions.push(Action::DeleteFic { name: f.name.clone(), subject: f.subject.clone(), reason });
             } else {
                 let e = &environments[i];
-                let switching = e.existing_row.as_ref().is_some_and(|r| r.version != Some(spec.version.number()));
+                // The plan switches the row's version (up, or down when the spec allows it): its plug-ins present
+                // the other version's subject once that is applied.
+                let n = spec.version.number();
+                let switching = e.existing_row.as_ref().is_some_and(|r| {
+                    r.version != Some(n) && (r.version.is_none_or(|v| v < n) || spec.allow_version_downgrade)
+                });
                 kept.push(PlanNote::FicKept {
                     org_url: e.org_url.clone(),
                     name: f.name.clone(),
