@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use dataverse_mi::auth::TokenSource;
+use dataverse_mi::auth::{TokenCache, TokenSource};
 use dataverse_mi::clients::ClientOptions;
 use dataverse_mi::provision::{
     ApplyReport, CertificateSpec, Endpoints, EnvironmentSpec, IdentitySpec, Plan, ProvisionError, ProvisionOptions,
@@ -29,15 +29,30 @@ enum Request {
 
 /// How the service makes an engine for a spec. In production: the real services of the spec's cloud, signed in
 /// with the service's own credential (e.g. `dataverse_mi::auth::AzureIdentity` over workload identity).
+///
+/// The client options are made once and shared by every engine: one HTTP transport (its connections and TLS
+/// sessions) and one token cache (a token per service and scope, refreshed when it nears its end or a service
+/// refuses it), instead of a new stack per request.
 #[derive(Clone)]
 struct Engines {
     credential: Arc<dyn TokenSource>,
+    client: ClientOptions,
     endpoints: Option<Endpoints>,
 }
 
 impl Engines {
+    fn new(credential: Arc<dyn TokenSource>, endpoints: Option<Endpoints>) -> Result<Self, Box<dyn std::error::Error>> {
+        let transport = dataverse_mi::http::ReqwestTransport::new(Default::default())?;
+        let client = ClientOptions {
+            transport: Some(Arc::new(transport)),
+            token_cache: Some(Arc::new(TokenCache::new(credential.clone()))),
+            ..ClientOptions::default()
+        };
+        Ok(Engines { credential, client, endpoints })
+    }
+
     fn engine(&self, spec: &ProvisionSpec) -> Result<Provisioner, ProvisionError> {
-        let (client, options) = (ClientOptions::default(), ProvisionOptions::default());
+        let (client, options) = (self.client.clone(), ProvisionOptions::default());
         match &self.endpoints {
             None => Provisioner::for_spec(spec, self.credential.clone(), client, options),
             Some(endpoints) => {
@@ -100,8 +115,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let server = fake.start().await;
 
     let (send, receive) = mpsc::channel(16);
-    let worker =
-        tokio::spawn(serve(Engines { credential: test_token(), endpoints: Some(server.endpoints()) }, receive));
+    let tokens = Arc::new(Counting { inner: test_token(), fetched: Default::default() });
+    let worker = tokio::spawn(serve(Engines::new(tokens.clone(), Some(server.endpoints()))?, receive));
 
     // Two teams ask at once: a plan first (nothing written), then an apply each.
     let mut asked = Vec::new();
@@ -129,9 +144,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     drop(send);
     worker.await?;
-    println!("requests served by the fake: {}", fake.requests().len());
+    let fetched = tokens.fetched.load(std::sync::atomic::Ordering::SeqCst);
+    println!("requests served by the fake: {}; tokens fetched: {fetched}", fake.requests().len());
     if writes_after_plans != 0 || !all_ok {
         return Err("the service did not provision as expected".into());
     }
+    // One token per service and scope for the whole service (here the fake serves every service on one origin, so
+    // one token), however many requests and engines: a stack made per request fetches one per request (4 here).
+    if fetched > 3 {
+        return Err(format!("{fetched} tokens fetched for 4 requests: the engines do not share the token cache").into());
+    }
     Ok(())
+}
+
+/// The service's credential, counting what it is asked.
+#[derive(Debug)]
+struct Counting {
+    inner: Arc<dyn TokenSource>,
+    fetched: std::sync::atomic::AtomicUsize,
+}
+
+#[dataverse_mi::async_trait]
+impl TokenSource for Counting {
+    async fn token(&self, scopes: &[&str]) -> Result<dataverse_mi::auth::AccessToken, dataverse_mi::auth::AuthError> {
+        self.fetched.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.token(scopes).await
+    }
 }

@@ -87,3 +87,15 @@ async fn the_token_never_appears_in_errors_or_traces() {
     assert!(traced.contains("attempt=3"), "the fresh token's attempt: {traced}");
     assert!(traced.contains("path=\"/api/data/v9.2/WhoAmI\""), "{traced}");
 }
+
+/// The shared token cache now lives in `ClientOptions` (one cache for every client): its Debug, holding a fetched
+/// token, never shows the token.
+#[tokio::test]
+async fn a_shared_token_cache_in_client_options_never_prints_its_token() {
+    use dataverse_mi::auth::{TokenCache, TokenSource as _};
+    let cache = Arc::new(TokenCache::new(token()));
+    let fetched = cache.token(&["https://contoso.crm.dynamics.com/.default"]).await.unwrap();
+    let options = ClientOptions { token_cache: Some(cache), ..ClientOptions::default() };
+    let text = format!("{options:?} {fetched:?}");
+    assert!(!text.contains(TOKEN), "{text}");
+}
