@@ -241,3 +241,49 @@ fn since_is_a_duration_back_or_a_time() {
         assert!(err.to_string().contains("RFC 3339"), "{bad}: {err}");
     }
 }
+
+/// A shared engine built for one identity was handed another team's spec and provisioned it with its own identity
+/// (issue 21, finding 1). Now the spec, or a stored plan made for another identity, is refused before any request.
+#[tokio::test]
+async fn an_engine_refuses_a_spec_or_plan_of_another_identity_before_any_request() {
+    let der = std::fs::read(format!("{}/examples/contoso-plugins.cer", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let cert = Certificate::from_der(&der).unwrap();
+    let fake = fake_with(&cert);
+    let other_app = Uuid::from_u128(0xdef);
+    fake.add_application(other_app, "Fabrikam plug-ins");
+    let ours = spec_with(cert.clone().into());
+    let mut theirs = ours.clone();
+    theirs.identity = IdentitySpec::app_registration(other_app);
+    let server = fake.start().await;
+    let connect = |spec: &ProvisionSpec| {
+        Provisioner::for_spec_at(
+            spec,
+            test_token(),
+            ClientOptions::default(),
+            ProvisionOptions::default(),
+            server.endpoints(),
+        )
+        .unwrap()
+    };
+    let engine = connect(&ours);
+    fake.clear_log();
+    let err = engine.plan(&theirs).await.unwrap_err();
+    assert!(matches!(err, dataverse_mi::provision::ProvisionError::OtherIdentity { .. }), "{err:?}");
+    assert!(err.to_string().contains(&other_app.to_string()) && err.to_string().contains(&APP.to_string()), "{err}");
+    assert!(engine.verify(&theirs).await.is_err());
+    assert!(engine.plan_destroy(&theirs, Default::default()).await.is_err());
+    // Another cloud is another engine too.
+    let mut elsewhere = ours.clone();
+    elsewhere.cloud = dataverse_mi::cloud::Cloud::UsGov;
+    assert!(engine.plan(&elsewhere).await.is_err());
+    assert!(fake.requests().is_empty(), "nothing was sent: {:?}", fake.requests());
+
+    // A plan made by the other team's engine, handed to ours: nothing is carried out.
+    let their_plan = connect(&theirs).plan(&theirs).await.unwrap();
+    fake.clear_log();
+    let report = engine.apply(&their_plan).await;
+    assert!(!report.is_success(), "{report}");
+    assert!(report.to_string().contains("this engine provisions"), "{report}");
+    assert_eq!(fake.writes(), 0);
+    assert!(fake.graph_fics(APP).is_empty() && fake.graph_fics(other_app).is_empty());
+}

@@ -136,6 +136,17 @@ pub enum ProvisionError {
         /// Each unsigned component.
         components: Vec<UnsignedComponent>,
     },
+    /// The spec (or stored plan) names another identity or cloud than the one the engine was built for
+    /// ([`Provisioner::for_spec`]): refused before any request. Build an engine for that spec.
+    #[error(
+        "this engine provisions {engine}, and the spec names {spec}: build an engine for that spec (Provisioner::for_spec)"
+    )]
+    OtherIdentity {
+        /// The engine's identity and cloud.
+        engine: String,
+        /// The spec's.
+        spec: String,
+    },
     /// The identity lives in another tenant than the environments: the platform signs its assertion for the
     /// environment's tenant, so every token request would fail. Refused before any write.
     #[error(

@@ -71,6 +71,34 @@ pub enum IdentitySpec {
     },
 }
 
+/// Whether two identity specs name the same identity (how it is created, and refused credentials, aside): the
+/// same application id and display name, or the same user-assigned identity (ARM names compare case-insensitively).
+pub(crate) fn same_identity(a: &IdentitySpec, b: &IdentitySpec) -> bool {
+    match (a, b) {
+        (
+            IdentitySpec::AppRegistration { app_id: a_id, display_name: a_name, .. },
+            IdentitySpec::AppRegistration { app_id: b_id, display_name: b_name, .. },
+        ) => a_id == b_id && a_name == b_name,
+        (
+            IdentitySpec::UserAssigned { subscription_id: s1, resource_group: g1, name: n1, .. },
+            IdentitySpec::UserAssigned { subscription_id: s2, resource_group: g2, name: n2, .. },
+        ) => s1.eq_ignore_ascii_case(s2) && g1.eq_ignore_ascii_case(g2) && n1.eq_ignore_ascii_case(n2),
+        _ => false,
+    }
+}
+
+/// An identity spec in words, for errors: `app registration 0b5a...`, `user-assigned identity rg/name`.
+pub(crate) fn describe_identity(identity: &IdentitySpec) -> String {
+    match identity {
+        IdentitySpec::AppRegistration { app_id: Some(id), .. } => format!("app registration {id}"),
+        IdentitySpec::AppRegistration { display_name: Some(name), .. } => format!("app registration '{name}'"),
+        IdentitySpec::AppRegistration { .. } => "an app registration".to_owned(),
+        IdentitySpec::UserAssigned { subscription_id, resource_group, name, .. } => {
+            format!("user-assigned identity {subscription_id}/{resource_group}/{name}")
+        }
+    }
+}
+
 impl IdentitySpec {
     /// An existing app registration, by application (client) id.
     pub fn app_registration(app_id: Uuid) -> Self {

@@ -142,7 +142,7 @@ impl Provisioner {
         if let Some(base_url) = endpoints.dataverse {
             connector = connector.with_base_url(base_url);
         }
-        let mut engine = Provisioner::new(identity, Arc::new(connector), options);
+        let mut engine = Provisioner::new(identity, Arc::new(connector), options).bound_to(spec);
         if !spec.grants.is_empty() {
             let access =
                 access_api(&cloud, credential.clone(), at(&endpoints.arm)).map_err(ProvisionError::identity)?;

@@ -20,6 +20,11 @@ impl Provisioner {
     pub async fn apply(&self, plan: &Plan) -> ApplyReport {
         let before = self.options.stats.as_ref().map(|s| (s.requests(), s.retries()));
         let mut results: Vec<Option<ActionResult>> = vec![None; plan.actions.len()];
+        // A plan made for another identity is not carried out with this one: nothing is sent.
+        if let Err(e) = self.check_identity(&plan.spec) {
+            skip_the_rest(plan, &mut results, &e.to_string());
+            return self.report(results, before, 0, None);
+        }
         // The identity first: everything else names it.
         let mut identity = plan.found;
         let mut identity_error = None;

@@ -183,6 +183,7 @@ impl Provisioner {
         options: DestroyOptions,
     ) -> Result<DestroyPlan, ProvisionError> {
         spec.validate()?;
+        self.check_identity(spec)?;
         let resolved = self.resolve(spec).await?;
         let spec = &resolved;
         let principal_needed = options.role_assignments && !spec.grants.is_empty();

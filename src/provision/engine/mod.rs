@@ -150,6 +150,9 @@ pub struct Provisioner {
     access: Option<Arc<dyn AccessApi>>,
     discovery: Option<Arc<dyn super::api::DiscoveryApi>>,
     options: ProvisionOptions,
+    /// The identity and cloud the engine was built for (by [`Provisioner::for_spec`]): a spec or plan naming
+    /// another is refused before any request. `None` for an engine made from parts ([`Provisioner::new`]).
+    bound: Option<(super::spec::IdentitySpec, crate::cloud::Cloud)>,
 }
 
 impl Provisioner {
@@ -159,7 +162,26 @@ impl Provisioner {
         connector: Arc<dyn DataverseConnector>,
         options: ProvisionOptions,
     ) -> Self {
-        Provisioner { identity, connector, access: None, discovery: None, options }
+        Provisioner { identity, connector, access: None, discovery: None, options, bound: None }
+    }
+
+    /// The same engine, bound to `spec`'s identity and cloud: plan, verify, destroy and apply then refuse a spec
+    /// or plan that names another, before any request. [`Provisioner::for_spec`] binds the engines it makes.
+    pub fn bound_to(mut self, spec: &ProvisionSpec) -> Self {
+        self.bound = Some((spec.identity.clone(), spec.cloud));
+        self
+    }
+
+    /// Refuses a spec whose identity or cloud is not the one this engine was built for.
+    fn check_identity(&self, spec: &ProvisionSpec) -> Result<(), ProvisionError> {
+        let Some((identity, cloud)) = &self.bound else { return Ok(()) };
+        if super::spec::same_identity(identity, &spec.identity) && *cloud == spec.cloud {
+            return Ok(());
+        }
+        Err(ProvisionError::OtherIdentity {
+            engine: format!("{} in the {cloud} cloud", super::spec::describe_identity(identity)),
+            spec: format!("{} in the {} cloud", super::spec::describe_identity(&spec.identity), spec.cloud),
+        })
     }
 
     /// The same engine, able to plan, make and check the spec's role assignments (`grants`) through `access`

@@ -19,6 +19,7 @@ impl Provisioner {
         read_registered: bool,
     ) -> Result<Plan, ProvisionError> {
         spec.validate()?;
+        self.check_identity(spec)?;
         let (resolved, skipped) = self.resolve_with_skipped(spec).await?;
         let spec = &resolved;
         spec.validate()?;
