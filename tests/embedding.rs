@@ -287,3 +287,48 @@ async fn an_engine_refuses_a_spec_or_plan_of_another_identity_before_any_request
     assert_eq!(fake.writes(), 0);
     assert!(fake.graph_fics(APP).is_empty() && fake.graph_fics(other_app).is_empty());
 }
+
+/// A plug-in bound by hand to another team's row was rebound by plan without a word, and the other team's plug-in
+/// then got this identity's tokens (issue 21, finding 2). Now it is left as it is, and the plan names the row, its
+/// application and name; `take_over` rebinds it.
+#[tokio::test]
+async fn a_component_bound_to_another_teams_row_is_not_taken_over_silently() {
+    let der = std::fs::read(format!("{}/examples/contoso-plugins.cer", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let cert = Certificate::from_der(&der).unwrap();
+    let fake = fake_with(&cert);
+    let other_app = Uuid::from_u128(0xdef);
+    fake.add_application(other_app, "Fabrikam plug-ins");
+    let ours = spec_with(cert.clone().into());
+    let mut theirs = ours.clone();
+    theirs.identity = IdentitySpec::app_registration(other_app);
+    let server = fake.start().await;
+    let connect = |spec: &ProvisionSpec| {
+        Provisioner::for_spec_at(
+            spec,
+            test_token(),
+            ClientOptions::default(),
+            ProvisionOptions::default(),
+            server.endpoints(),
+        )
+        .unwrap()
+    };
+    // The other team provisioned the plug-in for its own identity first.
+    let their_engine = connect(&theirs);
+    assert!(their_engine.apply(&their_engine.plan(&theirs).await.unwrap()).await.is_success());
+    let engine = connect(&ours);
+    let plan = engine.plan(&ours).await.unwrap();
+    assert!(!plan.actions.iter().any(|a| matches!(a, dataverse_mi::provision::Action::Bind { .. })), "{plan}");
+    let text = plan.to_string();
+    assert!(text.contains("is bound to another row"), "{text}");
+    assert!(text.contains(&other_app.to_string()), "names the row's application: {text}");
+    assert!(engine.apply(&plan).await.is_success());
+    assert!(their_engine.verify(&theirs).await.unwrap().is_ok(), "the other team's setup is untouched");
+
+    // Asked explicitly, it is taken over.
+    let mut taking = ours.clone();
+    taking.take_over = true;
+    let plan = engine.plan(&taking).await.unwrap();
+    assert!(plan.actions.iter().any(|a| matches!(a, dataverse_mi::provision::Action::Bind { .. })), "{plan}");
+    assert!(engine.apply(&plan).await.is_success());
+    assert!(engine.verify(&ours).await.unwrap().is_ok());
+}

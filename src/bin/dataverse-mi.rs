@@ -266,6 +266,10 @@ struct SpecArgs {
     /// Talk to a testkit fake served at this URL instead of the real services (for tests).
     #[arg(long, hide = true)]
     testkit_url: Option<String>,
+    /// Rebind the spec's components that are bound to another row (another application's or tenant's, or one the
+    /// spec did not make); without it they are left as they are and the plan names the row.
+    #[arg(long)]
+    take_over: bool,
 }
 
 #[derive(Debug, Args)]
@@ -453,6 +457,7 @@ fn engine_for_spec(args: &SpecArgs, mut spec: ProvisionSpec) -> Result<(Provisio
     if let Some(cloud) = &args.cloud {
         spec.cloud = cloud.parse()?;
     }
+    spec.take_over |= args.take_over;
     let options = ProvisionOptions { batch: !args.no_batch, ..ProvisionOptions::default() };
     let engine = match &args.testkit_url {
         None => Provisioner::for_spec(&spec, credential()?, ClientOptions::default(), options)?,

@@ -496,6 +496,11 @@ pub struct ProvisionSpec {
     /// undoing the upgrade. [`ProvisionSpec::at_version`] sets it (an upgrade or a revert means its version).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_version_downgrade: bool,
+    /// Rebind the spec's components that are bound to another row (another application's, another tenant's, or
+    /// one this spec did not make). Off by default: such a component is left as it is and the plan names the row,
+    /// its application and name, since rebinding gives that plug-in this identity's tokens.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub take_over: bool,
     /// The environments. Empty in a spec that discovers them (`discover`) until
     /// [`Provisioner::resolve`](super::Provisioner::resolve) fills them.
     pub environments: Vec<EnvironmentSpec>,
@@ -523,6 +528,8 @@ struct SpecFile {
     prune: bool,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     allow_version_downgrade: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    take_over: bool,
     environments: EnvironmentsField,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     grants: Vec<GrantSpec>,
@@ -574,6 +581,7 @@ impl TryFrom<SpecFile> for ProvisionSpec {
             version: f.version,
             prune: f.prune,
             allow_version_downgrade: f.allow_version_downgrade,
+            take_over: f.take_over,
             environments,
             discover,
             grants: f.grants,
@@ -596,6 +604,7 @@ impl From<ProvisionSpec> for SpecFile {
             version: s.version,
             prune: s.prune,
             allow_version_downgrade: s.allow_version_downgrade,
+            take_over: s.take_over,
             environments,
             grants: s.grants,
         }
@@ -1000,6 +1009,7 @@ impl ProvisionSpec {
             version: SubjectFormatVersion::default(),
             prune: false,
             allow_version_downgrade: false,
+            take_over: false,
             environments,
             discover: None,
             grants: Vec::new(),

@@ -216,6 +216,20 @@ impl Provisioner {
                 }
             }
             for c in &env.components {
+                // Bound to a row that is not the spec's own: not taken over unless the spec says so.
+                if let Some(other) = c.bound_to.filter(|b| Some(*b) != env.managed_identity_id)
+                    && !spec.take_over
+                {
+                    let row = env.other_rows.iter().find(|r| r.id == other);
+                    kept.push(PlanNote::BoundElsewhere {
+                        org_url: env.org_url.clone(),
+                        component: c.name.clone(),
+                        row: other,
+                        application_id: row.and_then(|r| r.application_id),
+                        name: row.and_then(|r| r.name.clone()),
+                    });
+                    continue;
+                }
                 if env.managed_identity_id.is_none() || c.bound_to != env.managed_identity_id {
                     actions.push(Action::Bind {
                         environment: i,
@@ -388,6 +402,22 @@ impl Provisioner {
             .or_else(|| rows.iter().find(|r| r.tenant_id == Some(tenant_id)))
             .cloned();
         let managed_identity_id = existing_row.as_ref().map(|r| r.id).or(deterministic);
+        // The rows other than ours that the spec's components are bound to, read to name them (only when there
+        // are such components: the common path reads nothing more).
+        let mut other_rows: Vec<crate::entities::ManagedIdentity> = Vec::new();
+        for other in components.iter().filter_map(|c| c.bound_to).filter(|b| Some(*b) != managed_identity_id) {
+            if other_rows.iter().any(|r| r.id == other) {
+                continue;
+            }
+            match rows.iter().find(|r| r.id == other) {
+                Some(r) => other_rows.push(r.clone()),
+                None => match dv.get_managed_identity(other).await {
+                    Ok(r) => other_rows.push(r),
+                    // Named by its id alone then.
+                    Err(e) => tracing::debug!(org, row = %other, error = %e, "the other row could not be read"),
+                },
+            }
+        }
         // The platform's own answer, where it can give one that this plan does not change: the component bound to
         // the row the plan keeps, and the row at the spec's version and tenant.
         let row_settled = existing_row
@@ -554,6 +584,7 @@ impl Provisioner {
             managed_identity_id,
             existing_row,
             components,
+            other_rows,
         })
     }
 

@@ -269,6 +269,21 @@ pub enum PlanNote {
         #[serde(default)]
         row_switching: bool,
     },
+    /// A component of the spec is bound to another row than the spec's own (another application's, another
+    /// tenant's, or one this spec did not make): left as it is, since rebinding would give that row's plug-in this
+    /// identity's tokens (or none). Set `take_over = true` in the spec (CLI `--take-over`) to rebind it.
+    BoundElsewhere {
+        /// The environment.
+        org_url: String,
+        /// The component.
+        component: String,
+        /// The row it is bound to.
+        row: Uuid,
+        /// That row's application id, when it could be read.
+        application_id: Option<Uuid>,
+        /// That row's name, when it could be read.
+        name: Option<String>,
+    },
     /// The row is at a newer subject format version than the spec (it was upgraded and the spec still says the
     /// old one): left as it is, rather than switched back. Set `version` in the spec, or allow the downgrade
     /// (`ProvisionSpec::allow_version_downgrade`, what `upgrade --revert` does).
@@ -308,6 +323,12 @@ pub enum PlanNote {
 impl fmt::Display for PlanNote {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            PlanNote::BoundElsewhere { org_url, component, row, application_id, name } => write!(
+                f,
+                "{org_url}: {component} is bound to another row, {row} ('{}', application {}): left as it is; rebinding it would give that plug-in this identity's tokens. `take_over = true` in the spec (--take-over) rebinds it",
+                name.as_deref().unwrap_or("-"),
+                application_id.map(|a| a.to_string()).unwrap_or_else(|| "unknown".into())
+            ),
             PlanNote::RowVersionAhead { org_url, row_version, spec_version } => write!(
                 f,
                 "{org_url}: the row is at version {row_version} (upgraded) and the spec says {spec_version}: left at {row_version}; set `version = {row_version}` in the spec, or `dataverse-mi upgrade --revert` to go back"
@@ -380,6 +401,11 @@ pub struct EnvironmentPlan {
     pub existing_row: Option<ManagedIdentity>,
     /// The components.
     pub components: Vec<ComponentState>,
+    /// The rows other than this environment's own that components of the spec are bound to (another
+    /// application's, another tenant's, or one this spec did not make), as read: plan does not take those
+    /// components over unless the spec says so (`take_over`).
+    #[serde(default)]
+    pub other_rows: Vec<ManagedIdentity>,
 }
 
 /// A subject an environment's FICs are made for.
