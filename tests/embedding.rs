@@ -188,8 +188,21 @@ async fn a_stored_plan_is_applied_as_it_is_or_refused_when_stale() {
     assert_eq!(changes, &[format!("https://{HOST}: the components or their bindings changed")]);
     assert_eq!(fake.writes(), 0);
 
-    // Put back as it was, the same stored plan applies, exactly as planned.
+    // Put back as it was. A copy of the stored plan edited after approval (its FIC's subject replaced) is refused:
+    // the plan is carried out as written, so what it does must be what its spec plans now (issue 21, finding 4).
     fake.seed_binding(HOST, assembly, None);
+    let mut edited = read.clone();
+    for action in &mut edited.actions {
+        if let dataverse_mi::provision::Action::CreateFic { fic, .. } = action {
+            fic.subject = fic.subject.replace("/h/", "/h/0").chars().take(fic.subject.len()).collect();
+        }
+    }
+    assert_ne!(edited, read);
+    let err = engine.apply_if_current(&edited).await.unwrap_err();
+    let ProvisionError::StalePlan { changes } = &err else { panic!("{err}") };
+    assert!(changes.iter().any(|c| c.contains("a fresh plan of its spec does not")), "{changes:?}");
+    assert_eq!(fake.writes(), 0);
+    // The stored plan as approved applies, exactly as planned.
     let report = engine.apply_if_current(&read).await.unwrap();
     assert!(report.is_success(), "{report}");
     assert_eq!(report.actions.len(), plan.actions.len());

@@ -656,6 +656,17 @@ impl Plan {
                 out.push(format!("{}: the platform's subjects changed", e.org_url));
             }
         }
+        // The actions themselves: a stored plan is carried out as written, so what it would do must be what the
+        // spec plans now against the same state (a plan edited after approval, say a FIC's subject replaced, is
+        // refused, naming what differs).
+        if out.is_empty() {
+            for a in self.actions.iter().filter(|a| !later.actions.contains(a)) {
+                out.push(format!("the plan has an action a fresh plan of its spec does not: {}", a.describe(self)));
+            }
+            for a in later.actions.iter().filter(|a| !self.actions.contains(a)) {
+                out.push(format!("a fresh plan of its spec has an action the plan does not: {}", a.describe(later)));
+            }
+        }
         out
     }
 
