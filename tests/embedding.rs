@@ -255,19 +255,33 @@ fn since_is_a_duration_back_or_a_time() {
     }
 }
 
-/// A shared engine built for one identity was handed another team's spec and provisioned it with its own identity
-/// (issue 21, finding 1). Now the spec, or a stored plan made for another identity, is refused before any request.
-#[tokio::test]
-async fn an_engine_refuses_a_spec_or_plan_of_another_identity_before_any_request() {
+/// Two teams, each with its app registration, on one environment and one plug-in, served over loopback.
+struct TwoTeams {
+    fake: FakePlatform,
+    server: dataverse_mi::testkit::FakeServer,
+    other_app: Uuid,
+    ours: ProvisionSpec,
+    theirs: ProvisionSpec,
+}
+
+async fn two_teams() -> TwoTeams {
     let der = std::fs::read(format!("{}/examples/contoso-plugins.cer", env!("CARGO_MANIFEST_DIR"))).unwrap();
     let cert = Certificate::from_der(&der).unwrap();
     let fake = fake_with(&cert);
     let other_app = Uuid::from_u128(0xdef);
     fake.add_application(other_app, "Fabrikam plug-ins");
-    let ours = spec_with(cert.clone().into());
+    let ours = spec_with(cert.into());
     let mut theirs = ours.clone();
     theirs.identity = IdentitySpec::app_registration(other_app);
     let server = fake.start().await;
+    TwoTeams { fake, server, other_app, ours, theirs }
+}
+
+/// A shared engine built for one identity was handed another team's spec and provisioned it with its own identity
+/// (issue 21, finding 1). Now the spec, or a stored plan made for another identity, is refused before any request.
+#[tokio::test]
+async fn an_engine_refuses_a_spec_or_plan_of_another_identity_before_any_request() {
+    let TwoTeams { fake, server, other_app, ours, theirs } = two_teams().await;
     let connect = |spec: &ProvisionSpec| {
         Provisioner::for_spec_at(
             spec,
@@ -306,15 +320,7 @@ async fn an_engine_refuses_a_spec_or_plan_of_another_identity_before_any_request
 /// application and name; `take_over` rebinds it.
 #[tokio::test]
 async fn a_component_bound_to_another_teams_row_is_not_taken_over_silently() {
-    let der = std::fs::read(format!("{}/examples/contoso-plugins.cer", env!("CARGO_MANIFEST_DIR"))).unwrap();
-    let cert = Certificate::from_der(&der).unwrap();
-    let fake = fake_with(&cert);
-    let other_app = Uuid::from_u128(0xdef);
-    fake.add_application(other_app, "Fabrikam plug-ins");
-    let ours = spec_with(cert.clone().into());
-    let mut theirs = ours.clone();
-    theirs.identity = IdentitySpec::app_registration(other_app);
-    let server = fake.start().await;
+    let TwoTeams { fake: _fake, server, other_app, ours, theirs } = two_teams().await;
     let connect = |spec: &ProvisionSpec| {
         Provisioner::for_spec_at(
             spec,
