@@ -264,6 +264,18 @@ struct TwoTeams {
     theirs: ProvisionSpec,
 }
 
+/// An engine for `spec` by the production constructor, at the fake served by `server`.
+fn engine_at(server: &dataverse_mi::testkit::FakeServer, spec: &ProvisionSpec) -> Provisioner {
+    Provisioner::for_spec_at(
+        spec,
+        test_token(),
+        ClientOptions::default(),
+        ProvisionOptions::default(),
+        server.endpoints(),
+    )
+    .unwrap()
+}
+
 async fn two_teams() -> TwoTeams {
     let der = std::fs::read(format!("{}/examples/contoso-plugins.cer", env!("CARGO_MANIFEST_DIR"))).unwrap();
     let cert = Certificate::from_der(&der).unwrap();
@@ -282,16 +294,7 @@ async fn two_teams() -> TwoTeams {
 #[tokio::test]
 async fn an_engine_refuses_a_spec_or_plan_of_another_identity_before_any_request() {
     let TwoTeams { fake, server, other_app, ours, theirs } = two_teams().await;
-    let connect = |spec: &ProvisionSpec| {
-        Provisioner::for_spec_at(
-            spec,
-            test_token(),
-            ClientOptions::default(),
-            ProvisionOptions::default(),
-            server.endpoints(),
-        )
-        .unwrap()
-    };
+    let connect = |spec: &ProvisionSpec| engine_at(&server, spec);
     let engine = connect(&ours);
     fake.clear_log();
     let err = engine.plan(&theirs).await.unwrap_err();
@@ -321,16 +324,7 @@ async fn an_engine_refuses_a_spec_or_plan_of_another_identity_before_any_request
 #[tokio::test]
 async fn a_component_bound_to_another_teams_row_is_not_taken_over_silently() {
     let TwoTeams { fake: _fake, server, other_app, ours, theirs } = two_teams().await;
-    let connect = |spec: &ProvisionSpec| {
-        Provisioner::for_spec_at(
-            spec,
-            test_token(),
-            ClientOptions::default(),
-            ProvisionOptions::default(),
-            server.endpoints(),
-        )
-        .unwrap()
-    };
+    let connect = |spec: &ProvisionSpec| engine_at(&server, spec);
     // The other team provisioned the plug-in for its own identity first.
     let their_engine = connect(&theirs);
     assert!(their_engine.apply(&their_engine.plan(&theirs).await.unwrap()).await.is_success());

@@ -831,10 +831,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             let (spec, engine) = engine_for(&args)?;
             let rt = runtime()?;
             let chosen: Vec<&str> = environments.iter().map(String::as_str).collect();
-            if let Some(unknown) = chosen.iter().find(|u| {
-                let key = |s: &str| s.trim().trim_end_matches('/').to_ascii_lowercase();
-                !spec.environments.iter().any(|e| key(&e.org_url) == key(u))
-            }) {
+            if let Some(unknown) = chosen.iter().find(|u| !spec.environments.iter().any(|e| e.is_at(u))) {
                 return Err(format!("--environment {unknown} is not one of the spec's environments").into());
             }
             let rotating = match (&add, &finish) {

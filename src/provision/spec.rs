@@ -99,6 +99,14 @@ pub(crate) fn describe_identity(identity: &IdentitySpec) -> String {
     }
 }
 
+impl EnvironmentSpec {
+    /// Whether this environment is the one at `org_url` (case, surrounding white space and a trailing slash aside).
+    pub fn is_at(&self, org_url: &str) -> bool {
+        let key = |u: &str| u.trim().trim_end_matches('/').to_ascii_lowercase();
+        key(org_url) == key(&self.org_url)
+    }
+}
+
 impl IdentitySpec {
     /// An existing app registration, by application (client) id.
     pub fn app_registration(app_id: Uuid) -> Self {
@@ -1217,6 +1225,5 @@ impl CertificateSpec {
 
 /// Whether an environment is one of `org_urls` (every one when it is empty).
 fn selected(e: &EnvironmentSpec, org_urls: &[&str]) -> bool {
-    let key = |u: &str| u.trim().trim_end_matches('/').to_ascii_lowercase();
-    org_urls.is_empty() || org_urls.iter().any(|u| key(u) == key(e.org_url.as_str()))
+    org_urls.is_empty() || org_urls.iter().any(|u| e.is_at(u))
 }
