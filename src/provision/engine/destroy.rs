@@ -284,13 +284,19 @@ impl Provisioner {
                 environment_id,
                 spec_row: Some(row_id),
             };
-            let users: Vec<SubjectUser> = self
-                .subject_users(dv.as_ref(), &at, &cloud)
-                .await?
-                .into_iter()
-                .filter(|u| !(u.spec_row && mine.contains(&u.id)))
-                .collect();
-            for f in fics.iter().filter(|f| crate::fic::is_managed(environment_id, f)) {
+            let own: Vec<&FederatedIdentityCredential> =
+                fics.iter().filter(|f| crate::fic::is_managed(environment_id, f)).collect();
+            // Asked only when there is a FIC of this spec's here to delete.
+            let users: Vec<SubjectUser> = if own.is_empty() {
+                Vec::new()
+            } else {
+                self.subject_users(dv.as_ref(), &at, &cloud)
+                    .await?
+                    .into_iter()
+                    .filter(|u| !(u.spec_row && mine.contains(&u.id)))
+                    .collect()
+            };
+            for f in own {
                 let using = super::users::presenting(&users, &f.subject);
                 if using.is_empty() {
                     remaining_fics.retain(|r| r.name != f.name);
