@@ -368,3 +368,90 @@ async fn a_401_through_the_engines_clients_fetches_a_fresh_token() {
     let refused = fake.requests().iter().filter(|r| r.status == 401).count();
     assert_eq!(refused, 1, "the retry went out with the fresh token and was accepted");
 }
+
+/// The time budget covers the whole call: a server that sends its body a byte every two seconds (here: a transport
+/// that takes 300 s to finish the response) ends the call when `max_elapsed` does, not at the transport's own
+/// deadline.
+#[tokio::test(start_paused = true)]
+async fn the_time_budget_ends_a_call_whose_body_never_finishes() {
+    let t = Arc::new(Recorder { delay: Some(Duration::from_secs(300)), ..Default::default() });
+    let c = client(t.clone(), RetryOptions { max_elapsed: Duration::from_secs(5), ..exact() });
+    let started = Instant::now();
+    let err = c.who_am_i().await.unwrap_err();
+    assert_eq!(started.elapsed(), Duration::from_secs(5), "{err}");
+    assert!(err.is_timeout(), "{err:?}");
+    assert!(err.to_string().contains("time budget of 5s"), "{err}");
+    assert_eq!(t.seen.lock().unwrap().len(), 1);
+}
+
+/// A caller's own policies: per-call ones run once, per-try ones on every attempt and see its number; what they
+/// add reaches the transport.
+#[tokio::test(start_paused = true)]
+async fn callers_policies_run_per_call_and_per_try() {
+    use dataverse_mi::clients::policy::{Context, Next, Policy, PolicyResult};
+
+    #[derive(Debug, Default)]
+    struct Tally {
+        header: &'static str,
+        attempts: Mutex<Vec<u32>>,
+    }
+    #[async_trait::async_trait]
+    impl Policy for Tally {
+        async fn send(&self, ctx: &Context, mut request: http::Request<Bytes>, next: Next<'_>) -> PolicyResult {
+            self.attempts.lock().unwrap().push(ctx.attempt());
+            assert_eq!((ctx.operation(), ctx.service()), ("who am i", dataverse_mi::clients::Service::Dataverse));
+            request.headers_mut().insert(self.header, http::HeaderValue::from_static("1"));
+            next.send(ctx, request).await
+        }
+    }
+    /// Sees each request as the transport will get it.
+    #[derive(Debug)]
+    struct Headers(Arc<Mutex<Vec<Vec<String>>>>);
+    #[async_trait::async_trait]
+    impl Transport for Headers {
+        async fn send(&self, request: http::Request<Bytes>) -> Result<http::Response<Bytes>, TransportError> {
+            self.0.lock().unwrap().push(request.headers().keys().map(|k| k.to_string()).collect());
+            let n = self.0.lock().unwrap().len();
+            if n < 3 { response(503, &[], "") } else { Ok(ok_who_am_i()) }
+        }
+    }
+    let per_call = Arc::new(Tally { header: "x-per-call", ..Default::default() });
+    let per_try = Arc::new(Tally { header: "x-per-try", ..Default::default() });
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let options = ClientOptions {
+        retry: exact(),
+        transport: Some(Arc::new(Headers(seen.clone()))),
+        per_call_policies: vec![per_call.clone()],
+        per_try_policies: vec![per_try.clone()],
+        ..ClientOptions::default()
+    };
+    let c = DataverseClient::new(OrgUrl::parse("https://contoso.crm.dynamics.com").unwrap(), token(), options).unwrap();
+    c.who_am_i().await.unwrap();
+    assert_eq!(*per_call.attempts.lock().unwrap(), [0], "before the retry policy: once, no attempt yet");
+    assert_eq!(*per_try.attempts.lock().unwrap(), [1, 2, 3]);
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 3);
+    for headers in seen.iter() {
+        for h in ["x-per-call", "x-per-try", "authorization"] {
+            assert!(headers.iter().any(|k| k == h), "{h} missing from {headers:?}");
+        }
+    }
+}
+
+/// ARM's concurrent-FIC-write 409 is retried by ARM's classifier, and only there: Graph's same answer is final.
+#[tokio::test(start_paused = true)]
+async fn each_service_classifies_its_own_retries() {
+    use dataverse_mi::clients::{ArmClient, CONCURRENT_FIC_WRITES, UserAssignedIdentityRef};
+    let busy = || response(409, &[], &format!(r#"{{"error":{{"code":"{CONCURRENT_FIC_WRITES}","message":"busy"}}}}"#));
+    let t = Recorder::new(vec![busy(), busy(), response(200, &[], "")]);
+    let options = ClientOptions { retry: exact(), transport: Some(t.clone()), ..ClientOptions::default() };
+    let cloud = dataverse_mi::cloud::CloudProfile::from(dataverse_mi::cloud::Cloud::Public);
+    let arm = ArmClient::new(&cloud, token(), options).unwrap();
+    let identity = UserAssignedIdentityRef {
+        subscription_id: "00000000-0000-0000-0000-000000000001".into(),
+        resource_group: "rg".into(),
+        name: "mi".into(),
+    };
+    arm.delete_fic(&identity, "fic").await.unwrap();
+    assert_eq!(t.seen.lock().unwrap().len(), 3);
+}

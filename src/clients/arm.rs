@@ -399,7 +399,8 @@ impl ArmClient {
     ///
     /// ARM refuses concurrent FIC writes to one identity with `409
     /// ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity` (another run writing to the same
-    /// identity); the PUT is idempotent, so that answer is retried with backoff like a 503.
+    /// identity); the PUT is idempotent, and ARM's retry classifier ([`ServiceClassifier`](super::policy::ServiceClassifier))
+    /// retries that answer with backoff like a 503.
     pub async fn create_or_update_fic(
         &self,
         identity: &UserAssignedIdentityRef,
@@ -407,8 +408,7 @@ impl ArmClient {
     ) -> Result<(ArmFederatedIdentityCredential, bool), ApiError> {
         let body = fic.arm_body().map_err(|e| ApiError::invalid("FIC", e.to_string()))?;
         let url = self.url(&Self::fic_path(identity, Some(&fic.name))?)?;
-        let call =
-            Call::new("create or update FIC", Method::PUT, url).json(&body)?.transient_codes(&[CONCURRENT_FIC_WRITES]);
+        let call = Call::new("create or update FIC", Method::PUT, url).json(&body)?;
         let response = self.pipeline.send(call).await?;
         let created = response.status() == StatusCode::CREATED;
         let stored = super::decode(Service::Arm, "create or update FIC", response.body())?;
@@ -418,8 +418,7 @@ impl ArmClient {
     /// Deletes a FIC by name. ARM refuses concurrent FIC writes to one identity, deletes included: that 409 is
     /// retried like a 503 (the delete is idempotent).
     pub async fn delete_fic(&self, identity: &UserAssignedIdentityRef, name: &str) -> Result<(), ApiError> {
-        let call = Call::new("delete FIC", Method::DELETE, self.url(&Self::fic_path(identity, Some(name))?)?)
-            .transient_codes(&[CONCURRENT_FIC_WRITES]);
+        let call = Call::new("delete FIC", Method::DELETE, self.url(&Self::fic_path(identity, Some(name))?)?);
         self.pipeline.empty(call).await.map(drop)
     }
 

@@ -11,22 +11,21 @@ mod dataverse;
 mod discovery;
 mod error;
 mod graph;
+pub mod policy;
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use bytes::Bytes;
-use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue};
+use http::header::{ACCEPT, CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 pub use tokio::sync::Semaphore;
-use tokio::time::Instant;
-use tracing::Instrument as _;
 use url::Url;
 use uuid::Uuid;
 
 use crate::auth::{TokenCache, TokenSource};
-use crate::http::{RetryClass, RetryOptions, Transport, TransportError, server_retry_after};
+use crate::http::{RetryOptions, Transport};
+use policy::{ClassifyRetry, Policy};
 
 pub use arm::{
     AUTHORIZATION_API_VERSION, ArmClient, ArmFederatedIdentityCredential, CONCURRENT_FIC_WRITES, CREATED_BY_TAG,
@@ -72,6 +71,27 @@ pub struct ClientOptions {
     /// crate::provision::Provisioner::for_spec) and [`ClientConnector`](crate::provision::api::ClientConnector) set
     /// one for all the clients they make.
     pub token_cache: Option<Arc<TokenCache>>,
+    /// The caller's policies run once per call, before the time budget and the retries (see [`policy`]).
+    pub per_call_policies: Vec<Arc<dyn Policy>>,
+    /// The caller's policies run on every attempt, after the retry decision and before the transport (see
+    /// [`policy`]): a correlation-id header, OpenTelemetry, a proxy's header.
+    pub per_try_policies: Vec<Arc<dyn Policy>>,
+    /// The retry classifier; `None` is the service's own ([`policy::ServiceClassifier`]).
+    pub classifier: Option<Arc<dyn ClassifyRetry>>,
+}
+
+impl ClientOptions {
+    /// Adds a policy run once per call (see [`policy`]).
+    pub fn with_per_call_policy(mut self, policy: impl Policy + 'static) -> Self {
+        self.per_call_policies.push(Arc::new(policy));
+        self
+    }
+
+    /// Adds a policy run on every attempt (see [`policy`]).
+    pub fn with_per_try_policy(mut self, policy: impl Policy + 'static) -> Self {
+        self.per_try_policies.push(Arc::new(policy));
+        self
+    }
 }
 
 /// A concurrency limit clients share: a semaphore and its size (a batch that takes one permit per inner request
@@ -170,6 +190,9 @@ impl Default for ClientOptions {
             max_pages: DEFAULT_MAX_PAGES,
             batch_permits: BatchPermits::default(),
             token_cache: None,
+            per_call_policies: Vec::new(),
+            per_try_policies: Vec::new(),
+            classifier: None,
         }
     }
 }
@@ -219,21 +242,16 @@ pub(crate) fn check_base(url: &Url, what: &'static str) -> Result<(), ApiError> 
     }
 }
 
-/// The shared request machinery of one client. Cheap to clone; clones share the limit and the token cache.
+/// The shared request machinery of one client: its base URL and its chain of policies ([`policy`]). Cheap to
+/// clone; clones share the chain (and so the limit, the counters and the token cache).
 #[derive(Debug, Clone)]
 pub(crate) struct Pipeline {
     service: Service,
     base: Url,
     origin: String,
     scope: String,
-    transport: Arc<dyn Transport>,
-    tokens: Arc<TokenCache>,
-    retry: RetryOptions,
-    limit: Arc<Semaphore>,
-    /// The limit's size: a batch taking one permit per inner request takes at most this many.
-    capacity: u32,
+    policies: Arc<[Arc<dyn Policy>]>,
     batch_permits: BatchPermits,
-    rng: Arc<std::sync::Mutex<fastrand::Rng>>,
     stats: Arc<RequestStats>,
     max_pages: usize,
 }
@@ -248,9 +266,6 @@ pub(crate) struct Call {
     pub(crate) body: Option<Bytes>,
     /// Whether sending the request twice is harmless (set by the client method that knows).
     pub(crate) retry_safe: bool,
-    /// Service error codes that mean "try again" although their status is not a transient one (e.g. ARM's 409
-    /// for concurrent FIC writes to one identity).
-    pub(crate) transient_codes: &'static [&'static str],
     /// Concurrency permits the request takes: one, or one per inner request of a batch (service protection
     /// counts those).
     pub(crate) permits: u32,
@@ -258,14 +273,8 @@ pub(crate) struct Call {
 
 impl Call {
     pub(crate) fn new(operation: &'static str, method: Method, url: Url) -> Self {
-        let retry_safe = matches!(method, Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS);
-        Call { operation, method, url, headers: Vec::new(), body: None, retry_safe, transient_codes: &[], permits: 1 }
-    }
-
-    /// Retries, like a 503, an answer whose service error code is one of `codes`.
-    pub(crate) fn transient_codes(mut self, codes: &'static [&'static str]) -> Self {
-        self.transient_codes = codes;
-        self
+        let retry_safe = policy::idempotent(&method);
+        Call { operation, method, url, headers: Vec::new(), body: None, retry_safe, permits: 1 }
     }
 
     pub(crate) fn header(mut self, name: HeaderName, value: &'static str) -> Self {
@@ -284,6 +293,18 @@ impl Call {
     pub(crate) fn retry_safe(mut self, safe: bool) -> Self {
         self.retry_safe = safe;
         self
+    }
+
+    /// The HTTP request it is (without the token: the bearer policy adds it).
+    fn request(&self) -> Result<http::Request<Bytes>, ApiError> {
+        let mut builder = http::Request::builder()
+            .method(self.method.clone())
+            .uri(self.url.as_str())
+            .header(ACCEPT, "application/json");
+        for (name, value) in &self.headers {
+            builder = builder.header(name, value);
+        }
+        builder.body(self.body.clone().unwrap_or_default()).map_err(|e| ApiError::invalid("request", e.to_string()))
     }
 }
 
@@ -304,26 +325,41 @@ impl Pipeline {
             None => default_transport()?,
         };
         let origin = origin(&base);
+        let scope = format!("{origin}/.default");
         let limit = options.shared_limit.unwrap_or_else(|| ConcurrencyLimit::new(options.max_concurrency));
-        let capacity = u32::try_from(limit.size).unwrap_or(u32::MAX);
-        let limit = limit.semaphore;
         let rng = match options.retry.seed {
             Some(seed) => fastrand::Rng::with_seed(seed),
             None => fastrand::Rng::new(),
         };
+        let stats = options.stats.unwrap_or_default();
+        let tokens = options.token_cache.unwrap_or_else(|| Arc::new(TokenCache::new(credential)));
+        let mut policies: Vec<Arc<dyn Policy>> = options.per_call_policies;
+        policies.push(Arc::new(policy::Budget { max_elapsed: options.retry.max_elapsed }));
+        policies.push(Arc::new(policy::Retry {
+            options: options.retry,
+            classifier: options.classifier.unwrap_or_else(|| Arc::new(policy::ServiceClassifier(service))),
+            stats: stats.clone(),
+            rng: std::sync::Mutex::new(rng),
+        }));
+        policies.extend(options.per_try_policies);
+        policies.push(Arc::new(policy::Limit {
+            capacity: u32::try_from(limit.size).unwrap_or(u32::MAX),
+            semaphore: limit.semaphore,
+        }));
+        policies.push(Arc::new(policy::OriginGuard { origin: origin.clone() }));
+        policies.push(Arc::new(policy::Bearer { tokens, scope: scope.clone() }));
+        // Below the bearer policy: the request sent again with a fresh token after a 401 has its own span and count.
+        policies.push(Arc::new(policy::Span));
+        policies.push(Arc::new(policy::Count { stats: stats.clone() }));
+        policies.push(Arc::new(policy::Transmit { transport }));
         Ok(Pipeline {
             service,
-            scope: format!("{origin}/.default"),
+            scope,
             origin,
             base,
-            transport,
-            tokens: options.token_cache.unwrap_or_else(|| Arc::new(TokenCache::new(credential))),
-            retry: options.retry,
-            capacity,
-            limit,
+            policies: policies.into(),
             batch_permits: options.batch_permits,
-            rng: Arc::new(std::sync::Mutex::new(rng)),
-            stats: options.stats.unwrap_or_default(),
+            stats,
             max_pages: options.max_pages.max(1),
         })
     }
@@ -347,145 +383,22 @@ impl Pipeline {
         Ok(parsed)
     }
 
-    fn jittered(&self, d: std::time::Duration) -> std::time::Duration {
-        // NaN passes through `clamp`: a jitter that is not a number is no jitter.
-        let j = if self.retry.jitter.is_finite() { self.retry.jitter.clamp(0.0, 1.0) } else { 0.0 };
-        if j == 0.0 {
-            return d;
-        }
-        let r = self.rng.lock().map(|mut rng| rng.f64()).unwrap_or(0.5);
-        d.mul_f64(1.0 - j * r)
-    }
-
-    /// Sends a call with the retry policy; returns the successful response or the error.
+    /// Sends a call through the chain of policies; returns the successful response or the error.
     pub(crate) async fn send(&self, call: Call) -> Result<http::Response<Bytes>, ApiError> {
         if origin(&call.url) != self.origin {
             return Err(ApiError::ForeignHost { expected: self.origin.clone(), found: origin(&call.url) });
         }
-        let started = Instant::now();
-        let mut attempt = 0u32;
-        // A 401 is answered once with a fresh token (the cached one may have been revoked or rotated).
-        let mut reauthenticated = false;
-        loop {
-            attempt += 1;
-            let span = tracing::info_span!(
-                "request",
-                service = %self.service,
-                operation = call.operation,
-                method = %call.method,
-                path = call.url.path(),
-                attempt,
-                status = tracing::field::Empty,
-                elapsed_ms = tracing::field::Empty,
-            );
-            let (result, sent_at, token) = self.attempt(&call).instrument(span.clone()).await?;
-            span.record("elapsed_ms", u64::try_from(sent_at.elapsed().as_millis()).unwrap_or(u64::MAX));
-            if let Ok(response) = &result {
-                span.record("status", response.status().as_u16());
-            }
-            if let Ok(response) = &result
-                && response.status() == StatusCode::UNAUTHORIZED
-            {
-                if !reauthenticated {
-                    // Not processed: sending it again is safe whatever the method.
-                    reauthenticated = true;
-                    self.tokens.forget(&[self.scope.as_str()]).await;
-                    tracing::debug!(parent: &span, "401: retrying once with a fresh token");
-                    continue;
-                }
-                let mut e = error::service_error(self.service, call.operation, response, attempt);
-                if let ApiError::Service(inner) = &mut e {
-                    inner.message = format!(
-                        "{} (a fresh token for {} was refused too: {} has no access here)",
-                        inner.message,
-                        self.scope,
-                        crate::auth::token_identity(&token.token)
-                            .map(|i| format!("the identity {i}"))
-                            .unwrap_or_else(|| "the identity signed in".into())
-                    );
-                }
-                return Err(e);
-            }
-            let (class, server_wait) = match &result {
-                Ok(response) => {
-                    let class = match RetryClass::of_status(response.status()) {
-                        RetryClass::Permanent
-                            if !call.transient_codes.is_empty()
-                                && error::service_code(response.body())
-                                    .is_some_and(|code| call.transient_codes.contains(&code.as_str())) =>
-                        {
-                            RetryClass::Transient
-                        }
-                        class => class,
-                    };
-                    (class, server_retry_after(response.headers(), SystemTime::now()))
-                }
-                Err(e) if e.is_retryable() => (RetryClass::Transient, None),
-                Err(_) => (RetryClass::Permanent, None),
-            };
-            let result = match result {
-                Ok(response) if class == RetryClass::Success => return Ok(response),
-                other => other,
-            };
-            // The server's wait or our own backoff, whichever is longer; never more than MAX_RETRY_WAIT, and a wait
-            // that would end past the time budget ends the call now (saturating: a server can ask for anything).
-            let wanted = server_wait.unwrap_or_default().max(self.jittered(self.retry.backoff(attempt)));
-            let wait = wanted.min(crate::http::MAX_RETRY_WAIT);
-            let within_budget = server_wait
-                .is_none_or(|w| started.elapsed().saturating_add(w) <= self.retry.max_elapsed)
-                && started.elapsed().saturating_add(wait) <= self.retry.max_elapsed;
-            let may_retry =
-                class.is_retryable() && call.retry_safe && attempt < self.retry.max_attempts && within_budget;
-            if may_retry {
-                let _entered = span.enter();
-                tracing::debug!(wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), ?class, "retrying");
-                drop(_entered);
-                self.stats.retries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                tokio::time::sleep(wait).await;
-                continue;
-            }
-            return Err(match result {
-                Ok(response) => error::service_error(self.service, call.operation, &response, attempt),
-                Err(e) => ApiError::Transport {
-                    service: self.service,
-                    operation: call.operation,
-                    kind: e.kind,
-                    message: e.message,
-                    attempts: attempt,
-                },
-            });
+        let request = call.request()?;
+        let ctx = policy::Context::new(self.service, call.operation, call.retry_safe, call.permits);
+        let response = policy::Next::new(&self.policies).send(&ctx, request).await?;
+        if response.status().is_success() || response.status().is_redirection() {
+            return Ok(response);
         }
-    }
-
-    /// One attempt: the permit, the token, the request. Returns the transport's answer, when it was sent, and who the
-    /// token says it was issued to (for a refusal's message).
-    async fn attempt(
-        &self,
-        call: &Call,
-    ) -> Result<(Result<http::Response<Bytes>, TransportError>, Instant, crate::auth::AccessToken), ApiError> {
-        let _permit = self
-            .limit
-            .acquire_many(call.permits.clamp(1, self.capacity))
-            .await
-            .map_err(|_| ApiError::invalid("client", "the client was closed"))?;
-        let token = self.tokens.token(&[self.scope.as_str()]).await?;
-        let mut bearer = HeaderValue::try_from(format!("Bearer {}", token.token.expose()))
-            .map_err(|_| ApiError::invalid("token", "the token has characters that cannot go in a header"))?;
-        bearer.set_sensitive(true);
-        let mut builder = http::Request::builder()
-            .method(call.method.clone())
-            .uri(call.url.as_str())
-            .header(AUTHORIZATION, bearer)
-            .header(ACCEPT, "application/json");
-        for (name, value) in &call.headers {
-            builder = builder.header(name, value);
+        let mut e = error::service_error(self.service, call.operation, &response, ctx.attempt().max(1));
+        if let (ApiError::Service(inner), Some(note)) = (&mut e, ctx.refused_token_identity()) {
+            inner.message = format!("{} ({note})", inner.message);
         }
-        let request = builder
-            .body(call.body.clone().unwrap_or_default())
-            .map_err(|e| ApiError::invalid("request", e.to_string()))?;
-        let sent_at = Instant::now();
-        self.stats.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Ok((self.transport.send(request).await, sent_at, token))
+        Err(e)
     }
 
     /// Sends a call and decodes the JSON body, naming the JSON path on failure.
@@ -779,8 +692,9 @@ pub(crate) fn any_of(field: &str, values: &[&str]) -> String {
 mod tests {
     use super::*;
     use crate::auth::{Secret, StaticToken};
+    use crate::http::TransportError;
     use std::sync::Mutex;
-    use std::time::Duration;
+    use std::time::{Duration, SystemTime};
 
     #[derive(Debug, Default)]
     struct Always503(Mutex<u32>);
