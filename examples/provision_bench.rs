@@ -23,10 +23,8 @@ use std::time::{Duration, Instant};
 
 use std::sync::Arc;
 
-use dataverse_mi::clients::{ClientOptions, ConcurrencyLimit};
-use dataverse_mi::cloud::CloudProfile;
+use dataverse_mi::clients::{ClientOptions, ConcurrencyLimit, Platform};
 use dataverse_mi::http::{ReqwestOptions, ReqwestTransport, RetryOptions, Transport};
-use dataverse_mi::provision::api::{ClientConnector, identity_api};
 use dataverse_mi::provision::{
     CertificateSpec, EnvironmentSpec, IdentitySpec, ProvisionOptions, ProvisionSpec, Provisioner,
 };
@@ -100,17 +98,21 @@ fn specs(
     Ok(specs)
 }
 
-/// One engine per spec; one limit per service, shared by every client of that service, as the platform's
-/// per-user limits are. `dataverse` and `graph` carry the transport (in-process, or HTTP to the fake).
+/// One engine per spec, all on one client stack: one limit per service, shared by every client of that service, as
+/// the platform's per-user limits are. `base` carries the transport (in-process, or HTTP to the fake).
 fn engines(
     specs: &[ProvisionSpec],
     concurrency: usize,
-    connector: ClientConnector,
-    graph: ClientOptions,
+    base: ClientOptions,
+    endpoints: Option<dataverse_mi::clients::Endpoints>,
     batch: bool,
 ) -> Result<Vec<Provisioner>, Box<dyn std::error::Error>> {
-    let graph = ClientOptions { shared_limit: Some(ConcurrencyLimit::new(concurrency)), ..graph };
-    let connector = Arc::new(connector);
+    let options =
+        ClientOptions { max_concurrency: concurrency, shared_limit: Some(ConcurrencyLimit::new(concurrency)), ..base };
+    let mut platform = Platform::new(test_token(), options)?;
+    if let Some(endpoints) = endpoints {
+        platform = platform.with_endpoints(endpoints);
+    }
     // Enough environments in flight to keep every slot busy, shared out between the specs in flight: more
     // would only queue on the services' limits and hold memory.
     let per_engine = (concurrency * 4).div_ceil(specs.len().min(SPECS_AT_ONCE)).max(1);
@@ -123,9 +125,7 @@ fn engines(
     };
     let mut out = Vec::new();
     for spec in specs {
-        let identity =
-            identity_api(&spec.identity, &CloudProfile::from(spec.cloud), test_token(), graph.clone(), graph.clone())?;
-        out.push(Provisioner::new(identity, connector.clone(), options.clone()));
+        out.push(Provisioner::for_spec(spec, &platform, options.clone())?);
     }
     Ok(out)
 }
@@ -164,15 +164,8 @@ fn engine_process(
     // One HTTP client (one connection pool) for every engine and environment, as one process should have.
     let transport: Arc<dyn Transport> = Arc::new(ReqwestTransport::new(ReqwestOptions::default())?);
     let base = ClientOptions { retry: RetryOptions::default(), transport: Some(transport), ..ClientOptions::default() };
-    let dataverse = ClientOptions { shared_limit: Some(ConcurrencyLimit::new(concurrency)), ..base.clone() };
-    let endpoints = dataverse_mi::testkit::endpoints_at(url);
-    let mut connector = ClientConnector::new(test_token(), dataverse);
-    if let Some(base_url) = endpoints.dataverse {
-        connector = connector.with_base_url(base_url);
-    }
-    let graph = ClientOptions { base_url: Some(format!("{url}/graph/v1.0/").parse()?), ..base };
     let batch = !std::env::args().any(|a| a == "--no-batch");
-    let engines = engines(&specs, concurrency, connector, graph, batch)?;
+    let engines = engines(&specs, concurrency, base, Some(dataverse_mi::testkit::endpoints_at(url)), batch)?;
     let rss_start = status_kb("VmRSS:");
     rt.block_on(provision_all(&engines, &specs, batch))?;
     println!("{}", serde_json::json!({"peak_rss_kb": peak_rss_kb(), "rss_start_kb": rss_start}));
@@ -306,8 +299,7 @@ fn measure(
         batch_permits: permits,
         ..ClientOptions::default()
     };
-    let dataverse = ClientOptions { shared_limit: Some(ConcurrencyLimit::new(concurrency)), ..base.clone() };
-    let engines = engines(&specs, concurrency, ClientConnector::new(test_token(), dataverse), base, batch)?;
+    let engines = engines(&specs, concurrency, base, None, batch)?;
     let started = Instant::now();
     let chain = rt.block_on(provision_all(&engines, &specs, batch))?;
     let wall = started.elapsed();

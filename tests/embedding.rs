@@ -9,6 +9,7 @@ use dataverse_mi::provision::{
     CertificateSpec, EnvironmentSpec, IdentitySpec, ProvisionOptions, ProvisionSpec, Provisioner,
 };
 use dataverse_mi::testkit::{FakeOptions, FakePlatform, test_token};
+use std::sync::Arc;
 use uuid::Uuid;
 
 const TENANT: Uuid = Uuid::from_u128(0x72f988bf_86f1_41af_91ab_2d7cd011db47);
@@ -41,14 +42,8 @@ async fn a_certificate_held_in_memory() {
     let fake = fake_with(&cert);
     let spec = spec_with(cert.clone().into());
     let server = fake.start().await;
-    let engine = Provisioner::for_spec_at(
-        &spec,
-        test_token(),
-        ClientOptions::default(),
-        ProvisionOptions::default(),
-        server.endpoints(),
-    )
-    .unwrap();
+    let platform = server.client_platform(ClientOptions::default()).unwrap();
+    let engine = Provisioner::for_spec(&spec, &platform, ProvisionOptions::default()).unwrap();
     let plan = engine.plan(&spec).await.unwrap();
     assert!(plan.environments[0].subject.ends_with(&format!("/h/{}", cert.sha256())));
     assert!(engine.apply(&plan).await.is_success());
@@ -266,14 +261,8 @@ struct TwoTeams {
 
 /// An engine for `spec` by the production constructor, at the fake served by `server`.
 fn engine_at(server: &dataverse_mi::testkit::FakeServer, spec: &ProvisionSpec) -> Provisioner {
-    Provisioner::for_spec_at(
-        spec,
-        test_token(),
-        ClientOptions::default(),
-        ProvisionOptions::default(),
-        server.endpoints(),
-    )
-    .unwrap()
+    let platform = server.client_platform(ClientOptions::default()).unwrap();
+    Provisioner::for_spec(spec, &platform, ProvisionOptions::default()).unwrap()
 }
 
 async fn two_teams() -> TwoTeams {
@@ -344,4 +333,61 @@ async fn a_component_bound_to_another_teams_row_is_not_taken_over_silently() {
     assert!(plan.actions.iter().any(|a| matches!(a, dataverse_mi::provision::Action::Bind { .. })), "{plan}");
     assert!(engine.apply(&plan).await.is_success());
     assert!(engine.verify(&ours).await.unwrap().is_ok());
+}
+
+/// A credential that counts what it is asked, per scope.
+#[derive(Debug, Default)]
+struct CountingCredential(std::sync::Mutex<std::collections::BTreeMap<String, usize>>);
+
+#[dataverse_mi::async_trait]
+impl dataverse_mi::auth::TokenSource for CountingCredential {
+    async fn token(&self, scopes: &[&str]) -> Result<dataverse_mi::auth::AccessToken, dataverse_mi::auth::AuthError> {
+        *self.0.lock().unwrap().entry(scopes.join(" ")).or_default() += 1;
+        test_token().token(scopes).await
+    }
+}
+
+/// A service builds one client stack and shares it across concurrent requests: eight teams provisioned at once, on
+/// eight spawned tasks, each with its own engine, fetch one token per scope (Graph, and each environment), not one
+/// per engine or per request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_provisionings_on_one_platform_fetch_one_token_per_scope() {
+    let der = std::fs::read(format!("{}/examples/contoso-plugins.cer", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let cert = Certificate::from_der(&der).unwrap();
+    let fake = FakePlatform::new(FakeOptions::default());
+    let teams: Vec<(Uuid, String)> =
+        (0..8u128).map(|i| (Uuid::from_u128(0xa0 + i), format!("team{i}.crm.dynamics.com"))).collect();
+    for (app, host) in &teams {
+        fake.add_application(*app, &format!("plug-ins of {host}"));
+        fake.add_environment(host, TENANT);
+        fake.add_plugin_assembly(host, "Contoso.Plugins", Some(cert.clone()));
+    }
+    let credential = Arc::new(CountingCredential::default());
+    let options = ClientOptions { transport: Some(fake.transport()), ..ClientOptions::default() };
+    let platform = dataverse_mi::clients::Platform::new(credential.clone(), options).unwrap();
+    let mut tasks = Vec::new();
+    for (app, host) in teams.clone() {
+        let (platform, cert) = (platform.clone(), cert.clone());
+        tasks.push(tokio::spawn(async move {
+            let spec = ProvisionSpec::new(
+                IdentitySpec::app_registration(app),
+                vec![
+                    EnvironmentSpec::new(format!("https://{host}"))
+                        .with_assemblies(["Contoso.Plugins"])
+                        .with_certificate(CertificateSpec::from(cert)),
+                ],
+            );
+            let engine = Provisioner::for_spec(&spec, &platform, ProvisionOptions::default()).unwrap();
+            let plan = engine.plan(&spec).await.unwrap();
+            engine.apply(&plan).await.is_success()
+        }));
+    }
+    for task in tasks {
+        assert!(task.await.unwrap());
+    }
+    let fetched = credential.0.lock().unwrap().clone();
+    assert_eq!(fetched.len(), 1 + teams.len(), "Graph and each environment: {fetched:?}");
+    assert!(fetched.contains_key("https://graph.microsoft.com/.default"), "{fetched:?}");
+    assert!(fetched.values().all(|n| *n == 1), "one fetch per scope: {fetched:?}");
+    assert!(platform.stats().requests() > 0, "the engines counted with the platform's counters");
 }

@@ -351,14 +351,15 @@ async fn a_401_through_the_engines_clients_fetches_a_fresh_token() {
     );
     let server = fake.start().await;
     let tokens = Arc::new(Issuer::default());
-    let engine = Provisioner::for_spec_at(
-        &spec,
+    let platform = dataverse_mi::clients::Platform::new(
         tokens.clone(),
         ClientOptions { retry: exact(), ..ClientOptions::default() },
-        ProvisionOptions { batch: false, ..ProvisionOptions::default() },
-        server.endpoints(),
     )
-    .unwrap();
+    .unwrap()
+    .with_endpoints(server.endpoints());
+    let engine =
+        Provisioner::for_spec(&spec, &platform, ProvisionOptions { batch: false, ..ProvisionOptions::default() })
+            .unwrap();
     // Warm the cache, then have Dataverse refuse the cached token once.
     engine.plan(&spec).await.unwrap();
     let before = tokens.0.load(Ordering::SeqCst);

@@ -670,19 +670,15 @@ async fn what_cannot_work_is_refused_before_any_write() {
 
     // Grants with no ARM client to make them.
     let (fake, spec) = from_nothing(1, created_identity());
+    let platform = fake.client_platform(8, retry()).unwrap();
     let identity = dataverse_mi::provision::api::identity_api(
         &spec.identity,
         &dataverse_mi::cloud::CloudProfile::from(Cloud::Public),
-        dataverse_mi::testkit::test_token(),
-        dataverse_mi::clients::ClientOptions { transport: Some(fake.transport()), ..Default::default() },
-        dataverse_mi::clients::ClientOptions::default(),
+        &platform,
     )
     .unwrap();
-    let connector = std::sync::Arc::new(dataverse_mi::provision::api::ClientConnector::new(
-        dataverse_mi::testkit::test_token(),
-        dataverse_mi::clients::ClientOptions { transport: Some(fake.transport()), ..Default::default() },
-    ));
-    let bare = dataverse_mi::provision::Provisioner::new(identity, connector, ProvisionOptions::default());
+    let bare =
+        dataverse_mi::provision::Provisioner::new(identity, std::sync::Arc::new(platform), ProvisionOptions::default());
     assert!(bare.plan(&spec).await.unwrap_err().to_string().contains("with_access"));
     assert_eq!(fake.writes(), 0);
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use dataverse_mi::auth::{StaticToken, TokenSource};
 use dataverse_mi::cert::{Certificate, CertificateHash};
-use dataverse_mi::clients::{ClientOptions, DataverseClient, GlobalDiscoveryClient, OrgUrl};
+use dataverse_mi::clients::{ClientOptions, DataverseClient, GlobalDiscoveryClient, OrgUrl, Platform};
 use dataverse_mi::cloud::{Cloud, CloudProfile};
 use dataverse_mi::diagnose::{ConfiguredFic, DiagnosisInputs, explain, parse_error};
 use dataverse_mi::entities::PluginTraceLogSetting;
@@ -460,7 +460,7 @@ fn engine_for_spec(args: &SpecArgs, mut spec: ProvisionSpec) -> Result<(Provisio
     spec.take_over |= args.take_over;
     let options = ProvisionOptions { batch: !args.no_batch, ..ProvisionOptions::default() };
     let engine = match &args.testkit_url {
-        None => Provisioner::for_spec(&spec, credential()?, ClientOptions::default(), options)?,
+        None => Provisioner::for_spec(&spec, &Platform::new(credential()?, ClientOptions::default())?, options)?,
         Some(url) => {
             // A fake served by the testkit over loopback: its routes, a token it accepts.
             let token: Arc<dyn TokenSource> =
@@ -475,7 +475,8 @@ fn engine_for_spec(args: &SpecArgs, mut spec: ProvisionSpec) -> Result<(Provisio
                 .arm(format!("{url}/arm/").parse()?)
                 .discovery(format!("{url}/discovery/api/discovery/v2.0/").parse()?)
                 .dataverse(dataverse);
-            Provisioner::for_spec_at(&spec, token, ClientOptions::default(), options, endpoints)?
+            let platform = Platform::new(token, ClientOptions::default())?.with_endpoints(endpoints);
+            Provisioner::for_spec(&spec, &platform, options)?
         }
     };
     Ok((spec, engine))

@@ -11,6 +11,7 @@ mod dataverse;
 mod discovery;
 mod error;
 mod graph;
+mod platform;
 pub mod policy;
 
 use std::sync::Arc;
@@ -41,6 +42,7 @@ pub use error::{ApiError, DATAVERSE_DUPLICATE_KEY, DATAVERSE_NOT_FOUND, ErrorDet
 pub use graph::{
     AppRef, Application, CREATED_TAG, GraphClient, GraphFederatedIdentityCredential, ServicePrincipal, UpsertOutcome,
 };
+pub use platform::{DEFAULT_DATAVERSE_CONCURRENCY, DataverseBaseUrl, Endpoints, Platform};
 
 /// Options every client takes.
 #[derive(Debug, Clone)]
@@ -67,9 +69,7 @@ pub struct ClientOptions {
     /// The token cache, shared by as many clients as you like: then it is the only one, so the token a service
     /// refused with a 401 is dropped for every client that shares it, and the next request fetches a fresh one.
     /// When set, it supplies the tokens (its own credential), not the credential given to the client. `None`
-    /// makes one per client around the client's credential. [`Provisioner::for_spec`](
-    /// crate::provision::Provisioner::for_spec) and [`ClientConnector`](crate::provision::api::ClientConnector) set
-    /// one for all the clients they make.
+    /// makes one per client around the client's credential. A [`Platform`] sets one for all the clients it makes.
     pub token_cache: Option<Arc<TokenCache>>,
     /// The caller's policies run once per call, before the time budget and the retries (see [`policy`]).
     pub per_call_policies: Vec<Arc<dyn Policy>>,

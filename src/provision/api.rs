@@ -572,77 +572,14 @@ pub trait DataverseConnector: Send + Sync + fmt::Debug {
     fn connect(&self, org_url: &str) -> Result<Arc<dyn DataverseApi>, ApiError>;
 }
 
-/// Maps an organization to the base URL of its Web API (with `/api/data/v9.2/`), for environments reached
-/// somewhere else than at their own host: a proxy, or a loopback fake (the testkit's `FakeServer::endpoints`).
-pub type DataverseBaseUrl = Arc<dyn Fn(&crate::clients::OrgUrl) -> Result<url::Url, ApiError> + Send + Sync>;
+/// Each organization's Web API base URL (moved to [`clients`](crate::clients)).
+pub use crate::clients::DataverseBaseUrl;
 
-/// The connector the front ends use: a [`DataverseClient`] per organization URL, all sharing one token cache
-/// and the options given (e.g. a shared concurrency limit and request counters). Clients are made on demand and
-/// not kept: with the shared token cache they cost a few allocations, and keeping one per environment would
-/// make memory grow with the number of environments.
-///
-/// Organization URLs must be Dataverse hosts (`*.dynamics.com` and the other clouds' suffixes), whatever the
-/// transport: a custom transport does not turn the check off. A connector given base URLs
-/// ([`with_base_url`](Self::with_base_url)) or told so ([`accepting_any_host`](Self::accepting_any_host)) takes
-/// any host.
-pub struct ClientConnector {
-    credential: Arc<dyn crate::auth::TokenSource>,
-    options: crate::clients::ClientOptions,
-    base_url: Option<DataverseBaseUrl>,
-    any_host: bool,
-}
-
-impl fmt::Debug for ClientConnector {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientConnector")
-            .field("options", &self.options)
-            .field("base_url", &self.base_url.is_some())
-            .field("any_host", &self.any_host)
-            .finish()
-    }
-}
-
-impl ClientConnector {
-    /// Real environments: organization URLs must be Dataverse hosts. Without a transport in `options`, one
-    /// default transport (one HTTP client, its connection pool and TLS configuration) is made here and shared by
-    /// every environment's client.
-    pub fn new(credential: Arc<dyn crate::auth::TokenSource>, mut options: crate::clients::ClientOptions) -> Self {
-        // One token cache for every environment's client (the one in `options` when given): a token refused
-        // with a 401 is dropped where every client looks.
-        options.token_cache.get_or_insert_with(|| Arc::new(crate::auth::TokenCache::new(credential.clone())));
-        if options.transport.is_none() {
-            // On failure, each client's own attempt reports the error when an environment is reached.
-            options.transport = crate::clients::default_transport().ok();
-        }
-        ClientConnector { credential, options, base_url: None, any_host: false }
-    }
-
-    /// Each organization's Web API at the URL `base_url` gives for it (and any host accepted).
-    pub fn with_base_url(mut self, base_url: DataverseBaseUrl) -> Self {
-        self.base_url = Some(base_url);
-        self.any_host = true;
-        self
-    }
-
-    /// Organization URLs of any host accepted (a fake or a test double that serves made-up hosts).
-    pub fn accepting_any_host(mut self) -> Self {
-        self.any_host = true;
-        self
-    }
-}
-
-impl DataverseConnector for ClientConnector {
+/// The production connector: each organization's [`DataverseClient`] is a view of the one [`Platform`](
+/// crate::clients::Platform) (its transport, token cache, counters and Dataverse concurrency limit), made on demand.
+impl DataverseConnector for crate::clients::Platform {
     fn connect(&self, org_url: &str) -> Result<Arc<dyn DataverseApi>, ApiError> {
-        let mut options = self.options.clone();
-        let org = if self.any_host {
-            crate::clients::OrgUrl::any_host(org_url)?
-        } else {
-            crate::clients::OrgUrl::parse(org_url)?
-        };
-        if let Some(base_url) = &self.base_url {
-            options.base_url = Some(base_url(&org)?);
-        }
-        Ok(Arc::new(DataverseClient::new(org, self.credential.clone(), options)?))
+        Ok(Arc::new(self.dataverse(org_url)?))
     }
 }
 
@@ -650,24 +587,18 @@ impl DataverseConnector for ClientConnector {
 pub fn identity_api(
     spec: &super::IdentitySpec,
     cloud: &crate::cloud::CloudProfile,
-    credential: Arc<dyn crate::auth::TokenSource>,
-    graph_options: crate::clients::ClientOptions,
-    arm_options: crate::clients::ClientOptions,
+    platform: &crate::clients::Platform,
 ) -> Result<Arc<dyn IdentityApi>, ApiError> {
     Ok(match spec {
         super::IdentitySpec::AppRegistration { app_id: Some(app_id), .. } => {
-            Arc::new(GraphIdentity::new(GraphClient::new(cloud, credential, graph_options)?, *app_id))
+            Arc::new(GraphIdentity::new(platform.graph(cloud)?, *app_id))
         }
-        super::IdentitySpec::AppRegistration { app_id: None, display_name, create, .. } => {
-            Arc::new(GraphIdentity::by_display_name(
-                GraphClient::new(cloud, credential, graph_options)?,
-                display_name.clone().unwrap_or_default(),
-                *create,
-            ))
-        }
+        super::IdentitySpec::AppRegistration { app_id: None, display_name, create, .. } => Arc::new(
+            GraphIdentity::by_display_name(platform.graph(cloud)?, display_name.clone().unwrap_or_default(), *create),
+        ),
         super::IdentitySpec::UserAssigned { subscription_id, resource_group, name, create } => {
             let mut api = ArmIdentity::new(
-                ArmClient::new(cloud, credential, arm_options)?,
+                platform.arm(cloud)?,
                 UserAssignedIdentityRef {
                     subscription_id: subscription_id.clone(),
                     resource_group: resource_group.clone(),
@@ -685,56 +616,7 @@ pub fn identity_api(
 /// The role assignment API (ARM) for a spec's grants, for [`Provisioner::with_access`](super::Provisioner::with_access).
 pub fn access_api(
     cloud: &crate::cloud::CloudProfile,
-    credential: Arc<dyn crate::auth::TokenSource>,
-    arm_options: crate::clients::ClientOptions,
+    platform: &crate::clients::Platform,
 ) -> Result<Arc<dyn AccessApi>, ApiError> {
-    Ok(Arc::new(ArmClient::new(cloud, credential, arm_options)?))
-}
-
-#[cfg(all(test, feature = "reqwest"))]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_default_connector_shares_one_transport_and_reaches_only_dataverse_hosts() {
-        let token = Arc::new(crate::auth::StaticToken::new(
-            crate::secret::Secret::new("t"),
-            std::time::SystemTime::now() + std::time::Duration::from_secs(60),
-        ));
-        let connector = ClientConnector::new(token, crate::clients::ClientOptions::default());
-        assert!(connector.options.transport.is_some(), "made once, shared by every environment's client");
-        assert!(connector.connect("https://contoso.crm.dynamics.com").is_ok());
-        assert!(connector.connect("https://contoso.crm4.dynamics.com").is_ok());
-        assert!(connector.connect("https://evil.example.com").is_err(), "a token is never sent elsewhere");
-    }
-
-    #[derive(Debug)]
-    struct NoNetwork;
-
-    #[async_trait]
-    impl crate::http::Transport for NoNetwork {
-        async fn send(
-            &self,
-            _: http::Request<bytes::Bytes>,
-        ) -> Result<http::Response<bytes::Bytes>, crate::http::TransportError> {
-            Err(crate::http::TransportError::new(crate::http::TransportErrorKind::Other, "no network in this test"))
-        }
-    }
-
-    #[test]
-    fn a_custom_transport_keeps_the_host_check_unless_told_otherwise() {
-        let token: Arc<dyn crate::auth::TokenSource> = Arc::new(crate::auth::StaticToken::new(
-            crate::secret::Secret::new("t"),
-            std::time::SystemTime::now() + std::time::Duration::from_secs(60),
-        ));
-        let options = crate::clients::ClientOptions {
-            transport: Some(Arc::new(NoNetwork)),
-            ..crate::clients::ClientOptions::default()
-        };
-        let connector = ClientConnector::new(token.clone(), options.clone());
-        assert!(connector.connect("https://contoso.crm.dynamics.com").is_ok());
-        assert!(connector.connect("https://evil.example.com").is_err(), "a custom transport does not turn it off");
-        let fake = ClientConnector::new(token, options).accepting_any_host();
-        assert!(fake.connect("https://made-up.example.test").is_ok());
-    }
+    Ok(Arc::new(platform.arm(cloud)?))
 }

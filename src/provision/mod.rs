@@ -20,6 +20,7 @@ mod spec;
 mod watch;
 mod wiring;
 
+pub use crate::clients::{DEFAULT_DATAVERSE_CONCURRENCY, Endpoints};
 pub use engine::{
     Action, ActionError, ActionResult, ActionStatus, ApplyOutcome, ApplyReport, AssemblyInPackage, ComponentReport,
     ComponentState, ComponentStatus, ComponentWarning, DestroyOptions, DestroyPlan, DestroyReport, DestroyStep,
@@ -32,7 +33,6 @@ pub use spec::{
     RefusedCredential, SpecError,
 };
 pub use watch::{EnvironmentWatch, SinceError, TokenFailure, WatchOptions, WatchReport, parse_since};
-pub use wiring::{DEFAULT_DATAVERSE_CONCURRENCY, Endpoints};
 
 use crate::cert::CertificateError;
 use crate::clients::{ApiError, ComponentKind};
@@ -227,7 +227,7 @@ impl ProvisionError {
         ProvisionError::Api { org_url: Some(org_url.to_owned()), source }
     }
 
-    fn identity(source: ApiError) -> Self {
+    pub(crate) fn identity(source: ApiError) -> Self {
         ProvisionError::Api { org_url: None, source }
     }
 

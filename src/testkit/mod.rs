@@ -936,18 +936,28 @@ impl FakePlatform {
         retry: crate::http::RetryOptions,
         options: crate::provision::ProvisionOptions,
     ) -> Result<FakeClients, crate::provision::ProvisionError> {
-        let stats = Arc::new(crate::clients::RequestStats::default());
+        let platform = self.client_platform(concurrency, retry).map_err(crate::provision::ProvisionError::identity)?;
+        // The production constructor, with the fake's in-process transport (it routes by the real host names).
+        let provisioner = crate::provision::Provisioner::for_spec(spec, &platform, options)?;
+        Ok(FakeClients { provisioner, stats: platform.stats().clone() })
+    }
+
+    /// The client stack ([`Platform`](crate::clients::Platform)) on this fake's in-process transport, with a test
+    /// token: `concurrency` requests at most in flight per service (Dataverse shared by every environment), with the
+    /// given retry policy. The real host names are used: the transport routes by them.
+    pub fn client_platform(
+        &self,
+        concurrency: usize,
+        retry: crate::http::RetryOptions,
+    ) -> Result<crate::clients::Platform, ApiError> {
         let client = ClientOptions {
             retry,
             max_concurrency: concurrency,
             transport: Some(self.transport()),
-            stats: Some(stats.clone()),
             shared_limit: Some(crate::clients::ConcurrencyLimit::new(concurrency)),
             ..ClientOptions::default()
         };
-        // The production constructor, with the fake's in-process transport (it routes by the real host names).
-        let provisioner = crate::provision::Provisioner::for_spec(spec, test_token(), client, options)?;
-        Ok(FakeClients { provisioner, stats })
+        crate::clients::Platform::new(test_token(), client)
     }
 }
 
@@ -1025,23 +1035,29 @@ impl FakeServer {
         ArmClient::new(&CloudProfile::from(Cloud::Public), test_token(), self.arm_options())
     }
 
-    /// Where the fake's services are, for [`Provisioner::for_spec_at`](crate::provision::Provisioner::for_spec_at):
-    /// [`endpoints_at`] this server's URI.
+    /// Where the fake's services are ([`endpoints_at`] this server's URI), for
+    /// [`Platform::with_endpoints`](crate::clients::Platform::with_endpoints).
     pub fn endpoints(&self) -> crate::provision::Endpoints {
         endpoints_at(&self.uri())
     }
 
+    /// The client stack ([`Platform`](crate::clients::Platform)) reaching this fake over loopback HTTP, with a test
+    /// token and the given options: the default transport, at [`FakeServer::endpoints`].
+    pub fn client_platform(&self, options: ClientOptions) -> Result<crate::clients::Platform, ApiError> {
+        Ok(crate::clients::Platform::new(test_token(), options)?.with_endpoints(self.endpoints()))
+    }
+
     /// An engine wired to this fake over loopback HTTP, by the production constructor
-    /// ([`Provisioner::for_spec_at`](crate::provision::Provisioner::for_spec_at)) at [`FakeServer::endpoints`].
+    /// ([`Provisioner::for_spec`](crate::provision::Provisioner::for_spec)) on [`client_platform`](
+    /// Self::client_platform) with the default options.
     pub fn provisioner(
         &self,
         spec: &crate::provision::ProvisionSpec,
         options: crate::provision::ProvisionOptions,
     ) -> Result<FakeClients, crate::provision::ProvisionError> {
-        let stats = Arc::new(crate::clients::RequestStats::default());
-        let client = ClientOptions { stats: Some(stats.clone()), ..ClientOptions::default() };
-        let provisioner =
-            crate::provision::Provisioner::for_spec_at(spec, test_token(), client, options, self.endpoints())?;
-        Ok(FakeClients { provisioner, stats })
+        let platform =
+            self.client_platform(ClientOptions::default()).map_err(crate::provision::ProvisionError::identity)?;
+        let provisioner = crate::provision::Provisioner::for_spec(spec, &platform, options)?;
+        Ok(FakeClients { provisioner, stats: platform.stats().clone() })
     }
 }
