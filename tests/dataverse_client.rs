@@ -561,7 +561,7 @@ fn batch_answer(parts: &[(u16, &str)]) -> ResponseTemplate {
 
 #[tokio::test]
 async fn reads_in_one_batch_each_answer_typed() {
-    use dataverse_mi::clients::{DataverseAnswer, DataverseRead};
+    use dataverse_mi::clients::{Batch, dataverse::requests};
     let server = MockServer::start().await;
     catch_all(&server).await;
     let missing = Uuid::from_u128(7);
@@ -577,26 +577,23 @@ async fn reads_in_one_batch_each_answer_typed() {
         .mount(&server)
         .await;
     let client = dataverse(&server);
-    let reads = [
-        DataverseRead::Organization,
-        DataverseRead::ManagedIdentities("applicationid eq 0b5a7d2c-6f4e-4d3a-9c1b-2a8e7f6d5c4b".into()),
-        DataverseRead::Assembly(missing),
-    ];
-    let answers = client.read_batch(&reads).await;
-    assert_eq!(answers.len(), 3);
-    match &answers[0] {
-        Ok(DataverseAnswer::Organization(o)) => {
-            assert_eq!(
-                o.environment_id.map(|e| e.to_string()).as_deref(),
-                Some("Default-72f988bf-86f1-41af-91ab-2d7cd011db47")
-            )
-        }
-        other => panic!("{other:?}"),
-    }
-    assert!(matches!(&answers[1], Ok(DataverseAnswer::ManagedIdentities(rows)) if rows.is_empty()));
-    let err = answers[2].as_ref().unwrap_err();
+    let mut batch = Batch::new();
+    let organization = batch.add(requests::current_organization());
+    let rows = batch.add(requests::managed_identities(Some("applicationid eq 0b5a7d2c-6f4e-4d3a-9c1b-2a8e7f6d5c4b")));
+    let assembly = batch.add(requests::plugin_assembly(missing));
+    let mut answers = client.send_batch(&batch).await;
+    assert_eq!(answers.round_trips(), 1);
+    assert!(answers.failed_as_a_whole().is_none());
+    let o = answers.take(organization).unwrap();
+    assert_eq!(
+        o.environment_id.map(|e| e.to_string()).as_deref(),
+        Some("Default-72f988bf-86f1-41af-91ab-2d7cd011db47")
+    );
+    assert!(answers.take(rows).unwrap().is_empty());
+    let err = answers.take(assembly).unwrap_err();
     assert!(err.is_not_found(), "the inner 404, typed as the single request's: {err:?}");
     assert_eq!(err.service_code(), Some("0x80040217"));
+    assert!(answers.take(assembly).is_err(), "an answer is taken once");
     // What was sent: one multipart body with each GET, absolute URLs, no body.
     let sent = &server.received_requests().await.unwrap()[0];
     let content_type = sent.headers.get("content-type").unwrap().to_str().unwrap().to_owned();
@@ -607,9 +604,11 @@ async fn reads_in_one_batch_each_answer_typed() {
     assert!(text.contains(&format!("pluginassemblies({missing})?%24select=")), "{text}");
 }
 
+/// A batch answered with something that is not a batch answer fails as a whole, with a typed error for every
+/// request: the client does not send the requests again behind the caller's back (the engine decides that).
 #[tokio::test]
-async fn a_batch_that_is_not_a_batch_answer_falls_back_to_single_reads() {
-    use dataverse_mi::clients::{DataverseAnswer, DataverseRead};
+async fn a_batch_that_is_not_a_batch_answer_fails_as_a_whole() {
+    use dataverse_mi::clients::{Batch, dataverse::requests};
     let server = MockServer::start().await;
     catch_all(&server).await;
     Mock::given(method("POST"))
@@ -617,7 +616,6 @@ async fn a_batch_that_is_not_a_batch_answer_falls_back_to_single_reads() {
         .respond_with(json(json!({"not": "multipart"})))
         .mount(&server)
         .await;
-    Mock::given(method("GET")).and(path("/api/data/v9.2/WhoAmI")).respond_with(json(json!({}))).mount(&server).await;
     Mock::given(method("GET"))
         .and(path("/api/data/v9.2/pluginpackages"))
         .respond_with(json(
@@ -626,13 +624,20 @@ async fn a_batch_that_is_not_a_batch_answer_falls_back_to_single_reads() {
         .expect(1)
         .mount(&server)
         .await;
-    let answers = dataverse(&server).read_batch(&[DataverseRead::AllPackages]).await;
-    assert!(matches!(&answers[0], Ok(DataverseAnswer::Packages(p)) if p.len() == 1), "{answers:?}");
+    let client = dataverse(&server);
+    let mut batch = Batch::new();
+    let packages = batch.add(requests::plugin_packages());
+    let mut answers = client.send_batch(&batch).await;
+    assert!(matches!(answers.failed_as_a_whole(), Some(ApiError::Decode { .. })), "{answers:?}");
+    assert!(matches!(answers.take(packages), Err(ApiError::Decode { .. })));
+    // The same values, one by one, when the caller asks.
+    let mut answers = client.send_each(&batch).await;
+    assert_eq!(answers.take(packages).unwrap().len(), 1);
 }
 
 #[tokio::test]
 async fn a_change_set_refers_to_the_created_row_and_fails_typed() {
-    use dataverse_mi::clients::DataverseWrite;
+    use dataverse_mi::clients::{Batch, dataverse::requests};
     let server = MockServer::start().await;
     catch_all(&server).await;
     // The change set failed: the service answers with the one response that failed it.
@@ -650,12 +655,11 @@ async fn a_change_set_refers_to_the_created_row_and_fails_typed() {
         Uuid::from_u128(3),
         SubjectFormatVersion::V2,
     );
-    let writes = [
-        DataverseWrite::CreateRow(row.clone()),
-        DataverseWrite::Bind(ComponentKind::PluginAssembly, Uuid::from_u128(4), row.id),
-        DataverseWrite::Bind(ComponentKind::PluginPackage, Uuid::from_u128(5), Uuid::from_u128(6)),
-    ];
-    let err = dataverse(&server).write_change_set(&writes).await.unwrap_err();
+    let mut writes = Batch::new();
+    writes.add(requests::create_managed_identity(&row));
+    writes.add(requests::bind(ComponentKind::PluginAssembly, Uuid::from_u128(4), row.id));
+    writes.add(requests::bind(ComponentKind::PluginPackage, Uuid::from_u128(5), Uuid::from_u128(6)));
+    let err = dataverse(&server).send_change_set(&writes).await.unwrap_err();
     assert!(err.is_conflict(), "{err:?}");
     let sent = &server.received_requests().await.unwrap()[0];
     let text = String::from_utf8_lossy(&sent.body);
@@ -670,7 +674,7 @@ async fn a_change_set_refers_to_the_created_row_and_fails_typed() {
 /// A batch holds one concurrency permit, or one per inner request (`BatchPermits::PerRequest`).
 #[tokio::test]
 async fn a_batch_holds_the_permits_its_accounting_says() {
-    use dataverse_mi::clients::{BatchPermits, ClientOptions, ConcurrencyLimit, DataverseClient, DataverseRead};
+    use dataverse_mi::clients::{BatchPermits, ClientOptions, ConcurrencyLimit, DataverseClient, dataverse::requests};
     use dataverse_mi::http::{Transport, TransportError};
     use std::sync::{Arc, Mutex};
     #[derive(Debug)]
@@ -698,9 +702,11 @@ async fn a_batch_holds_the_permits_its_accounting_says() {
         let client =
             DataverseClient::new(OrgUrl::parse("https://contoso.crm.dynamics.com").unwrap(), common::token(), options)
                 .unwrap();
-        let reads = [DataverseRead::Organization, DataverseRead::AllAssemblies, DataverseRead::AllPackages];
-        let _ = client.read_batch(&reads).await;
-        // The batch first (then, as it failed, each read alone with one permit).
+        let mut reads = dataverse_mi::clients::Batch::new();
+        reads.add(requests::current_organization());
+        reads.add(requests::plugin_assemblies());
+        reads.add(requests::plugin_packages());
+        let _ = client.send_batch(&reads).await;
         assert_eq!(observe.1.lock().unwrap()[0], 8 - held, "{permits:?}");
     }
 }

@@ -3,18 +3,15 @@
 use std::fmt;
 use std::sync::Arc;
 
-use http::Method;
-use http::header::HeaderName;
 use serde::{Deserialize, Serialize};
 use url::Url;
 use uuid::Uuid;
 
-use super::batch::{BatchPart, BatchRequest, BatchResponse};
-use super::{ApiError, Call, ClientOptions, Created, Pipeline, Service, any_of, check_base};
+use super::{Answers, ApiError, Batch, ClientOptions, Created, Pipeline, Request, Service, check_base};
 use crate::auth::TokenSource;
 use crate::entities::{
-    ManagedIdentity, ManagedIdentityBinding, NewManagedIdentity, OrganizationDetail, PluginAssembly, PluginPackage,
-    PluginTraceLog, PluginTraceLogSetting, RetrieveCurrentOrganizationResponse,
+    ManagedIdentity, NewManagedIdentity, OrganizationDetail, PluginAssembly, PluginPackage, PluginTraceLog,
+    PluginTraceLogSetting,
 };
 use crate::subject::SubjectFormatVersion;
 
@@ -226,8 +223,6 @@ const MI_SELECT: &str =
     "managedidentityid,name,applicationid,tenantid,credentialsource,subjectscope,version,identitytype,statecode";
 const ASSEMBLY_SELECT: &str = "pluginassemblyid,name,version,culture,publickeytoken,isolationmode,sourcetype,_packageid_value,_managedidentityid_value";
 const PACKAGE_SELECT: &str = "pluginpackageid,name,uniquename,version,_managedidentityid_value";
-const PAGE_SIZE: (HeaderName, &str) = (HeaderName::from_static("prefer"), "odata.maxpagesize=500");
-static PAGE_HEADERS: [(HeaderName, &str); 1] = [PAGE_SIZE];
 
 /// A client of one environment's Dataverse Web API (`https://{org}/api/data/v9.2/`).
 ///
@@ -246,10 +241,6 @@ static PAGE_HEADERS: [(HeaderName, &str); 1] = [PAGE_SIZE];
 pub struct DataverseClient {
     pipeline: Pipeline,
     org: OrgUrl,
-}
-
-fn ms_header(name: &'static str) -> HeaderName {
-    HeaderName::from_static(name)
 }
 
 impl DataverseClient {
@@ -274,39 +265,49 @@ impl DataverseClient {
         self.pipeline.scope()
     }
 
-    fn call(&self, operation: &'static str, method: Method, path: &str) -> Result<Call, ApiError> {
-        Ok(Call::new(operation, method, self.pipeline.url(path)?)
-            .header(ms_header("odata-maxversion"), "4.0")
-            .header(ms_header("odata-version"), "4.0"))
+    /// Sends one request (from [`requests`]) and reads its answer with its decoder: every page of a collection.
+    ///
+    /// ```no_run
+    /// # async fn f(client: dataverse_mi::clients::DataverseClient) -> Result<(), dataverse_mi::clients::ApiError> {
+    /// use dataverse_mi::clients::dataverse::requests;
+    /// let rows = client.send(requests::managed_identities(Some("statecode eq 0"))).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn send<T: Send + 'static>(&self, request: Request<T>) -> Result<T, ApiError> {
+        self.pipeline.execute(request).await
     }
 
-    fn query(&self, operation: &'static str, set: &str, select: &str, filter: Option<&str>) -> Result<Call, ApiError> {
-        let mut call = self.call(operation, Method::GET, set)?;
-        {
-            let mut q = call.url.query_pairs_mut();
-            q.append_pair("$select", select);
-            if let Some(f) = filter {
-                q.append_pair("$filter", f);
-            }
-        }
-        call = call.header(PAGE_SIZE.0.clone(), PAGE_SIZE.1);
-        Ok(call)
+    /// Sends a batch of requests in `$batch` round trips (one for up to 1,000 requests; `Prefer:
+    /// odata.continue-on-error`, so one failing request does not stop the others): each answer read by its own
+    /// request's decoder, a collection's further pages read alone. Requests answered 429 are sent again in a new
+    /// batch after the wait they ask for. A batch that fails as a whole (not sent, not answered, not readable) is
+    /// every request's error, of its kind (`is_throttled`, `status`, ...); nothing is sent again one by one behind
+    /// the caller's back: [`send_each`](Self::send_each) does that when asked.
+    pub async fn send_batch(&self, batch: &Batch) -> Answers {
+        self.pipeline.send_dataverse_batch(batch).await
+    }
+
+    /// Sends each request of a batch on its own (concurrently, within the client's concurrency limit).
+    pub async fn send_each(&self, batch: &Batch) -> Answers {
+        self.pipeline.send_each(batch).await
+    }
+
+    /// Sends a batch as one change set: its requests succeed or fail together, in order. A request naming the row an
+    /// earlier one creates ([`requests::create_managed_identity`]) refers to it by `Content-ID`. The error is the
+    /// failing request's, typed as its single request's would be; a change set answered 429 is sent again after the
+    /// wait it asks for.
+    pub async fn send_change_set(&self, batch: &Batch) -> Result<Answers, ApiError> {
+        self.pipeline.send_change_set(batch).await
     }
 
     /// `RetrieveCurrentOrganization`: the environment id, tenant id, organization id and names.
     pub async fn retrieve_current_organization(&self) -> Result<OrganizationDetail, ApiError> {
-        let call = self.call(
-            "retrieve current organization",
-            Method::GET,
-            "RetrieveCurrentOrganization(AccessType=Microsoft.Dynamics.CRM.EndpointAccessType'Default')",
-        )?;
-        let r: RetrieveCurrentOrganizationResponse = self.pipeline.json(call).await?;
-        Ok(r.detail)
+        self.send(requests::current_organization()).await
     }
 
     /// `WhoAmI`.
     pub async fn who_am_i(&self) -> Result<WhoAmI, ApiError> {
-        self.pipeline.json(self.call("who am i", Method::GET, "WhoAmI")?).await
+        self.send(requests::who_am_i()).await
     }
 
     /// Creates a managed identity row with its client-chosen id and returns it as stored, or, when the service
@@ -319,48 +320,32 @@ impl DataverseClient {
         &self,
         row: &NewManagedIdentity,
     ) -> Result<Created<ManagedIdentity>, ApiError> {
-        let call = self
-            .call("create managed identity", Method::POST, "managedidentities")?
-            .header(ms_header("prefer"), "return=representation")
-            .json(row)?
-            .retry_safe(true);
-        self.pipeline.created(call).await
+        self.send(requests::create_managed_identity(row)).await
     }
 
     /// Reads a managed identity row.
     pub async fn get_managed_identity(&self, id: Uuid) -> Result<ManagedIdentity, ApiError> {
-        let mut call = self.call("get managed identity", Method::GET, &format!("managedidentities({id})"))?;
-        call.url.query_pairs_mut().append_pair("$select", MI_SELECT);
-        self.pipeline.json(call).await
+        self.send(requests::managed_identity(id)).await
     }
 
     /// Lists managed identity rows, optionally filtered (an OData `$filter` expression), every page.
     pub async fn list_managed_identities(&self, filter: Option<&str>) -> Result<Vec<ManagedIdentity>, ApiError> {
-        let call = self.query("list managed identities", "managedidentities", MI_SELECT, filter)?;
-        self.pipeline.all_pages(call, &[PAGE_SIZE]).await
+        self.send(requests::managed_identities(filter)).await
     }
 
     /// Updates columns of an existing row (`If-Match: *`: never creates one). Safe to retry: it sets values.
     pub async fn update_managed_identity(&self, id: Uuid, update: &ManagedIdentityUpdate) -> Result<(), ApiError> {
-        let call = self
-            .call("update managed identity", Method::PATCH, &format!("managedidentities({id})"))?
-            .header(http::header::IF_MATCH, "*")
-            .json(update)?
-            .retry_safe(true);
-        self.pipeline.empty(call).await.map(drop)
+        self.send(requests::update_managed_identity(id, update)).await
     }
 
     /// Deletes a managed identity row (which also clears the components' links to it).
     pub async fn delete_managed_identity(&self, id: Uuid) -> Result<(), ApiError> {
-        let call = self.call("delete managed identity", Method::DELETE, &format!("managedidentities({id})"))?;
-        self.pipeline.empty(call).await.map(drop)
+        self.send(requests::delete_managed_identity(id)).await
     }
 
     /// Reads a plug-in assembly.
     pub async fn get_plugin_assembly(&self, id: Uuid) -> Result<PluginAssembly, ApiError> {
-        let mut call = self.call("get plug-in assembly", Method::GET, &format!("pluginassemblies({id})"))?;
-        call.url.query_pairs_mut().append_pair("$select", ASSEMBLY_SELECT);
-        self.pipeline.json(call).await
+        self.send(requests::plugin_assembly(id)).await
     }
 
     /// Finds plug-in assemblies by name, many names in one `$filter` (names are escaped).
@@ -368,22 +353,17 @@ impl DataverseClient {
         if names.is_empty() {
             return Ok(Vec::new());
         }
-        let filter = any_of("name", names);
-        let call = self.query("find plug-in assemblies", "pluginassemblies", ASSEMBLY_SELECT, Some(&filter))?;
-        self.pipeline.all_pages(call, &[PAGE_SIZE]).await
+        self.send(requests::plugin_assemblies_named(names)).await
     }
 
     /// Lists every plug-in assembly.
     pub async fn list_plugin_assemblies(&self) -> Result<Vec<PluginAssembly>, ApiError> {
-        let call = self.query("list plug-in assemblies", "pluginassemblies", ASSEMBLY_SELECT, None)?;
-        self.pipeline.all_pages(call, &[PAGE_SIZE]).await
+        self.send(requests::plugin_assemblies()).await
     }
 
     /// Reads a plug-in package.
     pub async fn get_plugin_package(&self, id: Uuid) -> Result<PluginPackage, ApiError> {
-        let mut call = self.call("get plug-in package", Method::GET, &format!("pluginpackages({id})"))?;
-        call.url.query_pairs_mut().append_pair("$select", PACKAGE_SELECT);
-        self.pipeline.json(call).await
+        self.send(requests::plugin_package(id)).await
     }
 
     /// Finds plug-in packages by unique name, many in one `$filter` (names are escaped).
@@ -391,15 +371,12 @@ impl DataverseClient {
         if unique_names.is_empty() {
             return Ok(Vec::new());
         }
-        let filter = any_of("uniquename", unique_names);
-        let call = self.query("find plug-in packages", "pluginpackages", PACKAGE_SELECT, Some(&filter))?;
-        self.pipeline.all_pages(call, &[PAGE_SIZE]).await
+        self.send(requests::plugin_packages_named(unique_names)).await
     }
 
     /// Lists every plug-in package.
     pub async fn list_plugin_packages(&self) -> Result<Vec<PluginPackage>, ApiError> {
-        let call = self.query("list plug-in packages", "pluginpackages", PACKAGE_SELECT, None)?;
-        self.pipeline.all_pages(call, &[PAGE_SIZE]).await
+        self.send(requests::plugin_packages()).await
     }
 
     /// The managed identity rows, plug-in assemblies and plug-in packages of the environment, read at once: what
@@ -415,40 +392,17 @@ impl DataverseClient {
 
     /// Binds a component to a managed identity row (`If-Match: *`: the component must exist). Safe to retry.
     pub async fn bind(&self, kind: ComponentKind, component: Uuid, managed_identity: Uuid) -> Result<(), ApiError> {
-        self.set_binding(kind, component, &ManagedIdentityBinding::bind(managed_identity), "bind component").await
+        self.send(requests::bind(kind, component, managed_identity)).await
     }
 
     /// Removes a component's binding. Safe to retry.
     pub async fn unbind(&self, kind: ComponentKind, component: Uuid) -> Result<(), ApiError> {
-        self.set_binding(kind, component, &ManagedIdentityBinding::unbind(), "unbind component").await
-    }
-
-    async fn set_binding(
-        &self,
-        kind: ComponentKind,
-        component: Uuid,
-        body: &ManagedIdentityBinding,
-        operation: &'static str,
-    ) -> Result<(), ApiError> {
-        let call = self
-            .call(operation, Method::PATCH, &format!("{}({component})", kind.entity_set()))?
-            .header(http::header::IF_MATCH, "*")
-            .json(body)?
-            .retry_safe(true);
-        self.pipeline.empty(call).await.map(drop)
+        self.send(requests::unbind(kind, component)).await
     }
 
     /// The managed identity a component is bound to, if any.
     pub async fn binding(&self, kind: ComponentKind, component: Uuid) -> Result<Option<Uuid>, ApiError> {
-        #[derive(Deserialize)]
-        struct Row {
-            #[serde(rename = "_managedidentityid_value", default)]
-            managed_identity: Option<Uuid>,
-        }
-        let mut call = self.call("read binding", Method::GET, &format!("{}({component})", kind.entity_set()))?;
-        call.url.query_pairs_mut().append_pair("$select", "_managedidentityid_value");
-        let row: Row = self.pipeline.json(call).await?;
-        Ok(row.managed_identity)
+        self.send(requests::binding(kind, component)).await
     }
 
     /// Plug-in trace log rows created after `since` (ISO 8601, e.g. `2026-11-22T10:00:00Z`), oldest first, every
@@ -458,7 +412,7 @@ impl DataverseClient {
         since: &str,
         type_prefix: Option<&str>,
     ) -> Result<Vec<PluginTraceLog>, ApiError> {
-        self.pipeline.all_pages(self.trace_log_call(since, type_prefix)?, &PAGE_HEADERS).await
+        self.send(requests::plugin_trace_logs(since, type_prefix)).await
     }
 
     /// [`list_plugin_trace_logs`](Self::list_plugin_trace_logs) page by page, as the pages come: a reader keeps one
@@ -468,49 +422,16 @@ impl DataverseClient {
         since: &str,
         type_prefix: Option<&str>,
     ) -> futures_util::stream::BoxStream<'_, Result<Vec<PluginTraceLog>, ApiError>> {
-        match self.trace_log_call(since, type_prefix) {
-            Ok(call) => Box::pin(self.pipeline.pages(call, &PAGE_HEADERS)),
+        let request = requests::plugin_trace_logs(since, type_prefix);
+        match self.pipeline.call_of(&request.head) {
+            Ok(call) => Box::pin(self.pipeline.pages(call, &requests::PAGE_HEADERS)),
             Err(e) => Box::pin(futures_util::stream::once(async move { Err(e) })),
         }
     }
 
-    fn trace_log_call(&self, since: &str, type_prefix: Option<&str>) -> Result<super::Call, ApiError> {
-        let valid =
-            !since.is_empty() && since.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | ':' | '.' | '+'));
-        if !valid {
-            return Err(ApiError::invalid("time", format!("'{since}' is not an ISO 8601 time")));
-        }
-        let mut filter = format!("createdon gt {since}");
-        if let Some(prefix) = type_prefix {
-            filter.push_str(&format!(" and startswith(typename,{})", super::odata_string(prefix)));
-        }
-        let mut call = self.query(
-            "list plug-in trace logs",
-            "plugintracelogs",
-            "plugintracelogid,typename,messageblock,exceptiondetails,createdon,correlationid",
-            Some(&filter),
-        )?;
-        call.url.query_pairs_mut().append_pair("$orderby", "createdon asc");
-        Ok(call)
-    }
-
     /// The organization's plug-in trace log setting, and the organization row's id (to change it).
     pub async fn plugin_trace_log_setting(&self) -> Result<(Uuid, PluginTraceLogSetting), ApiError> {
-        #[derive(Deserialize)]
-        struct Org {
-            #[serde(rename = "organizationid")]
-            id: Uuid,
-            #[serde(rename = "plugintracelogsetting", default)]
-            setting: Option<PluginTraceLogSetting>,
-        }
-        let call =
-            self.query("read trace log setting", "organizations", "organizationid,plugintracelogsetting", None)?;
-        let rows: Vec<Org> = self.pipeline.all_pages(call, &[PAGE_SIZE]).await?;
-        let org = rows
-            .into_iter()
-            .next()
-            .ok_or_else(|| ApiError::invalid("organization", "the environment has no organization row"))?;
-        Ok((org.id, org.setting.unwrap_or(PluginTraceLogSetting::Off)))
+        self.send(requests::plugin_trace_log_setting()).await
     }
 
     /// Changes the organization's plug-in trace log setting. Safe to retry.
@@ -519,12 +440,7 @@ impl DataverseClient {
         organization: Uuid,
         setting: PluginTraceLogSetting,
     ) -> Result<(), ApiError> {
-        let call = self
-            .call("set trace log setting", Method::PATCH, &format!("organizations({organization})"))?
-            .header(http::header::IF_MATCH, "*")
-            .json(&serde_json::json!({ "plugintracelogsetting": setting }))?
-            .retry_safe(true);
-        self.pipeline.empty(call).await.map(drop)
+        self.send(requests::set_plugin_trace_log_setting(organization, setting)).await
     }
 
     /// The bytes the platform keeps for a registered component, whose signature is the one the platform checks:
@@ -532,35 +448,7 @@ impl DataverseClient {
     /// package's file column (`pluginpackages({id})/fileid/$value`). `None` when nothing is registered. Only that
     /// column is selected: the bytes can be megabytes, and nothing else is read with them.
     pub async fn registered_content(&self, kind: ComponentKind, component: Uuid) -> Result<Option<Vec<u8>>, ApiError> {
-        #[derive(Deserialize)]
-        struct Row {
-            #[serde(default)]
-            content: Option<String>,
-        }
-        let set = kind.entity_set();
-        let mut call = self.call("read registered content", Method::GET, &format!("{set}({component})"))?;
-        call.url.query_pairs_mut().append_pair("$select", "content");
-        let row: Row = self.pipeline.json(call).await?;
-        if let Some(text) = row.content.filter(|t| !t.trim().is_empty()) {
-            use base64::Engine as _;
-            let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-            return base64::engine::general_purpose::STANDARD.decode(compact).map(Some).map_err(|e| ApiError::Decode {
-                service: Service::Dataverse,
-                operation: "read registered content",
-                path: "content".into(),
-                message: format!("not Base64: {e}"),
-            });
-        }
-        if kind != ComponentKind::PluginPackage {
-            return Ok(None);
-        }
-        let call = self.call("read package file", Method::GET, &format!("{set}({component})/fileid/$value"))?;
-        match self.pipeline.send(call).await {
-            Ok(response) if response.body().is_empty() => Ok(None),
-            Ok(response) => Ok(Some(response.into_body().to_vec())),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
+        self.send(requests::registered_content(kind, component)).await
     }
 
     /// `GetComponentManagedIdentityFIC`: the subject the platform computes for a component, the authoritative
@@ -570,312 +458,305 @@ impl DataverseClient {
         kind: ComponentKind,
         component: Uuid,
     ) -> Result<ComponentManagedIdentityFic, ApiError> {
+        self.send(requests::component_fic(kind, component)).await
+    }
+}
+
+/// Every Dataverse Web API call this crate makes, each written once as a [`Request`] value with its decoder: sent
+/// by [`DataverseClient::send`], or in a [`Batch`] by [`DataverseClient::send_batch`] (one `$batch` round trip),
+/// [`DataverseClient::send_change_set`] (together or not at all) and [`DataverseClient::send_each`].
+pub mod requests {
+    use std::sync::Arc;
+
+    use http::Method;
+    use http::header::HeaderName;
+    use serde::Deserialize;
+    use uuid::Uuid;
+
+    use super::{
+        ASSEMBLY_SELECT, ComponentKind, ComponentManagedIdentityFic, MI_SELECT, ManagedIdentityUpdate, PACKAGE_SELECT,
+        WhoAmI,
+    };
+    use crate::clients::request::{self, Request, Step};
+    use crate::clients::{ApiError, Created, Service, any_of, odata_string};
+    use crate::entities::{
+        ManagedIdentity, ManagedIdentityBinding, NewManagedIdentity, OrganizationDetail, PluginAssembly, PluginPackage,
+        PluginTraceLog, PluginTraceLogSetting, RetrieveCurrentOrganizationResponse,
+    };
+
+    pub(crate) static PAGE_HEADERS: [(HeaderName, &str); 1] =
+        [(HeaderName::from_static("prefer"), "odata.maxpagesize=500")];
+
+    /// A Dataverse request: the OData version headers every call sends.
+    fn dv<T>(
+        operation: &'static str,
+        method: Method,
+        path: impl Into<String>,
+        decode: request::Decoder<T>,
+    ) -> Request<T> {
+        Request::new(operation, method, path, decode)
+            .header(HeaderName::from_static("odata-maxversion"), "4.0")
+            .header(HeaderName::from_static("odata-version"), "4.0")
+    }
+
+    /// A query of a collection: `$select`, an optional `$filter`, 500 rows a page, every page.
+    fn query<U: serde::de::DeserializeOwned + Send + 'static>(
+        operation: &'static str,
+        set: &str,
+        select: &str,
+        filter: Option<&str>,
+        extra: &[(&str, &str)],
+    ) -> Request<Vec<U>> {
+        let mut pairs = vec![("$select", select)];
+        if let Some(f) = filter {
+            pairs.push(("$filter", f));
+        }
+        pairs.extend_from_slice(extra);
+        let path = with_query(set.to_owned(), &pairs);
+        let headers = PAGE_HEADERS.iter().map(|(n, v)| (n.clone(), http::HeaderValue::from_static(v))).collect();
+        dv(operation, Method::GET, path, request::pages::<U>(headers))
+            .header(PAGE_HEADERS[0].0.clone(), PAGE_HEADERS[0].1)
+    }
+
+    /// `path?k=v&...`, escaped.
+    fn with_query(path: String, pairs: &[(&str, &str)]) -> String {
+        let start = path.len() + 1;
+        let mut query = url::form_urlencoded::Serializer::for_suffix(format!("{path}?"), start);
+        for (k, v) in pairs {
+            query.append_pair(k, v);
+        }
+        query.finish()
+    }
+
+    /// One row by id, its `$select`ed columns.
+    fn row<T: serde::de::DeserializeOwned + 'static>(
+        operation: &'static str,
+        path: String,
+        select: &str,
+    ) -> Request<T> {
+        let path = with_query(path, &[("$select", select)]);
+        dv(operation, Method::GET, path, request::json())
+    }
+
+    /// `RetrieveCurrentOrganization`: the environment id, tenant id, organization id and names.
+    pub fn current_organization() -> Request<OrganizationDetail> {
+        dv(
+            "retrieve current organization",
+            Method::GET,
+            "RetrieveCurrentOrganization(AccessType=Microsoft.Dynamics.CRM.EndpointAccessType'Default')",
+            request::json_map(|r: RetrieveCurrentOrganizationResponse| r.detail),
+        )
+    }
+
+    /// `WhoAmI`.
+    pub fn who_am_i() -> Request<WhoAmI> {
+        dv("who am i", Method::GET, "WhoAmI", request::json())
+    }
+
+    /// Creates a managed identity row with its client-chosen id (`Prefer: return=representation`): the row as
+    /// stored, or its id from `OData-EntityId` when the service answers `204`. Safe to retry (a second sending is a
+    /// duplicate key). In a change set, later requests naming the row refer to it by `Content-ID`.
+    pub fn create_managed_identity(row: &NewManagedIdentity) -> Request<Created<ManagedIdentity>> {
+        let decode: request::Decoder<Created<ManagedIdentity>> = Arc::new(|service, operation, response| {
+            crate::clients::created(service, operation, &response).map(Step::Done)
+        });
+        dv("create managed identity", Method::POST, "managedidentities", decode)
+            .header(HeaderName::from_static("prefer"), "return=representation")
+            .json_body(row)
+            .retry_safe(true)
+            .creating(format!("/managedidentities({})", row.id.hyphenated()))
+    }
+
+    /// One managed identity row.
+    pub fn managed_identity(id: Uuid) -> Request<ManagedIdentity> {
+        row("get managed identity", format!("managedidentities({id})"), MI_SELECT)
+    }
+
+    /// Managed identity rows, optionally filtered (an OData `$filter` expression), every page.
+    pub fn managed_identities(filter: Option<&str>) -> Request<Vec<ManagedIdentity>> {
+        query("list managed identities", "managedidentities", MI_SELECT, filter, &[])
+    }
+
+    /// Updates columns of an existing row (`If-Match: *`: never creates one). Safe to retry: it sets values.
+    pub fn update_managed_identity(id: Uuid, update: &ManagedIdentityUpdate) -> Request<()> {
+        dv("update managed identity", Method::PATCH, format!("managedidentities({id})"), request::empty())
+            .header(http::header::IF_MATCH, "*")
+            .json_body(update)
+            .retry_safe(true)
+    }
+
+    /// Deletes a managed identity row (which also clears the components' links to it).
+    pub fn delete_managed_identity(id: Uuid) -> Request<()> {
+        dv("delete managed identity", Method::DELETE, format!("managedidentities({id})"), request::empty())
+    }
+
+    /// One plug-in assembly.
+    pub fn plugin_assembly(id: Uuid) -> Request<PluginAssembly> {
+        row("get plug-in assembly", format!("pluginassemblies({id})"), ASSEMBLY_SELECT)
+    }
+
+    /// Plug-in assemblies by name, many in one `$filter` (escaped). No names is an invalid request.
+    pub fn plugin_assemblies_named(names: &[&str]) -> Request<Vec<PluginAssembly>> {
+        let request =
+            query("find plug-in assemblies", "pluginassemblies", ASSEMBLY_SELECT, Some(&any_of("name", names)), &[]);
+        if names.is_empty() { request.refused(ApiError::invalid("names", "no names to find")) } else { request }
+    }
+
+    /// Every plug-in assembly.
+    pub fn plugin_assemblies() -> Request<Vec<PluginAssembly>> {
+        query("list plug-in assemblies", "pluginassemblies", ASSEMBLY_SELECT, None, &[])
+    }
+
+    /// One plug-in package.
+    pub fn plugin_package(id: Uuid) -> Request<PluginPackage> {
+        row("get plug-in package", format!("pluginpackages({id})"), PACKAGE_SELECT)
+    }
+
+    /// Plug-in packages by unique name, many in one `$filter` (escaped). No names is an invalid request.
+    pub fn plugin_packages_named(unique_names: &[&str]) -> Request<Vec<PluginPackage>> {
+        let filter = any_of("uniquename", unique_names);
+        let request = query("find plug-in packages", "pluginpackages", PACKAGE_SELECT, Some(&filter), &[]);
+        if unique_names.is_empty() { request.refused(ApiError::invalid("names", "no names to find")) } else { request }
+    }
+
+    /// Every plug-in package.
+    pub fn plugin_packages() -> Request<Vec<PluginPackage>> {
+        query("list plug-in packages", "pluginpackages", PACKAGE_SELECT, None, &[])
+    }
+
+    fn set_binding(
+        operation: &'static str,
+        kind: ComponentKind,
+        component: Uuid,
+        body: &ManagedIdentityBinding,
+    ) -> Request<()> {
+        dv(operation, Method::PATCH, format!("{}({component})", kind.entity_set()), request::empty())
+            .header(http::header::IF_MATCH, "*")
+            .json_body(body)
+            .retry_safe(true)
+    }
+
+    /// Binds a component to a managed identity row (`If-Match: *`: the component must exist). Safe to retry.
+    pub fn bind(kind: ComponentKind, component: Uuid, managed_identity: Uuid) -> Request<()> {
+        set_binding("bind component", kind, component, &ManagedIdentityBinding::bind(managed_identity))
+    }
+
+    /// Removes a component's binding. Safe to retry.
+    pub fn unbind(kind: ComponentKind, component: Uuid) -> Request<()> {
+        set_binding("unbind component", kind, component, &ManagedIdentityBinding::unbind())
+    }
+
+    /// The managed identity a component is bound to, if any.
+    pub fn binding(kind: ComponentKind, component: Uuid) -> Request<Option<Uuid>> {
+        #[derive(Deserialize)]
+        struct Row {
+            #[serde(rename = "_managedidentityid_value", default)]
+            managed_identity: Option<Uuid>,
+        }
+        let path =
+            with_query(format!("{}({component})", kind.entity_set()), &[("$select", "_managedidentityid_value")]);
+        dv("read binding", Method::GET, path, request::json_map(|r: Row| r.managed_identity))
+    }
+
+    /// Plug-in trace log rows created after `since` (ISO 8601, e.g. `2026-11-22T10:00:00Z`), oldest first, every
+    /// page; optionally only those of plug-in types whose name starts with `type_prefix` (escaped). A `since` that
+    /// is not an ISO 8601 time is an invalid request.
+    pub fn plugin_trace_logs(since: &str, type_prefix: Option<&str>) -> Request<Vec<PluginTraceLog>> {
+        let valid =
+            !since.is_empty() && since.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | ':' | '.' | '+'));
+        let mut filter = format!("createdon gt {since}");
+        if let Some(prefix) = type_prefix {
+            filter.push_str(&format!(" and startswith(typename,{})", odata_string(prefix)));
+        }
+        let request = query(
+            "list plug-in trace logs",
+            "plugintracelogs",
+            "plugintracelogid,typename,messageblock,exceptiondetails,createdon,correlationid",
+            Some(&filter),
+            &[("$orderby", "createdon asc")],
+        );
+        if valid {
+            request
+        } else {
+            request.refused(ApiError::invalid("time", format!("'{since}' is not an ISO 8601 time")))
+        }
+    }
+
+    /// The organization's plug-in trace log setting, and the organization row's id (to change it).
+    pub fn plugin_trace_log_setting() -> Request<(Uuid, PluginTraceLogSetting)> {
+        #[derive(Deserialize)]
+        struct Org {
+            #[serde(rename = "organizationid")]
+            id: Uuid,
+            #[serde(rename = "plugintracelogsetting", default)]
+            setting: Option<PluginTraceLogSetting>,
+        }
+        let decode: request::Decoder<(Uuid, PluginTraceLogSetting)> = Arc::new(|service, operation, response| {
+            let page: crate::clients::Page<Org> = crate::clients::decode(service, operation, response.body())?;
+            let org = page
+                .value
+                .into_iter()
+                .next()
+                .ok_or_else(|| ApiError::invalid("organization", "the environment has no organization row"))?;
+            Ok(Step::Done((org.id, org.setting.unwrap_or(PluginTraceLogSetting::Off))))
+        });
+        let path = with_query("organizations".into(), &[("$select", "organizationid,plugintracelogsetting")]);
+        dv("read trace log setting", Method::GET, path, decode)
+    }
+
+    /// Changes the organization's plug-in trace log setting. Safe to retry.
+    pub fn set_plugin_trace_log_setting(organization: Uuid, setting: PluginTraceLogSetting) -> Request<()> {
+        dv("set trace log setting", Method::PATCH, format!("organizations({organization})"), request::empty())
+            .header(http::header::IF_MATCH, "*")
+            .json_body(&serde_json::json!({ "plugintracelogsetting": setting }))
+            .retry_safe(true)
+    }
+
+    /// The bytes the platform keeps for a registered component, whose signature is the one the platform checks:
+    /// an assembly's `content` (Base64 of the `.dll`), a package's `content`, or, where that column is empty, the
+    /// package's file column (`pluginpackages({id})/fileid/$value`, read after). `None` when nothing is registered.
+    pub fn registered_content(kind: ComponentKind, component: Uuid) -> Request<Option<Vec<u8>>> {
+        #[derive(Deserialize)]
+        struct Row {
+            #[serde(default)]
+            content: Option<String>,
+        }
+        let set = kind.entity_set();
+        let decode: request::Decoder<Option<Vec<u8>>> = Arc::new(move |service, operation, response| {
+            let row: Row = crate::clients::decode(service, operation, response.body())?;
+            if let Some(text) = row.content.filter(|t| !t.trim().is_empty()) {
+                return decode_content(&text).map(|bytes| Step::Done(Some(bytes)));
+            }
+            if kind != ComponentKind::PluginPackage {
+                return Ok(Step::Done(None));
+            }
+            let file: request::Decoder<Option<Vec<u8>>> = Arc::new(|_, _, response| {
+                let found = response.status().is_success() && !response.body().is_empty();
+                Ok(Step::Done(found.then(|| response.into_body().to_vec())))
+            });
+            let next =
+                dv("read package file", Method::GET, format!("{set}({component})/fileid/$value"), file).absent_ok();
+            Ok(Step::Then(None, Box::new(next), |_, file| file))
+        });
+        let path = with_query(format!("{set}({component})"), &[("$select", "content")]);
+        dv("read registered content", Method::GET, path, decode)
+    }
+
+    /// `GetComponentManagedIdentityFIC`: the subject the platform computes for a component.
+    pub fn component_fic(kind: ComponentKind, component: Uuid) -> Request<ComponentManagedIdentityFic> {
         let path =
             format!("GetComponentManagedIdentityFIC(ComponentName='{}',ComponentId={component})", kind.logical_name());
-        self.pipeline.json(self.call("get component FIC", Method::GET, &path)?).await
+        dv("get component FIC", Method::GET, path, request::json())
     }
-}
 
-/// A read [`DataverseClient::read_batch`] can put in a `$batch`, each the same request as its single method.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum DataverseRead {
-    /// `RetrieveCurrentOrganization`.
-    Organization,
-    /// `managedidentities` with a `$filter`.
-    ManagedIdentities(String),
-    /// Plug-in assemblies by name.
-    AssembliesByName(Vec<String>),
-    /// Plug-in packages by unique name.
-    PackagesByName(Vec<String>),
-    /// Every plug-in assembly.
-    AllAssemblies,
-    /// Every plug-in package.
-    AllPackages,
-    /// One plug-in assembly.
-    Assembly(Uuid),
-    /// One plug-in package.
-    Package(Uuid),
-    /// `GetComponentManagedIdentityFIC` for a component.
-    ComponentFic(ComponentKind, Uuid),
-    /// A component's registered bytes.
-    RegisteredContent(ComponentKind, Uuid),
-}
-
-/// The answer to a [`DataverseRead`].
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum DataverseAnswer {
-    /// `RetrieveCurrentOrganization`.
-    Organization(OrganizationDetail),
-    /// Managed identity rows.
-    ManagedIdentities(Vec<ManagedIdentity>),
-    /// Plug-in assemblies.
-    Assemblies(Vec<PluginAssembly>),
-    /// Plug-in packages.
-    Packages(Vec<PluginPackage>),
-    /// One plug-in assembly.
-    Assembly(PluginAssembly),
-    /// One plug-in package.
-    Package(PluginPackage),
-    /// The platform's subject for a component.
-    ComponentFic(ComponentManagedIdentityFic),
-    /// Registered bytes (`None`: none).
-    RegisteredContent(Option<Vec<u8>>),
-}
-
-/// A write [`DataverseClient::write_change_set`] puts in one change set.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum DataverseWrite {
-    /// Create a managed identity row (with its client-chosen id).
-    CreateRow(NewManagedIdentity),
-    /// Update a row.
-    UpdateRow(Uuid, ManagedIdentityUpdate),
-    /// Bind a component to a row.
-    Bind(ComponentKind, Uuid, Uuid),
-}
-
-impl DataverseClient {
-    /// The single request for a read, as its own method sends it.
-    fn read_call(&self, read: &DataverseRead) -> Result<Call, ApiError> {
-        let by_name = |operation, set, field, select, names: &[String]| {
-            let names: Vec<&str> = names.iter().map(String::as_str).collect();
-            self.query(operation, set, select, Some(&any_of(field, &names)))
-        };
-        Ok(match read {
-            DataverseRead::Organization => self.call(
-                "retrieve current organization",
-                Method::GET,
-                "RetrieveCurrentOrganization(AccessType=Microsoft.Dynamics.CRM.EndpointAccessType'Default')",
-            )?,
-            DataverseRead::ManagedIdentities(filter) => {
-                self.query("list managed identities", "managedidentities", MI_SELECT, Some(filter))?
-            }
-            DataverseRead::AssembliesByName(names) => {
-                by_name("find plug-in assemblies", "pluginassemblies", "name", ASSEMBLY_SELECT, names)?
-            }
-            DataverseRead::PackagesByName(names) => {
-                by_name("find plug-in packages", "pluginpackages", "uniquename", PACKAGE_SELECT, names)?
-            }
-            DataverseRead::AllAssemblies => {
-                self.query("list plug-in assemblies", "pluginassemblies", ASSEMBLY_SELECT, None)?
-            }
-            DataverseRead::AllPackages => {
-                self.query("list plug-in packages", "pluginpackages", PACKAGE_SELECT, None)?
-            }
-            DataverseRead::Assembly(id) => {
-                let mut call = self.call("get plug-in assembly", Method::GET, &format!("pluginassemblies({id})"))?;
-                call.url.query_pairs_mut().append_pair("$select", ASSEMBLY_SELECT);
-                call
-            }
-            DataverseRead::Package(id) => {
-                let mut call = self.call("get plug-in package", Method::GET, &format!("pluginpackages({id})"))?;
-                call.url.query_pairs_mut().append_pair("$select", PACKAGE_SELECT);
-                call
-            }
-            DataverseRead::ComponentFic(kind, id) => self.call(
-                "get component FIC",
-                Method::GET,
-                &format!("GetComponentManagedIdentityFIC(ComponentName='{}',ComponentId={id})", kind.logical_name()),
-            )?,
-            DataverseRead::RegisteredContent(kind, id) => {
-                let mut call =
-                    self.call("read registered content", Method::GET, &format!("{}({id})", kind.entity_set()))?;
-                call.url.query_pairs_mut().append_pair("$select", "content");
-                call
-            }
+    fn decode_content(text: &str) -> Result<Vec<u8>, ApiError> {
+        use base64::Engine as _;
+        let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        base64::engine::general_purpose::STANDARD.decode(compact).map_err(|e| ApiError::Decode {
+            service: Service::Dataverse,
+            operation: "read registered content",
+            path: "content".into(),
+            message: format!("not Base64: {e}"),
         })
-    }
-
-    /// The same read as a single request (its own method, every page).
-    async fn read_one(&self, read: &DataverseRead) -> Result<DataverseAnswer, ApiError> {
-        fn names(n: &[String]) -> Vec<&str> {
-            n.iter().map(String::as_str).collect()
-        }
-        Ok(match read {
-            DataverseRead::Organization => DataverseAnswer::Organization(self.retrieve_current_organization().await?),
-            DataverseRead::ManagedIdentities(f) => {
-                DataverseAnswer::ManagedIdentities(self.list_managed_identities(Some(f)).await?)
-            }
-            DataverseRead::AssembliesByName(n) => {
-                DataverseAnswer::Assemblies(self.find_plugin_assemblies_by_name(&names(n)).await?)
-            }
-            DataverseRead::PackagesByName(n) => {
-                DataverseAnswer::Packages(self.find_plugin_packages_by_name(&names(n)).await?)
-            }
-            DataverseRead::AllAssemblies => DataverseAnswer::Assemblies(self.list_plugin_assemblies().await?),
-            DataverseRead::AllPackages => DataverseAnswer::Packages(self.list_plugin_packages().await?),
-            DataverseRead::Assembly(id) => DataverseAnswer::Assembly(self.get_plugin_assembly(*id).await?),
-            DataverseRead::Package(id) => DataverseAnswer::Package(self.get_plugin_package(*id).await?),
-            DataverseRead::ComponentFic(kind, id) => {
-                DataverseAnswer::ComponentFic(self.get_component_managed_identity_fic(*kind, *id).await?)
-            }
-            DataverseRead::RegisteredContent(kind, id) => {
-                DataverseAnswer::RegisteredContent(self.registered_content(*kind, *id).await?)
-            }
-        })
-    }
-
-    /// Several reads in one `$batch` round trip (with `Prefer: odata.continue-on-error`, so one failing read does
-    /// not stop the others): each answer, or its typed error, as its single method would give it. A collection
-    /// with more than one page, and a package whose bytes are in its file column, are completed with single
-    /// requests. When the batch itself fails (not sent, not answered, not readable), every read is sent on its own.
-    pub async fn read_batch(&self, reads: &[DataverseRead]) -> Vec<Result<DataverseAnswer, ApiError>> {
-        if reads.is_empty() {
-            return Vec::new();
-        }
-        let calls: Result<Vec<Call>, ApiError> = reads.iter().map(|r| self.read_call(r)).collect();
-        let responses = match calls {
-            Ok(calls) => {
-                let parts: Vec<BatchPart> = calls.iter().map(|c| BatchPart::Request(batch_request(c, None))).collect();
-                self.pipeline.batch("read in a batch", &parts, true).await
-            }
-            Err(e) => Err(e),
-        };
-        let responses = match responses {
-            Ok(r) if r.len() == reads.len() => r,
-            outcome => {
-                if let Err(e) = &outcome {
-                    tracing::debug!(error = %e, "the read batch failed; reading one by one");
-                }
-                let mut out = Vec::with_capacity(reads.len());
-                for r in reads {
-                    out.push(self.read_one(r).await);
-                }
-                return out;
-            }
-        };
-        let mut out = Vec::with_capacity(reads.len());
-        for (read, response) in reads.iter().zip(responses) {
-            out.push(self.answer(read, response).await);
-        }
-        out
-    }
-
-    async fn answer(&self, read: &DataverseRead, response: BatchResponse) -> Result<DataverseAnswer, ApiError> {
-        let operation = "read in a batch";
-        let response = self.pipeline.inner_result(operation, response)?;
-        let body = response.body();
-        // The rows of a collection that fits in one page; `None` when it has more (read whole, alone).
-        fn page<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Option<Vec<T>>, ApiError> {
-            let p: super::Page<T> = super::decode(Service::Dataverse, "read in a batch", body)?;
-            Ok(p.next_link.is_none().then_some(p.value))
-        }
-        Ok(match read {
-            DataverseRead::Organization => {
-                let r: RetrieveCurrentOrganizationResponse = super::decode(Service::Dataverse, operation, body)?;
-                DataverseAnswer::Organization(r.detail)
-            }
-            DataverseRead::ManagedIdentities(_) => match page(body)? {
-                Some(v) => DataverseAnswer::ManagedIdentities(v),
-                None => self.read_one(read).await?,
-            },
-            DataverseRead::AssembliesByName(_) | DataverseRead::AllAssemblies => match page(body)? {
-                Some(v) => DataverseAnswer::Assemblies(v),
-                None => self.read_one(read).await?,
-            },
-            DataverseRead::PackagesByName(_) | DataverseRead::AllPackages => match page(body)? {
-                Some(v) => DataverseAnswer::Packages(v),
-                None => self.read_one(read).await?,
-            },
-            DataverseRead::Assembly(_) => {
-                DataverseAnswer::Assembly(super::decode(Service::Dataverse, operation, body)?)
-            }
-            DataverseRead::Package(_) => DataverseAnswer::Package(super::decode(Service::Dataverse, operation, body)?),
-            DataverseRead::ComponentFic(..) => {
-                DataverseAnswer::ComponentFic(super::decode(Service::Dataverse, operation, body)?)
-            }
-            DataverseRead::RegisteredContent(kind, id) => {
-                #[derive(Deserialize)]
-                struct Row {
-                    #[serde(default)]
-                    content: Option<String>,
-                }
-                let row: Row = super::decode(Service::Dataverse, operation, body)?;
-                match row.content.filter(|t| !t.trim().is_empty()) {
-                    Some(text) => DataverseAnswer::RegisteredContent(Some(decode_content(&text)?)),
-                    None if *kind == ComponentKind::PluginPackage => {
-                        DataverseAnswer::RegisteredContent(self.registered_content(*kind, *id).await?)
-                    }
-                    None => DataverseAnswer::RegisteredContent(None),
-                }
-            }
-        })
-    }
-
-    /// Writes in one change set: they succeed or fail together (a row created here is referred to as `$1` by
-    /// the binds that follow). The error is the failing request's, typed as its single request's would be.
-    pub async fn write_change_set(&self, writes: &[DataverseWrite]) -> Result<(), ApiError> {
-        if writes.is_empty() {
-            return Ok(());
-        }
-        let mut created: Option<Uuid> = None;
-        let mut requests = Vec::with_capacity(writes.len());
-        for (i, w) in writes.iter().enumerate() {
-            let content_id = Some(u32::try_from(i + 1).unwrap_or(u32::MAX));
-            let mut r = match w {
-                DataverseWrite::CreateRow(row) => {
-                    created = Some(row.id);
-                    let call = self.call("create managed identity", Method::POST, "managedidentities")?.json(row)?;
-                    batch_request(&call, content_id)
-                }
-                DataverseWrite::UpdateRow(id, update) => {
-                    let call = self
-                        .call("update managed identity", Method::PATCH, &format!("managedidentities({id})"))?
-                        .header(http::header::IF_MATCH, "*")
-                        .json(update)?;
-                    batch_request(&call, content_id)
-                }
-                DataverseWrite::Bind(kind, component, target) => {
-                    let body = if created == Some(*target) && i > 0 {
-                        // The row created earlier in this change set, by its Content-ID.
-                        serde_json::json!({ "managedidentityid@odata.bind": "$1" })
-                    } else {
-                        serde_json::to_value(ManagedIdentityBinding::bind(*target))
-                            .map_err(|e| ApiError::invalid("request body", e.to_string()))?
-                    };
-                    let call = self
-                        .call("bind component", Method::PATCH, &format!("{}({component})", kind.entity_set()))?
-                        .header(http::header::IF_MATCH, "*")
-                        .json(&body)?;
-                    batch_request(&call, content_id)
-                }
-            };
-            r.content_id = content_id;
-            requests.push(r);
-        }
-        let responses = self.pipeline.batch("write a change set", &[BatchPart::ChangeSet(requests)], true).await?;
-        for response in responses {
-            self.pipeline.inner_result("write a change set", response)?;
-        }
-        Ok(())
-    }
-}
-
-fn decode_content(text: &str) -> Result<Vec<u8>, ApiError> {
-    use base64::Engine as _;
-    let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-    base64::engine::general_purpose::STANDARD.decode(compact).map_err(|e| ApiError::Decode {
-        service: Service::Dataverse,
-        operation: "read registered content",
-        path: "content".into(),
-        message: format!("not Base64: {e}"),
-    })
-}
-
-/// A call as a request inside a batch (its absolute URL, its headers, its body).
-fn batch_request(call: &Call, content_id: Option<u32>) -> BatchRequest {
-    BatchRequest {
-        method: call.method.clone(),
-        url: call.url.to_string(),
-        headers: call
-            .headers
-            .iter()
-            .filter(|(n, _)| *n != http::header::CONTENT_TYPE)
-            .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-            .collect(),
-        body: call.body.as_ref().map(|b| b.to_vec()),
-        content_id,
     }
 }

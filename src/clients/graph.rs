@@ -206,6 +206,19 @@ impl GraphClient {
         self.pipeline.json(call).await
     }
 
+    /// Sends one request (from [`requests`]) and reads its answer with its decoder.
+    pub async fn send<T: Send + 'static>(&self, request: super::Request<T>) -> Result<T, ApiError> {
+        self.pipeline.execute(request).await
+    }
+
+    /// Sends a batch of requests as Graph JSON batches (at most [`GRAPH_BATCH_LIMIT`](super::GRAPH_BATCH_LIMIT) a
+    /// round trip; Graph answers in any order, matched by id): each answer read by its own request's decoder. A
+    /// request answered 429 is sent again after its own `Retry-After`, never at once; a batch that fails as a whole
+    /// is every request's error, of its kind (`is_throttled`, ...).
+    pub async fn send_batch(&self, batch: &super::Batch) -> super::Answers {
+        self.pipeline.send_graph_batch(batch).await
+    }
+
     /// Creates a FIC (validated first).
     ///
     /// Retried on transient failures: FIC names are unique per application, so a second sending after a lost
@@ -215,45 +228,20 @@ impl GraphClient {
         app: AppRef,
         fic: &FederatedIdentityCredential,
     ) -> Result<GraphFederatedIdentityCredential, ApiError> {
-        let body = fic.graph_body().map_err(|e| ApiError::invalid("FIC", e.to_string()))?;
-        let call = Call::new("create FIC", Method::POST, self.fics_url(app, None)?).json(&body)?.retry_safe(true);
-        self.pipeline.json(call).await
+        self.send(requests::create_fic(app, fic)).await
     }
 
-    /// Creates FICs on one application in one Graph JSON batch (at most [`GRAPH_BATCH_LIMIT`](super::GRAPH_BATCH_LIMIT)):
-    /// each one's outcome, typed as [`create_fic`](Self::create_fic)'s would be. When the batch itself fails,
-    /// every FIC gets that error (the caller sends them again on their own).
+    /// Creates FICs on one application in Graph JSON batches ([`send_batch`](Self::send_batch)): each one's outcome,
+    /// typed as [`create_fic`](Self::create_fic)'s would be.
     pub async fn create_fics_batch(
         &self,
         app: AppRef,
         fics: &[FederatedIdentityCredential],
     ) -> Vec<Result<GraphFederatedIdentityCredential, ApiError>> {
-        let mut requests = Vec::with_capacity(fics.len());
-        for fic in fics {
-            let request = fic
-                .graph_body()
-                .map_err(|e| ApiError::invalid("FIC", e.to_string()))
-                .and_then(|body| Ok((Method::POST, self.fics_url(app, None)?, Some(body))));
-            match request {
-                Ok(r) => requests.push(r),
-                Err(e) => return fics.iter().map(|_| Err(ApiError::invalid("FIC", e.to_string()))).collect(),
-            }
-        }
-        match self.pipeline.json_batch("create FICs in a batch", &requests).await {
-            Ok(responses) => responses
-                .into_iter()
-                .map(|r| {
-                    if r.status().is_success() {
-                        super::decode(super::Service::Graph, "create FIC", r.body())
-                    } else {
-                        Err(super::error::service_error(super::Service::Graph, "create FIC", &r, 1))
-                    }
-                })
-                .collect(),
-            // The whole batch failed (throttled, a transport error, ...): each create failed so, and says so as it
-            // is, so that a caller can still ask `is_throttled()` and fall back or wait accordingly.
-            Err(e) => fics.iter().map(|_| Err(e.clone())).collect(),
-        }
+        let mut batch = super::Batch::new();
+        let slots: Vec<_> = fics.iter().map(|fic| batch.add(requests::create_fic(app, fic))).collect();
+        let mut answers = self.send_batch(&batch).await;
+        slots.into_iter().map(|slot| answers.take(slot)).collect()
     }
 
     /// Updates a FIC's issuer, subject, audiences and description (the name cannot change). Safe to retry.
@@ -296,5 +284,32 @@ impl GraphClient {
             .retry_safe(true);
         let status = self.pipeline.empty(call).await?;
         Ok(if status == StatusCode::CREATED { UpsertOutcome::Created } else { UpsertOutcome::Updated })
+    }
+}
+
+/// The Microsoft Graph calls that go in batches, each written once as a [`Request`](super::Request) value with its
+/// decoder: sent by [`GraphClient::send`] or in a [`Batch`](super::Batch) by [`GraphClient::send_batch`].
+pub mod requests {
+    use http::Method;
+
+    use super::{AppRef, GraphFederatedIdentityCredential};
+    use crate::clients::ApiError;
+    use crate::clients::request::{self, Request};
+    use crate::fic::FederatedIdentityCredential;
+
+    /// Creates a FIC on an application (validated first: an invalid FIC is an invalid request). Safe to retry: FIC
+    /// names are unique per application, so a second sending after a lost answer fails as a conflict.
+    pub fn create_fic(app: AppRef, fic: &FederatedIdentityCredential) -> Request<GraphFederatedIdentityCredential> {
+        let request = Request::new(
+            "create FIC",
+            Method::POST,
+            format!("{}/federatedIdentityCredentials", app.path()),
+            request::json(),
+        )
+        .retry_safe(true);
+        match fic.graph_body() {
+            Ok(body) => request.json_body(&body),
+            Err(e) => request.refused(ApiError::invalid("FIC", e.to_string())),
+        }
     }
 }

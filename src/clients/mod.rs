@@ -7,12 +7,13 @@
 
 mod arm;
 pub mod batch;
-mod dataverse;
+pub mod dataverse;
 mod discovery;
 mod error;
-mod graph;
+pub mod graph;
 mod platform;
 pub mod policy;
+mod request;
 
 use std::sync::Arc;
 
@@ -34,8 +35,8 @@ pub use arm::{
     UserAssignedIdentityRef, role_assignment_name,
 };
 pub use dataverse::{
-    ComponentKind, ComponentManagedIdentityFic, DATAVERSE_HOST_SUFFIXES, DataverseAnswer, DataverseClient,
-    DataverseRead, DataverseWrite, EnvironmentStatus, ManagedIdentityUpdate, OrgUrl, WhoAmI,
+    ComponentKind, ComponentManagedIdentityFic, DATAVERSE_HOST_SUFFIXES, DataverseClient, EnvironmentStatus,
+    ManagedIdentityUpdate, OrgUrl, WhoAmI,
 };
 pub use discovery::{DiscoveredEnvironment, GlobalDiscoveryClient};
 pub use error::{ApiError, DATAVERSE_DUPLICATE_KEY, DATAVERSE_NOT_FOUND, ErrorDetail, Service, ServiceError};
@@ -43,6 +44,7 @@ pub use graph::{
     AppRef, Application, CREATED_TAG, GraphClient, GraphFederatedIdentityCredential, ServicePrincipal, UpsertOutcome,
 };
 pub use platform::{DEFAULT_DATAVERSE_CONCURRENCY, DataverseBaseUrl, Endpoints, Platform};
+pub use request::{Answers, Batch, Request, Slot};
 
 /// Options every client takes.
 #[derive(Debug, Clone)]
@@ -149,6 +151,25 @@ pub enum BatchPermits {
 /// The most requests Microsoft Graph takes in one JSON batch.
 pub const GRAPH_BATCH_LIMIT: usize = 20;
 
+/// The most requests Dataverse takes in one `$batch` (Learn, "Execute batch operations using the Web API").
+pub const DATAVERSE_BATCH_LIMIT: usize = 1000;
+
+/// A call as a request inside a Dataverse batch (its absolute URL, its headers, its body).
+fn batch_request(call: &Call, content_id: Option<u32>) -> batch::BatchRequest {
+    batch::BatchRequest {
+        method: call.method.clone(),
+        url: call.url.to_string(),
+        headers: call
+            .headers
+            .iter()
+            .filter(|(n, _)| *n != CONTENT_TYPE)
+            .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect(),
+        body: call.body.as_ref().map(|b| b.to_vec()),
+        content_id,
+    }
+}
+
 /// The default [`ClientOptions::max_pages`]: 1,000 pages (half a million rows at Dataverse's 500 per page).
 pub const DEFAULT_MAX_PAGES: usize = 1_000;
 
@@ -251,6 +272,7 @@ pub(crate) struct Pipeline {
     origin: String,
     scope: String,
     policies: Arc<[Arc<dyn Policy>]>,
+    retry: RetryOptions,
     batch_permits: BatchPermits,
     stats: Arc<RequestStats>,
     max_pages: usize,
@@ -269,12 +291,14 @@ pub(crate) struct Call {
     /// Concurrency permits the request takes: one, or one per inner request of a batch (service protection
     /// counts those).
     pub(crate) permits: u32,
+    /// A 404 is an answer to read (as "none"), not an error.
+    pub(crate) absent_ok: bool,
 }
 
 impl Call {
     pub(crate) fn new(operation: &'static str, method: Method, url: Url) -> Self {
         let retry_safe = policy::idempotent(&method);
-        Call { operation, method, url, headers: Vec::new(), body: None, retry_safe, permits: 1 }
+        Call { operation, method, url, headers: Vec::new(), body: None, retry_safe, permits: 1, absent_ok: false }
     }
 
     pub(crate) fn header(mut self, name: HeaderName, value: &'static str) -> Self {
@@ -336,7 +360,7 @@ impl Pipeline {
         let mut policies: Vec<Arc<dyn Policy>> = options.per_call_policies;
         policies.push(Arc::new(policy::Budget { max_elapsed: options.retry.max_elapsed }));
         policies.push(Arc::new(policy::Retry {
-            options: options.retry,
+            options: options.retry.clone(),
             classifier: options.classifier.unwrap_or_else(|| Arc::new(policy::ServiceClassifier(service))),
             stats: stats.clone(),
             rng: std::sync::Mutex::new(rng),
@@ -358,6 +382,7 @@ impl Pipeline {
             origin,
             base,
             policies: policies.into(),
+            retry: options.retry,
             batch_permits: options.batch_permits,
             stats,
             max_pages: options.max_pages.max(1),
@@ -391,7 +416,10 @@ impl Pipeline {
         let request = call.request()?;
         let ctx = policy::Context::new(self.service, call.operation, call.retry_safe, call.permits);
         let response = policy::Next::new(&self.policies).send(&ctx, request).await?;
-        if response.status().is_success() || response.status().is_redirection() {
+        if response.status().is_success()
+            || response.status().is_redirection()
+            || (call.absent_ok && response.status() == StatusCode::NOT_FOUND)
+        {
             return Ok(response);
         }
         let mut e = error::service_error(self.service, call.operation, &response, ctx.attempt().max(1));
@@ -401,35 +429,311 @@ impl Pipeline {
         Err(e)
     }
 
+    /// The call a request head makes on this client: its path under the base, or its link (a next page) checked
+    /// to stay on the client's origin.
+    pub(crate) fn call_of(&self, head: &request::Head) -> Result<Call, ApiError> {
+        if let Some(e) = &head.invalid {
+            return Err(e.clone());
+        }
+        let url = match &head.target {
+            request::Target::Path(path) => self.url(path)?,
+            request::Target::Link(link) => self.same_origin(link)?,
+        };
+        let mut call = Call::new(head.operation, head.method.clone(), url).retry_safe(head.retry_safe);
+        call.headers = head.headers.clone();
+        call.body = head.body.clone();
+        call.absent_ok = head.absent_ok;
+        Ok(call)
+    }
+
+    /// Sends a request value and reads its answer with its decoder (every page of a collection).
+    pub(crate) async fn execute<T>(&self, request: request::Request<T>) -> Result<T, ApiError> {
+        let outcome = match self.call_of(&request.head) {
+            Ok(call) => self.send(call).await,
+            Err(e) => Err(e),
+        };
+        self.finish(request, outcome).await
+    }
+
+    /// Reads the answer of a request's first round trip (sent alone or in a batch) with its decoder, reading what
+    /// else it needs alone (further pages; a file column): a repeated next-page link, or more pages than
+    /// `max_pages`, end the read with [`ApiError::Paging`].
+    pub(crate) async fn finish<T>(
+        &self,
+        request: request::Request<T>,
+        outcome: Result<http::Response<Bytes>, ApiError>,
+    ) -> Result<T, ApiError> {
+        let operation = request.head.operation;
+        let mut step = (request.decode)(self.service, operation, outcome?)?;
+        let mut pages = 1usize;
+        let mut seen = std::collections::HashSet::new();
+        loop {
+            let (so_far, next, merge) = match step {
+                request::Step::Done(value) => return Ok(value),
+                request::Step::Then(so_far, next, merge) => (so_far, next, merge),
+            };
+            if let request::Target::Link(link) = &next.head.target {
+                // A server whose links repeat or never end would read forever: stop with a typed error.
+                let paging = |reason: String| ApiError::Paging { service: self.service, operation, pages, reason };
+                if !seen.insert(link.clone()) {
+                    return Err(paging(format!(
+                        "the next page's link repeats an earlier one: '{}'",
+                        crate::guid::clip(link)
+                    )));
+                }
+                if pages >= self.max_pages {
+                    return Err(paging(format!("more than {} pages (ClientOptions::max_pages)", self.max_pages)));
+                }
+            }
+            let response = self.send(self.call_of(&next.head)?).await?;
+            pages += 1;
+            step = match (next.decode)(self.service, operation, response)? {
+                request::Step::Done(value) => request::Step::Done(merge(so_far, value)),
+                request::Step::Then(value, more, m) => request::Step::Then(merge(so_far, value), more, m),
+            };
+        }
+    }
+
+    /// Sends each request of a batch on its own (at most `max_concurrency` at once, as the limit allows).
+    pub(crate) async fn send_each(&self, batch: &request::Batch) -> request::Answers {
+        use futures_util::StreamExt as _;
+        let mut sends: Vec<futures_util::future::BoxFuture<'_, Box<dyn std::any::Any + Send>>> = Vec::new();
+        for item in &batch.items {
+            sends.push(Box::pin(async move {
+                let outcome = match self.call_of(item.head()) {
+                    Ok(call) => self.send(call).await,
+                    Err(e) => Err(e),
+                };
+                item.finish(self, outcome).await
+            }));
+        }
+        let answers = futures_util::stream::iter(sends).buffered(8).collect::<Vec<_>>().await;
+        request::Answers::new(answers, batch.len())
+    }
+
+    /// Waits before sending throttled batch items again, if the retry policy allows another round: the longest
+    /// wait the items ask for (each its own `Retry-After`), never at once, within the call's time budget.
+    async fn wait_for_throttled(
+        &self,
+        round: u32,
+        waits: &[std::time::Duration],
+        started: tokio::time::Instant,
+    ) -> bool {
+        let Some(wait) = waits.iter().max().copied() else { return false };
+        let wait = wait.max(self.retry.backoff(round)).min(crate::http::MAX_RETRY_WAIT);
+        if round >= self.retry.max_attempts || started.elapsed().saturating_add(wait) > self.retry.max_elapsed {
+            return false;
+        }
+        tracing::debug!(service = %self.service, items = waits.len(), wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "batch items throttled: sending them again");
+        self.stats.retries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tokio::time::sleep(wait).await;
+        true
+    }
+
+    /// Sends a batch as Dataverse `$batch` round trips (`Prefer: odata.continue-on-error`; at most
+    /// [`DATAVERSE_BATCH_LIMIT`] requests each): each request's answer read by its own decoder. Items answered 429
+    /// are sent again, in a new batch, after the wait they ask for. A batch that fails as a whole (not sent, not
+    /// answered, not readable) is every item's error.
+    pub(crate) async fn send_dataverse_batch(&self, batch: &request::Batch) -> request::Answers {
+        let items = &batch.items;
+        let mut outcomes: Vec<Option<Result<http::Response<Bytes>, ApiError>>> = vec![None; items.len()];
+        let mut round_trips = 0;
+        let mut whole = None;
+        let started = tokio::time::Instant::now();
+        for chunk_start in (0..items.len()).step_by(DATAVERSE_BATCH_LIMIT) {
+            let mut pending: Vec<usize> = (chunk_start..items.len().min(chunk_start + DATAVERSE_BATCH_LIMIT)).collect();
+            let mut round = 0;
+            while !pending.is_empty() {
+                round += 1;
+                let mut parts = Vec::new();
+                let mut sent = Vec::new();
+                for &i in &pending {
+                    match self.call_of(items[i].head()) {
+                        Ok(call) => {
+                            parts.push(batch::BatchPart::Request(batch_request(&call, None)));
+                            sent.push(i);
+                        }
+                        Err(e) => outcomes[i] = Some(Err(e)),
+                    }
+                }
+                if sent.is_empty() {
+                    break;
+                }
+                round_trips += 1;
+                let retry_safe = sent.iter().all(|&i| items[i].head().retry_safe);
+                let responses = match self.batch("read in a batch", &parts, retry_safe).await {
+                    Ok(r) if r.len() == sent.len() => r,
+                    Ok(r) => {
+                        let e = ApiError::Decode {
+                            service: self.service,
+                            operation: "read in a batch",
+                            path: "$batch".into(),
+                            message: format!("{} answers to {} requests", r.len(), sent.len()),
+                        };
+                        sent.iter().for_each(|&i| outcomes[i] = Some(Err(e.clone())));
+                        whole = Some(e);
+                        break;
+                    }
+                    Err(e) => {
+                        sent.iter().for_each(|&i| outcomes[i] = Some(Err(e.clone())));
+                        whole = Some(e);
+                        break;
+                    }
+                };
+                let mut throttled = Vec::new();
+                let mut waits = Vec::new();
+                for (i, response) in sent.into_iter().zip(responses) {
+                    let response = response.into_http();
+                    if let Some(wait) = request::throttled_wait(&response) {
+                        waits.push(wait);
+                        throttled.push(i);
+                    }
+                    outcomes[i] = Some(self.inner_result(items[i].head(), response));
+                }
+                if !self.wait_for_throttled(round, &waits, started).await {
+                    break;
+                }
+                pending = throttled;
+            }
+        }
+        self.finish_all(items, outcomes, round_trips).await.failed_with(whole)
+    }
+
+    /// Reads every item's outcome with its own decoder (further pages alone, four at a time).
+    async fn finish_all(
+        &self,
+        items: &[Arc<dyn request::Erased>],
+        outcomes: Vec<Option<Result<http::Response<Bytes>, ApiError>>>,
+        round_trips: usize,
+    ) -> request::Answers {
+        use futures_util::StreamExt as _;
+        let mut reads: Vec<futures_util::future::BoxFuture<'_, Box<dyn std::any::Any + Send>>> = Vec::new();
+        for (item, outcome) in items.iter().zip(outcomes) {
+            let outcome = outcome.unwrap_or_else(|| Err(ApiError::invalid("batch", "the request was not sent")));
+            reads.push(item.finish(self, outcome));
+        }
+        let answers = futures_util::stream::iter(reads).buffered(4).collect::<Vec<_>>().await;
+        request::Answers::new(answers, round_trips)
+    }
+
+    /// Sends a batch as one Dataverse change set: together or not at all. A request naming a row an earlier
+    /// request of the set creates refers to it by `Content-ID` (`$n`). When the set fails, its error is the failing
+    /// request's (typed as its single request's would be); a set answered 429 is sent again after the wait it asks.
+    pub(crate) async fn send_change_set(&self, batch: &request::Batch) -> Result<request::Answers, ApiError> {
+        let items = &batch.items;
+        if items.is_empty() {
+            return Ok(request::Answers::new(Vec::new(), 0));
+        }
+        let mut requests = Vec::with_capacity(items.len());
+        let mut created: Vec<(String, u32)> = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let content_id = u32::try_from(i + 1).unwrap_or(u32::MAX);
+            let mut call = self.call_of(item.head())?;
+            if let Some(body) = &call.body {
+                let mut text = String::from_utf8_lossy(body).into_owned();
+                for (entity, id) in &created {
+                    text = text.replace(&format!("\"{entity}\""), &format!("\"${id}\""));
+                }
+                call.body = Some(Bytes::from(text));
+            }
+            if let Some(entity) = &item.head().creates {
+                created.push((entity.clone(), content_id));
+            }
+            requests.push(batch_request(&call, Some(content_id)));
+        }
+        let started = tokio::time::Instant::now();
+        let mut round = 0;
+        let responses = loop {
+            round += 1;
+            let parts = [batch::BatchPart::ChangeSet(requests.clone())];
+            let responses = self.batch("write a change set", &parts, true).await?;
+            // A change set that failed answers with the one response that failed it.
+            let Some(failed) = responses.iter().find(|r| !r.status.is_success()).cloned() else { break responses };
+            let response = failed.into_http();
+            if let Some(wait) = request::throttled_wait(&response)
+                && self.wait_for_throttled(round, &[wait], started).await
+            {
+                continue;
+            }
+            return Err(error::service_error(self.service, "write a change set", &response, round));
+        };
+        if responses.len() != items.len() {
+            return Err(ApiError::Decode {
+                service: self.service,
+                operation: "write a change set",
+                path: "$batch".into(),
+                message: format!("{} answers to {} requests", responses.len(), items.len()),
+            });
+        }
+        let outcomes = items
+            .iter()
+            .zip(responses)
+            .map(|(item, response)| Some(self.inner_result(item.head(), response.into_http())))
+            .collect();
+        Ok(self.finish_all(items, outcomes, usize::try_from(round).unwrap_or(usize::MAX)).await)
+    }
+
+    /// Sends a batch as Microsoft Graph JSON batches (`POST {base}$batch`, at most [`GRAPH_BATCH_LIMIT`] requests
+    /// each, each URL under this client's base): each answer, matched by id (Graph answers in any order), read by
+    /// its request's own decoder. Items answered 429 are sent again after the wait they ask for; a batch that fails
+    /// as a whole is every item's error.
+    pub(crate) async fn send_graph_batch(&self, batch: &request::Batch) -> request::Answers {
+        let items = &batch.items;
+        let mut outcomes: Vec<Option<Result<http::Response<Bytes>, ApiError>>> = vec![None; items.len()];
+        let mut round_trips = 0;
+        let mut whole = None;
+        let started = tokio::time::Instant::now();
+        for chunk_start in (0..items.len()).step_by(GRAPH_BATCH_LIMIT) {
+            let mut pending: Vec<usize> = (chunk_start..items.len().min(chunk_start + GRAPH_BATCH_LIMIT)).collect();
+            let mut round = 0;
+            while !pending.is_empty() {
+                round += 1;
+                let mut sent = Vec::new();
+                let mut calls = Vec::new();
+                for &i in &pending {
+                    match self.call_of(items[i].head()) {
+                        Ok(call) => {
+                            calls.push(call);
+                            sent.push(i);
+                        }
+                        Err(e) => outcomes[i] = Some(Err(e)),
+                    }
+                }
+                if sent.is_empty() {
+                    break;
+                }
+                round_trips += 1;
+                let responses = match self.json_batch("send a batch", &calls).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        sent.iter().for_each(|&i| outcomes[i] = Some(Err(e.clone())));
+                        whole = Some(e);
+                        break;
+                    }
+                };
+                let mut throttled = Vec::new();
+                let mut waits = Vec::new();
+                for (i, response) in sent.into_iter().zip(responses) {
+                    if let Some(wait) = request::throttled_wait(&response) {
+                        waits.push(wait);
+                        throttled.push(i);
+                    }
+                    outcomes[i] = Some(self.inner_result(items[i].head(), response));
+                }
+                if !self.wait_for_throttled(round, &waits, started).await {
+                    break;
+                }
+                pending = throttled;
+            }
+        }
+        self.finish_all(items, outcomes, round_trips).await.failed_with(whole)
+    }
+
     /// Sends a call and decodes the JSON body, naming the JSON path on failure.
     pub(crate) async fn json<T: DeserializeOwned>(&self, call: Call) -> Result<T, ApiError> {
         let operation = call.operation;
         let response = self.send(call).await?;
         decode(self.service, operation, response.body())
-    }
-
-    /// Sends a create whose answer is the created row (`Prefer: return=representation`), or, where the service
-    /// answers 204 anyway, the new row's id from the `OData-EntityId` header.
-    pub(crate) async fn created<T: DeserializeOwned>(&self, call: Call) -> Result<Created<T>, ApiError> {
-        let operation = call.operation;
-        let response = self.send(call).await?;
-        if !response.body().is_empty() {
-            let row: T = decode(self.service, operation, response.body())?;
-            return Ok(Created { id: None, row: Some(row) });
-        }
-        let header = response.headers().get("odata-entityid").and_then(|v| v.to_str().ok());
-        let id = header.and_then(entity_id_of).ok_or_else(|| ApiError::Decode {
-            service: self.service,
-            operation,
-            path: "OData-EntityId".into(),
-            message: match header {
-                Some(h) => {
-                    format!("the answer has no body and its OData-EntityId '{}' names no row id", crate::guid::clip(h))
-                }
-                None => "the answer has neither a body nor an OData-EntityId header".into(),
-            },
-        })?;
-        Ok(Created { id: Some(id), row: None })
     }
 
     /// Sends a Dataverse `$batch` (at `{base}$batch`) and reads its answer: one response per request, in order.
@@ -469,13 +773,13 @@ impl Pipeline {
         })
     }
 
-    /// Sends a Microsoft Graph JSON batch (`POST {base}$batch`, `{"requests": [...]}`, at most
-    /// [`GRAPH_BATCH_LIMIT`] requests) of `(method, url, body)` requests, each URL under this client's base;
-    /// returns each inner response in the order of the requests (Graph answers in any order, matched by id).
-    pub(crate) async fn json_batch(
+    /// Sends one Microsoft Graph JSON batch (`POST {base}$batch`, `{"requests": [...]}`, at most
+    /// [`GRAPH_BATCH_LIMIT`] requests, each URL under this client's base); returns each inner response in the order
+    /// of the calls (Graph answers in any order, matched by id).
+    async fn json_batch(
         &self,
         operation: &'static str,
-        requests: &[(Method, Url, Option<serde_json::Value>)],
+        calls: &[Call],
     ) -> Result<Vec<http::Response<Bytes>>, ApiError> {
         #[derive(serde::Deserialize)]
         struct Answer {
@@ -490,35 +794,47 @@ impl Pipeline {
             #[serde(default)]
             body: Option<serde_json::Value>,
         }
-        if requests.len() > GRAPH_BATCH_LIMIT {
+        if calls.len() > GRAPH_BATCH_LIMIT {
             return Err(ApiError::invalid(
                 "batch",
-                format!("{} requests; Graph takes at most {GRAPH_BATCH_LIMIT}", requests.len()),
+                format!("{} requests; Graph takes at most {GRAPH_BATCH_LIMIT}", calls.len()),
             ));
         }
-        let mut listed = Vec::with_capacity(requests.len());
-        for (i, (method, url, body)) in requests.iter().enumerate() {
-            let relative = url
+        let mut listed = Vec::with_capacity(calls.len());
+        for (i, call) in calls.iter().enumerate() {
+            let relative = call
+                .url
                 .as_str()
                 .strip_prefix(self.base.as_str())
-                .ok_or_else(|| ApiError::invalid("batch", format!("{url} is not under {}", self.base)))?;
-            let mut r = serde_json::json!({"id": (i + 1).to_string(), "method": method.as_str(), "url": format!("/{relative}")});
-            if let Some(body) = body {
-                r["body"] = body.clone();
-                r["headers"] = serde_json::json!({"Content-Type": "application/json"});
+                .ok_or_else(|| ApiError::invalid("batch", format!("{} is not under {}", call.url, self.base)))?;
+            let mut r = serde_json::json!({"id": (i + 1).to_string(), "method": call.method.as_str(), "url": format!("/{relative}")});
+            let mut headers = serde_json::Map::new();
+            for (name, value) in call.headers.iter().filter(|(n, _)| *n != CONTENT_TYPE) {
+                if let Ok(v) = value.to_str() {
+                    headers.insert(name.as_str().to_owned(), serde_json::Value::String(v.to_owned()));
+                }
+            }
+            if let Some(body) = &call.body {
+                let body: serde_json::Value = serde_json::from_slice(body)
+                    .map_err(|e| ApiError::invalid("batch", format!("a request body is not JSON: {e}")))?;
+                r["body"] = body;
+                headers.insert("Content-Type".into(), "application/json".into());
+            }
+            if !headers.is_empty() {
+                r["headers"] = serde_json::Value::Object(headers);
             }
             listed.push(r);
         }
         let mut call = Call::new(operation, Method::POST, self.url("$batch")?)
             .json(&serde_json::json!({ "requests": listed }))?
-            .retry_safe(true);
-        call.permits = self.batch_permits(requests.len());
+            .retry_safe(calls.iter().all(|c| c.retry_safe));
+        call.permits = self.batch_permits(calls.len());
         let answer: Answer = self.json(call).await?;
-        self.stats.inner.fetch_add(requests.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        self.stats.inner.fetch_add(calls.len() as u64, std::sync::atomic::Ordering::Relaxed);
         let mut by_id: std::collections::HashMap<String, Inner> =
             answer.responses.into_iter().map(|r| (r.id.clone(), r)).collect();
-        let mut out = Vec::with_capacity(requests.len());
-        for i in 1..=requests.len() {
+        let mut out = Vec::with_capacity(calls.len());
+        for i in 1..=calls.len() {
             let inner = by_id.remove(&i.to_string()).ok_or_else(|| ApiError::Decode {
                 service: self.service,
                 operation,
@@ -545,18 +861,17 @@ impl Pipeline {
         }
     }
 
-    /// A batch response read as the answer of a single request: the typed error for a failure, as
-    /// [`send`](Self::send) would give it.
+    /// A response inside a batch read as the answer of the request alone: the typed error for a failure, as
+    /// [`send`](Self::send) would give it (a 404 passed on to a request that reads it as "none").
     pub(crate) fn inner_result(
         &self,
-        operation: &'static str,
-        response: batch::BatchResponse,
+        head: &request::Head,
+        response: http::Response<Bytes>,
     ) -> Result<http::Response<Bytes>, ApiError> {
-        let response = response.into_http();
-        if response.status().is_success() {
+        if response.status().is_success() || (head.absent_ok && response.status() == StatusCode::NOT_FOUND) {
             Ok(response)
         } else {
-            Err(error::service_error(self.service, operation, &response, 1))
+            Err(error::service_error(self.service, head.operation, &response, 1))
         }
     }
 
@@ -575,6 +890,32 @@ pub struct Created<T> {
     pub id: Option<Uuid>,
     /// The row as stored, when the answer had a body.
     pub row: Option<T>,
+}
+
+/// The answer of a create (`Prefer: return=representation`): the created row, or, where the service answers 204
+/// anyway, the new row's id from the `OData-EntityId` header.
+pub(crate) fn created<T: DeserializeOwned>(
+    service: Service,
+    operation: &'static str,
+    response: &http::Response<Bytes>,
+) -> Result<Created<T>, ApiError> {
+    if !response.body().is_empty() {
+        let row: T = decode(service, operation, response.body())?;
+        return Ok(Created { id: None, row: Some(row) });
+    }
+    let header = response.headers().get("odata-entityid").and_then(|v| v.to_str().ok());
+    let id = header.and_then(entity_id_of).ok_or_else(|| ApiError::Decode {
+        service,
+        operation,
+        path: "OData-EntityId".into(),
+        message: match header {
+            Some(h) => {
+                format!("the answer has no body and its OData-EntityId '{}' names no row id", crate::guid::clip(h))
+            }
+            None => "the answer has neither a body nor an OData-EntityId header".into(),
+        },
+    })?;
+    Ok(Created { id: Some(id), row: None })
 }
 
 /// The row id at the end of an `OData-EntityId` URL: `.../managedidentities(4b037f42-...)`.

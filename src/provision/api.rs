@@ -8,8 +8,8 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use crate::clients::{
-    ApiError, AppRef, ArmClient, ComponentKind, ComponentManagedIdentityFic, DataverseAnswer, DataverseClient,
-    DataverseRead, DataverseWrite, GraphClient, ManagedIdentityUpdate, RoleAssignment, UserAssignedIdentityRef,
+    Answers, ApiError, AppRef, ArmClient, Batch, ComponentKind, ComponentManagedIdentityFic, DataverseClient,
+    GraphClient, ManagedIdentityUpdate, RoleAssignment, UserAssignedIdentityRef,
 };
 use crate::entities::{
     ManagedIdentity, NewManagedIdentity, OrganizationDetail, PluginAssembly, PluginPackage, PluginTraceLog,
@@ -399,27 +399,13 @@ pub trait DataverseApi: Send + Sync + fmt::Debug {
     async fn list_plugin_packages(&self) -> Result<Vec<PluginPackage>, ApiError>;
     /// The bytes registered for a component (`None` when none are), whose signature the platform checks.
     async fn registered_content(&self, kind: ComponentKind, component: Uuid) -> Result<Option<Vec<u8>>, ApiError>;
-    /// Several reads in one round trip where the implementation can (Dataverse `$batch`): each answer, or its
-    /// error, in order. The default sends each read on its own through the methods above.
-    async fn read_batch(&self, reads: &[DataverseRead]) -> Vec<Result<DataverseAnswer, ApiError>> {
-        let mut out = Vec::with_capacity(reads.len());
-        for r in reads {
-            out.push(read_one(self, r).await);
-        }
-        out
-    }
-    /// Writes that succeed or fail together where the implementation can (a Dataverse change set). The default
-    /// sends them one by one, in order, and stops at the first error (not atomic).
-    async fn write_change_set(&self, writes: &[DataverseWrite]) -> Result<(), ApiError> {
-        for w in writes {
-            match w {
-                DataverseWrite::CreateRow(row) => self.create_managed_identity(row).await?,
-                DataverseWrite::UpdateRow(id, update) => self.update_managed_identity(*id, update).await?,
-                DataverseWrite::Bind(kind, component, target) => self.bind(*kind, *component, *target).await?,
-            }
-        }
-        Ok(())
-    }
+    /// Requests ([`clients::dataverse::requests`](crate::clients::dataverse::requests)) in `$batch` round trips:
+    /// each answer, or its error (see [`DataverseClient::send_batch`]).
+    async fn send_batch(&self, batch: &Batch) -> Answers;
+    /// The same requests, each on its own (see [`DataverseClient::send_each`]).
+    async fn send_each(&self, batch: &Batch) -> Answers;
+    /// Requests that succeed or fail together: one change set (see [`DataverseClient::send_change_set`]).
+    async fn send_change_set(&self, batch: &Batch) -> Result<Answers, ApiError>;
     /// The platform's subject for a component.
     async fn component_fic(
         &self,
@@ -495,11 +481,14 @@ impl DataverseApi for DataverseClient {
     async fn registered_content(&self, kind: ComponentKind, component: Uuid) -> Result<Option<Vec<u8>>, ApiError> {
         DataverseClient::registered_content(self, kind, component).await
     }
-    async fn read_batch(&self, reads: &[DataverseRead]) -> Vec<Result<DataverseAnswer, ApiError>> {
-        DataverseClient::read_batch(self, reads).await
+    async fn send_batch(&self, batch: &Batch) -> Answers {
+        DataverseClient::send_batch(self, batch).await
     }
-    async fn write_change_set(&self, writes: &[DataverseWrite]) -> Result<(), ApiError> {
-        DataverseClient::write_change_set(self, writes).await
+    async fn send_each(&self, batch: &Batch) -> Answers {
+        DataverseClient::send_each(self, batch).await
+    }
+    async fn send_change_set(&self, batch: &Batch) -> Result<Answers, ApiError> {
+        DataverseClient::send_change_set(self, batch).await
     }
     async fn component_fic(
         &self,
@@ -528,27 +517,6 @@ impl DataverseApi for DataverseClient {
     ) -> Result<(), ApiError> {
         DataverseClient::set_plugin_trace_log_setting(self, organization, setting).await
     }
-}
-
-/// One read through a [`DataverseApi`]'s single methods.
-async fn read_one<D: DataverseApi + ?Sized>(dv: &D, read: &DataverseRead) -> Result<DataverseAnswer, ApiError> {
-    fn names(n: &[String]) -> Vec<&str> {
-        n.iter().map(String::as_str).collect()
-    }
-    Ok(match read {
-        DataverseRead::Organization => DataverseAnswer::Organization(dv.retrieve_current_organization().await?),
-        DataverseRead::ManagedIdentities(f) => DataverseAnswer::ManagedIdentities(dv.list_managed_identities(f).await?),
-        DataverseRead::AssembliesByName(n) => DataverseAnswer::Assemblies(dv.find_plugin_assemblies(&names(n)).await?),
-        DataverseRead::PackagesByName(n) => DataverseAnswer::Packages(dv.find_plugin_packages(&names(n)).await?),
-        DataverseRead::AllAssemblies => DataverseAnswer::Assemblies(dv.list_plugin_assemblies().await?),
-        DataverseRead::AllPackages => DataverseAnswer::Packages(dv.list_plugin_packages().await?),
-        DataverseRead::Assembly(id) => DataverseAnswer::Assembly(dv.get_plugin_assembly(*id).await?),
-        DataverseRead::Package(id) => DataverseAnswer::Package(dv.get_plugin_package(*id).await?),
-        DataverseRead::ComponentFic(kind, id) => DataverseAnswer::ComponentFic(dv.component_fic(*kind, *id).await?),
-        DataverseRead::RegisteredContent(kind, id) => {
-            DataverseAnswer::RegisteredContent(dv.registered_content(*kind, *id).await?)
-        }
-    })
 }
 
 /// The environments the signed-in identity can reach (the Global Discovery Service), for specs that select

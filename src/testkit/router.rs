@@ -482,9 +482,18 @@ fn dataverse_batch(s: &mut State, request: &http::Request<Bytes>, host: &str) ->
                         failed = Some(response);
                         break;
                     }
-                    if let (Some(id), Some(url)) = (r.content_id, response.headers.get("odata-entityid")) {
-                        let url = url.to_str().unwrap_or_default();
-                        let relative = url.split("/api/data/v9.2").nth(1).unwrap_or(url).to_owned();
+                    // What the request created, as the server knows it whether or not it told the client (a create
+                    // with `Prefer: return=representation` answers with the row and no `OData-EntityId`).
+                    let made = response
+                        .headers
+                        .get("odata-entityid")
+                        .and_then(|url| url.to_str().ok())
+                        .map(|url| url.split("/api/data/v9.2").nth(1).unwrap_or(url).to_owned())
+                        .or_else(|| {
+                            let row: Value = serde_json::from_slice(&response.body).ok()?;
+                            Some(format!("/managedidentities({})", row.get("managedidentityid")?.as_str()?))
+                        });
+                    if let (Some(id), Some(relative)) = (r.content_id, made) {
                         created.insert(id, relative);
                     }
                     responses.push(response);

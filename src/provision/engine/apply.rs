@@ -1,6 +1,7 @@
 //! Making the planned changes.
 
 use super::*;
+use crate::clients::dataverse::requests;
 
 impl Provisioner {
     /// Applies a plan made earlier (stored, approved, read back) exactly as it is, after checking that the state
@@ -255,27 +256,32 @@ impl Provisioner {
             // idempotence rules.
             let mut ordered = writes.clone();
             ordered.sort_by_key(|i| matches!(plan.actions[*i], Action::Bind { .. }));
-            let change_set: Vec<DataverseWrite> = ordered
-                .iter()
-                .filter_map(|i| match &plan.actions[*i] {
+            // The same request values the single writes send, in one change set.
+            let mut change_set = crate::clients::Batch::new();
+            for i in &ordered {
+                match &plan.actions[*i] {
                     Action::CreateManagedIdentity { row, .. } => {
-                        Some(DataverseWrite::CreateRow(row.clone().unwrap_or_else(new_row)))
+                        change_set.add(requests::create_managed_identity(&row.clone().unwrap_or_else(new_row)));
                     }
                     Action::UpdateManagedIdentity { id, update, .. } => {
-                        Some(DataverseWrite::UpdateRow(*id, update.clone()))
+                        change_set.add(requests::update_managed_identity(*id, update));
                     }
                     Action::Bind { component, managed_identity, .. } => {
-                        Some(DataverseWrite::Bind(component.kind, component.id, managed_identity.unwrap_or(row_id)))
+                        change_set.add(requests::bind(
+                            component.kind,
+                            component.id,
+                            managed_identity.unwrap_or(row_id),
+                        ));
                     }
-                    _ => None,
-                })
-                .collect();
+                    _ => {}
+                }
+            }
             if change_set.len() == ordered.len() {
                 for i in &ordered {
                     self.emit(ProgressEvent::Started { action: *i, description: plan.actions[*i].describe(plan) });
                 }
-                match dv.write_change_set(&change_set).await {
-                    Ok(()) => {
+                match dv.send_change_set(&change_set).await {
+                    Ok(_) => {
                         for i in ordered {
                             let status = self.finish(i, Ok(ActionStatus::Done));
                             out.insert(i, ActionResult { description: plan.actions[i].describe(plan), status });

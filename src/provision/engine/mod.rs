@@ -12,9 +12,7 @@ use uuid::Uuid;
 use super::ProvisionError;
 use super::api::{AccessApi, DataverseApi, DataverseConnector, IdentityApi, IdentityInfo};
 use super::spec::ProvisionSpec;
-use crate::clients::{
-    ApiError, ComponentKind, DataverseWrite, ManagedIdentityUpdate, RequestStats, role_assignment_name,
-};
+use crate::clients::{ApiError, ComponentKind, ManagedIdentityUpdate, RequestStats, role_assignment_name};
 use crate::cloud::CloudProfile;
 use crate::entities::{ManagedIdentity, NewManagedIdentity, managed_identity_row_id};
 use crate::environment::EnvironmentId;
@@ -134,7 +132,6 @@ impl Default for ProvisionOptions {
 mod apply;
 mod destroy;
 mod plan;
-mod prefetch;
 mod reports;
 mod users;
 mod verify;

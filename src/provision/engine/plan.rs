@@ -350,14 +350,7 @@ impl Provisioner {
         read_registered: bool,
     ) -> Result<EnvironmentPlan, ProvisionError> {
         let org = env_spec.org_url.as_str();
-        let client = self.connector.connect(org).map_err(|e| ProvisionError::api(org, e))?;
-        // With batching, the reads below come from batches fetched ahead (one round trip for the organization,
-        // the rows and the components; one for the platform's subjects and registered bytes).
-        let prefetched = self.options.batch.then(|| Arc::new(super::prefetch::Prefetched::new(client.clone())));
-        let dv: Arc<dyn DataverseApi> = match &prefetched {
-            Some(p) => p.clone(),
-            None => client,
-        };
+        let dv = self.connector.connect(org).map_err(|e| ProvisionError::api(org, e))?;
         // The spec's own certificates are read before any request: a wrong path fails at once.
         let mut bindings = Vec::new();
         for (index, c) in env_spec.certificate_specs().iter().enumerate() {
@@ -368,10 +361,15 @@ impl Provisioner {
             let binding = c.binding_of(certificate.as_ref(), spec.version).map_err(|e| e.in_environment(org))?;
             bindings.push((index, binding, certificate.as_ref().and_then(SigningCertificate::of)));
         }
-        if let Some(p) = &prefetched {
-            p.fetch(super::prefetch::environment_reads(env_spec, application_id)).await;
-        }
-        let detail = dv.retrieve_current_organization().await.map_err(|e| ProvisionError::api(org, e))?;
+        // The environment's reads, asked for as a list: the organization, the rows, the components (one round trip
+        // when batching).
+        let mut reads = Batch::new();
+        let organization = reads.add(requests::current_organization());
+        let rows =
+            application_id.map(|a| reads.add(requests::managed_identities(Some(&format!("applicationid eq {a}")))));
+        let component_reads = Self::component_reads(&mut reads, env_spec);
+        let mut answers = self.send_reads(dv.as_ref(), &reads).await;
+        let detail = answers.take(organization).map_err(|e| ProvisionError::api(org, e))?;
         let (Some(environment_id), Some(tenant_id)) = (detail.environment_id, detail.tenant_id) else {
             return Err(ProvisionError::Input {
                 message: format!("{org} did not report its environment and tenant ids"),
@@ -386,16 +384,11 @@ impl Provisioner {
         }
         // An identity still to be created has no rows yet, and its rows' id is known once it exists.
         let deterministic = application_id.map(|a| managed_identity_row_id(a, tenant_id, environment_id));
-        let rows = async {
-            match application_id {
-                Some(a) => dv
-                    .list_managed_identities(&format!("applicationid eq {a}"))
-                    .await
-                    .map_err(|e| ProvisionError::api(org, e)),
-                None => Ok(Vec::new()),
-            }
+        let rows = match rows {
+            Some(slot) => answers.take(slot).map_err(|e| ProvisionError::api(org, e))?,
+            None => Vec::new(),
         };
-        let (rows, mut components) = futures_util::try_join!(rows, self.read_components(dv.as_ref(), env_spec))?;
+        let mut components = self.components_from(dv.as_ref(), &mut answers, component_reads, env_spec).await?;
         let existing_row = rows
             .iter()
             .find(|r| Some(r.id) == deterministic)
@@ -429,12 +422,18 @@ impl Provisioner {
             asking && row_settled && managed_identity_id.is_some() && c.bound_to == managed_identity_id
         };
         let read_content = read_registered || env_spec.uses_registered();
-        if let Some(p) = &prefetched {
-            let asks = components.iter().filter(|c| ask_platform(c)).map(|c| DataverseRead::ComponentFic(c.kind, c.id));
-            let contents =
-                components.iter().filter(|_| read_content).map(|c| DataverseRead::RegisteredContent(c.kind, c.id));
-            p.fetch(asks.chain(contents).collect()).await;
-        }
+        // The platform's subjects and the registered bytes, asked for as a list (one round trip when batching).
+        let mut second = Batch::new();
+        let asks: Vec<_> = components
+            .iter()
+            .map(|c| ask_platform(c).then(|| second.add(requests::component_fic(c.kind, c.id))))
+            .collect();
+        let contents: Vec<_> = components
+            .iter()
+            .map(|c| read_content.then(|| second.add(requests::registered_content(c.kind, c.id))))
+            .collect();
+        let mut second =
+            if second.is_empty() { Answers::default() } else { self.send_reads(dv.as_ref(), &second).await };
         if read_content {
             let subject_of = |certificate: &crate::cert::Certificate| -> Result<String, String> {
                 let binding = crate::subject::CertificateBinding::for_certificate(
@@ -447,16 +446,9 @@ impl Provisioner {
                     .map(|s| s.to_string())
                     .map_err(|e| e.to_string())
             };
-            let reads: Vec<_> = components
-                .iter()
-                .map(|c| {
-                    let dv = dv.clone();
-                    async move { dv.registered_content(c.kind, c.id).await }
-                })
-                .collect();
-            let contents = stream::iter(reads).buffered(4).collect::<Vec<_>>().await;
-            for (c, content) in components.iter_mut().zip(contents) {
-                let content = content.map_err(|e| ProvisionError::api(org, e))?;
+            for (c, slot) in components.iter_mut().zip(&contents) {
+                let Some(slot) = slot else { continue };
+                let content = second.take(*slot).map_err(|e| ProvisionError::api(org, e))?;
                 c.registered = content.map(|bytes| registered_signature(c.kind, &bytes, &subject_of));
             }
         }
@@ -519,15 +511,8 @@ impl Provisioner {
         };
         let fic_for = |subject: &str| FederatedIdentityCredential::managed(cloud, tenant_id, environment_id, subject);
         let fic = fic_for(&first);
-        let asks: Vec<_> = components
-            .iter()
-            .filter(|c| ask_platform(c))
-            .map(|c| {
-                let dv = dv.clone();
-                async move { (c, dv.component_fic(c.kind, c.id).await) }
-            })
-            .collect();
-        let answered = stream::iter(asks).buffered(8).collect::<Vec<_>>().await;
+        let answered: Vec<_> =
+            components.iter().zip(asks).filter_map(|(c, slot)| Some((c, second.take(slot?)))).collect();
         let mut platform_subjects = Vec::new();
         // Platform subjects that are a component's own registered signature's, for a certificate the spec does not
         // name: not a platform quirk to follow, but a component still signed with another certificate (during a
@@ -588,12 +573,98 @@ impl Provisioner {
         })
     }
 
+    /// Sends reads (request values) the way the options say: one `$batch` round trip, or each on its own. A batch
+    /// that fails as a whole for another reason than throttling (a proxy that refuses `$batch`, an answer that is
+    /// not multipart) is sent again one by one, and says so at warn level; a throttled one is not (more requests
+    /// would make it worse): its error is every read's.
+    pub(super) async fn send_reads(&self, dv: &dyn DataverseApi, reads: &Batch) -> Answers {
+        if !self.options.batch {
+            return dv.send_each(reads).await;
+        }
+        let answers = dv.send_batch(reads).await;
+        match answers.failed_as_a_whole() {
+            Some(e) if !e.is_throttled() => {
+                tracing::warn!(error = %e, reads = reads.len(), "the read batch failed as a whole; reading one by one");
+                dv.send_each(reads).await
+            }
+            _ => answers,
+        }
+    }
+
+    /// Adds to `reads` the requests that find the spec's components of an environment: names by `$filter`
+    /// (`NAMES_PER_QUERY` a query), ids one by one, every component of a kind when a name is a pattern.
+    pub(super) fn component_reads(
+        reads: &mut Batch,
+        env_spec: &crate::provision::spec::EnvironmentSpec,
+    ) -> ComponentReads {
+        let mut slots = ComponentReads::default();
+        for (kind, wanted) in [
+            (ComponentKind::PluginAssembly, &env_spec.plugin_assemblies),
+            (ComponentKind::PluginPackage, &env_spec.plugin_packages),
+        ] {
+            let names: Vec<&str> =
+                wanted.iter().map(String::as_str).filter(|w| is_guid(w).is_none() && !is_pattern(w)).collect();
+            for chunk in names.chunks(NAMES_PER_QUERY) {
+                match kind {
+                    ComponentKind::PluginPackage => {
+                        slots.packages_named.push(reads.add(requests::plugin_packages_named(chunk)))
+                    }
+                    _ => slots.assemblies_named.push(reads.add(requests::plugin_assemblies_named(chunk))),
+                }
+            }
+            for id in wanted.iter().filter_map(|w| is_guid(w)) {
+                match kind {
+                    ComponentKind::PluginPackage => {
+                        slots.packages_by_id.push((id, reads.add(requests::plugin_package(id))))
+                    }
+                    _ => slots.assemblies_by_id.push((id, reads.add(requests::plugin_assembly(id)))),
+                }
+            }
+            if wanted.iter().any(|w| is_pattern(w)) {
+                match kind {
+                    ComponentKind::PluginPackage => slots.all_packages = Some(reads.add(requests::plugin_packages())),
+                    _ => slots.all_assemblies = Some(reads.add(requests::plugin_assemblies())),
+                }
+            }
+        }
+        slots
+    }
+
+    /// Reads the spec's components of an environment (one round trip when batching).
     pub(super) async fn read_components(
         &self,
         dv: &dyn DataverseApi,
         env_spec: &crate::provision::spec::EnvironmentSpec,
     ) -> Result<Vec<ComponentState>, ProvisionError> {
+        let mut reads = Batch::new();
+        let slots = Self::component_reads(&mut reads, env_spec);
+        let mut answers = self.send_reads(dv, &reads).await;
+        self.components_from(dv, &mut answers, slots, env_spec).await
+    }
+
+    /// The spec's components of an environment, from the answers to [`component_reads`](Self::component_reads).
+    pub(super) async fn components_from(
+        &self,
+        dv: &dyn DataverseApi,
+        answers: &mut Answers,
+        slots: ComponentReads,
+        env_spec: &crate::provision::spec::EnvironmentSpec,
+    ) -> Result<Vec<ComponentState>, ProvisionError> {
         let org = env_spec.org_url.as_str();
+        let failed = |e| ProvisionError::api(org, e);
+        let assembly = |a: crate::entities::PluginAssembly| -> Found {
+            let package = a.package_id;
+            (ComponentState::assembly(a), package)
+        };
+        let package = |p: crate::entities::PluginPackage| -> Found { (ComponentState::package(p), None) };
+        // A component read by id: `None` when it does not exist.
+        fn by_id<T>(read: Result<T, ApiError>, found: impl Fn(T) -> Found) -> Result<Option<Found>, ApiError> {
+            match read {
+                Ok(c) => Ok(Some(found(c))),
+                Err(e) if e.is_not_found() => Ok(None),
+                Err(e) => Err(e),
+            }
+        }
         let mut out = Vec::new();
         // Assemblies that belong to a plug-in package, by package: the package is what gets bound.
         let mut packaged: BTreeMap<Uuid, Vec<AssemblyInPackage>> = BTreeMap::new();
@@ -603,73 +674,49 @@ impl Provisioner {
             (ComponentKind::PluginAssembly, &env_spec.plugin_assemblies),
             (ComponentKind::PluginPackage, &env_spec.plugin_packages),
         ] {
-            let names: Vec<&str> =
-                wanted.iter().map(String::as_str).filter(|w| is_guid(w).is_none() && !is_pattern(w)).collect();
             let patterns: Vec<&str> = wanted.iter().map(String::as_str).filter(|w| is_pattern(w)).collect();
-            let mut found: BTreeMap<String, (ComponentState, Option<Uuid>)> = BTreeMap::new();
-            for chunk in names.chunks(NAMES_PER_QUERY) {
-                match kind {
-                    ComponentKind::PluginPackage => {
-                        for p in dv.find_plugin_packages(chunk).await.map_err(|e| ProvisionError::api(org, e))? {
-                            let c = ComponentState::package(p);
-                            found.insert(c.name.clone(), (c, None));
+            let mut found: BTreeMap<String, Found> = BTreeMap::new();
+            let mut by_ids: BTreeMap<Uuid, Option<Found>> = BTreeMap::new();
+            let mut all: Vec<Found> = Vec::new();
+            match kind {
+                ComponentKind::PluginPackage => {
+                    for slot in &slots.packages_named {
+                        for p in answers.take(*slot).map_err(failed)? {
+                            let c = package(p);
+                            found.insert(c.0.name.clone(), c);
                         }
                     }
-                    _ => {
-                        for a in dv.find_plugin_assemblies(chunk).await.map_err(|e| ProvisionError::api(org, e))? {
-                            let package = a.package_id;
-                            let c = ComponentState::assembly(a);
-                            found.insert(c.name.clone(), (c, package));
+                    for (id, slot) in &slots.packages_by_id {
+                        by_ids.insert(*id, by_id(answers.take(*slot), package).map_err(failed)?);
+                    }
+                    if let Some(slot) = slots.all_packages {
+                        all = answers.take(slot).map_err(failed)?.into_iter().map(package).collect();
+                    }
+                }
+                _ => {
+                    for slot in &slots.assemblies_named {
+                        for a in answers.take(*slot).map_err(failed)? {
+                            let c = assembly(a);
+                            found.insert(c.0.name.clone(), c);
                         }
+                    }
+                    for (id, slot) in &slots.assemblies_by_id {
+                        by_ids.insert(*id, by_id(answers.take(*slot), assembly).map_err(failed)?);
+                    }
+                    if let Some(slot) = slots.all_assemblies {
+                        all = answers.take(slot).map_err(failed)?.into_iter().map(assembly).collect();
                     }
                 }
             }
             // Names with `*` or `?`: every component of the kind, matched here (a pattern may match nothing).
-            let mut reads: Vec<(String, Option<Found>)> = Vec::new();
-            if !patterns.is_empty() {
-                let all: Vec<Found> = match kind {
-                    ComponentKind::PluginPackage => dv
-                        .list_plugin_packages()
-                        .await
-                        .map_err(|e| ProvisionError::api(org, e))?
-                        .into_iter()
-                        .map(|p| (ComponentState::package(p), None))
-                        .collect(),
-                    _ => dv
-                        .list_plugin_assemblies()
-                        .await
-                        .map_err(|e| ProvisionError::api(org, e))?
-                        .into_iter()
-                        .map(|a| {
-                            let package = a.package_id;
-                            (ComponentState::assembly(a), package)
-                        })
-                        .collect(),
-                };
-                reads.extend(
-                    all.into_iter()
-                        .filter(|(c, _)| patterns.iter().any(|p| name_matches(p, &c.name)))
-                        .map(|c| (c.0.name.clone(), Some(c))),
-                );
-            }
+            let mut reads: Vec<(String, Option<Found>)> = all
+                .into_iter()
+                .filter(|(c, _)| patterns.iter().any(|p| name_matches(p, &c.name)))
+                .map(|c| (c.0.name.clone(), Some(c)))
+                .collect();
             for w in wanted.iter().filter(|w| !is_pattern(w)) {
                 let read = match is_guid(w) {
-                    Some(id) => {
-                        let read = match kind {
-                            ComponentKind::PluginPackage => {
-                                dv.get_plugin_package(id).await.map(|p| (ComponentState::package(p), None))
-                            }
-                            _ => dv.get_plugin_assembly(id).await.map(|a| {
-                                let package = a.package_id;
-                                (ComponentState::assembly(a), package)
-                            }),
-                        };
-                        match read {
-                            Ok(c) => Some(c),
-                            Err(e) if e.is_not_found() => None,
-                            Err(e) => return Err(ProvisionError::api(org, e)),
-                        }
-                    }
+                    Some(id) => by_ids.get(&id).cloned().flatten(),
                     None => found.get(w).cloned(),
                 };
                 reads.push((w.clone(), read));
@@ -708,6 +755,17 @@ impl Provisioner {
     }
 }
 
+/// Where the answers of [`Provisioner::component_reads`] are.
+#[derive(Debug, Default)]
+pub(super) struct ComponentReads {
+    assemblies_named: Vec<Slot<Vec<crate::entities::PluginAssembly>>>,
+    packages_named: Vec<Slot<Vec<crate::entities::PluginPackage>>>,
+    assemblies_by_id: Vec<(Uuid, Slot<crate::entities::PluginAssembly>)>,
+    packages_by_id: Vec<(Uuid, Slot<crate::entities::PluginPackage>)>,
+    all_assemblies: Option<Slot<Vec<crate::entities::PluginAssembly>>>,
+    all_packages: Option<Slot<Vec<crate::entities::PluginPackage>>>,
+}
+
 /// The signer of a component's registered bytes, and its subject.
 pub(super) fn registered_signature(
     kind: ComponentKind,
@@ -731,7 +789,8 @@ pub(super) fn registered_signature(
     }
 }
 
-use crate::clients::DataverseRead;
+use crate::clients::dataverse::requests;
+use crate::clients::{Answers, Batch, Slot};
 use crate::provision::spec::{is_pattern, name_matches};
 
 /// A component as read, with the package it belongs to (for an assembly inside one).
