@@ -230,11 +230,7 @@ impl IdentityApi for GraphIdentity {
             Ok(app) => app,
             Err(e) => return fics.iter().map(|_| Err(ApiError::invalid("application", e.to_string()))).collect(),
         };
-        let mut out = Vec::with_capacity(fics.len());
-        for chunk in fics.chunks(crate::clients::GRAPH_BATCH_LIMIT) {
-            out.extend(self.client.create_fics_batch(app, chunk).await.into_iter().map(|r| r.map(drop)));
-        }
-        out
+        self.client.create_fics_batch(app, fics).await.into_iter().map(|r| r.map(drop)).collect()
     }
     fn describe(&self) -> String {
         match (self.known_app_id(), &self.display_name) {

@@ -320,8 +320,8 @@ impl Provisioner {
     }
 
     /// Every `CreateFic` of the plan, before any environment's change set: through [`IdentityApi::create_fics`]
-    /// (Graph JSON batches) when there are several; a FIC whose batched create failed gets the single request's
-    /// treatment (sent again alone, then read back and compared).
+    /// (Graph JSON batches) when there are several; a FIC whose batched create failed otherwise than by throttling
+    /// gets the single request's treatment (sent again alone, then read back and compared).
     async fn create_fics_ahead(&self, plan: &Plan) -> BTreeMap<usize, ActionResult> {
         let wanted: Vec<(usize, &FederatedIdentityCredential)> = plan
             .actions
@@ -355,6 +355,9 @@ impl Provisioner {
         for ((i, fic), result) in wanted.into_iter().zip(results) {
             let outcome = match result {
                 Ok(()) => Ok(ActionStatus::Done),
+                // Throttled after the batch's own waits (each item's `Retry-After`): sending it again at once would
+                // only add to the load; it fails, and the next run creates it.
+                Err(e) if e.is_throttled() => Err(e),
                 Err(_) => self.create_fic(fic).await,
             };
             out.insert(
