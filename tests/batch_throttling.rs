@@ -80,7 +80,10 @@ async fn a_graph_batch_item_answered_429_is_sent_again_after_its_own_retry_after
     let graph = GraphClient::new(&CloudProfile::from(Cloud::Public), common::token(), options(&script)).unwrap();
     let started = Instant::now();
     let results = graph.create_fics_batch(AppRef::AppId(Uuid::from_u128(1)), &[fic("fic-a"), fic("fic-b")]).await;
-    assert_eq!(results.iter().map(|r| r.as_ref().unwrap().credential.name.clone()).collect::<Vec<_>>(), ["fic-a", "fic-b"]);
+    assert_eq!(
+        results.iter().map(|r| r.as_ref().unwrap().credential.name.clone()).collect::<Vec<_>>(),
+        ["fic-a", "fic-b"]
+    );
     let seen = script.seen.lock().unwrap();
     assert_eq!(seen.len(), 2, "one batch, then the throttled item alone");
     assert_eq!(seen[1].0 - started, Duration::from_secs(7), "after the item's own Retry-After, not at once");
@@ -110,10 +113,7 @@ const THROTTLED: &str = r#"{"error":{"code":"0x80072322","message":"Number of re
 async fn a_dataverse_batch_item_answered_429_is_sent_again_after_its_own_retry_after() {
     let script = Arc::new(Script::default());
     script.answers.lock().unwrap().extend([
-        multipart(&[
-            (200, &[], r#"{"value":[]}"#),
-            (429, &[("Retry-After", "4")], THROTTLED),
-        ]),
+        multipart(&[(200, &[], r#"{"value":[]}"#), (429, &[("Retry-After", "4")], THROTTLED)]),
         multipart(&[(200, &[], r#"{"value":[]}"#)]),
     ]);
     let org = OrgUrl::parse("https://contoso.crm.dynamics.com").unwrap();

@@ -710,3 +710,29 @@ async fn a_batch_holds_the_permits_its_accounting_says() {
         assert_eq!(observe.1.lock().unwrap()[0], 8 - held, "{permits:?}");
     }
 }
+
+/// A call added in one place (`requests::version`): sent alone and inside a batch, decoded the same way. The answer
+/// is in the shape of Learn's "RetrieveVersion Function" response.
+#[tokio::test]
+async fn a_request_value_is_sent_alone_or_in_a_batch_and_decoded_alike() {
+    use dataverse_mi::clients::{Batch, dataverse::requests};
+    let server = MockServer::start().await;
+    let answer = r#"{"@odata.context":"https://contoso.crm.dynamics.com/api/data/v9.2/$metadata#Microsoft.Dynamics.CRM.RetrieveVersionResponse","Version":"9.2.24044.196"}"#;
+    Mock::given(method("GET"))
+        .and(path("/api/data/v9.2/RetrieveVersion()"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(answer, "application/json"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/data/v9.2/$batch"))
+        .respond_with(batch_answer(&[(200, answer)]))
+        .mount(&server)
+        .await;
+    catch_all(&server).await;
+    let client = dataverse(&server);
+    assert_eq!(client.send(requests::version()).await.unwrap(), "9.2.24044.196");
+    let mut batch = Batch::new();
+    let version = batch.add(requests::version());
+    assert_eq!(client.send_batch(&batch).await.take(version).unwrap(), "9.2.24044.196");
+}

@@ -553,6 +553,21 @@ pub mod requests {
         dv("who am i", Method::GET, "WhoAmI", request::json())
     }
 
+    /// `RetrieveVersion`: the environment's Dataverse version, e.g. `9.2.24044.196`.
+    pub fn version() -> Request<String> {
+        #[derive(Deserialize)]
+        struct RetrieveVersionResponse {
+            #[serde(rename = "Version")]
+            version: String,
+        }
+        dv(
+            "retrieve version",
+            Method::GET,
+            "RetrieveVersion()",
+            request::json_map(|r: RetrieveVersionResponse| r.version),
+        )
+    }
+
     /// Creates a managed identity row with its client-chosen id (`Prefer: return=representation`): the row as
     /// stored, or its id from `OData-EntityId` when the service answers `204`. Safe to retry (a second sending is a
     /// duplicate key). In a change set, later requests naming the row refer to it by `Content-ID`.
