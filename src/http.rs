@@ -65,20 +65,43 @@ impl fmt::Display for TransportErrorKind {
     }
 }
 
-/// A transport failure: no HTTP response was received.
-#[derive(Debug, thiserror::Error)]
-#[error("{kind}: {message}")]
+/// A transport failure: no HTTP response was received. Its [`source`](std::error::Error::source) is the
+/// transport's own error (for the default transport, the `reqwest::Error` and its cause chain), kept as it came.
+#[derive(Debug, Clone)]
 pub struct TransportError {
     /// The kind of failure.
     pub kind: TransportErrorKind,
-    /// What happened.
+    /// What happened (for the default transport, the cause chain on one line).
     pub message: String,
+    source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind, self.message)
+    }
+}
+
+/// By hand: the source is the transport's error itself (not the `Arc` holding it), so that it downcasts.
+impl std::error::Error for TransportError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+    }
 }
 
 impl TransportError {
     /// A new error.
     pub fn new(kind: TransportErrorKind, message: impl Into<String>) -> Self {
-        TransportError { kind, message: message.into() }
+        TransportError { kind, message: message.into(), source: None }
+    }
+
+    /// A new error caused by `source` (kept: [`std::error::Error::source`] returns it).
+    pub fn with_source(
+        kind: TransportErrorKind,
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        TransportError { kind, message: message.into(), source: Some(std::sync::Arc::new(source)) }
     }
 
     /// Whether trying again may succeed (for a request that is safe to send twice).
@@ -137,7 +160,7 @@ impl ReqwestTransport {
             .timeout(options.total_timeout)
             .user_agent(concat!("dataverse-mi/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| TransportError::new(TransportErrorKind::Other, e.to_string()))?;
+            .map_err(|e| TransportError::with_source(TransportErrorKind::Other, e.to_string(), e))?;
         Ok(ReqwestTransport { client, max_body_bytes: options.max_body_bytes })
     }
 
@@ -158,7 +181,8 @@ fn reqwest_error(e: reqwest::Error) -> TransportError {
     } else {
         TransportErrorKind::Other
     };
-    // Walk the source chain: the useful part ("connection reset by peer") is at the bottom.
+    // The chain on one line for the message (the useful part, "connection reset by peer", is at the bottom); the
+    // error itself kept as the source.
     let mut message = e.to_string();
     let mut source = std::error::Error::source(&e);
     while let Some(s) = source {
@@ -166,7 +190,7 @@ fn reqwest_error(e: reqwest::Error) -> TransportError {
         message.push_str(&s.to_string());
         source = s.source();
     }
-    TransportError::new(kind, message)
+    TransportError::with_source(kind, message, e)
 }
 
 #[cfg(feature = "reqwest")]

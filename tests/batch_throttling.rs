@@ -90,7 +90,10 @@ async fn a_graph_batch_item_answered_429_is_sent_again_after_its_own_retry_after
     assert!(seen[1].1.contains(r#""name":"fic-b""#) && !seen[1].1.contains(r#""name":"fic-a""#), "{}", seen[1].1);
 }
 
-fn multipart(parts: &[(u16, &[(&str, &str)], &str)]) -> http::Response<Bytes> {
+/// A part of a batch answer: status, headers, JSON body.
+type Part<'a> = (u16, &'a [(&'a str, &'a str)], &'a str);
+
+fn multipart(parts: &[Part<'_>]) -> http::Response<Bytes> {
     let mut body = String::new();
     for (status, headers, json) in parts {
         let reason = http::StatusCode::from_u16(*status).unwrap().canonical_reason().unwrap_or("");

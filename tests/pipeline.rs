@@ -456,3 +456,35 @@ async fn each_service_classifies_its_own_retries() {
     arm.delete_fic(&identity, "fic").await.unwrap();
     assert_eq!(t.seen.lock().unwrap().len(), 3);
 }
+
+/// Errors keep their sources: the transport's error with its cause chain (the `reqwest::Error` of the default
+/// transport), and the JSON decoder's error, reachable through `std::error::Error::source`.
+#[cfg(feature = "reqwest")]
+#[tokio::test]
+async fn errors_keep_their_sources() {
+    use std::error::Error as _;
+    // A loopback port nobody listens on: the connection is refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let options = ClientOptions { retry: RetryOptions::none(), ..ClientOptions::default() };
+    let org = OrgUrl::loopback_for_testing(&format!("http://127.0.0.1:{port}")).unwrap();
+    let err = DataverseClient::new(org, token(), options).unwrap().who_am_i().await.unwrap_err();
+    let transport = err.source().and_then(|s| s.downcast_ref::<TransportError>()).expect("the transport's error");
+    assert_eq!(transport.kind, TransportErrorKind::Connect, "{err:?}");
+    let cause = transport.source().expect("the transport's own error");
+    assert!(cause.downcast_ref::<reqwest::Error>().is_some(), "{cause:?}");
+    // Its whole chain, down to the operating system's refusal.
+    let mut chain = Some(cause);
+    let mut refused = false;
+    while let Some(e) = chain {
+        refused |=
+            e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused);
+        chain = e.source();
+    }
+    assert!(refused, "{cause:?}");
+
+    let t = Recorder::new(vec![response(200, &[], r#"{"UserId": 7}"#)]);
+    let err = client(t, exact()).who_am_i().await.unwrap_err();
+    let json = err.source().and_then(|s| s.downcast_ref::<serde_json::Error>()).expect("the decoder's error");
+    assert!(json.is_data(), "{json:?}");
+    assert!(matches!(&err, ApiError::Decode { path, .. } if path == "UserId"), "{err:?}");
+}

@@ -772,6 +772,7 @@ pub mod requests {
             operation: "read registered content",
             path: "content".into(),
             message: format!("not Base64: {e}"),
+            source: None,
         })
     }
 }

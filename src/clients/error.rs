@@ -92,14 +92,12 @@ impl fmt::Display for ServiceError {
 
 /// Everything that can go wrong calling Dataverse, Graph or ARM. `Clone`, so that one failure (a whole batch's) can
 /// be each of its requests' answer and keep its kind (`is_throttled`, `status`, ...).
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum ApiError {
     /// The service answered with an error status.
-    #[error("{0}")]
     Service(Box<ServiceError>),
     /// No response was received.
-    #[error("{service} ({operation}): {kind}: {message} (after {attempts} attempt(s))")]
     Transport {
         /// The service.
         service: Service,
@@ -111,9 +109,11 @@ pub enum ApiError {
         message: String,
         /// How many attempts were made.
         attempts: u32,
+        /// The transport's error, with its cause chain (`None` when the call's time budget ended it): also
+        /// [`std::error::Error::source`].
+        source: Option<crate::http::TransportError>,
     },
     /// A successful response whose body is not what the API documents.
-    #[error("{service} ({operation}): the response does not decode at {path}: {message}")]
     Decode {
         /// The service.
         service: Service,
@@ -123,9 +123,11 @@ pub enum ApiError {
         path: String,
         /// Why.
         message: String,
+        /// The JSON decoder's error, when it was JSON that did not decode: also [`std::error::Error::source`]
+        /// (as a `serde_json::Error`).
+        source: Option<std::sync::Arc<serde_json::Error>>,
     },
     /// A collection's paging did not end: a next-page link repeated, or there were more pages than allowed.
-    #[error("{service} ({operation}): paging stopped after {pages} page(s): {reason}")]
     Paging {
         /// The service.
         service: Service,
@@ -137,10 +139,8 @@ pub enum ApiError {
         reason: String,
     },
     /// No token could be obtained.
-    #[error(transparent)]
-    Auth(#[from] AuthError),
+    Auth(AuthError),
     /// An input was refused before anything was sent.
-    #[error("invalid {what}: {message}")]
     InvalidInput {
         /// Which input.
         what: &'static str,
@@ -148,13 +148,54 @@ pub enum ApiError {
         message: String,
     },
     /// A URL (e.g. a paging link) points at another host than the one the token is for: not followed.
-    #[error("refusing to send a token for {expected} to {found}")]
     ForeignHost {
         /// The origin the client talks to.
         expected: String,
         /// The origin that was asked for.
         found: String,
     },
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        ApiError::Auth(e)
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ApiError::Service(e) => write!(f, "{e}"),
+            ApiError::Transport { service, operation, kind, message, attempts, .. } => {
+                write!(f, "{service} ({operation}): {kind}: {message} (after {attempts} attempt(s))")
+            }
+            ApiError::Decode { service, operation, path, message, .. } => {
+                write!(f, "{service} ({operation}): the response does not decode at {path}: {message}")
+            }
+            ApiError::Paging { service, operation, pages, reason } => {
+                write!(f, "{service} ({operation}): paging stopped after {pages} page(s): {reason}")
+            }
+            ApiError::Auth(e) => write!(f, "{e}"),
+            ApiError::InvalidInput { what, message } => write!(f, "invalid {what}: {message}"),
+            ApiError::ForeignHost { expected, found } => {
+                write!(f, "refusing to send a token for {expected} to {found}")
+            }
+        }
+    }
+}
+
+/// Written by hand rather than derived: the sources are the errors themselves (a `TransportError`, a
+/// `serde_json::Error`), so that `source()?.downcast_ref::<serde_json::Error>()` finds them.
+impl std::error::Error for ApiError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ApiError::Transport { source, .. } => source.as_ref().map(|e| e as &(dyn std::error::Error + 'static)),
+            ApiError::Decode { source, .. } => source.as_deref().map(|e| e as &(dyn std::error::Error + 'static)),
+            // Transparent, as the derived impl was: the token error's own source.
+            ApiError::Auth(e) => std::error::Error::source(e),
+            _ => None,
+        }
+    }
 }
 
 /// Dataverse's "duplicate key" code.

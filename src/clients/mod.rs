@@ -569,6 +569,7 @@ impl Pipeline {
                             operation: "read in a batch",
                             path: "$batch".into(),
                             message: format!("{} answers to {} requests", r.len(), sent.len()),
+                            source: None,
                         };
                         sent.iter().for_each(|&i| outcomes[i] = Some(Err(e.clone())));
                         whole = Some(e);
@@ -663,6 +664,7 @@ impl Pipeline {
                 operation: "write a change set",
                 path: "$batch".into(),
                 message: format!("{} answers to {} requests", responses.len(), items.len()),
+                source: None,
             });
         }
         let outcomes = items
@@ -770,6 +772,7 @@ impl Pipeline {
             operation,
             path: "$batch".into(),
             message: e.to_string(),
+            source: None,
         })
     }
 
@@ -840,6 +843,7 @@ impl Pipeline {
                 operation,
                 path: "responses".into(),
                 message: format!("no response for request {i}"),
+                source: None,
             })?;
             let body = inner.body.map(|b| serde_json::to_vec(&b).unwrap_or_default()).unwrap_or_default();
             let mut response = http::Response::new(Bytes::from(body));
@@ -914,6 +918,7 @@ pub(crate) fn created<T: DeserializeOwned>(
             }
             None => "the answer has neither a body nor an OData-EntityId header".into(),
         },
+        source: None,
     })?;
     Ok(Created { id: Some(id), row: None })
 }
@@ -935,7 +940,8 @@ pub(crate) fn decode<T: DeserializeOwned>(
         service,
         operation,
         path: e.path().to_string(),
-        message: e.into_inner().to_string(),
+        message: e.inner().to_string(),
+        source: Some(Arc::new(e.into_inner())),
     })
 }
 

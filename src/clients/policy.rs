@@ -244,6 +244,7 @@ impl Policy for Budget {
                     humantime::format_duration(self.max_elapsed)
                 ),
                 attempts: ctx.attempt().max(1),
+                source: None,
             }),
         }
     }
@@ -445,8 +446,9 @@ impl Policy for Transmit {
             service: ctx.service,
             operation: ctx.operation,
             kind: e.kind,
-            message: e.message,
+            message: e.message.clone(),
             attempts: ctx.attempt().max(1),
+            source: Some(e),
         })
     }
 }
@@ -490,6 +492,7 @@ mod tests {
             kind: TransportErrorKind::Connect,
             message: "refused".into(),
             attempts: 1,
+            source: None,
         });
         assert_eq!(graph.classify(&ctx(), &refused), RetryClass::Transient);
         assert_eq!(graph.classify(&ctx(), &Err(ApiError::invalid("x", "y"))), RetryClass::Permanent);
