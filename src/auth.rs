@@ -108,31 +108,100 @@ impl CredentialKind {
 
 /// The credential the Azure tools would use here, as the CLI signs in: workload identity when
 /// `AZURE_FEDERATED_TOKEN_FILE` is set, a client secret from `AZURE_TENANT_ID` / `AZURE_CLIENT_ID` /
-/// `AZURE_CLIENT_SECRET`, else the Azure CLI (`az login`). See [`CredentialKind::from_env`].
+/// `AZURE_CLIENT_SECRET`, else the Azure CLI (`az login`). See [`CredentialKind::from_env`]. Its token requests go
+/// through azure_identity's own HTTP client; [`default_credential_over`] sends them through yours.
 #[cfg(feature = "azure-identity")]
 pub fn default_credential() -> Result<Arc<dyn TokenSource>, AuthError> {
+    default_credential_over(None)
+}
+
+/// [`default_credential`], whose token requests (workload identity's and a client secret's, to Entra ID) go through
+/// `transport` when given: the transport the clients use, so that one proxy, one set of certificates and one
+/// recorder see every request. The Azure CLI credential runs `az` and sends nothing itself.
+#[cfg(feature = "azure-identity")]
+pub fn default_credential_over(
+    transport: Option<Arc<dyn crate::http::Transport>>,
+) -> Result<Arc<dyn TokenSource>, AuthError> {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let kind = CredentialKind::from_env(var);
     let setup = |e: azure_core::Error| AuthError::Setup { kind, message: e.to_string() };
+    let client_options = || azure_core::http::ClientOptions {
+        transport: transport.clone().map(|t| azure_core::http::Transport::new(Arc::new(TransportHttpClient::new(t)))),
+        ..Default::default()
+    };
     let credential: Arc<dyn azure_core::credentials::TokenCredential> = match kind {
-        CredentialKind::WorkloadIdentity => azure_identity::WorkloadIdentityCredential::new(None).map_err(setup)?,
+        CredentialKind::WorkloadIdentity => {
+            let options = azure_identity::WorkloadIdentityCredentialOptions {
+                credential_options: azure_identity::ClientAssertionCredentialOptions {
+                    client_options: client_options(),
+                },
+                ..Default::default()
+            };
+            azure_identity::WorkloadIdentityCredential::new(Some(options)).map_err(setup)?
+        }
         CredentialKind::ClientSecret => {
             let (tenant, client, secret) = (
                 var("AZURE_TENANT_ID").unwrap_or_default(),
                 var("AZURE_CLIENT_ID").unwrap_or_default(),
                 var("AZURE_CLIENT_SECRET").unwrap_or_default(),
             );
+            let options = azure_identity::ClientSecretCredentialOptions { client_options: client_options() };
             azure_identity::ClientSecretCredential::new(
                 &tenant,
                 client,
                 azure_core::credentials::Secret::new(secret),
-                None,
+                Some(options),
             )
             .map_err(setup)?
         }
         CredentialKind::AzureCli => azure_identity::AzureCliCredential::new(None).map_err(setup)?,
     };
     Ok(Arc::new(AzureIdentity::new(credential)))
+}
+
+/// A [`Transport`](crate::http::Transport) as azure_core's `HttpClient`, so that an azure_identity credential's
+/// token requests go through it: give it in the credential's `ClientOptions::transport`
+/// (`azure_core::http::Transport::new(Arc::new(TransportHttpClient::new(transport)))`).
+#[cfg(feature = "azure-identity")]
+#[derive(Debug, Clone)]
+pub struct TransportHttpClient(Arc<dyn crate::http::Transport>);
+
+#[cfg(feature = "azure-identity")]
+impl TransportHttpClient {
+    /// Wraps `transport`.
+    pub fn new(transport: Arc<dyn crate::http::Transport>) -> Self {
+        TransportHttpClient(transport)
+    }
+}
+
+#[cfg(feature = "azure-identity")]
+#[async_trait]
+impl azure_core::http::HttpClient for TransportHttpClient {
+    async fn execute_request(
+        &self,
+        request: &azure_core::http::Request,
+    ) -> azure_core::Result<azure_core::http::AsyncRawResponse> {
+        use azure_core::error::{Error, ErrorKind};
+        let body = match request.body() {
+            azure_core::http::Body::Bytes(bytes) => bytes.clone(),
+            #[allow(unreachable_patterns)]
+            _ => return Err(Error::with_message(ErrorKind::Other, "streamed request bodies are not supported")),
+        };
+        let mut builder = http::Request::builder().method(request.method().as_str()).uri(request.url().as_str());
+        for (name, value) in request.headers().iter() {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        let outgoing = builder.body(body).map_err(|e| Error::new(ErrorKind::Other, e))?;
+        let response = self.0.send(outgoing).await.map_err(|e| Error::new(ErrorKind::Io, e))?;
+        let mut headers = azure_core::http::headers::Headers::new();
+        for (name, value) in response.headers() {
+            if let Ok(v) = value.to_str() {
+                headers.insert(name.as_str().to_owned(), v.to_owned());
+            }
+        }
+        let status = azure_core::http::StatusCode::from(response.status().as_u16());
+        Ok(azure_core::http::AsyncRawResponse::from_bytes(status, headers, response.into_body()))
+    }
 }
 
 /// Where the clients get tokens: one call, any credential behind it.

@@ -24,8 +24,20 @@ pub mod testkit;
 /// `async_trait`), re-exported so that implementing them needs no guessing of names or versions.
 pub mod reexports {
     pub use ::async_trait::async_trait;
+    /// azure_core, for an azure_identity credential's options (e.g. its `ClientOptions::transport`, with
+    /// [`TransportHttpClient`](crate::auth::TransportHttpClient)).
+    #[cfg(feature = "azure-identity")]
+    pub use ::azure_core;
+    /// azure_identity, whose credentials [`AzureIdentity`](crate::auth::AzureIdentity) wraps.
+    #[cfg(feature = "azure-identity")]
+    pub use ::azure_identity;
     pub use ::bytes;
     pub use ::http;
+    /// The `reqwest` this crate's default transport is built on: configure a `reqwest::Client` (a proxy, extra root
+    /// certificates) and give it to [`ReqwestTransport::from_client`](crate::http::ReqwestTransport::from_client)
+    /// without depending on a `reqwest` of your own that might not be the same version.
+    #[cfg(feature = "reqwest")]
+    pub use ::reqwest;
 }
 pub use ::async_trait::async_trait;
 

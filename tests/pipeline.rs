@@ -488,3 +488,41 @@ async fn errors_keep_their_sources() {
     assert!(json.is_data(), "{json:?}");
     assert!(matches!(&err, ApiError::Decode { path, .. } if path == "UserId"), "{err:?}");
 }
+
+/// Token requests can go through the caller's transport too: an azure_identity credential given
+/// `TransportHttpClient` sends its token request (here a client secret's, to Entra ID) through it. The answer is in
+/// the shape of the Microsoft identity platform's client credentials response.
+#[cfg(feature = "azure-identity")]
+#[tokio::test]
+async fn an_azure_identity_credential_fetches_its_token_through_the_callers_transport() {
+    use dataverse_mi::auth::{AzureIdentity, TokenSource as _, TransportHttpClient};
+    let t = Recorder::new(vec![response(
+        200,
+        &[("content-type", "application/json")],
+        r#"{"token_type":"Bearer","expires_in":3599,"ext_expires_in":3599,"access_token":"eyJ0eXAiOiJKV1QifQ.e30.sig"}"#,
+    )]);
+    let options = azure_identity::ClientSecretCredentialOptions {
+        client_options: azure_core::http::ClientOptions {
+            transport: Some(azure_core::http::Transport::new(Arc::new(TransportHttpClient::new(t.clone())))),
+            ..Default::default()
+        },
+    };
+    let credential = azure_identity::ClientSecretCredential::new(
+        "72f988bf-86f1-41af-91ab-2d7cd011db47",
+        "0b5a7d2c-6f4e-4d3a-9c1b-2a8e7f6d5c4b".into(),
+        azure_core::credentials::Secret::new("not-a-real-secret"),
+        Some(options),
+    )
+    .unwrap();
+    let token = AzureIdentity::new(credential).token(&["https://graph.microsoft.com/.default"]).await.unwrap();
+    assert_eq!(token.token.expose(), "eyJ0eXAiOiJKV1QifQ.e30.sig");
+    let seen = t.seen.lock().unwrap();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].1, "POST");
+    assert!(
+        seen[0]
+            .2
+            .starts_with("https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/oauth2/v2.0/token"),
+        "{seen:?}"
+    );
+}

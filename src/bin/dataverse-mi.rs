@@ -448,6 +448,14 @@ fn credential() -> Result<Arc<dyn TokenSource>, Failure> {
     Ok(dataverse_mi::auth::default_credential()?)
 }
 
+/// The client stack for the real services: one transport, which the credential's token requests use too.
+fn platform() -> Result<Platform, Failure> {
+    let transport: Arc<dyn dataverse_mi::http::Transport> =
+        Arc::new(dataverse_mi::http::ReqwestTransport::new(Default::default())?);
+    let credential = dataverse_mi::auth::default_credential_over(Some(transport.clone()))?;
+    Ok(Platform::new(credential, ClientOptions { transport: Some(transport), ..ClientOptions::default() })?)
+}
+
 fn engine_for(args: &SpecArgs) -> Result<(ProvisionSpec, Provisioner), Failure> {
     let Some(file) = &args.file else { return Err("give the spec: -f spec.toml".into()) };
     engine_for_spec(args, ProvisionSpec::from_file(file)?)
@@ -460,7 +468,7 @@ fn engine_for_spec(args: &SpecArgs, mut spec: ProvisionSpec) -> Result<(Provisio
     spec.take_over |= args.take_over;
     let options = ProvisionOptions { batch: !args.no_batch, ..ProvisionOptions::default() };
     let engine = match &args.testkit_url {
-        None => Provisioner::for_spec(&spec, &Platform::new(credential()?, ClientOptions::default())?, options)?,
+        None => Provisioner::for_spec(&spec, &platform()?, options)?,
         Some(url) => {
             // A fake served by the testkit over loopback: its routes, a token it accepts.
             let token: Arc<dyn TokenSource> =
