@@ -160,6 +160,43 @@ impl SubjectSummary {
     }
 }
 
+/// Whether `s` is an absolute `https://` URL with a host (letters, digits, `-`, `.`, or a bracketed IPv6 address,
+/// with an optional port), and no whitespace or control character anywhere: what Entra takes as an issuer.
+fn is_https_url(s: &str) -> bool {
+    let Some(rest) = s.get(..8).filter(|scheme| scheme.eq_ignore_ascii_case("https://")).and_then(|_| s.get(8..))
+    else {
+        return false;
+    };
+    if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return false;
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return false;
+    }
+    let bracketed = authority.starts_with('[');
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((inside, after)) if after.is_empty() || after.starts_with(':') => (inside, after.strip_prefix(':')),
+            _ => return false,
+        },
+        None => match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        },
+    };
+    let host_ok = if bracketed {
+        !host.is_empty() && host.chars().all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
+    } else {
+        !host.is_empty()
+            && host
+                .split('.')
+                .all(|label| !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+    };
+    let port_ok = port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.chars().all(|c| c.is_ascii_digit()));
+    host_ok && port_ok
+}
+
 impl FederatedIdentityCredential {
     /// The FIC for a subject in a cloud, to add by hand (what `dataverse-mi fic` prints): named [`manual_name`]
     /// and described as added by hand, so that no `prune`, rotation or `destroy` ever takes it for its own.
@@ -217,9 +254,10 @@ impl FederatedIdentityCredential {
                 return Err(FicError::TooLong { field, len });
             }
         }
-        match url::Url::parse(&self.issuer) {
-            Ok(u) if u.scheme() == "https" && u.host().is_some() => Ok(()),
-            _ => Err(FicError::IssuerNotHttps { issuer: crate::guid::clip(&self.issuer) }),
+        if is_https_url(&self.issuer) {
+            Ok(())
+        } else {
+            Err(FicError::IssuerNotHttps { issuer: crate::guid::clip(&self.issuer) })
         }
     }
 
@@ -351,6 +389,35 @@ mod tests {
         let mut http = fic();
         http.issuer = "http://login.microsoftonline.com/x/v2.0".into();
         assert!(matches!(http.validate(), Err(FicError::IssuerNotHttps { .. })));
+        for ok in [
+            "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0",
+            "https://login.microsoftonline.us/x/v2.0",
+            "HTTPS://sts.windows.net/x/",
+            "https://localhost:8443/issuer",
+            "https://[::1]:8443/x",
+            "https://token.actions.githubusercontent.com",
+        ] {
+            assert!(is_https_url(ok), "{ok}");
+        }
+        for bad in [
+            "http://login.microsoftonline.com/x",
+            "https://",
+            "https:///x",
+            "https://user@host/x",
+            "https://host name/x",
+            "https://host:/x",
+            "https://host:123456/x",
+            "https://ho_st/x",
+            "https://host..com/x",
+            "https://[::1/x",
+            "https://[zz]/x",
+            "ftp://host/x",
+            "login.microsoftonline.com",
+            "",
+            "https://é.com/x",
+        ] {
+            assert!(!is_https_url(bad), "{bad}");
+        }
         let mut empty = fic();
         empty.audiences[0].clear();
         assert_eq!(empty.validate(), Err(FicError::Empty { field: "audience" }));

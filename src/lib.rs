@@ -3,8 +3,10 @@
 #![warn(missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "client")]
 pub mod auth;
 pub mod cert;
+#[cfg(feature = "client")]
 pub mod clients;
 pub mod cloud;
 pub mod diagnose;
@@ -13,7 +15,9 @@ pub mod environment;
 pub mod fic;
 pub mod files;
 pub mod guid;
+#[cfg(feature = "client")]
 pub mod http;
+#[cfg(feature = "client")]
 pub mod provision;
 pub mod secret;
 pub mod subject;
@@ -22,6 +26,7 @@ pub mod testkit;
 
 /// The crates the public traits' signatures use ([`http::Transport`] speaks `http` and `bytes`, every trait is an
 /// `async_trait`), re-exported so that implementing them needs no guessing of names or versions.
+#[cfg(feature = "client")]
 pub mod reexports {
     pub use ::async_trait::async_trait;
     /// azure_core, for an azure_identity credential's options (e.g. its `ClientOptions::transport`, with
@@ -39,6 +44,7 @@ pub mod reexports {
     #[cfg(feature = "reqwest")]
     pub use ::reqwest;
 }
+#[cfg(feature = "client")]
 pub use ::async_trait::async_trait;
 
 pub use cert::{Certificate, CertificateError, CertificateHash, NameHash};
@@ -79,21 +85,26 @@ pub enum Error {
     /// A Dataverse row could not be built.
     #[error(transparent)]
     Row(#[from] entities::RowError),
+    #[cfg(feature = "client")]
     /// A call to Dataverse, Graph or ARM failed.
     #[error(transparent)]
     Api(#[from] clients::ApiError),
+    #[cfg(feature = "client")]
     /// A token could not be had.
     #[error(transparent)]
     Auth(#[from] auth::AuthError),
+    #[cfg(feature = "client")]
     /// The transport failed (no HTTP response).
     #[error(transparent)]
     Transport(#[from] http::TransportError),
     /// A distinguished name could not be read.
     #[error(transparent)]
     Name(#[from] cert::NameError),
+    #[cfg(feature = "client")]
     /// A provisioning spec was refused.
     #[error(transparent)]
     Spec(#[from] provision::SpecError),
+    #[cfg(feature = "client")]
     /// Provisioning failed.
     #[error(transparent)]
     Provision(#[from] provision::ProvisionError),
@@ -110,13 +121,14 @@ mod tests {
         fn into(e: impl Into<crate::Error> + std::fmt::Display) -> (String, crate::Error) {
             (e.to_string(), e.into())
         }
-        let samples = [
+        let mut samples = vec![
             into("x".parse::<crate::environment::EnvironmentId>().unwrap_err()),
             into(crate::guid::parse_guid("x").unwrap_err()),
             into(crate::diagnose::parse_error("no code here").unwrap_err()),
-            into(crate::provision::SpecError::NoEnvironment),
             into(crate::cert::Certificate::from_der(b"").unwrap_err()),
         ];
+        #[cfg(feature = "client")]
+        samples.push(into(crate::provision::SpecError::NoEnvironment));
         for (text, error) in samples {
             assert_eq!(error.to_string(), text, "transparent: the same message");
         }

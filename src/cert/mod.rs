@@ -800,7 +800,7 @@ mod feature_tests {
     }
 
     #[test]
-    #[cfg(not(feature = "spec-toml"))]
+    #[cfg(all(feature = "client", not(feature = "spec-toml")))]
     fn toml_specs_without_their_feature_say_so() {
         let err = crate::provision::ProvisionSpec::from_toml("").unwrap_err();
         assert!(err.to_string().contains("`spec-toml` feature"), "{err}");

@@ -157,7 +157,7 @@ fn prefix(want: &str, got: &str) -> Finding {
 }
 
 fn percent_decoded(s: &str) -> String {
-    url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
+    form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
 }
 
 fn tenant(want: &str, got: &str, inputs: &DiagnosisInputs) -> Finding {
