@@ -2,7 +2,7 @@
 //! what the server side writes reads back the same.
 #![no_main]
 
-use dataverse_mi::clients::batch::{BatchResponse, boundary, build_response, parse_request, parse_response};
+use dataverse_mi::testkit::batch::{BatchResponse, boundary, build_response, parse_request, parse_response};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,5 +1,5 @@
-//! OData `$batch` over `multipart/mixed` (Dataverse Web API): building a batch, reading its answer, and the
-//! server's side of both (for the testkit's fake).
+//! OData `$batch` over `multipart/mixed` (Dataverse Web API): building a batch and reading its answer. The server's
+//! side of both is in the testkit (`testkit::batch`).
 //!
 //! A batch is a sequence of parts, each an HTTP request as text (`application/http`) or a change set: a nested
 //! `multipart/mixed` whose requests succeed or fail together. The answer has one part per request, and per change
@@ -112,7 +112,7 @@ pub fn build_request(boundary: &str, parts: &[BatchPart]) -> Vec<u8> {
     out
 }
 
-fn push(out: &mut Vec<u8>, text: String) {
+pub(crate) fn push(out: &mut Vec<u8>, text: String) {
     out.extend_from_slice(text.as_bytes());
 }
 
@@ -155,19 +155,19 @@ fn clip(s: &str) -> String {
 }
 
 /// A part: its headers and its content.
-struct Part<'a> {
-    headers: Vec<(String, String)>,
-    content: &'a [u8],
+pub(crate) struct Part<'a> {
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) content: &'a [u8],
 }
 
 impl Part<'_> {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
 /// The parts of a multipart body: between `--boundary` lines, up to `--boundary--`.
-fn split<'a>(body: &'a [u8], boundary: &str) -> Result<Vec<Part<'a>>, BatchError> {
+pub(crate) fn split<'a>(body: &'a [u8], boundary: &str) -> Result<Vec<Part<'a>>, BatchError> {
     let delimiter = format!("--{boundary}");
     let d = delimiter.as_bytes();
     // Every delimiter line start: at the beginning, or right after a line feed.
@@ -260,7 +260,7 @@ fn read_responses(boundary: &str, body: &[u8], out: &mut Vec<BatchResponse>, dep
 }
 
 /// Where an HTTP message's head ends, as httparse read it.
-fn head_end(parsed: httparse::Result<usize>, what: &str) -> Result<usize, BatchError> {
+pub(crate) fn head_end(parsed: httparse::Result<usize>, what: &str) -> Result<usize, BatchError> {
     match parsed {
         Ok(httparse::Status::Complete(offset)) => Ok(offset),
         Ok(httparse::Status::Partial) => Err(BatchError::Http(format!("the {what}'s head does not end"))),
@@ -283,86 +283,6 @@ fn http_response(raw: &[u8], content_id: Option<String>) -> Result<BatchResponse
         }
     }
     Ok(BatchResponse { status, headers: map, body: Bytes::copy_from_slice(&raw[offset..]), content_id })
-}
-
-/// The server's side: reads a batch request into its parts (for the testkit's fake).
-pub fn parse_request(content_type: &str, body: &[u8]) -> Result<Vec<BatchPart>, BatchError> {
-    let mut out = Vec::new();
-    for p in split(body, &boundary_of(content_type)?)? {
-        let content_type = p.header("content-type").unwrap_or_default().to_owned();
-        if content_type.to_ascii_lowercase().starts_with("multipart/") {
-            let mut set = Vec::new();
-            for inner in split(p.content, &boundary_of(&content_type)?)? {
-                let id = inner.header("content-id").and_then(|v| v.parse().ok());
-                set.push(http_request(inner.content, id)?);
-            }
-            out.push(BatchPart::ChangeSet(set));
-        } else {
-            let id = p.header("content-id").and_then(|v| v.parse().ok());
-            out.push(BatchPart::Request(http_request(p.content, id)?));
-        }
-    }
-    Ok(out)
-}
-
-fn http_request(raw: &[u8], content_id: Option<u32>) -> Result<BatchRequest, BatchError> {
-    let mut headers = [httparse::EMPTY_HEADER; 32];
-    let mut request = httparse::Request::new(&mut headers);
-    let offset = head_end(request.parse(raw), "request")?;
-    let method = request
-        .method
-        .and_then(|m| Method::from_bytes(m.as_bytes()).ok())
-        .ok_or_else(|| BatchError::Http("no method".into()))?;
-    let url = request.path.ok_or_else(|| BatchError::Http("no URL".into()))?.to_owned();
-    let headers = request
-        .headers
-        .iter()
-        .filter(|h| !h.name.eq_ignore_ascii_case("content-type"))
-        .map(|h| (h.name.to_owned(), String::from_utf8_lossy(h.value).into_owned()))
-        .collect();
-    let body = &raw[offset..];
-    Ok(BatchRequest { method, url, headers, body: (!body.is_empty()).then(|| body.to_vec()), content_id })
-}
-
-/// The server's side: writes a batch answer under `boundary` (which no response may contain: [`boundary`] makes
-/// a random one). Each entry is a request's response, or a change set's responses
-/// (`Ok`, one per request) or the one response that failed it (`Err`).
-pub fn build_response(boundary: &str, answers: &[Result<Vec<BatchResponse>, BatchResponse>]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for a in answers {
-        push(&mut out, format!("--{boundary}\r\n"));
-        match a {
-            Ok(responses) if responses.len() == 1 && responses[0].content_id.is_none() => {
-                write_response(&mut out, &responses[0]);
-            }
-            Ok(responses) => {
-                let inner = self::boundary("changesetresponse");
-                push(&mut out, format!("Content-Type: multipart/mixed; boundary={inner}\r\n\r\n"));
-                for r in responses {
-                    push(&mut out, format!("--{inner}\r\n"));
-                    write_response(&mut out, r);
-                }
-                push(&mut out, format!("--{inner}--\r\n"));
-            }
-            Err(failed) => write_response(&mut out, failed),
-        }
-    }
-    push(&mut out, format!("--{boundary}--\r\n"));
-    out
-}
-
-fn write_response(out: &mut Vec<u8>, r: &BatchResponse) {
-    push(out, "Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n".into());
-    if let Some(id) = &r.content_id {
-        push(out, format!("Content-ID: {id}\r\n"));
-    }
-    push(out, format!("\r\nHTTP/1.1 {} {}\r\n", r.status.as_u16(), r.status.canonical_reason().unwrap_or("")));
-    for (name, value) in &r.headers {
-        push(out, format!("{name}: {}\r\n", String::from_utf8_lossy(value.as_bytes())));
-    }
-    push(out, "\r\n".into());
-    out.extend_from_slice(&r.body);
-    push(out, "\r\n".into());
 }
 
 #[cfg(test)]
@@ -419,51 +339,6 @@ OData-Version: 4.0\r\n\
         assert_eq!(r[2].status, StatusCode::OK);
         let v: serde_json::Value = serde_json::from_slice(&r[2].body).unwrap();
         assert_eq!(v["value"][0]["subject"], "Task 1 in batch");
-    }
-
-    #[test]
-    fn a_failed_change_set_is_one_response() {
-        let answer = build_response(
-            "batchresponse_x",
-            &[Err(BatchResponse {
-                status: StatusCode::PRECONDITION_FAILED,
-                headers: HeaderMap::new(),
-                body: Bytes::from_static(
-                    br#"{"error":{"code":"0x80040237","message":"A record with matching key values already exists."}}"#,
-                ),
-                content_id: Some("1".into()),
-            })],
-        );
-        let r = parse_response("multipart/mixed; boundary=batchresponse_x", &answer).unwrap();
-        assert_eq!(r.len(), 1);
-        assert_eq!(r[0].status, StatusCode::PRECONDITION_FAILED);
-    }
-
-    #[test]
-    fn request_round_trip() {
-        let parts = vec![
-            BatchPart::Request(BatchRequest::get("https://org.crm.dynamics.com/api/data/v9.2/WhoAmI")),
-            BatchPart::ChangeSet(vec![
-                BatchRequest {
-                    method: Method::POST,
-                    url: "https://org.crm.dynamics.com/api/data/v9.2/managedidentities".into(),
-                    headers: vec![("Prefer".into(), "return=representation".into())],
-                    body: Some(br#"{"name":"x"}"#.to_vec()),
-                    content_id: Some(1),
-                },
-                BatchRequest {
-                    method: Method::PATCH,
-                    url: "https://org.crm.dynamics.com/api/data/v9.2/pluginassemblies(11111111-1111-1111-1111-111111111111)".into(),
-                    headers: vec![("If-Match".into(), "*".into())],
-                    body: Some(br#"{"managedidentityid@odata.bind":"$1"}"#.to_vec()),
-                    content_id: Some(2),
-                },
-            ]),
-        ];
-        let b = boundary("batch");
-        let body = build_request(&b, &parts);
-        let back = parse_request(&format!("multipart/mixed; boundary={b}"), &body).unwrap();
-        assert_eq!(back, parts);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! `tracing` span per request that never records the token.
 
 mod arm;
-pub mod batch;
+pub(crate) mod batch;
 pub mod dataverse;
 mod discovery;
 mod error;

@@ -26,6 +26,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod batch;
 mod router;
 
 use std::collections::BTreeMap;

@@ -413,7 +413,7 @@ fn graph_batch(s: &mut State, request: &http::Request<Bytes>) -> (StatusCode, Va
 /// A Dataverse `$batch`: each request through the same handler as on its own, change sets all or nothing (the
 /// environment's state is put back when one request of the set fails, and the set answers with that response).
 fn dataverse_batch(s: &mut State, request: &http::Request<Bytes>, host: &str) -> (Response<Bytes>, Vec<InnerLog>) {
-    use crate::clients::batch::{BatchPart, BatchRequest, BatchResponse, build_response, parse_request};
+    use crate::testkit::batch::{BatchPart, BatchRequest, BatchResponse, build_response, parse_request};
     let content_type = request.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
     let parts = match parse_request(content_type, request.body()) {
         Ok(p) => p,
@@ -510,7 +510,7 @@ fn dataverse_batch(s: &mut State, request: &http::Request<Bytes>, host: &str) ->
             }
         }
     }
-    let boundary = crate::clients::batch::boundary("batchresponse");
+    let boundary = crate::testkit::batch::boundary("batchresponse");
     let body = build_response(&boundary, &answers);
     let response = Response::builder()
         .status(StatusCode::OK)
