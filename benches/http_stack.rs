@@ -1,6 +1,8 @@
-//! One request round trip through the whole client stack (retry policy, token cache, concurrency limit,
-//! reqwest transport, JSON decoding with paths) against a loopback server, next to a bare reqwest call doing
-//! the same request and decoding in the same run. The target: the stack adds less than 10%.
+//! One request round trip through the whole client stack (the pipeline of policies: time budget, retry, concurrency
+//! limit, origin guard, bearer token, tracing span, counter; then the reqwest transport and JSON decoding with
+//! paths) against a loopback server, next to a bare reqwest call doing the same request and decoding in the same
+//! run; and the pipeline alone, over a transport that answers at once, against calling that transport directly.
+//! The target: the pipeline costs less than 3% of a loopback round trip.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -110,7 +112,7 @@ fn main() {
         support::estimate_ns("round_trip/bare_reqwest"),
     ) {
         println!(
-            "stack alone: {:.2} µs per request = {:.1}% of a bare loopback round trip (target < 10%)",
+            "pipeline alone: {:.2} µs per request = {:.1}% of a bare loopback round trip (target < 3%)",
             (stacked - direct) / 1000.0,
             (stacked - direct) / bare * 100.0
         );

@@ -398,7 +398,7 @@ async fn callers_policies_run_per_call_and_per_try() {
     }
     #[async_trait::async_trait]
     impl Policy for Tally {
-        async fn send(&self, ctx: &Context, mut request: http::Request<Bytes>, next: Next<'_>) -> PolicyResult {
+        async fn send(&self, ctx: &Context, request: &mut http::Request<Bytes>, next: Next<'_>) -> PolicyResult {
             self.attempts.lock().unwrap().push(ctx.attempt());
             assert_eq!((ctx.operation(), ctx.service()), ("who am i", dataverse_mi::clients::Service::Dataverse));
             request.headers_mut().insert(self.header, http::HeaderValue::from_static("1"));

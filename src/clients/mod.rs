@@ -370,7 +370,7 @@ impl Pipeline {
             capacity: u32::try_from(limit.size).unwrap_or(u32::MAX),
             semaphore: limit.semaphore,
         }));
-        policies.push(Arc::new(policy::OriginGuard { origin: origin.clone() }));
+        policies.push(Arc::new(policy::OriginGuard::of(&base)));
         policies.push(Arc::new(policy::Bearer { tokens, scope: scope.clone() }));
         // Below the bearer policy: the request sent again with a fresh token after a 401 has its own span and count.
         policies.push(Arc::new(policy::Span));
@@ -413,9 +413,9 @@ impl Pipeline {
         if origin(&call.url) != self.origin {
             return Err(ApiError::ForeignHost { expected: self.origin.clone(), found: origin(&call.url) });
         }
-        let request = call.request()?;
+        let mut request = call.request()?;
         let ctx = policy::Context::new(self.service, call.operation, call.retry_safe, call.permits);
-        let response = policy::Next::new(&self.policies).send(&ctx, request).await?;
+        let response = policy::Next::new(&self.policies).send(&ctx, &mut request).await?;
         if response.status().is_success()
             || response.status().is_redirection()
             || (call.absent_ok && response.status() == StatusCode::NOT_FOUND)

@@ -20,7 +20,9 @@
 //! 9. the **transport**.
 //!
 //! A policy is a value implementing [`Policy`]: it may change the request, answer without calling the rest of
-//! the chain, or call it ([`Next::send`]) and look at the answer.
+//! the chain, or call it ([`Next::send`]) and look at the answer. The request is passed by `&mut` down the chain
+//! (the transport gets a copy): a change a per-try policy makes stays for the next attempt, so set headers with
+//! `insert`, not `append`.
 //!
 //! ```
 //! use dataverse_mi::clients::policy::{Context, Next, Policy, PolicyResult};
@@ -32,7 +34,7 @@
 //!
 //! #[async_trait]
 //! impl Policy for CorrelationId {
-//!     async fn send(&self, ctx: &Context, mut request: http::Request<Bytes>, next: Next<'_>) -> PolicyResult {
+//!     async fn send(&self, ctx: &Context, request: &mut http::Request<Bytes>, next: Next<'_>) -> PolicyResult {
 //!         request.headers_mut().insert("x-ms-correlation-request-id", self.0.clone());
 //!         next.send(ctx, request).await
 //!     }
@@ -73,7 +75,7 @@ pub type PolicyResult = Result<http::Response<Bytes>, ApiError>;
 #[async_trait]
 pub trait Policy: Send + Sync + fmt::Debug {
     /// Handles `request`: usually changes it or looks at it, then calls `next.send(ctx, request)`.
-    async fn send(&self, ctx: &Context, request: http::Request<Bytes>, next: Next<'_>) -> PolicyResult;
+    async fn send(&self, ctx: &Context, request: &mut http::Request<Bytes>, next: Next<'_>) -> PolicyResult;
 }
 
 /// The rest of the chain after a policy.
@@ -94,7 +96,7 @@ impl<'a> Next<'a> {
     }
 
     /// Sends `request` through the rest of the chain.
-    pub async fn send(self, ctx: &Context, request: http::Request<Bytes>) -> PolicyResult {
+    pub async fn send(self, ctx: &Context, request: &mut http::Request<Bytes>) -> PolicyResult {
         match self.rest.split_first() {
             Some((policy, rest)) => policy.send(ctx, request, Next { rest }).await,
             None => Err(ApiError::invalid("pipeline", "the pipeline has no transport at its end")),
@@ -231,7 +233,7 @@ pub(crate) struct Budget {
 
 #[async_trait]
 impl Policy for Budget {
-    async fn send(&self, ctx: &Context, request: http::Request<Bytes>, next: Next<'_>) -> PolicyResult {
+    async fn send(&self, ctx: &Context, request: &mut http::Request<Bytes>, next: Next<'_>) -> PolicyResult {
         let left = self.max_elapsed.saturating_sub(ctx.elapsed());
         match tokio::time::timeout(left, next.send(ctx, request)).await {
             Ok(outcome) => outcome,
@@ -274,10 +276,10 @@ impl Retry {
 
 #[async_trait]
 impl Policy for Retry {
-    async fn send(&self, ctx: &Context, request: http::Request<Bytes>, next: Next<'_>) -> PolicyResult {
+    async fn send(&self, ctx: &Context, request: &mut http::Request<Bytes>, next: Next<'_>) -> PolicyResult {
         loop {
             let attempt = ctx.attempt.fetch_add(1, Ordering::Relaxed) + 1;
-            let outcome = next.send(ctx, clone_request(&request)).await;
+            let outcome = next.send(ctx, request).await;
             let class = self.classifier.classify(ctx, &outcome);
             if class == RetryClass::Success {
                 return outcome;
@@ -313,7 +315,7 @@ pub(crate) struct Span;
 
 #[async_trait]
 impl Policy for Span {
-    async fn send(&self, ctx: &Context, request: http::Request<Bytes>, next: Next<'_>) -> PolicyResult {
+    async fn send(&self, ctx: &Context, request: &mut http::Request<Bytes>, next: Next<'_>) -> PolicyResult {
         let span = tracing::info_span!(
             "request",
             service = %ctx.service,
@@ -343,7 +345,7 @@ pub(crate) struct Limit {
 
 #[async_trait]
 impl Policy for Limit {
-    async fn send(&self, ctx: &Context, request: http::Request<Bytes>, next: Next<'_>) -> PolicyResult {
+    async fn send(&self, ctx: &Context, request: &mut http::Request<Bytes>, next: Next<'_>) -> PolicyResult {
         let _permit = self
             .semaphore
             .acquire_many(ctx.permits.clamp(1, self.capacity))
@@ -361,7 +363,7 @@ pub(crate) struct Count {
 
 #[async_trait]
 impl Policy for Count {
-    async fn send(&self, ctx: &Context, request: http::Request<Bytes>, next: Next<'_>) -> PolicyResult {
+    async fn send(&self, ctx: &Context, request: &mut http::Request<Bytes>, next: Next<'_>) -> PolicyResult {
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         next.send(ctx, request).await
     }
@@ -371,14 +373,33 @@ impl Policy for Count {
 #[derive(Debug)]
 pub(crate) struct OriginGuard {
     pub(crate) origin: String,
+    /// The base URL's scheme and authority as `url` serializes them (lowercase host, no default port): a request
+    /// built from the base has exactly these; anything else is compared by its serialized origin.
+    pub(crate) scheme: String,
+    pub(crate) authority: String,
+}
+
+impl OriginGuard {
+    pub(crate) fn of(base: &url::Url) -> Self {
+        let authority = match base.port() {
+            Some(port) => format!("{}:{port}", base.host_str().unwrap_or_default()),
+            None => base.host_str().unwrap_or_default().to_owned(),
+        };
+        OriginGuard { origin: base.origin().ascii_serialization(), scheme: base.scheme().to_owned(), authority }
+    }
 }
 
 #[async_trait]
 impl Policy for OriginGuard {
-    async fn send(&self, ctx: &Context, request: http::Request<Bytes>, next: Next<'_>) -> PolicyResult {
-        let found = uri_origin(request.uri());
-        if found != self.origin {
-            return Err(ApiError::ForeignHost { expected: self.origin.clone(), found });
+    async fn send(&self, ctx: &Context, request: &mut http::Request<Bytes>, next: Next<'_>) -> PolicyResult {
+        let uri = request.uri();
+        let same = uri.scheme_str() == Some(self.scheme.as_str())
+            && uri.authority().is_some_and(|a| a.as_str() == self.authority);
+        if !same {
+            let found = uri_origin(uri);
+            if found != self.origin {
+                return Err(ApiError::ForeignHost { expected: self.origin.clone(), found });
+            }
         }
         next.send(ctx, request).await
     }
@@ -399,34 +420,37 @@ pub(crate) struct Bearer {
 }
 
 impl Bearer {
-    async fn authorized(&self, request: &http::Request<Bytes>) -> Result<(http::Request<Bytes>, String), ApiError> {
+    /// Puts the token in `request`, and returns it.
+    async fn authorize(&self, request: &mut http::Request<Bytes>) -> Result<crate::auth::AccessToken, ApiError> {
         use crate::auth::TokenSource as _;
         let token = self.tokens.token(&[self.scope.as_str()]).await?;
         let mut bearer = HeaderValue::try_from(format!("Bearer {}", token.token.expose()))
             .map_err(|_| ApiError::invalid("token", "the token has characters that cannot go in a header"))?;
         bearer.set_sensitive(true);
-        let mut request = clone_request(request);
         request.headers_mut().insert(AUTHORIZATION, bearer);
-        let who = crate::auth::token_identity(&token.token).map(|i| format!("the identity {i}"));
-        Ok((request, who.unwrap_or_else(|| "the identity signed in".into())))
+        Ok(token)
     }
 }
 
 #[async_trait]
 impl Policy for Bearer {
-    async fn send(&self, ctx: &Context, request: http::Request<Bytes>, next: Next<'_>) -> PolicyResult {
-        let (authorized, _) = self.authorized(&request).await?;
-        let response = next.send(ctx, authorized).await?;
+    async fn send(&self, ctx: &Context, request: &mut http::Request<Bytes>, next: Next<'_>) -> PolicyResult {
+        self.authorize(request).await?;
+        let response = next.send(ctx, request).await?;
         if response.status() != StatusCode::UNAUTHORIZED {
             return Ok(response);
         }
         self.tokens.forget(&[self.scope.as_str()]).await;
         tracing::debug!(operation = ctx.operation, "401: sending once more with a fresh token");
-        let (authorized, who) = self.authorized(&request).await?;
-        let response = next.send(ctx, authorized).await?;
+        let token = self.authorize(request).await?;
+        let response = next.send(ctx, request).await?;
         if response.status() == StatusCode::UNAUTHORIZED
             && let Ok(mut slot) = ctx.refused_token_identity.lock()
         {
+            // Read from the token's claims only now, for the message: never on the common path.
+            let who = crate::auth::token_identity(&token.token)
+                .map(|i| format!("the identity {i}"))
+                .unwrap_or_else(|| "the identity signed in".into());
             *slot = Some(format!("a fresh token for {} was refused too: {who} has no access here", self.scope));
         }
         Ok(response)
@@ -441,8 +465,8 @@ pub(crate) struct Transmit {
 
 #[async_trait]
 impl Policy for Transmit {
-    async fn send(&self, ctx: &Context, request: http::Request<Bytes>, _next: Next<'_>) -> PolicyResult {
-        self.transport.send(request).await.map_err(|e| ApiError::Transport {
+    async fn send(&self, ctx: &Context, request: &mut http::Request<Bytes>, _next: Next<'_>) -> PolicyResult {
+        self.transport.send(clone_request(request)).await.map_err(|e| ApiError::Transport {
             service: ctx.service,
             operation: ctx.operation,
             kind: e.kind,
