@@ -478,7 +478,7 @@ pub mod requests {
         WhoAmI,
     };
     use crate::clients::request::{self, Request, Step};
-    use crate::clients::{ApiError, Created, Service, any_of, odata_string};
+    use crate::clients::{ApiError, Created, Service, any_of, odata_string, with_query};
     use crate::entities::{
         ManagedIdentity, ManagedIdentityBinding, NewManagedIdentity, OrganizationDetail, PluginAssembly, PluginPackage,
         PluginTraceLog, PluginTraceLogSetting, RetrieveCurrentOrganizationResponse,
@@ -516,16 +516,6 @@ pub mod requests {
         let headers = PAGE_HEADERS.iter().map(|(n, v)| (n.clone(), http::HeaderValue::from_static(v))).collect();
         dv(operation, Method::GET, path, request::pages::<U>(headers))
             .header(PAGE_HEADERS[0].0.clone(), PAGE_HEADERS[0].1)
-    }
-
-    /// `path?k=v&...`, escaped.
-    fn with_query(path: String, pairs: &[(&str, &str)]) -> String {
-        let start = path.len() + 1;
-        let mut query = url::form_urlencoded::Serializer::for_suffix(format!("{path}?"), start);
-        for (k, v) in pairs {
-            query.append_pair(k, v);
-        }
-        query.finish()
     }
 
     /// One row by id, its `$select`ed columns.

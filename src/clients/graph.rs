@@ -2,15 +2,13 @@
 
 use std::sync::Arc;
 
-use http::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
-use url::Url;
 use uuid::Uuid;
 
-use super::{ApiError, Call, ClientOptions, Pipeline, Service};
+use super::{ApiError, ClientOptions, Pipeline, Service};
 use crate::auth::TokenSource;
 use crate::cloud::CloudProfile;
-use crate::fic::{FederatedIdentityCredential, validate_name};
+use crate::fic::FederatedIdentityCredential;
 
 /// Which application: by object id or by application (client) id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -128,82 +126,49 @@ impl GraphClient {
         self.pipeline.scope()
     }
 
-    fn fics_url(&self, app: AppRef, tail: Option<&str>) -> Result<Url, ApiError> {
-        let mut url = self.pipeline.url(&format!("{}/federatedIdentityCredentials", app.path()))?;
-        if let Some(segment) = tail {
-            url.path_segments_mut().map_err(|_| ApiError::invalid("URL", "not a base URL"))?.push(segment);
-        }
-        Ok(url)
-    }
-
     /// Reads an application (object id, app id, display name).
     pub async fn get_application(&self, app: AppRef) -> Result<Application, ApiError> {
-        let mut url = self.pipeline.url(&app.path())?;
-        url.query_pairs_mut().append_pair("$select", "id,appId,displayName,tags");
-        self.pipeline.json(Call::new("get application", Method::GET, url)).await
+        self.send(requests::application(app)).await
     }
 
     /// Deletes an application registration (Entra deletes its service principal with it, and keeps both in its
     /// deleted items for 30 days). Safe to retry: a second sending finds nothing, which is success.
     pub async fn delete_application(&self, app: AppRef) -> Result<(), ApiError> {
-        let call = Call::new("delete application", Method::DELETE, self.pipeline.url(&app.path())?).retry_safe(true);
-        match self.pipeline.empty(call).await {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_not_found() => Ok(()),
-            Err(e) => Err(e),
-        }
+        self.send(requests::delete_application(app)).await
     }
 
     /// Finds applications by display name (escaped), every page.
     pub async fn find_applications_by_display_name(&self, display_name: &str) -> Result<Vec<Application>, ApiError> {
-        let mut url = self.pipeline.url("applications")?;
-        url.query_pairs_mut()
-            .append_pair("$filter", &format!("displayName eq {}", super::odata_string(display_name)))
-            .append_pair("$select", "id,appId,displayName");
-        self.pipeline.all_pages(Call::new("find applications", Method::GET, url), &[]).await
+        self.send(requests::applications_named(display_name)).await
     }
 
     /// Creates an application registration with no credentials at all (this crate never adds a password or a
     /// key), tagged [`CREATED_TAG`] so that a teardown can tell it made it. Not retried: a second sending would
     /// create a second application; find it by name instead.
     pub async fn create_application(&self, display_name: &str) -> Result<Application, ApiError> {
-        let call = Call::new("create application", Method::POST, self.pipeline.url("applications")?).json(
-            &serde_json::json!({
-                "displayName": display_name,
-                "signInAudience": "AzureADMyOrg",
-                "tags": [CREATED_TAG],
-            }),
-        )?;
-        self.pipeline.json(call).await
+        self.send(requests::create_application(display_name)).await
     }
 
     /// Creates the application's service principal. Safe to retry: a tenant holds one per application, so a
     /// second sending fails as a conflict.
     pub async fn create_service_principal(&self, app_id: Uuid) -> Result<ServicePrincipal, ApiError> {
-        let call = Call::new("create service principal", Method::POST, self.pipeline.url("servicePrincipals")?)
-            .json(&serde_json::json!({ "appId": app_id }))?
-            .retry_safe(true);
-        self.pipeline.json(call).await
+        self.send(requests::create_service_principal(app_id)).await
     }
 
     /// Reads the service principal of an application (`servicePrincipals(appId='...')`); not found when the
     /// application has none in this tenant yet.
     pub async fn get_service_principal(&self, app_id: Uuid) -> Result<ServicePrincipal, ApiError> {
-        let mut url = self.pipeline.url(&format!("servicePrincipals(appId='{app_id}')"))?;
-        url.query_pairs_mut().append_pair("$select", "id,appId");
-        self.pipeline.json(Call::new("get service principal", Method::GET, url)).await
+        self.send(requests::service_principal(app_id)).await
     }
 
     /// Lists the application's FICs (every page).
     pub async fn list_fics(&self, app: AppRef) -> Result<Vec<GraphFederatedIdentityCredential>, ApiError> {
-        let call = Call::new("list FICs", Method::GET, self.fics_url(app, None)?);
-        self.pipeline.all_pages(call, &[]).await
+        self.send(requests::fics(app)).await
     }
 
     /// Reads one FIC by id or name.
     pub async fn get_fic(&self, app: AppRef, id_or_name: &str) -> Result<GraphFederatedIdentityCredential, ApiError> {
-        let call = Call::new("get FIC", Method::GET, self.fics_url(app, Some(id_or_name))?);
-        self.pipeline.json(call).await
+        self.send(requests::fic(app, id_or_name)).await
     }
 
     /// Sends one request (from [`requests`]) and reads its answer with its decoder.
@@ -251,22 +216,12 @@ impl GraphClient {
         id_or_name: &str,
         fic: &FederatedIdentityCredential,
     ) -> Result<(), ApiError> {
-        fic.validate().map_err(|e| ApiError::invalid("FIC", e.to_string()))?;
-        let body = FicUpdate {
-            issuer: &fic.issuer,
-            subject: &fic.subject,
-            audiences: &fic.audiences,
-            description: fic.description.as_deref(),
-        };
-        let call =
-            Call::new("update FIC", Method::PATCH, self.fics_url(app, Some(id_or_name))?).json(&body)?.retry_safe(true);
-        self.pipeline.empty(call).await.map(drop)
+        self.send(requests::update_fic(app, id_or_name, fic)).await
     }
 
     /// Deletes a FIC by id or name.
     pub async fn delete_fic(&self, app: AppRef, id_or_name: &str) -> Result<(), ApiError> {
-        let call = Call::new("delete FIC", Method::DELETE, self.fics_url(app, Some(id_or_name))?);
-        self.pipeline.empty(call).await.map(drop)
+        self.send(requests::delete_fic(app, id_or_name)).await
     }
 
     /// Creates or updates a FIC by name (`PATCH .../federatedIdentityCredentials(name='{name}')`). Safe to retry.
@@ -274,40 +229,129 @@ impl GraphClient {
     /// Sends `Prefer: create-if-missing`, which Graph requires for the upsert behaviour: without it the request is
     /// treated as an update and a missing FIC answers 404 (Graph docs, "Upsert federatedIdentityCredential").
     pub async fn upsert_fic(&self, app: AppRef, fic: &FederatedIdentityCredential) -> Result<UpsertOutcome, ApiError> {
-        let body = fic.graph_body().map_err(|e| ApiError::invalid("FIC", e.to_string()))?;
-        // validate_name (inside graph_body) allows only letters, digits, '-' and '_': nothing to escape.
-        validate_name(&fic.name).map_err(|e| ApiError::invalid("FIC", e.to_string()))?;
-        let url = self.pipeline.url(&format!("{}/federatedIdentityCredentials(name='{}')", app.path(), fic.name))?;
-        let call = Call::new("upsert FIC", Method::PATCH, url)
-            .header(http::header::HeaderName::from_static("prefer"), "create-if-missing")
-            .json(&body)?
-            .retry_safe(true);
-        let status = self.pipeline.empty(call).await?;
-        Ok(if status == StatusCode::CREATED { UpsertOutcome::Created } else { UpsertOutcome::Updated })
+        self.send(requests::upsert_fic(app, fic)).await
     }
 }
 
-/// The Microsoft Graph calls that go in batches, each written once as a [`Request`](super::Request) value with its
+/// Every Microsoft Graph call this crate makes, each written once as a [`Request`](super::Request) value with its
 /// decoder: sent by [`GraphClient::send`] or in a [`Batch`](super::Batch) by [`GraphClient::send_batch`].
 pub mod requests {
-    use http::Method;
+    use std::sync::Arc;
 
-    use super::{AppRef, GraphFederatedIdentityCredential};
-    use crate::clients::ApiError;
-    use crate::clients::request::{self, Request};
-    use crate::fic::FederatedIdentityCredential;
+    use http::{Method, StatusCode};
+    use uuid::Uuid;
+
+    use super::{
+        AppRef, Application, CREATED_TAG, FicUpdate, GraphFederatedIdentityCredential, ServicePrincipal, UpsertOutcome,
+    };
+    use crate::clients::request::{self, Request, Step};
+    use crate::clients::{ApiError, odata_string, path_segment, with_query};
+    use crate::fic::{FederatedIdentityCredential, validate_name};
+
+    fn fics_path(app: AppRef, tail: Option<&str>) -> String {
+        match tail {
+            Some(segment) => format!("{}/federatedIdentityCredentials/{}", app.path(), path_segment(segment)),
+            None => format!("{}/federatedIdentityCredentials", app.path()),
+        }
+    }
+
+    /// An application (object id, app id, display name, tags).
+    pub fn application(app: AppRef) -> Request<Application> {
+        let path = with_query(app.path(), &[("$select", "id,appId,displayName,tags")]);
+        Request::new("get application", Method::GET, path, request::json())
+    }
+
+    /// Deletes an application registration (with its service principal). Safe to retry: one already gone is
+    /// success.
+    pub fn delete_application(app: AppRef) -> Request<()> {
+        Request::new("delete application", Method::DELETE, app.path(), request::empty()).retry_safe(true).absent_ok()
+    }
+
+    /// Applications by display name (escaped), every page.
+    pub fn applications_named(display_name: &str) -> Request<Vec<Application>> {
+        let filter = format!("displayName eq {}", odata_string(display_name));
+        let path = with_query("applications".into(), &[("$filter", &filter), ("$select", "id,appId,displayName")]);
+        Request::new("find applications", Method::GET, path, request::pages(Vec::new()))
+    }
+
+    /// Creates an application registration with no credentials, tagged [`CREATED_TAG`]. Not safe to retry.
+    pub fn create_application(display_name: &str) -> Request<Application> {
+        Request::new("create application", Method::POST, "applications", request::json()).json_body(&serde_json::json!({
+            "displayName": display_name,
+            "signInAudience": "AzureADMyOrg",
+            "tags": [CREATED_TAG],
+        }))
+    }
+
+    /// Creates an application's service principal. Safe to retry (one per application: a conflict the second time).
+    pub fn create_service_principal(app_id: Uuid) -> Request<ServicePrincipal> {
+        Request::new("create service principal", Method::POST, "servicePrincipals", request::json())
+            .json_body(&serde_json::json!({ "appId": app_id }))
+            .retry_safe(true)
+    }
+
+    /// The service principal of an application.
+    pub fn service_principal(app_id: Uuid) -> Request<ServicePrincipal> {
+        let path = with_query(format!("servicePrincipals(appId='{app_id}')"), &[("$select", "id,appId")]);
+        Request::new("get service principal", Method::GET, path, request::json())
+    }
+
+    /// An application's FICs, every page.
+    pub fn fics(app: AppRef) -> Request<Vec<GraphFederatedIdentityCredential>> {
+        Request::new("list FICs", Method::GET, fics_path(app, None), request::pages(Vec::new()))
+    }
+
+    /// One FIC by id or name.
+    pub fn fic(app: AppRef, id_or_name: &str) -> Request<GraphFederatedIdentityCredential> {
+        Request::new("get FIC", Method::GET, fics_path(app, Some(id_or_name)), request::json())
+    }
 
     /// Creates a FIC on an application (validated first: an invalid FIC is an invalid request). Safe to retry: FIC
     /// names are unique per application, so a second sending after a lost answer fails as a conflict.
     pub fn create_fic(app: AppRef, fic: &FederatedIdentityCredential) -> Request<GraphFederatedIdentityCredential> {
-        let request = Request::new(
-            "create FIC",
-            Method::POST,
-            format!("{}/federatedIdentityCredentials", app.path()),
-            request::json(),
-        )
-        .retry_safe(true);
+        let request = Request::new("create FIC", Method::POST, fics_path(app, None), request::json()).retry_safe(true);
         match fic.graph_body() {
+            Ok(body) => request.json_body(&body),
+            Err(e) => request.refused(ApiError::invalid("FIC", e.to_string())),
+        }
+    }
+
+    /// Updates a FIC's issuer, subject, audiences and description (validated first). Safe to retry.
+    pub fn update_fic(app: AppRef, id_or_name: &str, fic: &FederatedIdentityCredential) -> Request<()> {
+        let request = Request::new("update FIC", Method::PATCH, fics_path(app, Some(id_or_name)), request::empty())
+            .retry_safe(true);
+        match fic.validate() {
+            Ok(()) => request.json_body(&FicUpdate {
+                issuer: &fic.issuer,
+                subject: &fic.subject,
+                audiences: &fic.audiences,
+                description: fic.description.as_deref(),
+            }),
+            Err(e) => request.refused(ApiError::invalid("FIC", e.to_string())),
+        }
+    }
+
+    /// Deletes a FIC by id or name.
+    pub fn delete_fic(app: AppRef, id_or_name: &str) -> Request<()> {
+        Request::new("delete FIC", Method::DELETE, fics_path(app, Some(id_or_name)), request::empty())
+    }
+
+    /// Creates or updates a FIC by name (`Prefer: create-if-missing`, which Graph requires for the upsert). Safe to
+    /// retry.
+    pub fn upsert_fic(app: AppRef, fic: &FederatedIdentityCredential) -> Request<UpsertOutcome> {
+        let decode: request::Decoder<UpsertOutcome> = Arc::new(|_, _, response| {
+            Ok(Step::Done(if response.status() == StatusCode::CREATED {
+                UpsertOutcome::Created
+            } else {
+                UpsertOutcome::Updated
+            }))
+        });
+        // validate_name allows only letters, digits, '-' and '_': nothing to escape in the key.
+        let path = format!("{}/federatedIdentityCredentials(name='{}')", app.path(), fic.name);
+        let request = Request::new("upsert FIC", Method::PATCH, path, decode)
+            .header(http::header::HeaderName::from_static("prefer"), "create-if-missing")
+            .retry_safe(true);
+        match fic.graph_body().and_then(|body| validate_name(&fic.name).map(|()| body)) {
             Ok(body) => request.json_body(&body),
             Err(e) => request.refused(ApiError::invalid("FIC", e.to_string())),
         }

@@ -1025,6 +1025,29 @@ impl Pipeline {
     }
 }
 
+/// `path?k=v&...`, the pairs escaped as a query.
+pub(crate) fn with_query(path: String, pairs: &[(&str, &str)]) -> String {
+    let start = path.len() + 1;
+    let mut query = url::form_urlencoded::Serializer::for_suffix(format!("{path}?"), start);
+    for (k, v) in pairs {
+        query.append_pair(k, v);
+    }
+    query.finish()
+}
+
+/// A path segment, escaped: everything but letters, digits and `-._~` as `%XX`.
+pub(crate) fn path_segment(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// Escapes a string for an OData literal: `'` doubled, the whole in single quotes.
 pub fn odata_string(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
