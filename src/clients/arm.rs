@@ -2,15 +2,13 @@
 
 use std::sync::Arc;
 
-use http::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
-use url::Url;
 use uuid::Uuid;
 
-use super::{ApiError, Call, ClientOptions, Pipeline, Service};
+use super::{ApiError, ClientOptions, Pipeline, Service};
 use crate::auth::TokenSource;
 use crate::cloud::CloudProfile;
-use crate::fic::{FederatedIdentityCredential, validate_name};
+use crate::fic::FederatedIdentityCredential;
 
 /// The code of ARM's 409 for concurrent FIC writes to one user-assigned identity (retried: the PUT is idempotent).
 pub const CONCURRENT_FIC_WRITES: &str = "ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity";
@@ -351,20 +349,9 @@ impl ArmClient {
         self.pipeline.scope()
     }
 
-    fn url(&self, path: &str) -> Result<Url, ApiError> {
-        let mut url = self.pipeline.url(path)?;
-        url.query_pairs_mut().append_pair("api-version", &self.api_version);
-        Ok(url)
-    }
-
-    fn fic_path(identity: &UserAssignedIdentityRef, name: Option<&str>) -> Result<String, ApiError> {
-        let mut path = format!("{}/federatedIdentityCredentials", identity.path()?);
-        if let Some(n) = name {
-            validate_name(n).map_err(|e| ApiError::invalid("FIC name", e.to_string()))?;
-            path.push('/');
-            path.push_str(n);
-        }
-        Ok(path)
+    /// Sends one request (from [`requests`]) and reads its answer with its decoder.
+    pub async fn send<T: Send + 'static>(&self, request: super::Request<T>) -> Result<T, ApiError> {
+        self.pipeline.execute(request).await
     }
 
     /// Reads a user-assigned managed identity (client id, principal id, tenant id).
@@ -372,8 +359,7 @@ impl ArmClient {
         &self,
         identity: &UserAssignedIdentityRef,
     ) -> Result<UserAssignedIdentity, ApiError> {
-        let call = Call::new("get user-assigned identity", Method::GET, self.url(&identity.path()?)?);
-        self.pipeline.json(call).await
+        self.send(requests::user_assigned_identity(identity, &self.api_version)).await
     }
 
     /// Lists the identity's FICs (every page).
@@ -381,8 +367,7 @@ impl ArmClient {
         &self,
         identity: &UserAssignedIdentityRef,
     ) -> Result<Vec<ArmFederatedIdentityCredential>, ApiError> {
-        let call = Call::new("list FICs", Method::GET, self.url(&Self::fic_path(identity, None)?)?);
-        self.pipeline.all_pages(call, &[]).await
+        self.send(requests::fics(identity, &self.api_version)).await
     }
 
     /// Reads one FIC by name.
@@ -391,8 +376,7 @@ impl ArmClient {
         identity: &UserAssignedIdentityRef,
         name: &str,
     ) -> Result<ArmFederatedIdentityCredential, ApiError> {
-        let call = Call::new("get FIC", Method::GET, self.url(&Self::fic_path(identity, Some(name))?)?);
-        self.pipeline.json(call).await
+        self.send(requests::fic(identity, name, &self.api_version)).await
     }
 
     /// Creates or updates a FIC (`PUT`, idempotent). Returns the stored FIC and whether it was created.
@@ -406,20 +390,13 @@ impl ArmClient {
         identity: &UserAssignedIdentityRef,
         fic: &FederatedIdentityCredential,
     ) -> Result<(ArmFederatedIdentityCredential, bool), ApiError> {
-        let body = fic.arm_body().map_err(|e| ApiError::invalid("FIC", e.to_string()))?;
-        let url = self.url(&Self::fic_path(identity, Some(&fic.name))?)?;
-        let call = Call::new("create or update FIC", Method::PUT, url).json(&body)?;
-        let response = self.pipeline.send(call).await?;
-        let created = response.status() == StatusCode::CREATED;
-        let stored = super::decode(Service::Arm, "create or update FIC", response.body())?;
-        Ok((stored, created))
+        self.send(requests::put_fic(identity, fic, &self.api_version)).await
     }
 
     /// Deletes a FIC by name. ARM refuses concurrent FIC writes to one identity, deletes included: that 409 is
     /// retried like a 503 (the delete is idempotent).
     pub async fn delete_fic(&self, identity: &UserAssignedIdentityRef, name: &str) -> Result<(), ApiError> {
-        let call = Call::new("delete FIC", Method::DELETE, self.url(&Self::fic_path(identity, Some(name))?)?);
-        self.pipeline.empty(call).await.map(drop)
+        self.send(requests::delete_fic(identity, name, &self.api_version)).await
     }
 
     /// Creates a user-assigned managed identity, or updates its tags (`PUT`, idempotent).
@@ -429,56 +406,23 @@ impl ArmClient {
         location: &str,
         tags: &std::collections::BTreeMap<String, String>,
     ) -> Result<UserAssignedIdentity, ApiError> {
-        let call = Call::new("create or update user-assigned identity", Method::PUT, self.url(&identity.path()?)?)
-            .json(&serde_json::json!({ "location": location, "tags": tags }))?;
-        self.pipeline.json(call).await
+        self.send(requests::put_user_assigned_identity(identity, location, tags, &self.api_version)).await
     }
 
     /// Deletes a user-assigned managed identity (its FICs go with it). A missing identity is success.
     pub async fn delete_user_assigned_identity(&self, identity: &UserAssignedIdentityRef) -> Result<(), ApiError> {
-        let call =
-            Call::new("delete user-assigned identity", Method::DELETE, self.url(&identity.path()?)?).retry_safe(true);
-        match self.pipeline.empty(call).await {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_not_found() => Ok(()),
-            Err(e) => Err(e),
-        }
+        self.send(requests::delete_user_assigned_identity(identity, &self.api_version)).await
     }
 
     /// Deletes a role assignment by its full id (`/subscriptions/.../roleAssignments/{name}`). A missing one is
     /// success.
     pub async fn delete_role_assignment(&self, id: &str) -> Result<(), ApiError> {
-        if !id.starts_with('/') || !id.contains("/providers/Microsoft.Authorization/roleAssignments/") {
-            return Err(ApiError::invalid("role assignment", format!("'{id}' is not a role assignment id")));
-        }
-        let call =
-            Call::new("delete role assignment", Method::DELETE, self.authorization_url(id.trim_start_matches('/'))?)
-                .retry_safe(true);
-        match self.pipeline.empty(call).await {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_not_found() => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-
-    fn authorization_url(&self, path: &str) -> Result<Url, ApiError> {
-        let mut url = self.pipeline.url(path)?;
-        url.query_pairs_mut().append_pair("api-version", AUTHORIZATION_API_VERSION);
-        Ok(url)
+        self.send(requests::delete_role_assignment(id)).await
     }
 
     /// Finds a role definition by its display name (e.g. `Key Vault Secrets User`) at a scope.
     pub async fn find_role_definition(&self, scope: &str, role_name: &str) -> Result<Option<RoleDefinition>, ApiError> {
-        let mut url = self
-            .authorization_url(&format!("{}/providers/Microsoft.Authorization/roleDefinitions", check_scope(scope)?))?;
-        url.query_pairs_mut().append_pair("$filter", &format!("roleName eq {}", super::odata_string(role_name)));
-        let found: Vec<RoleDefinitionWire> =
-            self.pipeline.all_pages(Call::new("find role definition", Method::GET, url), &[]).await?;
-        Ok(found.into_iter().next().map(|w| RoleDefinition {
-            id: w.id,
-            name: w.name,
-            role_name: w.properties.role_name,
-        }))
+        Ok(self.send(requests::role_definitions_named(scope, role_name)).await?.into_iter().next())
     }
 
     /// The role assignments of a principal that apply at, above or below a scope (`$filter=principalId eq`),
@@ -488,12 +432,7 @@ impl ArmClient {
         scope: &str,
         principal_id: Uuid,
     ) -> Result<Vec<RoleAssignment>, ApiError> {
-        let mut url = self
-            .authorization_url(&format!("{}/providers/Microsoft.Authorization/roleAssignments", check_scope(scope)?))?;
-        url.query_pairs_mut().append_pair("$filter", &format!("principalId eq '{principal_id}'"));
-        let found: Vec<RoleAssignmentWire> =
-            self.pipeline.all_pages(Call::new("list role assignments", Method::GET, url), &[]).await?;
-        Ok(found.into_iter().map(RoleAssignment::from).collect())
+        self.send(requests::role_assignments(scope, principal_id)).await
     }
 
     /// Assigns a role to a principal at a scope under the given name (`PUT`): see [`role_assignment_name`].
@@ -505,17 +444,208 @@ impl ArmClient {
         role_definition_id: &str,
         principal_id: Uuid,
     ) -> Result<RoleAssignment, ApiError> {
-        let url = self.authorization_url(&format!(
-            "{}/providers/Microsoft.Authorization/roleAssignments/{name}",
-            check_scope(scope)?
-        ))?;
-        let body = serde_json::json!({"properties": {
+        self.send(requests::put_role_assignment(scope, name, role_definition_id, principal_id)).await
+    }
+}
+
+/// Every Azure Resource Manager call this crate makes, each written once as a [`Request`](super::Request) value with
+/// its decoder; the managed identity calls take the `Microsoft.ManagedIdentity` api-version
+/// ([`DEFAULT_MANAGED_IDENTITY_API_VERSION`] unless the client was given another), the role calls use
+/// [`AUTHORIZATION_API_VERSION`].
+pub mod requests {
+    use std::sync::Arc;
+
+    use http::{Method, StatusCode};
+    use uuid::Uuid;
+
+    use super::{
+        AUTHORIZATION_API_VERSION, ArmFederatedIdentityCredential, RoleAssignment, RoleAssignmentWire, RoleDefinition,
+        RoleDefinitionWire, UserAssignedIdentity, UserAssignedIdentityRef, check_scope,
+    };
+    use crate::clients::request::{self, Request, Step};
+    use crate::clients::{ApiError, odata_string, with_query};
+    use crate::fic::{FederatedIdentityCredential, validate_name};
+
+    /// An ARM request at `path` (a path error makes it an invalid request) with `api-version` and more query pairs.
+    fn arm<T>(
+        operation: &'static str,
+        method: Method,
+        path: Result<String, ApiError>,
+        query: &[(&str, &str)],
+        decode: request::Decoder<T>,
+    ) -> Request<T> {
+        match path {
+            Ok(path) => Request::new(operation, method, with_query(path, query), decode),
+            Err(e) => Request::new(operation, method, String::new(), decode).refused(e),
+        }
+    }
+
+    fn fic_path(identity: &UserAssignedIdentityRef, name: Option<&str>) -> Result<String, ApiError> {
+        let mut path = format!("{}/federatedIdentityCredentials", identity.path()?);
+        if let Some(n) = name {
+            validate_name(n).map_err(|e| ApiError::invalid("FIC name", e.to_string()))?;
+            path.push('/');
+            path.push_str(n);
+        }
+        Ok(path)
+    }
+
+    /// A user-assigned managed identity (client id, principal id, tenant id).
+    pub fn user_assigned_identity(
+        identity: &UserAssignedIdentityRef,
+        api_version: &str,
+    ) -> Request<UserAssignedIdentity> {
+        arm(
+            "get user-assigned identity",
+            Method::GET,
+            identity.path(),
+            &[("api-version", api_version)],
+            request::json(),
+        )
+    }
+
+    /// An identity's FICs, every page.
+    pub fn fics(identity: &UserAssignedIdentityRef, api_version: &str) -> Request<Vec<ArmFederatedIdentityCredential>> {
+        let path = fic_path(identity, None);
+        arm("list FICs", Method::GET, path, &[("api-version", api_version)], request::pages(Vec::new()))
+    }
+
+    /// One FIC by name.
+    pub fn fic(
+        identity: &UserAssignedIdentityRef,
+        name: &str,
+        api_version: &str,
+    ) -> Request<ArmFederatedIdentityCredential> {
+        let path = fic_path(identity, Some(name));
+        arm("get FIC", Method::GET, path, &[("api-version", api_version)], request::json())
+    }
+
+    /// Creates or updates a FIC (`PUT`, idempotent): the stored FIC, and whether it was created (`201`).
+    pub fn put_fic(
+        identity: &UserAssignedIdentityRef,
+        fic: &FederatedIdentityCredential,
+        api_version: &str,
+    ) -> Request<(ArmFederatedIdentityCredential, bool)> {
+        let decode: request::Decoder<(ArmFederatedIdentityCredential, bool)> =
+            Arc::new(|service, operation, response| {
+                let stored = crate::clients::decode(service, operation, response.body())?;
+                Ok(Step::Done((stored, response.status() == StatusCode::CREATED)))
+            });
+        let request = arm(
+            "create or update FIC",
+            Method::PUT,
+            fic_path(identity, Some(&fic.name)),
+            &[("api-version", api_version)],
+            decode,
+        );
+        match fic.arm_body() {
+            Ok(body) => request.json_body(&body),
+            Err(e) => request.refused(ApiError::invalid("FIC", e.to_string())),
+        }
+    }
+
+    /// Deletes a FIC by name.
+    pub fn delete_fic(identity: &UserAssignedIdentityRef, name: &str, api_version: &str) -> Request<()> {
+        let path = fic_path(identity, Some(name));
+        arm("delete FIC", Method::DELETE, path, &[("api-version", api_version)], request::empty())
+    }
+
+    /// Creates a user-assigned managed identity, or updates its tags (`PUT`, idempotent).
+    pub fn put_user_assigned_identity(
+        identity: &UserAssignedIdentityRef,
+        location: &str,
+        tags: &std::collections::BTreeMap<String, String>,
+        api_version: &str,
+    ) -> Request<UserAssignedIdentity> {
+        arm(
+            "create or update user-assigned identity",
+            Method::PUT,
+            identity.path(),
+            &[("api-version", api_version)],
+            request::json(),
+        )
+        .json_body(&serde_json::json!({ "location": location, "tags": tags }))
+    }
+
+    /// Deletes a user-assigned managed identity (its FICs go with it). A missing identity is success.
+    pub fn delete_user_assigned_identity(identity: &UserAssignedIdentityRef, api_version: &str) -> Request<()> {
+        arm(
+            "delete user-assigned identity",
+            Method::DELETE,
+            identity.path(),
+            &[("api-version", api_version)],
+            request::empty(),
+        )
+        .absent_ok()
+    }
+
+    /// Deletes a role assignment by its full id (`/subscriptions/.../roleAssignments/{name}`). A missing one is
+    /// success; an id of another shape is an invalid request.
+    pub fn delete_role_assignment(id: &str) -> Request<()> {
+        let path = if id.starts_with('/') && id.contains("/providers/Microsoft.Authorization/roleAssignments/") {
+            Ok(id.trim_start_matches('/').to_owned())
+        } else {
+            Err(ApiError::invalid("role assignment", format!("'{id}' is not a role assignment id")))
+        };
+        arm(
+            "delete role assignment",
+            Method::DELETE,
+            path,
+            &[("api-version", AUTHORIZATION_API_VERSION)],
+            request::empty(),
+        )
+        .absent_ok()
+    }
+
+    /// Role definitions with a display name (e.g. `Key Vault Secrets User`) at a scope.
+    pub fn role_definitions_named(scope: &str, role_name: &str) -> Request<Vec<RoleDefinition>> {
+        let path = check_scope(scope).map(|s| format!("{s}/providers/Microsoft.Authorization/roleDefinitions"));
+        let filter = format!("roleName eq {}", odata_string(role_name));
+        arm(
+            "find role definition",
+            Method::GET,
+            path,
+            &[("api-version", AUTHORIZATION_API_VERSION), ("$filter", &filter)],
+            request::pages_map(|w: RoleDefinitionWire| RoleDefinition {
+                id: w.id,
+                name: w.name,
+                role_name: w.properties.role_name,
+            }),
+        )
+    }
+
+    /// The role assignments of a principal that apply at, above or below a scope, every page.
+    pub fn role_assignments(scope: &str, principal_id: Uuid) -> Request<Vec<RoleAssignment>> {
+        let path = check_scope(scope).map(|s| format!("{s}/providers/Microsoft.Authorization/roleAssignments"));
+        let filter = format!("principalId eq '{principal_id}'");
+        arm(
+            "list role assignments",
+            Method::GET,
+            path,
+            &[("api-version", AUTHORIZATION_API_VERSION), ("$filter", &filter)],
+            request::pages_map(|w: RoleAssignmentWire| RoleAssignment::from(w)),
+        )
+    }
+
+    /// Assigns a role to a principal at a scope under the given name (`PUT`).
+    pub fn put_role_assignment(
+        scope: &str,
+        name: Uuid,
+        role_definition_id: &str,
+        principal_id: Uuid,
+    ) -> Request<RoleAssignment> {
+        let path = check_scope(scope).map(|s| format!("{s}/providers/Microsoft.Authorization/roleAssignments/{name}"));
+        arm(
+            "create role assignment",
+            Method::PUT,
+            path,
+            &[("api-version", AUTHORIZATION_API_VERSION)],
+            request::json_map(|w: RoleAssignmentWire| RoleAssignment::from(w)),
+        )
+        .json_body(&serde_json::json!({"properties": {
             "roleDefinitionId": role_definition_id,
             "principalId": principal_id,
             "principalType": "ServicePrincipal",
-        }});
-        let w: RoleAssignmentWire =
-            self.pipeline.json(Call::new("create role assignment", Method::PUT, url).json(&body)?).await?;
-        Ok(w.into())
+        }}))
     }
 }

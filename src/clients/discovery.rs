@@ -4,10 +4,9 @@ use std::sync::Arc;
 
 use http::Method;
 use serde::{Deserialize, Serialize};
-use url::Url;
 use uuid::Uuid;
 
-use super::{ApiError, Call, ClientOptions, Pipeline, Service};
+use super::{ApiError, ClientOptions, Pipeline, Service};
 use crate::auth::TokenSource;
 use crate::environment::EnvironmentId;
 
@@ -103,9 +102,14 @@ impl GlobalDiscoveryClient {
 
     /// Every environment the signed-in identity can reach, every page.
     pub async fn instances(&self) -> Result<Vec<DiscoveredEnvironment>, ApiError> {
-        let url: Url = self.pipeline.url("Instances")?;
-        self.pipeline.all_pages(Call::new("list environments", Method::GET, url), &[]).await
+        self.pipeline.execute(instances()).await
     }
+}
+
+/// The Global Discovery Service's one call this crate makes, as a request value: every environment the signed-in
+/// identity can reach (`Instances`), every page.
+pub fn instances() -> super::Request<Vec<DiscoveredEnvironment>> {
+    super::Request::new("list environments", Method::GET, "Instances", super::request::pages(Vec::new()))
 }
 
 #[cfg(test)]

@@ -276,11 +276,13 @@ pub mod requests {
 
     /// Creates an application registration with no credentials, tagged [`CREATED_TAG`]. Not safe to retry.
     pub fn create_application(display_name: &str) -> Request<Application> {
-        Request::new("create application", Method::POST, "applications", request::json()).json_body(&serde_json::json!({
-            "displayName": display_name,
-            "signInAudience": "AzureADMyOrg",
-            "tags": [CREATED_TAG],
-        }))
+        Request::new("create application", Method::POST, "applications", request::json()).json_body(
+            &serde_json::json!({
+                "displayName": display_name,
+                "signInAudience": "AzureADMyOrg",
+                "tags": [CREATED_TAG],
+            }),
+        )
     }
 
     /// Creates an application's service principal. Safe to retry (one per application: a conflict the second time).

@@ -5,10 +5,10 @@
 //! that origin, a [`RetryOptions`] policy, a concurrency limit shared by the client's clones, and a
 //! `tracing` span per request that never records the token.
 
-mod arm;
+pub mod arm;
 pub(crate) mod batch;
 pub mod dataverse;
-mod discovery;
+pub mod discovery;
 mod error;
 pub mod graph;
 mod platform;
@@ -878,11 +878,6 @@ impl Pipeline {
             Err(error::service_error(self.service, head.operation, &response, 1))
         }
     }
-
-    /// Sends a call whose success has no body to read.
-    pub(crate) async fn empty(&self, call: Call) -> Result<StatusCode, ApiError> {
-        Ok(self.send(call).await?.status())
-    }
 }
 
 /// What a create returned: the row as stored, or only its id (from `OData-EntityId`) when the service answered
@@ -954,21 +949,6 @@ pub(crate) struct Page<T> {
 }
 
 impl Pipeline {
-    /// Reads every page of a collection, following `@odata.nextLink` (or ARM's `nextLink`) on the same origin.
-    pub(crate) async fn all_pages<T: DeserializeOwned + Send>(
-        &self,
-        first: Call,
-        extra_headers: &[(HeaderName, &'static str)],
-    ) -> Result<Vec<T>, ApiError> {
-        let mut out = Vec::new();
-        let pages = self.pages(first, extra_headers);
-        futures_util::pin_mut!(pages);
-        while let Some(page) = futures_util::StreamExt::next(&mut pages).await {
-            out.extend(page?);
-        }
-        Ok(out)
-    }
-
     /// The pages of a collection as they come, one request each: a reader keeps one page in memory at a time. A
     /// server whose links repeat, or that has more than `max_pages` pages, ends the stream with
     /// [`ApiError::Paging`].

@@ -220,6 +220,25 @@ pub(crate) fn pages<U: DeserializeOwned + Send + 'static>(headers: Vec<(HeaderNa
     })
 }
 
+/// The decoder of a collection whose rows are read as `W` and handed out as `U` (each page mapped as it comes).
+pub(crate) fn pages_map<W: DeserializeOwned + 'static, U: Send + 'static>(map: fn(W) -> U) -> Decoder<Vec<U>> {
+    Arc::new(move |service, operation, response| {
+        let page: Page<W> = decode(service, operation, response.body())?;
+        let rows = page.value.into_iter().map(map).collect();
+        Ok(match page.next_link {
+            None => Step::Done(rows),
+            Some(link) => {
+                let mut next = Request::new(operation, Method::GET, String::new(), pages_map::<W, U>(map));
+                next.head.target = Target::Link(link);
+                Step::Then(rows, Box::new(next), |mut a, b| {
+                    a.extend(b);
+                    a
+                })
+            }
+        })
+    })
+}
+
 /// A request with its type erased, to sit in a [`Batch`] beside requests of other types.
 pub(crate) trait Erased: Send + Sync {
     fn head(&self) -> &Head;
