@@ -6,6 +6,8 @@
 //! set either a nested multipart with one response per request or, when the change set failed, the single
 //! response that made it fail. HTTP messages inside parts are read with `httparse`, media types with `mime`;
 //! the boundary splitting is here (and fuzzed: `fuzz/fuzz_targets/batch_response.rs`).
+// Public for the testkit, which re-exports the client's side beside the server's (`testkit::batch`).
+#![cfg_attr(not(feature = "testkit"), allow(unreachable_pub, dead_code))]
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};

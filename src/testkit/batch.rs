@@ -48,7 +48,7 @@ fn http_request(raw: &[u8], content_id: Option<u32>) -> Result<BatchRequest, Bat
     Ok(BatchRequest { method, url, headers, body: (!body.is_empty()).then(|| body.to_vec()), content_id })
 }
 
-/// The server's side: writes a batch answer under `boundary` (which no response may contain: [`boundary`](crate::testkit::batch::boundary) makes
+/// The server's side: writes a batch answer under `boundary` (which no response may contain: [`boundary`] makes
 /// a random one). Each entry is a request's response, or a change set's responses
 /// (`Ok`, one per request) or the one response that failed it (`Err`).
 pub fn build_response(boundary: &str, answers: &[Result<Vec<BatchResponse>, BatchResponse>]) -> Vec<u8> {
