@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::fic;
+
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,7 +13,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use dataverse_mi::clients::{AppRef, Batch, ClientOptions, DataverseClient, GraphClient, OrgUrl, dataverse::requests};
 use dataverse_mi::cloud::{Cloud, CloudProfile};
-use dataverse_mi::fic::FederatedIdentityCredential;
 use dataverse_mi::http::{RetryOptions, Transport, TransportError};
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -42,16 +43,6 @@ fn options(script: &Arc<Script>) -> ClientOptions {
 fn graph_answer(responses: serde_json::Value) -> http::Response<Bytes> {
     let body = serde_json::to_vec(&serde_json::json!({ "responses": responses })).unwrap();
     http::Response::builder().status(200).header("content-type", "application/json").body(Bytes::from(body)).unwrap()
-}
-
-fn fic(name: &str) -> FederatedIdentityCredential {
-    FederatedIdentityCredential {
-        name: name.into(),
-        issuer: "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0".into(),
-        subject: "/eid1/c/pub/t/v4j5cvGGr0GRqy180BHbRw/a/qzXoWDkuqUa3l6zM5mM0Rw/n/plugin/e/x/h/y".into(),
-        audiences: vec!["api://AzureADTokenExchange".into()],
-        description: None,
-    }
 }
 
 fn stored(name: &str) -> serde_json::Value {

@@ -2,10 +2,9 @@
 
 mod common;
 
-use common::{catch_all, json, options, token};
+use common::{catch_all, fic, json, options, token};
 use dataverse_mi::clients::{AppRef, ClientOptions, GraphClient, UpsertOutcome};
 use dataverse_mi::cloud::{Cloud, CloudProfile};
-use dataverse_mi::fic::FederatedIdentityCredential;
 use serde_json::json;
 use uuid::Uuid;
 use wiremock::matchers::{body_json, header, method, path, query_param};
@@ -18,16 +17,6 @@ fn graph(server: &MockServer) -> GraphClient {
     let base = format!("{}/v1.0/", server.uri()).parse().unwrap();
     GraphClient::new(&CloudProfile::from(Cloud::Public), token(), ClientOptions { base_url: Some(base), ..options() })
         .unwrap()
-}
-
-fn fic(name: &str) -> FederatedIdentityCredential {
-    FederatedIdentityCredential {
-        name: name.into(),
-        issuer: "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0".into(),
-        subject: "/eid1/c/pub/t/v4j5cvGGr0GRqy180BHbRw/a/qzXoWDkuqUa3l6zM5mM0Rw/n/plugin/e/x/h/y".into(),
-        audiences: vec!["api://AzureADTokenExchange".into()],
-        description: Some("plug-ins".into()),
-    }
 }
 
 fn stored(id: &str, name: &str) -> serde_json::Value {

@@ -154,6 +154,15 @@ pub const GRAPH_BATCH_LIMIT: usize = 20;
 /// The most requests Dataverse takes in one `$batch` (Learn, "Execute batch operations using the Web API").
 pub const DATAVERSE_BATCH_LIMIT: usize = 1000;
 
+/// How a batch goes on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BatchFormat {
+    /// Dataverse's OData `$batch` (`multipart/mixed`).
+    Multipart,
+    /// Microsoft Graph's JSON batch.
+    Json,
+}
+
 /// A call as a request inside a Dataverse batch (its absolute URL, its headers, its body).
 fn batch_request(call: &Call, content_id: Option<u32>) -> batch::BatchRequest {
     batch::BatchRequest {
@@ -531,26 +540,44 @@ impl Pipeline {
     }
 
     /// Sends a batch as Dataverse `$batch` round trips (`Prefer: odata.continue-on-error`; at most
-    /// [`DATAVERSE_BATCH_LIMIT`] requests each): each request's answer read by its own decoder. Items answered 429
-    /// are sent again, in a new batch, after the wait they ask for. A batch that fails as a whole (not sent, not
-    /// answered, not readable) is every item's error.
+    /// [`DATAVERSE_BATCH_LIMIT`] requests each): see [`send_in_rounds`](Self::send_in_rounds).
     pub(crate) async fn send_dataverse_batch(&self, batch: &request::Batch) -> request::Answers {
+        self.send_in_rounds(batch, BatchFormat::Multipart).await
+    }
+
+    /// Sends a batch as Microsoft Graph JSON batches (`POST {base}$batch`, at most [`GRAPH_BATCH_LIMIT`] requests
+    /// each, each URL under this client's base; Graph answers in any order, matched by id): see
+    /// [`send_in_rounds`](Self::send_in_rounds).
+    pub(crate) async fn send_graph_batch(&self, batch: &request::Batch) -> request::Answers {
+        self.send_in_rounds(batch, BatchFormat::Json).await
+    }
+
+    /// The one batching loop, whatever the wire format: the requests in round trips of at most the format's limit,
+    /// each answer read by its own request's decoder. Items answered 429 are sent again, in a new batch, after the
+    /// longest wait they ask for (each its own `Retry-After`), within the retry policy's attempts and time budget.
+    /// A batch that fails as a whole (not sent, not answered, not readable) is every item's error, and the answers
+    /// say so ([`Answers::failed_as_a_whole`](request::Answers::failed_as_a_whole)).
+    async fn send_in_rounds(&self, batch: &request::Batch, format: BatchFormat) -> request::Answers {
         let items = &batch.items;
         let mut outcomes: Vec<Option<Result<http::Response<Bytes>, ApiError>>> = vec![None; items.len()];
         let mut round_trips = 0;
         let mut whole = None;
         let started = tokio::time::Instant::now();
-        for chunk_start in (0..items.len()).step_by(DATAVERSE_BATCH_LIMIT) {
-            let mut pending: Vec<usize> = (chunk_start..items.len().min(chunk_start + DATAVERSE_BATCH_LIMIT)).collect();
+        let limit = match format {
+            BatchFormat::Multipart => DATAVERSE_BATCH_LIMIT,
+            BatchFormat::Json => GRAPH_BATCH_LIMIT,
+        };
+        for chunk_start in (0..items.len()).step_by(limit) {
+            let mut pending: Vec<usize> = (chunk_start..items.len().min(chunk_start + limit)).collect();
             let mut round = 0;
             while !pending.is_empty() {
                 round += 1;
-                let mut parts = Vec::new();
+                let mut calls = Vec::new();
                 let mut sent = Vec::new();
                 for &i in &pending {
                     match self.call_of(items[i].head()) {
                         Ok(call) => {
-                            parts.push(batch::BatchPart::Request(batch_request(&call, None)));
+                            calls.push(call);
                             sent.push(i);
                         }
                         Err(e) => outcomes[i] = Some(Err(e)),
@@ -560,21 +587,12 @@ impl Pipeline {
                     break;
                 }
                 round_trips += 1;
-                let retry_safe = sent.iter().all(|&i| items[i].head().retry_safe);
-                let responses = match self.batch("read in a batch", &parts, retry_safe).await {
-                    Ok(r) if r.len() == sent.len() => r,
-                    Ok(r) => {
-                        let e = ApiError::Decode {
-                            service: self.service,
-                            operation: "read in a batch",
-                            path: "$batch".into(),
-                            message: format!("{} answers to {} requests", r.len(), sent.len()),
-                            source: None,
-                        };
-                        sent.iter().for_each(|&i| outcomes[i] = Some(Err(e.clone())));
-                        whole = Some(e);
-                        break;
-                    }
+                let responses = match format {
+                    BatchFormat::Multipart => self.multipart_batch(&calls).await,
+                    BatchFormat::Json => self.json_batch("send a batch", &calls).await,
+                };
+                let responses = match responses {
+                    Ok(r) => r,
                     Err(e) => {
                         sent.iter().for_each(|&i| outcomes[i] = Some(Err(e.clone())));
                         whole = Some(e);
@@ -584,7 +602,6 @@ impl Pipeline {
                 let mut throttled = Vec::new();
                 let mut waits = Vec::new();
                 for (i, response) in sent.into_iter().zip(responses) {
-                    let response = response.into_http();
                     if let Some(wait) = request::throttled_wait(&response) {
                         waits.push(wait);
                         throttled.push(i);
@@ -598,6 +615,24 @@ impl Pipeline {
             }
         }
         self.finish_all(items, outcomes, round_trips).await.failed_with(whole)
+    }
+
+    /// One Dataverse `$batch` of single requests: one answer per call, in order, or the batch's error.
+    async fn multipart_batch(&self, calls: &[Call]) -> Result<Vec<http::Response<Bytes>>, ApiError> {
+        let parts: Vec<batch::BatchPart> =
+            calls.iter().map(|call| batch::BatchPart::Request(batch_request(call, None))).collect();
+        let retry_safe = calls.iter().all(|c| c.retry_safe);
+        let responses = self.batch("read in a batch", &parts, retry_safe).await?;
+        if responses.len() != calls.len() {
+            return Err(ApiError::Decode {
+                service: self.service,
+                operation: "read in a batch",
+                path: "$batch".into(),
+                message: format!("{} answers to {} requests", responses.len(), calls.len()),
+                source: None,
+            });
+        }
+        Ok(responses.into_iter().map(batch::BatchResponse::into_http).collect())
     }
 
     /// Reads every item's outcome with its own decoder (further pages alone, four at a time).
@@ -673,62 +708,6 @@ impl Pipeline {
             .map(|(item, response)| Some(self.inner_result(item.head(), response.into_http())))
             .collect();
         Ok(self.finish_all(items, outcomes, usize::try_from(round).unwrap_or(usize::MAX)).await)
-    }
-
-    /// Sends a batch as Microsoft Graph JSON batches (`POST {base}$batch`, at most [`GRAPH_BATCH_LIMIT`] requests
-    /// each, each URL under this client's base): each answer, matched by id (Graph answers in any order), read by
-    /// its request's own decoder. Items answered 429 are sent again after the wait they ask for; a batch that fails
-    /// as a whole is every item's error.
-    pub(crate) async fn send_graph_batch(&self, batch: &request::Batch) -> request::Answers {
-        let items = &batch.items;
-        let mut outcomes: Vec<Option<Result<http::Response<Bytes>, ApiError>>> = vec![None; items.len()];
-        let mut round_trips = 0;
-        let mut whole = None;
-        let started = tokio::time::Instant::now();
-        for chunk_start in (0..items.len()).step_by(GRAPH_BATCH_LIMIT) {
-            let mut pending: Vec<usize> = (chunk_start..items.len().min(chunk_start + GRAPH_BATCH_LIMIT)).collect();
-            let mut round = 0;
-            while !pending.is_empty() {
-                round += 1;
-                let mut sent = Vec::new();
-                let mut calls = Vec::new();
-                for &i in &pending {
-                    match self.call_of(items[i].head()) {
-                        Ok(call) => {
-                            calls.push(call);
-                            sent.push(i);
-                        }
-                        Err(e) => outcomes[i] = Some(Err(e)),
-                    }
-                }
-                if sent.is_empty() {
-                    break;
-                }
-                round_trips += 1;
-                let responses = match self.json_batch("send a batch", &calls).await {
-                    Ok(r) => r,
-                    Err(e) => {
-                        sent.iter().for_each(|&i| outcomes[i] = Some(Err(e.clone())));
-                        whole = Some(e);
-                        break;
-                    }
-                };
-                let mut throttled = Vec::new();
-                let mut waits = Vec::new();
-                for (i, response) in sent.into_iter().zip(responses) {
-                    if let Some(wait) = request::throttled_wait(&response) {
-                        waits.push(wait);
-                        throttled.push(i);
-                    }
-                    outcomes[i] = Some(self.inner_result(items[i].head(), response));
-                }
-                if !self.wait_for_throttled(round, &waits, started).await {
-                    break;
-                }
-                pending = throttled;
-            }
-        }
-        self.finish_all(items, outcomes, round_trips).await.failed_with(whole)
     }
 
     /// Sends a call and decodes the JSON body, naming the JSON path on failure.

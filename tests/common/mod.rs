@@ -47,3 +47,14 @@ pub async fn catch_all(server: &MockServer) {
 pub fn json(value: serde_json::Value) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(value)
 }
+
+/// A valid FIC named `name` (issuer and subject of the public cloud's documented shape).
+pub fn fic(name: &str) -> dataverse_mi::fic::FederatedIdentityCredential {
+    dataverse_mi::fic::FederatedIdentityCredential {
+        name: name.into(),
+        issuer: "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0".into(),
+        subject: "/eid1/c/pub/t/v4j5cvGGr0GRqy180BHbRw/a/qzXoWDkuqUa3l6zM5mM0Rw/n/plugin/e/x/h/y".into(),
+        audiences: vec!["api://AzureADTokenExchange".into()],
+        description: Some("plug-ins".into()),
+    }
+}
