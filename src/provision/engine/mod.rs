@@ -86,7 +86,9 @@ pub struct ProvisionOptions {
     pub environment_concurrency: usize,
     /// Where progress events go.
     pub progress: Option<ProgressFn>,
-    /// The clients' request counters, to report requests and retries per apply.
+    /// The clients' request counters, to report requests and retries per apply. [`Provisioner::for_spec`] sets
+    /// them to its platform's ([`Platform::stats`](crate::clients::Platform::stats)), the counters its clients add
+    /// to; set them yourself only for an engine made with [`Provisioner::new`].
     pub stats: Option<Arc<RequestStats>>,
     /// Retrying role assignments for a principal that has not replicated yet.
     pub principal_retry: PrincipalRetry,
