@@ -53,6 +53,14 @@ pub enum TransportErrorKind {
     Other,
 }
 
+impl TransportErrorKind {
+    /// Whether trying again may succeed (for a request that is safe to send twice): a failed connection, a timeout,
+    /// a broken connection.
+    pub fn is_retryable(self) -> bool {
+        matches!(self, TransportErrorKind::Connect | TransportErrorKind::Timeout | TransportErrorKind::Connection)
+    }
+}
+
 impl fmt::Display for TransportErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -106,7 +114,7 @@ impl TransportError {
 
     /// Whether trying again may succeed (for a request that is safe to send twice).
     pub fn is_retryable(&self) -> bool {
-        matches!(self.kind, TransportErrorKind::Connect | TransportErrorKind::Timeout | TransportErrorKind::Connection)
+        self.kind.is_retryable()
     }
 }
 

@@ -288,6 +288,17 @@ async fn paging_that_does_not_end_is_stopped() {
     assert!(err.to_string().contains("repeats"), "{err}");
     assert_eq!(t.times().len(), 2);
 
+    // The same guard when the pages are streamed one at a time.
+    let t = Recorder::new(vec![
+        page_linking_to(&format!("{base}?$skiptoken=1")),
+        page_linking_to(&format!("{base}?$skiptoken=1")),
+    ]);
+    let c = client(t.clone(), exact());
+    let pages: Vec<_> = futures_util::StreamExt::collect(c.plugin_trace_log_pages("2026-01-01T00:00:00Z", None)).await;
+    assert_eq!(pages.len(), 3, "{pages:?}");
+    assert!(matches!(pages.last(), Some(Err(ApiError::Paging { pages: 2, .. }))), "{pages:?}");
+    assert_eq!(t.times().len(), 2);
+
     // Links that never end: at most max_pages requests.
     let t = Recorder::new((0..100).map(|i| page_linking_to(&format!("{base}?$skiptoken={i}"))).collect());
     let options =

@@ -422,11 +422,7 @@ impl DataverseClient {
         since: &str,
         type_prefix: Option<&str>,
     ) -> futures_util::stream::BoxStream<'_, Result<Vec<PluginTraceLog>, ApiError>> {
-        let request = requests::plugin_trace_logs(since, type_prefix);
-        match self.pipeline.call_of(&request.head) {
-            Ok(call) => Box::pin(self.pipeline.pages(call, &requests::PAGE_HEADERS)),
-            Err(e) => Box::pin(futures_util::stream::once(async move { Err(e) })),
-        }
+        Box::pin(self.pipeline.pages(requests::plugin_trace_logs(since, type_prefix)))
     }
 
     /// The organization's plug-in trace log setting, and the organization row's id (to change it).
@@ -484,8 +480,7 @@ pub mod requests {
         PluginTraceLog, PluginTraceLogSetting, RetrieveCurrentOrganizationResponse,
     };
 
-    pub(crate) static PAGE_HEADERS: [(HeaderName, &str); 1] =
-        [(HeaderName::from_static("prefer"), "odata.maxpagesize=500")];
+    static PAGE_HEADERS: [(HeaderName, &str); 1] = [(HeaderName::from_static("prefer"), "odata.maxpagesize=500")];
 
     /// A Dataverse request: the OData version headers every call sends.
     fn dv<T>(

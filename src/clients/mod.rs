@@ -310,11 +310,6 @@ impl Call {
         Call { operation, method, url, headers: Vec::new(), body: None, retry_safe, permits: 1, absent_ok: false }
     }
 
-    pub(crate) fn header(mut self, name: HeaderName, value: &'static str) -> Self {
-        self.headers.push((name, HeaderValue::from_static(value)));
-        self
-    }
-
     pub(crate) fn json<T: serde::Serialize + ?Sized>(mut self, body: &T) -> Result<Self, ApiError> {
         let bytes = serde_json::to_vec(body).map_err(|e| ApiError::invalid("request body", e.to_string()))?;
         self.headers.push((CONTENT_TYPE, HeaderValue::from_static("application/json")));
@@ -419,9 +414,6 @@ impl Pipeline {
 
     /// Sends a call through the chain of policies; returns the successful response or the error.
     pub(crate) async fn send(&self, call: Call) -> Result<http::Response<Bytes>, ApiError> {
-        if origin(&call.url) != self.origin {
-            return Err(ApiError::ForeignHost { expected: self.origin.clone(), found: origin(&call.url) });
-        }
         let mut request = call.request()?;
         let ctx = policy::Context::new(self.service, call.operation, call.retry_safe, call.permits);
         let response = policy::Next::new(&self.policies).send(&ctx, &mut request).await?;
@@ -481,19 +473,7 @@ impl Pipeline {
                 request::Step::Done(value) => return Ok(value),
                 request::Step::Then(so_far, next, merge) => (so_far, next, merge),
             };
-            if let request::Target::Link(link) = &next.head.target {
-                // A server whose links repeat or never end would read forever: stop with a typed error.
-                let paging = |reason: String| ApiError::Paging { service: self.service, operation, pages, reason };
-                if !seen.insert(link.clone()) {
-                    return Err(paging(format!(
-                        "the next page's link repeats an earlier one: '{}'",
-                        crate::guid::clip(link)
-                    )));
-                }
-                if pages >= self.max_pages {
-                    return Err(paging(format!("more than {} pages (ClientOptions::max_pages)", self.max_pages)));
-                }
-            }
+            self.may_follow(&next.head, pages, &mut seen)?;
             let response = self.send(self.call_of(&next.head)?).await?;
             pages += 1;
             step = match (next.decode)(self.service, operation, response)? {
@@ -501,6 +481,26 @@ impl Pipeline {
                 request::Step::Then(value, more, m) => request::Step::Then(merge(so_far, value), more, m),
             };
         }
+    }
+
+    /// Whether a next page may be read after `pages` pages: a server whose links repeat or never end would read
+    /// forever, so a link seen before, or more pages than `max_pages`, end the read with [`ApiError::Paging`].
+    fn may_follow(
+        &self,
+        next: &request::Head,
+        pages: usize,
+        seen: &mut std::collections::HashSet<String>,
+    ) -> Result<(), ApiError> {
+        let request::Target::Link(link) = &next.target else { return Ok(()) };
+        let paging =
+            |reason: String| ApiError::Paging { service: self.service, operation: next.operation, pages, reason };
+        if !seen.insert(link.clone()) {
+            return Err(paging(format!("the next page's link repeats an earlier one: '{}'", crate::guid::clip(link))));
+        }
+        if pages >= self.max_pages {
+            return Err(paging(format!("more than {} pages (ClientOptions::max_pages)", self.max_pages)));
+        }
+        Ok(())
     }
 
     /// Sends each request of a batch on its own (at most `max_concurrency` at once, as the limit allows).
@@ -623,16 +623,22 @@ impl Pipeline {
             calls.iter().map(|call| batch::BatchPart::Request(batch_request(call, None))).collect();
         let retry_safe = calls.iter().all(|c| c.retry_safe);
         let responses = self.batch("read in a batch", &parts, retry_safe).await?;
-        if responses.len() != calls.len() {
-            return Err(ApiError::Decode {
-                service: self.service,
-                operation: "read in a batch",
-                path: "$batch".into(),
-                message: format!("{} answers to {} requests", responses.len(), calls.len()),
-                source: None,
-            });
-        }
+        self.one_answer_each("read in a batch", responses.len(), calls.len())?;
         Ok(responses.into_iter().map(batch::BatchResponse::into_http).collect())
+    }
+
+    /// A batch answer must have one answer per request: otherwise it is not readable.
+    fn one_answer_each(&self, operation: &'static str, answers: usize, requests: usize) -> Result<(), ApiError> {
+        if answers == requests {
+            return Ok(());
+        }
+        Err(ApiError::Decode {
+            service: self.service,
+            operation,
+            path: "$batch".into(),
+            message: format!("{answers} answers to {requests} requests"),
+            source: None,
+        })
     }
 
     /// Reads every item's outcome with its own decoder (further pages alone, four at a time).
@@ -693,15 +699,7 @@ impl Pipeline {
             }
             return Err(error::service_error(self.service, "write a change set", &response, round));
         };
-        if responses.len() != items.len() {
-            return Err(ApiError::Decode {
-                service: self.service,
-                operation: "write a change set",
-                path: "$batch".into(),
-                message: format!("{} answers to {} requests", responses.len(), items.len()),
-                source: None,
-            });
-        }
+        self.one_answer_each("write a change set", responses.len(), items.len())?;
         let outcomes = items
             .iter()
             .zip(responses)
@@ -928,57 +926,25 @@ pub(crate) struct Page<T> {
 }
 
 impl Pipeline {
-    /// The pages of a collection as they come, one request each: a reader keeps one page in memory at a time. A
-    /// server whose links repeat, or that has more than `max_pages` pages, ends the stream with
-    /// [`ApiError::Paging`].
-    pub(crate) fn pages<'a, T: DeserializeOwned + Send + 'a>(
+    /// The pages of a collection as they come, one request each, read by the request's own decoder: a reader keeps
+    /// one page in memory at a time. The same paging as [`finish`](Self::finish) (the same checks on each next
+    /// link), yielding each page instead of merging them.
+    pub(crate) fn pages<'a, T: Send + 'static>(
         &'a self,
-        first: Call,
-        extra_headers: &'a [(HeaderName, &'static str)],
+        first: request::Request<Vec<T>>,
     ) -> impl futures_util::Stream<Item = Result<Vec<T>, ApiError>> + Send + 'a {
-        enum Next {
-            First(Call),
-            Link(String),
-            Done,
-        }
-        let operation = first.operation;
-        let state = (Next::First(first), 0usize, std::collections::HashSet::<String>::new());
+        let state = (Some(first), 0usize, std::collections::HashSet::<String>::new());
         futures_util::stream::unfold(state, move |(next, pages, mut seen)| async move {
-            let call = match next {
-                Next::Done => return None,
-                Next::First(call) => call,
-                Next::Link(link) => {
-                    // A server whose links repeat or never end would read forever: stop with a typed error.
-                    let paging = |reason: String| ApiError::Paging { service: self.service, operation, pages, reason };
-                    let refused = if !seen.insert(link.clone()) {
-                        Some(paging(format!(
-                            "the next page's link repeats an earlier one: '{}'",
-                            crate::guid::clip(&link)
-                        )))
-                    } else if pages >= self.max_pages {
-                        Some(paging(format!("more than {} pages (ClientOptions::max_pages)", self.max_pages)))
-                    } else {
-                        None
-                    };
-                    if let Some(e) = refused {
-                        return Some((Err(e), (Next::Done, pages, seen)));
-                    }
-                    match self.same_origin(&link) {
-                        Ok(url) => {
-                            extra_headers.iter().fold(Call::new(operation, Method::GET, url), |call, (name, value)| {
-                                call.header(name.clone(), value)
-                            })
-                        }
-                        Err(e) => return Some((Err(e), (Next::Done, pages, seen))),
-                    }
-                }
+            let request = next?;
+            let read = async {
+                self.may_follow(&request.head, pages, &mut seen)?;
+                let response = self.send(self.call_of(&request.head)?).await?;
+                (request.decode)(self.service, request.head.operation, response)
             };
-            match self.json::<Page<T>>(call).await {
-                Ok(page) => {
-                    let next = page.next_link.map_or(Next::Done, Next::Link);
-                    Some((Ok(page.value), (next, pages + 1, seen)))
-                }
-                Err(e) => Some((Err(e), (Next::Done, pages + 1, seen))),
+            match read.await {
+                Ok(request::Step::Done(rows)) => Some((Ok(rows), (None, pages + 1, seen))),
+                Ok(request::Step::Then(rows, more, _)) => Some((Ok(rows), (Some(*more), pages + 1, seen))),
+                Err(e) => Some((Err(e), (None, pages + 1, seen))),
             }
         })
     }

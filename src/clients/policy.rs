@@ -196,14 +196,7 @@ impl ClassifyRetry for ServiceClassifier {
     fn classify(&self, _ctx: &Context, outcome: &PolicyResult) -> RetryClass {
         let response = match outcome {
             Ok(response) => response,
-            Err(ApiError::Transport { kind, .. }) => {
-                return match kind {
-                    TransportErrorKind::Connect | TransportErrorKind::Timeout | TransportErrorKind::Connection => {
-                        RetryClass::Transient
-                    }
-                    _ => RetryClass::Permanent,
-                };
-            }
+            Err(ApiError::Transport { kind, .. }) if kind.is_retryable() => return RetryClass::Transient,
             Err(_) => return RetryClass::Permanent,
         };
         let class = RetryClass::of_status(response.status());
