@@ -116,6 +116,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (route, count) in fake.counts() {
         println!("{count:>4}  {route}");
     }
+    // The production path: plan and verify read in `$batch` round trips, and no batch fell back to single reads. The
+    // rows, the component queries and the platform's subjects are read alone only by that fallback (watch reads
+    // the organization and the trace logs alone, by design).
+    let requests = fake.requests();
+    let batch_only = [
+        "GET dataverse managedidentities",
+        "GET dataverse pluginassemblies",
+        "GET dataverse GetComponentManagedIdentityFIC",
+    ];
+    let fell_back = requests.iter().filter(|r| !r.in_batch && batch_only.contains(&r.route.as_str())).count();
+    let batched_path = requests.iter().any(|r| r.route == "POST dataverse $batch") && fell_back == 0;
+    println!(
+        "\nthe engine's reads went in $batch round trips: {}",
+        if batched_path {
+            "yes, none fell back to single requests".to_owned()
+        } else {
+            format!("NO ({fell_back} read alone)")
+        }
+    );
     let diagnosed = watch.failures.iter().any(|f| {
         f.diagnosis.error.code.as_deref() == Some("AADSTS700213")
             && f.diagnosis.findings.iter().any(|x| x.cause.id() == "tenant_big_endian")
@@ -124,7 +143,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let package_bound = plan.to_string().contains("is in package contoso_Integrations: binding the package");
     let converged =
         report.is_success() && verify.is_ok() && rerun.is_empty() && all_run && default_subject && package_bound;
-    if !(converged && !broken_run && diagnosed && mended.is_success() && mended_run) {
+    if !(converged && !broken_run && diagnosed && mended.is_success() && mended_run && batched_path) {
         return Err("the quickstart did not go as expected".into());
     }
     Ok(())

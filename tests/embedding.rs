@@ -391,3 +391,22 @@ async fn concurrent_provisionings_on_one_platform_fetch_one_token_per_scope() {
     assert!(fetched.values().all(|n| *n == 1), "one fetch per scope: {fetched:?}");
     assert!(platform.stats().requests() > 0, "the engines counted with the platform's counters");
 }
+
+/// The fake over loopback HTTP answers a `$batch` as Dataverse does (`multipart/mixed` with its boundary), so a client
+/// reads the batch itself: before, wiremock's body type turned it into `application/json`, every batch failed as a
+/// whole, and the engine quietly read one by one.
+#[tokio::test]
+async fn the_http_fake_answers_a_batch_a_client_can_read() {
+    use dataverse_mi::clients::{Batch, dataverse::requests};
+    let der = std::fs::read(format!("{}/examples/contoso-plugins.cer", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let server = fake_with(&Certificate::from_der(&der).unwrap()).start().await;
+    let client = server.client_platform(ClientOptions::default()).unwrap().dataverse(HOST).unwrap();
+    let mut batch = Batch::new();
+    let organization = batch.add(requests::current_organization());
+    let assemblies = batch.add(requests::plugin_assemblies_named(&["Contoso.Plugins"]));
+    let mut answers = client.send_batch(&batch).await;
+    assert!(answers.failed_as_a_whole().is_none(), "{:?}", answers.failed_as_a_whole());
+    assert!(answers.take(organization).unwrap().tenant_id.is_some());
+    assert_eq!(answers.take(assemblies).unwrap().len(), 1);
+    assert!(server.platform().requests().iter().any(|r| r.route == "POST dataverse $batch"));
+}

@@ -894,10 +894,20 @@ impl wiremock::Respond for WiremockResponder {
         };
         match self.platform.handle(&req, None, request.url.path()) {
             Handled::Answer(response, delay) => {
+                // The answer's own media type: a `$batch` answer is `multipart/mixed` with its boundary (wiremock's
+                // body type would otherwise win over a content-type header, and a client could not read the batch).
+                let content_type = response
+                    .headers()
+                    .get(http::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("application/json");
                 let mut t = wiremock::ResponseTemplate::new(response.status().as_u16())
-                    .set_body_raw(response.body().to_vec(), "application/json")
+                    .set_body_raw(response.body().to_vec(), content_type)
                     .set_delay(delay);
                 for (name, value) in response.headers() {
+                    if name == http::header::CONTENT_TYPE {
+                        continue;
+                    }
                     if let Ok(v) = value.to_str() {
                         t = t.insert_header(name.as_str(), v);
                     }
