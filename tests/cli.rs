@@ -589,11 +589,19 @@ async fn plan_out_then_apply_the_stored_plan() {
     assert!(apply.status.success(), "{}{}", stdout(&apply), stderr(&apply));
     assert_eq!(fake.graph_fics("0b5a7d2c-6f4e-4d3a-9c1b-2a8e7f6d5c4b".parse().unwrap()).len(), 2);
 
-    // The second plan read the state before the first was applied: stale, refused, nothing written.
+    // The second plan read the state before the first was applied, and plans the same: already applied, refused,
+    // nothing written.
     let writes = fake.writes();
     let stale = run(&["apply", second.to_str().unwrap(), "--yes", "--testkit-url", &server.uri()]);
     assert_eq!(stale.status.code(), Some(1), "{}", stdout(&stale));
-    assert!(stderr(&stale).contains("the plan is stale, plan again"), "{}", stderr(&stale));
+    assert!(stderr(&stale).contains("the plan was already applied"), "{}", stderr(&stale));
+    assert_eq!(fake.writes(), writes);
+    // A stored plan edited by hand does not read back.
+    let text = std::fs::read_to_string(&second).unwrap().replacen("\"version\": 2", "\"version\": 1", 1);
+    std::fs::write(&second, text).unwrap();
+    let edited = run(&["apply", second.to_str().unwrap(), "--yes", "--testkit-url", &server.uri()]);
+    assert_eq!(edited.status.code(), Some(1), "{}", stdout(&edited));
+    assert!(stderr(&edited).contains("the plan was changed after it was written"), "{}", stderr(&edited));
     assert_eq!(fake.writes(), writes);
     // Both a plan file and a spec: refused.
     let both = run(&["apply", second.to_str().unwrap(), "-f", &spec, "--yes", "--testkit-url", &server.uri()]);

@@ -152,7 +152,7 @@ async fn a_plan_made_before_the_identity_exists_has_no_nil_sentinels() {
 
 #[tokio::test]
 async fn a_stored_plan_is_applied_as_it_is_or_refused_when_stale() {
-    use dataverse_mi::provision::{Plan, ProvisionError};
+    use dataverse_mi::provision::{Action, Plan, PlanChange, ProvisionError};
     let der = std::fs::read(format!("{}/examples/contoso-plugins.cer", env!("CARGO_MANIFEST_DIR"))).unwrap();
     let cert = Certificate::from_der(&der).unwrap();
     let fake = fake_with(&cert);
@@ -162,14 +162,27 @@ async fn a_stored_plan_is_applied_as_it_is_or_refused_when_stale() {
     });
     let engine = fake.provisioner(&spec, 4, Default::default(), ProvisionOptions::default()).unwrap().provisioner;
 
-    // Plan, store, read back: the same plan, spec included.
+    // Plan, store, read back: the same plan, spec included; the stored form says its format and digest.
     let plan = engine.plan(&spec).await.unwrap();
-    let stored = serde_json::to_string(&plan).unwrap();
-    let read: Plan = serde_json::from_str(&stored).unwrap();
+    let stored = plan.to_stored().unwrap();
+    let document: serde_json::Value = serde_json::from_slice(&stored).unwrap();
+    assert_eq!(document["format"], serde_json::json!(dataverse_mi::provision::PLAN_FORMAT));
+    assert!(document["digest"].as_str().unwrap().starts_with("sha256:"), "{document}");
+    let read = Plan::from_stored(&stored).unwrap();
     assert_eq!(read, plan);
     assert_eq!(read.spec(), spec);
+    // A stored plan edited by hand (its subject replaced in the file) does not read back.
+    let subject = &plan.environments[0].subject;
+    let tampered =
+        String::from_utf8(stored.clone()).unwrap().replace(subject.as_str(), &subject.replace("/h/", "/h/0"));
+    assert_ne!(tampered.as_bytes(), stored.as_slice());
+    let err = Plan::from_stored(tampered.as_bytes()).unwrap_err();
+    assert!(matches!(err, dataverse_mi::provision::StoredPlanError::Digest { .. }), "{err}");
+    let err = engine.apply_stored(tampered.as_bytes()).await.unwrap_err();
+    assert!(matches!(err, ProvisionError::StoredPlan(_)), "{err}");
 
-    // Someone binds the assembly elsewhere meanwhile: the stored plan is stale, refused before any write.
+    // Someone binds the assembly elsewhere meanwhile: the stored plan is stale, refused before any write, naming
+    // the component, its old and new binding.
     let other_row = Uuid::from_u128(0xdead);
     let assembly = plan.environments[0].components[0].id;
     fake.seed_managed_identity(
@@ -178,29 +191,58 @@ async fn a_stored_plan_is_applied_as_it_is_or_refused_when_stale() {
     );
     fake.seed_binding(HOST, assembly, Some(other_row));
     fake.clear_log();
-    let err = engine.apply_if_current(&read).await.unwrap_err();
+    let err = engine.apply_stored(&stored).await.unwrap_err();
     let ProvisionError::StalePlan { changes } = &err else { panic!("{err}") };
-    assert_eq!(changes, &[format!("https://{HOST}: the components or their bindings changed")]);
+    assert_eq!(
+        changes,
+        &[PlanChange::Binding {
+            org_url: format!("https://{HOST}"),
+            component: "Contoso.Plugins".into(),
+            before: None,
+            now: Some(other_row),
+        }]
+    );
+    assert!(
+        err.to_string().contains(&format!("Contoso.Plugins was bound to none and is now bound to {other_row}")),
+        "{err}"
+    );
     assert_eq!(fake.writes(), 0);
 
-    // Put back as it was. A copy of the stored plan edited after approval (its FIC's subject replaced) is refused:
-    // the plan is carried out as written, so what it does must be what its spec plans now (issue 21, finding 4).
+    // Put back as it was. A plan edited after approval (issue 21, finding 4) is refused: one whose FIC subject was
+    // replaced, because no certificate of the spec gives that subject (by apply_if_current and by apply alike)...
     fake.seed_binding(HOST, assembly, None);
     let mut edited = read.clone();
     for action in &mut edited.actions {
-        if let dataverse_mi::provision::Action::CreateFic { fic, .. } = action {
+        if let Action::CreateFic { fic, .. } = action {
             fic.subject = fic.subject.replace("/h/", "/h/0").chars().take(fic.subject.len()).collect();
         }
     }
     assert_ne!(edited, read);
     let err = engine.apply_if_current(&edited).await.unwrap_err();
+    let ProvisionError::UnexplainedSubjects { actions } = &err else { panic!("{err}") };
+    assert!(actions[0].contains("is not one the spec's certificates give"), "{actions:?}");
+    let report = engine.apply(&edited).await;
+    assert!(!report.is_success() && report.to_string().contains("does not account for"), "{report}");
+    assert_eq!(fake.writes(), 0);
+    // ... and one with an action taken out (the bind), because a fresh plan of its spec has it.
+    let mut edited = read.clone();
+    edited.actions.retain(|a| !matches!(a, Action::Bind { .. }));
+    let err = engine.apply_if_current(&edited).await.unwrap_err();
     let ProvisionError::StalePlan { changes } = &err else { panic!("{err}") };
-    assert!(changes.iter().any(|c| c.contains("a fresh plan of its spec does not")), "{changes:?}");
+    assert!(
+        matches!(&changes[..], [PlanChange::ActionMissing { action }] if action.starts_with("bind")),
+        "{changes:?}"
+    );
     assert_eq!(fake.writes(), 0);
     // The stored plan as approved applies, exactly as planned.
-    let report = engine.apply_if_current(&read).await.unwrap();
+    let report = engine.apply_stored(&stored).await.unwrap();
     assert!(report.is_success(), "{report}");
     assert_eq!(report.actions.len(), plan.actions.len());
+    // Applied twice (a job run again): it says so, and does nothing.
+    fake.clear_log();
+    let err = engine.apply_stored(&stored).await.unwrap_err();
+    assert!(matches!(err, ProvisionError::AlreadyApplied), "{err}");
+    assert_eq!(fake.writes(), 0);
     assert!(engine.verify(&spec).await.unwrap().is_ok());
 }
 

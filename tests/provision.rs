@@ -343,7 +343,7 @@ async fn chaos_runs_converge_to_the_clean_state() {
                 break;
             }
             let report = clients.provisioner.apply(&plan).await;
-            total_retries += report.retries.unwrap_or(0);
+            total_retries += report.counts.retries;
         }
         assert!(converged, "seed {seed} (batch {batch}) did not converge");
         assert_eq!(snapshot(&fake, &spec), want, "seed {seed} (batch {batch})");

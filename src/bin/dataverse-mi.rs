@@ -19,8 +19,8 @@ use dataverse_mi::fic::FederatedIdentityCredential;
 use dataverse_mi::guid::{decode_guid, encode_guid, parse_guid};
 use dataverse_mi::provision::api::DataverseBaseUrl;
 use dataverse_mi::provision::{
-    ApplyOutcome, CertificateSpec, DestroyOptions, Endpoints, ProgressEvent, ProgressFn, ProvisionOptions,
-    ProvisionSpec, Provisioner, VerifyOptions, WatchOptions, WatchReport,
+    ApplyOutcome, CallId, CertificateSpec, DestroyOptions, Endpoints, Progress, ProgressEvent, ProgressFn,
+    ProvisionOptions, ProvisionSpec, Provisioner, VerifyOptions, WatchOptions, WatchReport,
 };
 use dataverse_mi::secret::Secret;
 use dataverse_mi::subject::{
@@ -605,7 +605,7 @@ fn progress_reporter(total: usize) -> ProgressFn {
             indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
-        Arc::new(move |event: &ProgressEvent| match event {
+        Arc::new(move |progress: &Progress| match &progress.event {
             ProgressEvent::Started { description, .. } => bar.set_message(description.clone()),
             ProgressEvent::Done { .. } | ProgressEvent::Failed { .. } => bar.inc(1),
             _ => {}
@@ -613,15 +613,16 @@ fn progress_reporter(total: usize) -> ProgressFn {
     } else {
         // Off a terminal, one line per action when it ends (done or failed), and each action once: a change set
         // that falls back to single requests starts its actions again.
-        let started = std::sync::Mutex::new(std::collections::BTreeMap::<usize, (String, bool)>::new());
-        Arc::new(move |event: &ProgressEvent| {
+        let started = std::sync::Mutex::new(std::collections::BTreeMap::<(CallId, usize), (String, bool)>::new());
+        Arc::new(move |progress: &Progress| {
             let mut started = started.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let event = &progress.event;
             match event {
                 ProgressEvent::Started { action, description } => {
-                    started.entry(*action).or_insert_with(|| (description.clone(), false));
+                    started.entry((progress.call, *action)).or_insert_with(|| (description.clone(), false));
                 }
                 ProgressEvent::Done { action } | ProgressEvent::Failed { action, .. } => {
-                    let Some((description, ended)) = started.get_mut(action) else { return };
+                    let Some((description, ended)) = started.get_mut(&(progress.call, *action)) else { return };
                     if std::mem::replace(ended, true) {
                         return;
                     }
@@ -771,8 +772,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             let (spec, engine) = engine_for(&args)?;
             let plan = runtime()?.block_on(engine.plan(&spec))?;
             if let Some(out) = &out {
-                std::fs::write(out, serde_json::to_vec_pretty(&plan)?)
-                    .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+                std::fs::write(out, plan.to_stored()?).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
                 eprintln!("plan written to {}; apply it with `dataverse-mi apply {}`", out.display(), out.display());
             }
             show(args.output, &plan)?;
@@ -784,7 +784,10 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 }
                 Some(path) => {
                     let text = dataverse_mi::files::read_bounded(path, dataverse_mi::files::MAX_PLAN_FILE, "plan")?;
-                    Some(serde_json::from_slice(&text).map_err(|e| format!("{} is not a plan: {e}", path.display()))?)
+                    Some(
+                        dataverse_mi::provision::Plan::from_stored(&text)
+                            .map_err(|e| format!("{}: {e}", path.display()))?,
+                    )
                 }
                 None => None,
             };

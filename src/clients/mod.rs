@@ -183,6 +183,10 @@ fn batch_request(call: &Call, content_id: Option<u32>) -> batch::BatchRequest {
 pub const DEFAULT_MAX_PAGES: usize = 1_000;
 
 /// Request and retry counters, shared by the clients given them in [`ClientOptions::stats`].
+///
+/// The clients add to their own counters (a platform's: [`Platform::stats`], totals for everyone using it) and,
+/// while a future runs under [`RequestStats::counting`], to that future's counters too: what one call of a shared
+/// engine sent, apart from everything else sent at the same time.
 #[derive(Debug, Default)]
 pub struct RequestStats {
     requests: std::sync::atomic::AtomicU64,
@@ -190,7 +194,57 @@ pub struct RequestStats {
     inner: std::sync::atomic::AtomicU64,
 }
 
+tokio::task_local! {
+    /// The counters of the calls running on this task, outermost first ([`RequestStats::counting`]).
+    static CALL_STATS: Arc<Vec<Arc<RequestStats>>>;
+}
+
 impl RequestStats {
+    /// Runs `future` with `counters` counting every request, retry and batched request the clients send while
+    /// it runs, in addition to the clients' own counters and those of any `counting` it runs inside. It follows
+    /// the future through `join!`, `select!` and streams polled inside it; a task spawned from it is not counted.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use dataverse_mi::clients::RequestStats;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let mine = Arc::new(RequestStats::default());
+    /// let answer = RequestStats::counting(&mine, async { 42 }).await;
+    /// assert_eq!((answer, mine.requests()), (42, 0)); // nothing was sent
+    /// # }
+    /// ```
+    pub async fn counting<F: std::future::Future>(counters: &Arc<RequestStats>, future: F) -> F::Output {
+        let mut chain = CALL_STATS.try_with(|outer| outer.as_ref().clone()).unwrap_or_default();
+        if !chain.iter().any(|c| Arc::ptr_eq(c, counters)) {
+            chain.push(counters.clone());
+        }
+        CALL_STATS.scope(Arc::new(chain), future).await
+    }
+
+    /// Adds to these counters and to the running call's (unless they are the same).
+    fn add(&self, field: impl Fn(&RequestStats) -> &std::sync::atomic::AtomicU64, n: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        field(self).fetch_add(n, Relaxed);
+        let _ = CALL_STATS.try_with(|calls| {
+            for call in calls.iter().filter(|c| !std::ptr::eq(Arc::as_ptr(c), self)) {
+                field(call).fetch_add(n, Relaxed);
+            }
+        });
+    }
+
+    pub(crate) fn add_request(&self) {
+        self.add(|s| &s.requests, 1);
+    }
+
+    pub(crate) fn add_retry(&self) {
+        self.add(|s| &s.retries, 1);
+    }
+
+    pub(crate) fn add_batched(&self, n: u64) {
+        self.add(|s| &s.inner, n);
+    }
+
     /// Requests sent (every attempt counts).
     pub fn requests(&self) -> u64 {
         self.requests.load(std::sync::atomic::Ordering::Relaxed)
@@ -534,7 +588,7 @@ impl Pipeline {
             return false;
         }
         tracing::debug!(service = %self.service, items = waits.len(), wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "batch items throttled: sending them again");
-        self.stats.retries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.stats.add_retry();
         tokio::time::sleep(wait).await;
         true
     }
@@ -742,7 +796,7 @@ impl Pipeline {
         call.body = Some(Bytes::from(batch::build_request(&boundary, parts)));
         call.permits = self.batch_permits(inner);
         let response = self.send(call).await?;
-        self.stats.inner.fetch_add(inner as u64, std::sync::atomic::Ordering::Relaxed);
+        self.stats.add_batched(inner as u64);
         let content_type = response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
         batch::parse_response(content_type, response.body()).map_err(|e| ApiError::Decode {
             service: self.service,
@@ -810,7 +864,7 @@ impl Pipeline {
             .retry_safe(calls.iter().all(|c| c.retry_safe));
         call.permits = self.batch_permits(calls.len());
         let answer: Answer = self.json(call).await?;
-        self.stats.inner.fetch_add(calls.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        self.stats.add_batched(calls.len() as u64);
         let mut by_id: std::collections::HashMap<String, Inner> =
             answer.responses.into_iter().map(|r| (r.id.clone(), r)).collect();
         let mut out = Vec::with_capacity(calls.len());

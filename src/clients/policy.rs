@@ -293,7 +293,7 @@ impl Policy for Retry {
                     ?class,
                     "retrying"
                 );
-                self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                self.stats.add_retry();
                 tokio::time::sleep(wait).await;
                 continue;
             }
@@ -357,7 +357,7 @@ pub(crate) struct Count {
 #[async_trait]
 impl Policy for Count {
     async fn send(&self, ctx: &Context, request: &mut http::Request<Bytes>, next: Next<'_>) -> PolicyResult {
-        self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        self.stats.add_request();
         next.send(ctx, request).await
     }
 }

@@ -22,11 +22,12 @@ mod wiring;
 
 pub use crate::clients::{DEFAULT_DATAVERSE_CONCURRENCY, Endpoints};
 pub use engine::{
-    Action, ActionError, ActionResult, ActionStatus, ApplyOutcome, ApplyReport, AssemblyInPackage, ComponentReport,
-    ComponentState, ComponentStatus, ComponentWarning, DestroyOptions, DestroyPlan, DestroyReport, DestroyStep,
-    EnvironmentPlan, GrantPlan, GrantReport, Kept, Plan, PlanNote, PlannedSubject, PlatformSubject, PrincipalRetry,
-    ProgressEvent, ProgressFn, ProvisionOptions, Provisioner, RegisteredSignature, SigningCertificate, SubjectSource,
-    SubjectUser, UserEvidence, VerifyOptions, VerifyReport,
+    Action, ActionError, ActionResult, ActionStatus, ApplyOutcome, ApplyReport, AssemblyInPackage, CallCounts, CallId,
+    ComponentReport, ComponentState, ComponentStatus, ComponentWarning, DestroyOptions, DestroyPlan, DestroyReport,
+    DestroyStep, EnvironmentPlan, GrantPlan, GrantReport, Kept, PLAN_FORMAT, Plan, PlanChange, PlanNote,
+    PlannedSubject, PlatformSubject, PrincipalRetry, Progress, ProgressEvent, ProgressFn, ProvisionOptions,
+    Provisioner, RegisteredSignature, SigningCertificate, StoredPlanError, SubjectSource, SubjectUser, UserEvidence,
+    VerifyOptions, VerifyReport,
 };
 pub use spec::{
     CertificateSpec, CreateIdentitySpec, DiscoverSpec, EnvironmentSpec, GrantSpec, IdentitySpec, ProvisionSpec,
@@ -164,11 +165,25 @@ pub enum ProvisionError {
         /// Each environment of another tenant, with its tenant.
         environments: Vec<(String, uuid::Uuid)>,
     },
-    /// A stored plan whose read state changed since it was made: plan again.
-    #[error("the plan is stale, plan again: {}", .changes.join("; "))]
+    /// A stored plan that a fresh plan of its spec does not match: the state it read changed since it was made,
+    /// or the plan was edited. Plan again.
+    #[error("the plan is stale, plan again: {}", .changes.iter().map(|c| c.to_string()).collect::<Vec<_>>().join("; "))]
     StalePlan {
-        /// What changed, in words.
-        changes: Vec<String>,
+        /// Each change.
+        changes: Vec<PlanChange>,
+    },
+    /// A stored plan that was applied already: a fresh plan of its spec has nothing left to do.
+    #[error("the plan was already applied: nothing is left to do")]
+    AlreadyApplied,
+    /// A stored plan that cannot be read back.
+    #[error(transparent)]
+    StoredPlan(#[from] StoredPlanError),
+    /// A plan creates FICs whose subjects neither the spec's certificates, nor a component's registered signature,
+    /// nor the platform give (an edited plan): nothing is applied.
+    #[error("the plan creates FICs the spec does not account for: {}", .actions.join("; "))]
+    UnexplainedSubjects {
+        /// Each such action, and its subject.
+        actions: Vec<String>,
     },
     /// A FIC with the deterministic name exists with another subject.
     #[error("the FIC '{name}' exists with the subject {existing_subject}, not {wanted_subject}; delete or rename it")]

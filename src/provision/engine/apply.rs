@@ -4,27 +4,55 @@ use super::*;
 use crate::clients::dataverse::requests;
 
 impl Provisioner {
-    /// Applies a plan made earlier (stored, approved, read back) exactly as it is, after checking that the state
-    /// it read is still so: it plans its spec again and refuses, before any write, with
-    /// [`ProvisionError::StalePlan`] naming each change, when anything the plan depends on changed.
+    /// Applies a plan made earlier (stored, approved, read back) exactly as it is, after checking it: it plans its
+    /// spec again against the state now and refuses, before any write, a plan whose state changed or whose actions
+    /// are not what the fresh plan's are (an edited plan): [`ProvisionError::StalePlan`] names each change
+    /// ([`PlanChange`]). A plan already applied (the fresh plan has nothing to do) is
+    /// [`ProvisionError::AlreadyApplied`]; one creating a FIC whose subject the spec does not account for,
+    /// [`ProvisionError::UnexplainedSubjects`].
     pub async fn apply_if_current(&self, plan: &Plan) -> Result<ApplyReport, ProvisionError> {
-        let now = self.plan(&plan.spec()).await?;
-        let changes = plan.changes_since(&now);
-        if !changes.is_empty() {
-            return Err(ProvisionError::StalePlan { changes });
-        }
-        Ok(self.apply(plan).await)
+        let (report, counts) = self
+            .in_call(async {
+                self.check_identity(&plan.spec)?;
+                let unexplained = plan.unexplained_subjects();
+                if !unexplained.is_empty() {
+                    return Err(ProvisionError::UnexplainedSubjects { actions: unexplained });
+                }
+                let spec = plan.spec();
+                let now = self.plan_reading(&spec, spec.prune).await?;
+                if now.is_empty() && !plan.is_empty() {
+                    return Err(ProvisionError::AlreadyApplied);
+                }
+                let changes = plan.changes_since(&now);
+                if !changes.is_empty() {
+                    return Err(ProvisionError::StalePlan { changes });
+                }
+                Ok(self.apply_in_call(plan).await)
+            })
+            .await;
+        report.map(|report| ApplyReport { counts, ..report })
     }
 
     /// Applies a plan: per environment the FIC and the row first, then the binds; environments in parallel;
     /// FIC deletions (prune) last. Idempotent: "already exists" is success after checking it matches.
     pub async fn apply(&self, plan: &Plan) -> ApplyReport {
-        let before = self.options.stats.as_ref().map(|s| (s.requests(), s.retries()));
+        let (report, counts) = self.in_call(self.apply_in_call(plan)).await;
+        ApplyReport { counts, ..report }
+    }
+
+    async fn apply_in_call(&self, plan: &Plan) -> ApplyReport {
         let mut results: Vec<Option<ActionResult>> = vec![None; plan.actions.len()];
-        // A plan made for another identity is not carried out with this one: nothing is sent.
+        // A plan made for another identity is not carried out with this one, nor one creating FICs its spec does
+        // not account for: nothing is sent.
         if let Err(e) = self.check_identity(&plan.spec) {
             skip_the_rest(plan, &mut results, &e.to_string());
-            return self.report(results, before, 0, None);
+            return Self::report(results, 0, None);
+        }
+        let unexplained = plan.unexplained_subjects();
+        if !unexplained.is_empty() {
+            let e = ProvisionError::UnexplainedSubjects { actions: unexplained };
+            skip_the_rest(plan, &mut results, &e.to_string());
+            return Self::report(results, 0, None);
         }
         // The identity first: everything else names it.
         let mut identity = plan.found;
@@ -47,7 +75,7 @@ impl Provisioner {
             (_, error) => {
                 let reason = format!("the identity is not there: {}", error.unwrap_or_else(|| "not created".into()));
                 skip_the_rest(plan, &mut results, &reason);
-                return self.report(results, before, 0, None);
+                return Self::report(results, 0, None);
             }
         };
         // Each environment's actions, found once (not by scanning every action per environment).
@@ -101,22 +129,20 @@ impl Provisioner {
         }
         // An action naming an environment the plan does not have (a plan edited by hand) is reported, not lost.
         skip_the_rest(plan, &mut results, "it names an environment the plan does not have");
-        self.report(results, before, principal_retries.into_inner(), Some(identity))
+        Self::report(results, principal_retries.into_inner(), Some(identity))
     }
 
     fn report(
-        &self,
         results: Vec<Option<ActionResult>>,
-        before: Option<(u64, u64)>,
         principal_retries: u32,
         identity: Option<IdentityInfo>,
     ) -> ApplyReport {
-        let after = self.options.stats.as_ref().map(|s| (s.requests(), s.retries()));
-        let (requests, retries) = match (before, after) {
-            (Some(b), Some(a)) => (Some(a.0.saturating_sub(b.0)), Some(a.1.saturating_sub(b.1))),
-            _ => (None, None),
-        };
-        ApplyReport { actions: results.into_iter().flatten().collect(), requests, retries, principal_retries, identity }
+        ApplyReport {
+            actions: results.into_iter().flatten().collect(),
+            counts: CallCounts::default(),
+            principal_retries,
+            identity,
+        }
     }
 
     /// Assigns a role under its deterministic name. `PrincipalNotFound` (a principal created moments ago that has

@@ -113,6 +113,9 @@ pub struct DestroyPlan {
     pub steps: Vec<DestroyStep>,
     /// What stays, with the reason.
     pub kept: Vec<Kept>,
+    /// What planning the teardown sent.
+    #[serde(default)]
+    pub counts: CallCounts,
 }
 
 impl fmt::Display for DestroyPlan {
@@ -139,6 +142,8 @@ impl fmt::Display for DestroyPlan {
 pub struct DestroyReport {
     /// Each step, with its outcome.
     pub steps: Vec<ActionResult>,
+    /// What the teardown sent.
+    pub counts: CallCounts,
 }
 
 impl DestroyReport {
@@ -182,6 +187,15 @@ impl Provisioner {
         spec: &ProvisionSpec,
         options: DestroyOptions,
     ) -> Result<DestroyPlan, ProvisionError> {
+        let (plan, counts) = self.in_call(self.plan_destroy_in_call(spec, options)).await;
+        plan.map(|plan| DestroyPlan { counts, ..plan })
+    }
+
+    async fn plan_destroy_in_call(
+        &self,
+        spec: &ProvisionSpec,
+        options: DestroyOptions,
+    ) -> Result<DestroyPlan, ProvisionError> {
         spec.validate()?;
         self.check_identity(spec)?;
         let resolved = self.resolve(spec).await?;
@@ -199,6 +213,7 @@ impl Provisioner {
                 identity: identity.clone(),
                 steps: Vec::new(),
                 kept: vec![Kept { what: identity, why: "it does not exist: nothing of it to delete".into() }],
+                counts: CallCounts::default(),
             });
         };
         let cloud = crate::cloud::CloudProfile::from(spec.cloud);
@@ -369,7 +384,7 @@ impl Provisioner {
                 Some(why) => kept.push(Kept { what: identity.clone(), why }),
             }
         }
-        Ok(DestroyPlan { identity, steps, kept })
+        Ok(DestroyPlan { identity, steps, kept, counts: CallCounts::default() })
     }
 
     /// The identity's role assignments under its home scope that this teardown does not delete, in words.
@@ -404,6 +419,11 @@ impl Provisioner {
     /// Carries out a teardown plan in its order; a step whose target is already gone is success. After a failed
     /// step, the identity is not deleted.
     pub async fn destroy(&self, plan: &DestroyPlan) -> DestroyReport {
+        let (steps, counts) = self.in_call(self.destroy_in_call(plan)).await;
+        DestroyReport { steps, counts }
+    }
+
+    async fn destroy_in_call(&self, plan: &DestroyPlan) -> Vec<ActionResult> {
         let mut results = Vec::with_capacity(plan.steps.len());
         let mut failed = false;
         for (i, step) in plan.steps.iter().enumerate() {
@@ -441,6 +461,6 @@ impl Provisioner {
             failed |= outcome.is_err();
             results.push(ActionResult { description, status: self.finish(i, outcome.map(|()| ActionStatus::Done)) });
         }
-        DestroyReport { steps: results }
+        results
     }
 }

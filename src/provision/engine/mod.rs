@@ -76,20 +76,74 @@ impl Default for PrincipalRetry {
     }
 }
 
+/// One call of the engine (a plan, an apply, a verify, a destroy...): named in each of its progress events and
+/// in its report, so that the events and reports of calls running at once on a shared engine can be told apart.
+/// Unique within the process; `CallId::default()` (0) is no call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct CallId(u64);
+
+impl CallId {
+    fn next() -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        CallId(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// The number.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for CallId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "call {}", self.0)
+    }
+}
+
+/// What one call of the engine sent, counted for that call alone: calls running at the same time on one engine
+/// (or one platform) do not count each other's requests. The platform's own counters
+/// ([`Platform::stats`](crate::clients::Platform::stats)) keep the totals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct CallCounts {
+    /// The call.
+    pub call: CallId,
+    /// Requests sent (each attempt, each batch once).
+    pub requests: u64,
+    /// Of which retries (an attempt sent again, or a batch's throttled items sent again).
+    pub retries: u64,
+    /// Requests sent inside batches.
+    pub batched: u64,
+}
+
+/// A progress event, and the call it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Progress {
+    /// The call.
+    pub call: CallId,
+    /// What happened.
+    #[serde(flatten)]
+    pub event: ProgressEvent,
+}
+
 /// A callback receiving progress events.
-pub type ProgressFn = Arc<dyn Fn(&ProgressEvent) + Send + Sync>;
+pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
+
+tokio::task_local! {
+    /// The engine call running on this task.
+    static CALL: CallId;
+}
 
 /// How the engine runs.
 #[derive(Clone)]
 pub struct ProvisionOptions {
     /// Environments worked on at once (the clients' own limits bound requests per service).
     pub environment_concurrency: usize,
-    /// Where progress events go.
+    /// Where progress events go (every event names its call). A shared engine's clone with another callback
+    /// (`engine.clone().with_progress(f)`, cheap: the clients are shared) routes one caller's calls elsewhere.
     pub progress: Option<ProgressFn>,
-    /// The clients' request counters, to report requests and retries per apply. [`Provisioner::for_spec`] sets
-    /// them to its platform's ([`Platform::stats`](crate::clients::Platform::stats)), the counters its clients add
-    /// to; set them yourself only for an engine made with [`Provisioner::new`].
-    pub stats: Option<Arc<RequestStats>>,
     /// Retrying role assignments for a principal that has not replicated yet.
     pub principal_retry: PrincipalRetry,
     /// Batch requests (default `true`): per environment, plan's reads in one Dataverse `$batch` (and the
@@ -110,7 +164,6 @@ impl fmt::Debug for ProvisionOptions {
         f.debug_struct("ProvisionOptions")
             .field("environment_concurrency", &self.environment_concurrency)
             .field("progress", &self.progress.is_some())
-            .field("stats", &self.stats)
             .field("principal_retry", &self.principal_retry)
             .field("batch", &self.batch)
             .field("platform_subjects", &self.platform_subjects)
@@ -123,7 +176,6 @@ impl Default for ProvisionOptions {
         ProvisionOptions {
             environment_concurrency: 32,
             progress: None,
-            stats: None,
             principal_retry: PrincipalRetry::default(),
             batch: true,
             platform_subjects: true,
@@ -135,11 +187,13 @@ mod apply;
 mod destroy;
 mod plan;
 mod reports;
+mod stored;
 mod users;
 mod verify;
 
 pub use destroy::{DestroyOptions, DestroyPlan, DestroyReport, DestroyStep, Kept};
 pub use reports::*;
+pub use stored::{PLAN_FORMAT, PlanChange, StoredPlanError};
 
 /// The engine: plan, apply, verify against any implementation of the service traits.
 #[derive(Debug, Clone)]
@@ -149,9 +203,12 @@ pub struct Provisioner {
     access: Option<Arc<dyn AccessApi>>,
     discovery: Option<Arc<dyn super::api::DiscoveryApi>>,
     options: ProvisionOptions,
-    /// The identity and cloud the engine was built for (by [`Provisioner::for_spec`]): a spec or plan naming
+    /// The identity and cloud the engine was built for (by [`Provisioner::for_identity`]): a spec or plan naming
     /// another is refused before any request. `None` for an engine made from parts ([`Provisioner::new`]).
     bound: Option<(super::spec::IdentitySpec, crate::cloud::Cloud)>,
+    /// The client stack, when the engine was built on one: clients a spec asks for (its discovery service) are
+    /// made from it per call.
+    platform: Option<crate::clients::Platform>,
 }
 
 impl Provisioner {
@@ -161,13 +218,24 @@ impl Provisioner {
         connector: Arc<dyn DataverseConnector>,
         options: ProvisionOptions,
     ) -> Self {
-        Provisioner { identity, connector, access: None, discovery: None, options, bound: None }
+        Provisioner { identity, connector, access: None, discovery: None, options, bound: None, platform: None }
     }
 
-    /// The same engine, bound to `spec`'s identity and cloud: plan, verify, destroy and apply then refuse a spec
-    /// or plan that names another, before any request. [`Provisioner::for_spec`] binds the engines it makes.
-    pub fn bound_to(mut self, spec: &ProvisionSpec) -> Self {
-        self.bound = Some((spec.identity.clone(), spec.cloud));
+    /// The same engine, bound to `spec`'s identity and cloud (the only fields read): plan, verify, destroy and
+    /// apply then refuse a spec or plan that names another, before any request.
+    pub fn bound_to(self, spec: &ProvisionSpec) -> Self {
+        self.bound_to_identity(&spec.identity, spec.cloud)
+    }
+
+    /// The same engine, bound to `identity` in `cloud`: a spec or plan naming another is refused before any
+    /// request ([`ProvisionError::OtherIdentity`]). [`Provisioner::for_identity`] binds the engines it makes.
+    pub fn bound_to_identity(mut self, identity: &super::spec::IdentitySpec, cloud: crate::cloud::Cloud) -> Self {
+        self.bound = Some((identity.clone(), cloud));
+        self
+    }
+
+    pub(crate) fn with_platform(mut self, platform: crate::clients::Platform) -> Self {
+        self.platform = Some(platform);
         self
     }
 
@@ -207,7 +275,16 @@ impl Provisioner {
         let Some(selector) = spec.discover.as_ref().filter(|_| spec.environments.is_empty()) else {
             return Ok((spec.clone(), Vec::new()));
         };
-        let discovery = self.discovery.as_deref().ok_or_else(|| ProvisionError::Input {
+        // The discovery service the spec names (by default its cloud's), on the engine's platform; else the one
+        // the engine was given.
+        let own: Option<Arc<dyn super::api::DiscoveryApi>> = match &self.platform {
+            Some(platform) => {
+                let url = selector.discovery_url.as_deref().or(spec.cloud.global_discovery_url()).unwrap_or_default();
+                Some(Arc::new(platform.discovery(url).map_err(ProvisionError::identity)?))
+            }
+            None => None,
+        };
+        let discovery = own.as_deref().or(self.discovery.as_deref()).ok_or_else(|| ProvisionError::Input {
             message: "the spec discovers its environments, and this engine has no discovery client (Provisioner::with_discovery)".into(),
         })?;
         let mut found: Vec<_> = discovery
@@ -277,7 +354,22 @@ impl Provisioner {
 
     fn emit(&self, event: ProgressEvent) {
         if let Some(p) = &self.options.progress {
-            p(&event);
+            p(&Progress { call: CALL.try_with(|c| *c).unwrap_or_default(), event });
         }
+    }
+
+    /// Runs `work` as one call: a new [`CallId`] for its progress events, and its own request counters (what the
+    /// clients send while it runs, and nothing else).
+    async fn in_call<T>(&self, work: impl std::future::Future<Output = T>) -> (T, CallCounts) {
+        let call = CallId::next();
+        let counters = Arc::new(RequestStats::default());
+        let out = CALL.scope(call, RequestStats::counting(&counters, work)).await;
+        let counts = CallCounts {
+            call,
+            requests: counters.requests(),
+            retries: counters.retries(),
+            batched: counters.batched(),
+        };
+        (out, counts)
     }
 }

@@ -8,7 +8,8 @@ impl Provisioner {
     /// same name and another subject, names an identity that does not exist (unless the spec asks to create it)
     /// or that two applications share the display name of, or a role with no definition at its scope.
     pub async fn plan(&self, spec: &ProvisionSpec) -> Result<Plan, ProvisionError> {
-        self.plan_reading(spec, spec.prune).await
+        let (plan, counts) = self.in_call(self.plan_reading(spec, spec.prune)).await;
+        plan.map(|plan| Plan { counts, ..plan })
     }
 
     /// [`plan`](Self::plan), reading every component's registered signature when `read_registered` (verify and
@@ -256,6 +257,7 @@ impl Provisioner {
             grants,
             actions,
             notes,
+            counts: CallCounts::default(),
         };
         self.emit(ProgressEvent::Planned { actions: plan.actions.len() });
         Ok(plan)

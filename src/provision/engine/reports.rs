@@ -584,6 +584,9 @@ pub struct Plan {
     pub spec: ProvisionSpec,
     /// Where the spec's relative certificate paths start (its `base_dir`, which the file format leaves out).
     pub spec_dir: std::path::PathBuf,
+    /// What planning sent (the reads of this plan alone).
+    #[serde(default)]
+    pub counts: CallCounts,
 }
 
 /// A role assignment as planned.
@@ -610,64 +613,6 @@ impl Plan {
     /// The spec the plan was made from, with its `base_dir` back.
     pub fn spec(&self) -> ProvisionSpec {
         ProvisionSpec { base_dir: self.spec_dir.clone(), ..self.spec.clone() }
-    }
-
-    /// What differs between the state this plan read and the state `later` read (a plan of the same spec made
-    /// since), in words; empty when nothing this plan depends on changed.
-    pub fn changes_since(&self, later: &Plan) -> Vec<String> {
-        let mut out = Vec::new();
-        if self.found != later.found {
-            out.push(format!("the identity {} is not as it was", self.identity));
-        }
-        let fics = |p: &Plan| -> std::collections::BTreeSet<(String, String, String)> {
-            p.existing_fics.iter().map(|f| (f.name.clone(), f.issuer.clone(), f.subject.clone())).collect()
-        };
-        let (before, after) = (fics(self), fics(later));
-        for (name, _, _) in before.difference(&after) {
-            out.push(format!("the FIC {name} was changed or removed"));
-        }
-        for (name, _, _) in after.difference(&before) {
-            out.push(format!("the FIC {name} was added or changed"));
-        }
-        for g in &self.grants {
-            let now = later.grants.iter().find(|n| n.role == g.role && n.scope == g.scope);
-            if now.map(|n| n.existing.is_some()) != Some(g.existing.is_some()) {
-                out.push(format!("the role assignment '{}' at {} changed", g.role, g.scope));
-            }
-        }
-        for e in &self.environments {
-            let Some(now) = later.environments.iter().find(|n| n.org_url == e.org_url) else {
-                out.push(format!("{} is no longer planned", e.org_url));
-                continue;
-            };
-            if (e.environment_id, e.tenant_id) != (now.environment_id, now.tenant_id) {
-                out.push(format!("{} now reports another environment or tenant", e.org_url));
-            }
-            if e.existing_row != now.existing_row || e.managed_identity_id != now.managed_identity_id {
-                out.push(format!("{}: the managed identity row changed", e.org_url));
-            }
-            let bindings = |p: &EnvironmentPlan| -> Vec<(Uuid, Option<Uuid>)> {
-                p.components.iter().map(|c| (c.id, c.bound_to)).collect()
-            };
-            if bindings(e) != bindings(now) {
-                out.push(format!("{}: the components or their bindings changed", e.org_url));
-            }
-            if e.platform_subjects != now.platform_subjects {
-                out.push(format!("{}: the platform's subjects changed", e.org_url));
-            }
-        }
-        // The actions themselves: a stored plan is carried out as written, so what it would do must be what the
-        // spec plans now against the same state (a plan edited after approval, say a FIC's subject replaced, is
-        // refused, naming what differs).
-        if out.is_empty() {
-            for a in self.actions.iter().filter(|a| !later.actions.contains(a)) {
-                out.push(format!("the plan has an action a fresh plan of its spec does not: {}", a.describe(self)));
-            }
-            for a in later.actions.iter().filter(|a| !self.actions.contains(a)) {
-                out.push(format!("a fresh plan of its spec has an action the plan does not: {}", a.describe(later)));
-            }
-        }
-        out
     }
 
     /// The identity's client id (the rows' `applicationid`), when it exists.
@@ -845,10 +790,8 @@ pub struct ActionResult {
 pub struct ApplyReport {
     /// Each action.
     pub actions: Vec<ActionResult>,
-    /// Requests sent while applying (when the options carry counters).
-    pub requests: Option<u64>,
-    /// Of which retries.
-    pub retries: Option<u64>,
+    /// What this apply sent (its own requests and retries, whatever else runs at the same time).
+    pub counts: CallCounts,
     /// Role assignments sent again because the new principal had not replicated yet (`PrincipalNotFound`).
     pub principal_retries: u32,
     /// The identity the rows and grants name, as found or created (its client id and principal id are what a
@@ -880,9 +823,11 @@ impl fmt::Display for ApplyReport {
             }
             write!(f, "{:<70} {status}", a.description)?;
         }
-        if let (Some(requests), Some(retries)) = (self.requests, self.retries) {
-            write!(f, "\n{requests} request(s), {retries} of them retries")?;
-        }
+        write!(
+            f,
+            "\n{} request(s), {} of them retries ({})",
+            self.counts.requests, self.counts.retries, self.counts.call
+        )?;
         if self.principal_retries > 0 {
             write!(f, "\n{} role assignment(s) retried while the new principal replicated", self.principal_retries)?;
         }
@@ -1089,6 +1034,8 @@ pub struct VerifyReport {
     pub components: Vec<ComponentReport>,
     /// Each role assignment the spec asks for.
     pub grants: Vec<GrantReport>,
+    /// What this verify sent.
+    pub counts: CallCounts,
 }
 
 impl VerifyReport {

@@ -18,6 +18,15 @@ impl Provisioner {
         spec: &ProvisionSpec,
         options: VerifyOptions,
     ) -> Result<VerifyReport, ProvisionError> {
+        let (report, counts) = self.in_call(self.verify_in_call(spec, options)).await;
+        report.map(|report| VerifyReport { counts, ..report })
+    }
+
+    async fn verify_in_call(
+        &self,
+        spec: &ProvisionSpec,
+        options: VerifyOptions,
+    ) -> Result<VerifyReport, ProvisionError> {
         let plan = self.plan_reading(spec, true).await?;
         let fics = &plan.existing_fics;
         let mut components = Vec::new();
@@ -116,6 +125,7 @@ impl Provisioner {
                 .iter()
                 .map(|g| GrantReport { role: g.role.clone(), scope: g.scope.clone(), assigned: g.existing.is_some() })
                 .collect(),
+            counts: CallCounts::default(),
         })
     }
 }

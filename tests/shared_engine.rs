@@ -1,0 +1,152 @@
+//! One engine shared by a service's concurrent tasks (issue 21): built for an identity without a template spec,
+//! each call counting its own requests and naming itself in its progress events.
+#![cfg(feature = "testkit")]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dataverse_mi::cert::Certificate;
+use dataverse_mi::cloud::Cloud;
+use dataverse_mi::http::RetryOptions;
+use dataverse_mi::provision::{
+    Action, CallId, CertificateSpec, EnvironmentSpec, GrantSpec, IdentitySpec, Progress, ProgressEvent, ProvisionError,
+    ProvisionOptions, ProvisionSpec, Provisioner,
+};
+use dataverse_mi::testkit::{FakeOptions, FakePlatform, Fault};
+use uuid::Uuid;
+
+const TENANT: Uuid = Uuid::from_u128(0x72f988bf_86f1_41af_91ab_2d7cd011db47);
+const APP: Uuid = Uuid::from_u128(0x0b5a7d2c_6f4e_4d3a_9c1b_2a8e7f6d5c4b);
+const KEY_VAULT: &str = "/subscriptions/sub-1/resourceGroups/rg-secrets/providers/Microsoft.KeyVault/vaults/contoso-kv";
+
+fn cert() -> Certificate {
+    Certificate::from_file(format!("{}/examples/contoso-plugins.cer", env!("CARGO_MANIFEST_DIR"))).unwrap().certificate
+}
+
+fn cert_spec() -> CertificateSpec {
+    CertificateSpec::File {
+        path: format!("{}/examples/contoso-plugins.cer", env!("CARGO_MANIFEST_DIR")).into(),
+        password_env: None,
+    }
+}
+
+fn retry() -> RetryOptions {
+    RetryOptions { max_attempts: 5, ..RetryOptions::default() }
+}
+
+/// A fake with the app registration and `n` environments `team{i}.crm.dynamics.com`, one signed assembly each;
+/// one spec per environment (one team each), all naming the same identity.
+fn teams(n: usize) -> (FakePlatform, Vec<ProvisionSpec>) {
+    let fake = FakePlatform::new(FakeOptions::default());
+    fake.add_application(APP, "Contoso plug-ins");
+    let specs = (0..n)
+        .map(|i| {
+            let host = format!("team{i}.crm.dynamics.com");
+            fake.add_environment(&host, TENANT);
+            fake.add_plugin_assembly(&host, "Contoso.Plugins", Some(cert()));
+            ProvisionSpec::new(
+                IdentitySpec::app_registration(APP),
+                vec![
+                    EnvironmentSpec::new(format!("https://{host}"))
+                        .with_assemblies(["Contoso.Plugins"])
+                        .with_certificate(cert_spec()),
+                ],
+            )
+        })
+        .collect();
+    (fake, specs)
+}
+
+/// The engine a service builds once: for the identity, no spec.
+fn shared_engine(fake: &FakePlatform, progress: Option<dataverse_mi::provision::ProgressFn>) -> Provisioner {
+    let platform = fake.client_platform(8, retry()).unwrap();
+    let options = ProvisionOptions { progress, ..ProvisionOptions::default() };
+    Provisioner::for_identity(&IdentitySpec::app_registration(APP), Cloud::Public, &platform, options).unwrap()
+}
+
+/// Three concurrent applies on one engine each reported the retries only one of them made (their counts were
+/// deltas of the engine's counters), and their progress events could not be told apart (issue 21, finding 3).
+/// Now each call counts its own requests, and every event names its call.
+#[tokio::test(start_paused = true)]
+async fn concurrent_calls_on_one_engine_each_report_their_own_requests_and_progress() {
+    let (fake, specs) = teams(3);
+    let events: Arc<Mutex<Vec<Progress>>> = Arc::default();
+    let sink = events.clone();
+    let engine = shared_engine(&fake, Some(Arc::new(move |p: &Progress| sink.lock().unwrap().push(p.clone()))));
+    // Round trips the fake answered (a batch is one).
+    let round_trips = || fake.round_trips().values().sum::<usize>();
+    // Every team plans; then team 1's environment throttles its next two writes.
+    let mut plans = Vec::new();
+    for spec in &specs {
+        plans.push(engine.plan(spec).await.unwrap());
+    }
+    assert!(plans.iter().all(|p| p.counts.requests > 0 && p.counts.retries == 0), "each plan read");
+    let planned: u64 = plans.iter().map(|p| p.counts.requests).sum();
+    assert_eq!(planned as usize, round_trips(), "the plans' own counts add up to what was sent");
+    fake.clear_log();
+    fake.inject(
+        Fault::status("POST dataverse $batch", 429)
+            .on_host("team1.crm.dynamics.com")
+            .retry_after(Duration::from_secs(2))
+            .times(2),
+    );
+    events.lock().unwrap().clear();
+
+    // The three applies at once, each on its own task, as a service runs them.
+    let tasks: Vec<_> = plans
+        .into_iter()
+        .map(|plan| {
+            let engine = engine.clone();
+            tokio::spawn(async move { engine.apply(&plan).await })
+        })
+        .collect();
+    let mut reports = Vec::new();
+    for t in tasks {
+        reports.push(t.await.unwrap());
+    }
+    assert!(reports.iter().all(|r| r.is_success()), "{reports:#?}");
+    let retries: Vec<u64> = reports.iter().map(|r| r.counts.retries).collect();
+    assert_eq!(retries, [0, 2, 0], "only team 1's apply was retried, and only it says so");
+    let sent: u64 = reports.iter().map(|r| r.counts.requests).sum();
+    assert_eq!(sent as usize, round_trips(), "no request counted twice or lost");
+    assert!(reports[1].counts.requests > reports[0].counts.requests, "the retries are team 1's requests");
+
+    // Each call's events carry its id, and account for exactly its actions.
+    let calls: Vec<CallId> = reports.iter().map(|r| r.counts.call).collect();
+    assert!(calls[0] != calls[1] && calls[1] != calls[2] && calls[0] != calls[2], "{calls:?}");
+    let events = events.lock().unwrap();
+    assert!(events.iter().all(|e| e.call != CallId::default()), "every event names its call");
+    for r in &reports {
+        let done =
+            events.iter().filter(|e| e.call == r.counts.call && matches!(e.event, ProgressEvent::Done { .. })).count();
+        assert_eq!(done, r.actions.len(), "call {}: one Done per action", r.counts.call);
+    }
+    // As JSON, an event is flat: the call beside the event's own fields.
+    let json = serde_json::to_value(&events[0]).unwrap();
+    assert_eq!(json["call"], serde_json::json!(events[0].call.get()));
+    assert!(json["event"].is_string(), "{json}");
+}
+
+/// A shared engine had to be built from a made-up "template" spec, and one made from a template without grants
+/// could not plan a spec with grants (issue 21, finding 5). `for_identity` takes the identity and cloud alone, and
+/// plans any spec of that identity, with grants or without.
+#[tokio::test(start_paused = true)]
+async fn an_engine_built_for_an_identity_plans_any_of_its_specs_with_grants_or_without() {
+    let (fake, specs) = teams(2);
+    let engine = shared_engine(&fake, None);
+    let plain = engine.plan(&specs[0]).await.unwrap();
+    assert!(!plain.actions.iter().any(|a| matches!(a, Action::AssignRole { .. })), "{plain}");
+    let mut granted = specs[1].clone();
+    granted.grants = vec![GrantSpec { role: "Key Vault Secrets User".into(), scope: KEY_VAULT.into() }];
+    let plan = engine.plan(&granted).await.unwrap();
+    assert!(plan.actions.iter().any(|a| matches!(a, Action::AssignRole { .. })), "{plan}");
+    let report = engine.apply(&plan).await;
+    assert!(report.is_success(), "{report}");
+    assert!(engine.verify(&granted).await.unwrap().is_ok());
+    // Another identity is still refused, before any request.
+    fake.clear_log();
+    let mut other = specs[0].clone();
+    other.identity = IdentitySpec::app_registration(Uuid::from_u128(0xdef));
+    assert!(matches!(engine.plan(&other).await, Err(ProvisionError::OtherIdentity { .. })));
+    assert!(fake.requests().is_empty());
+}
