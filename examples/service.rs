@@ -4,9 +4,10 @@
 //!
 //! Requests arrive on a channel (an HTTP handler or a queue consumer would send them); a worker spawns a task per
 //! request, so plans and applies for different teams run at once on a multi-threaded runtime. Each request names a
-//! spec; the engine for it comes from the one production constructor, `Provisioner::for_spec`, on the one client
-//! stack (`Platform`) the service built at start-up (here pointed at the crate's built-in fake with
-//! `Platform::with_endpoints`, so that the example runs without an Azure account).
+//! spec; the engine for its identity is built once (`Provisioner::for_identity`) and shared by every request naming
+//! that identity, on the one client stack (`Platform`) the service built at start-up (here pointed at the crate's
+//! built-in fake with `Platform::with_endpoints`, so that the example runs without an Azure account). Each report
+//! counts its own call's requests, whatever else runs at the same time.
 
 use std::sync::Arc;
 
@@ -37,6 +38,8 @@ enum Request {
 #[derive(Clone)]
 struct Engines {
     platform: Platform,
+    /// One engine per identity and cloud, shared by every request naming them.
+    engines: Arc<std::sync::Mutex<Vec<(IdentitySpec, dataverse_mi::cloud::Cloud, Provisioner)>>>,
 }
 
 impl Engines {
@@ -45,11 +48,19 @@ impl Engines {
         if let Some(endpoints) = endpoints {
             platform = platform.with_endpoints(endpoints);
         }
-        Ok(Engines { platform })
+        Ok(Engines { platform, engines: Arc::default() })
     }
 
+    /// The engine of the spec's identity: made the first time it is asked for, then shared (a clone is cheap).
     fn engine(&self, spec: &ProvisionSpec) -> Result<Provisioner, ProvisionError> {
-        Provisioner::for_spec(spec, &self.platform, ProvisionOptions::default())
+        let mut engines = self.engines.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((.., engine)) = engines.iter().find(|(i, c, _)| *i == spec.identity && *c == spec.cloud) {
+            return Ok(engine.clone());
+        }
+        let engine =
+            Provisioner::for_identity(&spec.identity, spec.cloud, &self.platform, ProvisionOptions::default())?;
+        engines.push((spec.identity.clone(), spec.cloud, engine.clone()));
+        Ok(engine)
     }
 }
 
@@ -130,7 +141,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut all_ok = true;
     for (host, answer) in applies {
         let report = answer.await??;
-        println!("== apply for {host}\n{report}\n");
+        println!(
+            "== apply for {host} ({}: {} requests of its own)\n{report}\n",
+            report.counts.call, report.counts.requests
+        );
         all_ok &= report.is_success();
     }
     drop(send);

@@ -373,8 +373,91 @@ async fn a_component_bound_to_another_teams_row_is_not_taken_over_silently() {
     taking.take_over = true;
     let plan = engine.plan(&taking).await.unwrap();
     assert!(plan.actions.iter().any(|a| matches!(a, dataverse_mi::provision::Action::Bind { .. })), "{plan}");
+    // The plan says from what: the row, its application, in the note and in the bind itself.
+    let e = &plan.environments[0];
+    let their_row = dataverse_mi::entities::managed_identity_row_id(other_app, e.tenant_id, e.environment_id);
+    let text = plan.to_string();
+    assert!(text.contains(&format!("taken over from row {their_row}")), "{text}");
+    assert!(text.contains(&format!("taking it over from row {their_row}")), "{text}");
+    assert!(text.contains(&other_app.to_string()), "{text}");
     assert!(engine.apply(&plan).await.is_success());
     assert!(engine.verify(&ours).await.unwrap().is_ok());
+}
+
+/// A solution import brings the source environment's row (its application and tenant) with the components bound
+/// to it (DOMAIN.md). Without `adopt` the plan leaves it and makes a second row; with it, the imported row is
+/// updated in place. A row made here for another application is never adopted: it is another team's.
+#[tokio::test]
+async fn a_row_a_solution_import_brought_is_adopted_in_place_when_asked() {
+    use dataverse_mi::entities::{ManagedIdentity, managed_identity_row_id};
+    use dataverse_mi::provision::{Action, PlanNote};
+    let TwoTeams { fake, server, other_app, ours, .. } = two_teams().await;
+    let engine = engine_at(&server, &ours);
+    let plan = engine.plan(&ours).await.unwrap();
+    let component = plan.environments[0].components[0].id;
+    // The source environment's row, as the import brought it: another tenant, the source's application.
+    let source_tenant = Uuid::from_u128(0x5);
+    let imported = Uuid::from_u128(0x1111);
+    let row: ManagedIdentity = serde_json::from_value(serde_json::json!({
+        "managedidentityid": imported,
+        "name": "Contoso plug-ins (from dev)",
+        "applicationid": other_app,
+        "tenantid": source_tenant,
+        "version": 1,
+    }))
+    .unwrap();
+    fake.seed_managed_identity(HOST, row);
+    fake.seed_binding(HOST, component, Some(imported));
+
+    // Not asked: left as it is, and the plan says adopt would update it.
+    let plan = engine.plan(&ours).await.unwrap();
+    assert!(plan.actions.iter().any(|a| matches!(a, Action::CreateManagedIdentity { .. })), "{plan}");
+    assert!(!plan.actions.iter().any(|a| matches!(a, Action::Bind { .. })), "{plan}");
+    assert!(plan.to_string().contains("--adopt"), "{plan}");
+
+    // Asked: the imported row is updated in place, nothing else is made, and the plan text says so.
+    let mut adopting = ours.clone();
+    adopting.adopt = true;
+    let plan = engine.plan(&adopting).await.unwrap();
+    assert!(
+        !plan.actions.iter().any(|a| matches!(a, Action::CreateManagedIdentity { .. } | Action::Bind { .. })),
+        "{plan}"
+    );
+    assert!(
+        plan.actions.iter().any(|a| matches!(a, Action::UpdateManagedIdentity { id, update, .. }
+            if *id == imported && update.application_id == Some(APP) && update.tenant_id == Some(TENANT))),
+        "{plan}"
+    );
+    assert!(plan.notes.iter().any(
+        |n| matches!(n, PlanNote::Adopted { row, tenant_id: Some(t), .. } if *row == imported && *t == source_tenant)
+    ));
+    assert!(plan.to_string().contains(&format!("adopting row {imported}")), "{plan}");
+    assert!(engine.apply(&plan).await.is_success());
+    assert_eq!(fake.managed_identities(HOST).len(), 1, "no second row");
+    assert!(engine.verify(&ours).await.unwrap().is_ok(), "the adopted row is this identity's now");
+    assert!(engine.plan(&ours).await.unwrap().is_empty(), "and stays so without adopt");
+
+    // A row made in this environment for another application is another team's: never adopted.
+    let fake2 = fake_with(
+        &Certificate::from_der(
+            &std::fs::read(format!("{}/examples/contoso-plugins.cer", env!("CARGO_MANIFEST_DIR"))).unwrap(),
+        )
+        .unwrap(),
+    );
+    let server2 = fake2.start().await;
+    let engine2 = engine_at(&server2, &ours);
+    let plan = engine2.plan(&ours).await.unwrap();
+    let (environment_id2, component2) = (plan.environments[0].environment_id, plan.environments[0].components[0].id);
+    let theirs = managed_identity_row_id(other_app, TENANT, environment_id2);
+    let row: ManagedIdentity = serde_json::from_value(serde_json::json!({
+        "managedidentityid": theirs, "applicationid": other_app, "tenantid": TENANT, "version": 1,
+    }))
+    .unwrap();
+    fake2.seed_managed_identity(HOST, row);
+    fake2.seed_binding(HOST, component2, Some(theirs));
+    let plan = engine2.plan(&adopting).await.unwrap();
+    assert!(!plan.notes.iter().any(|n| matches!(n, PlanNote::Adopted { .. })), "{plan}");
+    assert!(plan.notes.iter().any(|n| matches!(n, PlanNote::BoundElsewhere { row, .. } if *row == theirs)), "{plan}");
 }
 
 /// A credential that counts what it is asked, per scope.

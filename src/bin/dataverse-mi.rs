@@ -270,6 +270,10 @@ struct SpecArgs {
     /// spec did not make); without it they are left as they are and the plan names the row.
     #[arg(long)]
     take_over: bool,
+    /// Adopt the row a solution import brought (the components are bound to it, with the source environment's
+    /// application and tenant): update it in place instead of making a second one.
+    #[arg(long)]
+    adopt: bool,
 }
 
 #[derive(Debug, Args)]
@@ -466,6 +470,7 @@ fn engine_for_spec(args: &SpecArgs, mut spec: ProvisionSpec) -> Result<(Provisio
         spec.cloud = cloud.parse()?;
     }
     spec.take_over |= args.take_over;
+    spec.adopt |= args.adopt;
     let options = ProvisionOptions { batch: !args.no_batch, ..ProvisionOptions::default() };
     let engine = match &args.testkit_url {
         None => Provisioner::for_spec(&spec, &platform()?, options)?,

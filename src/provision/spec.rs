@@ -509,6 +509,13 @@ pub struct ProvisionSpec {
     /// its application and name, since rebinding gives that plug-in this identity's tokens.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub take_over: bool,
+    /// Adopt the row the spec's components are already bound to when this identity has none in the environment:
+    /// the solution-import case, where a solution brought the source environment's row (its `applicationid` and
+    /// `tenantid`) with the components bound to it. The row is updated in place (application, tenant, version)
+    /// instead of a second one being made. Never a row made in this environment for another application (its id
+    /// is that application's deterministic one): that one is another team's. Off by default.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adopt: bool,
     /// The environments. Empty in a spec that discovers them (`discover`) until
     /// [`Provisioner::resolve`](super::Provisioner::resolve) fills them.
     pub environments: Vec<EnvironmentSpec>,
@@ -538,6 +545,8 @@ struct SpecFile {
     allow_version_downgrade: bool,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     take_over: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    adopt: bool,
     environments: EnvironmentsField,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     grants: Vec<GrantSpec>,
@@ -590,6 +599,7 @@ impl TryFrom<SpecFile> for ProvisionSpec {
             prune: f.prune,
             allow_version_downgrade: f.allow_version_downgrade,
             take_over: f.take_over,
+            adopt: f.adopt,
             environments,
             discover,
             grants: f.grants,
@@ -613,6 +623,7 @@ impl From<ProvisionSpec> for SpecFile {
             prune: s.prune,
             allow_version_downgrade: s.allow_version_downgrade,
             take_over: s.take_over,
+            adopt: s.adopt,
             environments,
             grants: s.grants,
         }
@@ -1018,6 +1029,7 @@ impl ProvisionSpec {
             prune: false,
             allow_version_downgrade: false,
             take_over: false,
+            adopt: false,
             environments,
             discover: None,
             grants: Vec::new(),

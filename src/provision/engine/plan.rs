@@ -218,18 +218,15 @@ impl Provisioner {
             }
             for c in &env.components {
                 // Bound to a row that is not the spec's own: not taken over unless the spec says so.
-                if let Some(other) = c.bound_to.filter(|b| Some(*b) != env.managed_identity_id)
-                    && !spec.take_over
-                {
+                if let Some(other) = c.bound_to.filter(|b| Some(*b) != env.managed_identity_id) {
                     let row = env.other_rows.iter().find(|r| r.id == other);
-                    kept.push(PlanNote::BoundElsewhere {
-                        org_url: env.org_url.clone(),
-                        component: c.name.clone(),
-                        row: other,
-                        application_id: row.and_then(|r| r.application_id),
-                        name: row.and_then(|r| r.name.clone()),
-                    });
-                    continue;
+                    let (org_url, component) = (env.org_url.clone(), c.name.clone());
+                    let (application_id, name) = (row.and_then(|r| r.application_id), row.and_then(|r| r.name.clone()));
+                    if !spec.take_over {
+                        kept.push(PlanNote::BoundElsewhere { org_url, component, row: other, application_id, name });
+                        continue;
+                    }
+                    kept.push(PlanNote::TakenOver { org_url, component, row: other, application_id, name });
                 }
                 if env.managed_identity_id.is_none() || c.bound_to != env.managed_identity_id {
                     actions.push(Action::Bind {
@@ -391,12 +388,12 @@ impl Provisioner {
             None => Vec::new(),
         };
         let mut components = self.components_from(dv.as_ref(), &mut answers, component_reads, env_spec).await?;
-        let existing_row = rows
+        let mut existing_row = rows
             .iter()
             .find(|r| Some(r.id) == deterministic)
             .or_else(|| rows.iter().find(|r| r.tenant_id == Some(tenant_id)))
             .cloned();
-        let managed_identity_id = existing_row.as_ref().map(|r| r.id).or(deterministic);
+        let mut managed_identity_id = existing_row.as_ref().map(|r| r.id).or(deterministic);
         // The rows other than ours that the spec's components are bound to, read to name them (only when there
         // are such components: the common path reads nothing more).
         let mut other_rows: Vec<crate::entities::ManagedIdentity> = Vec::new();
@@ -411,6 +408,29 @@ impl Provisioner {
                     // Named by its id alone then.
                     Err(e) => tracing::debug!(org, row = %other, error = %e, "the other row could not be read"),
                 },
+            }
+        }
+        // The row a solution import brought, adopted when the spec says so ([`ProvisionSpec::adopt`]): this identity
+        // has no row here, and the spec's components are bound to one other row, which was not made here for
+        // another application (its id is not that application's deterministic one: that is another team's row).
+        let mut adopted = false;
+        if spec.adopt && existing_row.is_none() && application_id.is_some() {
+            let bound: std::collections::BTreeSet<Uuid> =
+                components.iter().filter_map(|c| c.bound_to).filter(|b| Some(*b) != managed_identity_id).collect();
+            let only = if bound.len() == 1 { bound.first().copied() } else { None };
+            let candidate = only.and_then(|id| other_rows.iter().position(|r| r.id == id));
+            if let Some(i) = candidate {
+                let row = &other_rows[i];
+                let made_here = row
+                    .application_id
+                    .zip(row.tenant_id)
+                    .is_some_and(|(a, t)| managed_identity_row_id(a, t, environment_id) == row.id);
+                if !made_here {
+                    let row = other_rows.remove(i);
+                    managed_identity_id = Some(row.id);
+                    existing_row = Some(row);
+                    adopted = true;
+                }
             }
         }
         // The platform's own answer, where it can give one that this plan does not change: the component bound to
@@ -572,6 +592,7 @@ impl Provisioner {
             existing_row,
             components,
             other_rows,
+            adopted,
         })
     }
 
@@ -804,6 +825,13 @@ fn is_guid(s: &str) -> Option<Uuid> {
 
 /// The notes an environment's plan carries.
 fn plan_notes(e: &EnvironmentPlan) -> Vec<PlanNote> {
+    let adopted = e.existing_row.as_ref().filter(|_| e.adopted).map(|r| PlanNote::Adopted {
+        org_url: e.org_url.clone(),
+        row: r.id,
+        name: r.name.clone(),
+        application_id: r.application_id,
+        tenant_id: r.tenant_id,
+    });
     let packages =
         e.components.iter().filter(|c| !c.named_assemblies.is_empty()).map(|c| PlanNote::AssemblyInPackage {
             org_url: e.org_url.clone(),
@@ -838,7 +866,7 @@ fn plan_notes(e: &EnvironmentPlan) -> Vec<PlanNote> {
                 not_after: c.not_after.clone(),
             }
         });
-    packages.chain(subjects).chain(others).chain(expired).collect()
+    adopted.into_iter().chain(packages).chain(subjects).chain(others).chain(expired).collect()
 }
 
 /// Which segments of two subjects differ, each with both values and what the diagnosis analyzer makes of it:

@@ -284,6 +284,33 @@ pub enum PlanNote {
         /// That row's name, when it could be read.
         name: Option<String>,
     },
+    /// A component of the spec bound to another row is rebound to the spec's, as the spec asks (`take_over`).
+    TakenOver {
+        /// The environment.
+        org_url: String,
+        /// The component.
+        component: String,
+        /// The row it is taken from.
+        row: Uuid,
+        /// That row's application id, when it could be read.
+        application_id: Option<Uuid>,
+        /// That row's name, when it could be read.
+        name: Option<String>,
+    },
+    /// The row a solution import brought (the components bound to it, the source environment's application and
+    /// tenant) is adopted, as the spec asks (`adopt`): updated in place rather than a second row made.
+    Adopted {
+        /// The environment.
+        org_url: String,
+        /// The row.
+        row: Uuid,
+        /// Its name.
+        name: Option<String>,
+        /// Its application id before adoption.
+        application_id: Option<Uuid>,
+        /// Its tenant id before adoption.
+        tenant_id: Option<Uuid>,
+    },
     /// The row is at a newer subject format version than the spec (it was upgraded and the spec still says the
     /// old one): left as it is, rather than switched back. Set `version` in the spec, or allow the downgrade
     /// (`ProvisionSpec::allow_version_downgrade`, what `upgrade --revert` does).
@@ -325,9 +352,22 @@ impl fmt::Display for PlanNote {
         match self {
             PlanNote::BoundElsewhere { org_url, component, row, application_id, name } => write!(
                 f,
-                "{org_url}: {component} is bound to another row, {row} ('{}', application {}): left as it is; rebinding it would give that plug-in this identity's tokens. `take_over = true` in the spec (--take-over) rebinds it",
+                "{org_url}: {component} is bound to another row, {row} ('{}', application {}): left as it is; rebinding it would give that plug-in this identity's tokens. `take_over = true` in the spec (--take-over) rebinds it; `adopt = true` (--adopt) updates that row in place if a solution import brought it",
                 name.as_deref().unwrap_or("-"),
                 application_id.map(|a| a.to_string()).unwrap_or_else(|| "unknown".into())
+            ),
+            PlanNote::TakenOver { org_url, component, row, application_id, name } => write!(
+                f,
+                "{org_url}: {component} is taken over from row {row} ('{}', application {}), as the spec asks (take_over): that row's plug-in gets this identity's tokens from now on",
+                name.as_deref().unwrap_or("-"),
+                application_id.map(|a| a.to_string()).unwrap_or_else(|| "unknown".into())
+            ),
+            PlanNote::Adopted { org_url, row, name, application_id, tenant_id } => write!(
+                f,
+                "{org_url}: adopting row {row} ('{}', application {}, tenant {}), which the components are bound to (a solution import brings its source's row): updated in place, as the spec asks (adopt)",
+                name.as_deref().unwrap_or("-"),
+                application_id.map(|a| a.to_string()).unwrap_or_else(|| "unknown".into()),
+                tenant_id.map(|t| t.to_string()).unwrap_or_else(|| "unknown".into())
             ),
             PlanNote::RowVersionAhead { org_url, row_version, spec_version } => write!(
                 f,
@@ -406,6 +446,10 @@ pub struct EnvironmentPlan {
     /// components over unless the spec says so (`take_over`).
     #[serde(default)]
     pub other_rows: Vec<ManagedIdentity>,
+    /// Whether `existing_row` is a row this plan adopts (`adopt`: the row a solution import brought, which the
+    /// components are bound to) rather than this identity's own.
+    #[serde(default)]
+    pub adopted: bool,
 }
 
 /// A subject an environment's FICs are made for.
@@ -551,8 +595,12 @@ impl Action {
                 }
                 format!("update managed identity {id} in {}: {}", env(environment), changes.join(", "))
             }
-            Action::Bind { environment, component, .. } => {
-                format!("bind {} {} in {}", component.kind.logical_name(), component.name, env(environment))
+            Action::Bind { environment, component, managed_identity } => {
+                let from = match component.bound_to.filter(|b| Some(*b) != *managed_identity) {
+                    Some(row) => format!(" (taking it over from row {row})"),
+                    None => String::new(),
+                };
+                format!("bind {} {} in {}{from}", component.kind.logical_name(), component.name, env(environment))
             }
         }
     }
