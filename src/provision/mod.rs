@@ -24,10 +24,10 @@ pub use crate::clients::{DEFAULT_DATAVERSE_CONCURRENCY, Endpoints};
 pub use engine::{
     Action, ActionError, ActionResult, ActionStatus, ApplyOutcome, ApplyReport, AssemblyInPackage, CallCounts, CallId,
     ComponentReport, ComponentState, ComponentStatus, ComponentWarning, DestroyOptions, DestroyPlan, DestroyReport,
-    DestroyStep, EnvironmentPlan, GrantPlan, GrantReport, Kept, PLAN_FORMAT, Plan, PlanChange, PlanNote,
-    PlannedSubject, PlatformSubject, PrincipalRetry, Progress, ProgressEvent, ProgressFn, ProvisionOptions,
-    Provisioner, RegisteredSignature, SigningCertificate, StoredPlanError, SubjectSource, SubjectUser, UserEvidence,
-    VerifyOptions, VerifyReport,
+    DestroyStep, EnvironmentPlan, EnvironmentSnapshot, GrantPlan, GrantReport, Kept, PLAN_FORMAT, Plan, PlanChange,
+    PlanNote, PlannedSubject, PlatformSubject, PrincipalRetry, Progress, ProgressEvent, ProgressFn, ProvisionOptions,
+    Provisioner, RegisteredSignature, SigningCertificate, Snapshot, StoredPlanError, SubjectSource, SubjectUser,
+    UserEvidence, VerifyOptions, VerifyReport, decide,
 };
 pub use spec::{
     CertificateSpec, CreateIdentitySpec, DiscoverSpec, EnvironmentSpec, GrantSpec, IdentitySpec, ProvisionSpec,

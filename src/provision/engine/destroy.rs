@@ -223,23 +223,16 @@ impl Provisioner {
         let mut remaining_fics: Vec<&FederatedIdentityCredential> = fics.iter().collect();
         for env_spec in &spec.environments {
             let org = env_spec.org_url.as_str();
-            let dv = self.connector.connect(org).map_err(|e| ProvisionError::api(org, e))?;
-            let detail = dv.retrieve_current_organization().await.map_err(|e| ProvisionError::api(org, e))?;
-            let (Some(environment_id), Some(tenant_id)) = (detail.environment_id, detail.tenant_id) else {
-                return Err(ProvisionError::Input {
-                    message: format!("{org} did not report its environment and tenant ids"),
-                });
-            };
+            // The same observe step as plan: the organization, the identity's rows, the spec's components.
+            let snapshot = self
+                .observe_environment(spec, env_spec, &cloud, Some(found.client_id), super::plan::Observe::Rows)
+                .await?;
+            let (environment_id, tenant_id) = (snapshot.environment_id, snapshot.tenant_id);
+            let components = snapshot.components;
             let row_id = managed_identity_row_id(found.client_id, tenant_id, environment_id);
-            let (row, components, assemblies, packages) = futures_util::try_join!(
-                async {
-                    match dv.get_managed_identity(row_id).await {
-                        Ok(r) => Ok(Some(r)),
-                        Err(e) if e.is_not_found() => Ok(None),
-                        Err(e) => Err(ProvisionError::api(org, e)),
-                    }
-                },
-                self.read_components(dv.as_ref(), env_spec),
+            let row = snapshot.rows.into_iter().find(|r| r.id == row_id);
+            let dv = self.connector.connect(org).map_err(|e| ProvisionError::api(org, e))?;
+            let (assemblies, packages) = futures_util::try_join!(
                 async { dv.list_plugin_assemblies().await.map_err(|e| ProvisionError::api(org, e)) },
                 async { dv.list_plugin_packages().await.map_err(|e| ProvisionError::api(org, e)) },
             )?;

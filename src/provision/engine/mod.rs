@@ -184,6 +184,7 @@ impl Default for ProvisionOptions {
 }
 
 mod apply;
+mod decide;
 mod destroy;
 mod plan;
 mod reports;
@@ -191,6 +192,7 @@ mod stored;
 mod users;
 mod verify;
 
+pub use decide::{EnvironmentSnapshot, Snapshot, decide};
 pub use destroy::{DestroyOptions, DestroyPlan, DestroyReport, DestroyStep, Kept};
 pub use reports::*;
 pub use stored::{PLAN_FORMAT, PlanChange, StoredPlanError};

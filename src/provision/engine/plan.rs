@@ -13,16 +13,40 @@ impl Provisioner {
     }
 
     /// [`plan`](Self::plan), reading every component's registered signature when `read_registered` (verify and
-    /// prune need it; `certificate = "registered"` reads it anyway).
+    /// prune need it; `certificate = "registered"` reads it anyway): observe, then decide.
     pub(super) async fn plan_reading(
         &self,
         spec: &ProvisionSpec,
         read_registered: bool,
     ) -> Result<Plan, ProvisionError> {
+        let (spec, snapshot, environments) = self.observe_planned(spec, read_registered).await?;
+        let plan = super::decide::decide_with(&spec, &snapshot, environments)?;
+        self.emit(ProgressEvent::Planned { actions: plan.actions.len() });
+        Ok(plan)
+    }
+
+    /// What the platform holds for `spec` (its environments resolved when it discovers them), read in as few round
+    /// trips as the client stack allows: per environment one read batch (the organization, this identity's rows,
+    /// the spec's components), the other rows its components are bound to where there are some, and one more
+    /// batch for the platform's own subjects and the registered bytes where they are wanted; then, where a FIC
+    /// could be deleted, who presents which subject. Reads only. Returns the resolved spec with the snapshot: plan
+    /// is [`decide`](super::decide)`(&spec, &snapshot)`.
+    pub async fn observe(&self, spec: &ProvisionSpec) -> Result<(ProvisionSpec, Snapshot), ProvisionError> {
+        let (spec, snapshot, _) = self.observe_planned(spec, spec.prune).await?;
+        Ok((spec, snapshot))
+    }
+
+    /// [`observe`](Self::observe), with the environments already planned from the snapshot (to find where users
+    /// are needed; handed on so that they are not planned twice).
+    async fn observe_planned(
+        &self,
+        spec: &ProvisionSpec,
+        read_registered: bool,
+    ) -> Result<(ProvisionSpec, Snapshot, Vec<EnvironmentPlan>), ProvisionError> {
         spec.validate()?;
         self.check_identity(spec)?;
         let (resolved, skipped) = self.resolve_with_skipped(spec).await?;
-        let spec = &resolved;
+        let spec = resolved;
         spec.validate()?;
         if !spec.grants.is_empty() && self.access.is_none() {
             return Err(ProvisionError::Input {
@@ -30,261 +54,64 @@ impl Provisioner {
                     .into(),
             });
         }
+        // The spec's own certificates are read before any request: a wrong path fails at once.
+        for env_spec in &spec.environments {
+            for c in env_spec.certificate_specs().iter().filter(|c| !c.is_registered()) {
+                let certificate = c.certificate(&spec.base_dir).map_err(|e| e.in_environment(&env_spec.org_url))?;
+                c.binding_of(certificate.as_ref(), spec.version).map_err(|e| e.in_environment(&env_spec.org_url))?;
+            }
+        }
         let cloud = CloudProfile::from(spec.cloud);
         let principal_needed = !spec.grants.is_empty();
-        let (found, existing_fics) = self.read_identity(principal_needed).await?;
+        let (found, fics) = self.read_identity(principal_needed).await?;
         let application_id = found.map(|f| f.client_id);
         // The futures are made before they are streamed: a stream over a borrowing closure makes the whole plan
         // future not `Send` (rustc's higher-ranked lifetime limitation), and services spawn it.
-        let planned: Vec<_> = spec
+        let observed: Vec<_> = spec
             .environments
             .iter()
-            .map(|env_spec| self.plan_environment(spec, env_spec, &cloud, application_id, read_registered))
+            .map(|env_spec| {
+                let what = if read_registered { Observe::Everything } else { Observe::ForPlan };
+                self.observe_environment(&spec, env_spec, &cloud, application_id, what)
+            })
             .collect();
         let envs = async {
-            let results = stream::iter(planned)
+            let results = stream::iter(observed)
                 .buffered(self.options.environment_concurrency.max(1))
-                .collect::<Vec<Result<EnvironmentPlan, ProvisionError>>>()
+                .collect::<Vec<Result<EnvironmentSnapshot, ProvisionError>>>()
                 .await;
-            // Every environment's missing and unsigned components in one error; any other error as it is.
+            // Every environment's missing components in one error; any other error as it is.
             let mut environments = Vec::new();
             let mut missing = Vec::new();
-            let mut unsigned = Vec::new();
             for result in results {
                 match result {
                     Ok(e) => environments.push(e),
                     Err(ProvisionError::ComponentsNotFound { missing: m }) => missing.extend(m),
-                    Err(ProvisionError::UnsignedComponents { components }) => unsigned.extend(components),
                     Err(e) => return Err(e),
                 }
             }
-            if !missing.is_empty() {
-                Err(ProvisionError::ComponentsNotFound { missing })
-            } else if !unsigned.is_empty() {
-                Err(ProvisionError::UnsignedComponents { components: unsigned })
-            } else {
-                Ok(environments)
-            }
+            if missing.is_empty() { Ok(environments) } else { Err(ProvisionError::ComponentsNotFound { missing }) }
         };
-        let (environments, grants) = futures_util::try_join!(envs, self.plan_grants(spec, found))?;
-        // A user-assigned identity says its tenant: every environment must be in it.
-        if let Some(identity_tenant) = found.and_then(|f| f.tenant_id) {
-            let elsewhere: Vec<(String, Uuid)> = environments
-                .iter()
-                .filter(|e| e.tenant_id != identity_tenant)
-                .map(|e| (e.org_url.clone(), e.tenant_id))
-                .collect();
-            if !elsewhere.is_empty() {
-                return Err(ProvisionError::IdentityInOtherTenant {
-                    identity: self.identity.describe(),
-                    identity_tenant,
-                    environments: elsewhere,
-                });
+        let (environments, grants) = futures_util::try_join!(envs, self.plan_grants(&spec, found))?;
+        let mut snapshot = Snapshot { identity: self.identity.describe(), found, fics, grants, environments, skipped };
+        let planned = super::decide::decide_environments(&spec, &snapshot)?;
+        // Who presents which subject, where a FIC could go (nothing is read when nothing could).
+        let needed = super::decide::needs_users_of(&spec, &snapshot, &planned);
+        if let Some(application_id) = application_id {
+            for i in needed {
+                let e = &planned[i];
+                let dv = self.connector.connect(&e.org_url).map_err(|err| ProvisionError::api(&e.org_url, err))?;
+                let at = super::users::UsersIn {
+                    org_url: &e.org_url,
+                    application_id,
+                    tenant_id: e.tenant_id,
+                    environment_id: e.environment_id,
+                    spec_row: e.managed_identity_id,
+                };
+                snapshot.environments[i].users = Some(self.subject_users(dv.as_ref(), &at, &cloud).await?);
             }
         }
-
-        let mut actions = Vec::new();
-        if found.is_none_or(|f| principal_needed && f.principal_id.is_none()) {
-            let identity = match found {
-                None => self.identity.describe(),
-                Some(_) => format!("the service principal of {}", self.identity.describe()),
-            };
-            actions.push(Action::CreateIdentity { identity });
-        }
-        for g in grants.iter().filter(|g| g.existing.is_none()) {
-            actions.push(Action::AssignRole {
-                role: g.role.clone(),
-                scope: g.scope.clone(),
-                role_definition_id: g.role_definition_id.clone(),
-            });
-        }
-        let wanted: HashSet<(&str, &str)> =
-            environments.iter().flat_map(|e| &e.fics).map(|f| (f.issuer.as_str(), f.subject.as_str())).collect();
-        for (i, env) in environments.iter().enumerate() {
-            for fic in &env.fics {
-                let matching = existing_fics
-                    .iter()
-                    .any(|f| f.issuer == fic.issuer && f.subject == fic.subject && f.audiences == fic.audiences);
-                if matching {
-                    continue;
-                }
-                if let Some(clash) = existing_fics.iter().find(|f| f.name == fic.name) {
-                    return Err(ProvisionError::FicConflict {
-                        name: clash.name.clone(),
-                        existing_subject: clash.subject.clone(),
-                        wanted_subject: fic.subject.clone(),
-                    });
-                }
-                actions.push(Action::CreateFic { environment: i, fic: fic.clone() });
-            }
-        }
-        // What this plan would delete: with prune, every FIC this spec provably made for one of its environments
-        // (named `dataverse-{environment id}-{suffix of its own subject}`) that it no longer wants; always, the
-        // version 1 FICs an earlier dataverse-mi made with whole names (no plug-in can present those), replaced
-        // by the CN form this plan creates.
-        let mut candidates: Vec<(usize, &FederatedIdentityCredential, String)> = Vec::new();
-        for f in &existing_fics {
-            if wanted.contains(&(f.issuer.as_str(), f.subject.as_str())) {
-                continue;
-            }
-            let Some(i) = environments.iter().position(|e| crate::fic::is_managed(e.environment_id, f)) else {
-                continue;
-            };
-            let e = &environments[i];
-            let explained = crate::subject::explain_subject(&f.subject);
-            let whole_names = explained.problems.iter().any(|p| p.cause() == crate::subject::Cause::V1WholeName);
-            let replacement = explained
-                .corrected_subject
-                .filter(|c| whole_names && wanted.contains(&(f.issuer.as_str(), c.as_str())));
-            let reason = match replacement {
-                Some(corrected) => format!(
-                    "a version 1 FIC made by an earlier dataverse-mi with whole names, which the platform never presents; replaced by {corrected}"
-                ),
-                None if spec.prune => format!(
-                    "made by this spec for {} ({}), and no plug-in there presents its subject any more",
-                    e.org_url, e.environment_id
-                ),
-                None => continue,
-            };
-            candidates.push((i, f, reason));
-        }
-        // Before anything is deleted, everyone who presents its subject is found (every plug-in of the
-        // environment bound to a row of the application, named by the spec or not): a FIC one of them presents
-        // is kept, and the plan says who uses it.
-        let mut kept = Vec::new();
-        let users = self.users_of(&environments, candidates.iter().map(|(i, ..)| *i), application_id, &cloud).await?;
-        for (i, f, reason) in candidates {
-            let using = super::users::presenting(&users[i], &f.subject);
-            if using.is_empty() {
-                actions.push(Action::DeleteFic { name: f.name.clone(), subject: f.subject.clone(), reason });
-            } else {
-                let e = &environments[i];
-                // The plan switches the row's version (up, or down when the spec allows it): its plug-ins present
-                // the other version's subject once that is applied.
-                let n = spec.version.number();
-                let switching = e.existing_row.as_ref().is_some_and(|r| {
-                    r.version != Some(n) && (r.version.is_none_or(|v| v < n) || spec.allow_version_downgrade)
-                });
-                kept.push(PlanNote::FicKept {
-                    org_url: e.org_url.clone(),
-                    name: f.name.clone(),
-                    subject: f.subject.clone(),
-                    row_switching: switching && using.iter().all(|u| u.spec_row),
-                    users: using,
-                });
-            }
-        }
-        let creates = actions.iter().filter(|a| matches!(a, Action::CreateFic { .. })).count();
-        let deletes = actions.iter().filter(|a| matches!(a, Action::DeleteFic { .. })).count();
-        // Deletes run last, so the peak is existing + creates.
-        if existing_fics.len() + creates > MAX_FICS_PER_IDENTITY {
-            return Err(ProvisionError::TooManyFics { existing: existing_fics.len(), new: creates, removed: deletes });
-        }
-        for (i, env) in environments.iter().enumerate() {
-            match &env.existing_row {
-                None => actions.push(Action::CreateManagedIdentity {
-                    environment: i,
-                    row: application_id.zip(env.managed_identity_id).map(|(application_id, id)| NewManagedIdentity {
-                        id,
-                        ..NewManagedIdentity::for_plugins(
-                            application_id,
-                            env.tenant_id,
-                            env.environment_id,
-                            spec.version,
-                        )
-                    }),
-                }),
-                Some(row) => {
-                    // An upgraded row is not switched back unless the spec says so.
-                    let ahead = row.version.filter(|v| *v > spec.version.number() && !spec.allow_version_downgrade);
-                    if let Some(row_version) = ahead {
-                        kept.push(PlanNote::RowVersionAhead {
-                            org_url: env.org_url.clone(),
-                            row_version,
-                            spec_version: spec.version.number(),
-                        });
-                    }
-                    let update = ManagedIdentityUpdate {
-                        version: (row.version != Some(spec.version.number()) && ahead.is_none())
-                            .then_some(spec.version),
-                        tenant_id: (row.tenant_id != Some(env.tenant_id)).then_some(env.tenant_id),
-                        application_id: application_id.filter(|a| row.application_id != Some(*a)),
-                        name: None,
-                    };
-                    if update != ManagedIdentityUpdate::default() {
-                        actions.push(Action::UpdateManagedIdentity { environment: i, id: row.id, update });
-                    }
-                }
-            }
-            for c in &env.components {
-                // Bound to a row that is not the spec's own: not taken over unless the spec says so.
-                if let Some(other) = c.bound_to.filter(|b| Some(*b) != env.managed_identity_id) {
-                    let row = env.other_rows.iter().find(|r| r.id == other);
-                    let (org_url, component) = (env.org_url.clone(), c.name.clone());
-                    let (application_id, name) = (row.and_then(|r| r.application_id), row.and_then(|r| r.name.clone()));
-                    if !spec.take_over {
-                        kept.push(PlanNote::BoundElsewhere { org_url, component, row: other, application_id, name });
-                        continue;
-                    }
-                    kept.push(PlanNote::TakenOver { org_url, component, row: other, application_id, name });
-                }
-                if env.managed_identity_id.is_none() || c.bound_to != env.managed_identity_id {
-                    actions.push(Action::Bind {
-                        environment: i,
-                        component: c.clone(),
-                        managed_identity: env.managed_identity_id,
-                    });
-                }
-            }
-        }
-        let notes = environments
-            .iter()
-            .flat_map(plan_notes)
-            .chain(kept)
-            .chain(skipped.into_iter().map(|org_url| PlanNote::NothingToBind { org_url }))
-            .collect();
-        let plan = Plan {
-            spec: spec.storable()?,
-            spec_dir: spec.base_dir.clone(),
-            identity: self.identity.describe(),
-            found,
-            version: spec.version,
-            environments,
-            existing_fics,
-            grants,
-            actions,
-            notes,
-            counts: CallCounts::default(),
-        };
-        self.emit(ProgressEvent::Planned { actions: plan.actions.len() });
-        Ok(plan)
-    }
-
-    /// The users of every subject in the environments at `indexes` (each read once), by environment index; the
-    /// other environments' lists stay empty. Nothing is read when there is nothing to delete.
-    async fn users_of(
-        &self,
-        environments: &[EnvironmentPlan],
-        indexes: impl Iterator<Item = usize>,
-        application_id: Option<Uuid>,
-        cloud: &CloudProfile,
-    ) -> Result<Vec<Vec<crate::provision::SubjectUser>>, ProvisionError> {
-        let mut users = vec![Vec::new(); environments.len()];
-        let Some(application_id) = application_id else { return Ok(users) };
-        let mut seen = HashSet::new();
-        for i in indexes.filter(|i| seen.insert(*i)) {
-            let e = &environments[i];
-            let dv = self.connector.connect(&e.org_url).map_err(|err| ProvisionError::api(&e.org_url, err))?;
-            let at = super::users::UsersIn {
-                org_url: &e.org_url,
-                application_id,
-                tenant_id: e.tenant_id,
-                environment_id: e.environment_id,
-                spec_row: e.managed_identity_id,
-            };
-            users[i] = self.subject_users(dv.as_ref(), &at, cloud).await?;
-        }
-        Ok(users)
+        Ok((spec, snapshot, planned))
     }
 
     /// The identity and its FICs, read at once where the identity's id is known beforehand.
@@ -340,26 +167,18 @@ impl Provisioner {
         futures_util::future::try_join_all(plans).await
     }
 
-    async fn plan_environment(
+    /// One environment as the platform holds it for the spec ([`observe`](Self::observe)).
+    pub(super) async fn observe_environment(
         &self,
         spec: &ProvisionSpec,
         env_spec: &crate::provision::spec::EnvironmentSpec,
         cloud: &CloudProfile,
         application_id: Option<Uuid>,
-        read_registered: bool,
-    ) -> Result<EnvironmentPlan, ProvisionError> {
+        what: Observe,
+    ) -> Result<EnvironmentSnapshot, ProvisionError> {
+        let read_registered = what == Observe::Everything;
         let org = env_spec.org_url.as_str();
         let dv = self.connector.connect(org).map_err(|e| ProvisionError::api(org, e))?;
-        // The spec's own certificates are read before any request: a wrong path fails at once.
-        let mut bindings = Vec::new();
-        for (index, c) in env_spec.certificate_specs().iter().enumerate() {
-            if c.is_registered() {
-                continue;
-            }
-            let certificate = c.certificate(&spec.base_dir).map_err(|e| e.in_environment(org))?;
-            let binding = c.binding_of(certificate.as_ref(), spec.version).map_err(|e| e.in_environment(org))?;
-            bindings.push((index, binding, certificate.as_ref().and_then(SigningCertificate::of)));
-        }
         // The environment's reads, asked for as a list: the organization, the rows, the components (one round trip
         // when batching).
         let mut reads = Batch::new();
@@ -381,81 +200,56 @@ impl Provisioner {
                 reported: environment_id,
             });
         }
-        // An identity still to be created has no rows yet, and its rows' id is known once it exists.
-        let deterministic = application_id.map(|a| managed_identity_row_id(a, tenant_id, environment_id));
         let rows = match rows {
             Some(slot) => answers.take(slot).map_err(|e| ProvisionError::api(org, e))?,
             None => Vec::new(),
         };
-        let mut components = self.components_from(dv.as_ref(), &mut answers, component_reads, env_spec).await?;
-        let mut existing_row = rows
-            .iter()
-            .find(|r| Some(r.id) == deterministic)
-            .or_else(|| rows.iter().find(|r| r.tenant_id == Some(tenant_id)))
-            .cloned();
-        let mut managed_identity_id = existing_row.as_ref().map(|r| r.id).or(deterministic);
+        let components = self.components_from(dv.as_ref(), &mut answers, component_reads, env_spec).await?;
+        let mut snapshot = EnvironmentSnapshot::new(org, environment_id, tenant_id, rows, components);
         // The rows other than ours that the spec's components are bound to, read to name them (only when there
         // are such components: the common path reads nothing more).
-        let mut other_rows: Vec<crate::entities::ManagedIdentity> = Vec::new();
-        for other in components.iter().filter_map(|c| c.bound_to).filter(|b| Some(*b) != managed_identity_id) {
-            if other_rows.iter().any(|r| r.id == other) {
+        let (_, own_id, _) =
+            super::decide::kept_row(&ProvisionSpec { adopt: false, ..spec.clone() }, application_id, &snapshot);
+        let others: Vec<Uuid> =
+            snapshot.components.iter().filter_map(|c| c.bound_to).filter(|b| Some(*b) != own_id).collect();
+        for other in others {
+            if snapshot.other_rows.iter().any(|r| r.id == other) {
                 continue;
             }
-            match rows.iter().find(|r| r.id == other) {
-                Some(r) => other_rows.push(r.clone()),
+            match snapshot.rows.iter().find(|r| r.id == other) {
+                Some(r) => snapshot.other_rows.push(r.clone()),
                 None => match dv.get_managed_identity(other).await {
-                    Ok(r) => other_rows.push(r),
+                    Ok(r) => snapshot.other_rows.push(r),
                     // Named by its id alone then.
                     Err(e) => tracing::debug!(org, row = %other, error = %e, "the other row could not be read"),
                 },
             }
         }
-        // The row a solution import brought, adopted when the spec says so ([`ProvisionSpec::adopt`]): this identity
-        // has no row here, and the spec's components are bound to one other row, which was not made here for
-        // another application (its id is not that application's deterministic one: that is another team's row).
-        let mut adopted = false;
-        if spec.adopt && existing_row.is_none() && application_id.is_some() {
-            let bound: std::collections::BTreeSet<Uuid> =
-                components.iter().filter_map(|c| c.bound_to).filter(|b| Some(*b) != managed_identity_id).collect();
-            let only = if bound.len() == 1 { bound.first().copied() } else { None };
-            let candidate = only.and_then(|id| other_rows.iter().position(|r| r.id == id));
-            if let Some(i) = candidate {
-                let row = &other_rows[i];
-                let made_here = row
-                    .application_id
-                    .zip(row.tenant_id)
-                    .is_some_and(|(a, t)| managed_identity_row_id(a, t, environment_id) == row.id);
-                if !made_here {
-                    let row = other_rows.remove(i);
-                    managed_identity_id = Some(row.id);
-                    existing_row = Some(row);
-                    adopted = true;
-                }
-            }
-        }
-        // The platform's own answer, where it can give one that this plan does not change: the component bound to
-        // the row the plan keeps, and the row at the spec's version and tenant.
-        let row_settled = existing_row
-            .as_ref()
-            .is_some_and(|r| r.version == Some(spec.version.number()) && r.tenant_id == Some(tenant_id));
-        // Verify and prune always ask; a plan asks unless told not to (`ProvisionOptions::platform_subjects`).
-        let asking = self.options.platform_subjects || read_registered;
-        let ask_platform = |c: &ComponentState| {
-            asking && row_settled && managed_identity_id.is_some() && c.bound_to == managed_identity_id
-        };
-        let read_content = read_registered || env_spec.uses_registered();
-        // The platform's subjects and the registered bytes, asked for as a list (one round trip when batching).
+        // The platform's own answer, where it can give one that this plan does not change (verify and prune always
+        // ask; a plan asks unless told not to, `ProvisionOptions::platform_subjects`), and the registered bytes,
+        // asked for as a list (one round trip when batching).
+        let (kept, row_id, _) = super::decide::kept_row(spec, application_id, &snapshot);
+        let asking = (self.options.platform_subjects || read_registered) && what != Observe::Rows;
+        let read_content = (read_registered || env_spec.uses_registered()) && what != Observe::Rows;
         let mut second = Batch::new();
-        let asks: Vec<_> = components
+        let asks: Vec<_> = snapshot
+            .components
             .iter()
-            .map(|c| ask_platform(c).then(|| second.add(requests::component_fic(c.kind, c.id))))
+            .map(|c| {
+                (asking && super::decide::platform_can_answer(spec, &kept, row_id, tenant_id, c))
+                    .then(|| second.add(requests::component_fic(c.kind, c.id)))
+            })
             .collect();
-        let contents: Vec<_> = components
+        let contents: Vec<_> = snapshot
+            .components
             .iter()
             .map(|c| read_content.then(|| second.add(requests::registered_content(c.kind, c.id))))
             .collect();
-        let mut second =
-            if second.is_empty() { Answers::default() } else { self.send_reads(dv.as_ref(), &second).await };
+        let mut second = if second.is_empty() || what == Observe::Rows {
+            Answers::default()
+        } else {
+            self.send_reads(dv.as_ref(), &second).await
+        };
         if read_content {
             let subject_of = |certificate: &crate::cert::Certificate| -> Result<String, String> {
                 let binding = crate::subject::CertificateBinding::for_certificate(
@@ -468,132 +262,23 @@ impl Provisioner {
                     .map(|s| s.to_string())
                     .map_err(|e| e.to_string())
             };
-            for (c, slot) in components.iter_mut().zip(&contents) {
+            for (c, slot) in snapshot.components.iter_mut().zip(&contents) {
                 let Some(slot) = slot else { continue };
                 let content = second.take(*slot).map_err(|e| ProvisionError::api(org, e))?;
                 c.registered = content.map(|bytes| registered_signature(c.kind, &bytes, &subject_of));
             }
         }
-        let mut subjects: Vec<PlannedSubject> = Vec::new();
-        let mut unsigned = Vec::new();
-        for (index, c) in env_spec.certificate_specs().iter().enumerate() {
-            if !c.is_registered() {
-                let Some((_, binding, certificate)) = bindings.iter().find(|(i, ..)| *i == index) else { continue };
-                let subject = SubjectIdentifier::new(cloud, tenant_id, environment_id, binding.clone())?.to_string();
-                if !subjects.iter().any(|s| s.subject == subject) {
-                    subjects.push(PlannedSubject {
-                        subject,
-                        source: SubjectSource::Spec { index },
-                        certificate: certificate.clone(),
-                    });
-                }
-                continue;
-            }
-            for component in &components {
-                match &component.registered {
-                    Some(RegisteredSignature::Signed { certificate, subject }) => {
-                        match subjects.iter_mut().find(|s| s.subject == *subject) {
-                            Some(PlannedSubject { source: SubjectSource::Registered { components }, .. }) => {
-                                components.push(component.name.clone());
-                            }
-                            Some(_) => {}
-                            None => subjects.push(PlannedSubject {
-                                subject: subject.clone(),
-                                source: SubjectSource::Registered { components: vec![component.name.clone()] },
-                                certificate: Some(certificate.clone()),
-                            }),
-                        }
-                    }
-                    other => {
-                        let reason = match other {
-                            Some(RegisteredSignature::Unsigned { reason }) => reason.clone(),
-                            _ => "the platform has no bytes registered for it (its content is empty)".to_owned(),
-                        };
-                        if !unsigned.iter().any(|u: &crate::provision::UnsignedComponent| u.name == component.name) {
-                            unsigned.push(crate::provision::UnsignedComponent {
-                                org_url: org.to_owned(),
-                                kind: component.kind,
-                                name: component.name.clone(),
-                                reason,
-                            });
-                        }
-                    }
-                }
-            }
-        }
-        if !unsigned.is_empty() {
-            return Err(ProvisionError::UnsignedComponents { components: unsigned });
-        }
-        let Some(first) = subjects.first().map(|s| s.subject.clone()) else {
-            return Err(ProvisionError::Input {
-                message: format!(
-                    "{org}: the certificate is read from the registered components, and the spec names none there; name a component, or give the certificate"
-                ),
-            });
-        };
-        let fic_for = |subject: &str| FederatedIdentityCredential::managed(cloud, tenant_id, environment_id, subject);
-        let fic = fic_for(&first);
-        let answered: Vec<_> =
-            components.iter().zip(asks).filter_map(|(c, slot)| Some((c, second.take(slot?)))).collect();
-        let mut platform_subjects = Vec::new();
-        // Platform subjects that are a component's own registered signature's, for a certificate the spec does not
-        // name: not a platform quirk to follow, but a component still signed with another certificate (during a
-        // rotation, the old one). No FIC is made for them; prune refuses to delete theirs.
-        let mut other_certificate = Vec::new();
-        for (c, answer) in answered {
-            match answer {
+        for (c, slot) in snapshot.components.iter().zip(asks) {
+            let Some(slot) = slot else { continue };
+            match second.take(slot) {
                 Ok(a) => {
-                    // Compared with the component's own registered subject when known, else the first computed.
-                    let registered = c.registered.as_ref().and_then(RegisteredSignature::subject);
-                    let ours = registered.unwrap_or(&first);
-                    let known = subjects.iter().any(|s| s.subject == a.fic_subject);
-                    if !known && registered == Some(a.fic_subject.as_str()) {
-                        other_certificate.push(PlatformSubject {
-                            component: c.id,
-                            name: c.name.clone(),
-                            subject: a.fic_subject,
-                            difference: None,
-                        });
-                        continue;
-                    }
-                    platform_subjects.push(PlatformSubject {
-                        component: c.id,
-                        name: c.name.clone(),
-                        difference: (!known).then(|| difference(&a.fic_subject, ours)),
-                        subject: a.fic_subject,
-                    })
+                    snapshot.platform_subjects.insert(c.id, a.fic_subject);
                 }
                 // Not an answer to plan with: the computed subject stands for this component.
                 Err(e) => tracing::debug!(org, component = %c.id, error = %e, "GetComponentManagedIdentityFIC failed"),
             }
         }
-        // The computed subjects' FICs, unless the platform answered otherwise for every component.
-        let differing = platform_subjects.iter().filter(|p| p.difference.is_some()).count();
-        let mut fics = Vec::new();
-        if components.is_empty() || differing < components.len() {
-            fics.extend(subjects.iter().map(|s| fic_for(&s.subject)));
-        }
-        for p in platform_subjects.iter().filter(|p| p.difference.is_some()) {
-            if !fics.iter().any(|f| f.subject == p.subject) {
-                fics.push(fic_for(&p.subject));
-            }
-        }
-        platform_subjects.extend(other_certificate);
-        Ok(EnvironmentPlan {
-            org_url: env_spec.org_url.clone(),
-            environment_id,
-            tenant_id,
-            subject: first,
-            fic,
-            subjects,
-            platform_subjects,
-            fics,
-            managed_identity_id,
-            existing_row,
-            components,
-            other_rows,
-            adopted,
-        })
+        Ok(snapshot)
     }
 
     /// Sends reads (request values) the way the options say: one `$batch` round trip, or each on its own. A batch
@@ -823,63 +508,14 @@ fn is_guid(s: &str) -> Option<Uuid> {
     crate::guid::parse_guid(s).ok()
 }
 
-/// The notes an environment's plan carries.
-fn plan_notes(e: &EnvironmentPlan) -> Vec<PlanNote> {
-    let adopted = e.existing_row.as_ref().filter(|_| e.adopted).map(|r| PlanNote::Adopted {
-        org_url: e.org_url.clone(),
-        row: r.id,
-        name: r.name.clone(),
-        application_id: r.application_id,
-        tenant_id: r.tenant_id,
-    });
-    let packages =
-        e.components.iter().filter(|c| !c.named_assemblies.is_empty()).map(|c| PlanNote::AssemblyInPackage {
-            org_url: e.org_url.clone(),
-            assemblies: c.named_assemblies.iter().map(|a| a.name.clone()).collect(),
-            package: c.name.clone(),
-        });
-    let subjects = e.platform_subjects.iter().filter_map(|p| {
-        Some(PlanNote::PlatformSubjectDiffers {
-            org_url: e.org_url.clone(),
-            component: p.name.clone(),
-            platform: p.subject.clone(),
-            computed: e.subject.clone(),
-            difference: p.difference.clone()?,
-        })
-    });
-    let others = e
-        .platform_subjects
-        .iter()
-        .filter(|p| p.difference.is_none() && !e.subjects.iter().any(|s| s.subject == p.subject))
-        .map(|p| PlanNote::SignedWithOtherCertificate {
-            org_url: e.org_url.clone(),
-            component: p.name.clone(),
-            subject: p.subject.clone(),
-        });
-    // A signing certificate past its end: the platform refuses the plug-in's signature whatever the FIC says.
-    let now = std::time::SystemTime::now();
-    let expired =
-        e.subjects.iter().filter_map(|s| s.certificate.as_ref()).filter(|c| c.seconds_left(now) <= 0).map(|c| {
-            PlanNote::CertificateExpired {
-                org_url: e.org_url.clone(),
-                certificate: c.subject.clone(),
-                not_after: c.not_after.clone(),
-            }
-        });
-    adopted.into_iter().chain(packages).chain(subjects).chain(others).chain(expired).collect()
-}
-
-/// Which segments of two subjects differ, each with both values and what the diagnosis analyzer makes of it:
-/// `environment: platform 'x', computed 'y' (environment_not_canonical)`.
-fn difference(server: &str, local: &str) -> String {
-    let findings = crate::diagnose::analyze(server, local, &crate::diagnose::DiagnosisInputs::default());
-    let show = |v: &Option<String>| v.as_deref().map(|s| format!("'{s}'")).unwrap_or_else(|| "nothing".into());
-    let parts: Vec<String> = findings
-        .iter()
-        .map(|f| {
-            let segment = f.segment.map(|s| s.name()).unwrap_or("subject");
-            format!("{segment}: platform {}, computed {} ({})", show(&f.expected), show(&f.found), f.cause.id())
-        })
-        .collect();
-    if parts.is_empty() { "formatting".to_owned() } else { parts.join("; ") }
+/// How much of an environment [`Provisioner::observe_environment`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Observe {
+    /// The organization, the identity's rows, the components and the other rows they are bound to (destroy).
+    Rows,
+    /// And the platform's subjects (unless the options say not to) and the registered bytes where the spec uses
+    /// them (plan).
+    ForPlan,
+    /// And always the platform's subjects and every component's registered bytes (verify, prune).
+    Everything,
 }
