@@ -134,10 +134,10 @@ pub(super) fn kept_row(
     let candidate = only.and_then(|b| snapshot.other_rows.iter().find(|r| r.id == b));
     match candidate {
         Some(row)
-            if !row
+            if row
                 .application_id
                 .zip(row.tenant_id)
-                .is_some_and(|(a, t)| managed_identity_row_id(a, t, environment_id) == row.id) =>
+                .is_none_or(|(a, t)| managed_identity_row_id(a, t, environment_id) != row.id) =>
         {
             (Some(row.clone()), Some(row.id), true)
         }
