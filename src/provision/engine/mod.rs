@@ -185,6 +185,8 @@ impl Default for ProvisionOptions {
 
 mod apply;
 mod decide;
+#[cfg(test)]
+mod decide_props;
 mod destroy;
 mod plan;
 mod reports;
