@@ -196,9 +196,11 @@ fn cert_command_text_and_json() {
             "sha256",
             "subject",
             "subject_cn",
-            "subject_hash"
+            "subject_hash",
+            "valid"
         ]
     );
+    assert_eq!(v["valid"], "2026-11-22T22:59:26Z to 2126-10-29T22:59:26Z");
     assert_eq!(v["subject"], "CN=Contoso Plug-in Signing, OU=Dataverse, O=Contoso, C=US");
     assert_eq!(v["issuer_cn"], "Contoso Root CA");
     assert_eq!(v["subject_cn"], "Contoso Plug-in Signing");
@@ -207,6 +209,7 @@ fn cert_command_text_and_json() {
     let t = run(&["cert", &fixture("chain-with-key.pem")]);
     assert!(t.status.success());
     assert!(stdout(&t).contains("subject:      CN=Contoso Plug-in Signing"));
+    assert!(stdout(&t).contains("\nvalid:        2026-11-22T22:59:26Z to 2126-10-29T22:59:26Z"), "{}", stdout(&t));
     assert!(stderr(&t).contains("first one was taken"), "{}", stderr(&t));
 }
 

@@ -19,17 +19,6 @@ const TENANT: Uuid = Uuid::from_u128(0x72f988bf_86f1_41af_91ab_2d7cd011db47);
 const APP: Uuid = Uuid::from_u128(0x0b5a7d2c_6f4e_4d3a_9c1b_2a8e7f6d5c4b);
 const KEY_VAULT: &str = "/subscriptions/sub-1/resourceGroups/rg-secrets/providers/Microsoft.KeyVault/vaults/contoso-kv";
 
-fn cert() -> Certificate {
-    Certificate::from_file(format!("{}/examples/contoso-plugins.cer", env!("CARGO_MANIFEST_DIR"))).unwrap().certificate
-}
-
-fn cert_spec() -> CertificateSpec {
-    CertificateSpec::File {
-        path: format!("{}/examples/contoso-plugins.cer", env!("CARGO_MANIFEST_DIR")).into(),
-        password_env: None,
-    }
-}
-
 fn retry() -> RetryOptions {
     RetryOptions { max_attempts: 5, ..RetryOptions::default() }
 }
@@ -37,6 +26,13 @@ fn retry() -> RetryOptions {
 /// A fake with the app registration and `n` environments `team{i}.crm.dynamics.com`, one signed assembly each;
 /// one spec per environment (one team each), all naming the same identity.
 fn teams(n: usize) -> (FakePlatform, Vec<ProvisionSpec>) {
+    teams_signed_with(n, &format!("{}/examples/contoso-plugins.cer", env!("CARGO_MANIFEST_DIR")))
+}
+
+/// [`teams`], the assemblies signed with the certificate at `path`.
+fn teams_signed_with(n: usize, path: &str) -> (FakePlatform, Vec<ProvisionSpec>) {
+    let cert = || Certificate::from_file(path).unwrap().certificate;
+    let cert_spec = || CertificateSpec::File { path: path.into(), password_env: None };
     let fake = FakePlatform::new(FakeOptions::default());
     fake.add_application(APP, "Contoso plug-ins");
     let specs = (0..n)
@@ -149,4 +145,55 @@ async fn an_engine_built_for_an_identity_plans_any_of_its_specs_with_grants_or_w
     other.identity = IdentitySpec::app_registration(Uuid::from_u128(0xdef));
     assert!(matches!(engine.plan(&other).await, Err(ProvisionError::OtherIdentity { .. })));
     assert!(fake.requests().is_empty());
+}
+
+/// The staged flows a downstream CLI runs, from the library: the upgrade (switch, verify, finish) with each plan
+/// approved by a callback, a declined plan that changes nothing, and a teardown approved the same way.
+#[tokio::test(start_paused = true)]
+async fn the_upgrade_and_teardown_flows_run_from_the_library_with_an_approval_callback() {
+    use dataverse_mi::provision::{DestroyOptions, UpgradeOptions};
+    use dataverse_mi::subject::SubjectFormatVersion;
+    // Issued by a CA: its version 1 subject (CN values) and version 2 subject (name hashes) differ.
+    let (fake, specs) = teams_signed_with(1, &format!("{}/tests/fixtures/leaf.cer", env!("CARGO_MANIFEST_DIR")));
+    let engine = shared_engine(&fake, None);
+    let mut v1 = specs[0].clone();
+    v1.version = SubjectFormatVersion::V1;
+    assert!(engine.apply(&engine.plan(&v1).await.unwrap()).await.is_success());
+    assert_eq!(fake.graph_fics(APP).len(), 1);
+
+    // Declined: nothing is written, and the outcome says so.
+    fake.clear_log();
+    let declined = engine.upgrade(&v1, UpgradeOptions::default(), |_| false).await.unwrap();
+    assert!(declined.switch.declined() && !declined.is_success());
+    assert_eq!(declined.problem().as_deref(), Some("nothing changed: the switch was not approved"));
+    assert_eq!(fake.writes(), 0);
+
+    // Approved, with the finish: version 2 FICs added, rows switched, verified, version 1 FICs removed.
+    let mut seen = Vec::new();
+    let outcome = engine
+        .upgrade(&v1, UpgradeOptions::default().finishing(true), |plan| {
+            seen.push(plan.to_string());
+            true
+        })
+        .await
+        .unwrap();
+    assert!(outcome.is_success(), "{:?}", outcome.problem());
+    assert_eq!(outcome.target, SubjectFormatVersion::V2);
+    assert!(outcome.verify.as_ref().is_some_and(|v| v.is_ok()));
+    assert_eq!(seen.len(), 2, "the switch and the removal were each approved: {seen:#?}");
+    assert!(outcome.spec_is_behind(&v1), "the spec still says version 1");
+    let fics = fake.graph_fics(APP);
+    assert_eq!(fics.len(), 1);
+    assert!(!fics[0].subject.contains("/i/Contoso"), "only the version 2 FIC stays: {fics:?}");
+    // As JSON: one object with each stage.
+    let json = serde_json::to_value(&outcome).unwrap();
+    assert!(json["switch"]["report"].is_object() && json["finish"]["report"].is_object(), "{json}");
+
+    // The teardown, approved: the row and the FIC go.
+    let mut v2 = specs[0].clone();
+    v2.version = SubjectFormatVersion::V2;
+    let gone = engine.destroy_approved(&v2, DestroyOptions::default(), |plan| !plan.steps.is_empty()).await.unwrap();
+    assert!(gone.is_success() && !gone.declined(), "{gone}");
+    assert!(fake.graph_fics(APP).is_empty());
+    assert!(fake.managed_identities("team0.crm.dynamics.com").is_empty());
 }

@@ -19,8 +19,8 @@ use dataverse_mi::fic::FederatedIdentityCredential;
 use dataverse_mi::guid::{decode_guid, encode_guid, parse_guid};
 use dataverse_mi::provision::api::DataverseBaseUrl;
 use dataverse_mi::provision::{
-    ApplyOutcome, CallId, CertificateSpec, DestroyOptions, Endpoints, Progress, ProgressEvent, ProgressFn,
-    ProvisionOptions, ProvisionSpec, Provisioner, VerifyOptions, WatchOptions, WatchReport,
+    ApplyOutcome, CallId, CertificateSpec, DestroyOptions, Endpoints, EnvironmentListing, Progress, ProgressEvent,
+    ProgressFn, ProvisionOptions, ProvisionSpec, Provisioner, UpgradeOptions, VerifyOptions, WatchOptions, WatchReport,
 };
 use dataverse_mi::secret::Secret;
 use dataverse_mi::subject::{
@@ -471,7 +471,8 @@ fn engine_for_spec(args: &SpecArgs, mut spec: ProvisionSpec) -> Result<(Provisio
     }
     spec.take_over |= args.take_over;
     spec.adopt |= args.adopt;
-    let options = ProvisionOptions { batch: !args.no_batch, ..ProvisionOptions::default() };
+    let options =
+        ProvisionOptions { batch: !args.no_batch, progress: Some(progress_reporter()), ..ProvisionOptions::default() };
     let engine = match &args.testkit_url {
         None => Provisioner::for_spec(&spec, &platform()?, options)?,
         Some(url) => {
@@ -509,15 +510,65 @@ fn confirm(yes: bool, question: &str) -> Result<bool, Failure> {
     Ok(answer.trim().eq_ignore_ascii_case("y"))
 }
 
-/// Plans `spec`, prints the plan, asks, applies and prints the report; the exit code says how it went.
-/// What a run of plan and apply is for: a finish (of a rotation or an upgrade) has not succeeded while the plan
-/// keeps a FIC that plug-ins still present.
+/// The approval the library's flows ask for: the plan shown (text output), then a question unless `--yes`. A
+/// prompt that fails is kept and returned afterwards ([`Approval::result`]).
+struct Approval {
+    output: Output,
+    yes: bool,
+    failure: std::sync::Mutex<Option<String>>,
+}
+
+impl Approval {
+    fn new(output: Output, yes: bool) -> Self {
+        Approval { output, yes, failure: std::sync::Mutex::new(None) }
+    }
+
+    /// Shows `plan` and asks `question`.
+    fn ask(&self, plan: &impl std::fmt::Display, question: &str) -> bool {
+        if matches!(self.output, Output::Text) {
+            println!("{plan}");
+        }
+        match confirm(self.yes, question) {
+            Ok(yes) => yes,
+            Err(e) => {
+                *self.failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e.to_string());
+                false
+            }
+        }
+    }
+
+    fn result(self) -> Result<(), Failure> {
+        match self.failure.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner) {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Prints what a plan and apply did; the exit code says how it went.
+fn print_outcome(outcome: &ApplyOutcome, output: Output) -> Result<ExitCode, Failure> {
+    if outcome.declined() {
+        eprintln!("nothing changed");
+        return Ok(ExitCode::from(1));
+    }
+    match (output, &outcome.report) {
+        (Output::Json, _) => print_json(outcome)?,
+        (Output::Text, Some(report)) => println!("{report}"),
+        // Nothing to do: the plan says so.
+        (Output::Text, None) => println!("{}", outcome.plan),
+    }
+    Ok(if outcome.is_success() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// What a run of plan and apply is for: a finish (of a rotation) has not succeeded while the plan keeps a FIC
+/// that plug-ins still present.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Step {
     Apply,
     Finish,
 }
 
+/// Plans `spec`, shows the plan, asks, applies and prints the report; the exit code says how it went.
 fn plan_and_apply(
     engine: &Provisioner,
     spec: &ProvisionSpec,
@@ -526,12 +577,13 @@ fn plan_and_apply(
     rt: &tokio::runtime::Runtime,
     step: Step,
 ) -> Result<ExitCode, Failure> {
-    let plan = rt.block_on(engine.plan(spec))?;
-    if matches!(output, Output::Text) {
-        println!("{plan}");
-    }
-    let code = apply_planned(engine, plan.clone(), output, yes, rt)?;
-    let kept = plan.kept_fics();
+    let approval = Approval::new(output, yes);
+    let outcome = rt.block_on(
+        engine.plan_and_apply(spec, |plan| approval.ask(plan, &format!("apply {} change(s)?", plan.actions.len()))),
+    )?;
+    approval.result()?;
+    let code = print_outcome(&outcome, output)?;
+    let kept = outcome.plan.kept_fics();
     if step == Step::Finish && !kept.is_empty() {
         for note in kept {
             eprintln!("not finished: {note}");
@@ -539,32 +591,6 @@ fn plan_and_apply(
         return Ok(ExitCode::from(1));
     }
     Ok(code)
-}
-
-fn apply_planned(
-    engine: &Provisioner,
-    plan: dataverse_mi::provision::Plan,
-    output: Output,
-    yes: bool,
-    rt: &tokio::runtime::Runtime,
-) -> Result<ExitCode, Failure> {
-    if plan.is_empty() {
-        if matches!(output, Output::Json) {
-            print_json(&ApplyOutcome::new(plan, None))?;
-        }
-        return Ok(ExitCode::SUCCESS);
-    }
-    if !confirm(yes, &format!("apply {} change(s)?", plan.actions.len()))? {
-        eprintln!("nothing changed");
-        return Ok(ExitCode::from(1));
-    }
-    let report = rt.block_on(engine.clone().with_progress(progress_reporter(plan.actions.len())).apply(&plan));
-    let success = report.is_success();
-    match output {
-        Output::Text => println!("{report}"),
-        Output::Json => print_json(&ApplyOutcome::new(plan, Some(report)))?,
-    }
-    Ok(if success { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 /// A certificate file named on the command line, as a spec certificate (made absolute: a spec's relative paths
@@ -602,18 +628,32 @@ fn print_watch(report: &WatchReport, output: Output) -> Result<(), Failure> {
     Ok(())
 }
 
-/// A progress bar on a terminal, plain lines otherwise.
-fn progress_reporter(total: usize) -> ProgressFn {
+/// A progress bar on a terminal (its length from each plan's `Planned` event), plain lines otherwise.
+fn progress_reporter() -> ProgressFn {
     if std::io::stderr().is_terminal() {
-        let bar = indicatif::ProgressBar::new(total as u64);
+        let bar = indicatif::ProgressBar::hidden();
         bar.set_style(
             indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
-        Arc::new(move |progress: &Progress| match &progress.event {
-            ProgressEvent::Started { description, .. } => bar.set_message(description.clone()),
-            ProgressEvent::Done { .. } | ProgressEvent::Failed { .. } => bar.inc(1),
-            _ => {}
+        // The length of each call's plan, shown when its first action starts (not while the plan is printed).
+        let planned = std::sync::Mutex::new((CallId::default(), 0u64));
+        Arc::new(move |progress: &Progress| {
+            let mut planned = planned.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            match &progress.event {
+                ProgressEvent::Planned { actions } => *planned = (CallId::default(), *actions as u64),
+                ProgressEvent::Started { description, .. } => {
+                    if planned.0 != progress.call {
+                        planned.0 = progress.call;
+                        bar.set_length(planned.1);
+                        bar.set_position(0);
+                        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                    }
+                    bar.set_message(description.clone());
+                }
+                ProgressEvent::Done { .. } | ProgressEvent::Failed { .. } => bar.inc(1),
+                _ => {}
+            }
         })
     } else {
         // Off a terminal, one line per action when it ends (done or failed), and each action once: a change set
@@ -699,29 +739,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         }
         Command::Cert { file, password_env, output } => {
             let cert = load_certificate(&file, password_env.as_deref())?;
-            match output {
-                Output::Text => {
-                    // A name that cannot be rendered leaves the rest usable: its line says why instead.
-                    let summary = cert.summary();
-                    let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(cannot be read)".to_owned());
-                    println!("issuer:       {}", show(&summary.issuer));
-                    println!("subject:      {}", show(&summary.subject));
-                    println!("sha256:       {}", summary.sha256);
-                    println!("sha1:         {}", summary.sha1);
-                    println!("issuer_hash:  {}", show(&summary.issuer_hash));
-                    println!("subject_hash: {}", show(&summary.subject_hash));
-                    println!("issuer_cn:    {}", show(&summary.issuer_cn));
-                    println!("subject_cn:   {}", show(&summary.subject_cn));
-                    println!("self_signed:  {}", summary.self_signed);
-                    for e in &summary.name_errors {
-                        println!("note:         {e}");
-                    }
-                    if let Ok(validity) = cert.validity() {
-                        println!("valid:        {validity}");
-                    }
-                }
-                Output::Json => print_json(&cert.summary())?,
-            }
+            show(output, &cert.summary())?;
         }
         Command::EncodeGuid { guid, output } => {
             let id = parse_guid(&guid)?;
@@ -801,39 +819,21 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 None => engine_for(&args)?,
             };
             let rt = runtime()?;
-            let applying_stored = stored.is_some();
-            let plan = match stored {
-                Some(plan) => plan,
-                None => rt.block_on(engine.plan(&spec))?,
+            let Some(plan) = stored else {
+                return plan_and_apply(&engine, &spec, args.output, yes, &rt, Step::Apply);
             };
-            if matches!(args.output, Output::Text) {
-                println!("{plan}");
-            }
-            if plan.is_empty() {
-                if matches!(args.output, Output::Json) {
-                    print_json(&ApplyOutcome::new(plan, None))?;
-                }
-                return Ok(ExitCode::SUCCESS);
-            }
-            if !confirm(yes, &format!("apply {} change(s)?", plan.actions.len()))? {
-                eprintln!("nothing changed");
-                return Ok(ExitCode::from(1));
-            }
-            let engine = engine.with_progress(progress_reporter(plan.actions.len()));
-            // A stored plan is applied exactly as it is, once the state it read is checked to be still so.
-            let report = if applying_stored {
-                rt.block_on(engine.apply_if_current(&plan))?
+            // A stored plan is applied exactly as it is, once a fresh plan of its spec is checked to do the same.
+            let approval = Approval::new(args.output, yes);
+            let outcome = if plan.is_empty() {
+                ApplyOutcome::new(plan, None)
+            } else if approval.ask(&plan, &format!("apply {} change(s)?", plan.actions.len())) {
+                let report = rt.block_on(engine.apply_if_current(&plan))?;
+                ApplyOutcome::new(plan, Some(report))
             } else {
-                rt.block_on(engine.apply(&plan))
+                ApplyOutcome::new(plan, None)
             };
-            let success = report.is_success();
-            match args.output {
-                Output::Text => println!("{report}"),
-                Output::Json => print_json(&ApplyOutcome::new(plan, Some(report)))?,
-            }
-            if !success {
-                return Ok(ExitCode::from(1));
-            }
+            approval.result()?;
+            return print_outcome(&outcome, args.output);
         }
         Command::Verify { spec: args, expiry_days } => {
             let (spec, engine) = engine_for(&args)?;
@@ -875,13 +875,31 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         }
         Command::Upgrade { spec: args, finish, revert, yes, write_spec } => {
             let (spec, engine) = engine_for(&args)?;
-            let rt = runtime()?;
-            let target = if revert { SubjectFormatVersion::V1 } else { SubjectFormatVersion::V2 };
-            let step = spec.at_version(target);
-            let code = plan_and_apply(&engine, &step, args.output, yes, &rt, Step::Apply)?;
+            let options = UpgradeOptions::default().finishing(finish).reverting(revert);
+            let approval = Approval::new(args.output, yes);
+            let outcome = runtime()?.block_on(engine.upgrade(&spec, options, |plan| {
+                approval.ask(plan, &format!("apply {} change(s)?", plan.actions.len()))
+            }))?;
+            approval.result()?;
+            match args.output {
+                Output::Json => print_json(&outcome)?,
+                Output::Text => {
+                    let stages = [Some(&outcome.switch), outcome.finish.as_ref()];
+                    for stage in stages.into_iter().flatten().filter(|s| !s.declined()) {
+                        println!(
+                            "{}",
+                            stage.report.as_ref().map(|r| r.to_string()).unwrap_or_else(|| stage.plan.to_string())
+                        );
+                    }
+                    if let Some(report) = outcome.verify.as_ref().filter(|v| !v.is_ok()) {
+                        println!("{report}");
+                    }
+                }
+            }
             // The spec must say the version the rows now have, or the next `verify` fails and the next `apply`
             // leaves the rows alone with a note.
-            if code == ExitCode::SUCCESS && spec.version != target {
+            let target = outcome.target;
+            if outcome.spec_is_behind(&spec) {
                 let path = args.file.as_deref().unwrap_or(std::path::Path::new("spec"));
                 if write_spec {
                     let text =
@@ -897,54 +915,42 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                     );
                 }
             }
-            if code != ExitCode::SUCCESS || revert || !finish {
-                if !finish && !revert && matches!(args.output, Output::Text) {
-                    eprintln!(
-                        "next: check the plug-ins (`dataverse-mi verify`), then `dataverse-mi upgrade --finish` removes the version 1 FICs"
-                    );
-                }
-                return Ok(code);
+            if let Some(problem) = outcome.problem() {
+                eprintln!("{problem}");
+                let verify_failed = outcome.verify.as_ref().is_some_and(|v| !v.is_ok());
+                return Ok(ExitCode::from(if verify_failed { 2 } else { 1 }));
             }
-            let report = rt.block_on(engine.verify(&step))?;
-            if !report.is_ok() {
-                show(args.output, &report)?;
-                eprintln!("verify found problems: the version 1 FICs stay");
-                return Ok(ExitCode::from(2));
+            if !finish && !revert && matches!(args.output, Output::Text) {
+                eprintln!(
+                    "next: check the plug-ins (`dataverse-mi verify`), then `dataverse-mi upgrade --finish` removes the version 1 FICs"
+                );
             }
-            let mut done = step;
-            done.prune = true;
-            return plan_and_apply(&engine, &done, args.output, yes, &rt, Step::Finish);
         }
         Command::Destroy { spec: args, role_assignments, identity, yes } => {
             let (spec, engine) = engine_for(&args)?;
-            let rt = runtime()?;
             let options = DestroyOptions::default().with_role_assignments(role_assignments).with_identity(identity);
-            let plan = rt.block_on(engine.plan_destroy(&spec, options))?;
-            if matches!(args.output, Output::Text) {
-                println!("{plan}");
-            }
-            if plan.steps.is_empty() {
-                if matches!(args.output, Output::Json) {
-                    print_json(&plan)?;
-                }
-                return Ok(ExitCode::SUCCESS);
-            }
-            if !yes && matches!(args.output, Output::Json) {
+            let approval = Approval::new(args.output, yes);
+            let outcome = runtime()?.block_on(engine.destroy_approved(&spec, options, |plan| {
                 // Asked for JSON and not told to go ahead: the plan, for a script to read, and nothing deleted.
-                print_json(&plan)?;
-                eprintln!("nothing deleted (--yes to delete)");
-                return Ok(ExitCode::from(1));
+                if !yes && matches!(args.output, Output::Json) {
+                    return false;
+                }
+                approval.ask(plan, &format!("delete {} thing(s)?", plan.steps.len()))
+            }))?;
+            approval.result()?;
+            match (args.output, &outcome.report) {
+                (Output::Json, None) if outcome.declined() && !yes => {
+                    print_json(&outcome.plan)?;
+                    eprintln!("nothing deleted (--yes to delete)");
+                }
+                (Output::Json, None) if outcome.declined() => eprintln!("nothing deleted"),
+                (Output::Json, None) => print_json(&outcome.plan)?,
+                (Output::Json, Some(_)) => print_json(&outcome)?,
+                (Output::Text, Some(report)) => println!("{report}"),
+                (Output::Text, None) if outcome.declined() => eprintln!("nothing deleted"),
+                (Output::Text, None) => println!("{}", outcome.plan),
             }
-            if !confirm(yes, &format!("delete {} thing(s)?", plan.steps.len()))? {
-                eprintln!("nothing deleted");
-                return Ok(ExitCode::from(1));
-            }
-            let report = rt.block_on(engine.destroy(&plan));
-            match args.output {
-                Output::Text => println!("{report}"),
-                Output::Json => print_json(&serde_json::json!({ "plan": plan, "report": report }))?,
-            }
-            if !report.is_success() {
+            if !outcome.is_success() || outcome.declined() {
                 return Ok(ExitCode::from(1));
             }
         }
@@ -977,50 +983,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             };
             let client = GlobalDiscoveryClient::new(&url, token, options)?;
             let found = runtime()?.block_on(client.instances())?;
-            // Whether the spec selects each environment, and why not when it does not.
-            let verdict = |e: &dataverse_mi::clients::DiscoveredEnvironment| -> (Option<bool>, Option<String>) {
-                match &selector {
-                    Some(d) => {
-                        let why = d.why_left_out(e);
-                        (Some(why.is_none()), why)
-                    }
-                    None => (None, (!e.is_enabled()).then(|| "disabled".to_owned())),
-                }
-            };
-            match args.output {
-                Output::Json => {
-                    let rows: Vec<serde_json::Value> = found
-                        .iter()
-                        .map(|e| {
-                            let (selected, why) = verdict(e);
-                            let mut row = serde_json::to_value(e).unwrap_or_default();
-                            if let Some(object) = row.as_object_mut() {
-                                object.insert("selected".into(), serde_json::json!(selected));
-                                object.insert("left_out_because".into(), serde_json::json!(why));
-                            }
-                            row
-                        })
-                        .collect();
-                    print_json(&rows)?
-                }
-                Output::Text => {
-                    println!("{:<44} {:<28} {:<46} selected", "url", "name", "environment id");
-                    for e in &found {
-                        let selected = match verdict(e) {
-                            (Some(true), _) => "yes".to_owned(),
-                            (Some(false), Some(why)) => format!("no: {why}"),
-                            (_, Some(why)) => why,
-                            _ => "-".to_owned(),
-                        };
-                        println!(
-                            "{:<44} {:<28} {:<46} {selected}",
-                            e.url,
-                            e.friendly_name.as_deref().unwrap_or("-"),
-                            e.environment_id.map(|id| id.to_string()).unwrap_or_else(|| "-".into())
-                        );
-                    }
-                }
-            }
+            show(args.output, &EnvironmentListing::new(found, selector.as_ref()))?;
         }
         Command::Watch { spec: args, since, follow, interval, enable_tracing, type_prefix } => {
             let (spec, engine) = engine_for(&args)?;
@@ -1067,40 +1030,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             let client = DataverseClient::new(OrgUrl::parse(&org)?, credential()?, ClientOptions::default())?;
             let rt = runtime()?;
             let status = rt.block_on(client.environment_status())?;
-            let (rows, assemblies, packages) =
-                (&status.managed_identities, &status.plugin_assemblies, &status.plugin_packages);
-            match output {
-                Output::Json => print_json(&status)?,
-                Output::Text => {
-                    println!("managed identities:");
-                    for r in rows {
-                        let show = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
-                        println!(
-                            "  {} app {} tenant {} version {}",
-                            r.id,
-                            show(r.application_id.map(|a| a.to_string())),
-                            show(r.tenant_id.map(|t| t.to_string())),
-                            show(r.version.map(|v| v.to_string()))
-                        );
-                    }
-                    println!("plug-in assemblies:");
-                    for a in assemblies {
-                        println!(
-                            "  {:<50} {}",
-                            a.name.as_deref().unwrap_or("-"),
-                            a.managed_identity_id.map(|m| m.to_string()).unwrap_or_else(|| "not bound".into())
-                        );
-                    }
-                    println!("plug-in packages:");
-                    for p in packages {
-                        println!(
-                            "  {:<50} {}",
-                            p.unique_name.as_deref().unwrap_or("-"),
-                            p.managed_identity_id.map(|m| m.to_string()).unwrap_or_else(|| "not bound".into())
-                        );
-                    }
-                }
-            }
+            show(output, &status)?;
         }
         Command::ExplainSubject { subject, output } => {
             let explanation = explain_subject(&subject);

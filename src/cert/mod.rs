@@ -68,6 +68,33 @@ pub struct CertificateSummary {
     /// SHA-256 needs no name).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub name_errors: Vec<String>,
+    /// When it is valid (`{not before} to {not after}`, RFC 3339), when that can be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valid: Option<String>,
+}
+
+impl fmt::Display for CertificateSummary {
+    /// One line per value, as `dataverse-mi cert` prints it; a name that cannot be rendered leaves the rest usable
+    /// (its line says so, and a note says why).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(cannot be read)".to_owned());
+        writeln!(f, "issuer:       {}", show(&self.issuer))?;
+        writeln!(f, "subject:      {}", show(&self.subject))?;
+        writeln!(f, "sha256:       {}", self.sha256)?;
+        writeln!(f, "sha1:         {}", self.sha1)?;
+        writeln!(f, "issuer_hash:  {}", show(&self.issuer_hash))?;
+        writeln!(f, "subject_hash: {}", show(&self.subject_hash))?;
+        writeln!(f, "issuer_cn:    {}", show(&self.issuer_cn))?;
+        writeln!(f, "subject_cn:   {}", show(&self.subject_cn))?;
+        write!(f, "self_signed:  {}", self.self_signed)?;
+        for e in &self.name_errors {
+            write!(f, "\nnote:         {e}")?;
+        }
+        if let Some(valid) = &self.valid {
+            write!(f, "\nvalid:        {valid}")?;
+        }
+        Ok(())
+    }
 }
 
 /// Why bytes could not be read as a certificate.
@@ -550,6 +577,7 @@ impl Certificate {
             sha1: self.sha1_thumbprint().to_string(),
             self_signed: self.is_self_signed(),
             name_errors,
+            valid: self.validity().ok().map(|v| v.to_string()),
         }
     }
 

@@ -201,6 +201,35 @@ pub struct EnvironmentStatus {
     pub plugin_packages: Vec<PluginPackage>,
 }
 
+impl std::fmt::Display for EnvironmentStatus {
+    /// The rows (application, tenant, version) and each plug-in with the row it is bound to, as
+    /// `dataverse-mi status` prints them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let show = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
+        let bound = |m: Option<Uuid>| m.map(|m| m.to_string()).unwrap_or_else(|| "not bound".into());
+        write!(f, "managed identities:")?;
+        for r in &self.managed_identities {
+            write!(
+                f,
+                "\n  {} app {} tenant {} version {}",
+                r.id,
+                show(r.application_id.map(|a| a.to_string())),
+                show(r.tenant_id.map(|t| t.to_string())),
+                show(r.version.map(|v| v.to_string()))
+            )?;
+        }
+        write!(f, "\nplug-in assemblies:")?;
+        for a in &self.plugin_assemblies {
+            write!(f, "\n  {:<50} {}", a.name.as_deref().unwrap_or("-"), bound(a.managed_identity_id))?;
+        }
+        write!(f, "\nplug-in packages:")?;
+        for p in &self.plugin_packages {
+            write!(f, "\n  {:<50} {}", p.unique_name.as_deref().unwrap_or("-"), bound(p.managed_identity_id))?;
+        }
+        Ok(())
+    }
+}
+
 /// The columns of a managed identity row that may change.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]

@@ -16,6 +16,7 @@
 
 pub mod api;
 mod engine;
+mod listing;
 mod spec;
 mod watch;
 mod wiring;
@@ -23,12 +24,13 @@ mod wiring;
 pub use crate::clients::{DEFAULT_DATAVERSE_CONCURRENCY, Endpoints};
 pub use engine::{
     Action, ActionError, ActionResult, ActionStatus, ApplyOutcome, ApplyReport, AssemblyInPackage, CallCounts, CallId,
-    ComponentReport, ComponentState, ComponentStatus, ComponentWarning, DestroyOptions, DestroyPlan, DestroyReport,
-    DestroyStep, EnvironmentPlan, EnvironmentSnapshot, GrantPlan, GrantReport, Kept, PLAN_FORMAT, Plan, PlanChange,
-    PlanNote, PlannedSubject, PlatformSubject, PrincipalRetry, Progress, ProgressEvent, ProgressFn, ProvisionOptions,
-    Provisioner, RegisteredSignature, SigningCertificate, Snapshot, StoredPlanError, SubjectSource, SubjectUser,
-    UserEvidence, VerifyOptions, VerifyReport, decide,
+    ComponentReport, ComponentState, ComponentStatus, ComponentWarning, DestroyOptions, DestroyOutcome, DestroyPlan,
+    DestroyReport, DestroyStep, EnvironmentPlan, EnvironmentSnapshot, GrantPlan, GrantReport, Kept, PLAN_FORMAT, Plan,
+    PlanChange, PlanNote, PlannedSubject, PlatformSubject, PrincipalRetry, Progress, ProgressEvent, ProgressFn,
+    ProvisionOptions, Provisioner, RegisteredSignature, SigningCertificate, Snapshot, StoredPlanError, SubjectSource,
+    SubjectUser, UpgradeOptions, UpgradeOutcome, UserEvidence, VerifyOptions, VerifyReport, decide,
 };
+pub use listing::{EnvironmentListing, ListedEnvironment};
 pub use spec::{
     CertificateSpec, CreateIdentitySpec, DiscoverSpec, EnvironmentSpec, GrantSpec, IdentitySpec, ProvisionSpec,
     RefusedCredential, SpecError,

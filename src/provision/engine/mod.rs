@@ -188,6 +188,7 @@ mod decide;
 #[cfg(test)]
 mod decide_props;
 mod destroy;
+mod flows;
 mod plan;
 mod reports;
 mod stored;
@@ -196,6 +197,7 @@ mod verify;
 
 pub use decide::{EnvironmentSnapshot, Snapshot, decide};
 pub use destroy::{DestroyOptions, DestroyPlan, DestroyReport, DestroyStep, Kept};
+pub use flows::{DestroyOutcome, UpgradeOptions, UpgradeOutcome};
 pub use reports::*;
 pub use stored::{PLAN_FORMAT, PlanChange, StoredPlanError};
 
