@@ -713,335 +713,415 @@ fn build_subject(i: &SubjectInputs) -> Result<(CloudProfile, SubjectIdentifier),
     Ok((cloud, subject))
 }
 
-fn run(cli: Cli) -> Result<ExitCode, Failure> {
-    match cli.command {
-        Command::Subject(args) => {
-            let (cloud, subject) = build_subject(&args.inputs)?;
-            match args.output {
-                Output::Text => println!("{subject}"),
-                Output::Json => print_json(&dataverse_mi::fic::SubjectSummary::new(&cloud, &subject))?,
-            }
+/// Paste a token error, get its cause.
+fn diagnose_command(args: DiagnoseArgs) -> Result<ExitCode, Failure> {
+    let error = parse_error(&args.error)?;
+    let guid = |v: &Option<String>, flag: &str| -> Result<Option<Uuid>, Failure> {
+        v.as_deref().map(|s| parse_guid(s).map_err(|e| format!("{flag}: {e}").into())).transpose()
+    };
+    let mut inputs = DiagnosisInputs {
+        tenant_id: guid(&args.tenant, "--tenant")?,
+        environment_id: args
+            .environment
+            .as_deref()
+            .map(|s| s.parse::<EnvironmentId>().map_err(|e| format!("--environment: {e}")))
+            .transpose()?,
+        organization_id: guid(&args.organization_id, "--organization-id")?,
+        application_id: guid(&args.app_id, "--app-id")?,
+        cloud: args.cloud.as_deref().map(|c| c.parse::<Cloud>().map(CloudProfile::from)).transpose()?,
+        version: args.format_version.as_deref().map(str::parse).transpose()?,
+        configured: args.configured.iter().map(|s| ConfiguredFic::from(s.as_str())).collect(),
+        recently_created: args.recently_created,
+        ..DiagnosisInputs::default()
+    };
+    // The certificate given on the command line first; the spec fills what is still unknown.
+    if let Some(path) = &args.cert {
+        certificate_for_diagnosis(&mut inputs, path, args.password_env.as_deref())?;
+    }
+    if let Some(file) = &args.file {
+        for w in ProvisionSpec::from_file(file)?.fill_diagnosis_inputs(&mut inputs)? {
+            eprintln!("note: {w}");
         }
-        Command::Fic(args) => {
-            let (cloud, subject) = build_subject(&args.inputs)?;
-            let mut fic = FederatedIdentityCredential::for_subject(&cloud, &subject);
-            if let Some(name) = args.name {
-                fic.name = name;
-            }
-            let body = match args.target {
-                Target::Graph => fic.graph_body()?,
-                Target::Arm => fic.arm_body()?,
-            };
-            if matches!(args.target, Target::Arm) {
-                eprintln!("note: ARM takes the name in the URL: .../federatedIdentityCredentials/{}", fic.name);
-            }
-            print_json(&body)?;
+    }
+    let diagnosis = explain(&error, &inputs);
+    match args.output {
+        Output::Text => println!("{diagnosis}"),
+        Output::Json => print_json(&diagnosis)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Plans the spec, and stores the plan with `--out`.
+fn plan_command(args: SpecArgs, out: Option<PathBuf>) -> Result<ExitCode, Failure> {
+    let (spec, engine) = engine_for(&args)?;
+    let plan = runtime()?.block_on(engine.plan(&spec))?;
+    if let Some(out) = &out {
+        std::fs::write(out, plan.to_stored()?).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+        eprintln!("plan written to {}; apply it with `dataverse-mi apply {}`", out.display(), out.display());
+    }
+    show(args.output, &plan)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Plans and applies the spec, or applies a stored plan once a fresh plan of its spec does the same.
+fn apply_command(stored: Option<PathBuf>, args: SpecArgs, yes: bool) -> Result<ExitCode, Failure> {
+    let stored: Option<dataverse_mi::provision::Plan> = match &stored {
+        Some(_) if args.file.is_some() => {
+            return Err("give either a plan file or -f spec.toml, not both".into());
         }
-        Command::Cert { file, password_env, output } => {
-            let cert = load_certificate(&file, password_env.as_deref())?;
-            show(output, &cert.summary())?;
+        Some(path) => {
+            let text = dataverse_mi::files::read_bounded(path, dataverse_mi::files::MAX_PLAN_FILE, "plan")?;
+            Some(dataverse_mi::provision::Plan::from_stored(&text).map_err(|e| format!("{}: {e}", path.display()))?)
         }
-        Command::EncodeGuid { guid, output } => {
-            let id = parse_guid(&guid)?;
-            let encoded = encode_guid(id);
-            match output {
-                Output::Text => println!("{encoded}"),
-                Output::Json => print_json(&dataverse_mi::guid::EncodedGuid::from(id))?,
-            }
+        None => None,
+    };
+    let (spec, engine) = match &stored {
+        Some(plan) => engine_for_spec(&args, plan.spec())?,
+        None => engine_for(&args)?,
+    };
+    let rt = runtime()?;
+    let Some(plan) = stored else {
+        return plan_and_apply(&engine, &spec, args.output, yes, &rt, Step::Apply);
+    };
+    // A stored plan is applied exactly as it is, once a fresh plan of its spec is checked to do the same.
+    let approval = Approval::new(args.output, yes);
+    let outcome = if plan.is_empty() {
+        ApplyOutcome::new(plan, None)
+    } else if approval.ask(&plan, &format!("apply {} change(s)?", plan.actions.len())) {
+        let report = rt.block_on(engine.apply_if_current(&plan))?;
+        ApplyOutcome::new(plan, Some(report))
+    } else {
+        ApplyOutcome::new(plan, None)
+    };
+    approval.result()?;
+    print_outcome(&outcome, args.output)
+}
+
+/// Checks every component against the platform and the FICs.
+fn verify_command(args: SpecArgs, expiry_days: u64) -> Result<ExitCode, Failure> {
+    let (spec, engine) = engine_for(&args)?;
+    let options = VerifyOptions::default().warn_within(Duration::from_secs(expiry_days.saturating_mul(86_400)));
+    let report = runtime()?.block_on(engine.verify_with(&spec, options))?;
+    show(args.output, &report)?;
+    if !report.is_ok() {
+        return Ok(ExitCode::from(2));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A certificate rotation: add the new certificate, then finish (remove the old one's FICs).
+fn rotate_command(
+    args: SpecArgs,
+    add: Option<PathBuf>,
+    finish: Option<PathBuf>,
+    environments: Vec<String>,
+    yes: bool,
+) -> Result<ExitCode, Failure> {
+    let (spec, engine) = engine_for(&args)?;
+    let rt = runtime()?;
+    let chosen: Vec<&str> = environments.iter().map(String::as_str).collect();
+    if let Some(unknown) = chosen.iter().find(|u| !spec.environments.iter().any(|e| e.is_at(u))) {
+        return Err(format!("--environment {unknown} is not one of the spec's environments").into());
+    }
+    let rotating = match (&add, &finish) {
+        (Some(new), _) => spec.adding_certificate_in(certificate_arg(new)?, &chosen),
+        (None, Some(new)) => spec.finishing_rotation_in(certificate_arg(new)?, &chosen),
+        (None, None) => {
+            return Err("say what to do: rotate --add NEW.cer, then rotate --finish NEW.cer".into());
         }
-        Command::DecodeGuid { encoded, output } => {
-            let id = decode_guid(encoded.trim())?;
-            match output {
-                Output::Text => println!("{id}"),
-                Output::Json => print_json(&dataverse_mi::guid::EncodedGuid::from(id))?,
+    };
+    let code = plan_and_apply(
+        &engine,
+        &rotating,
+        args.output,
+        yes,
+        &rt,
+        if finish.is_some() { Step::Finish } else { Step::Apply },
+    )?;
+    if add.is_some() && code == ExitCode::SUCCESS && matches!(args.output, Output::Text) {
+        eprintln!(
+            "next: sign the plug-ins with the new certificate and register them again; `dataverse-mi verify` shows which are; then `dataverse-mi rotate --finish` with the same certificate"
+        );
+    }
+    Ok(code)
+}
+
+/// The subject format upgrade ([`Provisioner::upgrade`]), and the spec file told its new version.
+fn upgrade_command(
+    args: SpecArgs,
+    finish: bool,
+    revert: bool,
+    yes: bool,
+    write_spec: bool,
+) -> Result<ExitCode, Failure> {
+    let (spec, engine) = engine_for(&args)?;
+    let options = UpgradeOptions::default().finishing(finish).reverting(revert);
+    let approval = Approval::new(args.output, yes);
+    let outcome = runtime()?.block_on(
+        engine.upgrade(&spec, options, |plan| approval.ask(plan, &format!("apply {} change(s)?", plan.actions.len()))),
+    )?;
+    approval.result()?;
+    match args.output {
+        Output::Json => print_json(&outcome)?,
+        Output::Text => {
+            let stages = [Some(&outcome.switch), outcome.finish.as_ref()];
+            for stage in stages.into_iter().flatten().filter(|s| !s.declined()) {
+                println!("{}", stage.report.as_ref().map(|r| r.to_string()).unwrap_or_else(|| stage.plan.to_string()));
             }
-        }
-        Command::Diagnose(args) => {
-            let error = parse_error(&args.error)?;
-            let guid = |v: &Option<String>, flag: &str| -> Result<Option<Uuid>, Failure> {
-                v.as_deref().map(|s| parse_guid(s).map_err(|e| format!("{flag}: {e}").into())).transpose()
-            };
-            let mut inputs = DiagnosisInputs {
-                tenant_id: guid(&args.tenant, "--tenant")?,
-                environment_id: args
-                    .environment
-                    .as_deref()
-                    .map(|s| s.parse::<EnvironmentId>().map_err(|e| format!("--environment: {e}")))
-                    .transpose()?,
-                organization_id: guid(&args.organization_id, "--organization-id")?,
-                application_id: guid(&args.app_id, "--app-id")?,
-                cloud: args.cloud.as_deref().map(|c| c.parse::<Cloud>().map(CloudProfile::from)).transpose()?,
-                version: args.format_version.as_deref().map(str::parse).transpose()?,
-                configured: args.configured.iter().map(|s| ConfiguredFic::from(s.as_str())).collect(),
-                recently_created: args.recently_created,
-                ..DiagnosisInputs::default()
-            };
-            // The certificate given on the command line first; the spec fills what is still unknown.
-            if let Some(path) = &args.cert {
-                certificate_for_diagnosis(&mut inputs, path, args.password_env.as_deref())?;
-            }
-            if let Some(file) = &args.file {
-                for w in ProvisionSpec::from_file(file)?.fill_diagnosis_inputs(&mut inputs)? {
-                    eprintln!("note: {w}");
-                }
-            }
-            let diagnosis = explain(&error, &inputs);
-            match args.output {
-                Output::Text => println!("{diagnosis}"),
-                Output::Json => print_json(&diagnosis)?,
-            }
-        }
-        Command::Plan { spec: args, out } => {
-            let (spec, engine) = engine_for(&args)?;
-            let plan = runtime()?.block_on(engine.plan(&spec))?;
-            if let Some(out) = &out {
-                std::fs::write(out, plan.to_stored()?).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
-                eprintln!("plan written to {}; apply it with `dataverse-mi apply {}`", out.display(), out.display());
-            }
-            show(args.output, &plan)?;
-        }
-        Command::Apply { plan: stored, spec: args, yes } => {
-            let stored: Option<dataverse_mi::provision::Plan> = match &stored {
-                Some(_) if args.file.is_some() => {
-                    return Err("give either a plan file or -f spec.toml, not both".into());
-                }
-                Some(path) => {
-                    let text = dataverse_mi::files::read_bounded(path, dataverse_mi::files::MAX_PLAN_FILE, "plan")?;
-                    Some(
-                        dataverse_mi::provision::Plan::from_stored(&text)
-                            .map_err(|e| format!("{}: {e}", path.display()))?,
-                    )
-                }
-                None => None,
-            };
-            let (spec, engine) = match &stored {
-                Some(plan) => engine_for_spec(&args, plan.spec())?,
-                None => engine_for(&args)?,
-            };
-            let rt = runtime()?;
-            let Some(plan) = stored else {
-                return plan_and_apply(&engine, &spec, args.output, yes, &rt, Step::Apply);
-            };
-            // A stored plan is applied exactly as it is, once a fresh plan of its spec is checked to do the same.
-            let approval = Approval::new(args.output, yes);
-            let outcome = if plan.is_empty() {
-                ApplyOutcome::new(plan, None)
-            } else if approval.ask(&plan, &format!("apply {} change(s)?", plan.actions.len())) {
-                let report = rt.block_on(engine.apply_if_current(&plan))?;
-                ApplyOutcome::new(plan, Some(report))
-            } else {
-                ApplyOutcome::new(plan, None)
-            };
-            approval.result()?;
-            return print_outcome(&outcome, args.output);
-        }
-        Command::Verify { spec: args, expiry_days } => {
-            let (spec, engine) = engine_for(&args)?;
-            let options = VerifyOptions::default().warn_within(Duration::from_secs(expiry_days.saturating_mul(86_400)));
-            let report = runtime()?.block_on(engine.verify_with(&spec, options))?;
-            show(args.output, &report)?;
-            if !report.is_ok() {
-                return Ok(ExitCode::from(2));
-            }
-        }
-        Command::Rotate { spec: args, add, finish, environments, yes } => {
-            let (spec, engine) = engine_for(&args)?;
-            let rt = runtime()?;
-            let chosen: Vec<&str> = environments.iter().map(String::as_str).collect();
-            if let Some(unknown) = chosen.iter().find(|u| !spec.environments.iter().any(|e| e.is_at(u))) {
-                return Err(format!("--environment {unknown} is not one of the spec's environments").into());
-            }
-            let rotating = match (&add, &finish) {
-                (Some(new), _) => spec.adding_certificate_in(certificate_arg(new)?, &chosen),
-                (None, Some(new)) => spec.finishing_rotation_in(certificate_arg(new)?, &chosen),
-                (None, None) => {
-                    return Err("say what to do: rotate --add NEW.cer, then rotate --finish NEW.cer".into());
-                }
-            };
-            let code = plan_and_apply(
-                &engine,
-                &rotating,
-                args.output,
-                yes,
-                &rt,
-                if finish.is_some() { Step::Finish } else { Step::Apply },
-            )?;
-            if add.is_some() && code == ExitCode::SUCCESS && matches!(args.output, Output::Text) {
-                eprintln!(
-                    "next: sign the plug-ins with the new certificate and register them again; `dataverse-mi verify` shows which are; then `dataverse-mi rotate --finish` with the same certificate"
-                );
-            }
-            return Ok(code);
-        }
-        Command::Upgrade { spec: args, finish, revert, yes, write_spec } => {
-            let (spec, engine) = engine_for(&args)?;
-            let options = UpgradeOptions::default().finishing(finish).reverting(revert);
-            let approval = Approval::new(args.output, yes);
-            let outcome = runtime()?.block_on(engine.upgrade(&spec, options, |plan| {
-                approval.ask(plan, &format!("apply {} change(s)?", plan.actions.len()))
-            }))?;
-            approval.result()?;
-            match args.output {
-                Output::Json => print_json(&outcome)?,
-                Output::Text => {
-                    let stages = [Some(&outcome.switch), outcome.finish.as_ref()];
-                    for stage in stages.into_iter().flatten().filter(|s| !s.declined()) {
-                        println!(
-                            "{}",
-                            stage.report.as_ref().map(|r| r.to_string()).unwrap_or_else(|| stage.plan.to_string())
-                        );
-                    }
-                    if let Some(report) = outcome.verify.as_ref().filter(|v| !v.is_ok()) {
-                        println!("{report}");
-                    }
-                }
-            }
-            // The spec must say the version the rows now have, or the next `verify` fails and the next `apply`
-            // leaves the rows alone with a note.
-            let target = outcome.target;
-            if outcome.spec_is_behind(&spec) {
-                let path = args.file.as_deref().unwrap_or(std::path::Path::new("spec"));
-                if write_spec {
-                    let text =
-                        dataverse_mi::files::read_bounded_text(path, dataverse_mi::files::MAX_SPEC_FILE, "spec")?;
-                    let json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
-                    let written = ProvisionSpec::with_version_written(&text, target, json);
-                    std::fs::write(path, written).map_err(|e| format!("{}: {e}", path.display()))?;
-                    eprintln!("wrote `version = {target}` into {}", path.display());
-                } else {
-                    eprintln!(
-                        "the rows are at version {target} now: set `version = {target}` in {} (or run again with --write-spec)",
-                        path.display()
-                    );
-                }
-            }
-            if let Some(problem) = outcome.problem() {
-                eprintln!("{problem}");
-                let verify_failed = outcome.verify.as_ref().is_some_and(|v| !v.is_ok());
-                return Ok(ExitCode::from(if verify_failed { 2 } else { 1 }));
-            }
-            if !finish && !revert && matches!(args.output, Output::Text) {
-                eprintln!(
-                    "next: check the plug-ins (`dataverse-mi verify`), then `dataverse-mi upgrade --finish` removes the version 1 FICs"
-                );
-            }
-        }
-        Command::Destroy { spec: args, role_assignments, identity, yes } => {
-            let (spec, engine) = engine_for(&args)?;
-            let options = DestroyOptions::default().with_role_assignments(role_assignments).with_identity(identity);
-            let approval = Approval::new(args.output, yes);
-            let outcome = runtime()?.block_on(engine.destroy_approved(&spec, options, |plan| {
-                // Asked for JSON and not told to go ahead: the plan, for a script to read, and nothing deleted.
-                if !yes && matches!(args.output, Output::Json) {
-                    return false;
-                }
-                approval.ask(plan, &format!("delete {} thing(s)?", plan.steps.len()))
-            }))?;
-            approval.result()?;
-            match (args.output, &outcome.report) {
-                (Output::Json, None) if outcome.declined() && !yes => {
-                    print_json(&outcome.plan)?;
-                    eprintln!("nothing deleted (--yes to delete)");
-                }
-                (Output::Json, None) if outcome.declined() => eprintln!("nothing deleted"),
-                (Output::Json, None) => print_json(&outcome.plan)?,
-                (Output::Json, Some(_)) => print_json(&outcome)?,
-                (Output::Text, Some(report)) => println!("{report}"),
-                (Output::Text, None) if outcome.declined() => eprintln!("nothing deleted"),
-                (Output::Text, None) => println!("{}", outcome.plan),
-            }
-            if !outcome.is_success() || outcome.declined() {
-                return Ok(ExitCode::from(1));
-            }
-        }
-        Command::Environments { spec: args, discovery_url } => {
-            let spec = match &args.file {
-                Some(file) => Some(ProvisionSpec::from_file(file)?),
-                None => None,
-            };
-            let cloud: Cloud = match (&args.cloud, &spec) {
-                (Some(c), _) => c.parse()?,
-                (None, Some(s)) => s.cloud,
-                (None, None) => Cloud::Public,
-            };
-            let selector = spec.as_ref().and_then(|s| s.discover.clone());
-            let url = discovery_url
-                .or_else(|| selector.as_ref().and_then(|d| d.discovery_url.clone()))
-                .or_else(|| cloud.global_discovery_url().map(str::to_owned))
-                .ok_or_else(|| {
-                    format!("the {cloud} cloud has no documented discovery service: give --discovery-url")
-                })?;
-            let (token, options): (Arc<dyn TokenSource>, ClientOptions) = match &args.testkit_url {
-                None => (credential()?, ClientOptions::default()),
-                Some(t) => (
-                    Arc::new(StaticToken::new(Secret::new("testkit"), SystemTime::now() + Duration::from_secs(3600))),
-                    ClientOptions {
-                        base_url: Some(format!("{}/discovery/api/discovery/v2.0/", t.trim_end_matches('/')).parse()?),
-                        ..ClientOptions::default()
-                    },
-                ),
-            };
-            let client = GlobalDiscoveryClient::new(&url, token, options)?;
-            let found = runtime()?.block_on(client.instances())?;
-            show(args.output, &EnvironmentListing::new(found, selector.as_ref()))?;
-        }
-        Command::Watch { spec: args, since, follow, interval, enable_tracing, type_prefix } => {
-            let (spec, engine) = engine_for(&args)?;
-            let rt = runtime()?;
-            let mut options =
-                WatchOptions::since_text(&since).map_err(|e| format!("--since: {e}"))?.enable_tracing(enable_tracing);
-            if let Some(prefix) = type_prefix {
-                options = options.type_prefix(prefix);
-            }
-            let interval = Duration::from_secs(interval.clamp(5, 300));
-            rt.block_on(async {
-                let passes = engine.watch_stream(spec, options, interval);
-                tokio::pin!(passes);
-                // Listening for Ctrl-C from the first pass on: it stops a pass in flight as well as the wait.
-                let ctrl_c = tokio::signal::ctrl_c();
-                tokio::pin!(ctrl_c);
-                let mut first = true;
-                loop {
-                    let report = tokio::select! {
-                        biased;
-                        _ = &mut ctrl_c => break,
-                        report = passes.next() => match report {
-                            Some(report) => report?,
-                            None => break,
-                        },
-                    };
-                    print_watch(&report, args.output)?;
-                    if !follow {
-                        break;
-                    }
-                    if first {
-                        eprintln!(
-                            "watching {} environment(s) every {} s; Ctrl-C stops",
-                            report.environments.len(),
-                            interval.as_secs()
-                        );
-                        first = false;
-                    }
-                }
-                Ok::<(), Failure>(())
-            })?;
-        }
-        Command::Status { org, output } => {
-            let client = DataverseClient::new(OrgUrl::parse(&org)?, credential()?, ClientOptions::default())?;
-            let rt = runtime()?;
-            let status = rt.block_on(client.environment_status())?;
-            show(output, &status)?;
-        }
-        Command::ExplainSubject { subject, output } => {
-            let explanation = explain_subject(&subject);
-            match output {
-                Output::Text => println!("{explanation}"),
-                Output::Json => print_json(&explanation)?,
-            }
-            if !explanation.is_ok() {
-                return Ok(ExitCode::from(2));
+            if let Some(report) = outcome.verify.as_ref().filter(|v| !v.is_ok()) {
+                println!("{report}");
             }
         }
     }
+    // The spec must say the version the rows now have, or the next `verify` fails and the next `apply`
+    // leaves the rows alone with a note.
+    let target = outcome.target;
+    if outcome.spec_is_behind(&spec) {
+        let path = args.file.as_deref().unwrap_or(std::path::Path::new("spec"));
+        if write_spec {
+            let text = dataverse_mi::files::read_bounded_text(path, dataverse_mi::files::MAX_SPEC_FILE, "spec")?;
+            let json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
+            let written = ProvisionSpec::with_version_written(&text, target, json);
+            std::fs::write(path, written).map_err(|e| format!("{}: {e}", path.display()))?;
+            eprintln!("wrote `version = {target}` into {}", path.display());
+        } else {
+            eprintln!(
+                "the rows are at version {target} now: set `version = {target}` in {} (or run again with --write-spec)",
+                path.display()
+            );
+        }
+    }
+    if let Some(problem) = outcome.problem() {
+        eprintln!("{problem}");
+        let verify_failed = outcome.verify.as_ref().is_some_and(|v| !v.is_ok());
+        return Ok(ExitCode::from(if verify_failed { 2 } else { 1 }));
+    }
+    if !finish && !revert && matches!(args.output, Output::Text) {
+        eprintln!(
+            "next: check the plug-ins (`dataverse-mi verify`), then `dataverse-mi upgrade --finish` removes the version 1 FICs"
+        );
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The teardown ([`Provisioner::destroy_approved`]).
+fn destroy_command(args: SpecArgs, role_assignments: bool, identity: bool, yes: bool) -> Result<ExitCode, Failure> {
+    let (spec, engine) = engine_for(&args)?;
+    let options = DestroyOptions::default().with_role_assignments(role_assignments).with_identity(identity);
+    let approval = Approval::new(args.output, yes);
+    let outcome = runtime()?.block_on(engine.destroy_approved(&spec, options, |plan| {
+        // Asked for JSON and not told to go ahead: the plan, for a script to read, and nothing deleted.
+        if !yes && matches!(args.output, Output::Json) {
+            return false;
+        }
+        approval.ask(plan, &format!("delete {} thing(s)?", plan.steps.len()))
+    }))?;
+    approval.result()?;
+    match (args.output, &outcome.report) {
+        (Output::Json, None) if outcome.declined() && !yes => {
+            print_json(&outcome.plan)?;
+            eprintln!("nothing deleted (--yes to delete)");
+        }
+        (Output::Json, None) if outcome.declined() => eprintln!("nothing deleted"),
+        (Output::Json, None) => print_json(&outcome.plan)?,
+        (Output::Json, Some(_)) => print_json(&outcome)?,
+        (Output::Text, Some(report)) => println!("{report}"),
+        (Output::Text, None) if outcome.declined() => eprintln!("nothing deleted"),
+        (Output::Text, None) => println!("{}", outcome.plan),
+    }
+    if !outcome.is_success() || outcome.declined() {
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The environments a discovery service lists, and whether the spec selects each.
+fn environments_command(args: SpecArgs, discovery_url: Option<String>) -> Result<ExitCode, Failure> {
+    let spec = match &args.file {
+        Some(file) => Some(ProvisionSpec::from_file(file)?),
+        None => None,
+    };
+    let cloud: Cloud = match (&args.cloud, &spec) {
+        (Some(c), _) => c.parse()?,
+        (None, Some(s)) => s.cloud,
+        (None, None) => Cloud::Public,
+    };
+    let selector = spec.as_ref().and_then(|s| s.discover.clone());
+    let url = discovery_url
+        .or_else(|| selector.as_ref().and_then(|d| d.discovery_url.clone()))
+        .or_else(|| cloud.global_discovery_url().map(str::to_owned))
+        .ok_or_else(|| format!("the {cloud} cloud has no documented discovery service: give --discovery-url"))?;
+    let (token, options): (Arc<dyn TokenSource>, ClientOptions) = match &args.testkit_url {
+        None => (credential()?, ClientOptions::default()),
+        Some(t) => (
+            Arc::new(StaticToken::new(Secret::new("testkit"), SystemTime::now() + Duration::from_secs(3600))),
+            ClientOptions {
+                base_url: Some(format!("{}/discovery/api/discovery/v2.0/", t.trim_end_matches('/')).parse()?),
+                ..ClientOptions::default()
+            },
+        ),
+    };
+    let client = GlobalDiscoveryClient::new(&url, token, options)?;
+    let found = runtime()?.block_on(client.instances())?;
+    show(args.output, &EnvironmentListing::new(found, selector.as_ref()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads the trace logs and explains the token failures, once or until Ctrl-C.
+fn watch_command(
+    args: SpecArgs,
+    since: String,
+    follow: bool,
+    interval: u64,
+    enable_tracing: bool,
+    type_prefix: Option<String>,
+) -> Result<ExitCode, Failure> {
+    let (spec, engine) = engine_for(&args)?;
+    let rt = runtime()?;
+    let mut options =
+        WatchOptions::since_text(&since).map_err(|e| format!("--since: {e}"))?.enable_tracing(enable_tracing);
+    if let Some(prefix) = type_prefix {
+        options = options.type_prefix(prefix);
+    }
+    let interval = Duration::from_secs(interval.clamp(5, 300));
+    rt.block_on(async {
+        let passes = engine.watch_stream(spec, options, interval);
+        tokio::pin!(passes);
+        // Listening for Ctrl-C from the first pass on: it stops a pass in flight as well as the wait.
+        let ctrl_c = tokio::signal::ctrl_c();
+        tokio::pin!(ctrl_c);
+        let mut first = true;
+        loop {
+            let report = tokio::select! {
+                biased;
+                _ = &mut ctrl_c => break,
+                report = passes.next() => match report {
+                    Some(report) => report?,
+                    None => break,
+                },
+            };
+            print_watch(&report, args.output)?;
+            if !follow {
+                break;
+            }
+            if first {
+                eprintln!(
+                    "watching {} environment(s) every {} s; Ctrl-C stops",
+                    report.environments.len(),
+                    interval.as_secs()
+                );
+                first = false;
+            }
+        }
+        Ok::<(), Failure>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The FIC subject for a tenant, an environment and a certificate.
+fn subject_command(args: SubjectArgs) -> Result<ExitCode, Failure> {
+    let (cloud, subject) = build_subject(&args.inputs)?;
+    match args.output {
+        Output::Text => println!("{subject}"),
+        Output::Json => print_json(&dataverse_mi::fic::SubjectSummary::new(&cloud, &subject))?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The FIC body for Microsoft Graph or Azure Resource Manager.
+fn fic_command(args: FicArgs) -> Result<ExitCode, Failure> {
+    let (cloud, subject) = build_subject(&args.inputs)?;
+    let mut fic = FederatedIdentityCredential::for_subject(&cloud, &subject);
+    if let Some(name) = args.name {
+        fic.name = name;
+    }
+    let body = match args.target {
+        Target::Graph => fic.graph_body()?,
+        Target::Arm => fic.arm_body()?,
+    };
+    if matches!(args.target, Target::Arm) {
+        eprintln!("note: ARM takes the name in the URL: .../federatedIdentityCredentials/{}", fic.name);
+    }
+    print_json(&body)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What the platform derives from a certificate.
+fn cert_command(file: PathBuf, password_env: Option<String>, output: Output) -> Result<ExitCode, Failure> {
+    let cert = load_certificate(&file, password_env.as_deref())?;
+    show(output, &cert.summary())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A GUID as the platform encodes it in a subject.
+fn encode_guid_command(guid: String, output: Output) -> Result<ExitCode, Failure> {
+    let id = parse_guid(&guid)?;
+    let encoded = encode_guid(id);
+    match output {
+        Output::Text => println!("{encoded}"),
+        Output::Json => print_json(&dataverse_mi::guid::EncodedGuid::from(id))?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// An encoded GUID back.
+fn decode_guid_command(encoded: String, output: Output) -> Result<ExitCode, Failure> {
+    let id = decode_guid(encoded.trim())?;
+    match output {
+        Output::Text => println!("{id}"),
+        Output::Json => print_json(&dataverse_mi::guid::EncodedGuid::from(id))?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// An environment's rows and plug-ins, and their bindings.
+fn status_command(org: String, output: Output) -> Result<ExitCode, Failure> {
+    let client = DataverseClient::new(OrgUrl::parse(&org)?, credential()?, ClientOptions::default())?;
+    let rt = runtime()?;
+    let status = rt.block_on(client.environment_status())?;
+    show(output, &status)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What is wrong with a subject, segment by segment.
+fn explain_subject_command(subject: String, output: Output) -> Result<ExitCode, Failure> {
+    let explanation = explain_subject(&subject);
+    match output {
+        Output::Text => println!("{explanation}"),
+        Output::Json => print_json(&explanation)?,
+    }
+    if !explanation.is_ok() {
+        return Ok(ExitCode::from(2));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One small function per verb: parsing is clap's, the work is the library's, printing is each function's.
+fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    match cli.command {
+        Command::Subject(args) => subject_command(args),
+        Command::Fic(args) => fic_command(args),
+        Command::Cert { file, password_env, output } => cert_command(file, password_env, output),
+        Command::EncodeGuid { guid, output } => encode_guid_command(guid, output),
+        Command::DecodeGuid { encoded, output } => decode_guid_command(encoded, output),
+        Command::Diagnose(args) => diagnose_command(args),
+        Command::Plan { spec: args, out } => plan_command(args, out),
+        Command::Apply { plan: stored, spec: args, yes } => apply_command(stored, args, yes),
+        Command::Verify { spec: args, expiry_days } => verify_command(args, expiry_days),
+        Command::Rotate { spec: args, add, finish, environments, yes } => {
+            rotate_command(args, add, finish, environments, yes)
+        }
+        Command::Upgrade { spec: args, finish, revert, yes, write_spec } => {
+            upgrade_command(args, finish, revert, yes, write_spec)
+        }
+        Command::Destroy { spec: args, role_assignments, identity, yes } => {
+            destroy_command(args, role_assignments, identity, yes)
+        }
+        Command::Environments { spec: args, discovery_url } => environments_command(args, discovery_url),
+        Command::Watch { spec: args, since, follow, interval, enable_tracing, type_prefix } => {
+            watch_command(args, since, follow, interval, enable_tracing, type_prefix)
+        }
+        Command::Status { org, output } => status_command(org, output),
+        Command::ExplainSubject { subject, output } => explain_subject_command(subject, output),
+    }
 }
