@@ -24,6 +24,11 @@ pub mod subject;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+/// `docs/embedding.md`'s examples, compiled as doctests so that the guide names only what exists.
+#[cfg(all(doctest, feature = "client"))]
+#[doc = include_str!("../docs/embedding.md")]
+mod embedding_guide {}
+
 /// The crates the public traits' signatures use ([`http::Transport`] speaks `http` and `bytes`, every trait is an
 /// `async_trait`), re-exported so that implementing them needs no guessing of names or versions.
 #[cfg(feature = "client")]

@@ -197,3 +197,69 @@ async fn the_upgrade_and_teardown_flows_run_from_the_library_with_an_approval_ca
     assert!(fake.graph_fics(APP).is_empty());
     assert!(fake.managed_identities("team0.crm.dynamics.com").is_empty());
 }
+
+/// Findings 1, 2 and 4 of issue 21 the way a service meets them: one engine, requests on concurrent tasks. A
+/// request naming another identity is refused before any request; a plug-in bound by hand to another team's row
+/// is left and named; a stored plan edited after approval is refused; the honest request beside them succeeds.
+#[tokio::test(start_paused = true)]
+async fn a_shared_engine_refuses_what_is_not_its_own_while_serving_concurrent_requests() {
+    use dataverse_mi::provision::{Plan, PlanNote};
+    let (fake, specs) = teams(3);
+    let engine = shared_engine(&fake, None);
+    // Team 1's plug-in was bound by hand to another team's row.
+    let theirs = Uuid::from_u128(0xdead);
+    let row = serde_json::from_value(serde_json::json!({
+        "managedidentityid": theirs, "name": "Fabrikam", "applicationid": Uuid::from_u128(0xdef), "tenantid": TENANT,
+    }))
+    .unwrap();
+    fake.seed_managed_identity("team1.crm.dynamics.com", row);
+    let component = engine.plan(&specs[1]).await.unwrap().environments[0].components[0].id;
+    fake.seed_binding("team1.crm.dynamics.com", component, Some(theirs));
+    // Team 2's approved plan, then edited (its FIC's subject replaced) before it is applied.
+    let approved = engine.plan(&specs[2]).await.unwrap();
+    let mut edited: Plan = approved.clone();
+    for a in &mut edited.actions {
+        if let Action::CreateFic { fic, .. } = a {
+            fic.subject = fic.subject.replace("/h/", "/h/00").chars().take(fic.subject.len()).collect();
+        }
+    }
+    let mut stranger = specs[0].clone();
+    stranger.identity = IdentitySpec::app_registration(Uuid::from_u128(0xdef));
+
+    let honest = tokio::spawn({
+        let (engine, spec) = (engine.clone(), specs[0].clone());
+        async move { Ok::<_, ProvisionError>(engine.apply(&engine.plan(&spec).await?).await) }
+    });
+    let other_identity = tokio::spawn({
+        let engine = engine.clone();
+        async move { engine.plan(&stranger).await }
+    });
+    let bound_elsewhere = tokio::spawn({
+        let (engine, spec) = (engine.clone(), specs[1].clone());
+        async move {
+            let plan = engine.plan(&spec).await?;
+            let report = engine.apply(&plan).await;
+            Ok::<_, ProvisionError>((plan, report))
+        }
+    });
+    let tampered = tokio::spawn({
+        let engine = engine.clone();
+        async move { engine.apply_if_current(&edited).await }
+    });
+
+    let honest = honest.await.unwrap().unwrap();
+    assert!(honest.is_success(), "{honest}");
+    assert!(matches!(other_identity.await.unwrap(), Err(ProvisionError::OtherIdentity { .. })));
+    let (plan, report) = bound_elsewhere.await.unwrap().unwrap();
+    assert!(report.is_success(), "{report}");
+    assert!(!plan.actions.iter().any(|a| matches!(a, Action::Bind { .. })), "{plan}");
+    assert!(plan.notes.iter().any(
+        |n| matches!(n, PlanNote::BoundElsewhere { row, name: Some(name), .. } if *row == theirs && name == "Fabrikam")
+    ));
+    assert_eq!(fake.binding("team1.crm.dynamics.com", component), Some(theirs), "the other team's binding stays");
+    assert!(matches!(tampered.await.unwrap(), Err(ProvisionError::UnexplainedSubjects { .. })));
+    // Nothing of team 2's was written; its plan as approved still applies (the FICs the other teams' applies
+    // added on the shared identity are for other environments: they do not make it stale).
+    assert!(fake.managed_identities("team2.crm.dynamics.com").is_empty());
+    assert!(engine.apply_if_current(&approved).await.unwrap().is_success());
+}

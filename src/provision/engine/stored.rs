@@ -271,8 +271,23 @@ impl Plan {
         if self.found != later.found {
             out.push(PlanChange::Identity { identity: self.identity.clone() });
         }
+        // The FICs this plan depends on: those of its environments, and any it names. On an identity several specs
+        // share, another team's FICs for other environments come and go without making this plan stale (the
+        // limit of 20 is checked again by the fresh plan).
+        let relevant = |f: &FederatedIdentityCredential| {
+            self.environments.iter().any(|e| crate::fic::is_managed(e.environment_id, f))
+                || self.actions.iter().any(|a| match a {
+                    Action::CreateFic { fic, .. } => fic.name == f.name,
+                    Action::DeleteFic { name, .. } => *name == f.name,
+                    _ => false,
+                })
+        };
         let fics = |p: &Plan| -> std::collections::BTreeSet<(String, String, String)> {
-            p.existing_fics.iter().map(|f| (f.name.clone(), f.subject.clone(), f.issuer.clone())).collect()
+            p.existing_fics
+                .iter()
+                .filter(|f| relevant(f))
+                .map(|f| (f.name.clone(), f.subject.clone(), f.issuer.clone()))
+                .collect()
         };
         let (before, after) = (fics(self), fics(later));
         for (name, subject, _) in before.difference(&after) {
