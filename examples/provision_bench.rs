@@ -165,7 +165,7 @@ fn engine_process(
     let transport: Arc<dyn Transport> = Arc::new(ReqwestTransport::new(ReqwestOptions::default())?);
     let base = ClientOptions { retry: RetryOptions::default(), transport: Some(transport), ..ClientOptions::default() };
     let batch = !std::env::args().any(|a| a == "--no-batch");
-    let engines = engines(&specs, concurrency, base, Some(dataverse_mi::testkit::endpoints_at(url)), batch)?;
+    let engines = engines(&specs, concurrency, base, Some(dataverse_mi::testkit::endpoints_at(url)?), batch)?;
     let rss_start = status_kb("VmRSS:");
     rt.block_on(provision_all(&engines, &specs, batch))?;
     println!("{}", serde_json::json!({"peak_rss_kb": peak_rss_kb(), "rss_start_kb": rss_start}));

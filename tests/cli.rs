@@ -41,11 +41,22 @@ fn example_certificate() -> dataverse_mi::cert::Certificate {
         .certificate
 }
 
+/// An endpoints file for the fake at `fake_url`, as `dataverse-mi fake` writes it; its path.
+#[cfg(feature = "testkit")]
+fn endpoints_for(fake_url: &str) -> String {
+    let port = fake_url.rsplit(':').next().unwrap_or("0").trim_end_matches('/');
+    let path = std::env::temp_dir().join(format!("dataverse-mi-endpoints-{}-{port}.json", std::process::id()));
+    let file = dataverse_mi::clients::EndpointsFile::fake_at(fake_url);
+    std::fs::write(&path, serde_json::to_vec(&file).unwrap()).unwrap();
+    path.display().to_string()
+}
+
 /// Runs a spec command (`plan`, `apply`, `verify`, `watch`) with `-f spec` against the fake at `fake_url`.
 #[cfg(feature = "testkit")]
 fn with_spec_against(args: &[&str], spec: &str, fake_url: &str) -> Output {
+    let endpoints = endpoints_for(fake_url);
     let mut all: Vec<&str> = args.to_vec();
-    all.extend(["-f", spec, "--testkit-url", fake_url]);
+    all.extend(["-f", spec, "--endpoints", &endpoints]);
     run(&all)
 }
 
@@ -545,7 +556,7 @@ async fn watch_follow_stops_on_ctrl_c() {
     }
     let server = fake.start().await;
     let mut child = Command::new(env!("CARGO_BIN_EXE_dataverse-mi"))
-        .args(["watch", "--follow", "--interval", "300", "-f", &spec, "--testkit-url", &server.uri()])
+        .args(["watch", "--follow", "--interval", "300", "-f", &spec, "--endpoints", &endpoints_for(&server.uri())])
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -588,26 +599,27 @@ async fn plan_out_then_apply_the_stored_plan() {
     // A second plan of the same state, stored for later.
     assert!(with_spec_against(&["plan", "--out", second.to_str().unwrap()], &spec, &server.uri()).status.success());
 
-    let apply = run(&["apply", first.to_str().unwrap(), "--yes", "--testkit-url", &server.uri()]);
+    let apply = run(&["apply", first.to_str().unwrap(), "--yes", "--endpoints", &endpoints_for(&server.uri())]);
     assert!(apply.status.success(), "{}{}", stdout(&apply), stderr(&apply));
     assert_eq!(fake.graph_fics("0b5a7d2c-6f4e-4d3a-9c1b-2a8e7f6d5c4b".parse().unwrap()).len(), 2);
 
     // The second plan read the state before the first was applied, and plans the same: already applied, refused,
     // nothing written.
     let writes = fake.writes();
-    let stale = run(&["apply", second.to_str().unwrap(), "--yes", "--testkit-url", &server.uri()]);
+    let stale = run(&["apply", second.to_str().unwrap(), "--yes", "--endpoints", &endpoints_for(&server.uri())]);
     assert_eq!(stale.status.code(), Some(1), "{}", stdout(&stale));
     assert!(stderr(&stale).contains("the plan was already applied"), "{}", stderr(&stale));
     assert_eq!(fake.writes(), writes);
     // A stored plan edited by hand does not read back.
     let text = std::fs::read_to_string(&second).unwrap().replacen("\"version\": 2", "\"version\": 1", 1);
     std::fs::write(&second, text).unwrap();
-    let edited = run(&["apply", second.to_str().unwrap(), "--yes", "--testkit-url", &server.uri()]);
+    let edited = run(&["apply", second.to_str().unwrap(), "--yes", "--endpoints", &endpoints_for(&server.uri())]);
     assert_eq!(edited.status.code(), Some(1), "{}", stdout(&edited));
     assert!(stderr(&edited).contains("the plan was changed after it was written"), "{}", stderr(&edited));
     assert_eq!(fake.writes(), writes);
     // Both a plan file and a spec: refused.
-    let both = run(&["apply", second.to_str().unwrap(), "-f", &spec, "--yes", "--testkit-url", &server.uri()]);
+    let both =
+        run(&["apply", second.to_str().unwrap(), "-f", &spec, "--yes", "--endpoints", &endpoints_for(&server.uri())]);
     assert_eq!(both.status.code(), Some(1));
     assert!(stderr(&both).contains("not both"), "{}", stderr(&both));
     let _ = std::fs::remove_dir_all(&dir);
@@ -632,7 +644,7 @@ async fn apply_killed_half_way_converges_on_the_next_run() {
     fake.clear_log();
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_dataverse-mi"))
-        .args(["apply", "-f", &spec, "--yes", "--testkit-url", &server.uri()])
+        .args(["apply", "-f", &spec, "--yes", "--endpoints", &endpoints_for(&server.uri())])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -884,4 +896,64 @@ fn output_piped_into_a_reader_that_goes_away_ends_quietly() {
     let status = child.wait().unwrap();
     assert!(!err.contains("Broken pipe") && !err.contains("panicked"), "{err}");
     assert!(status.code() != Some(101), "no panic: {status:?}");
+}
+
+/// What the README shows a newcomer: `dataverse-mi fake` serves the built-in scenario and writes an endpoints file;
+/// plan, apply, verify, status and watch run against it with `--endpoints`; Ctrl-C stops it cleanly and removes the
+/// file.
+#[cfg(all(feature = "testkit", unix))]
+#[test]
+fn the_fake_from_the_shell_plan_apply_verify_status_watch_then_ctrl_c() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let dir = std::env::temp_dir().join(format!("dataverse-mi-fake-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let endpoints = dir.join("endpoints.json");
+    let mut fake = Command::new(env!("CARGO_BIN_EXE_dataverse-mi"))
+        .args(["fake", "--scenario", "contoso", "--endpoints-out", endpoints.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(fake.stdout.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("Ctrl-C stops it") {
+        let mut line = String::new();
+        assert!(out.read_line(&mut line).unwrap() > 0, "the fake ended early: {seen}");
+        seen.push_str(&line);
+    }
+    assert!(seen.contains("try: dataverse-mi plan -f examples/specs/contoso.toml --endpoints"), "{seen}");
+    let file: serde_json::Value = serde_json::from_slice(&std::fs::read(&endpoints).unwrap()).unwrap();
+    assert_eq!(file["fake"], true);
+    assert!(file["dataverse"].as_str().unwrap().contains("{host}"), "{file}");
+
+    let spec = example_spec("contoso.toml");
+    let with = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["-f", &spec, "--endpoints", endpoints.to_str().unwrap()]);
+        run(&all)
+    };
+    let plan = with(&["plan"]);
+    assert!(plan.status.success(), "{}", stderr(&plan));
+    assert!(stdout(&plan).contains("create FIC"), "{}", stdout(&plan));
+    let apply = with(&["apply", "--yes"]);
+    assert!(apply.status.success(), "{}{}", stdout(&apply), stderr(&apply));
+    let verify = with(&["verify"]);
+    assert!(verify.status.success(), "{}", stdout(&verify));
+    let watch = with(&["watch", "--since", "1h"]);
+    assert!(watch.status.success(), "{}", stderr(&watch));
+    let status =
+        run(&["status", "--org", "https://contoso-dev.crm.dynamics.com", "--endpoints", endpoints.to_str().unwrap()]);
+    assert!(status.status.success(), "{}", stderr(&status));
+    assert!(stdout(&status).contains("Contoso.Plugins"), "{}", stdout(&status));
+    assert!(!stdout(&status).contains("not bound\nplug-in packages"), "bound after apply: {}", stdout(&status));
+
+    let interrupted = Command::new("kill").args(["-INT", &fake.id().to_string()]).status().unwrap();
+    assert!(interrupted.success());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(fake.wait()));
+    let ended = rx.recv_timeout(std::time::Duration::from_secs(60)).expect("the fake did not stop on Ctrl-C").unwrap();
+    assert!(ended.success(), "{ended:?}");
+    assert!(!endpoints.exists(), "the endpoints file is removed when the fake stops");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -10,17 +10,17 @@ use std::time::{Duration, SystemTime};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use dataverse_mi::auth::{StaticToken, TokenSource};
 use dataverse_mi::cert::{Certificate, CertificateHash};
-use dataverse_mi::clients::{ClientOptions, DataverseClient, GlobalDiscoveryClient, OrgUrl, Platform};
+use dataverse_mi::clients::EndpointsFile;
+use dataverse_mi::clients::{ClientOptions, Platform};
 use dataverse_mi::cloud::{Cloud, CloudProfile};
 use dataverse_mi::diagnose::{ConfiguredFic, DiagnosisInputs, explain, parse_error};
 use dataverse_mi::entities::PluginTraceLogSetting;
 use dataverse_mi::environment::EnvironmentId;
 use dataverse_mi::fic::FederatedIdentityCredential;
 use dataverse_mi::guid::{decode_guid, encode_guid, parse_guid};
-use dataverse_mi::provision::api::DataverseBaseUrl;
 use dataverse_mi::provision::{
-    ApplyOutcome, CallId, CertificateSpec, DestroyOptions, Endpoints, EnvironmentListing, Progress, ProgressEvent,
-    ProgressFn, ProvisionOptions, ProvisionSpec, Provisioner, UpgradeOptions, VerifyOptions, WatchOptions, WatchReport,
+    ApplyOutcome, CallId, CertificateSpec, DestroyOptions, EnvironmentListing, Progress, ProgressEvent, ProgressFn,
+    ProvisionOptions, ProvisionSpec, Provisioner, UpgradeOptions, VerifyOptions, WatchOptions, WatchReport,
 };
 use dataverse_mi::secret::Secret;
 use dataverse_mi::subject::{
@@ -191,9 +191,28 @@ enum Command {
         /// The organization URL.
         #[arg(long)]
         org: String,
+        /// Reach the services where this file says (what `dataverse-mi fake` writes).
+        #[arg(long, value_name = "FILE")]
+        endpoints: Option<PathBuf>,
         /// Text or JSON output.
         #[arg(long, value_enum, default_value_t)]
         output: Output,
+    },
+    /// Serve the built-in fake platform on loopback, no Azure account needed: a named scenario or a seed file.
+    /// Writes an endpoints file the other commands read with `--endpoints`; Ctrl-C stops it.
+    #[cfg(feature = "testkit")]
+    Fake {
+        /// A built-in scenario: `contoso` (for examples/specs/contoso.toml) or `quickstart` (for
+        /// examples/specs/quickstart.toml).
+        #[arg(long, default_value = "contoso", conflicts_with = "seed")]
+        scenario: String,
+        /// A seed file instead (TOML, or JSON when it ends in .json): the tenant, applications, identities,
+        /// environments and their plug-ins (docs/testkit.md).
+        #[arg(long, value_name = "FILE")]
+        seed: Option<PathBuf>,
+        /// Where to write the endpoints file.
+        #[arg(long, value_name = "FILE", default_value = "dataverse-mi-endpoints.json")]
+        endpoints_out: PathBuf,
     },
     /// Decode a subject identifier and list every problem in it (exit 2 when there is one).
     ExplainSubject {
@@ -263,9 +282,9 @@ struct SpecArgs {
     /// Send every request on its own instead of in batches (Dataverse $batch, Graph JSON batching).
     #[arg(long)]
     no_batch: bool,
-    /// Talk to a testkit fake served at this URL instead of the real services (for tests).
-    #[arg(long, hide = true)]
-    testkit_url: Option<String>,
+    /// Reach the services where this file says (what `dataverse-mi fake` writes, or a proxy's addresses).
+    #[arg(long, value_name = "FILE")]
+    endpoints: Option<PathBuf>,
     /// Rebind the spec's components that are bound to another row (another application's or tenant's, or one the
     /// spec did not make); without it they are left as they are and the plan names the row.
     #[arg(long)]
@@ -460,6 +479,18 @@ fn platform() -> Result<Platform, Failure> {
     Ok(Platform::new(credential, ClientOptions { transport: Some(transport), ..ClientOptions::default() })?)
 }
 
+/// The client stack: at the real services, or where an endpoints file says (a fake's file asks for no sign-in).
+fn platform_for(endpoints: Option<&std::path::Path>) -> Result<Platform, Failure> {
+    let Some(path) = endpoints else { return platform() };
+    let file = EndpointsFile::read(path)?;
+    let credential: Arc<dyn TokenSource> = if file.fake {
+        Arc::new(StaticToken::new(Secret::new("testkit"), SystemTime::now() + Duration::from_secs(3600)))
+    } else {
+        credential()?
+    };
+    Ok(Platform::new(credential, ClientOptions::default())?.with_endpoints(file.endpoints()?))
+}
+
 fn engine_for(args: &SpecArgs) -> Result<(ProvisionSpec, Provisioner), Failure> {
     let Some(file) = &args.file else { return Err("give the spec: -f spec.toml".into()) };
     engine_for_spec(args, ProvisionSpec::from_file(file)?)
@@ -473,26 +504,7 @@ fn engine_for_spec(args: &SpecArgs, mut spec: ProvisionSpec) -> Result<(Provisio
     spec.adopt |= args.adopt;
     let options =
         ProvisionOptions { batch: !args.no_batch, progress: Some(progress_reporter()), ..ProvisionOptions::default() };
-    let engine = match &args.testkit_url {
-        None => Provisioner::for_spec(&spec, &platform()?, options)?,
-        Some(url) => {
-            // A fake served by the testkit over loopback: its routes, a token it accepts.
-            let token: Arc<dyn TokenSource> =
-                Arc::new(StaticToken::new(Secret::new("testkit"), SystemTime::now() + Duration::from_secs(3600)));
-            let base = url.trim_end_matches('/').to_owned();
-            let dataverse: DataverseBaseUrl = Arc::new(move |org: &OrgUrl| {
-                let at = format!("{base}/dv/{}/api/data/v9.2/", org.host());
-                at.parse().map_err(|_| dataverse_mi::clients::ApiError::invalid("URL", at))
-            });
-            let endpoints = Endpoints::default()
-                .graph(format!("{url}/graph/v1.0/").parse()?)
-                .arm(format!("{url}/arm/").parse()?)
-                .discovery(format!("{url}/discovery/api/discovery/v2.0/").parse()?)
-                .dataverse(dataverse);
-            let platform = Platform::new(token, ClientOptions::default())?.with_endpoints(endpoints);
-            Provisioner::for_spec(&spec, &platform, options)?
-        }
-    };
+    let engine = Provisioner::for_spec(&spec, &platform_for(args.endpoints.as_deref())?, options)?;
     Ok((spec, engine))
 }
 
@@ -951,17 +963,7 @@ fn environments_command(args: SpecArgs, discovery_url: Option<String>) -> Result
         .or_else(|| selector.as_ref().and_then(|d| d.discovery_url.clone()))
         .or_else(|| cloud.global_discovery_url().map(str::to_owned))
         .ok_or_else(|| format!("the {cloud} cloud has no documented discovery service: give --discovery-url"))?;
-    let (token, options): (Arc<dyn TokenSource>, ClientOptions) = match &args.testkit_url {
-        None => (credential()?, ClientOptions::default()),
-        Some(t) => (
-            Arc::new(StaticToken::new(Secret::new("testkit"), SystemTime::now() + Duration::from_secs(3600))),
-            ClientOptions {
-                base_url: Some(format!("{}/discovery/api/discovery/v2.0/", t.trim_end_matches('/')).parse()?),
-                ..ClientOptions::default()
-            },
-        ),
-    };
-    let client = GlobalDiscoveryClient::new(&url, token, options)?;
+    let client = platform_for(args.endpoints.as_deref())?.discovery(&url)?;
     let found = runtime()?.block_on(client.instances())?;
     show(args.output, &EnvironmentListing::new(found, selector.as_ref()))?;
     Ok(ExitCode::SUCCESS)
@@ -1075,11 +1077,42 @@ fn decode_guid_command(encoded: String, output: Output) -> Result<ExitCode, Fail
 }
 
 /// An environment's rows and plug-ins, and their bindings.
-fn status_command(org: String, output: Output) -> Result<ExitCode, Failure> {
-    let client = DataverseClient::new(OrgUrl::parse(&org)?, credential()?, ClientOptions::default())?;
+fn status_command(org: String, endpoints: Option<PathBuf>, output: Output) -> Result<ExitCode, Failure> {
+    let client = platform_for(endpoints.as_deref())?.dataverse(&org)?;
     let rt = runtime()?;
     let status = rt.block_on(client.environment_status())?;
     show(output, &status)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Serves the fake on loopback until Ctrl-C, with its endpoints file written (and removed when it stops).
+#[cfg(feature = "testkit")]
+fn fake_command(scenario: String, seed: Option<PathBuf>, endpoints_out: PathBuf) -> Result<ExitCode, Failure> {
+    use dataverse_mi::testkit::{FakeOptions, SCENARIOS, Seed};
+    let (seed, spec) = match &seed {
+        Some(path) => (Seed::from_file(path)?, None),
+        None => (Seed::scenario(&scenario)?, SCENARIOS.iter().find(|(n, _)| *n == scenario).map(|(_, s)| *s)),
+    };
+    let fake = seed.build(FakeOptions::default())?;
+    let rt = runtime()?;
+    rt.block_on(async {
+        let server = fake.start().await;
+        let file = server.endpoints_file();
+        std::fs::write(&endpoints_out, serde_json::to_vec_pretty(&file)?)
+            .map_err(|e| format!("cannot write {}: {e}", endpoints_out.display()))?;
+        let out = endpoints_out.display();
+        println!("fake platform listening on {}", server.uri());
+        println!("endpoints written to {out}");
+        if let Some(spec) = spec {
+            println!("try: dataverse-mi plan -f {spec} --endpoints {out}   (then apply --yes, verify, watch)");
+        }
+        println!("Ctrl-C stops it");
+        let stopped = tokio::signal::ctrl_c().await;
+        let _ = std::fs::remove_file(&endpoints_out);
+        stopped?;
+        eprintln!("stopped; {} request(s) served", fake.requests().len());
+        Ok::<(), Failure>(())
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -1121,7 +1154,9 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Watch { spec: args, since, follow, interval, enable_tracing, type_prefix } => {
             watch_command(args, since, follow, interval, enable_tracing, type_prefix)
         }
-        Command::Status { org, output } => status_command(org, output),
+        Command::Status { org, endpoints, output } => status_command(org, endpoints, output),
+        #[cfg(feature = "testkit")]
+        Command::Fake { scenario, seed, endpoints_out } => fake_command(scenario, seed, endpoints_out),
         Command::ExplainSubject { subject, output } => explain_subject_command(subject, output),
     }
 }

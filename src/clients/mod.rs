@@ -43,7 +43,9 @@ pub use error::{ApiError, DATAVERSE_DUPLICATE_KEY, DATAVERSE_NOT_FOUND, ErrorDet
 pub use graph::{
     AppRef, Application, CREATED_TAG, GraphClient, GraphFederatedIdentityCredential, ServicePrincipal, UpsertOutcome,
 };
-pub use platform::{DEFAULT_DATAVERSE_CONCURRENCY, DataverseBaseUrl, Endpoints, Platform};
+pub use platform::{
+    DEFAULT_DATAVERSE_CONCURRENCY, DataverseBaseUrl, Endpoints, EndpointsFile, EndpointsFileError, Platform,
+};
 pub use request::{Answers, Batch, Request, Slot};
 
 /// Options every client takes.

@@ -82,6 +82,128 @@ impl Endpoints {
     }
 }
 
+/// Where the services are, as a file: what `dataverse-mi fake` writes and every command that talks to the
+/// services reads with `--endpoints FILE` (a proxy, or a loopback fake). Every field is optional: a service left
+/// out is reached at the cloud's own endpoint.
+///
+/// ```
+/// use dataverse_mi::clients::EndpointsFile;
+///
+/// let file: EndpointsFile = serde_json::from_str(r#"{
+///     "graph": "http://127.0.0.1:40123/graph/v1.0/",
+///     "dataverse": "http://127.0.0.1:40123/dv/{host}/api/data/v9.2/",
+///     "fake": true
+/// }"#)?;
+/// let endpoints = file.endpoints()?;
+/// assert!(endpoints.graph.is_some() && endpoints.arm.is_none());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct EndpointsFile {
+    /// Microsoft Graph's base URL (with `/v1.0/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graph: Option<String>,
+    /// Azure Resource Manager's base URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arm: Option<String>,
+    /// The Global Discovery Service's base URL (with `/api/discovery/v2.0/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discovery: Option<String>,
+    /// Each organization's Web API base URL, `{host}` standing for the organization's host name
+    /// (`http://127.0.0.1:40123/dv/{host}/api/data/v9.2/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataverse: Option<String>,
+    /// The services are a fake that takes any token (the testkit's): no sign-in.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fake: bool,
+}
+
+/// Why an endpoints file cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EndpointsFileError {
+    /// The file cannot be read.
+    #[error(transparent)]
+    Read(#[from] crate::files::FileError),
+    /// Not an endpoints file.
+    #[error("{path}: not an endpoints file: {source}")]
+    Format {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A URL in it is not one.
+    #[error("the endpoints file's {field} is not a URL: '{value}'")]
+    Url {
+        /// The field.
+        field: &'static str,
+        /// Its value.
+        value: String,
+    },
+    /// The Dataverse template lacks `{host}`.
+    #[error(
+        "the endpoints file's dataverse URL must contain {{host}} (where each organization's host name goes): '{value}'"
+    )]
+    NoHost {
+        /// Its value.
+        value: String,
+    },
+}
+
+impl EndpointsFile {
+    /// Reads an endpoints file (JSON).
+    pub fn read(path: impl AsRef<std::path::Path>) -> Result<EndpointsFile, EndpointsFileError> {
+        let path = path.as_ref();
+        let bytes = crate::files::read_bounded(path, crate::files::MAX_SPEC_FILE, "endpoints file")?;
+        serde_json::from_slice(&bytes)
+            .map_err(|source| EndpointsFileError::Format { path: path.display().to_string(), source })
+    }
+
+    /// The services at `uri` as the testkit's fake lays them out (`FakeServer::uri`): Graph under `/graph/v1.0/`,
+    /// ARM under `/arm/`, discovery under `/discovery/api/discovery/v2.0/`, each environment under `/dv/{host}/`.
+    /// The one place that layout is written.
+    pub fn fake_at(uri: &str) -> EndpointsFile {
+        let uri = uri.trim_end_matches('/');
+        EndpointsFile {
+            graph: Some(format!("{uri}/graph/v1.0/")),
+            arm: Some(format!("{uri}/arm/")),
+            discovery: Some(format!("{uri}/discovery/api/discovery/v2.0/")),
+            dataverse: Some(format!("{uri}/dv/{{host}}/api/data/v9.2/")),
+            fake: true,
+        }
+    }
+
+    /// The endpoints it names, each URL checked.
+    pub fn endpoints(&self) -> Result<Endpoints, EndpointsFileError> {
+        let url = |field: &'static str, v: &Option<String>| -> Result<Option<Url>, EndpointsFileError> {
+            v.as_deref()
+                .map(|s| s.parse::<Url>().map_err(|_| EndpointsFileError::Url { field, value: s.to_owned() }))
+                .transpose()
+        };
+        let mut endpoints = Endpoints {
+            graph: url("graph", &self.graph)?,
+            arm: url("arm", &self.arm)?,
+            discovery: url("discovery", &self.discovery)?,
+            dataverse: None,
+        };
+        if let Some(template) = self.dataverse.clone() {
+            if !template.contains("{host}") {
+                return Err(EndpointsFileError::NoHost { value: template });
+            }
+            url("dataverse", &Some(template.replace("{host}", "contoso.crm.dynamics.com")))?;
+            endpoints = endpoints.dataverse(Arc::new(move |org: &OrgUrl| {
+                let base = template.replace("{host}", org.host());
+                base.parse().map_err(|_| ApiError::invalid("URL", base))
+            }));
+        }
+        Ok(endpoints)
+    }
+}
+
 /// The client stack, built once and shared: one transport (one connection pool and TLS configuration), one token
 /// cache around the credential, the options (retry, the caller's policies, the classifier), one set of request
 /// counters, and the concurrency limits (Dataverse's shared by every environment, one for Graph, one for ARM, one

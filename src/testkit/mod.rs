@@ -28,6 +28,11 @@
 
 pub mod batch;
 mod router;
+mod seed;
+
+pub use seed::{
+    SCENARIOS, Seed, SeedApplication, SeedAssembly, SeedEnvironment, SeedError, SeedPackage, SeedUserAssignedIdentity,
+};
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -973,21 +978,11 @@ impl FakePlatform {
 }
 
 /// The fake's services served at `uri` (e.g. `http://127.0.0.1:PORT`, from [`FakeServer::uri`]): Graph under
-/// `/graph/v1.0/`, ARM under `/arm/`, each environment under `/dv/{host}/`. For a process that knows only the
-/// fake's address.
-pub fn endpoints_at(uri: &str) -> crate::provision::Endpoints {
-    let uri = uri.trim_end_matches('/').to_owned();
-    let parse = |s: String| s.parse::<url::Url>().ok();
-    let endpoints = crate::provision::Endpoints {
-        graph: parse(format!("{uri}/graph/v1.0/")),
-        arm: parse(format!("{uri}/arm/")),
-        discovery: parse(format!("{uri}/discovery/api/discovery/v2.0/")),
-        ..crate::provision::Endpoints::default()
-    };
-    endpoints.dataverse(Arc::new(move |org: &OrgUrl| {
-        let base = format!("{uri}/dv/{}/api/data/v9.2/", org.host());
-        base.parse().map_err(|_| ApiError::invalid("URL", base))
-    }))
+/// `/graph/v1.0/`, ARM under `/arm/`, each environment under `/dv/{host}/` (the layout
+/// [`EndpointsFile::fake_at`](crate::clients::EndpointsFile::fake_at) writes). For a process that knows only the
+/// fake's address; a `uri` that is not a URL is an error, never the real services.
+pub fn endpoints_at(uri: &str) -> Result<crate::provision::Endpoints, crate::clients::EndpointsFileError> {
+    crate::clients::EndpointsFile::fake_at(uri).endpoints()
 }
 
 /// A token for tests: any value works against the fake.
@@ -1012,9 +1007,18 @@ impl FakeServer {
         &self.platform
     }
 
+    /// Where this fake's services are, as the file `dataverse-mi fake` writes ([`EndpointsFile::fake_at`]
+    /// this server's URI: the one place the loopback layout is written).
+    ///
+    /// [`EndpointsFile::fake_at`]: crate::clients::EndpointsFile::fake_at
+    pub fn endpoints_file(&self) -> crate::clients::EndpointsFile {
+        crate::clients::EndpointsFile::fake_at(&self.uri())
+    }
+
     /// Client options pointing at this fake for an environment at `host`.
     pub fn dataverse_options(&self, host: &str) -> Result<ClientOptions, ApiError> {
-        let base = format!("{}/dv/{}/api/data/v9.2/", self.uri(), host.to_ascii_lowercase());
+        let template = self.endpoints_file().dataverse.unwrap_or_default();
+        let base = template.replace("{host}", &host.to_ascii_lowercase());
         Ok(ClientOptions {
             base_url: Some(base.parse().map_err(|_| ApiError::invalid("host", host.to_owned()))?),
             ..ClientOptions::default()
@@ -1028,7 +1032,8 @@ impl FakeServer {
 
     /// Client options pointing at this fake's Graph.
     pub fn graph_options(&self) -> ClientOptions {
-        ClientOptions { base_url: format!("{}/graph/v1.0/", self.uri()).parse().ok(), ..ClientOptions::default() }
+        let base = self.endpoints_file().graph.and_then(|g| g.parse().ok());
+        ClientOptions { base_url: base, ..ClientOptions::default() }
     }
 
     /// A Graph client with a test token.
@@ -1038,7 +1043,8 @@ impl FakeServer {
 
     /// Client options pointing at this fake's ARM.
     pub fn arm_options(&self) -> ClientOptions {
-        ClientOptions { base_url: format!("{}/arm/", self.uri()).parse().ok(), ..ClientOptions::default() }
+        let base = self.endpoints_file().arm.and_then(|a| a.parse().ok());
+        ClientOptions { base_url: base, ..ClientOptions::default() }
     }
 
     /// An ARM client with a test token.
@@ -1049,7 +1055,11 @@ impl FakeServer {
     /// Where the fake's services are ([`endpoints_at`] this server's URI), for
     /// [`Platform::with_endpoints`](crate::clients::Platform::with_endpoints).
     pub fn endpoints(&self) -> crate::provision::Endpoints {
-        endpoints_at(&self.uri())
+        // The server's address is `http://IP:PORT`: its URLs are well formed by construction.
+        endpoints_at(&self.uri()).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "the fake's own address is not a URL");
+            crate::provision::Endpoints::default()
+        })
     }
 
     /// The client stack ([`Platform`](crate::clients::Platform)) reaching this fake over loopback HTTP, with a test
