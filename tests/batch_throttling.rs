@@ -1,43 +1,36 @@
 //! Throttling inside batches: a Graph batch item, a Dataverse `$batch` item or a change set answered 429 is sent again
 //! after its own `Retry-After`, never at once; waits asserted exactly on tokio's paused clock. The answers are in the
 //! shapes of Graph's "JSON batching" page and Learn's "Execute batch operations using the Web API".
+#![cfg(feature = "testkit")]
 
 mod common;
 
 use common::fic;
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use dataverse_mi::clients::{AppRef, Batch, ClientOptions, DataverseClient, GraphClient, OrgUrl, dataverse::requests};
 use dataverse_mi::cloud::{Cloud, CloudProfile};
-use dataverse_mi::http::{RetryOptions, Transport, TransportError};
+use dataverse_mi::http::RetryOptions;
+use dataverse_mi::testkit::{ReplayEvent, ReplayTransport};
 use tokio::time::Instant;
 use uuid::Uuid;
 
-/// Answers batches from a script and records each request's body and when it came.
-#[derive(Debug, Default)]
-struct Script {
-    answers: Mutex<VecDeque<http::Response<Bytes>>>,
-    seen: Mutex<Vec<(Instant, String)>>,
-}
-
-#[async_trait::async_trait]
-impl Transport for Script {
-    async fn send(&self, request: http::Request<Bytes>) -> Result<http::Response<Bytes>, TransportError> {
-        self.seen.lock().unwrap().push((Instant::now(), String::from_utf8_lossy(request.body()).into_owned()));
-        Ok(self.answers.lock().unwrap().pop_front().expect("an answer scripted for every request"))
-    }
-}
-
-fn options(script: &Arc<Script>) -> ClientOptions {
+/// The client options over a replay of `answers` (the testkit's replay transport: each request captured with
+/// when it came).
+fn options(script: &Arc<ReplayTransport>) -> ClientOptions {
     ClientOptions {
         transport: Some(script.clone()),
         retry: RetryOptions { jitter: 0.0, initial_delay: Duration::from_millis(100), ..RetryOptions::default() },
         ..ClientOptions::default()
     }
+}
+
+/// A replay answering `answers` in order, whatever the requests.
+fn replay(answers: impl IntoIterator<Item = http::Response<Bytes>>) -> Arc<ReplayTransport> {
+    Arc::new(ReplayTransport::new(answers.into_iter().map(ReplayEvent::answer).collect()))
 }
 
 fn graph_answer(responses: serde_json::Value) -> http::Response<Bytes> {
@@ -57,8 +50,7 @@ fn stored(name: &str) -> serde_json::Value {
 
 #[tokio::test(start_paused = true)]
 async fn a_graph_batch_item_answered_429_is_sent_again_after_its_own_retry_after() {
-    let script = Arc::new(Script::default());
-    script.answers.lock().unwrap().extend([
+    let script = replay([
         graph_answer(serde_json::json!([
             {"id": "2", "status": 429, "headers": {"Retry-After": "7", "Content-Type": "application/json"},
              "body": {"error": {"code": "TooManyRequests", "message": "Too many requests"}}},
@@ -75,10 +67,14 @@ async fn a_graph_batch_item_answered_429_is_sent_again_after_its_own_retry_after
         results.iter().map(|r| r.as_ref().unwrap().credential.name.clone()).collect::<Vec<_>>(),
         ["fic-a", "fic-b"]
     );
-    let seen = script.seen.lock().unwrap();
+    let seen = script.requests();
     assert_eq!(seen.len(), 2, "one batch, then the throttled item alone");
-    assert_eq!(seen[1].0 - started, Duration::from_secs(7), "after the item's own Retry-After, not at once");
-    assert!(seen[1].1.contains(r#""name":"fic-b""#) && !seen[1].1.contains(r#""name":"fic-a""#), "{}", seen[1].1);
+    assert_eq!(seen[1].at - started, Duration::from_secs(7), "after the item's own Retry-After, not at once");
+    assert!(
+        seen[1].body_text().contains(r#""name":"fic-b""#) && !seen[1].body_text().contains(r#""name":"fic-a""#),
+        "{}",
+        seen[1].body_text()
+    );
 }
 
 /// A part of a batch answer: status, headers, JSON body.
@@ -105,8 +101,7 @@ const THROTTLED: &str = r#"{"error":{"code":"0x80072322","message":"Number of re
 
 #[tokio::test(start_paused = true)]
 async fn a_dataverse_batch_item_answered_429_is_sent_again_after_its_own_retry_after() {
-    let script = Arc::new(Script::default());
-    script.answers.lock().unwrap().extend([
+    let script = replay([
         multipart(&[(200, &[], r#"{"value":[]}"#), (429, &[("Retry-After", "4")], THROTTLED)]),
         multipart(&[(200, &[], r#"{"value":[]}"#)]),
     ]);
@@ -120,9 +115,13 @@ async fn a_dataverse_batch_item_answered_429_is_sent_again_after_its_own_retry_a
     assert!(answers.take(rows).unwrap().is_empty());
     assert!(answers.take(assemblies).unwrap().is_empty(), "the throttled read, answered the second time");
     assert_eq!(answers.round_trips(), 2);
-    let seen = script.seen.lock().unwrap();
-    assert_eq!(seen[1].0 - started, Duration::from_secs(4));
-    assert!(seen[1].1.contains("pluginassemblies") && !seen[1].1.contains("managedidentities"), "{}", seen[1].1);
+    let seen = script.requests();
+    assert_eq!(seen[1].at - started, Duration::from_secs(4));
+    assert!(
+        seen[1].body_text().contains("pluginassemblies") && !seen[1].body_text().contains("managedidentities"),
+        "{}",
+        seen[1].body_text()
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -133,11 +132,8 @@ async fn a_change_set_answered_429_is_sent_again_after_its_retry_after_and_keeps
         Uuid::from_u128(3),
         dataverse_mi::subject::SubjectFormatVersion::V2,
     );
-    let script = Arc::new(Script::default());
-    script.answers.lock().unwrap().extend([
-        multipart(&[(429, &[("Retry-After", "3")], THROTTLED)]),
-        multipart(&[(204, &[], ""), (204, &[], "")]),
-    ]);
+    let script =
+        replay([multipart(&[(429, &[("Retry-After", "3")], THROTTLED)]), multipart(&[(204, &[], ""), (204, &[], "")])]);
     let org = OrgUrl::parse("https://contoso.crm.dynamics.com").unwrap();
     let client = DataverseClient::new(org.clone(), common::token(), options(&script)).unwrap();
     let mut writes = Batch::new();
@@ -145,15 +141,14 @@ async fn a_change_set_answered_429_is_sent_again_after_its_retry_after_and_keeps
     writes.add(requests::bind(dataverse_mi::clients::ComponentKind::PluginAssembly, Uuid::from_u128(4), row.id));
     let started = Instant::now();
     client.send_change_set(&writes).await.unwrap();
-    let seen = script.seen.lock().unwrap().clone();
+    let seen = script.requests();
     assert_eq!(seen.len(), 2);
-    assert_eq!(seen[1].0 - started, Duration::from_secs(3));
+    assert_eq!(seen[1].at - started, Duration::from_secs(3));
 
     // Throttled past the retries: the change set's error is a 429, `is_throttled`.
-    let script = Arc::new(Script::default());
-    script.answers.lock().unwrap().extend((0..5).map(|_| multipart(&[(429, &[("Retry-After", "1")], THROTTLED)])));
+    let script = replay((0..5).map(|_| multipart(&[(429, &[("Retry-After", "1")], THROTTLED)])));
     let client = DataverseClient::new(org, common::token(), options(&script)).unwrap();
     let err = client.send_change_set(&writes).await.unwrap_err();
     assert!(err.is_throttled(), "{err:?}");
-    assert_eq!(script.seen.lock().unwrap().len(), 5, "RetryOptions::max_attempts rounds");
+    assert_eq!(script.requests().len(), 5, "RetryOptions::max_attempts rounds");
 }

@@ -1,5 +1,6 @@
 //! The token never appears in errors, `Debug` output or traces. In a test binary of its own: tracing caches
 //! which call sites are enabled per process, and other tests running without a subscriber would disable them.
+#![cfg(feature = "testkit")]
 
 mod common;
 
@@ -8,27 +9,11 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use common::{TOKEN, token};
 use dataverse_mi::clients::{ClientOptions, DataverseClient, OrgUrl};
-use dataverse_mi::http::{RetryOptions, Transport, TransportError};
-
-#[derive(Debug)]
-struct Script(Mutex<Vec<http::Response<Bytes>>>);
-
-#[async_trait::async_trait]
-impl Transport for Script {
-    async fn send(&self, request: http::Request<Bytes>) -> Result<http::Response<Bytes>, TransportError> {
-        assert_eq!(request.headers()["authorization"], format!("Bearer {TOKEN}").as_str());
-        // http marks the header sensitive, so even a transport that logs requests does not print it.
-        assert!(!format!("{request:?}").contains("secret-payload"));
-        Ok(self.0.lock().unwrap().remove(0))
-    }
-}
+use dataverse_mi::http::RetryOptions;
+use dataverse_mi::testkit::{ReplayEvent, ReplayTransport};
 
 fn response(status: u16, headers: &[(&str, &str)], body: &str) -> http::Response<Bytes> {
-    let mut b = http::Response::builder().status(status);
-    for (k, v) in headers {
-        b = b.header(*k, *v);
-    }
-    b.body(Bytes::from(body.to_owned())).unwrap()
+    dataverse_mi::testkit::replay_response(status, headers, body.to_owned())
 }
 
 #[tokio::test(start_paused = true)]
@@ -70,11 +55,12 @@ async fn the_token_never_appears_in_errors_or_traces() {
             r#"{"error":{"code":"","message":"invalid token"}}"#,
         )
     };
-    let t =
-        Arc::new(Script(Mutex::new(vec![response(429, &[("retry-after", "1")], ""), unauthorized(), unauthorized()])));
+    let t = Arc::new(ReplayTransport::new(
+        [response(429, &[("retry-after", "1")], ""), unauthorized(), unauthorized()].map(ReplayEvent::answer).into(),
+    ));
     let options = ClientOptions {
         retry: RetryOptions { jitter: 0.0, ..RetryOptions::default() },
-        transport: Some(t),
+        transport: Some(t.clone()),
         ..ClientOptions::default()
     };
     let c = DataverseClient::new(OrgUrl::parse("https://contoso.crm.dynamics.com").unwrap(), token(), options).unwrap();
@@ -88,6 +74,15 @@ async fn the_token_never_appears_in_errors_or_traces() {
     let refused = traced.lines().filter(|l| l.contains("attempt=2 ") && l.contains("status=401")).count();
     assert_eq!(refused, 2, "the fresh token's request: {traced}");
     assert!(traced.contains("path=\"/api/data/v9.2/WhoAmI\""), "{traced}");
+    // What the transport received: the token, each time, in a header marked sensitive (so even a transport that
+    // logs requests does not print it).
+    let sent = t.requests();
+    assert_eq!(sent.len(), 3);
+    for r in &sent {
+        assert_eq!(r.headers["authorization"], format!("Bearer {TOKEN}").as_str());
+        assert!(r.headers["authorization"].is_sensitive());
+        assert!(!format!("{r:?}").contains("secret-payload"), "{r:?}");
+    }
 }
 
 /// The shared token cache now lives in `ClientOptions` (one cache for every client): its Debug, holding a fetched

@@ -1,9 +1,9 @@
 //! The request pipeline seen through a scripted transport (the seam callers plug their own transport into):
 //! retry waits asserted exactly on tokio's paused clock, the concurrency limit, and what never leaks.
 
+#![cfg(feature = "testkit")]
 mod common;
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,49 +11,29 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::{TOKEN, token};
 use dataverse_mi::clients::{ApiError, ClientOptions, DataverseClient, OrgUrl};
-use dataverse_mi::http::{RetryOptions, Transport, TransportError, TransportErrorKind};
+use dataverse_mi::http::{RetryOptions, TransportError, TransportErrorKind};
+use dataverse_mi::testkit::{ReplayEvent, ReplayTransport};
 use tokio::time::Instant;
 
 type Scripted = Result<http::Response<Bytes>, TransportError>;
-/// When, method, URI, and the authorization header with the token replaced.
-type Seen = (Instant, String, String, Option<String>);
 
-/// Answers from a script and records every request it was given (with the token redacted) and when.
-#[derive(Debug, Default)]
-struct Recorder {
-    script: Mutex<VecDeque<Scripted>>,
-    seen: Mutex<Vec<Seen>>,
-    in_flight: AtomicUsize,
-    peak: AtomicUsize,
-    delay: Option<Duration>,
+/// The testkit's replay transport: answers from a script (then WhoAmI), capturing every request and when.
+type Recorder = ReplayTransport;
+
+fn recorder(script: Vec<Scripted>) -> Arc<Recorder> {
+    let events = script
+        .into_iter()
+        .map(|s| match s {
+            Ok(r) => ReplayEvent::answer(r),
+            Err(e) => ReplayEvent::failure(e),
+        })
+        .collect();
+    Arc::new(ReplayTransport::new(events).then_answering(ok_who_am_i()))
 }
 
-impl Recorder {
-    fn new(script: Vec<Scripted>) -> Arc<Self> {
-        Arc::new(Recorder { script: Mutex::new(script.into()), ..Default::default() })
-    }
-
-    fn times(&self) -> Vec<Instant> {
-        self.seen.lock().unwrap().iter().map(|s| s.0).collect()
-    }
-}
-
-#[async_trait::async_trait]
-impl Transport for Recorder {
-    async fn send(&self, request: http::Request<Bytes>) -> Result<http::Response<Bytes>, TransportError> {
-        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-        self.peak.fetch_max(now, Ordering::SeqCst);
-        let auth = request.headers().get("authorization").map(|v| {
-            let v = v.to_str().unwrap();
-            if v == format!("Bearer {TOKEN}") { "Bearer <the token>".to_owned() } else { v.to_owned() }
-        });
-        self.seen.lock().unwrap().push((Instant::now(), request.method().to_string(), request.uri().to_string(), auth));
-        if let Some(d) = self.delay {
-            tokio::time::sleep(d).await;
-        }
-        self.in_flight.fetch_sub(1, Ordering::SeqCst);
-        self.script.lock().unwrap().pop_front().unwrap_or_else(|| Ok(ok_who_am_i()))
-    }
+/// Every request's time of arrival.
+fn times(t: &Recorder) -> Vec<Instant> {
+    t.requests().iter().map(|r| r.at).collect()
 }
 
 fn response(status: u16, headers: &[(&str, &str)], body: &str) -> Scripted {
@@ -84,34 +64,34 @@ fn gaps(times: &[Instant]) -> Vec<Duration> {
 
 #[tokio::test(start_paused = true)]
 async fn throttled_request_waits_what_the_server_says() {
-    let t = Recorder::new(vec![response(
+    let t = recorder(vec![response(
         429,
         &[("retry-after", "7")],
         r#"{"error":{"code":"0x80072322","message":"slow down"}}"#,
     )]);
     let c = client(t.clone(), exact());
     c.who_am_i().await.unwrap();
-    assert_eq!(gaps(&t.times()), [Duration::from_secs(7)]);
+    assert_eq!(gaps(&times(&t)), [Duration::from_secs(7)]);
     // The custom transport saw the real request, with the token, on the organization's host only.
-    let seen = t.seen.lock().unwrap();
-    assert_eq!(seen[0].1, "GET");
-    assert_eq!(seen[0].2, "https://contoso.crm.dynamics.com/api/data/v9.2/WhoAmI");
-    assert_eq!(seen[0].3.as_deref(), Some("Bearer <the token>"));
+    let seen = t.requests();
+    assert_eq!(seen[0].method, "GET");
+    assert_eq!(seen[0].uri, "https://contoso.crm.dynamics.com/api/data/v9.2/WhoAmI");
+    assert_eq!(seen[0].headers["authorization"], format!("Bearer {TOKEN}").as_str());
 }
 
 #[tokio::test(start_paused = true)]
 async fn own_backoff_wins_when_longer_than_the_server_s() {
-    let t = Recorder::new(vec![response(503, &[("retry-after-ms", "100")], "")]);
+    let t = recorder(vec![response(503, &[("retry-after-ms", "100")], "")]);
     client(t.clone(), exact()).who_am_i().await.unwrap();
-    assert_eq!(gaps(&t.times()), [Duration::from_millis(800)]);
+    assert_eq!(gaps(&times(&t)), [Duration::from_millis(800)]);
 }
 
 #[tokio::test(start_paused = true)]
 async fn exhausted_retries_double_the_wait_and_report_the_attempts() {
-    let t = Recorder::new((0..5).map(|_| response(503, &[], "")).collect());
+    let t = recorder((0..5).map(|_| response(503, &[], "")).collect());
     let err = client(t.clone(), exact()).who_am_i().await.unwrap_err();
     assert_eq!(
-        gaps(&t.times()),
+        gaps(&times(&t)),
         [
             Duration::from_millis(800),
             Duration::from_millis(1600),
@@ -126,23 +106,23 @@ async fn exhausted_retries_double_the_wait_and_report_the_attempts() {
 
 #[tokio::test(start_paused = true)]
 async fn no_retry_beyond_the_time_budget() {
-    let t = Recorder::new(vec![response(429, &[("retry-after", "600")], "")]);
+    let t = recorder(vec![response(429, &[("retry-after", "600")], "")]);
     let retry = RetryOptions { max_elapsed: Duration::from_secs(60), ..exact() };
     let err = client(t.clone(), retry).who_am_i().await.unwrap_err();
     assert!(err.is_throttled());
-    assert_eq!(t.times().len(), 1);
+    assert_eq!(t.requests().len(), 1);
 }
 
 #[tokio::test(start_paused = true)]
 async fn connection_failures_are_retried_for_safe_requests() {
-    let t = Recorder::new(vec![
+    let t = recorder(vec![
         Err(TransportError::new(TransportErrorKind::Connection, "connection reset by peer")),
         Err(TransportError::new(TransportErrorKind::Timeout, "read timed out")),
     ]);
     client(t.clone(), exact()).who_am_i().await.unwrap();
-    assert_eq!(gaps(&t.times()), [Duration::from_millis(800), Duration::from_millis(1600)]);
+    assert_eq!(gaps(&times(&t)), [Duration::from_millis(800), Duration::from_millis(1600)]);
 
-    let t = Recorder::new(vec![Err(TransportError::new(TransportErrorKind::Other, "bad request builder"))]);
+    let t = recorder(vec![Err(TransportError::new(TransportErrorKind::Other, "bad request builder"))]);
     let err = client(t.clone(), exact()).who_am_i().await.unwrap_err();
     assert!(matches!(err, ApiError::Transport { attempts: 1, kind: TransportErrorKind::Other, .. }), "{err:?}");
 }
@@ -150,10 +130,10 @@ async fn connection_failures_are_retried_for_safe_requests() {
 #[tokio::test(start_paused = true)]
 async fn seeded_jitter_is_bounded_and_reproducible() {
     let run = |seed| async move {
-        let t = Recorder::new((0..3).map(|_| response(503, &[], "")).collect());
+        let t = recorder((0..3).map(|_| response(503, &[], "")).collect());
         let retry = RetryOptions { jitter: 0.5, seed: Some(seed), max_attempts: 4, ..RetryOptions::default() };
         client(t.clone(), retry).who_am_i().await.unwrap();
-        gaps(&t.times())
+        gaps(&times(&t))
     };
     let a = run(7).await;
     assert_eq!(a, run(7).await);
@@ -165,7 +145,7 @@ async fn seeded_jitter_is_bounded_and_reproducible() {
 
 #[tokio::test(start_paused = true)]
 async fn concurrency_is_limited_across_clones() {
-    let t = Arc::new(Recorder { delay: Some(Duration::from_millis(50)), ..Default::default() });
+    let t = Arc::new(ReplayTransport::answering_all(ok_who_am_i()).with_delay(Duration::from_millis(50)));
     let options = ClientOptions { max_concurrency: 3, transport: Some(t.clone()), ..ClientOptions::default() };
     let c = DataverseClient::new(OrgUrl::parse("https://contoso.crm.dynamics.com").unwrap(), token(), options).unwrap();
     let mut tasks = Vec::new();
@@ -176,8 +156,8 @@ async fn concurrency_is_limited_across_clones() {
     for task in tasks {
         task.await.unwrap();
     }
-    assert_eq!(t.peak.load(Ordering::SeqCst), 3);
-    assert_eq!(t.times().len(), 12);
+    assert_eq!(t.peak_in_flight(), 3);
+    assert_eq!(t.requests().len(), 12);
 }
 
 /// A hostile or broken server's waits never crash the client: the largest `Retry-After` there is, after two
@@ -186,7 +166,7 @@ async fn concurrency_is_limited_across_clones() {
 #[tokio::test(start_paused = true)]
 async fn absurd_server_waits_end_the_call_without_a_panic_or_a_wait() {
     for header in [("retry-after", "18446744073709551615"), ("retry-after-ms", "18446744073709551615")] {
-        let t = Recorder::new(vec![
+        let t = recorder(vec![
             response(503, &[], ""),
             response(503, &[], ""),
             response(429, &[header], r#"{"error":{"code":"0x80072322","message":"slow down"}}"#),
@@ -194,7 +174,7 @@ async fn absurd_server_waits_end_the_call_without_a_panic_or_a_wait() {
         let started = Instant::now();
         let err = client(t.clone(), exact()).who_am_i().await.unwrap_err();
         assert!(err.is_throttled(), "{err}");
-        assert_eq!(t.times().len(), 3, "no fourth attempt");
+        assert_eq!(t.requests().len(), 3, "no fourth attempt");
         assert_eq!(started.elapsed(), Duration::from_millis(800 + 1600), "only the own backoffs were waited");
     }
 }
@@ -203,7 +183,7 @@ async fn absurd_server_waits_end_the_call_without_a_panic_or_a_wait() {
 /// and backoff.
 #[tokio::test(start_paused = true)]
 async fn extreme_options_are_clamped() {
-    let t = Recorder::new(vec![response(503, &[], "")]);
+    let t = recorder(vec![response(503, &[], "")]);
     let retry = RetryOptions {
         jitter: f64::NAN,
         initial_delay: Duration::MAX,
@@ -252,16 +232,16 @@ async fn a_401_is_retried_once_with_a_fresh_token() {
         )
     };
     let tokens = Arc::new(Issuer::default());
-    let t = Recorder::new(vec![unauthorized()]);
+    let t = recorder(vec![unauthorized()]);
     client_with(t.clone(), tokens.clone()).who_am_i().await.unwrap();
-    assert_eq!(t.times().len(), 2);
+    assert_eq!(t.requests().len(), 2);
     assert_eq!(tokens.0.load(Ordering::SeqCst), 2, "the refused token was forgotten and a fresh one fetched");
 
     // Refused twice: an error that names the scope and the identity, never the token.
     let tokens = Arc::new(Issuer::default());
-    let t = Recorder::new(vec![unauthorized(), unauthorized()]);
+    let t = recorder(vec![unauthorized(), unauthorized()]);
     let err = client_with(t.clone(), tokens).who_am_i().await.unwrap_err();
-    assert_eq!(t.times().len(), 2, "once more, not again and again");
+    assert_eq!(t.requests().len(), 2, "once more, not again and again");
     assert_eq!(err.status().map(|s| s.as_u16()), Some(401));
     let text = err.to_string();
     assert!(text.contains("https://contoso.crm.dynamics.com/.default"), "{text}");
@@ -279,17 +259,17 @@ fn page_linking_to(next: &str) -> Scripted {
 async fn paging_that_does_not_end_is_stopped() {
     let base = "https://contoso.crm.dynamics.com/api/data/v9.2/managedidentities";
     // The second page links back to the first page's next link.
-    let t = Recorder::new(vec![
+    let t = recorder(vec![
         page_linking_to(&format!("{base}?$skiptoken=1")),
         page_linking_to(&format!("{base}?$skiptoken=1")),
     ]);
     let err = client(t.clone(), exact()).list_managed_identities(None).await.unwrap_err();
     assert!(matches!(err, ApiError::Paging { pages: 2, .. }), "{err}");
     assert!(err.to_string().contains("repeats"), "{err}");
-    assert_eq!(t.times().len(), 2);
+    assert_eq!(t.requests().len(), 2);
 
     // The same guard when the pages are streamed one at a time.
-    let t = Recorder::new(vec![
+    let t = recorder(vec![
         page_linking_to(&format!("{base}?$skiptoken=1")),
         page_linking_to(&format!("{base}?$skiptoken=1")),
     ]);
@@ -297,17 +277,17 @@ async fn paging_that_does_not_end_is_stopped() {
     let pages: Vec<_> = futures_util::StreamExt::collect(c.plugin_trace_log_pages("2026-01-01T00:00:00Z", None)).await;
     assert_eq!(pages.len(), 3, "{pages:?}");
     assert!(matches!(pages.last(), Some(Err(ApiError::Paging { pages: 2, .. }))), "{pages:?}");
-    assert_eq!(t.times().len(), 2);
+    assert_eq!(t.requests().len(), 2);
 
     // Links that never end: at most max_pages requests.
-    let t = Recorder::new((0..100).map(|i| page_linking_to(&format!("{base}?$skiptoken={i}"))).collect());
+    let t = recorder((0..100).map(|i| page_linking_to(&format!("{base}?$skiptoken={i}"))).collect());
     let options =
         ClientOptions { retry: exact(), transport: Some(t.clone()), max_pages: 5, ..ClientOptions::default() };
     let c = DataverseClient::new(OrgUrl::parse("https://contoso.crm.dynamics.com").unwrap(), token(), options).unwrap();
     let err = c.list_managed_identities(None).await.unwrap_err();
     assert!(matches!(err, ApiError::Paging { pages: 5, .. }), "{err}");
     assert!(err.to_string().contains("more than 5 pages"), "{err}");
-    assert_eq!(t.times().len(), 5);
+    assert_eq!(t.requests().len(), 5);
 }
 
 /// What gateways and broken servers answer: typed errors with the status, never a panic.
@@ -323,14 +303,14 @@ async fn malformed_answers_are_typed_errors() {
     ];
     for (status, body, words) in cases {
         // 502 is retried: give it as many times as the policy tries.
-        let t = Recorder::new((0..2).map(|_| response(status, &[], body)).collect());
+        let t = recorder((0..2).map(|_| response(status, &[], body)).collect());
         let err = client(t, RetryOptions { max_attempts: 2, ..exact() }).who_am_i().await.unwrap_err();
         assert!(err.to_string().contains(words), "{words}: {err}");
     }
     // A header value that is not text (an invalid UTF-8 request id) is ignored, not a panic.
     let mut b = http::Response::builder().status(429);
     b = b.header("x-ms-request-id", http::HeaderValue::from_bytes(&[0xff, 0xfe]).unwrap()).header("retry-after", "x");
-    let t = Recorder::new(vec![Ok(b.body(Bytes::new()).unwrap())]);
+    let t = recorder(vec![Ok(b.body(Bytes::new()).unwrap())]);
     client(t, exact()).who_am_i().await.unwrap();
 }
 
@@ -386,14 +366,14 @@ async fn a_401_through_the_engines_clients_fetches_a_fresh_token() {
 /// deadline.
 #[tokio::test(start_paused = true)]
 async fn the_time_budget_ends_a_call_whose_body_never_finishes() {
-    let t = Arc::new(Recorder { delay: Some(Duration::from_secs(300)), ..Default::default() });
+    let t = Arc::new(ReplayTransport::answering_all(ok_who_am_i()).with_delay(Duration::from_secs(300)));
     let c = client(t.clone(), RetryOptions { max_elapsed: Duration::from_secs(5), ..exact() });
     let started = Instant::now();
     let err = c.who_am_i().await.unwrap_err();
     assert_eq!(started.elapsed(), Duration::from_secs(5), "{err}");
     assert!(err.is_timeout(), "{err:?}");
     assert!(err.to_string().contains("time budget of 5s"), "{err}");
-    assert_eq!(t.seen.lock().unwrap().len(), 1);
+    assert_eq!(t.requests().len(), 1);
 }
 
 /// A caller's own policies: per-call ones run once, per-try ones on every attempt and see its number; what they
@@ -416,23 +396,13 @@ async fn callers_policies_run_per_call_and_per_try() {
             next.send(ctx, request).await
         }
     }
-    /// Sees each request as the transport will get it.
-    #[derive(Debug)]
-    struct Headers(Arc<Mutex<Vec<Vec<String>>>>);
-    #[async_trait::async_trait]
-    impl Transport for Headers {
-        async fn send(&self, request: http::Request<Bytes>) -> Result<http::Response<Bytes>, TransportError> {
-            self.0.lock().unwrap().push(request.headers().keys().map(|k| k.to_string()).collect());
-            let n = self.0.lock().unwrap().len();
-            if n < 3 { response(503, &[], "") } else { Ok(ok_who_am_i()) }
-        }
-    }
     let per_call = Arc::new(Tally { header: "x-per-call", ..Default::default() });
     let per_try = Arc::new(Tally { header: "x-per-try", ..Default::default() });
-    let seen = Arc::new(Mutex::new(Vec::new()));
+    // Sees each request as the transport gets it.
+    let t = recorder(vec![response(503, &[], ""), response(503, &[], "")]);
     let options = ClientOptions {
         retry: exact(),
-        transport: Some(Arc::new(Headers(seen.clone()))),
+        transport: Some(t.clone()),
         per_call_policies: vec![per_call.clone()],
         per_try_policies: vec![per_try.clone()],
         ..ClientOptions::default()
@@ -441,11 +411,11 @@ async fn callers_policies_run_per_call_and_per_try() {
     c.who_am_i().await.unwrap();
     assert_eq!(*per_call.attempts.lock().unwrap(), [0], "before the retry policy: once, no attempt yet");
     assert_eq!(*per_try.attempts.lock().unwrap(), [1, 2, 3]);
-    let seen = seen.lock().unwrap();
+    let seen = t.requests();
     assert_eq!(seen.len(), 3);
-    for headers in seen.iter() {
+    for r in &seen {
         for h in ["x-per-call", "x-per-try", "authorization"] {
-            assert!(headers.iter().any(|k| k == h), "{h} missing from {headers:?}");
+            assert!(r.headers.contains_key(h), "{h} missing from {:?}", r.headers);
         }
     }
 }
@@ -455,7 +425,7 @@ async fn callers_policies_run_per_call_and_per_try() {
 async fn each_service_classifies_its_own_retries() {
     use dataverse_mi::clients::{ArmClient, CONCURRENT_FIC_WRITES, UserAssignedIdentityRef};
     let busy = || response(409, &[], &format!(r#"{{"error":{{"code":"{CONCURRENT_FIC_WRITES}","message":"busy"}}}}"#));
-    let t = Recorder::new(vec![busy(), busy(), response(200, &[], "")]);
+    let t = recorder(vec![busy(), busy(), response(200, &[], "")]);
     let options = ClientOptions { retry: exact(), transport: Some(t.clone()), ..ClientOptions::default() };
     let cloud = dataverse_mi::cloud::CloudProfile::from(dataverse_mi::cloud::Cloud::Public);
     let arm = ArmClient::new(&cloud, token(), options).unwrap();
@@ -465,7 +435,7 @@ async fn each_service_classifies_its_own_retries() {
         name: "mi".into(),
     };
     arm.delete_fic(&identity, "fic").await.unwrap();
-    assert_eq!(t.seen.lock().unwrap().len(), 3);
+    assert_eq!(t.requests().len(), 3);
 }
 
 /// Errors keep their sources: the transport's error with its cause chain (the `reqwest::Error` of the default
@@ -493,7 +463,7 @@ async fn errors_keep_their_sources() {
     }
     assert!(refused, "{cause:?}");
 
-    let t = Recorder::new(vec![response(200, &[], r#"{"UserId": 7}"#)]);
+    let t = recorder(vec![response(200, &[], r#"{"UserId": 7}"#)]);
     let err = client(t, exact()).who_am_i().await.unwrap_err();
     let json = err.source().and_then(|s| s.downcast_ref::<serde_json::Error>()).expect("the decoder's error");
     assert!(json.is_data(), "{json:?}");
@@ -507,7 +477,7 @@ async fn errors_keep_their_sources() {
 #[tokio::test]
 async fn an_azure_identity_credential_fetches_its_token_through_the_callers_transport() {
     use dataverse_mi::auth::{AzureIdentity, TokenSource as _, TransportHttpClient};
-    let t = Recorder::new(vec![response(
+    let t = recorder(vec![response(
         200,
         &[("content-type", "application/json")],
         r#"{"token_type":"Bearer","expires_in":3599,"ext_expires_in":3599,"access_token":"eyJ0eXAiOiJKV1QifQ.e30.sig"}"#,
@@ -527,12 +497,13 @@ async fn an_azure_identity_credential_fetches_its_token_through_the_callers_tran
     .unwrap();
     let token = AzureIdentity::new(credential).token(&["https://graph.microsoft.com/.default"]).await.unwrap();
     assert_eq!(token.token.expose(), "eyJ0eXAiOiJKV1QifQ.e30.sig");
-    let seen = t.seen.lock().unwrap();
+    let seen = t.requests();
     assert_eq!(seen.len(), 1, "{seen:?}");
-    assert_eq!(seen[0].1, "POST");
+    assert_eq!(seen[0].method, "POST");
     assert!(
         seen[0]
-            .2
+            .uri
+            .to_string()
             .starts_with("https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/oauth2/v2.0/token"),
         "{seen:?}"
     );

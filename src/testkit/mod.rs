@@ -27,9 +27,11 @@
 //! ```
 
 pub mod batch;
+mod replay;
 mod router;
 mod seed;
 
+pub use replay::{CapturedRequest, ReplayEvent, ReplayMismatch, ReplayTransport, response as replay_response};
 pub use seed::{
     SCENARIOS, Seed, SeedApplication, SeedAssembly, SeedEnvironment, SeedError, SeedPackage, SeedUserAssignedIdentity,
 };
