@@ -261,3 +261,54 @@ impl Transport for ReplayTransport {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get(uri: &str) -> http::Request<Bytes> {
+        let mut r = http::Request::new(Bytes::new());
+        *r.uri_mut() = uri.parse().unwrap();
+        r
+    }
+
+    #[tokio::test]
+    async fn a_request_other_than_expected_and_one_never_sent_are_named() {
+        let replay = ReplayTransport::new(vec![
+            ReplayEvent::new(get("https://a.example/x"), response(200, &[], "{}")),
+            ReplayEvent::new(get("https://a.example/y"), response(200, &[], "{}")),
+        ]);
+        let mut sent = get("https://a.example/z");
+        sent.headers_mut().insert("x-kept", http::HeaderValue::from_static("1"));
+        assert_eq!(replay.send(sent).await.unwrap().status(), 200);
+        let err = replay.check_requests(&[]).unwrap_err();
+        assert_eq!(
+            err.differences,
+            ["request 0: URI https://a.example/z instead of https://a.example/x", "1 expected request(s) never sent"]
+        );
+        // Used up: the next request gets a transport error, and is one too many.
+        assert_eq!(replay.send(get("https://a.example/y")).await.unwrap().status(), 200);
+        let extra = replay.send(get("https://a.example/w")).await.unwrap_err();
+        assert!(extra.to_string().contains("no response left"), "{extra}");
+        let err = replay.check_requests(&["*"]).unwrap_err();
+        assert!(err.differences.contains(&"1 request(s) more than the replay has answers for".to_owned()), "{err}");
+    }
+
+    #[tokio::test]
+    async fn headers_are_compared_but_those_named_and_json_bodies_as_json() {
+        let mut expected = http::Request::new(Bytes::from_static(br#"{"a": 1, "b": 2}"#));
+        *expected.method_mut() = http::Method::POST;
+        expected.headers_mut().insert("authorization", http::HeaderValue::from_static("Bearer x"));
+        expected.headers_mut().insert("prefer", http::HeaderValue::from_static("return=representation"));
+        let replay = ReplayTransport::new(vec![ReplayEvent::new(expected, response(201, &[], ""))]);
+        let mut sent = http::Request::new(Bytes::from_static(br#"{"b":2,"a":1}"#));
+        *sent.method_mut() = http::Method::POST;
+        sent.headers_mut().insert("authorization", http::HeaderValue::from_static("Bearer y"));
+        sent.headers_mut().insert("prefer", http::HeaderValue::from_static("return=representation"));
+        replay.send(sent).await.unwrap();
+        assert!(replay.check_requests(&["Authorization"]).is_ok());
+        let err = replay.check_requests(&[]).unwrap_err();
+        assert_eq!(err.differences.len(), 1, "{err}");
+        assert!(err.differences[0].starts_with("request 0: header authorization"), "{err}");
+    }
+}
