@@ -23,3 +23,94 @@ async fn every_scenario_provisions_and_verifies_with_its_example_spec() {
         assert!(fake.requests().iter().any(|r| r.is_batch()), "{name}: no batch was sent");
     }
 }
+
+/// The fake over loopback HTTP answers as it does in process (content types, batch envelopes, headers): the
+/// quickstart's scenario provisioned both ways sends the same round trips and the same writes, in batches, with no
+/// write answered 412 (a row made twice) and no single read where a batch should carry it.
+#[tokio::test]
+async fn the_quickstart_scenario_costs_the_same_over_http_as_in_process() {
+    use dataverse_mi::http::RetryOptions;
+    let spec =
+        ProvisionSpec::from_file(format!("{}/examples/specs/quickstart.toml", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let run = |over_http: bool| {
+        let spec = spec.clone();
+        async move {
+            let fake = Seed::scenario("quickstart").unwrap().build(FakeOptions::default()).unwrap();
+            let server = fake.start().await;
+            let engine = if over_http {
+                server.provisioner(&spec, ProvisionOptions::default()).unwrap().provisioner
+            } else {
+                fake.provisioner(&spec, 8, RetryOptions::default(), ProvisionOptions::default()).unwrap().provisioner
+            };
+            let report = engine.apply(&engine.plan(&spec).await.unwrap()).await;
+            assert!(report.is_success(), "over HTTP {over_http}: {report}");
+            assert!(engine.plan(&spec).await.unwrap().is_empty());
+            let log = fake.requests();
+            let statuses: Vec<u16> = log.iter().map(|r| r.status).collect();
+            assert!(!statuses.contains(&412), "over HTTP {over_http}: a write answered 412: {log:#?}");
+            let single_reads =
+                log.iter().filter(|r| r.route == "GET dataverse RetrieveCurrentOrganization" && !r.in_batch).count();
+            assert_eq!(single_reads, 0, "over HTTP {over_http}: the organization read outside a batch");
+            (fake.round_trips(), fake.writes(), fake.batched_requests())
+        }
+    };
+    let in_process = run(false).await;
+    let over_http = run(true).await;
+    assert_eq!(over_http, in_process, "(round trips, writes, batched requests) over HTTP and in process");
+    assert!(in_process.0.get("dataverse").copied().unwrap_or_default() > 0);
+}
+
+/// The request log is honest about batches: a fault injected inside one is logged as a fault with its
+/// `Retry-After` (and the batch answer carries the header), and the writes of a change set that a later request of
+/// the set failed are logged as rolled back and not counted as writes.
+#[tokio::test(start_paused = true)]
+async fn faults_inside_batches_and_rolled_back_writes_are_logged_as_such() {
+    use dataverse_mi::clients::{Batch, ComponentKind, dataverse::requests};
+    use dataverse_mi::entities::NewManagedIdentity;
+    use dataverse_mi::subject::SubjectFormatVersion;
+    use dataverse_mi::testkit::Fault;
+    use std::time::Duration;
+    use uuid::Uuid;
+    let fake = Seed::scenario("contoso").unwrap().build(FakeOptions::default()).unwrap();
+    let host = "contoso-dev.crm.dynamics.com";
+    let platform = fake.client_platform(4, Default::default()).unwrap();
+    let dv = platform.dataverse(&format!("https://{host}")).unwrap();
+    let assembly = fake.requests().len(); // nothing yet
+    assert_eq!(assembly, 0);
+
+    // A read inside a batch throttled once, with Retry-After: 3.
+    fake.inject(
+        Fault::status("GET dataverse managedidentities", 429).on_host(host).retry_after(Duration::from_secs(3)),
+    );
+    let mut reads = Batch::new();
+    let rows = reads.add(requests::managed_identities(None));
+    let started = tokio::time::Instant::now();
+    let mut answers = dv.send_batch(&reads).await;
+    assert!(answers.take(rows).unwrap().is_empty());
+    assert_eq!(started.elapsed(), Duration::from_secs(3), "the client honoured the item's own Retry-After");
+    let faulted: Vec<_> = fake.requests().into_iter().filter(|r| r.in_batch && r.fault).collect();
+    assert_eq!(faulted.len(), 1, "{faulted:#?}");
+    assert_eq!(faulted[0].status, 429);
+    assert_eq!(faulted[0].fault_headers, [("retry-after".to_owned(), "3".to_owned())]);
+
+    // A change set whose second request fails: the row its first request made is undone, and logged so.
+    fake.clear_log();
+    let component = Uuid::from_u128(0xabc); // no such assembly: the bind fails with 404
+    let row = NewManagedIdentity::for_plugins(
+        Uuid::from_u128(1),
+        Uuid::from_u128(0x72f988bf_86f1_41af_91ab_2d7cd011db47),
+        Uuid::from_u128(3),
+        SubjectFormatVersion::V2,
+    );
+    let mut writes = Batch::new();
+    writes.add(requests::create_managed_identity(&row));
+    writes.add(requests::bind(ComponentKind::PluginAssembly, component, row.id));
+    assert!(dv.send_change_set(&writes).await.is_err());
+    assert!(fake.managed_identities(host).is_empty(), "the change set was all or nothing");
+    let log = fake.requests();
+    let create = log.iter().find(|r| r.route == "POST dataverse managedidentities").unwrap();
+    assert!(create.rolled_back && (200..300).contains(&create.status), "{create:?}");
+    let bind = log.iter().find(|r| r.route == "PATCH dataverse pluginassemblies(id)").unwrap();
+    assert!(!bind.rolled_back && bind.status >= 400, "{bind:?}");
+    assert_eq!(fake.writes(), 1, "the failed bind was a write request; the undone create is not counted");
+}

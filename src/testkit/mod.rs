@@ -224,8 +224,15 @@ pub struct LoggedRequest {
     pub body: String,
     /// The status answered (0 for a dropped connection).
     pub status: u16,
-    /// Whether the answer was an injected fault.
+    /// Whether the answer was an injected fault (inside a batch too).
     pub fault: bool,
+    /// The headers an injected fault answered with (`Retry-After`), inside a batch as on its own.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fault_headers: Vec<(String, String)>,
+    /// A write inside a change set that a later request of the set failed: the platform undid it (the change set
+    /// is all or nothing), whatever status it was answered first. Not counted by [`FakePlatform::writes`].
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub rolled_back: bool,
     /// Whether the request came inside a batch (a Dataverse `$batch` or Graph JSON batch, logged as a round trip
     /// of its own with the route `POST dataverse $batch` / `POST graph $batch`).
     pub in_batch: bool,
@@ -816,7 +823,7 @@ impl FakePlatform {
 
     /// Writes that took effect (not faults).
     pub fn writes(&self) -> usize {
-        self.lock().log.iter().filter(|r| r.is_write() && !r.fault).count()
+        self.lock().log.iter().filter(|r| r.is_write() && !r.fault && !r.rolled_back).count()
     }
 
     /// Forgets the request log.

@@ -197,6 +197,8 @@ pub(super) fn handle(
         body: String::from_utf8_lossy(request.body()).into_owned(),
         status,
         fault,
+        fault_headers: Vec::new(),
+        rolled_back: false,
         in_batch: false,
     };
     // A fault aimed at this request comes first.
@@ -209,10 +211,11 @@ pub(super) fn handle(
         s.faults[i].count -= 1;
         match s.faults[i].kind.clone() {
             super::FaultKind::Status { status, retry_after } => {
-                s.log.push(log(route_name, status, true));
+                let wait = retry_after.map(|w| w.as_secs().to_string());
+                let fault_headers = wait.iter().map(|w| ("retry-after".to_owned(), w.clone())).collect();
+                s.log.push(LoggedRequest { fault_headers, ..log(route_name, status, true) });
                 let code = if matches!(t, Target::Dataverse { .. }) { "0x80040216" } else { "InjectedFault" };
                 let body = json!({"error": {"code": code, "message": format!("an injected {status}")}});
-                let wait = retry_after.map(|w| w.as_secs().to_string());
                 let headers: Vec<(&str, &str)> = wait.as_deref().map(|w| vec![("retry-after", w)]).unwrap_or_default();
                 let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 return Handled::Answer(respond(status, &body, &headers), delay);
@@ -226,7 +229,10 @@ pub(super) fn handle(
         }
     }
     if throttle {
-        s.log.push(log(route_name, 429, true));
+        s.log.push(LoggedRequest {
+            fault_headers: vec![("retry-after".into(), "1".into())],
+            ..log(route_name, 429, true)
+        });
         let body =
             json!({"error": {"code": "0x80072322", "message": "Number of requests exceeded the limit (injected)."}});
         return Handled::Answer(respond(StatusCode::TOO_MANY_REQUESTS, &body, &[("retry-after", "1")]), delay);
@@ -249,8 +255,8 @@ pub(super) fn handle(
         let (response, inner) = dataverse_batch(&mut s, request, host);
         let status = response.status().as_u16();
         s.log.push(log(route_name, status, false));
-        for (r, status) in inner {
-            s.log.push(LoggedRequest { in_batch: true, ..log(r.0, status, false) }.with(&r.1, &r.2, &r.3));
+        for r in inner {
+            s.log.push(r.logged(log(String::new(), 0, false)));
         }
         return Handled::Answer(response, delay);
     }
@@ -260,8 +266,8 @@ pub(super) fn handle(
     {
         let (status, answer, inner) = graph_batch(&mut s, request);
         s.log.push(log(route_name, status.as_u16(), false));
-        for (r, status) in inner {
-            s.log.push(LoggedRequest { in_batch: true, ..log(r.0, status, false) }.with(&r.1, &r.2, &r.3));
+        for r in inner {
+            s.log.push(r.logged(log(String::new(), 0, false)));
         }
         return Handled::Answer(respond(status, &answer, &[]), delay);
     }
@@ -339,21 +345,39 @@ fn discovery(s: &State, request: &http::Request<Bytes>, rest: &str) -> Answer {
     )
 }
 
-impl LoggedRequest {
-    /// The same log entry for an inner request: its method, path and body.
-    fn with(mut self, method: &str, path: &str, body: &str) -> Self {
-        self.method = method.to_owned();
-        self.path_and_query = path.to_owned();
-        self.body = body.to_owned();
-        self
+/// A request inside a batch, as logged.
+struct InnerLog {
+    route: String,
+    method: String,
+    path: String,
+    body: String,
+    status: u16,
+    /// The injected fault's headers, when the answer was one.
+    fault: Option<Vec<(String, String)>>,
+    rolled_back: bool,
+}
+
+impl InnerLog {
+    /// The log entry: the envelope's (its host, its bearer) with this request's own values.
+    fn logged(self, envelope: LoggedRequest) -> LoggedRequest {
+        LoggedRequest {
+            route: self.route,
+            method: self.method,
+            path_and_query: self.path,
+            body: self.body,
+            status: self.status,
+            fault: self.fault.is_some(),
+            fault_headers: self.fault.unwrap_or_default(),
+            rolled_back: self.rolled_back,
+            in_batch: true,
+            ..envelope
+        }
     }
 }
 
-/// An inner request as logged: (route, method, path and query, body).
-type InnerLog = ((String, String, String, String), u16);
-
-/// A status fault aimed at a request inside a batch (the other fault kinds act on round trips only).
-fn inner_fault(s: &mut State, route: &str, host: Option<&str>) -> Option<Answer> {
+/// A status fault aimed at a request inside a batch (the other fault kinds act on round trips only): its status,
+/// body and `Retry-After` (seconds).
+fn inner_fault(s: &mut State, route: &str, host: Option<&str>) -> Option<(StatusCode, Value, Option<u64>)> {
     let i = s.faults.iter().position(|f| {
         f.count > 0
             && f.route == route
@@ -361,11 +385,12 @@ fn inner_fault(s: &mut State, route: &str, host: Option<&str>) -> Option<Answer>
             && matches!(f.kind, super::FaultKind::Status { .. })
     })?;
     s.faults[i].count -= 1;
-    let super::FaultKind::Status { status, .. } = s.faults[i].kind else { return None };
+    let super::FaultKind::Status { status, retry_after } = s.faults[i].kind else { return None };
     let code = if route.contains(" dataverse ") { "0x80040216" } else { "InjectedFault" };
     Some((
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         json!({"error": {"code": code, "message": format!("an injected {status}")}}),
+        retry_after.map(|w| w.as_secs()),
     ))
 }
 
@@ -398,12 +423,27 @@ fn graph_batch(s: &mut State, request: &http::Request<Bytes>) -> (StatusCode, Va
             .body(Bytes::from(text.clone()))
             .unwrap_or_else(|_| http::Request::new(Bytes::new()));
         let route = route_of(&method, &Target::Graph { rest: url.clone() });
-        let (status, answer) = match inner_fault(s, &route, Some("graph.microsoft.com")) {
-            Some(fault) => fault,
-            None => graph(s, &inner, &url, &inner_body),
+        let (status, answer, fault) = match inner_fault(s, &route, Some("graph.microsoft.com")) {
+            Some((status, body, wait)) => (status, body, Some(wait)),
+            None => {
+                let (status, body) = graph(s, &inner, &url, &inner_body);
+                (status, body, None)
+            }
         };
-        logged.push(((route, method.to_string(), format!("/v1.0/{url}"), text), status.as_u16()));
-        responses.push(json!({"id": id, "status": status.as_u16(), "headers": {"Content-Type": "application/json"}, "body": answer}));
+        let mut headers = json!({"Content-Type": "application/json"});
+        if let Some(Some(wait)) = fault {
+            headers["Retry-After"] = json!(wait.to_string());
+        }
+        logged.push(InnerLog {
+            route,
+            method: method.to_string(),
+            path: format!("/v1.0/{url}"),
+            body: text,
+            status: status.as_u16(),
+            fault: fault.map(|w| w.iter().map(|w| ("retry-after".to_owned(), w.to_string())).collect()),
+            rolled_back: false,
+        });
+        responses.push(json!({"id": id, "status": status.as_u16(), "headers": headers, "body": answer}));
     }
     // Graph answers in any order: the fake answers backwards, so that a client relying on the order fails.
     responses.reverse();
@@ -423,8 +463,12 @@ fn dataverse_batch(s: &mut State, request: &http::Request<Bytes>, host: &str) ->
             return (respond(StatusCode::BAD_REQUEST, &body, &[]), Vec::new());
         }
     };
-    let mut logged = Vec::new();
-    let mut one = |s: &mut State, r: &BatchRequest, created: &BTreeMap<u32, String>| -> BatchResponse {
+    let mut logged: Vec<InnerLog> = Vec::new();
+    let one = |s: &mut State,
+               logged: &mut Vec<InnerLog>,
+               r: &BatchRequest,
+               created: &BTreeMap<u32, String>|
+     -> BatchResponse {
         let path = r.url.split("/api/data/v9.2/").nth(1).unwrap_or(&r.url).to_owned();
         let mut text = String::from_utf8_lossy(r.body.as_deref().unwrap_or_default()).into_owned();
         // `$n` in a body refers to what request n of the change set created.
@@ -439,16 +483,32 @@ fn dataverse_batch(s: &mut State, request: &http::Request<Bytes>, host: &str) ->
         }
         let inner = builder.body(Bytes::from(text.clone())).unwrap_or_else(|_| http::Request::new(Bytes::new()));
         let route = route_of(&r.method, &Target::Dataverse { host: host.to_owned(), rest: path.clone() });
-        let (status, answer) = match inner_fault(s, &route, Some(host)) {
-            Some(fault) => fault,
-            None => dataverse(s, &inner, host, &path, &body),
+        let (status, answer, fault) = match inner_fault(s, &route, Some(host)) {
+            Some((status, body, wait)) => (status, body, Some(wait)),
+            None => {
+                let (status, body) = dataverse(s, &inner, host, &path, &body);
+                (status, body, None)
+            }
         };
-        logged.push(((route, r.method.to_string(), format!("/api/data/v9.2/{path}"), text), status.as_u16()));
+        logged.push(InnerLog {
+            route,
+            method: r.method.to_string(),
+            path: format!("/api/data/v9.2/{path}"),
+            body: text,
+            status: status.as_u16(),
+            fault: fault.map(|w| w.iter().map(|w| ("retry-after".to_owned(), w.to_string())).collect()),
+            rolled_back: false,
+        });
         let wants_body = r.method == Method::GET
             || r.headers
                 .iter()
                 .any(|(n, v)| n.eq_ignore_ascii_case("prefer") && v.starts_with("return=representation"));
         let mut headers = http::HeaderMap::new();
+        if let Some(Some(wait)) = fault
+            && let Ok(v) = http::HeaderValue::from_str(&wait.to_string())
+        {
+            headers.insert("retry-after", v);
+        }
         let (status, body) = if status.is_success() && !wants_body {
             if let Some(id) = answer.get("managedidentityid").and_then(Value::as_str)
                 && let Ok(v) =
@@ -467,17 +527,18 @@ fn dataverse_batch(s: &mut State, request: &http::Request<Bytes>, host: &str) ->
     for part in &parts {
         match part {
             BatchPart::Request(r) => {
-                let mut response = one(s, r, &BTreeMap::new());
+                let mut response = one(s, &mut logged, r, &BTreeMap::new());
                 response.content_id = None;
                 answers.push(Ok(vec![response]));
             }
             BatchPart::ChangeSet(requests) => {
                 let before = s.environments.get(host).cloned();
+                let first = logged.len();
                 let mut created = BTreeMap::new();
                 let mut responses = Vec::new();
                 let mut failed = None;
                 for r in requests {
-                    let response = one(s, r, &created);
+                    let response = one(s, &mut logged, r, &created);
                     if !response.status.is_success() {
                         failed = Some(response);
                         break;
@@ -502,6 +563,11 @@ fn dataverse_batch(s: &mut State, request: &http::Request<Bytes>, host: &str) ->
                     Some(f) => {
                         if let Some(env) = before {
                             s.environments.insert(host.to_owned(), env);
+                        }
+                        // The set's writes that succeeded before the failure are undone with it.
+                        let failed_at = logged.len().saturating_sub(1);
+                        for entry in logged.iter_mut().take(failed_at).skip(first) {
+                            entry.rolled_back = entry.method != "GET" && (200..300).contains(&entry.status);
                         }
                         answers.push(Err(f));
                     }
