@@ -151,6 +151,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     worker.await?;
     let fetched = tokens.fetched.lock().map(|f| f.clone()).unwrap_or_default();
     println!("requests served by the fake: {}; tokens fetched per scope: {fetched:?}", fake.requests().len());
+    // Over loopback HTTP, the production path: reads and writes in batches, never one by one after a failed batch.
+    let log = fake.requests();
+    let single_reads = log.iter().filter(|r| r.route == "GET dataverse RetrieveCurrentOrganization" && !r.in_batch);
+    println!("round trips by service: {:?}", fake.round_trips());
+    println!("requests carried inside batches: {:?}", fake.batched_requests());
+    let batched_path = log.iter().any(|r| r.is_batch()) && single_reads.count() == 0;
+    println!("path: {}", if batched_path { "batched" } else { "FELL BACK to single requests" });
+    if !batched_path {
+        return Err("the service's requests did not go in batches".into());
+    }
     if writes_after_plans != 0 || !all_ok {
         return Err("the service did not provision as expected".into());
     }
