@@ -569,7 +569,7 @@ async fn watch_follow_stops_on_ctrl_c() {
         assert!(stderr.read_line(&mut line).unwrap() > 0, "the watch ended early: {seen}");
         seen.push_str(&line);
     }
-    let polls = fake.count("GET dataverse plugintracelogs");
+    let polls = fake.count("GET dataverse plugintracelogs".parse().unwrap());
     assert_eq!(polls, 2, "one poll per environment so far");
     let interrupted = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(interrupted.success());
@@ -579,7 +579,7 @@ async fn watch_follow_stops_on_ctrl_c() {
     let status =
         rx.recv_timeout(std::time::Duration::from_secs(60)).expect("the watch did not stop on Ctrl-C").unwrap();
     assert!(status.success(), "{status:?}");
-    assert_eq!(fake.count("GET dataverse plugintracelogs"), polls, "no poll after Ctrl-C");
+    assert_eq!(fake.count("GET dataverse plugintracelogs".parse().unwrap()), polls, "no poll after Ctrl-C");
 }
 
 #[cfg(feature = "testkit")]

@@ -194,7 +194,10 @@ async fn a_plugin_whose_subject_cannot_be_told_keeps_the_fics() {
     // Registered without bytes the platform can read back, and the platform does not answer for it.
     let mystery = fake.add_plugin_assembly(HOST, "Mystery.Plugins", None);
     fake.seed_binding(HOST, mystery, Some(managed_identity_row_id(APP, TENANT, ENV)));
-    fake.inject(dataverse_mi::testkit::Fault::status("GET dataverse GetComponentManagedIdentityFIC", 500).times(1000));
+    fake.inject(
+        dataverse_mi::testkit::Fault::status("GET dataverse GetComponentManagedIdentityFIC".parse().unwrap(), 500)
+            .times(1000),
+    );
     let mut pruning = base.adding_certificate(file("renewed.cer"));
     pruning.prune = true;
     assert!(engine.apply(&engine.plan(&pruning).await.unwrap()).await.is_success());

@@ -354,7 +354,7 @@ async fn a_401_through_the_engines_clients_fetches_a_fresh_token() {
     // Warm the cache, then have Dataverse refuse the cached token once.
     engine.plan(&spec).await.unwrap();
     let before = tokens.0.load(Ordering::SeqCst);
-    fake.inject(Fault::status("GET dataverse RetrieveCurrentOrganization", 401).times(1));
+    fake.inject(Fault::status("GET dataverse RetrieveCurrentOrganization".parse().unwrap(), 401).times(1));
     engine.plan(&spec).await.unwrap();
     assert_eq!(tokens.0.load(Ordering::SeqCst), before + 1, "the refused token was dropped and a fresh one fetched");
     let refused = fake.requests().iter().filter(|r| r.status == 401).count();

@@ -116,13 +116,13 @@ async fn fresh_provisioning_then_a_rerun(batch: bool) {
         assert_eq!(trips["graph"], 1);
         assert_eq!(trips["dataverse"], 2, "one round trip per environment");
         assert_eq!(fake.batched_requests()["dataverse"], 2 * 3);
-        assert_eq!(fake.count("POST dataverse $batch"), 2);
+        assert_eq!(fake.count("POST dataverse $batch".parse().unwrap()), 2);
     } else {
         assert_eq!(fake.requests().len(), 1 + 2 * 3);
         assert!(fake.batched_requests().is_empty());
     }
-    assert_eq!(fake.count("GET graph application"), 0);
-    assert_eq!(fake.count("GET graph service principal"), 0);
+    assert_eq!(fake.count("GET graph application".parse().unwrap()), 0);
+    assert_eq!(fake.count("GET graph service principal".parse().unwrap()), 0);
 
     fake.clear_log();
     let report = engine.apply(&plan).await;
@@ -131,8 +131,8 @@ async fn fresh_provisioning_then_a_rerun(batch: bool) {
     if batch {
         // Both FICs in one Graph batch; per environment, the row and its three binds in one change set.
         assert_eq!(fake.round_trips(), [("dataverse".to_owned(), 2), ("graph".to_owned(), 1)].into_iter().collect());
-        assert_eq!(fake.count("POST graph $batch"), 1);
-        assert_eq!(fake.count("POST graph fics"), 2, "inside the batch");
+        assert_eq!(fake.count("POST graph $batch".parse().unwrap()), 1);
+        assert_eq!(fake.count("POST graph fics".parse().unwrap()), 2, "inside the batch");
     }
     for e in &plan.environments {
         let host = e.org_url.trim_start_matches("https://");
@@ -156,7 +156,7 @@ async fn fresh_provisioning_then_a_rerun(batch: bool) {
     assert_eq!(fake.writes(), 0);
     // Per environment: the organization, the rows, the assemblies, and the platform's own subject for each of the
     // 3 bound components (GetComponentManagedIdentityFIC: where it differs from ours, it wins); plus one FIC list.
-    assert_eq!(fake.count("GET dataverse GetComponentManagedIdentityFIC"), 2 * 3);
+    assert_eq!(fake.count("GET dataverse GetComponentManagedIdentityFIC".parse().unwrap()), 2 * 3);
     if batch {
         // Per environment: one round trip for the state, one for the platform's subjects.
         assert_eq!(fake.round_trips()["dataverse"], 2 * 2);
@@ -449,7 +449,11 @@ async fn from_nothing_an_app_registration_is_created_granted_and_provisioned() {
     assert_eq!(k, ["bind", "bind", "bind", "bind", "fic", "fic", "grant", "identity", "row", "row"]);
     assert_eq!(plan.actions.iter().filter(|a| a.is_identity_write()).count(), 4, "identity, grant, two FICs");
     assert_eq!(fake.writes(), 0, "planning writes nothing");
-    assert_eq!(fake.count("GET dataverse managedidentities"), 0, "no rows can name an identity that does not exist");
+    assert_eq!(
+        fake.count("GET dataverse managedidentities".parse().unwrap()),
+        0,
+        "no rows can name an identity that does not exist"
+    );
 
     let report = engine.apply(&plan).await;
     assert!(report.is_success(), "{report}");
@@ -881,9 +885,10 @@ async fn targeted_faults_and_the_request_log() {
     // One request at a time, so that faults aim at each route (batched faults: `faults_inside_batches`).
     let engine = fake.provisioner(&spec, 4, retry(), batching(false)).unwrap().provisioner;
     // The next two FIC creates answer 503 (then go through on retry); one environment's row create is slow.
-    fake.inject(Fault::status("POST graph fics", 503).times(2));
+    fake.inject(Fault::status("POST graph fics".parse().unwrap(), 503).times(2));
     fake.inject(
-        Fault::slow("POST dataverse managedidentities", Duration::from_secs(30)).on_host("env1.crm.dynamics.com"),
+        Fault::slow("POST dataverse managedidentities".parse().unwrap(), Duration::from_secs(30))
+            .on_host("env1.crm.dynamics.com"),
     );
     let started = tokio::time::Instant::now();
     let report = engine.apply(&engine.plan(&spec).await.unwrap()).await;
@@ -906,10 +911,10 @@ async fn targeted_faults_and_the_request_log() {
     fake.clear_log();
     let (fake2, spec2) = setup(1, 1, FakeOptions::default());
     let engine2 = fake2.provisioner(&spec2, 4, retry(), batching(false)).unwrap().provisioner;
-    fake2.inject(Fault::truncated("GET graph fics"));
+    fake2.inject(Fault::truncated("GET graph fics".parse().unwrap()));
     let err = engine2.plan(&spec2).await.unwrap_err();
     assert!(err.to_string().contains("list FICs") || err.to_string().contains("EOF"), "{err}");
-    fake2.inject(Fault::status("PATCH dataverse pluginassemblies(id)", 409));
+    fake2.inject(Fault::status("PATCH dataverse pluginassemblies(id)".parse().unwrap(), 409));
     let report = engine2.apply(&engine2.plan(&spec2).await.unwrap()).await;
     let failed: Vec<_> = report.actions.iter().filter(|a| matches!(a.status, ActionStatus::Failed { .. })).collect();
     assert_eq!(failed.len(), 1, "{report}");
@@ -959,17 +964,21 @@ async fn faults_inside_batches() {
     // A 503 on the read batch: retried like any request.
     let (fake, spec) = setup(2, 2, FakeOptions::default());
     let engine = fake.provisioner(&spec, 4, retry(), batching(true)).unwrap().provisioner;
-    fake.inject(Fault::status("POST dataverse $batch", 503).on_host("env0.crm.dynamics.com"));
+    fake.inject(Fault::status("POST dataverse $batch".parse().unwrap(), 503).on_host("env0.crm.dynamics.com"));
     let plan = engine.plan(&spec).await.unwrap();
     assert_eq!(fake.requests().iter().filter(|r| r.fault).count(), 1);
     assert_eq!(plan.environments.len(), 2);
 
     // One FIC of the Graph batch answers 503: it is created again alone.
     fake.clear_log();
-    fake.inject(Fault::status("POST graph fics", 503));
+    fake.inject(Fault::status("POST graph fics".parse().unwrap(), 503));
     // The bind of env1's first component fails twice: inside the change set (which rolls back the row), and
     // again when sent alone.
-    fake.inject(Fault::status("PATCH dataverse pluginassemblies(id)", 409).on_host("env1.crm.dynamics.com").times(2));
+    fake.inject(
+        Fault::status("PATCH dataverse pluginassemblies(id)".parse().unwrap(), 409)
+            .on_host("env1.crm.dynamics.com")
+            .times(2),
+    );
     let report = engine.apply(&plan).await;
     let failed: Vec<&ActionResult> =
         report.actions.iter().filter(|a| matches!(a.status, ActionStatus::Failed { .. })).collect();
@@ -1007,10 +1016,10 @@ async fn faults_inside_batches() {
     let engine = fake.provisioner(&spec, 4, retry(), batching(true)).unwrap().provisioner;
     let plan = engine.plan(&spec).await.unwrap();
     fake.clear_log();
-    fake.inject(Fault::status("POST graph $batch", 400));
+    fake.inject(Fault::status("POST graph $batch".parse().unwrap(), 400));
     let report = engine.apply(&plan).await;
     assert!(report.is_success(), "{report}");
-    assert_eq!(fake.count("POST graph fics"), 3, "each FIC alone after the failed batch");
+    assert_eq!(fake.count("POST graph fics".parse().unwrap()), 3, "each FIC alone after the failed batch");
     assert_eq!(fake.graph_fics(APP).len(), 3);
 }
 
@@ -1022,9 +1031,9 @@ async fn a_single_environment_still_gets_its_change_set() {
     let plan = engine.plan(&spec).await.unwrap();
     fake.clear_log();
     assert!(engine.apply(&plan).await.is_success());
-    assert_eq!(fake.count("POST graph $batch"), 0, "one FIC needs no batch");
-    assert_eq!(fake.count("POST graph fics"), 1);
-    assert_eq!(fake.count("POST dataverse $batch"), 1, "the row and both binds together");
+    assert_eq!(fake.count("POST graph $batch".parse().unwrap()), 0, "one FIC needs no batch");
+    assert_eq!(fake.count("POST graph fics".parse().unwrap()), 1);
+    assert_eq!(fake.count("POST dataverse $batch".parse().unwrap()), 1, "the row and both binds together");
     assert_eq!(fake.round_trips()["dataverse"], 1);
     assert_eq!(fake.writes(), 1 + 1 + 2);
 }

@@ -80,7 +80,9 @@ async fn faults_inside_batches_and_rolled_back_writes_are_logged_as_such() {
 
     // A read inside a batch throttled once, with Retry-After: 3.
     fake.inject(
-        Fault::status("GET dataverse managedidentities", 429).on_host(host).retry_after(Duration::from_secs(3)),
+        Fault::status("GET dataverse managedidentities".parse().unwrap(), 429)
+            .on_host(host)
+            .retry_after(Duration::from_secs(3)),
     );
     let mut reads = Batch::new();
     let rows = reads.add(requests::managed_identities(None));
@@ -113,4 +115,33 @@ async fn faults_inside_batches_and_rolled_back_writes_are_logged_as_such() {
     let bind = log.iter().find(|r| r.route == "PATCH dataverse pluginassemblies(id)").unwrap();
     assert!(!bind.rolled_back && bind.status >= 400, "{bind:?}");
     assert_eq!(fake.writes(), 1, "the failed bind was a write request; the undone create is not counted");
+}
+
+/// The route table is the one place routes are spelled: everything the fake logs while provisioning, verifying,
+/// watching and tearing down both scenarios is in it, and `docs/testkit.md` lists every one of them.
+#[tokio::test]
+async fn every_logged_route_is_in_the_table_and_the_table_is_in_the_docs() {
+    use dataverse_mi::provision::{DestroyOptions, WatchOptions};
+    use dataverse_mi::testkit::Route;
+    for (name, spec) in SCENARIOS {
+        let fake = Seed::scenario(name).unwrap().build(FakeOptions::default()).unwrap();
+        let server = fake.start().await;
+        let spec = ProvisionSpec::from_file(format!("{}/{spec}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let engine = server.provisioner(&spec, ProvisionOptions::default()).unwrap().provisioner;
+        assert!(engine.apply(&engine.plan(&spec).await.unwrap()).await.is_success());
+        assert!(engine.verify(&spec).await.unwrap().is_ok());
+        engine.watch(&spec, &WatchOptions::since_text("1h").unwrap().enable_tracing(true)).await.unwrap();
+        let options = DestroyOptions::default().with_role_assignments(true).with_identity(true);
+        assert!(engine.destroy(&engine.plan_destroy(&spec, options).await.unwrap()).await.is_success());
+        for r in fake.requests() {
+            assert!(r.route.parse::<Route>().is_ok(), "{name}: '{}' is logged and not in the route table", r.route);
+        }
+    }
+    let docs = std::fs::read_to_string(format!("{}/docs/testkit.md", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    for route in Route::all() {
+        let service = route.service();
+        let name = route.as_str().splitn(3, ' ').nth(2).unwrap();
+        let row = docs.lines().find(|l| l.starts_with(&format!("| `{service}` |"))).unwrap_or_default();
+        assert!(row.contains(&format!("`{name}`")), "docs/testkit.md does not list {route} in its `{service}` row");
+    }
 }

@@ -81,7 +81,7 @@ async fn concurrent_calls_on_one_engine_each_report_their_own_requests_and_progr
     assert_eq!(planned as usize, round_trips(), "the plans' own counts add up to what was sent");
     fake.clear_log();
     fake.inject(
-        Fault::status("POST dataverse $batch", 429)
+        Fault::status("POST dataverse $batch".parse().unwrap(), 429)
             .on_host("team1.crm.dynamics.com")
             .retry_after(Duration::from_secs(2))
             .times(2),

@@ -22,16 +22,18 @@
 //! let client = server.dataverse_client("contoso.crm.dynamics.com")?;
 //! let org = client.retrieve_current_organization().await?;
 //! assert_eq!(org.environment_id, Some(env));
-//! assert_eq!(fake.count("GET dataverse RetrieveCurrentOrganization"), 1);
+//! assert_eq!(fake.count("GET dataverse RetrieveCurrentOrganization".parse()?), 1);
 //! # Ok(()) }
 //! ```
 
 pub mod batch;
 mod replay;
 mod router;
+mod routes;
 mod seed;
 
 pub use replay::{CapturedRequest, ReplayEvent, ReplayMismatch, ReplayTransport, response as replay_response};
+pub use routes::{ROUTES, Route, UnknownRoute};
 pub use seed::{
     SCENARIOS, Seed, SeedApplication, SeedAssembly, SeedEnvironment, SeedError, SeedPackage, SeedUserAssignedIdentity,
 };
@@ -99,23 +101,25 @@ impl FaultOptions {
     }
 }
 
-/// A fault aimed at particular requests: the next `count` requests on a route (as [`LoggedRequest::route`] names
-/// it, e.g. `POST graph fics`), optionally on one host, get this answer instead of the platform's.
+/// A fault aimed at particular requests: the next `count` requests on a [`Route`] (as [`LoggedRequest::route`]
+/// names it, e.g. `POST graph fics`), optionally on one host, get this answer instead of the platform's. The route
+/// is checked when it is named: a typo is an [`UnknownRoute`] there, not a fault that never fires.
 ///
 /// ```
 /// use std::time::Duration;
 /// use dataverse_mi::testkit::Fault;
 /// // The next two FIC creates answer 503; then one throttled read of the rows of one environment.
-/// let unavailable = Fault::status("POST graph fics", 503).times(2);
-/// let throttled = Fault::status("GET dataverse managedidentities", 429)
+/// let unavailable = Fault::status("POST graph fics".parse()?, 503).times(2);
+/// let throttled = Fault::status("GET dataverse managedidentities".parse()?, 429)
 ///     .on_host("contoso.crm.dynamics.com")
 ///     .retry_after(Duration::from_secs(3));
+/// # Ok::<(), dataverse_mi::testkit::UnknownRoute>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Fault {
-    /// The route, as the request log names it.
-    pub route: String,
+    /// The route.
+    pub route: Route,
     /// Only requests for this host (lowercase), when set.
     pub host: Option<String>,
     /// How many matching requests it answers (1 by default).
@@ -145,23 +149,23 @@ pub enum FaultKind {
 
 impl Fault {
     /// The next request on `route` answers `status`.
-    pub fn status(route: impl Into<String>, status: u16) -> Self {
-        Fault { route: route.into(), host: None, count: 1, kind: FaultKind::Status { status, retry_after: None } }
+    pub fn status(route: Route, status: u16) -> Self {
+        Fault { route, host: None, count: 1, kind: FaultKind::Status { status, retry_after: None } }
     }
 
     /// The next request on `route` has its connection dropped.
-    pub fn dropped(route: impl Into<String>) -> Self {
-        Fault { route: route.into(), host: None, count: 1, kind: FaultKind::Dropped }
+    pub fn dropped(route: Route) -> Self {
+        Fault { route, host: None, count: 1, kind: FaultKind::Dropped }
     }
 
     /// The next request on `route` is answered after `delay`.
-    pub fn slow(route: impl Into<String>, delay: Duration) -> Self {
-        Fault { route: route.into(), host: None, count: 1, kind: FaultKind::Slow(delay) }
+    pub fn slow(route: Route, delay: Duration) -> Self {
+        Fault { route, host: None, count: 1, kind: FaultKind::Slow(delay) }
     }
 
     /// The next request on `route` gets its answer with the body cut in half.
-    pub fn truncated(route: impl Into<String>) -> Self {
-        Fault { route: route.into(), host: None, count: 1, kind: FaultKind::Truncated }
+    pub fn truncated(route: Route) -> Self {
+        Fault { route, host: None, count: 1, kind: FaultKind::Truncated }
     }
 
     /// Only for requests to `host`.
@@ -799,8 +803,8 @@ impl FakePlatform {
     }
 
     /// Requests on one route.
-    pub fn count(&self, route: &str) -> usize {
-        self.lock().log.iter().filter(|r| r.route == route).count()
+    pub fn count(&self, route: Route) -> usize {
+        self.lock().log.iter().filter(|r| r.route == route.as_str()).count()
     }
 
     /// Round trips (HTTP requests on the wire: a batch counts once, its inner requests not at all), by service.

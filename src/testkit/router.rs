@@ -202,10 +202,9 @@ pub(super) fn handle(
         in_batch: false,
     };
     // A fault aimed at this request comes first.
-    let aimed = s
-        .faults
-        .iter()
-        .position(|f| f.count > 0 && f.route == route_name && f.host.as_ref().is_none_or(|h| Some(h) == host.as_ref()));
+    let aimed = s.faults.iter().position(|f| {
+        f.count > 0 && f.route == route_name.as_str() && f.host.as_ref().is_none_or(|h| Some(h) == host.as_ref())
+    });
     let mut truncate = false;
     if let Some(i) = aimed {
         s.faults[i].count -= 1;
