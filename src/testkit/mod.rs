@@ -33,7 +33,7 @@ mod routes;
 mod seed;
 
 pub use replay::{CapturedRequest, ReplayEvent, ReplayMismatch, ReplayTransport, response as replay_response};
-pub use routes::{ROUTES, Route, UnknownRoute};
+pub use routes::{Route, UnknownRoute};
 pub use seed::{
     SCENARIOS, Seed, SeedApplication, SeedAssembly, SeedEnvironment, SeedError, SeedPackage, SeedUserAssignedIdentity,
 };

@@ -22,26 +22,7 @@ fn error(status: u16, code: &str, message: &str) -> Answer {
 }
 
 fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (other, _) => {
-                out.push(other);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
 
 fn query(request: &http::Request<Bytes>) -> Vec<(String, String)> {
@@ -598,57 +579,20 @@ fn respond(status: StatusCode, body: &Value, headers: &[(&str, &str)]) -> Respon
     b.body(bytes).unwrap_or_else(|_| Response::new(Bytes::new()))
 }
 
+/// The route of a request, from the route table ([`super::Route`]); a request no route serves is logged as
+/// `METHOD service unknown`.
 fn route_of(method: &Method, t: &Target) -> String {
-    let strip = |rest: &str| -> String {
-        let head = rest.split(['(', '?']).next().unwrap_or(rest).to_owned();
-        if rest[head.len()..].starts_with('(')
-            && !head.starts_with("RetrieveCurrentOrganization")
-            && !head.starts_with("GetComponent")
-        {
-            format!("{head}(id)")
-        } else {
-            head
-        }
+    let (service, path) = match t {
+        Target::Dataverse { rest, .. } => ("dataverse", rest.as_str()),
+        Target::Graph { rest } => ("graph", rest.as_str()),
+        Target::Arm { rest } => ("arm", rest.as_str()),
+        Target::Login => ("login", "token"),
+        Target::Discovery { rest } => ("discovery", rest.as_str()),
+        Target::Unknown => ("unknown", ""),
     };
-    match t {
-        Target::Dataverse { rest, .. } => format!("{method} dataverse {}", strip(rest)),
-        Target::Graph { rest } => {
-            let kind = if rest.starts_with("$batch") {
-                "$batch"
-            } else if rest.contains("federatedIdentityCredentials(name=") {
-                "fic upsert"
-            } else if rest.ends_with("federatedIdentityCredentials") {
-                "fics"
-            } else if rest.contains("federatedIdentityCredentials/") {
-                "fic"
-            } else if rest.starts_with("servicePrincipals") {
-                "service principal"
-            } else if rest == "applications" {
-                "applications"
-            } else {
-                "application"
-            };
-            format!("{method} graph {kind}")
-        }
-        Target::Arm { rest } => {
-            let kind = if rest.ends_with("federatedIdentityCredentials") {
-                "fics"
-            } else if rest.contains("federatedIdentityCredentials/") {
-                "fic"
-            } else if rest.contains("/roleDefinitions") {
-                "role definitions"
-            } else if rest.contains("/roleAssignments/") {
-                "role assignment"
-            } else if rest.contains("/roleAssignments") {
-                "role assignments"
-            } else {
-                "identity"
-            };
-            format!("{method} arm {kind}")
-        }
-        Target::Login => format!("{method} login token"),
-        Target::Discovery { .. } => format!("{method} discovery instances"),
-        Target::Unknown => format!("{method} unknown"),
+    match super::Route::of(method, service, path) {
+        Some(route) => route.as_str().to_owned(),
+        None => format!("{method} {service} unknown"),
     }
 }
 

@@ -4,60 +4,142 @@
 use std::fmt;
 use std::str::FromStr;
 
-/// Every route the fake serves, as `METHOD service name`.
-pub const ROUTES: &[&str] = &[
+/// One route: its name (`METHOD service name`) and the paths it serves, as `matchit` patterns over the request's
+/// normalised path (`/{service}/{path}`, the query left out, every OData key `(...)` written `(id)`, and an ARM
+/// role scope written `scope`).
+struct RouteDef {
+    name: &'static str,
+    paths: &'static [&'static str],
+}
+
+const fn route(name: &'static str, paths: &'static [&'static str]) -> RouteDef {
+    RouteDef { name, paths }
+}
+
+const UAMI: &str =
+    "/arm/subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{n}";
+const UAMI_FICS: &str = "/arm/subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{n}/federatedIdentityCredentials";
+const UAMI_FIC: &str = "/arm/subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{n}/federatedIdentityCredentials/{f}";
+
+/// Every route the fake serves: the one place route names and their paths are written.
+const TABLE: &[RouteDef] = &[
     // Dataverse
-    "GET dataverse RetrieveCurrentOrganization",
-    "GET dataverse WhoAmI",
-    "GET dataverse GetComponentManagedIdentityFIC",
-    "GET dataverse managedidentities",
-    "POST dataverse managedidentities",
-    "GET dataverse managedidentities(id)",
-    "PATCH dataverse managedidentities(id)",
-    "DELETE dataverse managedidentities(id)",
-    "GET dataverse pluginassemblies",
-    "GET dataverse pluginassemblies(id)",
-    "PATCH dataverse pluginassemblies(id)",
-    "GET dataverse pluginpackages",
-    "GET dataverse pluginpackages(id)",
-    "PATCH dataverse pluginpackages(id)",
-    "GET dataverse plugintracelogs",
-    "GET dataverse organizations",
-    "PATCH dataverse organizations(id)",
-    "POST dataverse $batch",
+    route(
+        "GET dataverse RetrieveCurrentOrganization",
+        &["/dataverse/RetrieveCurrentOrganization", "/dataverse/RetrieveCurrentOrganization(id)"],
+    ),
+    route("GET dataverse WhoAmI", &["/dataverse/WhoAmI", "/dataverse/WhoAmI(id)"]),
+    route(
+        "GET dataverse GetComponentManagedIdentityFIC",
+        &["/dataverse/GetComponentManagedIdentityFIC", "/dataverse/GetComponentManagedIdentityFIC(id)"],
+    ),
+    route("GET dataverse managedidentities", &["/dataverse/managedidentities"]),
+    route("POST dataverse managedidentities", &["/dataverse/managedidentities"]),
+    route("GET dataverse managedidentities(id)", &["/dataverse/managedidentities(id)"]),
+    route("PATCH dataverse managedidentities(id)", &["/dataverse/managedidentities(id)"]),
+    route("DELETE dataverse managedidentities(id)", &["/dataverse/managedidentities(id)"]),
+    route("GET dataverse pluginassemblies", &["/dataverse/pluginassemblies"]),
+    route(
+        "GET dataverse pluginassemblies(id)",
+        &["/dataverse/pluginassemblies(id)", "/dataverse/pluginassemblies(id)/{*rest}"],
+    ),
+    route("PATCH dataverse pluginassemblies(id)", &["/dataverse/pluginassemblies(id)"]),
+    route("GET dataverse pluginpackages", &["/dataverse/pluginpackages"]),
+    route(
+        "GET dataverse pluginpackages(id)",
+        &["/dataverse/pluginpackages(id)", "/dataverse/pluginpackages(id)/{*rest}"],
+    ),
+    route("PATCH dataverse pluginpackages(id)", &["/dataverse/pluginpackages(id)"]),
+    route("GET dataverse plugintracelogs", &["/dataverse/plugintracelogs"]),
+    route("GET dataverse organizations", &["/dataverse/organizations"]),
+    route("PATCH dataverse organizations(id)", &["/dataverse/organizations(id)"]),
+    route("POST dataverse $batch", &["/dataverse/$batch"]),
     // Microsoft Graph
-    "GET graph applications",
-    "POST graph applications",
-    "GET graph application",
-    "PATCH graph application",
-    "DELETE graph application",
-    "GET graph service principal",
-    "POST graph service principal",
-    "GET graph fics",
-    "POST graph fics",
-    "GET graph fic",
-    "PATCH graph fic",
-    "DELETE graph fic",
-    "PATCH graph fic upsert",
-    "POST graph $batch",
+    route("GET graph applications", &["/graph/applications"]),
+    route("POST graph applications", &["/graph/applications"]),
+    route("GET graph application", &["/graph/applications(id)", "/graph/applications/{id}"]),
+    route("PATCH graph application", &["/graph/applications(id)", "/graph/applications/{id}"]),
+    route("DELETE graph application", &["/graph/applications(id)", "/graph/applications/{id}"]),
+    route(
+        "GET graph service principal",
+        &["/graph/servicePrincipals", "/graph/servicePrincipals(id)", "/graph/servicePrincipals/{id}"],
+    ),
+    route("POST graph service principal", &["/graph/servicePrincipals"]),
+    route(
+        "GET graph fics",
+        &[
+            "/graph/applications(id)/federatedIdentityCredentials",
+            "/graph/applications/{id}/federatedIdentityCredentials",
+        ],
+    ),
+    route(
+        "POST graph fics",
+        &[
+            "/graph/applications(id)/federatedIdentityCredentials",
+            "/graph/applications/{id}/federatedIdentityCredentials",
+        ],
+    ),
+    route(
+        "GET graph fic",
+        &[
+            "/graph/applications(id)/federatedIdentityCredentials/{f}",
+            "/graph/applications/{id}/federatedIdentityCredentials/{f}",
+        ],
+    ),
+    route(
+        "PATCH graph fic",
+        &[
+            "/graph/applications(id)/federatedIdentityCredentials/{f}",
+            "/graph/applications/{id}/federatedIdentityCredentials/{f}",
+        ],
+    ),
+    route(
+        "DELETE graph fic",
+        &[
+            "/graph/applications(id)/federatedIdentityCredentials/{f}",
+            "/graph/applications/{id}/federatedIdentityCredentials/{f}",
+        ],
+    ),
+    route(
+        "DELETE graph fic upsert",
+        &[
+            "/graph/applications(id)/federatedIdentityCredentials(id)",
+            "/graph/applications/{id}/federatedIdentityCredentials(id)",
+        ],
+    ),
+    route(
+        "GET graph fic upsert",
+        &[
+            "/graph/applications(id)/federatedIdentityCredentials(id)",
+            "/graph/applications/{id}/federatedIdentityCredentials(id)",
+        ],
+    ),
+    route(
+        "PATCH graph fic upsert",
+        &[
+            "/graph/applications(id)/federatedIdentityCredentials(id)",
+            "/graph/applications/{id}/federatedIdentityCredentials(id)",
+        ],
+    ),
+    route("POST graph $batch", &["/graph/$batch"]),
     // Azure Resource Manager
-    "GET arm identity",
-    "PUT arm identity",
-    "DELETE arm identity",
-    "GET arm fics",
-    "GET arm fic",
-    "PUT arm fic",
-    "DELETE arm fic",
-    "GET arm role definitions",
-    "GET arm role assignments",
-    "PUT arm role assignment",
-    "DELETE arm role assignment",
+    route("GET arm identity", &[UAMI]),
+    route("PUT arm identity", &[UAMI]),
+    route("DELETE arm identity", &[UAMI]),
+    route("GET arm fics", &[UAMI_FICS]),
+    route("GET arm fic", &[UAMI_FIC]),
+    route("PUT arm fic", &[UAMI_FIC]),
+    route("DELETE arm fic", &[UAMI_FIC]),
+    route("GET arm role definitions", &["/arm/scope/providers/Microsoft.Authorization/roleDefinitions"]),
+    route("GET arm role assignments", &["/arm/scope/providers/Microsoft.Authorization/roleAssignments"]),
+    route("PUT arm role assignment", &["/arm/scope/providers/Microsoft.Authorization/roleAssignments/{id}"]),
+    route("DELETE arm role assignment", &["/arm/scope/providers/Microsoft.Authorization/roleAssignments/{id}"]),
     // The token endpoint and the Global Discovery Service
-    "POST login token",
-    "GET discovery instances",
+    route("POST login token", &["/login/{*rest}"]),
+    route("GET discovery instances", &["/discovery/{*rest}"]),
 ];
 
-/// A route of the fake ([`ROUTES`]): what a [`Fault`](super::Fault) aims at and
+/// A route of the fake (the table [`Route::all`] lists): what a [`Fault`](super::Fault) aims at and
 /// [`FakePlatform::count`](super::FakePlatform::count) counts. Made from its name, checked against the table, so
 /// that a typo is an error where the route is named rather than a fault that never fires or a count that is
 /// always 0.
@@ -84,9 +166,18 @@ impl Route {
         self.0.split(' ').nth(1).unwrap_or_default()
     }
 
-    /// Every route.
+    /// Every route the fake serves.
     pub fn all() -> impl Iterator<Item = Route> {
-        ROUTES.iter().map(|r| Route(r))
+        TABLE.iter().map(|r| Route(r.name))
+    }
+
+    /// The route of a request: its method, its service and its path below the service's base (percent-decoded,
+    /// without the query); `None` for a request no route serves.
+    pub(crate) fn of(method: &http::Method, service: &str, path: &str) -> Option<Route> {
+        let routers = ROUTERS.get_or_init(build_routers);
+        let normalised = normalise(service, path);
+        let candidates = routers.at(&normalised).ok()?.value;
+        candidates.iter().copied().find(|r| r.0.split(' ').next() == Some(method.as_str()))
     }
 }
 
@@ -123,18 +214,73 @@ impl FromStr for Route {
     type Err = UnknownRoute;
 
     fn from_str(name: &str) -> Result<Self, Self::Err> {
-        if let Some(r) = ROUTES.iter().find(|r| **r == name) {
-            return Ok(Route(r));
+        if let Some(r) = TABLE.iter().find(|r| r.name == name) {
+            return Ok(Route(r.name));
         }
         // The same method and service, sharing the longest prefix of the name: a hint, not a guess that is used.
         let prefix = |r: &str| name.chars().zip(r.chars()).take_while(|(a, b)| a == b).count();
-        let closest = ROUTES
+        let closest = TABLE
             .iter()
+            .map(|r| r.name)
             .filter(|r| r.split(' ').take(2).eq(name.split(' ').take(2)))
             .max_by_key(|r| (prefix(r), std::cmp::Reverse(r.len().abs_diff(name.len()))))
-            .map(|r| (*r).to_owned());
+            .map(str::to_owned);
         Err(UnknownRoute { name: name.to_owned(), closest })
     }
+}
+
+/// The paths of every route, each with the routes (one per method) that serve it.
+static ROUTERS: std::sync::OnceLock<matchit::Router<Vec<Route>>> = std::sync::OnceLock::new();
+
+fn build_routers() -> matchit::Router<Vec<Route>> {
+    let mut by_path: std::collections::BTreeMap<&'static str, Vec<Route>> = std::collections::BTreeMap::new();
+    for r in TABLE {
+        for path in r.paths {
+            by_path.entry(path).or_default().push(Route(r.name));
+        }
+    }
+    let mut router = matchit::Router::new();
+    for (path, routes) in by_path {
+        // The table is constant and tested to build (every_route_is_listed_once_and_parses_to_itself): a conflict
+        // there is a bug in the table, logged, not a panic.
+        if let Err(e) = router.insert(path, routes) {
+            tracing::error!(path, error = %e, "the fake's route table has a conflict");
+        }
+    }
+    router
+}
+
+/// A request's path as the route patterns are written: `/{service}/{path}`, each OData key `(...)` as `(id)`, and
+/// for ARM's role definitions and assignments the scope (any depth) as `scope`.
+fn normalise(service: &str, path: &str) -> String {
+    let path = path.split('?').next().unwrap_or(path).trim_start_matches('/');
+    let path = match path.find("/providers/Microsoft.Authorization/") {
+        Some(i) if service == "arm" => format!("scope{}", &path[i..]),
+        _ => path.to_owned(),
+    };
+    let mut out = String::with_capacity(path.len() + service.len() + 2);
+    out.push('/');
+    out.push_str(service);
+    out.push('/');
+    let mut depth = 0usize;
+    let mut quoted = false;
+    for c in path.chars() {
+        match c {
+            '\'' if depth > 0 => quoted = !quoted,
+            '(' if !quoted => {
+                if depth == 0 {
+                    out.push_str("(id)");
+                }
+                depth += 1;
+            }
+            ')' if !quoted && depth > 0 => depth -= 1,
+            _ if depth > 0 => {}
+            // matchit reads braces as parameters: a literal one cannot be in a route.
+            '{' | '}' => out.push('_'),
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 impl TryFrom<&str> for Route {
@@ -157,6 +303,49 @@ mod tests {
             assert_eq!(r.as_str().parse::<Route>(), Ok(r));
             assert!(["dataverse", "graph", "arm", "login", "discovery"].contains(&r.service()), "{r}");
         }
+    }
+
+    #[test]
+    fn every_path_of_the_table_routes_to_its_route() {
+        for def in TABLE {
+            let method: http::Method = def.name.split(' ').next().unwrap().parse().unwrap();
+            for path in def.paths {
+                let (service, rest) = path.trim_start_matches('/').split_once('/').unwrap();
+                let sample = rest.replace("{*rest}", "x/y").replace('{', "").replace('}', "");
+                assert_eq!(Route::of(&method, service, &sample).map(Route::as_str), Some(def.name), "{path}");
+            }
+        }
+    }
+
+    #[test]
+    fn requests_as_the_clients_send_them_get_their_routes() {
+        let of = |m: &str, service: &str, path: &str| {
+            Route::of(&m.parse().unwrap(), service, path).map(Route::as_str).unwrap_or("none")
+        };
+        let org = "RetrieveCurrentOrganization(AccessType=Microsoft.Dynamics.CRM.EndpointAccessType'Default')";
+        assert_eq!(of("GET", "dataverse", org), "GET dataverse RetrieveCurrentOrganization");
+        let fic = "GetComponentManagedIdentityFIC(ComponentId=3c8e7a2b-0000-0000-0000-000000000001,ComponentName='pluginassembly')";
+        assert_eq!(of("GET", "dataverse", fic), "GET dataverse GetComponentManagedIdentityFIC");
+        let row = "managedidentities(3c8e7a2b-0000-0000-0000-000000000001)";
+        assert_eq!(of("PATCH", "dataverse", row), "PATCH dataverse managedidentities(id)");
+        let bytes = "pluginpackages(3c8e7a2b-0000-0000-0000-000000000001)/fileid/$value";
+        assert_eq!(of("GET", "dataverse", bytes), "GET dataverse pluginpackages(id)");
+        assert_eq!(
+            of("GET", "dataverse", "managedidentities?$filter=applicationid eq 1"),
+            "GET dataverse managedidentities"
+        );
+        // A parenthesis inside a quoted key is part of the key.
+        let upsert = "applications(appId='0b5a7d2c')/federatedIdentityCredentials(name='a(b)c')";
+        assert_eq!(of("PATCH", "graph", upsert), "PATCH graph fic upsert");
+        let by_id = "applications/11111111/federatedIdentityCredentials/22222222";
+        assert_eq!(of("DELETE", "graph", by_id), "DELETE graph fic");
+        let uami = "subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id/federatedIdentityCredentials/f";
+        assert_eq!(of("PUT", "arm", uami), "PUT arm fic");
+        let assignment = "subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv/providers/Microsoft.Authorization/roleAssignments/9f2c";
+        assert_eq!(of("PUT", "arm", assignment), "PUT arm role assignment");
+        // Served paths with a method no route has, and paths nothing serves.
+        assert_eq!(of("DELETE", "dataverse", "WhoAmI"), "none");
+        assert_eq!(of("GET", "dataverse", "solutions"), "none");
     }
 
     #[test]
