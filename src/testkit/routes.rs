@@ -311,7 +311,7 @@ mod tests {
             let method: http::Method = def.name.split(' ').next().unwrap().parse().unwrap();
             for path in def.paths {
                 let (service, rest) = path.trim_start_matches('/').split_once('/').unwrap();
-                let sample = rest.replace("{*rest}", "x/y").replace('{', "").replace('}', "");
+                let sample = rest.replace("{*rest}", "x/y").replace(['{', '}'], "");
                 assert_eq!(Route::of(&method, service, &sample).map(Route::as_str), Some(def.name), "{path}");
             }
         }
