@@ -11,7 +11,7 @@ pub mod dataverse;
 pub mod discovery;
 mod error;
 pub mod graph;
-mod platform;
+pub(crate) mod platform;
 pub mod policy;
 mod request;
 

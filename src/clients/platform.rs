@@ -120,6 +120,24 @@ pub struct EndpointsFile {
     pub fake: bool,
 }
 
+/// Where each service sits under the testkit fake's loopback address: the one place the layout is written (the
+/// fake serves these paths, [`EndpointsFile::fake_at`] points clients at them).
+pub(crate) mod fake_layout {
+    /// Microsoft Graph.
+    pub(crate) const GRAPH: &str = "/graph/v1.0/";
+    /// Azure Resource Manager.
+    pub(crate) const ARM: &str = "/arm/";
+    /// The Global Discovery Service.
+    pub(crate) const DISCOVERY: &str = "/discovery/api/discovery/v2.0/";
+    /// Each environment, under its host name: `/dv/{host}/` then this.
+    pub(crate) const DATAVERSE: &str = "/dv/";
+    /// The Web API below an environment.
+    pub(crate) const WEB_API: &str = "api/data/v9.2/";
+    /// The token endpoint (only the fake serves it; clients get their tokens from the credential).
+    #[cfg(feature = "testkit")]
+    pub(crate) const LOGIN: &str = "/login/";
+}
+
 /// Why an endpoints file cannot be used.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -167,12 +185,13 @@ impl EndpointsFile {
     /// ARM under `/arm/`, discovery under `/discovery/api/discovery/v2.0/`, each environment under `/dv/{host}/`.
     /// The one place that layout is written.
     pub fn fake_at(uri: &str) -> EndpointsFile {
+        use fake_layout::{ARM, DATAVERSE, DISCOVERY, GRAPH, WEB_API};
         let uri = uri.trim_end_matches('/');
         EndpointsFile {
-            graph: Some(format!("{uri}/graph/v1.0/")),
-            arm: Some(format!("{uri}/arm/")),
-            discovery: Some(format!("{uri}/discovery/api/discovery/v2.0/")),
-            dataverse: Some(format!("{uri}/dv/{{host}}/api/data/v9.2/")),
+            graph: Some(format!("{uri}{GRAPH}")),
+            arm: Some(format!("{uri}{ARM}")),
+            discovery: Some(format!("{uri}{DISCOVERY}")),
+            dataverse: Some(format!("{uri}{DATAVERSE}{{host}}/{WEB_API}")),
             fake: true,
         }
     }

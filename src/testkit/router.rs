@@ -121,19 +121,21 @@ fn target(state: &State, host_hint: Option<&str>, path: &str) -> Target {
         }
         return Target::Unknown;
     }
-    if let Some(rest) = path.strip_prefix("/dv/") {
+    // Over loopback, the layout `EndpointsFile::fake_at` points clients at.
+    use crate::clients::platform::fake_layout::{ARM, DATAVERSE, DISCOVERY, GRAPH, LOGIN, WEB_API};
+    if let Some(rest) = path.strip_prefix(DATAVERSE) {
         if let Some((host, tail)) = rest.split_once('/')
-            && let Some(rest) = tail.strip_prefix("api/data/v9.2/")
+            && let Some(rest) = tail.strip_prefix(WEB_API)
         {
             return Target::Dataverse { host: host.to_owned(), rest: rest.to_owned() };
         }
-    } else if let Some(rest) = path.strip_prefix("/discovery/api/discovery/v2.0/") {
+    } else if let Some(rest) = path.strip_prefix(DISCOVERY) {
         return Target::Discovery { rest: rest.to_owned() };
-    } else if let Some(rest) = path.strip_prefix("/graph/v1.0/") {
+    } else if let Some(rest) = path.strip_prefix(GRAPH) {
         return Target::Graph { rest: rest.to_owned() };
-    } else if let Some(rest) = path.strip_prefix("/arm/") {
+    } else if let Some(rest) = path.strip_prefix(ARM) {
         return Target::Arm { rest: rest.to_owned() };
-    } else if path.starts_with("/login/") {
+    } else if path.starts_with(LOGIN) {
         return Target::Login;
     }
     Target::Unknown
