@@ -362,9 +362,9 @@ proptest! {
                 }
                 Action::UpdateManagedIdentity { environment, id, .. } => {
                     let e = &model.environments[*environment];
-                    let r = e.rows.iter().find(|r| r.id == *id);
-                    prop_assert!(r.is_some());
-                    let r = r.unwrap_or_else(|| unreachable!());
+                    let Some(r) = e.rows.iter().find(|r| r.id == *id) else {
+                        return Err(TestCaseError::fail(format!("updated {id}, which is not a row of the environment")));
+                    };
                     if r.application_id != Some(APP) {
                         prop_assert!(spec.adopt, "updated another application's row {id} without adopt");
                         prop_assert!(r.application_id == Some(SOURCE_APP), "adopted another team's row {id}");
