@@ -377,6 +377,7 @@ impl Provisioner {
                 Some(why) => kept.push(Kept { what: identity.clone(), why }),
             }
         }
+        self.emit(ProgressEvent::Planned { actions: steps.len() });
         Ok(DestroyPlan { identity, steps, kept, counts: CallCounts::default() })
     }
 

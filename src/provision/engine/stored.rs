@@ -95,23 +95,24 @@ impl Plan {
         for action in &self.actions {
             let Action::CreateFic { environment, fic } = action else { continue };
             let Some(e) = self.environments.get(*environment) else { continue };
-            let from_spec = spec.environments.iter().find(|s| s.org_url == e.org_url).map(|env_spec| {
-                env_spec
-                    .certificate_specs()
-                    .iter()
-                    .filter(|c| !c.is_registered())
-                    .filter_map(|c| {
-                        let certificate = c.certificate(&spec.base_dir).ok()?;
-                        let binding = c.binding_of(certificate.as_ref(), self.version).ok()?;
-                        SubjectIdentifier::new(&cloud, e.tenant_id, e.environment_id, binding).ok()
-                    })
-                    .map(|s| s.to_string())
-                    .collect::<Vec<_>>()
-            });
-            let Some(from_spec) = from_spec else {
+            let Some(env_spec) = spec.environments.iter().find(|s| s.org_url == e.org_url) else {
                 out.push(format!("{}: the spec has no environment {}", action.describe(self), e.org_url));
                 continue;
             };
+            let mut from_spec = Vec::new();
+            for c in env_spec.certificate_specs().iter().filter(|c| !c.is_registered()) {
+                let subject = c.certificate(&spec.base_dir).and_then(|certificate| {
+                    let binding = c.binding_of(certificate.as_ref(), self.version)?;
+                    Ok(SubjectIdentifier::new(&cloud, e.tenant_id, e.environment_id, binding)?.to_string())
+                });
+                match subject {
+                    Ok(subject) => from_spec.push(subject),
+                    // Said as what it is, not as a subject the spec does not give.
+                    Err(err) => {
+                        out.push(format!("{}: a certificate of the spec cannot be read: {err}", action.describe(self)))
+                    }
+                }
+            }
             let registered =
                 e.components.iter().filter_map(|c| c.registered.as_ref().and_then(RegisteredSignature::subject));
             let uses_registered = spec.environments.iter().any(|s| s.org_url == e.org_url && s.uses_registered());
