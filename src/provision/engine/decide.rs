@@ -112,7 +112,7 @@ pub(super) fn needs_users_of(
 /// here for another application. Returns the row, its id (the deterministic one when there is none yet) and
 /// whether it is adopted.
 pub(super) fn kept_row(
-    spec: &ProvisionSpec,
+    adopt: bool,
     application_id: Option<Uuid>,
     snapshot: &EnvironmentSnapshot,
 ) -> (Option<ManagedIdentity>, Option<Uuid>, bool) {
@@ -125,7 +125,7 @@ pub(super) fn kept_row(
         .or_else(|| rows.iter().find(|r| r.tenant_id == Some(tenant_id)))
         .cloned();
     let id = own.as_ref().map(|r| r.id).or(deterministic);
-    if own.is_some() || !spec.adopt || application_id.is_none() {
+    if own.is_some() || !adopt || application_id.is_none() {
         return (own, id, false);
     }
     let bound: std::collections::BTreeSet<Uuid> =
@@ -214,7 +214,7 @@ fn decide_environment(
         });
     }
     let components = &snapshot.components;
-    let (existing_row, managed_identity_id, adopted) = kept_row(spec, application_id, snapshot);
+    let (existing_row, managed_identity_id, adopted) = kept_row(spec.adopt, application_id, snapshot);
     let other_rows: Vec<ManagedIdentity> =
         snapshot.other_rows.iter().filter(|r| !adopted || Some(r.id) != managed_identity_id).cloned().collect();
     let mut subjects: Vec<PlannedSubject> = Vec::new();

@@ -73,8 +73,7 @@ impl Model {
                 let ours: Vec<ManagedIdentity> =
                     e.rows.iter().filter(|r| r.application_id == Some(APP)).cloned().collect();
                 let mut s = EnvironmentSnapshot::new(&e.org_url, e.environment_id, TENANT, ours, e.components.clone());
-                let plain = ProvisionSpec { adopt: false, ..spec.clone() };
-                let (_, own, _) = kept_row(&plain, Some(APP), &s);
+                let (_, own, _) = kept_row(false, Some(APP), &s);
                 for b in e.components.iter().filter_map(|c| c.bound_to).filter(|b| Some(*b) != own) {
                     if let Some(r) = e.rows.iter().find(|r| r.id == b)
                         && !s.other_rows.contains(r)
@@ -82,7 +81,7 @@ impl Model {
                         s.other_rows.push(r.clone());
                     }
                 }
-                let (_, kept, _) = kept_row(spec, Some(APP), &s);
+                let (_, kept, _) = kept_row(spec.adopt, Some(APP), &s);
                 let users = e
                     .components
                     .iter()

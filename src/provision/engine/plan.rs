@@ -208,8 +208,7 @@ impl Provisioner {
         let mut snapshot = EnvironmentSnapshot::new(org, environment_id, tenant_id, rows, components);
         // The rows other than ours that the spec's components are bound to, read to name them (only when there
         // are such components: the common path reads nothing more).
-        let (_, own_id, _) =
-            super::decide::kept_row(&ProvisionSpec { adopt: false, ..spec.clone() }, application_id, &snapshot);
+        let (_, own_id, _) = super::decide::kept_row(false, application_id, &snapshot);
         let others: Vec<Uuid> =
             snapshot.components.iter().filter_map(|c| c.bound_to).filter(|b| Some(*b) != own_id).collect();
         for other in others {
@@ -228,7 +227,7 @@ impl Provisioner {
         // The platform's own answer, where it can give one that this plan does not change (verify and prune always
         // ask; a plan asks unless told not to, `ProvisionOptions::platform_subjects`), and the registered bytes,
         // asked for as a list (one round trip when batching).
-        let (kept, row_id, _) = super::decide::kept_row(spec, application_id, &snapshot);
+        let (kept, row_id, _) = super::decide::kept_row(spec.adopt, application_id, &snapshot);
         let asking = (self.options.platform_subjects || read_registered) && what != Observe::Rows;
         let read_content = (read_registered || env_spec.uses_registered()) && what != Observe::Rows;
         let mut second = Batch::new();
