@@ -230,7 +230,7 @@ impl EndpointsFile {
 ///
 /// The clients are views of it, made on demand for a few allocations: [`dataverse`](Self::dataverse) per
 /// organization, [`graph`](Self::graph), [`arm`](Self::arm), [`discovery`](Self::discovery). The engine borrows one
-/// ([`Provisioner::for_spec`](crate::provision::Provisioner::for_spec)). A service builds one at start-up and hands
+/// ([`Provisioner::for_identity`](crate::provision::Provisioner::for_identity)). A service builds one at start-up and hands
 /// it to every request: tokens and connections are then reused across requests.
 ///
 /// ```no_run

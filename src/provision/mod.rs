@@ -140,9 +140,9 @@ pub enum ProvisionError {
         components: Vec<UnsignedComponent>,
     },
     /// The spec (or stored plan) names another identity or cloud than the one the engine was built for
-    /// ([`Provisioner::for_spec`]): refused before any request. Build an engine for that spec.
+    /// ([`Provisioner::for_identity`]): refused before any request. Use (or build) the engine of that identity.
     #[error(
-        "this engine provisions {engine}, and the spec names {spec}: build an engine for that spec (Provisioner::for_spec)"
+        "this engine provisions {engine}, and the spec names {spec}: use the engine of that identity (Provisioner::for_identity)"
     )]
     OtherIdentity {
         /// The engine's identity and cloud.
