@@ -2,16 +2,26 @@
 //! as the shell uses them.
 #![cfg(all(feature = "testkit", feature = "spec-toml"))]
 
-use dataverse_mi::provision::{ProvisionOptions, ProvisionSpec};
+use dataverse_mi::provision::{ProvisionOptions, ProvisionSpec, Provisioner};
 use dataverse_mi::testkit::{FakeOptions, SCENARIOS, Seed};
+
+/// The scenario `name` served over loopback HTTP, the example spec at `spec` (relative to the crate), and an engine
+/// for it by the production constructor.
+async fn over_http(
+    name: &str,
+    spec: &str,
+) -> (dataverse_mi::testkit::FakePlatform, dataverse_mi::testkit::FakeServer, ProvisionSpec, Provisioner) {
+    let fake = Seed::scenario(name).unwrap().build(FakeOptions::default()).unwrap();
+    let server = fake.start().await;
+    let spec = ProvisionSpec::from_file(format!("{}/{spec}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let engine = server.provisioner(&spec, ProvisionOptions::default()).unwrap().provisioner;
+    (fake, server, spec, engine)
+}
 
 #[tokio::test]
 async fn every_scenario_provisions_and_verifies_with_its_example_spec() {
     for (name, spec) in SCENARIOS {
-        let fake = Seed::scenario(name).unwrap().build(FakeOptions::default()).unwrap();
-        let server = fake.start().await;
-        let spec = ProvisionSpec::from_file(format!("{}/{spec}", env!("CARGO_MANIFEST_DIR"))).unwrap();
-        let engine = server.provisioner(&spec, ProvisionOptions::default()).unwrap().provisioner;
+        let (fake, _server, spec, engine) = over_http(name, spec).await;
         let plan = engine.plan(&spec).await.unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(!plan.is_empty(), "{name}");
         let report = engine.apply(&plan).await;
@@ -124,10 +134,7 @@ async fn every_logged_route_is_in_the_table_and_the_table_is_in_the_docs() {
     use dataverse_mi::provision::{DestroyOptions, WatchOptions};
     use dataverse_mi::testkit::Route;
     for (name, spec) in SCENARIOS {
-        let fake = Seed::scenario(name).unwrap().build(FakeOptions::default()).unwrap();
-        let server = fake.start().await;
-        let spec = ProvisionSpec::from_file(format!("{}/{spec}", env!("CARGO_MANIFEST_DIR"))).unwrap();
-        let engine = server.provisioner(&spec, ProvisionOptions::default()).unwrap().provisioner;
+        let (fake, _server, spec, engine) = over_http(name, spec).await;
         assert!(engine.apply(&engine.plan(&spec).await.unwrap()).await.is_success());
         assert!(engine.verify(&spec).await.unwrap().is_ok());
         engine.watch(&spec, &WatchOptions::since_text("1h").unwrap().enable_tracing(true)).await.unwrap();
