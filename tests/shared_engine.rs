@@ -263,3 +263,47 @@ async fn a_shared_engine_refuses_what_is_not_its_own_while_serving_concurrent_re
     assert!(fake.managed_identities("team2.crm.dynamics.com").is_empty());
     assert!(engine.apply_if_current(&approved).await.unwrap().is_success());
 }
+
+/// The pure planning step from outside the crate: a snapshot made by hand (an identity with a principal, one
+/// environment, one unbound assembly, a role not assigned yet) plans the FIC, the row, the bind and the role
+/// assignment, with no engine and no request.
+#[test]
+fn a_snapshot_made_by_hand_plans_without_any_request() {
+    use dataverse_mi::clients::ComponentKind;
+    use dataverse_mi::provision::api::IdentityInfo;
+    use dataverse_mi::provision::{ComponentState, EnvironmentSnapshot, GrantPlan, Snapshot, decide_at};
+    let spec = {
+        let (_, specs) = teams(1);
+        let mut spec = specs[0].clone();
+        spec.grants = vec![GrantSpec { role: "Key Vault Secrets User".into(), scope: KEY_VAULT.into() }];
+        spec
+    };
+    let component = ComponentState {
+        kind: ComponentKind::PluginAssembly,
+        id: Uuid::from_u128(0xc1),
+        name: "Contoso.Plugins".into(),
+        bound_to: None,
+        named_assemblies: Vec::new(),
+        registered: None,
+    };
+    let environment_id = dataverse_mi::environment::EnvironmentId::from(Uuid::from_u128(0xe1));
+    let env =
+        EnvironmentSnapshot::new("https://team0.crm.dynamics.com", environment_id, TENANT, Vec::new(), vec![component]);
+    let found = IdentityInfo { client_id: APP, principal_id: Some(Uuid::from_u128(0x9)), tenant_id: None };
+    let mut snapshot = Snapshot::new("app registration", Some(found), Vec::new(), vec![env]);
+    snapshot.grants =
+        vec![GrantPlan::new("Key Vault Secrets User", KEY_VAULT, "4633458b-17de-408a-b874-0445c86b69e6", None)];
+    let plan = decide_at(&spec, &snapshot, std::time::SystemTime::now()).unwrap();
+    let kinds: Vec<&str> = plan
+        .actions
+        .iter()
+        .map(|a| match a {
+            Action::AssignRole { .. } => "grant",
+            Action::CreateFic { .. } => "fic",
+            Action::CreateManagedIdentity { .. } => "row",
+            Action::Bind { .. } => "bind",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(kinds, ["grant", "fic", "row", "bind"], "{plan}");
+}

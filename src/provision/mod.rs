@@ -28,7 +28,7 @@ pub use engine::{
     DestroyReport, DestroyStep, EnvironmentPlan, EnvironmentSnapshot, GrantPlan, GrantReport, Kept, PLAN_FORMAT, Plan,
     PlanChange, PlanNote, PlannedSubject, PlatformSubject, PrincipalRetry, Progress, ProgressEvent, ProgressFn,
     ProvisionOptions, Provisioner, RegisteredSignature, SigningCertificate, Snapshot, StoredPlanError, SubjectSource,
-    SubjectUser, UpgradeOptions, UpgradeOutcome, UserEvidence, VerifyOptions, VerifyReport, decide,
+    SubjectUser, UpgradeOptions, UpgradeOutcome, UserEvidence, VerifyOptions, VerifyReport, decide, decide_at,
 };
 pub use listing::{EnvironmentListing, ListedEnvironment};
 pub use spec::{

@@ -375,23 +375,33 @@ fn deletion_candidates(
     candidates
 }
 
-/// The plan for `spec` over `snapshot`: a pure function (it reads the spec's certificate files, nothing else).
-/// Observing and applying are the engine's; this is the decision between them, the same for a snapshot the
-/// engine read ([`Provisioner::observe`]) and one a test made. It refuses what plan refuses (more than 20 FICs, a
-/// missing or unsigned component, a FIC with the deterministic name and another subject, an environment in
-/// another tenant than the identity's), and needs the `users` of every environment [`Snapshot::needs_users`]
-/// names.
+/// The plan for `spec` over `snapshot`, judging certificates' expiry now: [`decide_at`] with the current time.
 pub fn decide(spec: &ProvisionSpec, snapshot: &Snapshot) -> Result<Plan, ProvisionError> {
-    spec.validate()?;
-    let environments = decide_environments(spec, snapshot)?;
-    decide_with(spec, snapshot, environments)
+    decide_at(spec, snapshot, std::time::SystemTime::now())
 }
 
-/// [`decide`], the environments already planned.
+/// The plan for `spec` over `snapshot`, as of `now` (for the "certificate expired" notes): a pure function (it reads
+/// the spec's certificate files, nothing else). Observing and applying are the engine's; this is the decision
+/// between them, the same for a snapshot the engine read ([`Provisioner::observe`]) and one a test made. It refuses
+/// what plan refuses (more than 20 FICs, a missing or unsigned component, a FIC with the deterministic name and
+/// another subject, an environment in another tenant than the identity's), and needs the `users` of every
+/// environment [`Snapshot::needs_users`] names.
+pub fn decide_at(
+    spec: &ProvisionSpec,
+    snapshot: &Snapshot,
+    now: std::time::SystemTime,
+) -> Result<Plan, ProvisionError> {
+    spec.validate()?;
+    let environments = decide_environments(spec, snapshot)?;
+    decide_with(spec, snapshot, environments, now)
+}
+
+/// [`decide_at`], the environments already planned.
 pub(super) fn decide_with(
     spec: &ProvisionSpec,
     snapshot: &Snapshot,
     environments: Vec<EnvironmentPlan>,
+    now: std::time::SystemTime,
 ) -> Result<Plan, ProvisionError> {
     let found = snapshot.found;
     let existing_fics = &snapshot.fics;
@@ -542,7 +552,7 @@ pub(super) fn decide_with(
     }
     let notes = environments
         .iter()
-        .flat_map(plan_notes)
+        .flat_map(|e| plan_notes(e, now))
         .chain(kept)
         .chain(snapshot.skipped.iter().map(|org_url| PlanNote::NothingToBind { org_url: org_url.clone() }))
         .collect();
@@ -562,7 +572,7 @@ pub(super) fn decide_with(
 }
 
 /// The notes an environment's plan carries.
-fn plan_notes(e: &EnvironmentPlan) -> Vec<PlanNote> {
+fn plan_notes(e: &EnvironmentPlan, now: std::time::SystemTime) -> Vec<PlanNote> {
     let adopted = e.existing_row.as_ref().filter(|_| e.adopted).map(|r| PlanNote::Adopted {
         org_url: e.org_url.clone(),
         row: r.id,
@@ -595,7 +605,6 @@ fn plan_notes(e: &EnvironmentPlan) -> Vec<PlanNote> {
             subject: p.subject.clone(),
         });
     // A signing certificate past its end: the platform refuses the plug-in's signature whatever the FIC says.
-    let now = std::time::SystemTime::now();
     let expired =
         e.subjects.iter().filter_map(|s| s.certificate.as_ref()).filter(|c| c.seconds_left(now) <= 0).map(|c| {
             PlanNote::CertificateExpired {

@@ -4,7 +4,7 @@
 
 use proptest::prelude::*;
 
-use super::decide::{EnvironmentSnapshot, Snapshot, decide, kept_row};
+use super::decide::{EnvironmentSnapshot, Snapshot, decide_at, kept_row};
 use super::*;
 use crate::cert::Certificate;
 use crate::entities::ManagedIdentity;
@@ -18,6 +18,11 @@ const OTHER_APP: Uuid = Uuid::from_u128(0xdef);
 /// The application of a row a solution import brought, from a source environment in another tenant.
 const SOURCE_APP: Uuid = Uuid::from_u128(0xabc);
 const SOURCE_TENANT: Uuid = Uuid::from_u128(0x5);
+
+/// A fixed "now" (1 January 2027), so that no run depends on the clock.
+fn now() -> std::time::SystemTime {
+    std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_798_761_600)
+}
 
 fn cert() -> Certificate {
     static CERT: std::sync::OnceLock<Certificate> = std::sync::OnceLock::new();
@@ -316,13 +321,13 @@ proptest! {
     #[test]
     fn planning_again_after_applying_the_plan_gives_no_action(case in case()) {
         let (spec, mut model) = build(&case);
-        let plan = match decide(&spec, &model.snapshot(&spec)) {
+        let plan = match decide_at(&spec, &model.snapshot(&spec), now()) {
             Ok(plan) => plan,
             Err(ProvisionError::TooManyFics { .. }) => return Ok(()),
             Err(e) => return Err(TestCaseError::fail(format!("{e}"))),
         };
         model.apply(&plan);
-        let again = decide(&spec, &model.snapshot(&spec)).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let again = decide_at(&spec, &model.snapshot(&spec), now()).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let switching: Vec<&str> = plan
             .notes
             .iter()
@@ -336,7 +341,7 @@ proptest! {
             prop_assert!(allowed, "a second plan has {a:?}\nfirst plan:\n{plan}\nsecond:\n{again}");
         }
         model.apply(&again);
-        let third = decide(&spec, &model.snapshot(&spec)).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let third = decide_at(&spec, &model.snapshot(&spec), now()).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert!(third.is_empty(), "a third plan:\n{third}");
     }
 
@@ -348,7 +353,7 @@ proptest! {
     fn the_plan_never_touches_what_the_spec_does_not_own(case in case()) {
         let (spec, model) = build(&case);
         let snapshot = model.snapshot(&spec);
-        let Ok(plan) = decide(&spec, &snapshot) else { return Ok(()) };
+        let Ok(plan) = decide_at(&spec, &snapshot, now()) else { return Ok(()) };
         for a in &plan.actions {
             match a {
                 Action::Bind { environment, component, managed_identity } => {

@@ -195,7 +195,7 @@ mod stored;
 mod users;
 mod verify;
 
-pub use decide::{EnvironmentSnapshot, Snapshot, decide};
+pub use decide::{EnvironmentSnapshot, Snapshot, decide, decide_at};
 pub use destroy::{DestroyOptions, DestroyPlan, DestroyReport, DestroyStep, Kept};
 pub use flows::{DestroyOutcome, UpgradeOptions, UpgradeOutcome};
 pub use reports::*;

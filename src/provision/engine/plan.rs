@@ -20,7 +20,7 @@ impl Provisioner {
         read_registered: bool,
     ) -> Result<Plan, ProvisionError> {
         let (spec, snapshot, environments) = self.observe_planned(spec, read_registered).await?;
-        let plan = super::decide::decide_with(&spec, &snapshot, environments)?;
+        let plan = super::decide::decide_with(&spec, &snapshot, environments, std::time::SystemTime::now())?;
         self.emit(ProgressEvent::Planned { actions: plan.actions.len() });
         Ok(plan)
     }

@@ -651,6 +651,18 @@ pub struct GrantPlan {
     pub existing: Option<String>,
 }
 
+impl GrantPlan {
+    /// A role assignment as found: `existing` is the id of an assignment that gives the role at the scope already.
+    pub fn new(
+        role: impl Into<String>,
+        scope: impl Into<String>,
+        role_definition_id: impl Into<String>,
+        existing: Option<String>,
+    ) -> Self {
+        GrantPlan { role: role.into(), scope: scope.into(), role_definition_id: role_definition_id.into(), existing }
+    }
+}
+
 impl Plan {
     /// The FICs this plan would have deleted and keeps, because plug-ins still present their subjects: while there
     /// is one, a rotation or an upgrade has not finished.
