@@ -5,6 +5,7 @@
 use super::*;
 use crate::entities::ManagedIdentity;
 use crate::provision::spec::EnvironmentSpec;
+use crate::subject::CertificateBinding;
 
 /// What the platform holds for one environment of a spec: the organization's ids, this identity's rows, the spec's
 /// components (with the signature of their registered bytes, where it was read), the other rows they are bound
@@ -87,7 +88,7 @@ impl Snapshot {
     /// The environments (by index) where the plan could delete a FIC and who presents its subject is not read
     /// yet: [`decide`] needs their `users`.
     pub fn needs_users(&self, spec: &ProvisionSpec) -> Result<Vec<usize>, ProvisionError> {
-        let environments = decide_environments(spec, self)?;
+        let environments = decide_environments(spec, self, &spec_bindings(spec)?)?;
         Ok(needs_users_of(spec, self, &environments))
     }
 }
@@ -159,25 +160,49 @@ pub(super) fn platform_can_answer(
     settled && row_id.is_some() && component.bound_to == row_id
 }
 
-/// Every environment planned from its snapshot: the missing and unsigned components of all environments in one
-/// error.
+/// The spec's own certificates of one environment (all but `registered`), read and bound at a version: each with
+/// its position in the environment's certificates, and the certificate's validity when it was read from a file.
+pub(super) type EnvironmentBindings = Vec<(usize, CertificateBinding, Option<SigningCertificate>)>;
+
+/// [`EnvironmentBindings`] of one environment of `spec`: the one place the spec's certificate files are read and
+/// bound (plan reads them once, before any request; apply checks a stored plan's FICs against them).
+pub(super) fn environment_bindings(
+    spec: &ProvisionSpec,
+    env_spec: &EnvironmentSpec,
+    version: SubjectFormatVersion,
+) -> Result<EnvironmentBindings, ProvisionError> {
+    let org = env_spec.org_url.as_str();
+    let mut out = Vec::new();
+    for (index, c) in env_spec.certificate_specs().iter().enumerate().filter(|(_, c)| !c.is_registered()) {
+        let certificate = c.certificate(&spec.base_dir).map_err(|e| e.in_environment(org))?;
+        let binding = c.binding_of(certificate.as_ref(), version).map_err(|e| e.in_environment(org))?;
+        out.push((index, binding, certificate.as_ref().and_then(SigningCertificate::of)));
+    }
+    Ok(out)
+}
+
+/// [`EnvironmentBindings`] of every environment of `spec`, in its order, at its version.
+pub(super) fn spec_bindings(spec: &ProvisionSpec) -> Result<Vec<EnvironmentBindings>, ProvisionError> {
+    spec.environments.iter().map(|e| environment_bindings(spec, e, spec.version)).collect()
+}
+
+/// Refuses an environment whose organization reports another id than the spec gives.
+pub(super) fn check_environment_id(env_spec: &EnvironmentSpec, reported: EnvironmentId) -> Result<(), ProvisionError> {
+    match env_spec.environment_id.filter(|e| *e != reported) {
+        Some(expected) => {
+            Err(ProvisionError::EnvironmentMismatch { org_url: env_spec.org_url.clone(), expected, reported })
+        }
+        None => Ok(()),
+    }
+}
+
+/// Every environment planned from its snapshot, with the spec's certificates already read ([`spec_bindings`]): the
+/// missing and unsigned components of all environments in one error.
 pub(super) fn decide_environments(
     spec: &ProvisionSpec,
     snapshot: &Snapshot,
+    bindings: &[EnvironmentBindings],
 ) -> Result<Vec<EnvironmentPlan>, ProvisionError> {
-    let cloud = CloudProfile::from(spec.cloud);
-    let application_id = snapshot.found.map(|f| f.client_id);
-    let mut environments = Vec::new();
-    let mut missing = Vec::new();
-    let mut unsigned = Vec::new();
-    for (env_spec, env) in spec.environments.iter().zip(&snapshot.environments) {
-        match decide_environment(spec, env_spec, env, &cloud, application_id) {
-            Ok(e) => environments.push(e),
-            Err(ProvisionError::ComponentsNotFound { missing: m }) => missing.extend(m),
-            Err(ProvisionError::UnsignedComponents { components }) => unsigned.extend(components),
-            Err(e) => return Err(e),
-        }
-    }
     if spec.environments.len() != snapshot.environments.len() {
         return Err(ProvisionError::Input {
             message: format!(
@@ -186,6 +211,19 @@ pub(super) fn decide_environments(
                 spec.environments.len()
             ),
         });
+    }
+    let cloud = CloudProfile::from(spec.cloud);
+    let application_id = snapshot.found.map(|f| f.client_id);
+    let mut environments = Vec::new();
+    let mut missing = Vec::new();
+    let mut unsigned = Vec::new();
+    for ((env_spec, env), bindings) in spec.environments.iter().zip(&snapshot.environments).zip(bindings) {
+        match decide_environment(spec, env_spec, env, bindings, &cloud, application_id) {
+            Ok(e) => environments.push(e),
+            Err(ProvisionError::ComponentsNotFound { missing: m }) => missing.extend(m),
+            Err(ProvisionError::UnsignedComponents { components }) => unsigned.extend(components),
+            Err(e) => return Err(e),
+        }
     }
     if !missing.is_empty() {
         Err(ProvisionError::ComponentsNotFound { missing })
@@ -201,18 +239,13 @@ fn decide_environment(
     spec: &ProvisionSpec,
     env_spec: &EnvironmentSpec,
     snapshot: &EnvironmentSnapshot,
+    bindings: &EnvironmentBindings,
     cloud: &CloudProfile,
     application_id: Option<Uuid>,
 ) -> Result<EnvironmentPlan, ProvisionError> {
     let org = env_spec.org_url.as_str();
     let (environment_id, tenant_id) = (snapshot.environment_id, snapshot.tenant_id);
-    if let Some(expected) = env_spec.environment_id.filter(|e| *e != environment_id) {
-        return Err(ProvisionError::EnvironmentMismatch {
-            org_url: org.to_owned(),
-            expected,
-            reported: environment_id,
-        });
-    }
+    check_environment_id(env_spec, environment_id)?;
     let components = &snapshot.components;
     let (existing_row, managed_identity_id, adopted) = kept_row(spec.adopt, application_id, snapshot);
     let other_rows: Vec<ManagedIdentity> =
@@ -221,14 +254,13 @@ fn decide_environment(
     let mut unsigned = Vec::new();
     for (index, c) in env_spec.certificate_specs().iter().enumerate() {
         if !c.is_registered() {
-            let certificate = c.certificate(&spec.base_dir).map_err(|e| e.in_environment(org))?;
-            let binding = c.binding_of(certificate.as_ref(), spec.version).map_err(|e| e.in_environment(org))?;
-            let subject = SubjectIdentifier::new(cloud, tenant_id, environment_id, binding)?.to_string();
+            let Some((_, binding, certificate)) = bindings.iter().find(|(i, ..)| *i == index) else { continue };
+            let subject = SubjectIdentifier::new(cloud, tenant_id, environment_id, binding.clone())?.to_string();
             if !subjects.iter().any(|s| s.subject == subject) {
                 subjects.push(PlannedSubject {
                     subject,
                     source: SubjectSource::Spec { index },
-                    certificate: certificate.as_ref().and_then(SigningCertificate::of),
+                    certificate: certificate.clone(),
                 });
             }
             continue;
@@ -392,7 +424,7 @@ pub fn decide_at(
     now: std::time::SystemTime,
 ) -> Result<Plan, ProvisionError> {
     spec.validate()?;
-    let environments = decide_environments(spec, snapshot)?;
+    let environments = decide_environments(spec, snapshot, &spec_bindings(spec)?)?;
     decide_with(spec, snapshot, environments, now)
 }
 

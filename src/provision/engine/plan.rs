@@ -54,13 +54,8 @@ impl Provisioner {
                     .into(),
             });
         }
-        // The spec's own certificates are read before any request: a wrong path fails at once.
-        for env_spec in &spec.environments {
-            for c in env_spec.certificate_specs().iter().filter(|c| !c.is_registered()) {
-                let certificate = c.certificate(&spec.base_dir).map_err(|e| e.in_environment(&env_spec.org_url))?;
-                c.binding_of(certificate.as_ref(), spec.version).map_err(|e| e.in_environment(&env_spec.org_url))?;
-            }
-        }
+        // The spec's own certificates are read once, before any request: a wrong path fails at once.
+        let bindings = super::decide::spec_bindings(&spec)?;
         let cloud = CloudProfile::from(spec.cloud);
         let principal_needed = !spec.grants.is_empty();
         let (found, fics) = self.read_identity(principal_needed).await?;
@@ -94,7 +89,7 @@ impl Provisioner {
         };
         let (environments, grants) = futures_util::try_join!(envs, self.plan_grants(&spec, found))?;
         let mut snapshot = Snapshot { identity: self.identity.describe(), found, fics, grants, environments, skipped };
-        let planned = super::decide::decide_environments(&spec, &snapshot)?;
+        let planned = super::decide::decide_environments(&spec, &snapshot, &bindings)?;
         // Who presents which subject, where a FIC could go (nothing is read when nothing could).
         let needed = super::decide::needs_users_of(&spec, &snapshot, &planned);
         if let Some(application_id) = application_id {
@@ -193,13 +188,8 @@ impl Provisioner {
                 message: format!("{org} did not report its environment and tenant ids"),
             });
         };
-        if let Some(expected) = env_spec.environment_id.filter(|e| *e != environment_id) {
-            return Err(ProvisionError::EnvironmentMismatch {
-                org_url: org.to_owned(),
-                expected,
-                reported: environment_id,
-            });
-        }
+        // Checked here too, before anything else of a wrong environment is read.
+        super::decide::check_environment_id(env_spec, environment_id)?;
         let rows = match rows {
             Some(slot) => answers.take(slot).map_err(|e| ProvisionError::api(org, e))?,
             None => Vec::new(),
@@ -244,11 +234,8 @@ impl Provisioner {
             .iter()
             .map(|c| read_content.then(|| second.add(requests::registered_content(c.kind, c.id))))
             .collect();
-        let mut second = if second.is_empty() || what == Observe::Rows {
-            Answers::default()
-        } else {
-            self.send_reads(dv.as_ref(), &second).await
-        };
+        let mut second =
+            if second.is_empty() { Answers::default() } else { self.send_reads(dv.as_ref(), &second).await };
         if read_content {
             let subject_of = |certificate: &crate::cert::Certificate| -> Result<String, String> {
                 let binding = crate::subject::CertificateBinding::for_certificate(

@@ -99,23 +99,26 @@ impl Plan {
                 out.push(format!("{}: the spec has no environment {}", action.describe(self), e.org_url));
                 continue;
             };
-            let mut from_spec = Vec::new();
-            for c in env_spec.certificate_specs().iter().filter(|c| !c.is_registered()) {
-                let subject = c.certificate(&spec.base_dir).and_then(|certificate| {
-                    let binding = c.binding_of(certificate.as_ref(), self.version)?;
-                    Ok(SubjectIdentifier::new(&cloud, e.tenant_id, e.environment_id, binding)?.to_string())
-                });
-                match subject {
-                    Ok(subject) => from_spec.push(subject),
-                    // Said as what it is, not as a subject the spec does not give.
-                    Err(err) => {
-                        out.push(format!("{}: a certificate of the spec cannot be read: {err}", action.describe(self)))
-                    }
+            // The subjects the spec's certificates give here, read and bound as plan reads them.
+            let from_spec = super::decide::environment_bindings(&spec, env_spec, self.version).and_then(|bindings| {
+                bindings
+                    .into_iter()
+                    .map(|(_, binding, _)| {
+                        Ok(SubjectIdentifier::new(&cloud, e.tenant_id, e.environment_id, binding)?.to_string())
+                    })
+                    .collect::<Result<Vec<String>, ProvisionError>>()
+            });
+            let from_spec = match from_spec {
+                Ok(subjects) => subjects,
+                // Said as what it is, not as a subject the spec does not give.
+                Err(err) => {
+                    out.push(format!("{}: a certificate of the spec cannot be read: {err}", action.describe(self)));
+                    Vec::new()
                 }
-            }
+            };
             let registered =
                 e.components.iter().filter_map(|c| c.registered.as_ref().and_then(RegisteredSignature::subject));
-            let uses_registered = spec.environments.iter().any(|s| s.org_url == e.org_url && s.uses_registered());
+            let uses_registered = env_spec.uses_registered();
             let explained = from_spec.contains(&fic.subject)
                 || (uses_registered && registered.clone().any(|r| r == fic.subject))
                 || e.platform_subjects.iter().any(|p| p.subject == fic.subject);
