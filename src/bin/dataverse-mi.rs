@@ -960,8 +960,7 @@ fn environments_command(args: SpecArgs, discovery_url: Option<String>) -> Result
     };
     let selector = spec.as_ref().and_then(|s| s.discover.clone());
     let url = discovery_url
-        .or_else(|| selector.as_ref().and_then(|d| d.discovery_url.clone()))
-        .or_else(|| cloud.global_discovery_url().map(str::to_owned))
+        .or_else(|| selector.as_ref().map_or(cloud.global_discovery_url(), |d| d.service_url(cloud)).map(str::to_owned))
         .ok_or_else(|| format!("the {cloud} cloud has no documented discovery service: give --discovery-url"))?;
     let client = platform_for(args.endpoints.as_deref())?.discovery(&url)?;
     let found = runtime()?.block_on(client.instances())?;

@@ -701,6 +701,12 @@ impl DiscoverSpec {
         self
     }
 
+    /// The discovery service to ask: `discovery_url`, else `cloud`'s own; `None` for a cloud with no documented one
+    /// and no `discovery_url` (which [`ProvisionSpec::validate`] refuses).
+    pub fn service_url(&self, cloud: crate::cloud::Cloud) -> Option<&str> {
+        self.discovery_url.as_deref().or(cloud.global_discovery_url())
+    }
+
     /// Whether a discovered environment is selected: enabled, matching `name`, matching no `exclude`.
     ///
     /// ```
@@ -1084,7 +1090,7 @@ impl ProvisionSpec {
     pub fn validate(&self) -> Result<(), SpecError> {
         self.identity.check()?;
         if let Some(d) = self.discover.as_ref().filter(|_| self.environments.is_empty()) {
-            if d.discovery_url.is_none() && self.cloud.global_discovery_url().is_none() {
+            if d.service_url(self.cloud).is_none() {
                 return Err(SpecError::Invalid {
                     field: "environments.discovery_url",
                     message: format!(

@@ -285,7 +285,12 @@ impl Provisioner {
         // the engine was given.
         let own: Option<Arc<dyn super::api::DiscoveryApi>> = match &self.platform {
             Some(platform) => {
-                let url = selector.discovery_url.as_deref().or(spec.cloud.global_discovery_url()).unwrap_or_default();
+                let url = selector.service_url(spec.cloud).ok_or_else(|| ProvisionError::Input {
+                    message: format!(
+                        "the {} cloud has no documented discovery service: give discovery_url",
+                        spec.cloud
+                    ),
+                })?;
                 Some(Arc::new(platform.discovery(url).map_err(ProvisionError::identity)?))
             }
             None => None,
