@@ -307,3 +307,33 @@ fn a_snapshot_made_by_hand_plans_without_any_request() {
         .collect();
     assert_eq!(kinds, ["grant", "fic", "row", "bind"], "{plan}");
 }
+
+/// A discovery client given with `with_discovery` is the one asked, also on an engine built on a platform (which
+/// would otherwise make one at the spec's discovery service): here one that finds nothing, where the fake's own
+/// service would find the team's environment.
+#[tokio::test(start_paused = true)]
+async fn a_discovery_client_given_to_the_engine_is_the_one_asked() {
+    use dataverse_mi::provision::DiscoverSpec;
+    use dataverse_mi::provision::api::DiscoveryApi;
+    #[derive(Debug)]
+    struct Nothing;
+    #[dataverse_mi::async_trait]
+    impl DiscoveryApi for Nothing {
+        async fn environments(
+            &self,
+        ) -> Result<Vec<dataverse_mi::clients::DiscoveredEnvironment>, dataverse_mi::clients::ApiError> {
+            Ok(Vec::new())
+        }
+    }
+    let (fake, specs) = teams(1);
+    let mut spec = specs[0].clone();
+    let mut discover = DiscoverSpec::new("team*").with_assemblies(["Contoso.Plugins"]);
+    discover.certificate = spec.environments[0].certificate.clone();
+    spec.discover = Some(discover);
+    spec.environments.clear();
+    let on_platform = shared_engine(&fake, None);
+    assert_eq!(on_platform.resolve(&spec).await.unwrap().environments.len(), 1, "the fake's discovery finds it");
+    let given = shared_engine(&fake, None).with_discovery(Arc::new(Nothing));
+    let err = given.resolve(&spec).await.unwrap_err();
+    assert!(err.to_string().contains("discovery found no environment"), "{err}");
+}

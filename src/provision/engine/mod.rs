@@ -281,10 +281,10 @@ impl Provisioner {
         let Some(selector) = spec.discover.as_ref().filter(|_| spec.environments.is_empty()) else {
             return Ok((spec.clone(), Vec::new()));
         };
-        // The discovery service the spec names (by default its cloud's), on the engine's platform; else the one
-        // the engine was given.
-        let own: Option<Arc<dyn super::api::DiscoveryApi>> = match &self.platform {
-            Some(platform) => {
+        // The client the engine was given (`with_discovery`); else the discovery service the spec names (by default
+        // its cloud's), on the engine's platform.
+        let own: Option<Arc<dyn super::api::DiscoveryApi>> = match (&self.discovery, &self.platform) {
+            (None, Some(platform)) => {
                 let url = selector.service_url(spec.cloud).ok_or_else(|| ProvisionError::Input {
                     message: format!(
                         "the {} cloud has no documented discovery service: give discovery_url",
@@ -293,9 +293,9 @@ impl Provisioner {
                 })?;
                 Some(Arc::new(platform.discovery(url).map_err(ProvisionError::identity)?))
             }
-            None => None,
+            _ => None,
         };
-        let discovery = own.as_deref().or(self.discovery.as_deref()).ok_or_else(|| ProvisionError::Input {
+        let discovery = self.discovery.as_deref().or(own.as_deref()).ok_or_else(|| ProvisionError::Input {
             message: "the spec discovers its environments, and this engine has no discovery client (Provisioner::with_discovery)".into(),
         })?;
         let mut found: Vec<_> = discovery
