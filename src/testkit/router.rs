@@ -193,14 +193,11 @@ pub(super) fn handle(
         s.faults[i].count -= 1;
         match s.faults[i].kind.clone() {
             super::FaultKind::Status { status, retry_after } => {
-                let wait = retry_after.map(|w| w.as_secs().to_string());
-                let fault_headers = wait.iter().map(|w| ("retry-after".to_owned(), w.clone())).collect();
-                s.log.push(LoggedRequest { fault_headers, ..log(route_name, status, true) });
-                let code = if matches!(t, Target::Dataverse { .. }) { "0x80040216" } else { "InjectedFault" };
-                let body = json!({"error": {"code": code, "message": format!("an injected {status}")}});
-                let headers: Vec<(&str, &str)> = wait.as_deref().map(|w| vec![("retry-after", w)]).unwrap_or_default();
-                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                return Handled::Answer(respond(status, &body, &headers), delay);
+                let (status, body, fault_headers) = injected(status, retry_after, &route_name);
+                let headers: Vec<(&str, &str)> = fault_headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                let answer = respond(status, &body, &headers);
+                s.log.push(LoggedRequest { fault_headers, ..log(route_name, status.as_u16(), true) });
+                return Handled::Answer(answer, delay);
             }
             super::FaultKind::Dropped => {
                 s.log.push(log(route_name, 0, true));
@@ -357,9 +354,22 @@ impl InnerLog {
     }
 }
 
-/// A status fault aimed at a request inside a batch (the other fault kinds act on round trips only): its status,
-/// body and `Retry-After` (seconds).
-fn inner_fault(s: &mut State, route: &str, host: Option<&str>) -> Option<(StatusCode, Value, Option<u64>)> {
+/// An injected status fault's answer: the status, the error in the service's shape, and its headers.
+type Injected = (StatusCode, Value, Vec<(String, String)>);
+
+/// An injected status fault's answer, on its own or inside a batch (`Retry-After` when the fault has one).
+fn injected(status: u16, retry_after: Option<std::time::Duration>, route: &str) -> Injected {
+    let code = if route.contains(" dataverse ") { "0x80040216" } else { "InjectedFault" };
+    (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        json!({"error": {"code": code, "message": format!("an injected {status}")}}),
+        retry_after.map(|w| ("retry-after".to_owned(), w.as_secs().to_string())).into_iter().collect(),
+    )
+}
+
+/// A status fault aimed at a request inside a batch (the other fault kinds act on round trips only): its answer
+/// ([`injected`]).
+fn inner_fault(s: &mut State, route: &str, host: Option<&str>) -> Option<Injected> {
     let i = s.faults.iter().position(|f| {
         f.count > 0
             && f.route == route
@@ -368,12 +378,7 @@ fn inner_fault(s: &mut State, route: &str, host: Option<&str>) -> Option<(Status
     })?;
     s.faults[i].count -= 1;
     let super::FaultKind::Status { status, retry_after } = s.faults[i].kind else { return None };
-    let code = if route.contains(" dataverse ") { "0x80040216" } else { "InjectedFault" };
-    Some((
-        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        json!({"error": {"code": code, "message": format!("an injected {status}")}}),
-        retry_after.map(|w| w.as_secs()),
-    ))
+    Some(injected(status, retry_after, route))
 }
 
 /// A Graph JSON batch: at most 20 requests, each through the same handler as on its own.
@@ -413,8 +418,8 @@ fn graph_batch(s: &mut State, request: &http::Request<Bytes>) -> (StatusCode, Va
             }
         };
         let mut headers = json!({"Content-Type": "application/json"});
-        if let Some(Some(wait)) = fault {
-            headers["Retry-After"] = json!(wait.to_string());
+        for (name, value) in fault.iter().flatten() {
+            headers[name.as_str()] = json!(value);
         }
         logged.push(InnerLog {
             route,
@@ -422,7 +427,7 @@ fn graph_batch(s: &mut State, request: &http::Request<Bytes>) -> (StatusCode, Va
             path: format!("/v1.0/{url}"),
             body: text,
             status: status.as_u16(),
-            fault: fault.map(|w| w.iter().map(|w| ("retry-after".to_owned(), w.to_string())).collect()),
+            fault: fault.clone(),
             rolled_back: false,
         });
         responses.push(json!({"id": id, "status": status.as_u16(), "headers": headers, "body": answer}));
@@ -478,7 +483,7 @@ fn dataverse_batch(s: &mut State, request: &http::Request<Bytes>, host: &str) ->
             path: format!("/api/data/v9.2/{path}"),
             body: text,
             status: status.as_u16(),
-            fault: fault.map(|w| w.iter().map(|w| ("retry-after".to_owned(), w.to_string())).collect()),
+            fault: fault.clone(),
             rolled_back: false,
         });
         let wants_body = r.method == Method::GET
@@ -486,10 +491,10 @@ fn dataverse_batch(s: &mut State, request: &http::Request<Bytes>, host: &str) ->
                 .iter()
                 .any(|(n, v)| n.eq_ignore_ascii_case("prefer") && v.starts_with("return=representation"));
         let mut headers = http::HeaderMap::new();
-        if let Some(Some(wait)) = fault
-            && let Ok(v) = http::HeaderValue::from_str(&wait.to_string())
-        {
-            headers.insert("retry-after", v);
+        for (name, value) in fault.iter().flatten() {
+            if let (Ok(n), Ok(v)) = (http::HeaderName::try_from(name.as_str()), http::HeaderValue::from_str(value)) {
+                headers.insert(n, v);
+            }
         }
         let (status, body) = if status.is_success() && !wants_body {
             if let Some(id) = answer.get("managedidentityid").and_then(Value::as_str)
