@@ -27,6 +27,7 @@
 //! ```
 
 pub mod batch;
+mod handlers;
 mod replay;
 mod router;
 mod routes;

@@ -4,16 +4,38 @@
 use std::fmt;
 use std::str::FromStr;
 
+use super::State;
+use super::handlers::{self, Answer, Incoming, arm, dataverse as dv, graph};
+use super::router::InnerLog;
+
 /// One route: its name (`METHOD service name`) and the paths it serves, as `matchit` patterns over the request's
 /// normalised path (`/{service}/{path}`, the query left out, every OData key `(...)` written `(id)`, and an ARM
 /// role scope written `scope`).
 struct RouteDef {
     name: &'static str,
     paths: &'static [&'static str],
+    serve: Serve,
 }
 
-const fn route(name: &'static str, paths: &'static [&'static str]) -> RouteDef {
-    RouteDef { name, paths }
+const fn route(name: &'static str, paths: &'static [&'static str], handler: Handler) -> RouteDef {
+    RouteDef { name, paths, serve: Serve::One(handler) }
+}
+
+const fn batch(name: &'static str, paths: &'static [&'static str], handler: BatchHandler) -> RouteDef {
+    RouteDef { name, paths, serve: Serve::Batch(handler) }
+}
+
+/// A route's handler: the answer (`Err` for an error answer, so that handlers can use `?`).
+pub(super) type Handler = fn(&mut State, &Incoming<'_>) -> Result<Answer, Answer>;
+
+/// A batch route's handler: the whole response, and each request inside as the log shows it.
+pub(super) type BatchHandler = fn(&mut State, &Incoming<'_>) -> (http::Response<bytes::Bytes>, Vec<InnerLog>);
+
+/// How a route is served: one request, or a batch of them (each dispatched through this table again).
+#[derive(Clone, Copy)]
+pub(super) enum Serve {
+    One(Handler),
+    Batch(BatchHandler),
 }
 
 const UAMI: &str =
@@ -21,56 +43,70 @@ const UAMI: &str =
 const UAMI_FICS: &str = "/arm/subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{n}/federatedIdentityCredentials";
 const UAMI_FIC: &str = "/arm/subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{n}/federatedIdentityCredentials/{f}";
 
-/// Every route the fake serves: the one place route names and their paths are written.
+/// Every route the fake serves: the one place route names, their paths and their handlers are written.
 const TABLE: &[RouteDef] = &[
     // Dataverse
     route(
         "GET dataverse RetrieveCurrentOrganization",
         &["/dataverse/RetrieveCurrentOrganization", "/dataverse/RetrieveCurrentOrganization(id)"],
+        dv::current_organization,
     ),
-    route("GET dataverse WhoAmI", &["/dataverse/WhoAmI", "/dataverse/WhoAmI(id)"]),
+    route("GET dataverse WhoAmI", &["/dataverse/WhoAmI", "/dataverse/WhoAmI(id)"], dv::who_am_i),
     route(
         "GET dataverse GetComponentManagedIdentityFIC",
         &["/dataverse/GetComponentManagedIdentityFIC", "/dataverse/GetComponentManagedIdentityFIC(id)"],
+        dv::component_fic,
     ),
-    route("GET dataverse managedidentities", &["/dataverse/managedidentities"]),
-    route("POST dataverse managedidentities", &["/dataverse/managedidentities"]),
-    route("GET dataverse managedidentities(id)", &["/dataverse/managedidentities(id)"]),
-    route("PATCH dataverse managedidentities(id)", &["/dataverse/managedidentities(id)"]),
-    route("DELETE dataverse managedidentities(id)", &["/dataverse/managedidentities(id)"]),
-    route("GET dataverse pluginassemblies", &["/dataverse/pluginassemblies"]),
+    route("GET dataverse managedidentities", &["/dataverse/managedidentities"], dv::rows),
+    route("POST dataverse managedidentities", &["/dataverse/managedidentities"], dv::create_row),
+    route("GET dataverse managedidentities(id)", &["/dataverse/managedidentities(id)"], dv::row),
+    route("PATCH dataverse managedidentities(id)", &["/dataverse/managedidentities(id)"], dv::update_row),
+    route("DELETE dataverse managedidentities(id)", &["/dataverse/managedidentities(id)"], dv::delete_row),
+    route("GET dataverse pluginassemblies", &["/dataverse/pluginassemblies"], dv::assemblies),
     route(
         "GET dataverse pluginassemblies(id)",
         &["/dataverse/pluginassemblies(id)", "/dataverse/pluginassemblies(id)/{*rest}"],
+        dv::assembly,
     ),
-    route("PATCH dataverse pluginassemblies(id)", &["/dataverse/pluginassemblies(id)"]),
-    route("GET dataverse pluginpackages", &["/dataverse/pluginpackages"]),
+    route("PATCH dataverse pluginassemblies(id)", &["/dataverse/pluginassemblies(id)"], dv::bind_assembly),
+    route("GET dataverse pluginpackages", &["/dataverse/pluginpackages"], dv::packages),
     route(
         "GET dataverse pluginpackages(id)",
         &["/dataverse/pluginpackages(id)", "/dataverse/pluginpackages(id)/{*rest}"],
+        dv::package,
     ),
-    route("PATCH dataverse pluginpackages(id)", &["/dataverse/pluginpackages(id)"]),
-    route("GET dataverse plugintracelogs", &["/dataverse/plugintracelogs"]),
-    route("GET dataverse organizations", &["/dataverse/organizations"]),
-    route("PATCH dataverse organizations(id)", &["/dataverse/organizations(id)"]),
-    route("POST dataverse $batch", &["/dataverse/$batch"]),
+    route("PATCH dataverse pluginpackages(id)", &["/dataverse/pluginpackages(id)"], dv::bind_package),
+    route("GET dataverse plugintracelogs", &["/dataverse/plugintracelogs"], dv::trace_logs),
+    route("GET dataverse organizations", &["/dataverse/organizations"], dv::organizations),
+    route("PATCH dataverse organizations(id)", &["/dataverse/organizations(id)"], dv::update_organization),
+    batch("POST dataverse $batch", &["/dataverse/$batch"], super::router::dataverse_batch),
     // Microsoft Graph
-    route("GET graph applications", &["/graph/applications"]),
-    route("POST graph applications", &["/graph/applications"]),
-    route("GET graph application", &["/graph/applications(id)", "/graph/applications/{id}"]),
-    route("PATCH graph application", &["/graph/applications(id)", "/graph/applications/{id}"]),
-    route("DELETE graph application", &["/graph/applications(id)", "/graph/applications/{id}"]),
+    route("GET graph applications", &["/graph/applications"], graph::applications),
+    route("POST graph applications", &["/graph/applications"], graph::create_application),
+    route("GET graph application", &["/graph/applications(id)", "/graph/applications/{id}"], graph::application),
+    route(
+        "PATCH graph application",
+        &["/graph/applications(id)", "/graph/applications/{id}"],
+        graph::update_application,
+    ),
+    route(
+        "DELETE graph application",
+        &["/graph/applications(id)", "/graph/applications/{id}"],
+        graph::delete_application,
+    ),
     route(
         "GET graph service principal",
         &["/graph/servicePrincipals", "/graph/servicePrincipals(id)", "/graph/servicePrincipals/{id}"],
+        graph::service_principal,
     ),
-    route("POST graph service principal", &["/graph/servicePrincipals"]),
+    route("POST graph service principal", &["/graph/servicePrincipals"], graph::create_service_principal),
     route(
         "GET graph fics",
         &[
             "/graph/applications(id)/federatedIdentityCredentials",
             "/graph/applications/{id}/federatedIdentityCredentials",
         ],
+        graph::fics,
     ),
     route(
         "POST graph fics",
@@ -78,6 +114,7 @@ const TABLE: &[RouteDef] = &[
             "/graph/applications(id)/federatedIdentityCredentials",
             "/graph/applications/{id}/federatedIdentityCredentials",
         ],
+        graph::create_fic,
     ),
     route(
         "GET graph fic",
@@ -85,6 +122,7 @@ const TABLE: &[RouteDef] = &[
             "/graph/applications(id)/federatedIdentityCredentials/{f}",
             "/graph/applications/{id}/federatedIdentityCredentials/{f}",
         ],
+        graph::fic,
     ),
     route(
         "PATCH graph fic",
@@ -92,6 +130,7 @@ const TABLE: &[RouteDef] = &[
             "/graph/applications(id)/federatedIdentityCredentials/{f}",
             "/graph/applications/{id}/federatedIdentityCredentials/{f}",
         ],
+        graph::update_fic,
     ),
     route(
         "DELETE graph fic",
@@ -99,6 +138,7 @@ const TABLE: &[RouteDef] = &[
             "/graph/applications(id)/federatedIdentityCredentials/{f}",
             "/graph/applications/{id}/federatedIdentityCredentials/{f}",
         ],
+        graph::delete_fic,
     ),
     route(
         "DELETE graph fic upsert",
@@ -106,6 +146,7 @@ const TABLE: &[RouteDef] = &[
             "/graph/applications(id)/federatedIdentityCredentials(id)",
             "/graph/applications/{id}/federatedIdentityCredentials(id)",
         ],
+        graph::delete_fic,
     ),
     route(
         "GET graph fic upsert",
@@ -113,6 +154,7 @@ const TABLE: &[RouteDef] = &[
             "/graph/applications(id)/federatedIdentityCredentials(id)",
             "/graph/applications/{id}/federatedIdentityCredentials(id)",
         ],
+        graph::fic,
     ),
     route(
         "PATCH graph fic upsert",
@@ -120,23 +162,40 @@ const TABLE: &[RouteDef] = &[
             "/graph/applications(id)/federatedIdentityCredentials(id)",
             "/graph/applications/{id}/federatedIdentityCredentials(id)",
         ],
+        graph::upsert_fic,
     ),
-    route("POST graph $batch", &["/graph/$batch"]),
+    batch("POST graph $batch", &["/graph/$batch"], super::router::graph_batch),
     // Azure Resource Manager
-    route("GET arm identity", &[UAMI]),
-    route("PUT arm identity", &[UAMI]),
-    route("DELETE arm identity", &[UAMI]),
-    route("GET arm fics", &[UAMI_FICS]),
-    route("GET arm fic", &[UAMI_FIC]),
-    route("PUT arm fic", &[UAMI_FIC]),
-    route("DELETE arm fic", &[UAMI_FIC]),
-    route("GET arm role definitions", &["/arm/scope/providers/Microsoft.Authorization/roleDefinitions"]),
-    route("GET arm role assignments", &["/arm/scope/providers/Microsoft.Authorization/roleAssignments"]),
-    route("PUT arm role assignment", &["/arm/scope/providers/Microsoft.Authorization/roleAssignments/{id}"]),
-    route("DELETE arm role assignment", &["/arm/scope/providers/Microsoft.Authorization/roleAssignments/{id}"]),
+    route("GET arm identity", &[UAMI], arm::identity),
+    route("PUT arm identity", &[UAMI], arm::put_identity),
+    route("DELETE arm identity", &[UAMI], arm::delete_identity),
+    route("GET arm fics", &[UAMI_FICS], arm::fics),
+    route("GET arm fic", &[UAMI_FIC], arm::fic),
+    route("PUT arm fic", &[UAMI_FIC], arm::put_fic),
+    route("DELETE arm fic", &[UAMI_FIC], arm::delete_fic),
+    route(
+        "GET arm role definitions",
+        &["/arm/scope/providers/Microsoft.Authorization/roleDefinitions"],
+        arm::role_definitions,
+    ),
+    route(
+        "GET arm role assignments",
+        &["/arm/scope/providers/Microsoft.Authorization/roleAssignments"],
+        arm::role_assignments,
+    ),
+    route(
+        "PUT arm role assignment",
+        &["/arm/scope/providers/Microsoft.Authorization/roleAssignments/{id}"],
+        arm::put_role_assignment,
+    ),
+    route(
+        "DELETE arm role assignment",
+        &["/arm/scope/providers/Microsoft.Authorization/roleAssignments/{id}"],
+        arm::delete_role_assignment,
+    ),
     // The token endpoint and the Global Discovery Service
-    route("POST login token", &["/login/{*rest}"]),
-    route("GET discovery instances", &["/discovery/{*rest}"]),
+    route("POST login token", &["/login/{*rest}"], handlers::token),
+    route("GET discovery instances", &["/discovery/Instances"], handlers::instances),
 ];
 
 /// A route of the fake (the table [`Route::all`] lists): what a [`Fault`](super::Fault) aims at and
@@ -173,11 +232,9 @@ impl Route {
 
     /// The route of a request: its method, its service and its path below the service's base (percent-decoded,
     /// without the query); `None` for a request no route serves.
+    #[cfg(test)]
     pub(crate) fn of(method: &http::Method, service: &str, path: &str) -> Option<Route> {
-        let routers = ROUTERS.get_or_init(build_routers);
-        let normalised = normalise(service, path);
-        let candidates = routers.at(&normalised).ok()?.value;
-        candidates.iter().copied().find(|r| r.0.split(' ').next() == Some(method.as_str()))
+        resolve(method, service, path).ok().map(|m| m.route)
     }
 }
 
@@ -229,19 +286,54 @@ impl FromStr for Route {
     }
 }
 
-/// The paths of every route, each with the routes (one per method) that serve it.
-static ROUTERS: std::sync::OnceLock<matchit::Router<Vec<Route>>> = std::sync::OnceLock::new();
+/// What the table says of a request: its route, how it is served, and what the path held.
+pub(super) struct Matched {
+    pub(super) route: Route,
+    pub(super) serve: Serve,
+    /// Each OData key `(...)` of the path, in order, as written (`3c8e…`, `appId='…'`, `name='…'`).
+    pub(super) keys: Vec<String>,
+    /// The pattern's named segments (`{id}`, `{s}`, `{*rest}`, …).
+    pub(super) params: Vec<(String, String)>,
+}
 
-fn build_routers() -> matchit::Router<Vec<Route>> {
-    let mut by_path: std::collections::BTreeMap<&'static str, Vec<Route>> = std::collections::BTreeMap::new();
+/// Why no route serves a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Miss {
+    /// No route has this path.
+    Path,
+    /// Routes have this path, none with this method.
+    Method,
+}
+
+/// The route serving a request: its method, its service and its path below the service's base (percent-decoded;
+/// the query is left out).
+pub(super) fn resolve(method: &http::Method, service: &str, path: &str) -> Result<Matched, Miss> {
+    let router = ROUTER.get_or_init(build_router);
+    let (normalised, keys) = normalise(service, path);
+    let found = router.at(&normalised).map_err(|_| Miss::Path)?;
+    let def = found.value.iter().find(|r| r.name.split(' ').next() == Some(method.as_str())).ok_or(Miss::Method)?;
+    Ok(Matched {
+        route: Route(def.name),
+        serve: def.serve,
+        keys,
+        params: found.params.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+    })
+}
+
+/// The paths of every route, each with the routes (one per method) that serve it.
+static ROUTER: std::sync::OnceLock<matchit::Router<Vec<&'static RouteDef>>> = std::sync::OnceLock::new();
+
+fn build_router() -> matchit::Router<Vec<&'static RouteDef>> {
+    let mut by_path: std::collections::BTreeMap<&'static str, Vec<&'static RouteDef>> =
+        std::collections::BTreeMap::new();
     for r in TABLE {
         for path in r.paths {
-            by_path.entry(path).or_default().push(Route(r.name));
+            by_path.entry(path).or_default().push(r);
         }
     }
     let mut router = matchit::Router::new();
     for (path, routes) in by_path {
-        // The table is constant and tested to build (every_route_is_listed_once_and_parses_to_itself): a conflict
+        // The table is constant and tested to build (every_path_of_the_table_routes_to_its_route): a conflict
         // there is a bug in the table, logged, not a panic.
         if let Err(e) = router.insert(path, routes) {
             tracing::error!(path, error = %e, "the fake's route table has a conflict");
@@ -251,8 +343,8 @@ fn build_routers() -> matchit::Router<Vec<Route>> {
 }
 
 /// A request's path as the route patterns are written: `/{service}/{path}`, each OData key `(...)` as `(id)`, and
-/// for ARM's role definitions and assignments the scope (any depth) as `scope`.
-fn normalise(service: &str, path: &str) -> String {
+/// for ARM's role definitions and assignments the scope (any depth) as `scope`; with the keys taken out, in order.
+fn normalise(service: &str, path: &str) -> (String, Vec<String>) {
     let path = path.split('?').next().unwrap_or(path).trim_start_matches('/');
     let path = match path.find("/providers/Microsoft.Authorization/") {
         Some(i) if service == "arm" => format!("scope{}", &path[i..]),
@@ -262,25 +354,43 @@ fn normalise(service: &str, path: &str) -> String {
     out.push('/');
     out.push_str(service);
     out.push('/');
+    let mut keys = Vec::new();
     let mut depth = 0usize;
     let mut quoted = false;
     for c in path.chars() {
         match c {
-            '\'' if depth > 0 => quoted = !quoted,
+            '\'' if depth > 0 => {
+                quoted = !quoted;
+                push_key(&mut keys, c);
+            }
             '(' if !quoted => {
                 if depth == 0 {
                     out.push_str("(id)");
+                    keys.push(String::new());
+                } else {
+                    push_key(&mut keys, c);
                 }
                 depth += 1;
             }
-            ')' if !quoted && depth > 0 => depth -= 1,
-            _ if depth > 0 => {}
+            ')' if !quoted && depth > 0 => {
+                depth -= 1;
+                if depth > 0 {
+                    push_key(&mut keys, c);
+                }
+            }
+            _ if depth > 0 => push_key(&mut keys, c),
             // matchit reads braces as parameters: a literal one cannot be in a route.
             '{' | '}' => out.push('_'),
             _ => out.push(c),
         }
     }
-    out
+    (out, keys)
+}
+
+fn push_key(keys: &mut [String], c: char) {
+    if let Some(key) = keys.last_mut() {
+        key.push(c);
+    }
 }
 
 impl TryFrom<&str> for Route {
@@ -346,6 +456,28 @@ mod tests {
         // Served paths with a method no route has, and paths nothing serves.
         assert_eq!(of("DELETE", "dataverse", "WhoAmI"), "none");
         assert_eq!(of("GET", "dataverse", "solutions"), "none");
+    }
+
+    #[test]
+    fn a_match_carries_the_keys_and_segments_its_handler_reads() {
+        let get = http::Method::GET;
+        let m =
+            resolve(&get, "graph", "applications(appId='0b5a')/federatedIdentityCredentials(name='a(b)c')").unwrap();
+        assert_eq!(m.route.as_str(), "GET graph fic upsert");
+        assert_eq!(m.keys, ["appId='0b5a'", "name='a(b)c'"]);
+        let m = resolve(&get, "graph", "applications/11111111/federatedIdentityCredentials/f1").unwrap();
+        assert_eq!(m.keys, Vec::<String>::new());
+        assert_eq!(m.params, [("id".to_owned(), "11111111".to_owned()), ("f".to_owned(), "f1".to_owned())]);
+        let fic = "GetComponentManagedIdentityFIC(ComponentId=3c8e,ComponentName='pluginassembly')";
+        assert_eq!(resolve(&get, "dataverse", fic).unwrap().keys, ["ComponentId=3c8e,ComponentName='pluginassembly'"]);
+        let m = resolve(&get, "dataverse", "pluginpackages(3c8e)/fileid/$value").unwrap();
+        assert_eq!(
+            (m.keys.as_slice(), m.params.as_slice()),
+            (&["3c8e".to_owned()][..], &[("rest".to_owned(), "fileid/$value".to_owned())][..])
+        );
+        // A served path with another method, and a path nothing serves, are told apart (405 and 404).
+        assert_eq!(resolve(&http::Method::DELETE, "dataverse", "WhoAmI").err(), Some(Miss::Method));
+        assert_eq!(resolve(&get, "dataverse", "solutions").err(), Some(Miss::Path));
     }
 
     #[test]
