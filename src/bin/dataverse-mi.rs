@@ -150,6 +150,9 @@ enum Command {
         /// Also delete the spec's role assignments.
         #[arg(long)]
         role_assignments: bool,
+        /// Also take away the security roles of the spec's application users and its API permissions.
+        #[arg(long)]
+        access: bool,
         /// Also delete the identity, when the spec created it and nothing else uses it.
         #[arg(long)]
         identity: bool,
@@ -917,9 +920,16 @@ fn upgrade_command(
 }
 
 /// The teardown ([`Provisioner::destroy_approved`]).
-fn destroy_command(args: SpecArgs, role_assignments: bool, identity: bool, yes: bool) -> Result<ExitCode, Failure> {
+fn destroy_command(
+    args: SpecArgs,
+    role_assignments: bool,
+    access: bool,
+    identity: bool,
+    yes: bool,
+) -> Result<ExitCode, Failure> {
     let (spec, engine) = engine_for(&args)?;
-    let options = DestroyOptions::default().with_role_assignments(role_assignments).with_identity(identity);
+    let options =
+        DestroyOptions::default().with_role_assignments(role_assignments).with_access(access).with_identity(identity);
     let approval = Approval::new(args.output, yes);
     let outcome = runtime()?.block_on(engine.destroy_approved(&spec, options, |plan| {
         // Asked for JSON and not told to go ahead: the plan, for a script to read, and nothing deleted.
@@ -1146,8 +1156,8 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Upgrade { spec: args, finish, revert, yes, write_spec } => {
             upgrade_command(args, finish, revert, yes, write_spec)
         }
-        Command::Destroy { spec: args, role_assignments, identity, yes } => {
-            destroy_command(args, role_assignments, identity, yes)
+        Command::Destroy { spec: args, role_assignments, access, identity, yes } => {
+            destroy_command(args, role_assignments, access, identity, yes)
         }
         Command::Environments { spec: args, discovery_url } => environments_command(args, discovery_url),
         Command::Watch { spec: args, since, follow, interval, enable_tracing, type_prefix } => {

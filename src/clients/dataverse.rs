@@ -136,6 +136,51 @@ impl OrgUrl {
     }
 }
 
+/// A security role, as the `roles` entity set answers (`roleid`, `name`, its business unit).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SecurityRole {
+    /// `roleid`.
+    #[serde(rename = "roleid")]
+    pub id: Uuid,
+    /// `name`, e.g. `Basic User`.
+    pub name: String,
+    /// The role's business unit (`_businessunitid_value`): each business unit has its own copy of a role.
+    #[serde(rename = "_businessunitid_value", default)]
+    pub business_unit: Option<Uuid>,
+}
+
+/// A business unit, as `businessunits` answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct BusinessUnit {
+    /// `businessunitid`.
+    #[serde(rename = "businessunitid")]
+    pub id: Uuid,
+}
+
+/// An application user: the `systemuser` row whose `applicationid` is an Entra application's (or a user-assigned
+/// identity's) client id, with its security roles (`systemuserroles_association`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ApplicationUser {
+    /// `systemuserid`.
+    #[serde(rename = "systemuserid")]
+    pub id: Uuid,
+    /// `applicationid`.
+    #[serde(rename = "applicationid", default)]
+    pub application_id: Option<Uuid>,
+    /// `isdisabled`.
+    #[serde(rename = "isdisabled", default)]
+    pub disabled: Option<bool>,
+    /// Its business unit (`_businessunitid_value`).
+    #[serde(rename = "_businessunitid_value", default)]
+    pub business_unit: Option<Uuid>,
+    /// Its security roles, as expanded.
+    #[serde(rename = "systemuserroles_association", default)]
+    pub roles: Vec<SecurityRole>,
+}
+
 /// The answer of `WhoAmI`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WhoAmI {
@@ -499,8 +544,8 @@ pub mod requests {
     use uuid::Uuid;
 
     use super::{
-        ASSEMBLY_SELECT, ComponentKind, ComponentManagedIdentityFic, MI_SELECT, ManagedIdentityUpdate, PACKAGE_SELECT,
-        WhoAmI,
+        ASSEMBLY_SELECT, ApplicationUser, BusinessUnit, ComponentKind, ComponentManagedIdentityFic, MI_SELECT,
+        ManagedIdentityUpdate, PACKAGE_SELECT, SecurityRole, WhoAmI,
     };
     use crate::clients::request::{self, Request, Step};
     use crate::clients::{ApiError, Created, Service, any_of, odata_string, with_query};
@@ -685,6 +730,84 @@ pub mod requests {
         let path =
             with_query(format!("{}({component})", kind.entity_set()), &[("$select", "_managedidentityid_value")]);
         dv("read binding", Method::GET, path, request::json_map(|r: Row| r.managed_identity))
+    }
+
+    /// The root business unit (the one without a parent): where an application user is made and whose roles it
+    /// is given.
+    pub fn root_business_units() -> Request<Vec<BusinessUnit>> {
+        query(
+            "find the root business unit",
+            "businessunits",
+            "businessunitid",
+            Some("_parentbusinessunitid_value eq null"),
+            &[],
+        )
+    }
+
+    /// Security roles by name, in every business unit (each has its own copy of a role; pick the root's). No names
+    /// is an invalid request.
+    pub fn security_roles_named(names: &[&str]) -> Request<Vec<SecurityRole>> {
+        let request = query(
+            "find security roles",
+            "roles",
+            "roleid,name,_businessunitid_value",
+            Some(&any_of("name", names)),
+            &[],
+        );
+        if names.is_empty() { request.refused(ApiError::invalid("roles", "no role names to find")) } else { request }
+    }
+
+    /// The application user of an application (client) id, with its roles: none, or one.
+    pub fn application_users(application_id: Uuid) -> Request<Vec<ApplicationUser>> {
+        let filter = format!("applicationid eq {application_id}");
+        query(
+            "find application user",
+            "systemusers",
+            "systemuserid,applicationid,isdisabled,_businessunitid_value",
+            Some(&filter),
+            &[("$expand", "systemuserroles_association($select=roleid,name,_businessunitid_value)")],
+        )
+    }
+
+    /// Creates the application user of `application_id` in `business_unit`, under the client-chosen id `id`
+    /// (Dataverse fills its names from Entra). Safe to retry: a second sending is a duplicate key.
+    pub fn create_application_user(id: Uuid, application_id: Uuid, business_unit: Uuid) -> Request<()> {
+        let body = serde_json::json!({
+            "systemuserid": id,
+            "applicationid": application_id,
+            "businessunitid@odata.bind": format!("/businessunits({business_unit})"),
+        });
+        dv("create application user", Method::POST, "systemusers", request::empty())
+            .json_body(&body)
+            .retry_safe(true)
+            .creating(format!("/systemusers({})", id.hyphenated()))
+    }
+
+    /// Gives a user a security role: associates the role with the user (`systemuserroles_association/$ref`, the
+    /// role named by its URL under `service_root`, e.g. `https://contoso.crm.dynamics.com`). Safe to retry: the
+    /// association exists once.
+    pub fn add_security_role(service_root: &str, user: Uuid, role: Uuid) -> Request<()> {
+        let root = service_root.trim_end_matches('/');
+        let body = serde_json::json!({ "@odata.id": format!("{root}/api/data/v9.2/roles({role})") });
+        dv(
+            "add security role",
+            Method::POST,
+            format!("systemusers({user})/systemuserroles_association/$ref"),
+            request::empty(),
+        )
+        .json_body(&body)
+        .retry_safe(true)
+    }
+
+    /// Takes a security role from a user (disassociates it). Safe to retry.
+    pub fn remove_security_role(user: Uuid, role: Uuid) -> Request<()> {
+        dv(
+            "remove security role",
+            Method::DELETE,
+            format!("systemusers({user})/systemuserroles_association({role})/$ref"),
+            request::empty(),
+        )
+        .retry_safe(true)
     }
 
     /// Plug-in trace log rows created after `since` (ISO 8601, e.g. `2026-11-22T10:00:00Z`), oldest first, every

@@ -69,6 +69,89 @@ pub struct ServicePrincipal {
     pub app_id: Uuid,
 }
 
+/// Microsoft Graph's application id (its service principal holds the application permissions, e.g. `Mail.Send`).
+pub const MICROSOFT_GRAPH_APP_ID: Uuid = Uuid::from_u128(0x00000003_0000_0000_c000_000000000000);
+
+/// A role an API defines (`appRoles`): an application permission when `allowedMemberTypes` holds `Application`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct AppRole {
+    /// The role's id (what an assignment names).
+    pub id: Uuid,
+    /// Its value, the permission's name (e.g. `Mail.Send`).
+    #[serde(default)]
+    pub value: Option<String>,
+    /// Who may be given it: `Application`, `User`.
+    #[serde(default)]
+    pub allowed_member_types: Vec<String>,
+    /// Whether it is enabled.
+    #[serde(default = "yes")]
+    pub is_enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl AppRole {
+    /// Whether an application (a service principal) may be given it.
+    pub fn is_application_permission(&self) -> bool {
+        self.is_enabled && self.allowed_member_types.iter().any(|t| t == "Application")
+    }
+}
+
+/// A delegated permission an API defines (`oauth2PermissionScopes`): acts for a signed-in user, never given to an
+/// application on its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct PermissionScope {
+    /// The scope's id.
+    pub id: Uuid,
+    /// Its value (e.g. `User.Read`).
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
+/// An API's service principal with the permissions it defines: what an application permission is looked up in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct ResourceServicePrincipal {
+    /// The service principal's object id (an assignment's `resourceId`).
+    pub id: Uuid,
+    /// The API's application id.
+    pub app_id: Uuid,
+    /// Its display name.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// The roles it defines.
+    #[serde(default)]
+    pub app_roles: Vec<AppRole>,
+    /// The delegated permissions it defines.
+    #[serde(default)]
+    pub oauth2_permission_scopes: Vec<PermissionScope>,
+}
+
+/// An app role given to a principal (`appRoleAssignment`): an application permission granted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct AppRoleAssignment {
+    /// The assignment's id.
+    pub id: String,
+    /// The role given.
+    pub app_role_id: Uuid,
+    /// Who is given it (the identity's service principal).
+    pub principal_id: Uuid,
+    /// The API's service principal.
+    pub resource_id: Uuid,
+    /// The API's name.
+    #[serde(default)]
+    pub resource_display_name: Option<String>,
+}
+
 /// What an upsert did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -242,7 +325,8 @@ pub mod requests {
     use uuid::Uuid;
 
     use super::{
-        AppRef, Application, CREATED_TAG, FicUpdate, GraphFederatedIdentityCredential, ServicePrincipal, UpsertOutcome,
+        AppRef, AppRoleAssignment, Application, CREATED_TAG, FicUpdate, GraphFederatedIdentityCredential,
+        ResourceServicePrincipal, ServicePrincipal, UpsertOutcome,
     };
     use crate::clients::request::{self, Request, Step};
     use crate::clients::{ApiError, odata_string, path_segment, with_query};
@@ -296,6 +380,39 @@ pub mod requests {
     pub fn service_principal(app_id: Uuid) -> Request<ServicePrincipal> {
         let path = with_query(format!("servicePrincipals(appId='{app_id}')"), &[("$select", "id,appId")]);
         Request::new("get service principal", Method::GET, path, request::json())
+    }
+
+    /// An API's service principal with the roles and delegated permissions it defines (Microsoft Graph's:
+    /// [`MICROSOFT_GRAPH_APP_ID`]).
+    pub fn resource_service_principal(app_id: Uuid) -> Request<ResourceServicePrincipal> {
+        let path = with_query(
+            format!("servicePrincipals(appId='{app_id}')"),
+            &[("$select", "id,appId,displayName,appRoles,oauth2PermissionScopes")],
+        );
+        Request::new("get API service principal", Method::GET, path, request::json())
+    }
+
+    /// The app roles given to a service principal (its application permissions), every page.
+    pub fn app_role_assignments(principal_id: Uuid) -> Request<Vec<AppRoleAssignment>> {
+        let path = format!("servicePrincipals/{principal_id}/appRoleAssignments");
+        Request::new("list app role assignments", Method::GET, path, request::pages(Vec::new()))
+    }
+
+    /// Gives a service principal an app role of an API (an application permission). Not safe to retry blindly: a
+    /// second sending is refused as a duplicate, so a caller reads the assignments again after a lost answer.
+    pub fn assign_app_role(principal_id: Uuid, resource_id: Uuid, app_role_id: Uuid) -> Request<AppRoleAssignment> {
+        let path = format!("servicePrincipals/{principal_id}/appRoleAssignments");
+        Request::new("assign app role", Method::POST, path, request::json()).json_body(&serde_json::json!({
+            "principalId": principal_id,
+            "resourceId": resource_id,
+            "appRoleId": app_role_id,
+        }))
+    }
+
+    /// Takes an app role assignment away. Safe to retry.
+    pub fn remove_app_role_assignment(principal_id: Uuid, assignment_id: &str) -> Request<()> {
+        let path = format!("servicePrincipals/{principal_id}/appRoleAssignments/{assignment_id}");
+        Request::new("remove app role assignment", Method::DELETE, path, request::empty()).retry_safe(true)
     }
 
     /// An application's FICs, every page.

@@ -35,13 +35,14 @@ pub use arm::{
     UserAssignedIdentityRef, role_assignment_name,
 };
 pub use dataverse::{
-    ComponentKind, ComponentManagedIdentityFic, DATAVERSE_HOST_SUFFIXES, DataverseClient, EnvironmentStatus,
-    ManagedIdentityUpdate, OrgUrl, WhoAmI,
+    ApplicationUser, BusinessUnit, ComponentKind, ComponentManagedIdentityFic, DATAVERSE_HOST_SUFFIXES,
+    DataverseClient, EnvironmentStatus, ManagedIdentityUpdate, OrgUrl, SecurityRole, WhoAmI,
 };
 pub use discovery::{DiscoveredEnvironment, GlobalDiscoveryClient};
 pub use error::{ApiError, DATAVERSE_DUPLICATE_KEY, DATAVERSE_NOT_FOUND, ErrorDetail, Service, ServiceError};
 pub use graph::{
-    AppRef, Application, CREATED_TAG, GraphClient, GraphFederatedIdentityCredential, ServicePrincipal, UpsertOutcome,
+    AppRef, AppRole, AppRoleAssignment, Application, CREATED_TAG, GraphClient, GraphFederatedIdentityCredential,
+    MICROSOFT_GRAPH_APP_ID, PermissionScope, ResourceServicePrincipal, ServicePrincipal, UpsertOutcome,
 };
 pub use platform::{
     DEFAULT_DATAVERSE_CONCURRENCY, DataverseBaseUrl, Endpoints, EndpointsFile, EndpointsFileError, Platform,

@@ -8,8 +8,9 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use crate::clients::{
-    Answers, ApiError, AppRef, ArmClient, Batch, ComponentKind, ComponentManagedIdentityFic, DataverseClient,
-    GraphClient, ManagedIdentityUpdate, RoleAssignment, UserAssignedIdentityRef,
+    Answers, ApiError, AppRef, AppRoleAssignment, ArmClient, Batch, ComponentKind, ComponentManagedIdentityFic,
+    DataverseClient, GraphClient, ManagedIdentityUpdate, ResourceServicePrincipal, RoleAssignment,
+    UserAssignedIdentityRef,
 };
 use crate::entities::{
     ManagedIdentity, NewManagedIdentity, OrganizationDetail, PluginAssembly, PluginPackage, PluginTraceLog,
@@ -319,6 +320,55 @@ impl IdentityApi for ArmIdentity {
     fn home_scope(&self) -> Option<String> {
         Some(format!("/subscriptions/{}", self.identity.subscription_id))
     }
+}
+
+/// Application permissions (app role assignments), through Microsoft Graph: for a spec's `api_permissions`.
+#[async_trait]
+pub trait DirectoryApi: Send + Sync + fmt::Debug {
+    /// An API's service principal with the roles and delegated permissions it defines; `None` when the tenant has
+    /// none for that application id.
+    async fn resource_service_principal(&self, api: Uuid) -> Result<Option<ResourceServicePrincipal>, ApiError>;
+    /// The app roles given to a service principal.
+    async fn app_role_assignments(&self, principal_id: Uuid) -> Result<Vec<AppRoleAssignment>, ApiError>;
+    /// Gives a service principal an app role of an API.
+    async fn assign_app_role(&self, principal_id: Uuid, resource_id: Uuid, app_role_id: Uuid) -> Result<(), ApiError>;
+    /// Takes an app role assignment away (a missing one is success).
+    async fn remove_app_role_assignment(&self, principal_id: Uuid, assignment_id: &str) -> Result<(), ApiError>;
+}
+
+#[async_trait]
+impl DirectoryApi for GraphClient {
+    async fn resource_service_principal(&self, api: Uuid) -> Result<Option<ResourceServicePrincipal>, ApiError> {
+        match self.send(crate::clients::graph::requests::resource_service_principal(api)).await {
+            Ok(sp) => Ok(Some(sp)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+    async fn app_role_assignments(&self, principal_id: Uuid) -> Result<Vec<AppRoleAssignment>, ApiError> {
+        self.send(crate::clients::graph::requests::app_role_assignments(principal_id)).await
+    }
+    async fn assign_app_role(&self, principal_id: Uuid, resource_id: Uuid, app_role_id: Uuid) -> Result<(), ApiError> {
+        self.send(crate::clients::graph::requests::assign_app_role(principal_id, resource_id, app_role_id))
+            .await
+            .map(drop)
+    }
+    async fn remove_app_role_assignment(&self, principal_id: Uuid, assignment_id: &str) -> Result<(), ApiError> {
+        match self.send(crate::clients::graph::requests::remove_app_role_assignment(principal_id, assignment_id)).await
+        {
+            Err(e) if e.is_not_found() => Ok(()),
+            other => other,
+        }
+    }
+}
+
+/// The directory API (Microsoft Graph) for a spec's API permissions, for
+/// [`Provisioner::with_directory`](super::Provisioner::with_directory).
+pub fn directory_api(
+    cloud: &crate::cloud::CloudProfile,
+    platform: &crate::clients::Platform,
+) -> Result<Arc<dyn DirectoryApi>, ApiError> {
+    Ok(Arc::new(platform.graph(cloud)?))
 }
 
 /// Role assignments (step 5 of the walkthrough), through ARM.

@@ -23,17 +23,18 @@ mod wiring;
 
 pub use crate::clients::{DEFAULT_DATAVERSE_CONCURRENCY, Endpoints};
 pub use engine::{
-    Action, ActionError, ActionResult, ActionStatus, ApplyOutcome, ApplyReport, AssemblyInPackage, CallCounts, CallId,
-    ComponentReport, ComponentState, ComponentStatus, ComponentWarning, DestroyOptions, DestroyOutcome, DestroyPlan,
-    DestroyReport, DestroyStep, EnvironmentPlan, EnvironmentSnapshot, GrantPlan, GrantReport, Kept, PLAN_FORMAT, Plan,
-    PlanChange, PlanNote, PlannedSubject, PlatformSubject, PrincipalRetry, Progress, ProgressEvent, ProgressFn,
-    ProvisionOptions, Provisioner, RegisteredSignature, SigningCertificate, Snapshot, StoredPlanError, SubjectSource,
-    SubjectUser, UpgradeOptions, UpgradeOutcome, UserEvidence, VerifyOptions, VerifyReport, decide, decide_at,
+    Action, ActionError, ActionResult, ActionStatus, ApiPermissionPlan, AppUserPlan, ApplyOutcome, ApplyReport,
+    AssemblyInPackage, CallCounts, CallId, ComponentReport, ComponentState, ComponentStatus, ComponentWarning,
+    DestroyOptions, DestroyOutcome, DestroyPlan, DestroyReport, DestroyStep, EnvironmentPlan, EnvironmentSnapshot,
+    GrantPlan, GrantReport, Kept, PLAN_FORMAT, Plan, PlanChange, PlanNote, PlannedSubject, PlatformSubject,
+    PrincipalRetry, Progress, ProgressEvent, ProgressFn, ProvisionOptions, Provisioner, RegisteredSignature, RoleGrant,
+    SigningCertificate, Snapshot, StoredPlanError, SubjectSource, SubjectUser, UpgradeOptions, UpgradeOutcome,
+    UserEvidence, VerifyOptions, VerifyReport, application_user_id, decide, decide_at,
 };
 pub use listing::{EnvironmentListing, ListedEnvironment};
 pub use spec::{
-    CertificateSpec, CreateIdentitySpec, DiscoverSpec, EnvironmentSpec, GrantSpec, IdentitySpec, ProvisionSpec,
-    RefusedCredential, SpecError,
+    ApiPermissionSpec, ApplicationUserSpec, CertificateSpec, CreateIdentitySpec, DiscoverSpec, EnvironmentSpec,
+    GrantSpec, IdentitySpec, ProvisionSpec, RefusedCredential, SpecError,
 };
 pub use watch::{EnvironmentWatch, SinceError, TokenFailure, WatchOptions, WatchReport, parse_since};
 
@@ -213,6 +214,45 @@ pub enum ProvisionError {
         /// The scope.
         scope: String,
     },
+    /// An application user's role has no row of that name in the environment's root business unit.
+    #[error(
+        "{org_url} has no security role named '{role}' in its root business unit; check the role's name (e.g. \"Basic User\")"
+    )]
+    SecurityRoleNotFound {
+        /// The environment.
+        org_url: String,
+        /// The role's name.
+        role: String,
+    },
+    /// The root business unit of an environment cannot be found (where an application user is made).
+    #[error("{org_url} has no root business unit the signed-in identity can read")]
+    NoRootBusinessUnit {
+        /// The environment.
+        org_url: String,
+    },
+    /// An API permission names an API whose service principal the tenant does not have.
+    #[error("the tenant has no service principal for the API {api}; check its application id")]
+    ApiNotFound {
+        /// The API's application id.
+        api: uuid::Uuid,
+    },
+    /// An API permission is not one of the API's application permissions.
+    #[error("{api} has no application permission named '{permission}'{}", if *.delegated_only { format!(": '{permission}' is a delegated permission, which acts for a signed-in user; a plug-in's identity signs in as itself and can only be given application permissions") } else if .known.is_empty() { String::new() } else { format!(" (its application permissions include {})", .known.join(", ")) })]
+    PermissionNotFound {
+        /// The API, for people.
+        api: String,
+        /// The permission's name.
+        permission: String,
+        /// Whether the API has a delegated permission of that name (refused: not for an application).
+        delegated_only: bool,
+        /// Some of the API's application permissions, closest first.
+        known: Vec<String>,
+    },
+    /// The spec has API permissions, and this engine has no Microsoft Graph client for them.
+    #[error(
+        "the spec has api_permissions, and this engine has no Microsoft Graph client for them (Provisioner::with_directory)"
+    )]
+    NoDirectoryClient,
     /// A certificate cannot be read.
     #[error("{}{source}", .org_url.as_deref().map(|o| format!("{o}: ")).unwrap_or_default())]
     Certificate {

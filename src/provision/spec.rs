@@ -220,6 +220,70 @@ pub struct GrantSpec {
     pub scope: String,
 }
 
+/// The identity as an application user of a Dataverse environment, with security roles: for plug-ins that call
+/// Dataverse with the identity's token (another environment, or their own with the identity's permissions). The
+/// roles are the root business unit's, by name.
+///
+/// ```toml
+/// [[application_users]]
+/// environment = "https://contoso-data.crm.dynamics.com"  # leave out: every environment of the spec
+/// roles = ["Basic User", "Contoso Reader"]
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ApplicationUserSpec {
+    /// The environment's URL; `None` for every environment of the spec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// The security roles, by name (the root business unit's).
+    pub roles: Vec<String>,
+}
+
+impl ApplicationUserSpec {
+    /// An application user with `roles` in `environment` (`None`: every environment of the spec).
+    pub fn new(environment: Option<String>, roles: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        ApplicationUserSpec { environment, roles: roles.into_iter().map(Into::into).collect() }
+    }
+}
+
+/// Application permissions of an API for the identity (app role assignments on its service principal): Microsoft
+/// Graph's by default. Delegated permissions (which act for a signed-in user) cannot be given to a plug-in's
+/// identity and are refused with the reason.
+///
+/// ```toml
+/// [[api_permissions]]
+/// permissions = ["Mail.Send", "User.Read.All"]
+/// # api = "00000003-0000-0000-c000-000000000000"  # another API's application id; Microsoft Graph by default
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ApiPermissionSpec {
+    /// The API's application id; `None` for Microsoft Graph.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<Uuid>,
+    /// The permissions, by name (the app role's value, e.g. `Mail.Send`).
+    pub permissions: Vec<String>,
+}
+
+impl ApiPermissionSpec {
+    /// Microsoft Graph application permissions.
+    pub fn graph(permissions: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        ApiPermissionSpec { api: None, permissions: permissions.into_iter().map(Into::into).collect() }
+    }
+
+    /// Application permissions of the API whose application id is `api`.
+    pub fn of_api(api: Uuid, permissions: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        ApiPermissionSpec { api: Some(api), permissions: permissions.into_iter().map(Into::into).collect() }
+    }
+
+    /// The API's application id (Microsoft Graph's when none is given).
+    pub fn api_app_id(&self) -> Uuid {
+        self.api.unwrap_or(crate::clients::MICROSOFT_GRAPH_APP_ID)
+    }
+}
+
 /// The signing certificate of an environment's components.
 ///
 /// In a file: `certificate = "registered"` (the default when an environment names no certificate), a path
@@ -525,6 +589,12 @@ pub struct ProvisionSpec {
     /// Role assignments to give the identity (step 5 of the walkthrough).
     #[serde(default)]
     pub grants: Vec<GrantSpec>,
+    /// The identity as an application user of Dataverse environments, with security roles.
+    #[serde(default)]
+    pub application_users: Vec<ApplicationUserSpec>,
+    /// Application permissions of Microsoft Graph (or another API) for the identity.
+    #[serde(default)]
+    pub api_permissions: Vec<ApiPermissionSpec>,
     /// Where relative certificate paths start (the spec file's folder); not part of the file.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -550,6 +620,10 @@ struct SpecFile {
     environments: EnvironmentsField,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     grants: Vec<GrantSpec>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    application_users: Vec<ApplicationUserSpec>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    api_permissions: Vec<ApiPermissionSpec>,
 }
 
 #[derive(Serialize)]
@@ -603,6 +677,8 @@ impl TryFrom<SpecFile> for ProvisionSpec {
             environments,
             discover,
             grants: f.grants,
+            application_users: f.application_users,
+            api_permissions: f.api_permissions,
             base_dir: PathBuf::new(),
         })
     }
@@ -626,6 +702,8 @@ impl From<ProvisionSpec> for SpecFile {
             adopt: s.adopt,
             environments,
             grants: s.grants,
+            application_users: s.application_users,
+            api_permissions: s.api_permissions,
         }
     }
 }
@@ -1039,6 +1117,8 @@ impl ProvisionSpec {
             environments,
             discover: None,
             grants: Vec::new(),
+            application_users: Vec::new(),
+            api_permissions: Vec::new(),
             base_dir: PathBuf::new(),
         }
     }
@@ -1171,6 +1251,12 @@ impl ProvisionSpec {
         self.validate_grants()
     }
 
+    /// Whether planning needs the identity's principal (its service principal's object id): for role
+    /// assignments and API permissions, which name it.
+    pub(crate) fn needs_principal(&self) -> bool {
+        !self.grants.is_empty() || !self.api_permissions.is_empty()
+    }
+
     fn validate_grants(&self) -> Result<(), SpecError> {
         for g in &self.grants {
             if g.role.trim().is_empty() {
@@ -1180,6 +1266,27 @@ impl ProvisionSpec {
                 return Err(SpecError::Invalid {
                     field: "grants.scope",
                     message: format!("'{}' is not an Azure resource id (it starts with /subscriptions/...)", g.scope),
+                });
+            }
+        }
+        for u in &self.application_users {
+            if u.roles.is_empty() || u.roles.iter().any(|r| r.trim().is_empty()) {
+                return Err(SpecError::Invalid {
+                    field: "application_users.roles",
+                    message: "name at least one security role, none empty (e.g. roles = [\"Basic User\"])".into(),
+                });
+            }
+            if let Some(env) = &u.environment
+                && let Err(e) = crate::clients::OrgUrl::parse(env)
+            {
+                return Err(SpecError::Invalid { field: "application_users.environment", message: e.to_string() });
+            }
+        }
+        for p in &self.api_permissions {
+            if p.permissions.is_empty() || p.permissions.iter().any(|r| r.trim().is_empty()) {
+                return Err(SpecError::Invalid {
+                    field: "api_permissions.permissions",
+                    message: "name at least one permission, none empty (e.g. permissions = [\"Mail.Send\"])".into(),
                 });
             }
         }

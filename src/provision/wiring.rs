@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::ProvisionError;
-use super::api::{access_api, identity_api};
+use super::api::{access_api, directory_api, identity_api};
 use super::engine::{ProvisionOptions, Provisioner};
 use super::spec::{IdentitySpec, ProvisionSpec};
 use crate::clients::Platform;
@@ -52,8 +52,10 @@ impl Provisioner {
         let profile = CloudProfile::from(cloud);
         let api = identity_api(identity, &profile, platform).map_err(ProvisionError::identity)?;
         let access = access_api(&profile, platform).map_err(ProvisionError::identity)?;
+        let directory = directory_api(&profile, platform).map_err(ProvisionError::identity)?;
         Ok(Provisioner::new(api, Arc::new(platform.clone()), options)
             .with_access(access)
+            .with_directory(directory)
             .with_platform(platform.clone())
             .bound_to_identity(identity, cloud))
     }

@@ -26,6 +26,7 @@
 //! # Ok(()) }
 //! ```
 
+mod access;
 pub mod batch;
 mod handlers;
 mod replay;
@@ -307,6 +308,8 @@ pub(crate) struct Environment {
     pub(crate) friendly_name: Option<String>,
     /// Whether discovery lists it as disabled (`State` 1).
     pub(crate) disabled: bool,
+    /// Business units, security roles and users.
+    pub(crate) security: access::Security,
 }
 
 #[derive(Debug, Clone)]
@@ -340,6 +343,10 @@ pub(crate) struct State {
     /// Service principals: application id to object id.
     pub(crate) service_principals: BTreeMap<Uuid, Uuid>,
     pub(crate) role_assignments: Vec<crate::clients::RoleAssignment>,
+    /// APIs' service principals (Microsoft Graph's), by application id.
+    pub(crate) resource_apis: BTreeMap<Uuid, access::ResourceApi>,
+    /// App roles given to principals (application permissions).
+    pub(crate) app_role_grants: Vec<access::AppRoleGrant>,
     /// Principals not replicated yet: how many more role assignments naming them answer `PrincipalNotFound`.
     pub(crate) unreplicated: BTreeMap<Uuid, u32>,
     pub(crate) replication_lag: u32,
@@ -372,6 +379,8 @@ impl FakePlatform {
                 uamis: BTreeMap::new(),
                 service_principals: BTreeMap::new(),
                 role_assignments: Vec::new(),
+                resource_apis: BTreeMap::from([(crate::clients::MICROSOFT_GRAPH_APP_ID, access::microsoft_graph())]),
+                app_role_grants: Vec::new(),
                 unreplicated: BTreeMap::new(),
                 replication_lag: 0,
                 log: Vec::new(),
@@ -442,6 +451,7 @@ impl FakePlatform {
                 packages: BTreeMap::new(),
                 friendly_name: None,
                 disabled: false,
+                security: access::Security::for_organization(organization_id),
             },
         );
         environment_id
@@ -787,6 +797,54 @@ impl FakePlatform {
             "/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}"
         );
         self.lock().uamis.get(&id.to_ascii_lowercase()).map(|u| u.fics.clone()).unwrap_or_default()
+    }
+
+    /// The application user of `application_id` in the environment at `host`: its id and the names of its
+    /// security roles (sorted).
+    pub fn application_user(&self, host: &str, application_id: Uuid) -> Option<(Uuid, Vec<String>)> {
+        let s = self.lock();
+        let security = &s.environments.get(&host.to_ascii_lowercase())?.security;
+        let (id, user) = security.application_user(application_id)?;
+        let mut roles: Vec<String> =
+            user.roles.iter().filter_map(|r| security.roles.get(r).map(|(name, _)| name.clone())).collect();
+        roles.sort();
+        Some((id, roles))
+    }
+
+    /// Makes `application_id` an application user of the environment at `host` in its root business unit with
+    /// the root's roles named (as an administrator would in the admin center); returns the user's id.
+    pub fn seed_application_user(&self, host: &str, application_id: Uuid, roles: &[&str]) -> Option<Uuid> {
+        let mut s = self.lock();
+        let env = s.environments.get_mut(&host.to_ascii_lowercase())?;
+        let security = &mut env.security;
+        let root = security.root_business_unit;
+        let ids = security
+            .roles
+            .iter()
+            .filter(|(_, (name, bu))| *bu == root && roles.iter().any(|r| r.eq_ignore_ascii_case(name)))
+            .map(|(id, _)| *id)
+            .collect();
+        let id = Uuid::new_v5(&env.organization_id, application_id.as_bytes());
+        security
+            .users
+            .insert(id, access::SystemUser { application_id: Some(application_id), business_unit: root, roles: ids });
+        Some(id)
+    }
+
+    /// The names of the Microsoft Graph (or other API) application permissions given to `principal`, sorted.
+    pub fn api_permissions(&self, principal: Uuid) -> Vec<String> {
+        let s = self.lock();
+        let mut out: Vec<String> = s
+            .app_role_grants
+            .iter()
+            .filter(|g| g.principal == principal)
+            .filter_map(|g| {
+                let api = s.resource_apis.values().find(|r| r.object_id == g.resource)?;
+                api.app_roles.iter().find(|(id, _)| *id == g.app_role).map(|(_, v)| (*v).to_owned())
+            })
+            .collect();
+        out.sort();
+        out
     }
 
     /// Every request received so far.

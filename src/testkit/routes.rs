@@ -79,6 +79,20 @@ const TABLE: &[RouteDef] = &[
     route("GET dataverse plugintracelogs", &["/dataverse/plugintracelogs"], dv::trace_logs),
     route("GET dataverse organizations", &["/dataverse/organizations"], dv::organizations),
     route("PATCH dataverse organizations(id)", &["/dataverse/organizations(id)"], dv::update_organization),
+    route("GET dataverse businessunits", &["/dataverse/businessunits"], dv::business_units),
+    route("GET dataverse roles", &["/dataverse/roles"], dv::roles),
+    route("GET dataverse systemusers", &["/dataverse/systemusers"], dv::system_users),
+    route("POST dataverse systemusers", &["/dataverse/systemusers"], dv::create_system_user),
+    route(
+        "POST dataverse systemuser roles",
+        &["/dataverse/systemusers(id)/systemuserroles_association/$ref"],
+        dv::add_user_role,
+    ),
+    route(
+        "DELETE dataverse systemuser role",
+        &["/dataverse/systemusers(id)/systemuserroles_association(id)/$ref"],
+        dv::remove_user_role,
+    ),
     batch("POST dataverse $batch", &["/dataverse/$batch"], super::router::dataverse_batch),
     // Microsoft Graph
     route("GET graph applications", &["/graph/applications"], graph::applications),
@@ -100,6 +114,21 @@ const TABLE: &[RouteDef] = &[
         graph::service_principal,
     ),
     route("POST graph service principal", &["/graph/servicePrincipals"], graph::create_service_principal),
+    route(
+        "GET graph app role assignments",
+        &["/graph/servicePrincipals/{id}/appRoleAssignments"],
+        graph::app_role_assignments,
+    ),
+    route(
+        "POST graph app role assignments",
+        &["/graph/servicePrincipals/{id}/appRoleAssignments"],
+        graph::assign_app_role,
+    ),
+    route(
+        "DELETE graph app role assignment",
+        &["/graph/servicePrincipals/{id}/appRoleAssignments/{a}"],
+        graph::remove_app_role_assignment,
+    ),
     route(
         "GET graph fics",
         &[

@@ -87,12 +87,16 @@ impl Provisioner {
         }
         let by_env = &by_env;
         let principal_retries = std::sync::atomic::AtomicU32::new(0);
-        let grants = plan.actions.iter().enumerate().filter(|(_, a)| matches!(a, Action::AssignRole { .. }));
+        let grants = plan.actions.iter().enumerate().filter(|(_, a)| a.is_grant());
         let grants = futures_util::future::join_all(grants.map(|(i, action)| {
             let retries = &principal_retries;
             async move {
                 self.emit(ProgressEvent::Started { action: i, description: action.describe(plan) });
-                let outcome = self.assign_role(action, identity, retries).await;
+                let outcome = match action {
+                    Action::GrantDataverseAccess { .. } => self.grant_dataverse_access(action, identity).await,
+                    Action::GrantApiPermission { .. } => self.grant_api_permission(action, identity).await,
+                    _ => self.assign_role(action, identity, retries).await,
+                };
                 (i, ActionResult { description: action.describe(plan), status: self.finish(i, outcome) })
             }
         }));
@@ -253,7 +257,11 @@ impl Provisioner {
                         let target = managed_identity.unwrap_or(row_id);
                         dv.bind(component.kind, component.id, target).await.map(|_| ActionStatus::Done)
                     }
-                    Action::DeleteFic { .. } | Action::CreateIdentity { .. } | Action::AssignRole { .. } => {
+                    Action::DeleteFic { .. }
+                    | Action::CreateIdentity { .. }
+                    | Action::AssignRole { .. }
+                    | Action::GrantDataverseAccess { .. }
+                    | Action::GrantApiPermission { .. } => {
                         Ok(ActionStatus::Skipped { reason: "not an environment's action".into() })
                     }
                 };

@@ -68,6 +68,12 @@ pub struct Snapshot {
     pub fics: Vec<FederatedIdentityCredential>,
     /// The spec's role assignments, as found.
     pub grants: Vec<GrantPlan>,
+    /// The spec's application users, as found.
+    #[serde(default)]
+    pub application_users: Vec<AppUserPlan>,
+    /// The spec's API permissions, as found.
+    #[serde(default)]
+    pub api_permissions: Vec<ApiPermissionPlan>,
     /// The spec's environments, in its order.
     pub environments: Vec<EnvironmentSnapshot>,
     /// Discovered organization URLs left out because none of the spec's components is there.
@@ -82,7 +88,16 @@ impl Snapshot {
         fics: Vec<FederatedIdentityCredential>,
         environments: Vec<EnvironmentSnapshot>,
     ) -> Self {
-        Snapshot { identity: identity.into(), found, fics, grants: Vec::new(), environments, skipped: Vec::new() }
+        Snapshot {
+            identity: identity.into(),
+            found,
+            fics,
+            grants: Vec::new(),
+            application_users: Vec::new(),
+            api_permissions: Vec::new(),
+            environments,
+            skipped: Vec::new(),
+        }
     }
 
     /// The environments (by index) where the plan could delete a FIC and who presents its subject is not read
@@ -453,7 +468,7 @@ pub(super) fn decide_with(
             });
         }
     }
-    let principal_needed = !spec.grants.is_empty();
+    let principal_needed = spec.needs_principal();
     let mut actions = Vec::new();
     if found.is_none_or(|f| principal_needed && f.principal_id.is_none()) {
         let identity = match found {
@@ -467,6 +482,23 @@ pub(super) fn decide_with(
             role: g.role.clone(),
             scope: g.scope.clone(),
             role_definition_id: g.role_definition_id.clone(),
+        });
+    }
+    for u in snapshot.application_users.iter().filter(|u| !u.is_complete()) {
+        actions.push(Action::GrantDataverseAccess {
+            org_url: u.org_url.clone(),
+            user: u.user,
+            business_unit: u.business_unit,
+            roles: u.missing_roles().into_iter().map(|r| (r.name.clone(), r.role_id)).collect(),
+        });
+    }
+    for p in snapshot.api_permissions.iter().filter(|p| p.existing.is_none()) {
+        actions.push(Action::GrantApiPermission {
+            api: p.api,
+            api_name: p.api_label(),
+            resource_id: p.resource_id,
+            permission: p.permission.clone(),
+            app_role_id: p.app_role_id,
         });
     }
     for (i, env) in environments.iter().enumerate() {
@@ -597,6 +629,8 @@ pub(super) fn decide_with(
         environments,
         existing_fics: existing_fics.clone(),
         grants: snapshot.grants.clone(),
+        application_users: snapshot.application_users.clone(),
+        api_permissions: snapshot.api_permissions.clone(),
         actions,
         notes,
         counts: CallCounts::default(),

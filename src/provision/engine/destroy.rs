@@ -8,6 +8,10 @@ use super::*;
 pub struct DestroyOptions {
     /// Also delete the spec's role assignments (`[[grants]]`).
     pub role_assignments: bool,
+    /// Also take away the access the spec gives in Dataverse and through APIs: the security roles it names from
+    /// the identity's application users (`[[application_users]]`; the user row stays, Dataverse does not delete
+    /// users) and its API permissions (`[[api_permissions]]`).
+    pub access: bool,
     /// Also delete the identity, when the spec created it (`create`) and no FIC but this spec's is left on it.
     pub identity: bool,
 }
@@ -16,6 +20,12 @@ impl DestroyOptions {
     /// Also delete the spec's role assignments.
     pub fn with_role_assignments(mut self, yes: bool) -> Self {
         self.role_assignments = yes;
+        self
+    }
+
+    /// Also take away the application users' roles and the API permissions the spec gives.
+    pub fn with_access(mut self, yes: bool) -> Self {
+        self.access = yes;
         self
     }
 
@@ -65,6 +75,28 @@ pub enum DestroyStep {
         /// The scope.
         scope: String,
     },
+    /// Take a security role the spec names from the identity's application user.
+    RemoveSecurityRole {
+        /// The environment.
+        org_url: String,
+        /// The application user.
+        user: Uuid,
+        /// The role's name.
+        role: String,
+        /// The role's id.
+        role_id: Uuid,
+    },
+    /// Take an API permission the spec names from the identity's service principal.
+    RemoveApiPermission {
+        /// The service principal.
+        principal: Uuid,
+        /// The assignment's id.
+        assignment: String,
+        /// The API, for people.
+        api: String,
+        /// The permission.
+        permission: String,
+    },
     /// Delete the identity the spec created.
     DeleteIdentity {
         /// The identity, described.
@@ -80,6 +112,12 @@ impl fmt::Display for DestroyStep {
             DestroyStep::DeleteFic { name, subject } => write!(f, "delete FIC {name} ({subject})"),
             DestroyStep::DeleteRoleAssignment { role, scope, .. } => {
                 write!(f, "delete role assignment '{role}' at {scope}")
+            }
+            DestroyStep::RemoveSecurityRole { org_url, role, .. } => {
+                write!(f, "{org_url}: take role '{role}' from the application user")
+            }
+            DestroyStep::RemoveApiPermission { api, permission, .. } => {
+                write!(f, "take the application permission {api} {permission}")
             }
             DestroyStep::DeleteIdentity { identity } => write!(f, "delete {identity}"),
         }
@@ -200,7 +238,8 @@ impl Provisioner {
         self.check_identity(spec)?;
         let resolved = self.resolve(spec).await?;
         let spec = &resolved;
-        let principal_needed = options.role_assignments && !spec.grants.is_empty();
+        let principal_needed = (options.role_assignments && !spec.grants.is_empty())
+            || (options.access && !spec.api_permissions.is_empty());
         let (found, fics) = match self.read_identity(principal_needed).await {
             Ok(read) => read,
             // Nothing to tear down on an identity that is gone.
@@ -354,6 +393,37 @@ impl Provisioner {
                 why: "not asked to delete them (--role-assignments)".into(),
             });
         }
+        let gives_access = !spec.application_users.is_empty() || !spec.api_permissions.is_empty();
+        if options.access {
+            for u in self.observe_application_users(spec, Some(found.client_id)).await? {
+                let Some(user) = u.user else { continue };
+                for r in u.roles.into_iter().filter(|r| r.given) {
+                    steps.push(DestroyStep::RemoveSecurityRole {
+                        org_url: u.org_url.clone(),
+                        user,
+                        role: r.name,
+                        role_id: r.role_id,
+                    });
+                }
+            }
+            if let Some(principal) = found.principal_id {
+                for p in self.observe_api_permissions(spec, Some(principal)).await? {
+                    let api = p.api_label();
+                    let Some(assignment) = p.existing else { continue };
+                    steps.push(DestroyStep::RemoveApiPermission {
+                        principal,
+                        assignment,
+                        api,
+                        permission: p.permission,
+                    });
+                }
+            }
+        } else if gives_access {
+            kept.push(Kept {
+                what: "the application users' roles and the API permissions".into(),
+                why: "not asked to take them away (--access)".into(),
+            });
+        }
         if options.identity {
             // Only an identity this tool created (recorded on the identity itself), and only when nothing else
             // uses it: no FIC but the ones deleted here, no role assignment but the ones deleted here.
@@ -367,6 +437,8 @@ impl Provisioner {
                 Some("its role assignments stay (not asked to delete them), so it stays too".to_owned())
             } else if !grants_left.is_empty() {
                 Some("it keeps role assignments this spec did not make".to_owned())
+            } else if gives_access && !options.access {
+                Some("its application users' roles and API permissions stay (not asked to take them away), so it stays too".to_owned())
             } else {
                 self.foreign_assignments(found, &steps).await?.map(|others| {
                     format!("it has role assignments this spec did not make ({others}): other workloads may use it")
@@ -449,6 +521,27 @@ impl Provisioner {
                 DestroyStep::DeleteRoleAssignment { id, .. } => match self.access.as_deref() {
                     Some(access) => access.delete_role_assignment(id).await,
                     None => Err(ApiError::invalid("grant", "no ARM client (Provisioner::with_access)")),
+                },
+                DestroyStep::RemoveSecurityRole { org_url, user, role_id, .. } => {
+                    match self.connector.connect(org_url) {
+                        Ok(dv) => {
+                            let mut batch = crate::clients::Batch::new();
+                            let slot =
+                                batch.add(crate::clients::dataverse::requests::remove_security_role(*user, *role_id));
+                            match dv.send_each(&batch).await.take(slot) {
+                                Err(e) if e.is_not_found() => Ok(()),
+                                other => other,
+                            }
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+                DestroyStep::RemoveApiPermission { principal, assignment, .. } => match self.directory.as_deref() {
+                    Some(directory) => directory.remove_app_role_assignment(*principal, assignment).await,
+                    None => Err(ApiError::invalid(
+                        "API permission",
+                        "no Microsoft Graph client (Provisioner::with_directory)",
+                    )),
                 },
                 DestroyStep::DeleteIdentity { .. } => self.identity.delete().await,
             };

@@ -183,6 +183,7 @@ impl Default for ProvisionOptions {
     }
 }
 
+mod access;
 mod apply;
 mod decide;
 #[cfg(test)]
@@ -195,6 +196,7 @@ mod stored;
 mod users;
 mod verify;
 
+pub use access::application_user_id;
 pub use decide::{EnvironmentSnapshot, Snapshot, decide, decide_at};
 pub use destroy::{DestroyOptions, DestroyPlan, DestroyReport, DestroyStep, Kept};
 pub use flows::{DestroyOutcome, UpgradeOptions, UpgradeOutcome};
@@ -207,6 +209,7 @@ pub struct Provisioner {
     identity: Arc<dyn IdentityApi>,
     connector: Arc<dyn DataverseConnector>,
     access: Option<Arc<dyn AccessApi>>,
+    directory: Option<Arc<dyn super::api::DirectoryApi>>,
     discovery: Option<Arc<dyn super::api::DiscoveryApi>>,
     options: ProvisionOptions,
     /// The identity and cloud the engine was built for (by [`Provisioner::for_identity`]): a spec or plan naming
@@ -224,7 +227,16 @@ impl Provisioner {
         connector: Arc<dyn DataverseConnector>,
         options: ProvisionOptions,
     ) -> Self {
-        Provisioner { identity, connector, access: None, discovery: None, options, bound: None, platform: None }
+        Provisioner {
+            identity,
+            connector,
+            access: None,
+            directory: None,
+            discovery: None,
+            options,
+            bound: None,
+            platform: None,
+        }
     }
 
     /// The same engine, bound to `spec`'s identity and cloud (the only fields read): plan, verify, destroy and
@@ -261,6 +273,13 @@ impl Provisioner {
     /// (an [`ArmClient`](crate::clients::ArmClient)). Without it, a spec with grants is refused.
     pub fn with_access(mut self, access: Arc<dyn AccessApi>) -> Self {
         self.access = Some(access);
+        self
+    }
+
+    /// The same engine, able to give the spec's API permissions (`api_permissions`) through `directory` (a
+    /// [`GraphClient`](crate::clients::GraphClient)).
+    pub fn with_directory(mut self, directory: Arc<dyn super::api::DirectoryApi>) -> Self {
+        self.directory = Some(directory);
         self
     }
 

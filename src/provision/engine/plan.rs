@@ -57,7 +57,10 @@ impl Provisioner {
         // The spec's own certificates are read once, before any request: a wrong path fails at once.
         let bindings = super::decide::spec_bindings(&spec)?;
         let cloud = CloudProfile::from(spec.cloud);
-        let principal_needed = !spec.grants.is_empty();
+        if !spec.api_permissions.is_empty() && self.directory.is_none() {
+            return Err(ProvisionError::NoDirectoryClient);
+        }
+        let principal_needed = spec.needs_principal();
         let (found, fics) = self.read_identity(principal_needed).await?;
         let application_id = found.map(|f| f.client_id);
         // The futures are made before they are streamed: a stream over a borrowing closure makes the whole plan
@@ -87,8 +90,22 @@ impl Provisioner {
             }
             if missing.is_empty() { Ok(environments) } else { Err(ProvisionError::ComponentsNotFound { missing }) }
         };
-        let (environments, grants) = futures_util::try_join!(envs, self.plan_grants(&spec, found))?;
-        let mut snapshot = Snapshot { identity: self.identity.describe(), found, fics, grants, environments, skipped };
+        let (environments, grants, application_users, api_permissions) = futures_util::try_join!(
+            envs,
+            self.plan_grants(&spec, found),
+            self.observe_application_users(&spec, application_id),
+            self.observe_api_permissions(&spec, found.and_then(|f| f.principal_id)),
+        )?;
+        let mut snapshot = Snapshot {
+            identity: self.identity.describe(),
+            found,
+            fics,
+            grants,
+            application_users,
+            api_permissions,
+            environments,
+            skipped,
+        };
         let planned = super::decide::decide_environments(&spec, &snapshot, &bindings)?;
         // Who presents which subject, where a FIC could go (nothing is read when nothing could).
         let needed = super::decide::needs_users_of(&spec, &snapshot, &planned);

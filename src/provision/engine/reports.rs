@@ -501,6 +501,32 @@ pub enum Action {
         /// The role definition's id at the scope.
         role_definition_id: String,
     },
+    /// Make the identity an application user of an environment (when it is not one) and give it the security
+    /// roles it lacks (after the identity exists).
+    GrantDataverseAccess {
+        /// The environment.
+        org_url: String,
+        /// The application user; `None` when it is made (its id derived from the identity's client id and the
+        /// environment, so that a retry finds it).
+        user: Option<Uuid>,
+        /// The root business unit, where a new user is made.
+        business_unit: Uuid,
+        /// The roles to give: name and id.
+        roles: Vec<(String, Uuid)>,
+    },
+    /// Give the identity's service principal an application permission of an API (after the identity exists).
+    GrantApiPermission {
+        /// The API's application id.
+        api: Uuid,
+        /// The API, for people.
+        api_name: String,
+        /// The API's service principal.
+        resource_id: Uuid,
+        /// The permission's name.
+        permission: String,
+        /// The app role's id.
+        app_role_id: Uuid,
+    },
     /// Create a FIC on the identity.
     CreateFic {
         /// The environment it is for (index into the plan's environments).
@@ -553,8 +579,21 @@ impl Action {
             | Action::CreateManagedIdentity { environment, .. }
             | Action::UpdateManagedIdentity { environment, .. }
             | Action::Bind { environment, .. } => Some(*environment),
-            Action::DeleteFic { .. } | Action::CreateIdentity { .. } | Action::AssignRole { .. } => None,
+            Action::DeleteFic { .. }
+            | Action::CreateIdentity { .. }
+            | Action::AssignRole { .. }
+            | Action::GrantDataverseAccess { .. }
+            | Action::GrantApiPermission { .. } => None,
         }
+    }
+
+    /// Whether the action gives the identity access (a role assignment, an application user's roles, an API
+    /// permission): these run once the identity exists, beside the environments' actions.
+    pub fn is_grant(&self) -> bool {
+        matches!(
+            self,
+            Action::AssignRole { .. } | Action::GrantDataverseAccess { .. } | Action::GrantApiPermission { .. }
+        )
     }
 
     /// Whether the action writes to Microsoft Graph or Azure Resource Manager (the identity, its FICs, its role
@@ -562,7 +601,10 @@ impl Action {
     pub fn is_identity_write(&self) -> bool {
         !matches!(
             self,
-            Action::CreateManagedIdentity { .. } | Action::UpdateManagedIdentity { .. } | Action::Bind { .. }
+            Action::CreateManagedIdentity { .. }
+                | Action::UpdateManagedIdentity { .. }
+                | Action::Bind { .. }
+                | Action::GrantDataverseAccess { .. }
         )
     }
 
@@ -571,6 +613,16 @@ impl Action {
         match self {
             Action::CreateIdentity { identity } => format!("create {identity}"),
             Action::AssignRole { role, scope, .. } => format!("assign '{role}' at {scope}"),
+            Action::GrantDataverseAccess { org_url, user, roles, .. } => {
+                let roles = roles.iter().map(|(name, _)| format!("'{name}'")).collect::<Vec<_>>().join(", ");
+                match user {
+                    None => format!("add the identity as an application user of {org_url} with role(s) {roles}"),
+                    Some(_) => format!("give the application user in {org_url} role(s) {roles}"),
+                }
+            }
+            Action::GrantApiPermission { api_name, permission, .. } => {
+                format!("give the application permission {api_name} {permission}")
+            }
             Action::CreateFic { environment, fic } => format!("create FIC {} for {}", fic.name, env(environment)),
             Action::DeleteFic { name, reason, .. } => format!("delete FIC {name}: {reason}"),
             Action::CreateManagedIdentity { environment, row: None } => {
@@ -622,6 +674,12 @@ pub struct Plan {
     pub existing_fics: Vec<FederatedIdentityCredential>,
     /// The role assignments the spec asks for, as found.
     pub grants: Vec<GrantPlan>,
+    /// The application users the spec asks for, as found.
+    #[serde(default)]
+    pub application_users: Vec<AppUserPlan>,
+    /// The API permissions the spec asks for, as found.
+    #[serde(default)]
+    pub api_permissions: Vec<ApiPermissionPlan>,
     /// The changes, in no particular order (apply orders them by dependency).
     pub actions: Vec<Action>,
     /// What plan decided that a person should know (a package bound for its assemblies, the platform's subject
@@ -649,6 +707,69 @@ pub struct GrantPlan {
     pub role_definition_id: String,
     /// The id of an assignment that already gives the role at the scope (whatever its name).
     pub existing: Option<String>,
+}
+
+/// A security role of an application user, as found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct RoleGrant {
+    /// The role's name.
+    pub name: String,
+    /// The root business unit's role of that name.
+    pub role_id: Uuid,
+    /// Whether the user has it.
+    pub given: bool,
+}
+
+/// The identity as an application user of one environment, as found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct AppUserPlan {
+    /// The environment.
+    pub org_url: String,
+    /// The application user, when there is one.
+    pub user: Option<Uuid>,
+    /// The root business unit (where a new application user is made).
+    pub business_unit: Uuid,
+    /// The roles the spec names.
+    pub roles: Vec<RoleGrant>,
+}
+
+impl AppUserPlan {
+    /// Whether the user exists with every role the spec names.
+    pub fn is_complete(&self) -> bool {
+        self.user.is_some() && self.roles.iter().all(|r| r.given)
+    }
+
+    /// The roles the user lacks.
+    pub fn missing_roles(&self) -> Vec<&RoleGrant> {
+        self.roles.iter().filter(|r| !r.given).collect()
+    }
+}
+
+/// An application permission of an API, as found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct ApiPermissionPlan {
+    /// The API's application id.
+    pub api: Uuid,
+    /// The API's name (its service principal's display name).
+    pub api_name: Option<String>,
+    /// The API's service principal (the assignment's `resourceId`).
+    pub resource_id: Uuid,
+    /// The permission's name (the app role's value).
+    pub permission: String,
+    /// The app role's id.
+    pub app_role_id: Uuid,
+    /// The assignment that gives it to the identity already, when there is one.
+    pub existing: Option<String>,
+}
+
+impl ApiPermissionPlan {
+    /// The API, for people: its name, or its application id.
+    pub fn api_label(&self) -> String {
+        self.api_name.clone().unwrap_or_else(|| self.api.to_string())
+    }
 }
 
 impl GrantPlan {
@@ -758,6 +879,16 @@ impl fmt::Display for Plan {
         for g in &self.grants {
             let state = if g.existing.is_some() { "assigned" } else { "to assign" };
             writeln!(f, "grant '{}' at {}: {state}", g.role, g.scope)?;
+        }
+        for u in &self.application_users {
+            for r in &u.roles {
+                let state = if u.user.is_some() && r.given { "given" } else { "to give" };
+                writeln!(f, "application user in {}: role '{}': {state}", u.org_url, r.name)?;
+            }
+        }
+        for p in &self.api_permissions {
+            let state = if p.existing.is_some() { "granted" } else { "to grant" };
+            writeln!(f, "API permission {} {}: {state}", p.api_label(), p.permission)?;
         }
         for n in &self.notes {
             writeln!(f, "note: {n}")?;
@@ -1094,6 +1225,10 @@ pub struct VerifyReport {
     pub components: Vec<ComponentReport>,
     /// Each role assignment the spec asks for.
     pub grants: Vec<GrantReport>,
+    /// Each application user the spec asks for, with its roles as found.
+    pub application_users: Vec<AppUserPlan>,
+    /// Each API permission the spec asks for, as found.
+    pub api_permissions: Vec<ApiPermissionPlan>,
     /// What this verify sent.
     pub counts: CallCounts,
 }
@@ -1104,6 +1239,8 @@ impl VerifyReport {
         self.identity_exists
             && self.components.iter().all(|c| c.status == ComponentStatus::Ok)
             && self.grants.iter().all(|g| g.assigned)
+            && self.application_users.iter().all(AppUserPlan::is_complete)
+            && self.api_permissions.iter().all(|p| p.existing.is_some())
     }
 }
 
@@ -1112,6 +1249,19 @@ impl fmt::Display for VerifyReport {
         writeln!(f, "identity: {} {}", self.identity, if self.identity_exists { "exists" } else { "DOES NOT EXIST" })?;
         for g in &self.grants {
             writeln!(f, "grant '{}' at {}: {}", g.role, g.scope, if g.assigned { "ok" } else { "MISSING" })?;
+        }
+        for u in &self.application_users {
+            if u.user.is_none() {
+                writeln!(f, "application user in {}: MISSING (no application user for the identity)", u.org_url)?;
+            }
+            for r in &u.roles {
+                let state = if u.user.is_some() && r.given { "ok" } else { "MISSING" };
+                writeln!(f, "application user in {}: role '{}': {state}", u.org_url, r.name)?;
+            }
+        }
+        for p in &self.api_permissions {
+            let state = if p.existing.is_some() { "ok" } else { "MISSING" };
+            writeln!(f, "API permission {} {}: {state}", p.api_label(), p.permission)?;
         }
         write!(f, "{:<40} {:<32} status", "environment", "component")?;
         for c in &self.components {

@@ -118,13 +118,15 @@ impl Provisioner {
         }
         Ok(VerifyReport {
             identity: plan.identity.clone(),
-            identity_exists: plan.found.is_some_and(|f| spec.grants.is_empty() || f.principal_id.is_some()),
+            identity_exists: plan.found.is_some_and(|f| !spec.needs_principal() || f.principal_id.is_some()),
             components,
             grants: plan
                 .grants
                 .iter()
                 .map(|g| GrantReport { role: g.role.clone(), scope: g.scope.clone(), assigned: g.existing.is_some() })
                 .collect(),
+            application_users: plan.application_users.clone(),
+            api_permissions: plan.api_permissions.clone(),
             counts: CallCounts::default(),
         })
     }

@@ -354,3 +354,159 @@ pub(in crate::testkit) fn update_organization(s: &mut State, i: &Incoming<'_>) -
     }
     Ok((StatusCode::NO_CONTENT, Value::Null))
 }
+
+/// `GET businessunits`: with `_parentbusinessunitid_value eq null`, the root one.
+pub(in crate::testkit) fn business_units(s: &mut State, i: &Incoming<'_>) -> Handled {
+    let page_size = s.options.page_size;
+    let filter = i.filter("0x80060888")?;
+    let env = environment(s, i)?;
+    let security = &env.security;
+    let units =
+        [(security.root_business_unit, None), (security.child_business_unit, Some(security.root_business_unit))];
+    let rows = units
+        .iter()
+        .filter(|(_, parent)| {
+            filter.as_ref().is_none_or(|terms| {
+                terms.iter().any(|(f, v)| {
+                    f == "_parentbusinessunitid_value"
+                        && match parent {
+                            None => v == "null",
+                            Some(p) => p.to_string() == v.to_ascii_lowercase(),
+                        }
+                })
+            })
+        })
+        .map(|(id, parent)| json!({"businessunitid": id, "_parentbusinessunitid_value": parent}))
+        .collect();
+    Ok((StatusCode::OK, page(i.request, rows, page_size)))
+}
+
+fn role_json(id: Uuid, name: &str, business_unit: Uuid) -> Value {
+    json!({"roleid": id, "name": name, "_businessunitid_value": business_unit})
+}
+
+/// `GET roles`, found by `name` (every business unit's copy).
+pub(in crate::testkit) fn roles(s: &mut State, i: &Incoming<'_>) -> Handled {
+    let page_size = s.options.page_size;
+    let filter = i.filter("0x80060888")?;
+    let env = environment(s, i)?;
+    let rows = env
+        .security
+        .roles
+        .iter()
+        .filter(|(_, (name, _))| {
+            filter.as_ref().is_none_or(|terms| terms.iter().any(|(f, v)| f == "name" && v.eq_ignore_ascii_case(name)))
+        })
+        .map(|(id, (name, bu))| role_json(*id, name, *bu))
+        .collect();
+    Ok((StatusCode::OK, page(i.request, rows, page_size)))
+}
+
+/// `GET systemusers`, found by `applicationid`, each with its roles (`$expand=systemuserroles_association`).
+pub(in crate::testkit) fn system_users(s: &mut State, i: &Incoming<'_>) -> Handled {
+    let page_size = s.options.page_size;
+    let filter = i.filter("0x80060888")?;
+    let expand = i.query("$expand").is_some_and(|e| e.contains("systemuserroles_association"));
+    let env = environment(s, i)?;
+    let security = &env.security;
+    let rows = security
+        .users
+        .iter()
+        .filter(|(_, u)| {
+            filter.as_ref().is_none_or(|terms| {
+                terms.iter().any(|(f, v)| {
+                    f == "applicationid" && u.application_id.map(|a| a.to_string()) == Some(v.to_ascii_lowercase())
+                })
+            })
+        })
+        .map(|(id, u)| {
+            let mut row = json!({"systemuserid": id, "applicationid": u.application_id, "isdisabled": false,
+                                 "_businessunitid_value": u.business_unit});
+            if expand {
+                let roles: Vec<Value> = u
+                    .roles
+                    .iter()
+                    .filter_map(|r| security.roles.get(r).map(|(name, bu)| role_json(*r, name, *bu)))
+                    .collect();
+                row["systemuserroles_association"] = json!(roles);
+            }
+            row
+        })
+        .collect();
+    Ok((StatusCode::OK, page(i.request, rows, page_size)))
+}
+
+/// `POST systemusers`: an application user (`applicationid`, `businessunitid@odata.bind`), under the id the
+/// client gives; one per application, a second is refused as a duplicate.
+pub(in crate::testkit) fn create_system_user(s: &mut State, i: &Incoming<'_>) -> Handled {
+    let env = environment(s, i)?;
+    let bad = || error(400, "0x80048d19", "Error identified in Payload provided by the user");
+    let uuid = |field: &str| i.body.get(field).and_then(Value::as_str).and_then(|v| Uuid::parse_str(v).ok());
+    let application_id = uuid("applicationid").ok_or_else(bad)?;
+    let id = uuid("systemuserid").unwrap_or_else(|| Uuid::new_v5(&env.organization_id, application_id.as_bytes()));
+    let business_unit = i
+        .body
+        .get("businessunitid@odata.bind")
+        .and_then(Value::as_str)
+        .and_then(|b| b.trim_start_matches('/').strip_prefix("businessunits(")?.strip_suffix(')').map(str::to_owned))
+        .and_then(|b| Uuid::parse_str(&b).ok())
+        .ok_or_else(bad)?;
+    let security = &mut env.security;
+    if ![security.root_business_unit, security.child_business_unit].contains(&business_unit) {
+        return Err(error(404, "0x80040217", &format!("businessunit With Ids = {business_unit} Do Not Exist")));
+    }
+    if security.users.contains_key(&id) || security.application_user(application_id).is_some() {
+        return Err(error(412, "0x80040237", "A record with matching key values already exists."));
+    }
+    security.users.insert(
+        id,
+        crate::testkit::access::SystemUser {
+            application_id: Some(application_id),
+            business_unit,
+            roles: Default::default(),
+        },
+    );
+    Ok((StatusCode::NO_CONTENT, Value::Null))
+}
+
+/// `POST systemusers(id)/systemuserroles_association/$ref`: gives the user a role of its own business unit.
+pub(in crate::testkit) fn add_user_role(s: &mut State, i: &Incoming<'_>) -> Handled {
+    let env = environment(s, i)?;
+    let role = i
+        .body
+        .get("@odata.id")
+        .and_then(Value::as_str)
+        .and_then(|url| url.rsplit("roles(").next()?.strip_suffix(')').map(str::to_owned))
+        .and_then(|id| Uuid::parse_str(&id).ok())
+        .ok_or_else(|| error(400, "0x80048d19", "Error identified in Payload provided by the user"))?;
+    let security = &mut env.security;
+    let (_, role_unit) = security
+        .roles
+        .get(&role)
+        .cloned()
+        .ok_or_else(|| error(404, "0x80040217", &format!("role With Ids = {role} Do Not Exist")))?;
+    let user_id = i.key_id(0);
+    let user = user_id
+        .and_then(|u| security.users.get_mut(&u))
+        .ok_or_else(|| error(404, "0x80040217", &format!("systemuser With Ids = {} Do Not Exist", i.key(0))))?;
+    if role_unit != user.business_unit {
+        return Err(error(400, "", "The role is not from the same business unit as the user."));
+    }
+    if !user.roles.insert(role) {
+        return Err(error(400, "0x80040237", "Cannot insert duplicate key."));
+    }
+    Ok((StatusCode::NO_CONTENT, Value::Null))
+}
+
+/// `DELETE systemusers(id)/systemuserroles_association(id)/$ref`: takes the role away.
+pub(in crate::testkit) fn remove_user_role(s: &mut State, i: &Incoming<'_>) -> Handled {
+    let env = environment(s, i)?;
+    let user = i
+        .key_id(0)
+        .and_then(|u| env.security.users.get_mut(&u))
+        .ok_or_else(|| error(404, "0x80040217", &format!("systemuser With Ids = {} Do Not Exist", i.key(0))))?;
+    match i.key_id(1) {
+        Some(role) if user.roles.remove(&role) => Ok((StatusCode::NO_CONTENT, Value::Null)),
+        _ => Err(error(404, "0x80040217", "The association does not exist.")),
+    }
+}

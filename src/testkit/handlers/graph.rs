@@ -125,6 +125,29 @@ pub(in crate::testkit) fn service_principal(s: &mut State, i: &Incoming<'_>) -> 
         return Ok((StatusCode::OK, page(i.request, rows, s.options.page_size)));
     }
     let key = i.quoted(0).unwrap_or_else(|| i.param("id").to_owned());
+    // An API's service principal (Microsoft Graph's), with the permissions it defines, in Graph's shape.
+    let api = s.resource_apis.iter().find(|(app_id, r)| app_id.to_string() == key || r.object_id.to_string() == key);
+    if let Some((app_id, r)) = api {
+        let roles: Vec<Value> = r
+            .app_roles
+            .iter()
+            .map(|(id, value)| json!({"allowedMemberTypes": ["Application"], "description": format!("{value} (application)"),
+                                      "displayName": value, "id": id, "isEnabled": true, "origin": "Application", "value": value}))
+            .collect();
+        let scopes: Vec<Value> = r
+            .scopes
+            .iter()
+            .map(|(id, value)| {
+                json!({"adminConsentDescription": format!("{value} (delegated)"), "adminConsentDisplayName": value,
+                                      "id": id, "isEnabled": true, "type": "User", "value": value})
+            })
+            .collect();
+        return Ok((
+            StatusCode::OK,
+            json!({"id": r.object_id, "appId": app_id, "displayName": r.display_name, "appRoles": roles,
+                   "oauth2PermissionScopes": scopes}),
+        ));
+    }
     let found = if i.path.starts_with("servicePrincipals(") {
         Uuid::parse_str(&key).ok().and_then(|app_id| Some((app_id, *s.service_principals.get(&app_id)?)))
     } else {
@@ -295,4 +318,66 @@ pub(in crate::testkit) fn upsert_fic(s: &mut State, i: &Incoming<'_>) -> Handled
     let v = fic_json(&id, &fic);
     app.fics.push((id, fic));
     Ok((StatusCode::CREATED, v))
+}
+
+/// The principal a path's `{id}` names: an application's service principal or a user-assigned identity's.
+fn principal_of(s: &State, i: &Incoming<'_>) -> Result<Uuid, Answer> {
+    let id = Uuid::parse_str(i.param("id")).ok();
+    id.filter(|p| s.service_principals.values().any(|sp| sp == p) || s.uamis.values().any(|u| u.principal_id == *p))
+        .ok_or_else(|| error(404, "Request_ResourceNotFound", &format!("Resource '{}' does not exist.", i.param("id"))))
+}
+
+fn assignment_json(s: &State, g: &crate::testkit::access::AppRoleGrant) -> Value {
+    let name = s.resource_apis.values().find(|r| r.object_id == g.resource).map(|r| r.display_name.clone());
+    json!({"id": g.id, "appRoleId": g.app_role, "principalId": g.principal, "principalType": "ServicePrincipal",
+           "resourceId": g.resource, "resourceDisplayName": name, "createdDateTime": "2026-12-01T10:00:00Z",
+           "deletedDateTime": null})
+}
+
+/// `GET servicePrincipals/{id}/appRoleAssignments`.
+pub(in crate::testkit) fn app_role_assignments(s: &mut State, i: &Incoming<'_>) -> Handled {
+    let principal = principal_of(s, i)?;
+    let rows = s.app_role_grants.iter().filter(|g| g.principal == principal).map(|g| assignment_json(s, g)).collect();
+    Ok((StatusCode::OK, page(i.request, rows, s.options.page_size)))
+}
+
+/// `POST servicePrincipals/{id}/appRoleAssignments`: an app role the API defines for applications, once.
+pub(in crate::testkit) fn assign_app_role(s: &mut State, i: &Incoming<'_>) -> Handled {
+    let principal = principal_of(s, i)?;
+    let uuid = |field: &str| i.body.get(field).and_then(Value::as_str).and_then(|v| Uuid::parse_str(v).ok());
+    let (Some(body_principal), Some(resource), Some(app_role)) =
+        (uuid("principalId"), uuid("resourceId"), uuid("appRoleId"))
+    else {
+        return Err(error(400, "Request_BadRequest", "principalId, resourceId and appRoleId are required."));
+    };
+    if body_principal != principal {
+        return Err(error(400, "Request_BadRequest", "The principalId must be the service principal in the URL."));
+    }
+    let api = s
+        .resource_apis
+        .values()
+        .find(|r| r.object_id == resource)
+        .ok_or_else(|| error(404, "Request_ResourceNotFound", &format!("Resource '{resource}' does not exist.")))?;
+    if !api.app_roles.iter().any(|(id, _)| *id == app_role) {
+        return Err(error(400, "Request_BadRequest", "Permission being assigned was not found on application"));
+    }
+    if s.app_role_grants.iter().any(|g| g.principal == principal && g.resource == resource && g.app_role == app_role) {
+        return Err(error(400, "Request_BadRequest", "Permission being assigned already exists on the object"));
+    }
+    let grant = crate::testkit::access::AppRoleGrant { id: new_id(s), principal, resource, app_role };
+    let v = assignment_json(s, &grant);
+    s.app_role_grants.push(grant);
+    Ok((StatusCode::CREATED, v))
+}
+
+/// `DELETE servicePrincipals/{id}/appRoleAssignments/{a}`.
+pub(in crate::testkit) fn remove_app_role_assignment(s: &mut State, i: &Incoming<'_>) -> Handled {
+    let principal = principal_of(s, i)?;
+    let before = s.app_role_grants.len();
+    let id = i.param("a").to_owned();
+    s.app_role_grants.retain(|g| !(g.principal == principal && g.id == id));
+    if s.app_role_grants.len() == before {
+        return Err(error(404, "Request_ResourceNotFound", &format!("Resource '{id}' does not exist.")));
+    }
+    Ok((StatusCode::NO_CONTENT, Value::Null))
 }
