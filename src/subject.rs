@@ -836,11 +836,84 @@ pub enum Cause {
     DifferentValue,
     /// A deprecated version 0 FIC.
     LegacyV0,
+    /// The plug-in runs from a plug-in package that is not bound to a managed identity (the assembly inside it
+    /// may be: the package's binding is the one that counts).
+    PackageNotBound,
+    /// The plug-in's assembly is bound to no managed identity.
+    ComponentNotBound,
+    /// The assembly (or package) is not signed with a certificate, or only strong-named (`.snk`).
+    AssemblyNotSigned,
+    /// A call to Dataverse with the identity's token answered 403 "... is not a member of the organization": the
+    /// identity is no application user of that environment.
+    NoApplicationUser,
+    /// A call to Dataverse answered that the identity's application user lacks a privilege (`prv...`): it has no
+    /// security role that gives it.
+    DataversePrivilegeMissing,
+    /// A call to Microsoft Graph answered 403: the identity lacks the application permission.
+    GraphPermissionMissing,
+    /// The token was asked for a scope without `/.default` (AADSTS1002012).
+    ScopeWithoutDefault,
+    /// The token was asked for a resource the tenant does not know (a mistyped application ID URI; AADSTS500011).
+    ResourceNotFound,
+    /// `Azure.Core` or `Azure.Identity` failed to load: the plug-in bundles another version than the sandbox's.
+    AzureSdkBundled,
     /// Nothing known explains the error.
     Unknown,
 }
 
 impl Cause {
+    /// Every cause, in the order of the enum (for documentation and tests that list them all).
+    pub const ALL: &'static [Cause] = &[
+        Cause::TenantBigEndian,
+        Cause::HashUppercase,
+        Cause::HashOfContainerFile,
+        Cause::HashOfOtherCertificate,
+        Cause::HashNotHex,
+        Cause::HashIsSha1Thumbprint,
+        Cause::NameHashEncoding,
+        Cause::NamesSwapped,
+        Cause::V1WholeName,
+        Cause::V1NameHasComma,
+        Cause::V1NameNotAscii,
+        Cause::BindingMalformed,
+        Cause::MissingSegment,
+        Cause::DefaultEnvironmentOtherTenant,
+        Cause::PresentedOtherCertificate,
+        Cause::BindingKindMismatch,
+        Cause::TenantMismatch,
+        Cause::TenantNotEncoded,
+        Cause::TenantCase,
+        Cause::EnvironmentMismatch,
+        Cause::EnvironmentNotCanonical,
+        Cause::ComponentMismatch,
+        Cause::PrefixMismatch,
+        Cause::AudienceMismatch,
+        Cause::SurroundingWhitespace,
+        Cause::NotASubject,
+        Cause::OrganizationIdAsEnvironment,
+        Cause::UserAppIdInAppSegment,
+        Cause::AppSegmentNotPlatform,
+        Cause::VersionMismatch,
+        Cause::DnNotDotnetFormat,
+        Cause::WrongCloud,
+        Cause::IssuerMismatch,
+        Cause::PropagationDelay,
+        Cause::NoFic,
+        Cause::SubjectCase,
+        Cause::DifferentValue,
+        Cause::LegacyV0,
+        Cause::PackageNotBound,
+        Cause::ComponentNotBound,
+        Cause::AssemblyNotSigned,
+        Cause::NoApplicationUser,
+        Cause::DataversePrivilegeMissing,
+        Cause::GraphPermissionMissing,
+        Cause::ScopeWithoutDefault,
+        Cause::ResourceNotFound,
+        Cause::AzureSdkBundled,
+        Cause::Unknown,
+    ];
+
     /// The stable identifier scripts match on, e.g. `tenant_big_endian`.
     pub fn id(self) -> &'static str {
         match self {
@@ -882,6 +955,15 @@ impl Cause {
             Cause::SubjectCase => "subject_case",
             Cause::DifferentValue => "different_value",
             Cause::LegacyV0 => "legacy_v0",
+            Cause::PackageNotBound => "package_not_bound",
+            Cause::ComponentNotBound => "component_not_bound",
+            Cause::AssemblyNotSigned => "assembly_not_signed",
+            Cause::NoApplicationUser => "no_application_user",
+            Cause::DataversePrivilegeMissing => "dataverse_privilege_missing",
+            Cause::GraphPermissionMissing => "graph_permission_missing",
+            Cause::ScopeWithoutDefault => "scope_without_default",
+            Cause::ResourceNotFound => "resource_not_found",
+            Cause::AzureSdkBundled => "azure_sdk_bundled",
             Cause::Unknown => "unknown",
         }
     }

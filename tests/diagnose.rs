@@ -194,6 +194,7 @@ fn wrong_cloud() {
             subject: presented.clone(),
             audience: Some("api://AzureADTokenExchange".into()),
             issuer: None,
+            created: None,
         }],
         cloud: Some(CloudProfile::from(Cloud::UsGov)),
         ..Default::default()
@@ -213,7 +214,12 @@ fn issuer_mismatch_says_what_is_wrong() {
     ] {
         let inputs = DiagnosisInputs {
             tenant_id: Some(TENANT),
-            configured: vec![ConfiguredFic { subject: "x".into(), issuer: Some(issuer.into()), audience: None }],
+            configured: vec![ConfiguredFic {
+                subject: "x".into(),
+                issuer: Some(issuer.into()),
+                audience: None,
+                created: None,
+            }],
             ..Default::default()
         };
         let d = explain(&parse_error(text).unwrap(), &inputs);

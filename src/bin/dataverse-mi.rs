@@ -13,7 +13,7 @@ use dataverse_mi::cert::{Certificate, CertificateHash};
 use dataverse_mi::clients::EndpointsFile;
 use dataverse_mi::clients::{ClientOptions, Platform};
 use dataverse_mi::cloud::{Cloud, CloudProfile};
-use dataverse_mi::diagnose::{ConfiguredFic, DiagnosisInputs, explain, parse_error};
+use dataverse_mi::diagnose::{ConfiguredFic, DiagnosisInputs, diagnose};
 use dataverse_mi::entities::PluginTraceLogSetting;
 use dataverse_mi::environment::EnvironmentId;
 use dataverse_mi::fic::FederatedIdentityCredential;
@@ -76,7 +76,9 @@ enum Command {
         #[arg(long, value_enum, default_value_t)]
         output: Output,
     },
-    /// Explain a failed token request (an AADSTS error) against what you know of the setup.
+    /// Explain a failure on the way to a working call: a token request (an AADSTS error) against what you know of
+    /// the setup, or what came after it (a package not bound, an unsigned assembly, Dataverse or Graph refusing the
+    /// token, the Azure SDK bundled).
     Diagnose(DiagnoseArgs),
     /// Read the current state and print what provisioning would change.
     Plan {
@@ -303,7 +305,8 @@ struct DiagnoseArgs {
     /// A provisioning spec to take the app id, certificate, version and cloud from.
     #[arg(short = 'f', long = "file")]
     file: Option<PathBuf>,
-    /// The error as pasted: the whole message, the JSON error body, or the error_description.
+    /// The error as pasted: the whole message, the JSON error body, the error_description, or a trace log row's
+    /// exception.
     #[arg(long)]
     error: String,
     /// The tenant id.
@@ -728,9 +731,8 @@ fn build_subject(i: &SubjectInputs) -> Result<(CloudProfile, SubjectIdentifier),
     Ok((cloud, subject))
 }
 
-/// Paste a token error, get its cause.
+/// Paste a token error (or a failure after the token), get its cause.
 fn diagnose_command(args: DiagnoseArgs) -> Result<ExitCode, Failure> {
-    let error = parse_error(&args.error)?;
     let guid = |v: &Option<String>, flag: &str| -> Result<Option<Uuid>, Failure> {
         v.as_deref().map(|s| parse_guid(s).map_err(|e| format!("{flag}: {e}").into())).transpose()
     };
@@ -758,7 +760,7 @@ fn diagnose_command(args: DiagnoseArgs) -> Result<ExitCode, Failure> {
             eprintln!("note: {w}");
         }
     }
-    let diagnosis = explain(&error, &inputs);
+    let diagnosis = diagnose(&args.error, &inputs)?;
     match args.output {
         Output::Text => println!("{diagnosis}"),
         Output::Json => print_json(&diagnosis)?,

@@ -252,6 +252,8 @@ pub struct ArmFederatedIdentityCredential {
     pub id: String,
     /// The credential (ARM has no description).
     pub credential: FederatedIdentityCredential,
+    /// When it was created (`systemData.createdAt`), when ARM says.
+    pub created_at: Option<std::time::SystemTime>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -260,6 +262,15 @@ struct FicWire {
     id: String,
     name: String,
     properties: FicProperties,
+    #[serde(rename = "systemData", default, skip_serializing_if = "Option::is_none")]
+    system_data: Option<SystemData>,
+}
+
+/// ARM's `systemData` (common types): who made a resource and when.
+#[derive(Serialize, Deserialize)]
+struct SystemData {
+    #[serde(rename = "createdAt", default, skip_serializing_if = "Option::is_none")]
+    created_at: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -280,6 +291,10 @@ impl From<FicWire> for ArmFederatedIdentityCredential {
                 audiences: w.properties.audiences,
                 description: None,
             },
+            created_at: w
+                .system_data
+                .and_then(|d| d.created_at)
+                .and_then(|t| humantime::parse_rfc3339_weak(t.trim()).ok()),
         }
     }
 }
@@ -294,6 +309,9 @@ impl From<ArmFederatedIdentityCredential> for FicWire {
                 subject: a.credential.subject,
                 audiences: a.credential.audiences,
             },
+            system_data: a
+                .created_at
+                .map(|t| SystemData { created_at: Some(humantime::format_rfc3339_millis(t).to_string()) }),
         }
     }
 }

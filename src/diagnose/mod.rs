@@ -23,6 +23,7 @@
 //! ```
 
 mod analyzer;
+mod path;
 
 use std::fmt;
 
@@ -58,6 +59,10 @@ pub enum EntraErrorKind {
     NoFederatedCredentials,
     /// AADSTS70050: the subject is not properly formatted (a version 1 subject with non-ASCII names).
     SubjectMalformed,
+    /// AADSTS1002012: the scope has no `/.default` (client credential flows need it).
+    ScopeWithoutDefault,
+    /// AADSTS500011: the resource principal is not in the tenant (a mistyped application ID URI).
+    ResourceNotFound,
     /// Another code, kept in [`EntraError::code`].
     Other,
 }
@@ -73,6 +78,8 @@ impl EntraErrorKind {
             70021 => EntraErrorKind::NoMatch,
             70025 => EntraErrorKind::NoFederatedCredentials,
             70050 => EntraErrorKind::SubjectMalformed,
+            1002012 => EntraErrorKind::ScopeWithoutDefault,
+            500011 => EntraErrorKind::ResourceNotFound,
             _ => EntraErrorKind::Other,
         }
     }
@@ -107,8 +114,10 @@ pub struct EntraError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DiagnoseError {
-    /// The text holds no `AADSTS` code.
-    #[error("no AADSTS error code in the text; paste the whole error message, or the JSON error body")]
+    /// The text holds no `AADSTS` code, and no other failure [`diagnose`] knows.
+    #[error(
+        "no AADSTS error code and no other known failure in the text; paste the whole error message (or the JSON error body, or the trace log row's exception)"
+    )]
     NoCode,
 }
 
@@ -234,6 +243,10 @@ pub struct ConfiguredFic {
     /// The audience, if known.
     #[serde(default)]
     pub audience: Option<String>,
+    /// When it was created, where the identity's API says (ARM's `systemData.createdAt` for a user-assigned
+    /// identity; Microsoft Graph does not say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<std::time::SystemTime>,
 }
 
 impl From<String> for ConfiguredFic {
@@ -277,6 +290,43 @@ pub struct DiagnosisInputs {
     pub fics_known: bool,
     /// Whether a FIC was created in the last few minutes.
     pub recently_created: bool,
+    /// When the failure happened (a trace log row's `createdon`); the error's own timestamp, or now, otherwise.
+    pub failed_at: Option<std::time::SystemTime>,
+}
+
+/// How long after its creation a FIC is given to propagate before a failure is no longer put down to it: Entra
+/// says a new FIC can take "a few minutes"; this crate allows ten.
+pub const FIC_PROPAGATION: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Diagnoses a failure from its text (a pasted error, a trace log row's exception): an Entra token error
+/// (`AADSTS...`, [`parse_error`] then [`explain`]), or one of the failures after the token (a plug-in package not
+/// bound, an unsigned assembly, a call to Dataverse or Microsoft Graph refused for lack of access, the Azure SDK
+/// bundled into the plug-in), each with a stable cause id, the line it was recognised in and the fix.
+///
+/// ```
+/// use dataverse_mi::diagnose::{diagnose, Cause, DiagnosisInputs};
+/// let text = "System.ServiceModel.FaultException: Plugin assembly must be signed with a valid certificate to use Managed Identity";
+/// let diagnosis = diagnose(text, &DiagnosisInputs::default())?;
+/// assert_eq!(diagnosis.findings[0].cause, Cause::AssemblyNotSigned);
+/// assert_eq!(diagnosis.findings[0].found.as_deref(), Some(text)); // the evidence, quoted
+/// # Ok::<(), dataverse_mi::diagnose::DiagnoseError>(())
+/// ```
+pub fn diagnose(text: &str, inputs: &DiagnosisInputs) -> Result<Diagnosis, DiagnoseError> {
+    match parse_error(text) {
+        Ok(error) => Ok(explain(&error, inputs)),
+        Err(no_code) => {
+            let findings = path::findings(text, inputs);
+            let Some(first) = findings.first() else { return Err(no_code) };
+            let error = EntraError { message: first.found.clone().unwrap_or_default(), ..EntraError::default() };
+            Ok(Diagnosis { error, findings, corrected_subject: None })
+        }
+    }
+}
+
+/// The failure a plug-in trace log row records, diagnosed ([`diagnose`]), with the row's time as the failure's.
+pub fn trace_log_failure(log: &crate::entities::PluginTraceLog, inputs: &DiagnosisInputs) -> Option<Diagnosis> {
+    let inputs = DiagnosisInputs { failed_at: inputs.failed_at.or_else(|| log.created_at()), ..inputs.clone() };
+    diagnose(&log.text(), &inputs).ok()
 }
 
 impl DiagnosisInputs {
@@ -317,7 +367,8 @@ pub struct Finding {
     pub cause: Cause,
     /// The segment of the subject (or the FIC's issuer or audience) it is in, when it is in one.
     pub segment: Option<Segment>,
-    /// What the FIC has there.
+    /// What the FIC has there; for a failure after the token, the line of the text it was recognised in (the
+    /// evidence, quoted).
     pub found: Option<String>,
     /// What it should have there.
     pub expected: Option<String>,
@@ -533,6 +584,10 @@ pub(crate) fn non_dotnet_dn_forms(dotnet: &str) -> Vec<(String, String)> {
 /// Explains an error: recomputes the known wrong values and compares them with the presented subject, the
 /// configured FICs and the inputs. Most likely cause first.
 pub fn explain(error: &EntraError, inputs: &DiagnosisInputs) -> Diagnosis {
+    // A request refused for what it asked (its scope or resource) never reached the FIC: the FICs are not looked at.
+    if let Some(findings) = request_findings(error) {
+        return Diagnosis { error: error.clone(), findings, corrected_subject: None };
+    }
     let mut out = Findings(Vec::new());
     let cloud = inputs.cloud.clone().unwrap_or_default();
     let presented = error.presented_subject.as_deref().map(explain_subject);
@@ -651,18 +706,9 @@ pub fn explain(error: &EntraError, inputs: &DiagnosisInputs) -> Diagnosis {
         | Some(EntraErrorKind::NoMatchingSubject)
         | Some(EntraErrorKind::SubjectCaseMismatch) => {
             if let Some(expected) = &expected
-                && inputs.configured.iter().any(|c| c.subject == *expected)
+                && let Some(fic) = inputs.configured.iter().find(|c| c.subject == *expected)
             {
-                out.add(
-                    Cause::PropagationDelay,
-                    "a FIC with exactly the presented subject exists".into(),
-                    if inputs.recently_created {
-                        "it was just created: wait a few minutes and try again".into()
-                    } else {
-                        "check its issuer and audience too; if it was created in the last minutes, wait and try again"
-                            .into()
-                    },
-                );
+                propagation(&mut out, error, inputs, fic);
             }
         }
         _ => {}
@@ -711,6 +757,87 @@ pub fn explain(error: &EntraError, inputs: &DiagnosisInputs) -> Diagnosis {
     });
     let corrected_subject = expected.filter(|_| out.0.iter().any(|f| f.segment.is_some_and(|s| s < Segment::Issuer)));
     Diagnosis { error: error.clone(), findings: out.0, corrected_subject }
+}
+
+/// The findings for a token request refused for what it asked (a scope without `/.default`, a resource the tenant
+/// does not know), which Entra refuses before any FIC is looked at; `None` for the other errors.
+fn request_findings(error: &EntraError) -> Option<Vec<Finding>> {
+    let mut out = Findings(Vec::new());
+    match error.kind {
+        Some(EntraErrorKind::ScopeWithoutDefault) => {
+            let scope = path::word_after(&error.message, "value for scope").unwrap_or_else(|| "the resource".into());
+            let right = format!("{}/.default", scope.trim_end_matches('/'));
+            out.push(Finding {
+                cause: Cause::ScopeWithoutDefault,
+                segment: None,
+                found: Some(scope.clone()),
+                expected: Some(right.clone()),
+                message: format!("the token was asked for the scope '{scope}': a plug-in's identity signs in as itself (client credentials), which needs the resource followed by /.default"),
+                fix: format!("ask IManagedIdentityService.AcquireToken for [\"{right}\"]"),
+            });
+        }
+        Some(EntraErrorKind::ResourceNotFound) => {
+            let resource =
+                path::word_after(&error.message, "resource principal named").unwrap_or_else(|| "the resource".into());
+            let closest = path::closest_resource(&resource);
+            out.push(Finding {
+                cause: Cause::ResourceNotFound,
+                segment: None,
+                found: Some(resource.clone()),
+                expected: closest.map(|c| format!("{c}/.default")),
+                message: match closest {
+                    Some(c) => format!("the token was asked for '{resource}', which the tenant does not know: a typo of {c}?"),
+                    None => format!("the token was asked for '{resource}', which the tenant does not know (no service principal has that application ID URI)"),
+                },
+                fix: match closest {
+                    Some(c) => format!("ask for [\"{c}/.default\"]"),
+                    None => "check the API's application ID URI (its app registration, Expose an API) and ask for \"{uri}/.default\"".into(),
+                },
+            });
+        }
+        _ => return None,
+    }
+    Some(out.0)
+}
+
+/// A FIC with exactly the presented subject exists: when it was created (where the identity's API says) against
+/// when the token request failed tells whether Entra may still be propagating it, and when to try again.
+fn propagation(out: &mut Findings, error: &EntraError, inputs: &DiagnosisInputs, fic: &ConfiguredFic) {
+    let failed = inputs
+        .failed_at
+        .or_else(|| error.timestamp.as_deref().and_then(|t| humantime::parse_rfc3339_weak(t.trim()).ok()))
+        .unwrap_or_else(std::time::SystemTime::now);
+    let at = |t: std::time::SystemTime| humantime::format_rfc3339_seconds(t).to_string();
+    let (message, fix) = match fic.created {
+        Some(created) if failed.duration_since(created).map_or(true, |age| age < FIC_PROPAGATION) => {
+            let minutes = failed.duration_since(created).map(|d| d.as_secs() / 60).unwrap_or(0);
+            (
+                format!(
+                    "a FIC with exactly the presented subject was created at {}, {minutes} minute(s) before the token request: Entra needs a few minutes to propagate a new FIC",
+                    at(created)
+                ),
+                format!("try again after {} (no change is needed)", at(created + FIC_PROPAGATION)),
+            )
+        }
+        Some(created) => (
+            format!(
+                "a FIC with exactly the presented subject exists, created at {}: long enough before the failure that propagation does not explain it",
+                at(created)
+            ),
+            "compare its issuer and audience with the presented ones, character by character".into(),
+        ),
+        None if inputs.recently_created => (
+            "a FIC with exactly the presented subject exists, and it was just created".into(),
+            "wait a few minutes and try again".into(),
+        ),
+        None => (
+            "a FIC with exactly the presented subject exists (Microsoft Graph does not say when a FIC was created)"
+                .into(),
+            "if it was created in the last minutes, wait and try again; otherwise check its issuer and audience too"
+                .into(),
+        ),
+    };
+    out.add(Cause::PropagationDelay, message, fix);
 }
 
 /// Whether a presented certificate part is this certificate's, in whichever form it was presented: its SHA-256 for

@@ -44,6 +44,13 @@ pub trait IdentityApi: Send + Sync + fmt::Debug {
     async fn create(&self) -> Result<IdentityInfo, ApiError>;
     /// Every FIC on the identity.
     async fn list_fics(&self) -> Result<Vec<FederatedIdentityCredential>, ApiError>;
+    /// Every FIC on the identity, with when it was created where the service says (ARM does, in `systemData`;
+    /// Microsoft Graph does not, and the default says `None`).
+    async fn list_fics_created(
+        &self,
+    ) -> Result<Vec<(FederatedIdentityCredential, Option<std::time::SystemTime>)>, ApiError> {
+        Ok(self.list_fics().await?.into_iter().map(|f| (f, None)).collect())
+    }
     /// Creates a FIC.
     async fn create_fic(&self, fic: &FederatedIdentityCredential) -> Result<(), ApiError>;
     /// Creates several FICs, in as few requests as the service allows: each one's outcome, in order. The default
@@ -295,6 +302,11 @@ impl IdentityApi for ArmIdentity {
     }
     async fn list_fics(&self) -> Result<Vec<FederatedIdentityCredential>, ApiError> {
         Ok(self.client.list_fics(&self.identity).await?.into_iter().map(|f| f.credential).collect())
+    }
+    async fn list_fics_created(
+        &self,
+    ) -> Result<Vec<(FederatedIdentityCredential, Option<std::time::SystemTime>)>, ApiError> {
+        Ok(self.client.list_fics(&self.identity).await?.into_iter().map(|f| (f.credential, f.created_at)).collect())
     }
     async fn create_fic(&self, fic: &FederatedIdentityCredential) -> Result<(), ApiError> {
         let _one_at_a_time = self.writes.lock().await;

@@ -10,7 +10,7 @@ use super::ProvisionError;
 use super::engine::Provisioner;
 use super::spec::ProvisionSpec;
 use crate::cloud::CloudProfile;
-use crate::diagnose::{ConfiguredFic, Diagnosis, DiagnosisInputs, explain, token_failure};
+use crate::diagnose::{ConfiguredFic, Diagnosis, DiagnosisInputs, trace_log_failure};
 use crate::entities::{PluginTraceLog, PluginTraceLogSetting};
 
 /// What to read: the time window's start, which plug-ins, and whether to switch tracing on.
@@ -91,7 +91,8 @@ impl WatchOptions {
     }
 }
 
-/// A token failure found in a trace log, explained.
+/// A failure found in a trace log on the way to a working call (a token request, or a call made with the token),
+/// diagnosed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct TokenFailure {
@@ -136,15 +137,16 @@ impl Provisioner {
         let application_id =
             self.identity().lookup(false).await.map_err(ProvisionError::identity)?.map(|found| found.client_id);
         let fics = match application_id {
-            Some(_) => self.identity().list_fics().await.map_err(ProvisionError::identity)?,
+            Some(_) => self.identity().list_fics_created().await.map_err(ProvisionError::identity)?,
             None => Vec::new(),
         };
         let configured: Vec<ConfiguredFic> = fics
             .into_iter()
-            .map(|f| ConfiguredFic {
+            .map(|(f, created)| ConfiguredFic {
                 subject: f.subject,
                 issuer: Some(f.issuer),
                 audience: f.audiences.into_iter().next(),
+                created,
             })
             .collect();
         let mut report = WatchReport { environments: Vec::new(), failures: Vec::new() };
@@ -181,8 +183,7 @@ impl Provisioner {
                 for log in page.map_err(api)? {
                     rows += 1;
                     newest = newest.max(log.created_at());
-                    if let Some(error) = token_failure(&log) {
-                        let diagnosis = explain(&error, &inputs);
+                    if let Some(diagnosis) = trace_log_failure(&log, &inputs) {
                         report.failures.push(TokenFailure { org_url: env.org_url.clone(), log, diagnosis });
                     }
                 }

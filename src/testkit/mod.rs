@@ -347,6 +347,11 @@ pub(crate) struct State {
     pub(crate) resource_apis: BTreeMap<Uuid, access::ResourceApi>,
     /// App roles given to principals (application permissions).
     pub(crate) app_role_grants: Vec<access::AppRoleGrant>,
+    /// When each FIC was made through the fake, by the identity's client id and the FIC's name (seeded FICs are
+    /// old): ARM answers it as `systemData.createdAt`, and token requests fail with AADSTS70021 while it is younger
+    /// than `fic_propagation`.
+    pub(crate) fic_created: BTreeMap<(Uuid, String), SystemTime>,
+    pub(crate) fic_propagation: Duration,
     /// Principals not replicated yet: how many more role assignments naming them answer `PrincipalNotFound`.
     pub(crate) unreplicated: BTreeMap<Uuid, u32>,
     pub(crate) replication_lag: u32,
@@ -381,6 +386,8 @@ impl FakePlatform {
                 role_assignments: Vec::new(),
                 resource_apis: BTreeMap::from([(crate::clients::MICROSOFT_GRAPH_APP_ID, access::microsoft_graph())]),
                 app_role_grants: Vec::new(),
+                fic_created: BTreeMap::new(),
+                fic_propagation: Duration::ZERO,
                 unreplicated: BTreeMap::new(),
                 replication_lag: 0,
                 log: Vec::new(),
@@ -477,8 +484,25 @@ impl FakePlatform {
                     .unwrap_or_default();
                 let matched = fics
                     .iter()
-                    .any(|f| f.subject == subject && f.issuer == issuer && f.audiences == [cloud.audience.clone()]);
-                if matched {
+                    .find(|f| f.subject == subject && f.issuer == issuer && f.audiences == [cloud.audience.clone()]);
+                // A FIC younger than the propagation time is not known to every Entra instance yet.
+                let propagating =
+                    matched.and_then(|f| s.fic_created.get(&(application_id, f.name.clone()))).is_some_and(|made| {
+                        SystemTime::now().duration_since(*made).unwrap_or_default() < s.fic_propagation
+                    });
+                if propagating {
+                    let trace = ids(&mut s.rng);
+                    let at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string().replace('T', " ");
+                    (
+                        false,
+                        format!(
+                            "Microsoft.Identity.Client.MsalServiceException: AADSTS70021: No matching federated identity record found for presented assertion. \
+                             Assertion Issuer: '{issuer}'. Assertion Subject: '{subject}'. Assertion Audience: '{}'. \
+                             Trace ID: {trace} Correlation ID: {trace} Timestamp: {at}",
+                            cloud.audience
+                        ),
+                    )
+                } else if matched.is_some() {
                     (true, "Token acquired for https://vault.azure.net/.default".to_owned())
                 } else {
                     let trace = ids(&mut s.rng);
@@ -797,6 +821,31 @@ impl FakePlatform {
             "/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}"
         );
         self.lock().uamis.get(&id.to_ascii_lowercase()).map(|u| u.fics.clone()).unwrap_or_default()
+    }
+
+    /// How long a FIC made through the fake takes to propagate: until then, a plug-in's token request with it
+    /// fails with AADSTS70021 as Entra's does (by the system clock: FIC creation times are wall-clock times).
+    pub fn set_fic_propagation(&self, propagation: Duration) {
+        self.lock().fic_propagation = propagation;
+    }
+
+    /// Writes a trace log row in the environment at `host` whatever its trace setting: a plug-in of `type_name`
+    /// that failed with `exception` (what a plug-in's own failure looks like, e.g. a call it made being refused).
+    pub fn add_trace_log(&self, host: &str, type_name: &str, exception: &str) {
+        let mut s = self.lock();
+        let id = ids(&mut s.rng);
+        let now = der::DateTime::from_system_time(SystemTime::now()).map(|d| d.to_string()).unwrap_or_default();
+        if let Some(env) = s.environments.get_mut(&host.to_ascii_lowercase()) {
+            env.trace_logs.push(crate::entities::PluginTraceLog {
+                id,
+                type_name: Some(type_name.to_owned()),
+                message_block: None,
+                exception_details: Some(exception.to_owned()),
+                created_on: Some(now),
+                correlation_id: Some(id),
+                extra: serde_json::Map::new(),
+            });
+        }
     }
 
     /// The application user of `application_id` in the environment at `host`: its id and the names of its

@@ -533,14 +533,15 @@ pub(super) fn platform_subject(
     cloud: &CloudProfile,
 ) -> Result<(String, Uuid, Uuid), String> {
     // A packaged assembly's identity and certificate are its package's.
-    let c = match c.package.and_then(|p| env.packages.get(&p)) {
-        Some(package) => package,
-        None => c,
+    let (c, package) = match c.package.and_then(|p| Some((p, env.packages.get(&p)?))) {
+        Some((id, package)) => (package, Some(id)),
+        None => (c, None),
     };
-    let row = c
-        .binding
-        .and_then(|mi| env.managed_identities.get(&mi))
-        .ok_or("The plug-in assembly is not associated with a managed identity.")?;
+    // The platform's words (field reports, DOMAIN.md "Other failures users meet after the FIC is right").
+    let row = c.binding.and_then(|mi| env.managed_identities.get(&mi)).ok_or_else(|| match package {
+        Some(id) => format!("PluginPackage {id} is not associated to a Managed identity"),
+        None => "The plug-in assembly is not associated with a managed identity.".to_owned(),
+    })?;
     let ids = (row.application_id.unwrap_or_default(), row.tenant_id.unwrap_or(env.tenant_id));
     if let Some(subject) = &c.presented {
         return Ok((subject.clone(), ids.0, ids.1));
@@ -549,7 +550,10 @@ pub(super) fn platform_subject(
         .version
         .and_then(SubjectFormatVersion::from_number)
         .ok_or("The managed identity has no subject format version.")?;
-    let cert = c.certificate.as_ref().ok_or("The plug-in assembly is not signed.")?;
+    let cert = c
+        .certificate
+        .as_ref()
+        .ok_or("Plugin assembly must be signed with a valid certificate to use Managed Identity")?;
     // Version 1 carries the CN values, as the platform writes them.
     let binding =
         CertificateBinding::for_certificate(cert, version, CertificateKind::Auto).map_err(|e| e.to_string())?;

@@ -77,29 +77,35 @@ pub(in crate::testkit) fn delete_identity(s: &mut State, i: &Incoming<'_>) -> Ha
     })
 }
 
-/// A FIC as ARM answers with it.
-fn fic_json(identity: &str, f: &FederatedIdentityCredential) -> Value {
-    json!({"id": format!("{identity}/federatedIdentityCredentials/{}", f.name), "name": f.name,
+/// A FIC as ARM answers with it, with `systemData.createdAt` when the fake made it.
+fn fic_json(s: &State, u: &Uami, f: &FederatedIdentityCredential) -> Value {
+    let mut v = json!({"id": format!("{}/federatedIdentityCredentials/{}", u.id, f.name), "name": f.name,
            "type": "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
-           "properties": {"issuer": f.issuer, "subject": f.subject, "audiences": f.audiences}})
+           "properties": {"issuer": f.issuer, "subject": f.subject, "audiences": f.audiences}});
+    if let Some(made) = s.fic_created.get(&(u.client_id, f.name.clone())) {
+        let at = humantime::format_rfc3339_millis(*made).to_string();
+        v["systemData"] = json!({"createdBy": "fake", "createdByType": "Application", "createdAt": at,
+                                 "lastModifiedBy": "fake", "lastModifiedByType": "Application", "lastModifiedAt": at});
+    }
+    v
 }
 
 /// `GET …/federatedIdentityCredentials`.
 pub(in crate::testkit) fn fics(s: &mut State, i: &Incoming<'_>) -> Handled {
-    let u = uami(s, i)?;
-    Ok((StatusCode::OK, json!({"value": u.fics.iter().map(|f| fic_json(&u.id, f)).collect::<Vec<_>>()})))
+    let u = uami(s, i)?.clone();
+    Ok((StatusCode::OK, json!({"value": u.fics.iter().map(|f| fic_json(s, &u, f)).collect::<Vec<_>>()})))
 }
 
 /// `GET …/federatedIdentityCredentials/{name}`.
 pub(in crate::testkit) fn fic(s: &mut State, i: &Incoming<'_>) -> Handled {
     let name = i.param("f");
-    let u = uami(s, i)?;
+    let u = uami(s, i)?.clone();
     let f = u
         .fics
         .iter()
         .find(|f| f.name == name)
         .ok_or_else(|| error(404, "NotFound", "The federated identity credential was not found."))?;
-    Ok((StatusCode::OK, fic_json(&u.id, f)))
+    Ok((StatusCode::OK, fic_json(s, &u, f)))
 }
 
 /// The identity a FIC write is for, once ARM takes the write: a valid name, and no other FIC write under way on
@@ -142,17 +148,21 @@ pub(in crate::testkit) fn put_fic(s: &mut State, i: &Incoming<'_>) -> Handled {
     if let Some(problem) = fic_problem(&list, &fic, existing.map(|_| name)) {
         return Err(problem);
     }
-    let v = fic_json(&u.id, &fic);
-    Ok(match existing {
+    let status = match existing {
         Some(at) => {
-            u.fics[at] = fic;
-            (StatusCode::OK, v)
+            u.fics[at] = fic.clone();
+            StatusCode::OK
         }
         None => {
-            u.fics.push(fic);
-            (StatusCode::CREATED, v)
+            u.fics.push(fic.clone());
+            StatusCode::CREATED
         }
-    })
+    };
+    let u = u.clone();
+    if status == StatusCode::CREATED {
+        s.fic_created.insert((u.client_id, name.to_owned()), std::time::SystemTime::now());
+    }
+    Ok((status, fic_json(s, &u, &fic)))
 }
 
 /// `DELETE …/federatedIdentityCredentials/{name}`: 200, or 204 when there was none.

@@ -222,6 +222,7 @@ pub(in crate::testkit) fn create_fic(s: &mut State, i: &Incoming<'_>) -> Handled
         return Err(problem);
     }
     let v = fic_json(&id, &fic);
+    s.fic_created.insert((app_id, fic.name.clone()), std::time::SystemTime::now());
     app.fics.push((id, fic));
     Ok((StatusCode::CREATED, v))
 }
@@ -316,7 +317,9 @@ pub(in crate::testkit) fn upsert_fic(s: &mut State, i: &Incoming<'_>) -> Handled
         return Ok((StatusCode::NO_CONTENT, Value::Null));
     }
     let v = fic_json(&id, &fic);
+    let name = fic.name.clone();
     app.fics.push((id, fic));
+    s.fic_created.insert((app_id, name), std::time::SystemTime::now());
     Ok((StatusCode::CREATED, v))
 }
 
