@@ -519,7 +519,18 @@ async fn the_whole_flow_from_nothing_with_the_example_spec() {
     assert!(plan.status.success(), "{}", stderr(&plan));
     let plan = json(&plan);
     let kinds: Vec<&str> = plan["actions"].as_array().unwrap().iter().map(|a| a["action"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["create_identity", "assign_role", "create_fic", "create_managed_identity", "bind"]);
+    assert_eq!(
+        kinds,
+        [
+            "create_identity",
+            "assign_role",
+            "grant_dataverse_access",
+            "grant_api_permission",
+            "create_fic",
+            "create_managed_identity",
+            "bind"
+        ]
+    );
     assert!(plan["found"].is_null());
 
     let verify_before = cli(&["verify"]);
@@ -532,13 +543,23 @@ async fn the_whole_flow_from_nothing_with_the_example_spec() {
     assert_eq!(fake.role_assignments().len(), 1);
     assert_eq!(fake.role_assignments()[0].principal_id, principal_id);
     assert_eq!(fake.managed_identities("contoso-dev.crm.dynamics.com")[0].application_id, Some(client_id));
+    assert_eq!(fake.application_user("contoso-dev.crm.dynamics.com", client_id).unwrap().1, ["Basic User"]);
+    assert_eq!(fake.api_permissions(principal_id), ["User.Read.All"]);
 
     let verify = cli(&["verify", "--output", "json"]);
     assert!(verify.status.success(), "{}", stdout(&verify));
     let verify = json(&verify);
     assert_eq!(verify["identity_exists"], true);
     assert_eq!(verify["grants"][0]["assigned"], true);
+    assert_eq!(verify["application_users"][0]["roles"][0]["given"], true);
+    assert!(verify["api_permissions"][0]["existing"].is_string());
     assert!(stdout(&cli(&["plan"])).contains("nothing to do"));
+
+    // Taken away when asked, and only then.
+    let destroy = cli(&["destroy", "--access", "--yes"]);
+    assert!(destroy.status.success(), "{}{}", stdout(&destroy), stderr(&destroy));
+    assert_eq!(fake.application_user("contoso-dev.crm.dynamics.com", client_id).unwrap().1, Vec::<String>::new());
+    assert!(fake.api_permissions(principal_id).is_empty());
 }
 
 /// `watch --follow` polls until Ctrl-C (SIGINT), then exits cleanly.

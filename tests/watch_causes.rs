@@ -85,6 +85,19 @@ async fn a_plugin_in_an_unbound_package_is_package_not_bound() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_plugin_whose_assembly_is_bound_to_nothing_is_component_not_bound() {
+    let fake = fake();
+    fake.add_application(APP, "Contoso plug-ins");
+    let assembly = fake.add_plugin_assembly(HOST, "Contoso.Plugins", Some(cert()));
+    assert!(!fake.run_plugin(HOST, assembly, "Contoso.Plugins.KeyVaultReader"));
+    let spec = spec(IdentitySpec::app_registration(APP), &["Contoso.Plugins"], &[]);
+    let (cause, evidence, fix) = only(&watch(&engine(&fake, &spec), &spec).await);
+    assert_eq!(cause, "component_not_bound");
+    assert!(evidence.contains("is not associated with a managed identity"), "{evidence}");
+    assert!(fix.contains("plugin_assemblies"), "{fix}");
+}
+
+#[tokio::test(start_paused = true)]
 async fn an_unsigned_assembly_bound_by_hand_is_assembly_not_signed() {
     let fake = fake();
     fake.add_application(APP, "Contoso plug-ins");
@@ -138,6 +151,11 @@ async fn calls_refused_after_the_token_each_name_their_cause() {
             "System.Net.Http.HttpRequestException: GET https://contoso-data.crm.dynamics.com/api/data/v9.2/accounts answered 403 (Forbidden): {\"error\":{\"code\":\"0x80072560\",\"message\":\"The user is not a member of the organization.\"}}",
             "no_application_user",
             "[[application_users]]",
+        ),
+        (
+            "Microsoft.Xrm.Sdk.InvalidPluginExecutionException: 403 from https://contoso-data.crm.dynamics.com/api/data/v9.2/accounts: Principal user (Id=e7dd9bc6-d239-ea11-a813-000d3a35bad0, type=8, roleCount=1, privilegeCount=94, accessMode=4), is missing prvReadAccount privilege (Id=886b280c-6396-4d56-a0a3-2c1b0a50ceb0) on OTC=1 for entity 'account'.",
+            "dataverse_privilege_missing",
+            "prvReadAccount",
         ),
         (
             "Calling https://graph.microsoft.com/v1.0/users failed with 403 Forbidden: {\"error\":{\"code\":\"Authorization_RequestDenied\",\"message\":\"Insufficient privileges to complete the operation.\"}}",
