@@ -31,12 +31,17 @@ fn finding(cause: Cause, evidence: String, message: String, fix: String) -> Find
 
 /// The Dataverse environment a text names (`https://{org}.crm*.dynamics.com`), for a fix that names it.
 fn dataverse_url(text: &str) -> Option<String> {
-    let start = text.find("https://")?;
-    let rest = &text[start..];
-    let end = rest.find(|c: char| c.is_whitespace() || matches!(c, '\'' | '"' | ')' | ',')).unwrap_or(rest.len());
-    let url = url::Url::parse(&rest[..end]).ok()?;
-    let host = url.host_str()?;
-    crate::clients::DATAVERSE_HOST_SUFFIXES.iter().any(|s| host.ends_with(s)).then(|| format!("https://{host}"))
+    // Every https URL of the text, its host up to the first `/`, `:`, quote or white space.
+    text.match_indices("https://").find_map(|(at, scheme)| {
+        let rest = &text[at + scheme.len()..];
+        let end = rest
+            .find(|c: char| c.is_whitespace() || matches!(c, '/' | ':' | '\'' | '"' | ')' | ',' | '?'))
+            .unwrap_or(rest.len());
+        let host = rest[..end].to_ascii_lowercase();
+        let dataverse =
+            crate::cloud::Cloud::ALL.iter().any(|c| c.dataverse_host_suffixes().iter().any(|s| host.ends_with(s)));
+        (dataverse && !host.is_empty()).then(|| format!("https://{host}"))
+    })
 }
 
 /// Every failure of this kind `text` shows, most specific first.
