@@ -4,6 +4,8 @@
 #![forbid(unsafe_code)]
 
 #[cfg(feature = "client")]
+pub mod audit;
+#[cfg(feature = "client")]
 pub mod auth;
 pub mod cert;
 #[cfg(feature = "client")]

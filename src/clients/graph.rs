@@ -152,6 +152,37 @@ pub struct AppRoleAssignment {
     pub resource_display_name: Option<String>,
 }
 
+/// A service principal as the directory describes it: an application's (`servicePrincipalType` `Application`) or a
+/// managed identity's (`ManagedIdentity`, its ARM resource id among `alternativeNames`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct DirectoryPrincipal {
+    /// The service principal's object id.
+    pub id: Uuid,
+    /// The application (client) id.
+    pub app_id: Uuid,
+    /// `Application`, `ManagedIdentity`, ...
+    #[serde(default)]
+    pub service_principal_type: Option<String>,
+    /// Other names: for a managed identity, `isExplicit=True` and its ARM resource id.
+    #[serde(default)]
+    pub alternative_names: Vec<String>,
+}
+
+impl DirectoryPrincipal {
+    /// The ARM resource id of a user-assigned managed identity, when this is one.
+    pub fn user_assigned_resource_id(&self) -> Option<&str> {
+        if self.service_principal_type.as_deref() != Some("ManagedIdentity") {
+            return None;
+        }
+        self.alternative_names
+            .iter()
+            .map(String::as_str)
+            .find(|n| n.to_ascii_lowercase().contains("/providers/microsoft.managedidentity/userassignedidentities/"))
+    }
+}
+
 /// What an upsert did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -325,8 +356,8 @@ pub mod requests {
     use uuid::Uuid;
 
     use super::{
-        AppRef, AppRoleAssignment, Application, CREATED_TAG, FicUpdate, GraphFederatedIdentityCredential,
-        ResourceServicePrincipal, ServicePrincipal, UpsertOutcome,
+        AppRef, AppRoleAssignment, Application, CREATED_TAG, DirectoryPrincipal, FicUpdate,
+        GraphFederatedIdentityCredential, ResourceServicePrincipal, ServicePrincipal, UpsertOutcome,
     };
     use crate::clients::request::{self, Request, Step};
     use crate::clients::{ApiError, odata_string, path_segment, with_query};
@@ -390,6 +421,16 @@ pub mod requests {
             &[("$select", "id,appId,displayName,appRoles,oauth2PermissionScopes")],
         );
         Request::new("get API service principal", Method::GET, path, request::json())
+    }
+
+    /// The service principal of a client id, with its type and alternative names (to tell an app registration's
+    /// from a managed identity's, and find a user-assigned identity's resource id).
+    pub fn directory_principal(app_id: Uuid) -> Request<DirectoryPrincipal> {
+        let path = with_query(
+            format!("servicePrincipals(appId='{app_id}')"),
+            &[("$select", "id,appId,servicePrincipalType,alternativeNames")],
+        );
+        Request::new("get directory principal", Method::GET, path, request::json())
     }
 
     /// The app roles given to a service principal (its application permissions), every page.

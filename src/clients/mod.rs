@@ -41,8 +41,9 @@ pub use dataverse::{
 pub use discovery::{DiscoveredEnvironment, GlobalDiscoveryClient};
 pub use error::{ApiError, DATAVERSE_DUPLICATE_KEY, DATAVERSE_NOT_FOUND, ErrorDetail, Service, ServiceError};
 pub use graph::{
-    AppRef, AppRole, AppRoleAssignment, Application, CREATED_TAG, GraphClient, GraphFederatedIdentityCredential,
-    MICROSOFT_GRAPH_APP_ID, PermissionScope, ResourceServicePrincipal, ServicePrincipal, UpsertOutcome,
+    AppRef, AppRole, AppRoleAssignment, Application, CREATED_TAG, DirectoryPrincipal, GraphClient,
+    GraphFederatedIdentityCredential, MICROSOFT_GRAPH_APP_ID, PermissionScope, ResourceServicePrincipal,
+    ServicePrincipal, UpsertOutcome,
 };
 pub use platform::{
     DEFAULT_DATAVERSE_CONCURRENCY, DataverseBaseUrl, Endpoints, EndpointsFile, EndpointsFileError, Platform,

@@ -1123,6 +1123,19 @@ impl ProvisionSpec {
         }
     }
 
+    /// The spec as a TOML file (what `from_toml` reads back as this spec; the certificate paths as they are).
+    /// Needs the `spec-toml` feature (default); without it, [`SpecError::FeatureDisabled`].
+    pub fn to_toml(&self) -> Result<String, SpecError> {
+        #[cfg(feature = "spec-toml")]
+        {
+            toml::to_string(self).map_err(|e| SpecError::Toml(Box::new(e)))
+        }
+        #[cfg(not(feature = "spec-toml"))]
+        {
+            Err(SpecError::FeatureDisabled { feature: "spec-toml" })
+        }
+    }
+
     /// Reads a TOML spec. Needs the `spec-toml` feature (default); without it, [`SpecError::FeatureDisabled`].
     pub fn from_toml(text: &str) -> Result<Self, SpecError> {
         #[cfg(feature = "spec-toml")]

@@ -564,6 +564,11 @@ impl FakePlatform {
         self.lock().environments.get(&host.to_ascii_lowercase()).map(|e| e.organization_id)
     }
 
+    /// The environment id of the environment at `host`.
+    pub fn environment_id(&self, host: &str) -> Option<EnvironmentId> {
+        self.lock().environments.get(&host.to_ascii_lowercase()).map(|e| e.environment_id)
+    }
+
     fn add_component(
         &self,
         host: &str,
@@ -758,6 +763,36 @@ impl FakePlatform {
             },
         );
         (client_id, principal_id)
+    }
+
+    /// Puts a FIC on a user-assigned identity of the fake, as if it had been there before (no creation time).
+    pub fn seed_uami_fic(
+        &self,
+        subscription: &str,
+        resource_group: &str,
+        name: &str,
+        fic: FederatedIdentityCredential,
+    ) {
+        let key = router::uami_key(subscription, resource_group, name);
+        if let Some(u) = self.lock().uamis.get_mut(&key) {
+            u.fics.push(fic);
+        }
+    }
+
+    /// The id of the plug-in assembly or package named `name` (a package's unique name) in the environment at
+    /// `host`.
+    pub fn component_named(&self, host: &str, name: &str) -> Option<Uuid> {
+        let s = self.lock();
+        let env = s.environments.get(&host.to_ascii_lowercase())?;
+        env.assemblies.iter().chain(env.packages.iter()).find(|(_, c)| c.name == name).map(|(id, _)| *id)
+    }
+
+    /// The subject the platform presents for a component (what `GetComponentManagedIdentityFIC` answers), or why
+    /// it presents none.
+    pub fn presented_subject(&self, host: &str, component: Uuid) -> Result<String, String> {
+        let s = self.lock();
+        let cloud = CloudProfile::from(s.options.cloud);
+        router::presented_subject(&s, &host.to_ascii_lowercase(), component, &cloud).map(|(subject, ..)| subject)
     }
 
     /// Adds a FIC directly (seeding an existing setup).

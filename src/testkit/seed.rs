@@ -13,8 +13,18 @@ use crate::cert::Certificate;
 const EXAMPLE_CERTIFICATE: &[u8] = include_bytes!("../../examples/contoso-plugins.cer");
 
 /// The built-in scenarios [`Seed::scenario`] knows, with the spec (under `examples/specs/`) each is made for.
-pub const SCENARIOS: &[(&str, &str)] =
-    &[("contoso", "examples/specs/contoso.toml"), ("quickstart", "examples/specs/quickstart.toml")];
+pub const SCENARIOS: &[(&str, &str)] = &[
+    ("contoso", "examples/specs/contoso.toml"),
+    ("quickstart", "examples/specs/quickstart.toml"),
+    ("estate", "examples/specs/estate.toml"),
+];
+
+/// The built-in test assemblies a seed names by `registered`.
+const REGISTERED: &[(&str, &[u8])] = &[
+    ("signed", include_bytes!("../../tests/fixtures/signed/signed.dll")),
+    ("renewed", include_bytes!("../../tests/fixtures/signed/renewed.dll")),
+    ("unsigned", include_bytes!("../../tests/fixtures/signed/unsigned.dll")),
+];
 
 /// A fake platform's starting state: the tenant, its app registrations and user-assigned identities, and its
 /// environments with their plug-ins (each signed with a certificate, or not).
@@ -49,6 +59,13 @@ pub struct Seed {
     /// The environments.
     #[serde(default)]
     pub environments: Vec<SeedEnvironment>,
+    /// `managedidentity` rows as they are found (an older version's, a solution import's, one bound to nothing),
+    /// with the components bound to them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub managed_identities: Vec<SeedRow>,
+    /// FICs already on the identities.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fics: Vec<SeedFic>,
     /// Where relative certificate paths start (the seed file's folder; not part of the file).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -106,6 +123,66 @@ pub struct SeedAssembly {
     /// The certificate that signed it (a file, or `"example"`); unsigned without.
     #[serde(default)]
     pub certificate: Option<String>,
+    /// The `.dll` registered for it (a file; or `"signed"`, `"renewed"`, `"unsigned"`: the built-in test
+    /// assemblies, signed with a certificate valid until 2125, signed with one that ends on 2027-01-15, not
+    /// signed): its signer is then the certificate, and the platform keeps its bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registered: Option<String>,
+}
+
+/// Which identity a seeded row or FIC is for: an app registration's client id, or a user-assigned identity of the
+/// seed by name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct SeedIdentityRef {
+    /// An application (client) id (one the seed does not register is unknown in the tenant).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application: Option<Uuid>,
+    /// A user-assigned identity of the seed, by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_assigned: Option<String>,
+}
+
+/// A `managedidentity` row as found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct SeedRow {
+    /// The environment's host.
+    pub host: String,
+    /// The identity its `applicationid` names.
+    pub identity: SeedIdentityRef,
+    /// Its `tenantid` (the seed's tenant by default; another one is what a solution import brings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<Uuid>,
+    /// Its `version` (none: the deprecated version 0 form).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<i32>,
+    /// The components bound to it, by name (an assembly's name or a package's unique name).
+    #[serde(default)]
+    pub bound: Vec<String>,
+}
+
+/// A FIC on an identity: a subject given, or the one the platform presents for a component (`host/name`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct SeedFic {
+    /// The identity it is on.
+    pub identity: SeedIdentityRef,
+    /// Its name.
+    pub name: String,
+    /// Its subject.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// Or: the subject the platform presents for this component (`host/name`), once the rows are seeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presented_by: Option<String>,
+    /// The environment (host) whose id a `subject` names as `{environment}` (`{tenant}` is the seed's tenant,
+    /// encoded as subjects write it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
 }
 
 /// A plug-in package and the assemblies in it.
@@ -121,6 +198,10 @@ pub struct SeedPackage {
     /// The assemblies inside it.
     #[serde(default)]
     pub assemblies: Vec<String>,
+    /// The `.nupkg` registered for it (a file; or `"signed"`: the built-in test package): its signer is then the
+    /// package's author signature, and the platform keeps its bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registered: Option<String>,
 }
 
 /// Why a seed cannot be read or built.
@@ -143,6 +224,12 @@ pub enum SeedError {
     UnknownScenario {
         /// The name given.
         name: String,
+    },
+    /// Something the seed names is not in it (a component, an identity), or a file it names cannot be read.
+    #[error("the seed: {message}")]
+    Invalid {
+        /// What, in words.
+        message: String,
     },
     /// A certificate the seed names cannot be read.
     #[error("the certificate {path}: {source}")]
@@ -188,7 +275,7 @@ impl Seed {
     pub fn scenario(name: &str) -> Result<Seed, SeedError> {
         let tenant = Uuid::from_u128(0x72f988bf_86f1_41af_91ab_2d7cd011db47);
         let example = || Some("example".to_owned());
-        let assembly = |name: &str| SeedAssembly { name: name.into(), certificate: example() };
+        let assembly = |name: &str| SeedAssembly { name: name.into(), certificate: example(), registered: None };
         match name {
             "contoso" => Ok(Seed {
                 tenant,
@@ -206,6 +293,7 @@ impl Seed {
                             unique_name: "contoso_Integrations".into(),
                             certificate: example(),
                             assemblies: Vec::new(),
+                            registered: None,
                         }],
                     },
                     SeedEnvironment {
@@ -215,6 +303,8 @@ impl Seed {
                         plugin_packages: Vec::new(),
                     },
                 ],
+                managed_identities: Vec::new(),
+                fics: Vec::new(),
                 base_dir: PathBuf::new(),
             }),
             "quickstart" => Ok(Seed {
@@ -230,6 +320,7 @@ impl Seed {
                             unique_name: "contoso_Integrations".into(),
                             certificate: example(),
                             assemblies: vec!["Contoso.Integrations".into()],
+                            registered: None,
                         }],
                     },
                     SeedEnvironment {
@@ -239,10 +330,156 @@ impl Seed {
                         plugin_packages: Vec::new(),
                     },
                 ],
+                managed_identities: Vec::new(),
+                fics: Vec::new(),
                 base_dir: PathBuf::new(),
             }),
+            "estate" => Ok(Seed::estate(9)),
             _ => Err(SeedError::UnknownScenario { name: name.to_owned() }),
         }
+    }
+
+    /// An estate of `environments` environments with every kind of finding an audit reports, in turn: all well;
+    /// a row at version 1; one at version 0; a row a solution import brought (another tenant's, no FIC here); a row
+    /// of an application the tenant does not know; an assembly inside a package bound instead of the package; an
+    /// unsigned assembly; one signed with a certificate that ends on 2027-01-15; a row bound to nothing. The
+    /// environments share app registrations (one per eight); the first one's also has a FIC nothing presents any
+    /// more, and a user-assigned identity has 17 of its 20 FICs used. `estate(9)` is the `estate` scenario, whose
+    /// environments `examples/specs/estate.toml` lists.
+    pub fn estate(environments: usize) -> Seed {
+        let tenant = Uuid::from_u128(0x72f988bf_86f1_41af_91ab_2d7cd011db47);
+        let other_tenant = Uuid::from_u128(0x1d5f3c2b_8a9e_4b7c_9d6e_5f4a3b2c1d0e);
+        let app = |group: usize| Uuid::from_u128(0x0e57a7e0_0000_4000_8000_000000000000 + group as u128);
+        let labels =
+            ["ok", "version-1", "version-0", "import", "unknown-app", "package", "unsigned", "expiring", "unused"];
+        let mut seed = Seed {
+            tenant,
+            applications: Vec::new(),
+            user_assigned_identities: vec![SeedUserAssignedIdentity {
+                subscription_id: "00000000-0000-0000-0000-00000000e57a".into(),
+                resource_group: "rg-estate".into(),
+                name: "estate-shared".into(),
+            }],
+            environments: Vec::new(),
+            managed_identities: Vec::new(),
+            fics: Vec::new(),
+            base_dir: PathBuf::new(),
+        };
+        for group in 0..environments.div_ceil(8) {
+            seed.applications
+                .push(SeedApplication { app_id: app(group), display_name: format!("Estate plug-ins {group}") });
+        }
+        let registered =
+            |name: String, dll: &str| SeedAssembly { name, certificate: None, registered: Some(dll.into()) };
+        for i in 0..environments {
+            let label = labels[i % labels.len()];
+            let host = format!("estate-{i:03}-{label}.crm.dynamics.com");
+            let identity = SeedIdentityRef { application: Some(app(i / 8)), user_assigned: None };
+            let name = format!("Estate.Plugins{i}");
+            let mut env = SeedEnvironment {
+                host: host.clone(),
+                default: false,
+                plugin_assemblies: Vec::new(),
+                plugin_packages: Vec::new(),
+            };
+            let mut row = SeedRow {
+                host: host.clone(),
+                identity: identity.clone(),
+                tenant: None,
+                version: Some(2),
+                bound: vec![name.clone()],
+            };
+            let mut presented = true;
+            match label {
+                "version-1" => row.version = Some(1),
+                "version-0" => {
+                    row.version = None;
+                    presented = false;
+                }
+                "import" => {
+                    row.tenant = Some(other_tenant);
+                    presented = false;
+                }
+                "unknown-app" => {
+                    row.identity = SeedIdentityRef {
+                        application: Some(Uuid::from_u128(0xdead0000_0000_4000_8000_000000000000 + i as u128)),
+                        user_assigned: None,
+                    };
+                    presented = false;
+                }
+                "package" => {
+                    env.plugin_packages.push(SeedPackage {
+                        unique_name: format!("estate_Package{i}"),
+                        certificate: None,
+                        assemblies: vec![name.clone()],
+                        registered: Some("signed".into()),
+                    });
+                    presented = false;
+                }
+                "unsigned" => presented = false,
+                "unused" => {
+                    // The user-assigned identity's row, bound to nothing.
+                    row.identity = SeedIdentityRef { application: None, user_assigned: Some("estate-shared".into()) };
+                    row.bound.clear();
+                    presented = false;
+                }
+                _ => {}
+            }
+            let dll = match label {
+                "unsigned" => Some("unsigned"),
+                "expiring" => Some("renewed"),
+                "package" | "unused" => None,
+                _ => Some("signed"),
+            };
+            if let Some(dll) = dll {
+                env.plugin_assemblies.push(registered(name.clone(), dll));
+            } else if label == "unused" {
+                env.plugin_assemblies.push(SeedAssembly {
+                    name: name.clone(),
+                    certificate: Some("example".into()),
+                    registered: None,
+                });
+            }
+            if presented {
+                seed.fics.push(SeedFic {
+                    identity: identity.clone(),
+                    name: format!("estate-{i:03}"),
+                    subject: None,
+                    presented_by: Some(format!("{host}/{name}")),
+                    environment: None,
+                });
+            }
+            if i == 0 {
+                // A FIC of a certificate no plug-in is signed with any more.
+                seed.fics.push(SeedFic {
+                    identity,
+                    name: "estate-000-retired".into(),
+                    subject: Some(format!(
+                        "/eid1/c/pub/t/{{tenant}}/a/qzXoWDkuqUa3l6zM5mM0Rw/n/plugin/e/{{environment}}/h/{}",
+                        "0".repeat(64)
+                    )),
+                    presented_by: None,
+                    environment: Some(host.clone()),
+                });
+            }
+            seed.environments.push(env);
+            seed.managed_identities.push(row);
+        }
+        // A user-assigned identity with 17 of its 20 FICs used (for environments this estate does not hold).
+        for n in 0..17u128 {
+            seed.fics.push(SeedFic {
+                identity: SeedIdentityRef { application: None, user_assigned: Some("estate-shared".into()) },
+                name: format!("elsewhere-{n:02}"),
+                subject: Some(format!(
+                    "/eid1/c/pub/t/{{tenant}}/a/qzXoWDkuqUa3l6zM5mM0Rw/n/plugin/e/{}/h/{}",
+                    Uuid::from_u128(0x5a5a0000_0000_4000_8000_000000000000 + n),
+                    "ab".repeat(32)
+                )),
+                presented_by: None,
+                environment: None,
+            });
+        }
+        seed
     }
 
     fn certificate(&self, named: Option<&str>) -> Result<Option<Certificate>, SeedError> {
@@ -274,6 +511,20 @@ impl Seed {
                 .collect::<Result<Vec<_>, SeedError>>()?;
             environments.push((e, assemblies, packages));
         }
+        let registered = |named: &str| -> Result<Vec<u8>, SeedError> {
+            match REGISTERED.iter().find(|(n, _)| *n == named) {
+                Some((_, bytes)) => Ok(bytes.to_vec()),
+                None => std::fs::read(self.base_dir.join(named))
+                    .map_err(|e| SeedError::Invalid { message: format!("the assembly {named}: {e}") }),
+            }
+        };
+        let registered_package = |named: &str| -> Result<Vec<u8>, SeedError> {
+            match named {
+                "signed" => Ok(include_bytes!("../../tests/fixtures/signed/signed.nupkg").to_vec()),
+                _ => std::fs::read(self.base_dir.join(named))
+                    .map_err(|e| SeedError::Invalid { message: format!("the package {named}: {e}") }),
+            }
+        };
         let fake = FakePlatform::new(options);
         for a in &self.applications {
             fake.add_application(a.app_id, &a.display_name);
@@ -288,16 +539,136 @@ impl Seed {
                 fake.add_environment(&e.host, self.tenant);
             }
             for (a, certificate) in assemblies {
-                fake.add_plugin_assembly(&e.host, &a.name, certificate);
+                match &a.registered {
+                    Some(named) => {
+                        fake.add_registered_assembly(&e.host, &a.name, &registered(named)?);
+                    }
+                    None => {
+                        fake.add_plugin_assembly(&e.host, &a.name, certificate);
+                    }
+                }
             }
             for (p, certificate) in packages {
-                let package = fake.add_plugin_package(&e.host, &p.unique_name, certificate);
+                let package = match &p.registered {
+                    Some(named) => fake.add_registered_package(&e.host, &p.unique_name, &registered_package(named)?),
+                    None => fake.add_plugin_package(&e.host, &p.unique_name, certificate),
+                };
                 for inside in &p.assemblies {
                     fake.add_packaged_assembly(&e.host, package, inside);
                 }
             }
         }
+        self.seed_rows_and_fics(&fake)?;
         Ok(fake)
+    }
+
+    /// The client id a seeded row or FIC names.
+    fn client_id(&self, fake: &FakePlatform, identity: &SeedIdentityRef) -> Result<Uuid, SeedError> {
+        match (identity.application, &identity.user_assigned) {
+            (Some(app), None) => Ok(app),
+            (None, Some(name)) => {
+                let u = self
+                    .user_assigned_identities
+                    .iter()
+                    .find(|u| u.name == *name)
+                    .and_then(|u| fake.user_assigned_identity(&u.subscription_id, &u.resource_group, &u.name))
+                    .ok_or_else(|| SeedError::Invalid { message: format!("no user-assigned identity named {name}") })?;
+                Ok(u.0)
+            }
+            _ => Err(SeedError::Invalid {
+                message: "an identity is `application` or `user_assigned`, one of them".into(),
+            }),
+        }
+    }
+
+    fn seed_rows_and_fics(&self, fake: &FakePlatform) -> Result<(), SeedError> {
+        use crate::entities::{CredentialSource, ManagedIdentity, SubjectScope};
+        for (i, r) in self.managed_identities.iter().enumerate() {
+            let application = self.client_id(fake, &r.identity)?;
+            let id = Uuid::new_v5(&self.tenant, format!("seeded row {}|{i}", r.host).as_bytes());
+            fake.seed_managed_identity(
+                &r.host,
+                ManagedIdentity {
+                    id,
+                    name: Some(format!("seeded row {i}")),
+                    application_id: Some(application),
+                    tenant_id: Some(r.tenant.unwrap_or(self.tenant)),
+                    credential_source: Some(CredentialSource::IsManaged),
+                    subject_scope: Some(SubjectScope::EnvironmentScope),
+                    version: r.version,
+                    identity_type: None,
+                    state_code: Some(0),
+                    component_state: Some(0),
+                    is_managed: Some(false),
+                    extra: serde_json::Map::new(),
+                },
+            );
+            for name in &r.bound {
+                let component = fake.component_named(&r.host, name).ok_or_else(|| SeedError::Invalid {
+                    message: format!("no component named {name} in {}", r.host),
+                })?;
+                fake.seed_binding(&r.host, component, Some(id));
+            }
+        }
+        let cloud = crate::cloud::CloudProfile::from(crate::cloud::Cloud::Public);
+        for f in &self.fics {
+            let subject = match (&f.subject, &f.presented_by) {
+                (Some(subject), None) => {
+                    let mut subject = subject.replace("{tenant}", &crate::guid::encode_guid(self.tenant));
+                    if subject.contains("{environment}") {
+                        let environment =
+                            f.environment.as_deref().and_then(|host| fake.environment_id(host)).ok_or_else(|| {
+                                SeedError::Invalid {
+                                    message: format!(
+                                        "the FIC {} names {{environment}}: give an `environment` of the seed",
+                                        f.name
+                                    ),
+                                }
+                            })?;
+                        subject = subject.replace("{environment}", &environment.to_string());
+                    }
+                    subject
+                }
+                (None, Some(at)) => {
+                    let (host, name) = at.split_once('/').ok_or_else(|| SeedError::Invalid {
+                        message: format!("presented_by is host/name, not {at}"),
+                    })?;
+                    let component = fake.component_named(host, name).ok_or_else(|| SeedError::Invalid {
+                        message: format!("no component named {name} in {host}"),
+                    })?;
+                    fake.presented_subject(host, component).map_err(|why| SeedError::Invalid {
+                        message: format!("the platform presents no subject for {at}: {why}"),
+                    })?
+                }
+                _ => {
+                    return Err(SeedError::Invalid {
+                        message: format!("the FIC {} has a `subject` or a `presented_by`, one of them", f.name),
+                    });
+                }
+            };
+            let fic = crate::fic::FederatedIdentityCredential {
+                name: f.name.clone(),
+                issuer: cloud.fic_issuer(self.tenant),
+                subject,
+                audiences: vec![cloud.audience.clone()],
+                description: None,
+            };
+            match (&f.identity.application, &f.identity.user_assigned) {
+                (Some(app), None) => fake.seed_graph_fic(*app, fic),
+                (None, Some(name)) => {
+                    let u = self.user_assigned_identities.iter().find(|u| u.name == *name).ok_or_else(|| {
+                        SeedError::Invalid { message: format!("no user-assigned identity named {name}") }
+                    })?;
+                    fake.seed_uami_fic(&u.subscription_id, &u.resource_group, &u.name, fic);
+                }
+                _ => {
+                    return Err(SeedError::Invalid {
+                        message: "an identity is `application` or `user_assigned`, one of them".into(),
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 }
 

@@ -81,6 +81,10 @@ pub(in crate::testkit) fn rows(s: &mut State, i: &Incoming<'_>) -> Handled {
                         "applicationid" => row.application_id.map(|a| a.to_string()) == Some(value),
                         "managedidentityid" => row.id.to_string() == value,
                         "tenantid" => row.tenant_id.map(|a| a.to_string()) == Some(value),
+                        "credentialsource" => {
+                            row.credential_source.and_then(|c| serde_json::to_value(c).ok()).map(|v| v.to_string())
+                                == Some(value)
+                        }
                         _ => false,
                     }
                 })

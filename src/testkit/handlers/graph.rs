@@ -107,7 +107,7 @@ pub(in crate::testkit) fn delete_application(s: &mut State, i: &Incoming<'_>) ->
 
 /// `GET servicePrincipals(appId='…')`, `servicePrincipals/{id}` or `servicePrincipals?$filter=appId eq '…'`.
 pub(in crate::testkit) fn service_principal(s: &mut State, i: &Incoming<'_>) -> Handled {
-    let json = |(app_id, id): (Uuid, Uuid)| json!({"id": id, "appId": app_id});
+    let json = |(app_id, id): (Uuid, Uuid)| json!({"id": id, "appId": app_id, "servicePrincipalType": "Application", "alternativeNames": []});
     if i.path == "servicePrincipals" {
         let terms = i.filter("Request_UnsupportedQuery")?.unwrap_or_default();
         let rows = s
@@ -146,6 +146,14 @@ pub(in crate::testkit) fn service_principal(s: &mut State, i: &Incoming<'_>) -> 
             StatusCode::OK,
             json!({"id": r.object_id, "appId": app_id, "displayName": r.display_name, "appRoles": roles,
                    "oauth2PermissionScopes": scopes}),
+        ));
+    }
+    // A user-assigned identity's service principal: its type and its resource id among the alternative names.
+    if let Some(u) = s.uamis.values().find(|u| u.client_id.to_string() == key || u.principal_id.to_string() == key) {
+        return Ok((
+            StatusCode::OK,
+            json!({"id": u.principal_id, "appId": u.client_id, "displayName": u.name,
+                   "servicePrincipalType": "ManagedIdentity", "alternativeNames": ["isExplicit=True", u.id]}),
         ));
     }
     let found = if i.path.starts_with("servicePrincipals(") {
