@@ -562,6 +562,50 @@ async fn the_whole_flow_from_nothing_with_the_example_spec() {
     assert!(fake.api_permissions(principal_id).is_empty());
 }
 
+/// `audit` on the estate scenario: the table, JSON and Markdown, the exit code of the worst finding, `--fix` specs
+/// that `apply` carries out, after which no fixable finding is left; the audit itself writes nothing.
+#[cfg(feature = "testkit")]
+#[tokio::test(flavor = "multi_thread")]
+async fn audit_the_estate_fix_apply_and_audit_again() {
+    use dataverse_mi::testkit::{FakeOptions, Seed};
+    let fake = Seed::scenario("estate").unwrap().build(FakeOptions::default()).unwrap();
+    let server = fake.start().await;
+    let spec = example_spec("estate.toml");
+    let endpoints = endpoints_for(&server.uri());
+    let audit = |extra: &[&str]| {
+        let mut args = vec!["audit", "-f", spec.as_str(), "--endpoints", endpoints.as_str()];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let text = audit(&[]);
+    assert_eq!(text.status.code(), Some(2), "errors found: {}", stderr(&text));
+    assert!(
+        stdout(&text).contains("[row_other_tenant]") && stdout(&text).contains("worst: error"),
+        "{}",
+        stdout(&text)
+    );
+    let markdown = audit(&["--output", "markdown"]);
+    assert!(stdout(&markdown).starts_with("# Plug-in managed identity audit"));
+    let writes = fake.writes();
+    let dir = std::env::temp_dir().join(format!("dataverse-mi-audit-fix-{}", std::process::id()));
+    let json_run = audit(&["--output", "json", "--fix", dir.to_str().unwrap()]);
+    let report = json(&json_run);
+    assert_eq!(fake.writes(), writes, "audit writes nothing");
+    let fixable =
+        |r: &serde_json::Value| r["findings"].as_array().unwrap().iter().filter(|f| f["fixable"] == true).count();
+    assert!(fixable(&report) > 0);
+    let mut specs: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    specs.sort();
+    assert!(!specs.is_empty(), "{}", stderr(&json_run));
+    for fix in &specs {
+        let apply = run(&["apply", "-f", fix.to_str().unwrap(), "--endpoints", &endpoints, "--yes"]);
+        assert!(apply.status.success(), "{}: {}{}", fix.display(), stdout(&apply), stderr(&apply));
+    }
+    let after = json(&audit(&["--output", "json"]));
+    assert_eq!(fixable(&after), 0, "{after:#}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// `watch --follow` polls until Ctrl-C (SIGINT), then exits cleanly.
 #[cfg(all(feature = "testkit", unix))]
 #[tokio::test(flavor = "multi_thread")]

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use dataverse_mi::audit::{AuditOptions, Auditor, Severity};
 use dataverse_mi::auth::{StaticToken, TokenSource};
 use dataverse_mi::cert::{Certificate, CertificateHash};
 use dataverse_mi::clients::EndpointsFile;
@@ -203,12 +204,17 @@ enum Command {
         #[arg(long, value_enum, default_value_t)]
         output: Output,
     },
+    /// Audit an estate: every plug-in managed identity row, its bound plug-ins and its identity's FICs, in the
+    /// spec's environments, the URLs given, or every environment discovery lists; what is wrong with each, and its
+    /// fix. Writes nothing (--fix writes specs that `plan`/`apply` carry out). Exit 0: nothing, or information
+    /// only; 3: warnings; 2: errors.
+    Audit(AuditArgs),
     /// Serve the built-in fake platform on loopback, no Azure account needed: a named scenario or a seed file.
     /// Writes an endpoints file the other commands read with `--endpoints`; Ctrl-C stops it.
     #[cfg(feature = "testkit")]
     Fake {
-        /// A built-in scenario: `contoso` (for examples/specs/contoso.toml) or `quickstart` (for
-        /// examples/specs/quickstart.toml).
+        /// A built-in scenario: `contoso` (for examples/specs/contoso.toml), `quickstart` (for
+        /// examples/specs/quickstart.toml) or `estate` (every kind of audit finding; examples/specs/estate.toml).
         #[arg(long, default_value = "contoso", conflicts_with = "seed")]
         scenario: String,
         /// A seed file instead (TOML, or JSON when it ends in .json): the tenant, applications, identities,
@@ -298,6 +304,45 @@ struct SpecArgs {
     /// application and tenant): update it in place instead of making a second one.
     #[arg(long)]
     adopt: bool,
+}
+
+#[derive(Debug, Args)]
+struct AuditArgs {
+    /// A spec: its environments (listed, or discovered with `environments = { discover = true, ... }`).
+    #[arg(short = 'f', long = "file", conflicts_with_all = ["urls", "discover"])]
+    file: Option<PathBuf>,
+    /// An environment URL to audit; repeat it for more.
+    #[arg(long = "url", value_name = "URL")]
+    urls: Vec<String>,
+    /// Every enabled environment the Global Discovery Service lists for the signed-in identity.
+    #[arg(long, conflicts_with = "urls")]
+    discover: bool,
+    /// The cloud (the spec's, or public).
+    #[arg(long)]
+    cloud: Option<String>,
+    /// A table for the terminal, JSON for programs, or Markdown for a ticket.
+    #[arg(long, value_enum, default_value_t)]
+    output: ReportFormat,
+    /// Write the specs that fix what can be fixed into this folder, one per identity.
+    #[arg(long, value_name = "DIR")]
+    fix: Option<PathBuf>,
+    /// Report certificates that end within this many days.
+    #[arg(long, default_value_t = 60)]
+    expiry_days: u64,
+    /// Environments read at once.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Reach the services where this file says (what `dataverse-mi fake` writes, or a proxy's addresses).
+    #[arg(long, value_name = "FILE")]
+    endpoints: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, Default, ValueEnum)]
+enum ReportFormat {
+    #[default]
+    Text,
+    Json,
+    Markdown,
 }
 
 #[derive(Debug, Args)]
@@ -959,6 +1004,76 @@ fn destroy_command(
     Ok(ExitCode::SUCCESS)
 }
 
+/// Audits the environments a spec names, the URLs given, or every environment discovery lists.
+fn audit_command(args: AuditArgs) -> Result<ExitCode, Failure> {
+    let spec = args.file.as_ref().map(ProvisionSpec::from_file).transpose()?;
+    let cloud: Cloud = match (&args.cloud, &spec) {
+        (Some(c), _) => c.parse()?,
+        (None, Some(s)) => s.cloud,
+        (None, None) => Cloud::Public,
+    };
+    let platform = platform_for(args.endpoints.as_deref())?;
+    let rt = runtime()?;
+    let urls: Vec<String> = if let Some(spec) = spec {
+        let engine = Provisioner::for_spec(&spec, &platform, ProvisionOptions::default())?;
+        rt.block_on(engine.resolve(&spec))?.environments.into_iter().map(|e| e.org_url).collect()
+    } else if args.discover {
+        let url = cloud
+            .global_discovery_url()
+            .ok_or_else(|| format!("the {cloud} cloud has no documented discovery service"))?;
+        let found = rt.block_on(platform.discovery(url)?.instances())?;
+        found.into_iter().filter(|e| e.state.unwrap_or(0) == 0).map(|e| e.url).collect()
+    } else if !args.urls.is_empty() {
+        args.urls.clone()
+    } else {
+        return Err("give the environments: -f spec.toml, --url URL (repeated), or --discover".into());
+    };
+    let auditor = Auditor::on_platform(&platform, &CloudProfile::from(cloud))?;
+    let bar = if std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new(urls.len() as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} environments read")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let progress = bar.clone();
+    let options = AuditOptions::default()
+        .expiry_window(Duration::from_secs(args.expiry_days.saturating_mul(86_400)))
+        .concurrency(args.concurrency)
+        .progress(move |read, _| progress.set_position(read as u64));
+    let report = rt.block_on(auditor.audit(&urls, &options));
+    bar.finish_and_clear();
+    match args.output {
+        ReportFormat::Text => println!("{report}"),
+        ReportFormat::Json => print_json(&report)?,
+        ReportFormat::Markdown => print!("{}", report.to_markdown()),
+    }
+    if let Some(dir) = &args.fix {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot make {}: {e}", dir.display()))?;
+        let specs = report.fix_specs();
+        for (name, spec) in &specs {
+            let path = dir.join(name);
+            std::fs::write(&path, spec.to_toml()?).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            eprintln!(
+                "wrote {} ({} environment(s)): `dataverse-mi plan -f {}`, then apply",
+                path.display(),
+                spec.environments.len(),
+                path.display()
+            );
+        }
+        if specs.is_empty() {
+            eprintln!("nothing the audit found can be fixed by a spec");
+        }
+    }
+    Ok(match report.worst() {
+        Some(Severity::Error) => ExitCode::from(2),
+        Some(Severity::Warning) => ExitCode::from(3),
+        _ => ExitCode::SUCCESS,
+    })
+}
+
 /// The environments a discovery service lists, and whether the spec selects each.
 fn environments_command(args: SpecArgs, discovery_url: Option<String>) -> Result<ExitCode, Failure> {
     let spec = match &args.file {
@@ -1149,6 +1264,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::EncodeGuid { guid, output } => encode_guid_command(guid, output),
         Command::DecodeGuid { encoded, output } => decode_guid_command(encoded, output),
         Command::Diagnose(args) => diagnose_command(args),
+        Command::Audit(args) => audit_command(args),
         Command::Plan { spec: args, out } => plan_command(args, out),
         Command::Apply { plan: stored, spec: args, yes } => apply_command(stored, args, yes),
         Command::Verify { spec: args, expiry_days } => verify_command(args, expiry_days),

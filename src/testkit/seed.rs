@@ -683,7 +683,7 @@ mod tests {
             assert!(fake.is_ok(), "{name}: {:?}", fake.err());
         }
         let err = Seed::scenario("nope").unwrap_err();
-        assert_eq!(err.to_string(), "no scenario named 'nope': the scenarios are contoso, quickstart");
+        assert_eq!(err.to_string(), "no scenario named 'nope': the scenarios are contoso, quickstart, estate");
     }
 
     #[test]
