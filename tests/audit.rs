@@ -163,3 +163,21 @@ async fn an_environment_that_cannot_be_read_is_reported_and_the_others_audited()
     assert!(report.to_string().contains("gone.crm.dynamics.com") && report.to_string().contains("not read"));
     let _ = Duration::ZERO;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_component_whose_bytes_the_platform_does_not_keep_is_judged_by_the_platforms_answer() {
+    let (fake, urls) = estate();
+    // An assembly registered without bytes and without a signature, bound to the well-kept environment's row.
+    let host = "estate-000-ok.crm.dynamics.com";
+    let bare = fake.add_plugin_assembly(host, "Bare.Plugins", None);
+    let row = fake.managed_identities(host)[0].id;
+    fake.seed_binding(host, bare, Some(row));
+    let report = audit(&fake, &urls, &AuditOptions::default().at(at("2026-12-20T00:00:00Z"))).await;
+    let unsigned: Vec<_> = report.of_kind(FindingKind::ComponentUnsigned);
+    let bare = unsigned.iter().find(|f| f.component.as_deref() == Some("Bare.Plugins")).expect("named");
+    assert!(
+        bare.evidence.contains("the platform answers") && bare.evidence.contains("must be signed"),
+        "{}",
+        bare.evidence
+    );
+}

@@ -164,11 +164,19 @@ impl Found {
     }
 }
 
-/// Whether a component is signed as far as the audit can tell (its registered signature, or the platform's
-/// refusal): a spec cannot make a FIC for one that is not.
+/// Why a component is not signed, as far as the audit can tell: its registered bytes carry no signature, or (its
+/// bytes not kept) the platform refuses it for that. `None` for a signed one, or one the audit cannot tell.
+fn unsigned(c: &AuditedComponent) -> Option<String> {
+    match (&c.signature, &c.platform_subject) {
+        (Some(Signature::Unsigned { reason }), _) => Some(reason.clone()),
+        (None, Err(why)) if why.contains("must be signed") => Some(format!("the platform answers \"{why}\"")),
+        _ => None,
+    }
+}
+
+/// Whether a component is signed as far as the audit can tell: a spec cannot make a FIC for one that is not.
 fn signed(c: &AuditedComponent) -> bool {
-    !matches!(c.signature, Some(Signature::Unsigned { .. }))
-        && !c.platform_subject.as_ref().is_err_and(|why| why.contains("must be signed"))
+    unsigned(c).is_none()
 }
 
 fn days(d: Duration) -> u64 {
@@ -310,8 +318,8 @@ pub(super) fn find(
                         known,
                     );
                 }
-                match &c.signature {
-                    Some(Signature::Unsigned { reason }) => out.add(
+                if let Some(reason) = unsigned(c) {
+                    out.add(
                         FindingKind::ComponentUnsigned,
                         Severity::Error,
                         Some(e),
@@ -321,7 +329,9 @@ pub(super) fn find(
                         format!("{name}: {reason}"),
                         "sign it with a code-signing certificate (signtool, osslsigncode, nuget sign) and register it again".into(),
                         false,
-                    ),
+                    );
+                }
+                match &c.signature {
                     Some(Signature::Signed { certificate }) => {
                         let end = SystemTime::UNIX_EPOCH
                             + Duration::from_secs(u64::try_from(certificate.not_after_unix).unwrap_or(0));
@@ -333,7 +343,10 @@ pub(super) fn find(
                                 app,
                                 Some(row.id),
                                 Some(name),
-                                format!("{name} is signed with {} which expired {}", certificate.subject, certificate.not_after),
+                                format!(
+                                    "{name} is signed with {} which expired {}",
+                                    certificate.subject, certificate.not_after
+                                ),
                                 "sign it with a new certificate and rotate (`dataverse-mi rotate`)".into(),
                                 false,
                             ),
@@ -350,13 +363,14 @@ pub(super) fn find(
                                     certificate.not_after,
                                     days(left)
                                 ),
-                                "sign it with the next certificate and rotate before then (`dataverse-mi rotate`)".into(),
+                                "sign it with the next certificate and rotate before then (`dataverse-mi rotate`)"
+                                    .into(),
                                 false,
                             ),
                             Ok(_) => {}
                         }
                     }
-                    None => {}
+                    _ => {}
                 }
                 match &c.platform_subject {
                     Ok(subject) => {
@@ -373,23 +387,14 @@ pub(super) fn find(
                                 Some(app),
                                 Some(row.id),
                                 Some(name),
-                                format!("the platform presents {subject} for {name}; application {app} has no FIC with it"),
+                                format!(
+                                    "the platform presents {subject} for {name}; application {app} has no FIC with it"
+                                ),
                                 format!("{spec_fix} (it creates the FIC)"),
                                 true,
                             );
                         }
                     }
-                    Err(why) if why.contains("must be signed") && c.signature.is_none() => out.add(
-                        FindingKind::ComponentUnsigned,
-                        Severity::Error,
-                        Some(e),
-                        app,
-                        Some(row.id),
-                        Some(name),
-                        format!("{name}: the platform answers \"{why}\""),
-                        "sign it with a code-signing certificate (signtool, osslsigncode, nuget sign) and register it again".into(),
-                        false,
-                    ),
                     Err(_) => {}
                 }
             }
