@@ -604,6 +604,25 @@ async fn audit_the_estate_fix_apply_and_audit_again() {
     let after = json(&audit(&["--output", "json"]));
     assert_eq!(fixable(&after), 0, "{after:#}");
     let _ = std::fs::remove_dir_all(&dir);
+
+    // The same estate found through the Global Discovery Service, and given as URLs.
+    let discovered = run(&["audit", "--discover", "--endpoints", &endpoints, "--output", "json"]);
+    let discovered = json(&discovered);
+    assert_eq!(discovered["environments"].as_array().unwrap().len(), 9, "every environment discovery lists");
+    let one = run(&[
+        "audit",
+        "--url",
+        "https://estate-004-unknown-app.crm.dynamics.com",
+        "--endpoints",
+        &endpoints,
+        "--output",
+        "json",
+    ]);
+    assert_eq!(one.status.code(), Some(2));
+    assert_eq!(json(&one)["findings"][0]["kind"], "unknown_application");
+    let none = run(&["audit", "--endpoints", &endpoints]);
+    assert_eq!(none.status.code(), Some(1));
+    assert!(stderr(&none).contains("give the environments"), "{}", stderr(&none));
 }
 
 /// `watch --follow` polls until Ctrl-C (SIGINT), then exits cleanly.
