@@ -414,7 +414,7 @@ pub mod requests {
     }
 
     /// An API's service principal with the roles and delegated permissions it defines (Microsoft Graph's:
-    /// [`MICROSOFT_GRAPH_APP_ID`]).
+    /// [`MICROSOFT_GRAPH_APP_ID`](super::MICROSOFT_GRAPH_APP_ID)).
     pub fn resource_service_principal(app_id: Uuid) -> Request<ResourceServicePrincipal> {
         let path = with_query(
             format!("servicePrincipals(appId='{app_id}')"),
