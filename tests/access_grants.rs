@@ -182,3 +182,24 @@ async fn an_application_user_made_by_hand_is_used_and_only_the_missing_role_give
         (by_hand, vec!["Basic User".into(), "Environment Maker".into()])
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn access_stays_while_the_identity_carries_fics_this_teardown_keeps() {
+    let fake = fake();
+    fake.add_application(APP, "Contoso plug-ins");
+    let spec = spec(IdentitySpec::app_registration(APP));
+    let engine = engine(&fake, &spec);
+    assert!(engine.apply(&engine.plan(&spec).await.unwrap()).await.is_success());
+    // Another team's FIC on the same identity (made by hand): its plug-ins may call Dataverse and Graph with the
+    // identity's access too.
+    let mut theirs = fake.graph_fics(APP)[0].clone();
+    theirs.name = "another-team".into();
+    theirs.subject = theirs.subject.replace("/e/", "/e/0");
+    fake.seed_graph_fic(APP, theirs);
+    let destroy = engine.plan_destroy(&spec, DestroyOptions::default().with_access(true)).await.unwrap();
+    let text = destroy.to_string();
+    assert!(text.contains("whoever uses them may rely on them") && text.contains("another-team"), "{text}");
+    assert!(engine.destroy(&destroy).await.is_success());
+    assert_eq!(fake.application_user(HOST, APP).unwrap().1, ["Basic User"], "kept");
+    assert_eq!(fake.api_permissions(fake.service_principal(APP).unwrap()), ["Mail.Send", "User.Read.All"]);
+}

@@ -394,7 +394,16 @@ impl Provisioner {
             });
         }
         let gives_access = !spec.application_users.is_empty() || !spec.api_permissions.is_empty();
-        if options.access {
+        if options.access && !others.is_empty() {
+            // As for role assignments: whoever still has a FIC on the identity may rely on its access.
+            kept.push(Kept {
+                what: "the application users' roles and the API permissions".into(),
+                why: format!(
+                    "the identity still carries FICs this teardown does not delete ({}): whoever uses them may rely on them",
+                    others.join(", ")
+                ),
+            });
+        } else if options.access {
             for u in self.observe_application_users(spec, Some(found.client_id)).await? {
                 let Some(user) = u.user else { continue };
                 for r in u.roles.into_iter().filter(|r| r.given) {
@@ -437,7 +446,7 @@ impl Provisioner {
                 Some("its role assignments stay (not asked to delete them), so it stays too".to_owned())
             } else if !grants_left.is_empty() {
                 Some("it keeps role assignments this spec did not make".to_owned())
-            } else if gives_access && !options.access {
+            } else if gives_access && (!options.access || !others.is_empty()) {
                 Some("its application users' roles and API permissions stay (not asked to take them away), so it stays too".to_owned())
             } else {
                 self.foreign_assignments(found, &steps).await?.map(|others| {
