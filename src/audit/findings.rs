@@ -331,71 +331,62 @@ pub(super) fn find(
                         false,
                     );
                 }
-                match &c.signature {
-                    Some(Signature::Signed { certificate }) => {
-                        let end = SystemTime::UNIX_EPOCH
-                            + Duration::from_secs(u64::try_from(certificate.not_after_unix).unwrap_or(0));
-                        match end.duration_since(now) {
-                            Err(_) => out.add(
-                                FindingKind::CertificateExpired,
-                                Severity::Error,
-                                Some(e),
-                                app,
-                                Some(row.id),
-                                Some(name),
-                                format!(
-                                    "{name} is signed with {} which expired {}",
-                                    certificate.subject, certificate.not_after
-                                ),
-                                "sign it with a new certificate and rotate (`dataverse-mi rotate`)".into(),
-                                false,
+                if let Some(Signature::Signed { certificate }) = &c.signature {
+                    let end = SystemTime::UNIX_EPOCH
+                        + Duration::from_secs(u64::try_from(certificate.not_after_unix).unwrap_or(0));
+                    match end.duration_since(now) {
+                        Err(_) => out.add(
+                            FindingKind::CertificateExpired,
+                            Severity::Error,
+                            Some(e),
+                            app,
+                            Some(row.id),
+                            Some(name),
+                            format!(
+                                "{name} is signed with {} which expired {}",
+                                certificate.subject, certificate.not_after
                             ),
-                            Ok(left) if left < window => out.add(
-                                FindingKind::CertificateExpiring,
-                                Severity::Warning,
-                                Some(e),
-                                app,
-                                Some(row.id),
-                                Some(name),
-                                format!(
-                                    "{name} is signed with {} which expires {} (in {} day(s))",
-                                    certificate.subject,
-                                    certificate.not_after,
-                                    days(left)
-                                ),
-                                "sign it with the next certificate and rotate before then (`dataverse-mi rotate`)"
-                                    .into(),
-                                false,
+                            "sign it with a new certificate and rotate (`dataverse-mi rotate`)".into(),
+                            false,
+                        ),
+                        Ok(left) if left < window => out.add(
+                            FindingKind::CertificateExpiring,
+                            Severity::Warning,
+                            Some(e),
+                            app,
+                            Some(row.id),
+                            Some(name),
+                            format!(
+                                "{name} is signed with {} which expires {} (in {} day(s))",
+                                certificate.subject,
+                                certificate.not_after,
+                                days(left)
                             ),
-                            Ok(_) => {}
-                        }
+                            "sign it with the next certificate and rotate before then (`dataverse-mi rotate`)".into(),
+                            false,
+                        ),
+                        Ok(_) => {}
                     }
-                    _ => {}
                 }
-                match &c.platform_subject {
-                    Ok(subject) => {
-                        if let Some(app) = app {
-                            presented.entry(app).or_default().insert(subject.clone());
-                        }
-                        if let (Some(app), Some(fics)) = (app, fics)
-                            && !fics.iter().any(|f| f.subject == *subject)
-                        {
-                            out.add(
-                                FindingKind::SubjectWithoutFic,
-                                Severity::Error,
-                                Some(e),
-                                Some(app),
-                                Some(row.id),
-                                Some(name),
-                                format!(
-                                    "the platform presents {subject} for {name}; application {app} has no FIC with it"
-                                ),
-                                format!("{spec_fix} (it creates the FIC)"),
-                                true,
-                            );
-                        }
+                if let Ok(subject) = &c.platform_subject {
+                    if let Some(app) = app {
+                        presented.entry(app).or_default().insert(subject.clone());
                     }
-                    Err(_) => {}
+                    if let (Some(app), Some(fics)) = (app, fics)
+                        && !fics.iter().any(|f| f.subject == *subject)
+                    {
+                        out.add(
+                            FindingKind::SubjectWithoutFic,
+                            Severity::Error,
+                            Some(e),
+                            Some(app),
+                            Some(row.id),
+                            Some(name),
+                            format!("the platform presents {subject} for {name}; application {app} has no FIC with it"),
+                            format!("{spec_fix} (it creates the FIC)"),
+                            true,
+                        );
+                    }
                 }
             }
         }
