@@ -203,3 +203,24 @@ async fn access_stays_while_the_identity_carries_fics_this_teardown_keeps() {
     assert_eq!(fake.application_user(HOST, APP).unwrap().1, ["Basic User"], "kept");
     assert_eq!(fake.api_permissions(fake.service_principal(APP).unwrap()), ["Mail.Send", "User.Read.All"]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_service_principal_just_made_is_waited_for_before_its_api_permission_is_given() {
+    let fake = fake();
+    // The identity is made by this apply, and the directory knows its principal only after two more requests.
+    fake.set_principal_replication_lag(2);
+    let mut spec = spec(IdentitySpec::UserAssigned {
+        subscription_id: "sub-1".into(),
+        resource_group: "rg".into(),
+        name: "contoso-plugins".into(),
+        create: Some(CreateIdentitySpec { location: "westeurope".into(), tags: Default::default() }),
+    });
+    spec.application_users.clear();
+    spec.api_permissions = vec![ApiPermissionSpec::graph(["Mail.Send"])];
+    let engine = engine(&fake, &spec);
+    let report = engine.apply(&engine.plan(&spec).await.unwrap()).await;
+    assert!(report.is_success(), "{report}");
+    assert_eq!(report.principal_retries, 2, "{report}");
+    let principal = fake.user_assigned_identity("sub-1", "rg", "contoso-plugins").unwrap().1;
+    assert_eq!(fake.api_permissions(principal), ["Mail.Send"]);
+}

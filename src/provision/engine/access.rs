@@ -195,10 +195,15 @@ impl Provisioner {
 
     /// Gives the identity's service principal an application permission. A refusal because it is given already
     /// (a concurrent run, a lost answer) is success once the assignment is found.
+    ///
+    /// A service principal the apply has just made may not be in the directory yet: Graph answers that it does not
+    /// exist, and the assignment is tried again as ARM's role assignments are (`ProvisionOptions::principal_retry`,
+    /// counted in the report's `principal_retries`).
     pub(super) async fn grant_api_permission(
         &self,
         action: &Action,
         identity: IdentityInfo,
+        principal_retries: &std::sync::atomic::AtomicU32,
     ) -> Result<ActionStatus, ApiError> {
         let Action::GrantApiPermission { resource_id, app_role_id, .. } = action else {
             return Ok(ActionStatus::Skipped { reason: "not an API permission".into() });
@@ -206,17 +211,33 @@ impl Provisioner {
         let (Some(directory), Some(principal)) = (self.directory.as_deref(), identity.principal_id) else {
             return Err(ApiError::invalid("API permission", "no Microsoft Graph client, or no service principal"));
         };
-        match directory.assign_app_role(principal, *resource_id, *app_role_id).await {
-            Ok(()) => Ok(ActionStatus::Done),
-            Err(e) if e.status() == Some(http::StatusCode::BAD_REQUEST) || e.is_conflict() => {
-                let now = directory.app_role_assignments(principal).await?;
-                if now.iter().any(|a| a.resource_id == *resource_id && a.app_role_id == *app_role_id) {
-                    Ok(ActionStatus::AlreadyDone)
-                } else {
-                    Err(e)
+        let policy = self.options.principal_retry;
+        let mut delay = policy.first_delay;
+        let mut attempt = 1;
+        loop {
+            match directory.assign_app_role(principal, *resource_id, *app_role_id).await {
+                Ok(()) => return Ok(ActionStatus::Done),
+                Err(e) if e.is_not_found() && attempt < policy.attempts.max(1) => {
+                    principal_retries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::info!(
+                        attempt,
+                        ?delay,
+                        "service principal not replicated yet; retrying the app role assignment"
+                    );
+                    tokio::time::sleep(delay).await;
+                    delay = delay.saturating_mul(2).min(policy.max_delay);
+                    attempt += 1;
                 }
+                Err(e) if e.status() == Some(http::StatusCode::BAD_REQUEST) || e.is_conflict() => {
+                    let now = directory.app_role_assignments(principal).await?;
+                    return if now.iter().any(|a| a.resource_id == *resource_id && a.app_role_id == *app_role_id) {
+                        Ok(ActionStatus::AlreadyDone)
+                    } else {
+                        Err(e)
+                    };
+                }
+                Err(e) => return Err(e),
             }
-            Err(e) => Err(e),
         }
     }
 }

@@ -94,7 +94,7 @@ impl Provisioner {
                 self.emit(ProgressEvent::Started { action: i, description: action.describe(plan) });
                 let outcome = match action {
                     Action::GrantDataverseAccess { .. } => self.grant_dataverse_access(action, identity).await,
-                    Action::GrantApiPermission { .. } => self.grant_api_permission(action, identity).await,
+                    Action::GrantApiPermission { .. } => self.grant_api_permission(action, identity, retries).await,
                     _ => self.assign_role(action, identity, retries).await,
                 };
                 (i, ActionResult { description: action.describe(plan), status: self.finish(i, outcome) })
