@@ -1215,11 +1215,11 @@ fn status_command(org: String, endpoints: Option<PathBuf>, output: Output) -> Re
 #[cfg(feature = "testkit")]
 fn fake_command(scenario: String, seed: Option<PathBuf>, endpoints_out: PathBuf) -> Result<ExitCode, Failure> {
     use dataverse_mi::testkit::{FakeOptions, SCENARIOS, Seed};
-    let (seed, spec) = match &seed {
+    let (built, spec) = match &seed {
         Some(path) => (Seed::from_file(path)?, None),
         None => (Seed::scenario(&scenario)?, SCENARIOS.iter().find(|(n, _)| *n == scenario).map(|(_, s)| *s)),
     };
-    let fake = seed.build(FakeOptions::default())?;
+    let fake = built.build(FakeOptions::default())?;
     let rt = runtime()?;
     rt.block_on(async {
         let server = fake.start().await;
@@ -1229,8 +1229,17 @@ fn fake_command(scenario: String, seed: Option<PathBuf>, endpoints_out: PathBuf)
         let out = endpoints_out.display();
         println!("fake platform listening on {}", server.uri());
         println!("endpoints written to {out}");
-        if let Some(spec) = spec {
-            println!("try: dataverse-mi plan -f {spec} --endpoints {out}   (then apply --yes, verify, watch)");
+        match spec {
+            // The estate's spec lists environments to audit, not to provision.
+            Some(spec) if scenario == "estate" && seed.is_none() => {
+                println!(
+                    "try: dataverse-mi audit -f {spec} --endpoints {out}   (then --fix DIR, and apply what it writes)"
+                )
+            }
+            Some(spec) => {
+                println!("try: dataverse-mi plan -f {spec} --endpoints {out}   (then apply --yes, verify, watch)")
+            }
+            None => {}
         }
         println!("Ctrl-C stops it");
         let stopped = tokio::signal::ctrl_c().await;
