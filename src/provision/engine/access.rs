@@ -211,33 +211,18 @@ impl Provisioner {
         let (Some(directory), Some(principal)) = (self.directory.as_deref(), identity.principal_id) else {
             return Err(ApiError::invalid("API permission", "no Microsoft Graph client, or no service principal"));
         };
-        let policy = self.options.principal_retry;
-        let mut delay = policy.first_delay;
-        let mut attempt = 1;
-        loop {
-            match directory.assign_app_role(principal, *resource_id, *app_role_id).await {
-                Ok(()) => return Ok(ActionStatus::Done),
-                Err(e) if e.is_not_found() && attempt < policy.attempts.max(1) => {
-                    principal_retries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    tracing::info!(
-                        attempt,
-                        ?delay,
-                        "service principal not replicated yet; retrying the app role assignment"
-                    );
-                    tokio::time::sleep(delay).await;
-                    delay = delay.saturating_mul(2).min(policy.max_delay);
-                    attempt += 1;
+        let assign = || directory.assign_app_role(principal, *resource_id, *app_role_id);
+        match self.while_replicating("app role assignment", principal_retries, ApiError::is_not_found, assign).await {
+            Ok(()) => Ok(ActionStatus::Done),
+            Err(e) if e.status() == Some(http::StatusCode::BAD_REQUEST) || e.is_conflict() => {
+                let now = directory.app_role_assignments(principal).await?;
+                if now.iter().any(|a| a.resource_id == *resource_id && a.app_role_id == *app_role_id) {
+                    Ok(ActionStatus::AlreadyDone)
+                } else {
+                    Err(e)
                 }
-                Err(e) if e.status() == Some(http::StatusCode::BAD_REQUEST) || e.is_conflict() => {
-                    let now = directory.app_role_assignments(principal).await?;
-                    return if now.iter().any(|a| a.resource_id == *resource_id && a.app_role_id == *app_role_id) {
-                        Ok(ActionStatus::AlreadyDone)
-                    } else {
-                        Err(e)
-                    };
-                }
-                Err(e) => return Err(e),
             }
+            Err(e) => Err(e),
         }
     }
 }

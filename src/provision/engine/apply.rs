@@ -165,35 +165,51 @@ impl Provisioner {
             return Err(ApiError::invalid("grant", "no ARM client, or no principal to assign the role to"));
         };
         let name = role_assignment_name(scope, role_definition_id, principal);
+        let not_replicated = |e: &ApiError| e.service_code() == Some("PrincipalNotFound");
+        let create = || access.create_role_assignment(scope, name, role_definition_id, principal);
+        match self.while_replicating(scope, principal_retries, not_replicated, create).await {
+            Ok(()) => Ok(ActionStatus::Done),
+            Err(e) if e.is_conflict() => {
+                // RoleAssignmentExists: the same grant under another name (e.g. made in the portal), or ours
+                // from a concurrent run or a retried request. Success only if it really gives this role here.
+                let now = access.role_assignments(scope, principal).await?;
+                if now.iter().any(|a| a.grants(scope, role_definition_id)) {
+                    Ok(ActionStatus::AlreadyDone)
+                } else {
+                    Err(e)
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sends a write naming a principal the apply may have made moments ago, again while the service answers that
+    /// the principal is not there yet (`not_replicated`): a doubling wait, within
+    /// [`ProvisionOptions::principal_retry`], each retry counted in `principal_retries`. The last answer otherwise.
+    pub(super) async fn while_replicating<F, Fut>(
+        &self,
+        what: &str,
+        principal_retries: &std::sync::atomic::AtomicU32,
+        not_replicated: impl Fn(&ApiError) -> bool,
+        mut send: F,
+    ) -> Result<(), ApiError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<(), ApiError>>,
+    {
         let policy = self.options.principal_retry;
         let mut delay = policy.first_delay;
         let mut attempt = 1;
         loop {
-            match access.create_role_assignment(scope, name, role_definition_id, principal).await {
-                Ok(()) => return Ok(ActionStatus::Done),
-                Err(e) if e.service_code() == Some("PrincipalNotFound") && attempt < policy.attempts.max(1) => {
+            match send().await {
+                Err(e) if not_replicated(&e) && attempt < policy.attempts.max(1) => {
                     principal_retries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    tracing::info!(
-                        scope,
-                        attempt,
-                        ?delay,
-                        "principal not replicated yet; retrying the role assignment"
-                    );
+                    tracing::info!(what, attempt, ?delay, "principal not replicated yet; retrying");
                     tokio::time::sleep(delay).await;
                     delay = delay.saturating_mul(2).min(policy.max_delay);
                     attempt += 1;
                 }
-                Err(e) if e.is_conflict() => {
-                    // RoleAssignmentExists: the same grant under another name (e.g. made in the portal), or ours
-                    // from a concurrent run or a retried request. Success only if it really gives this role here.
-                    let now = access.role_assignments(scope, principal).await?;
-                    return if now.iter().any(|a| a.grants(scope, role_definition_id)) {
-                        Ok(ActionStatus::AlreadyDone)
-                    } else {
-                        Err(e)
-                    };
-                }
-                Err(e) => return Err(e),
+                answer => return answer,
             }
         }
     }
