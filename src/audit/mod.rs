@@ -38,7 +38,7 @@ use crate::clients::dataverse::requests as dv;
 use crate::clients::{ApiError, AppRef, ArmClient, Batch, ComponentKind, GraphClient, UserAssignedIdentityRef};
 use crate::fic::FederatedIdentityCredential;
 use crate::provision::SigningCertificate;
-use crate::provision::api::DataverseConnector;
+use crate::provision::api::{DataverseConnector, send_reads};
 
 /// How an audit reads.
 #[derive(Clone)]
@@ -376,7 +376,7 @@ impl Auditor {
         let rows = reads.add(dv::managed_identities(Some("credentialsource eq 2")));
         let assemblies = reads.add(dv::plugin_assemblies());
         let packages = reads.add(dv::plugin_packages());
-        let mut answers = send(dv.as_ref(), &reads).await;
+        let mut answers = send_reads(dv.as_ref(), &reads, true).await;
         out.round_trips += answers.round_trips();
         let org = answers.take(org)?;
         out.environment_id = org.environment_id.map(|e| e.to_string());
@@ -424,7 +424,7 @@ impl Auditor {
                 (more.add(dv::registered_content(*kind, *id)), more.add(dv::component_fic(*kind, *id)))
             })
             .collect();
-        let mut answers = send(dv.as_ref(), &more).await;
+        let mut answers = send_reads(dv.as_ref(), &more, true).await;
         out.round_trips += answers.round_trips();
         for ((kind, id, name, row, package), (content, subject)) in bound.into_iter().zip(slots) {
             let signature = match answers.take(content) {
@@ -440,16 +440,6 @@ impl Auditor {
             out.components.push(AuditedComponent { kind, id, name, row, package, signature, platform_subject });
         }
         Ok(())
-    }
-}
-
-/// A batch sent as one `$batch`; re-sent one by one when the batch failed as a whole for another reason than
-/// throttling (which the client already waited out).
-async fn send(dv: &dyn crate::provision::api::DataverseApi, batch: &Batch) -> crate::clients::Answers {
-    let answers = dv.send_batch(batch).await;
-    match answers.failed_as_a_whole() {
-        Some(e) if !e.is_throttled() => dv.send_each(batch).await,
-        _ => answers,
     }
 }
 

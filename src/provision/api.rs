@@ -601,6 +601,24 @@ pub trait DataverseConnector: Send + Sync + fmt::Debug {
 /// Each organization's Web API base URL (moved to [`clients`](crate::clients)).
 pub use crate::clients::DataverseBaseUrl;
 
+/// Sends reads (request values) in one `$batch` round trip (`batch`), or each on its own. A batch that fails as a
+/// whole for another reason than throttling (a proxy that refuses `$batch`, an answer that is not multipart) is
+/// sent again one by one, and says so at warn level; a throttled one is not (more requests would make it worse):
+/// its error is every read's. The engine's reads and the audit's go through it.
+pub(crate) async fn send_reads(dv: &dyn DataverseApi, reads: &Batch, batch: bool) -> Answers {
+    if !batch {
+        return dv.send_each(reads).await;
+    }
+    let answers = dv.send_batch(reads).await;
+    match answers.failed_as_a_whole() {
+        Some(e) if !e.is_throttled() => {
+            tracing::warn!(error = %e, reads = reads.len(), "the read batch failed as a whole; reading one by one");
+            dv.send_each(reads).await
+        }
+        _ => answers,
+    }
+}
+
 /// The production connector: each organization's [`DataverseClient`] is a view of the one [`Platform`](
 /// crate::clients::Platform) (its transport, token cache, counters and Dataverse concurrency limit), made on demand.
 impl DataverseConnector for crate::clients::Platform {

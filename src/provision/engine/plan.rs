@@ -284,22 +284,9 @@ impl Provisioner {
         Ok(snapshot)
     }
 
-    /// Sends reads (request values) the way the options say: one `$batch` round trip, or each on its own. A batch
-    /// that fails as a whole for another reason than throttling (a proxy that refuses `$batch`, an answer that is
-    /// not multipart) is sent again one by one, and says so at warn level; a throttled one is not (more requests
-    /// would make it worse): its error is every read's.
+    /// Sends reads the way the options say ([`send_reads`](crate::provision::api::send_reads)).
     pub(super) async fn send_reads(&self, dv: &dyn DataverseApi, reads: &Batch) -> Answers {
-        if !self.options.batch {
-            return dv.send_each(reads).await;
-        }
-        let answers = dv.send_batch(reads).await;
-        match answers.failed_as_a_whole() {
-            Some(e) if !e.is_throttled() => {
-                tracing::warn!(error = %e, reads = reads.len(), "the read batch failed as a whole; reading one by one");
-                dv.send_each(reads).await
-            }
-            _ => answers,
-        }
+        crate::provision::api::send_reads(dv, reads, self.options.batch).await
     }
 
     /// Adds to `reads` the requests that find the spec's components of an environment: names by `$filter`
