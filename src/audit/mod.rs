@@ -462,11 +462,7 @@ pub enum Signature {
 
 /// A component's registered signature: its signing certificate, or why it has none.
 fn registered_signature(kind: ComponentKind, bytes: &[u8]) -> Signature {
-    let loaded = match kind {
-        ComponentKind::PluginPackage => crate::cert::Certificate::from_signed_package(bytes),
-        _ => crate::cert::Certificate::from_signed_assembly(bytes),
-    };
-    match loaded.map(|l| SigningCertificate::of(&l.certificate)) {
+    match kind.signer(bytes).map(|l| SigningCertificate::of(&l.certificate)) {
         Ok(Some(certificate)) => Signature::Signed { certificate },
         Ok(None) => Signature::Unsigned { reason: "the signing certificate's validity cannot be read".into() },
         Err(e) => Signature::Unsigned { reason: e.to_string() },

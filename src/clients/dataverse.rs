@@ -207,6 +207,15 @@ pub enum ComponentKind {
 }
 
 impl ComponentKind {
+    /// The signer of a component of this kind from the bytes the platform keeps for it: an assembly's Authenticode
+    /// signature, a package's NuGet author signature.
+    pub fn signer(self, bytes: &[u8]) -> Result<crate::cert::LoadedCertificate, crate::cert::CertificateError> {
+        match self {
+            ComponentKind::PluginPackage => crate::cert::Certificate::from_signed_package(bytes),
+            ComponentKind::PluginAssembly => crate::cert::Certificate::from_signed_assembly(bytes),
+        }
+    }
+
     /// The table's logical name.
     pub fn logical_name(self) -> &'static str {
         match self {

@@ -645,11 +645,12 @@ impl FakePlatform {
     /// of their signer, and `content` answers them.
     pub fn register_content(&self, host: &str, component: Uuid, bytes: &[u8]) {
         if let Some(env) = self.lock().environments.get_mut(&host.to_ascii_lowercase()) {
-            if let Some(c) = env.assemblies.get_mut(&component) {
-                c.certificate = Certificate::from_signed_assembly(bytes).ok().map(|l| l.certificate);
-                c.content = Some(bytes.to_vec());
-            } else if let Some(c) = env.packages.get_mut(&component) {
-                c.certificate = Certificate::from_signed_package(bytes).ok().map(|l| l.certificate);
+            let found = match env.assemblies.get_mut(&component) {
+                Some(c) => Some((crate::clients::ComponentKind::PluginAssembly, c)),
+                None => env.packages.get_mut(&component).map(|c| (crate::clients::ComponentKind::PluginPackage, c)),
+            };
+            if let Some((kind, c)) = found {
+                c.certificate = kind.signer(bytes).ok().map(|l| l.certificate);
                 c.content = Some(bytes.to_vec());
             }
         }

@@ -470,11 +470,7 @@ pub(super) fn registered_signature(
     bytes: &[u8],
     subject_of: &dyn Fn(&crate::cert::Certificate) -> Result<String, String>,
 ) -> RegisteredSignature {
-    let loaded = match kind {
-        ComponentKind::PluginPackage => crate::cert::Certificate::from_signed_package(bytes),
-        _ => crate::cert::Certificate::from_signed_assembly(bytes),
-    };
-    let certificate = match loaded {
+    let certificate = match kind.signer(bytes) {
         Ok(l) => l.certificate,
         Err(e) => return RegisteredSignature::Unsigned { reason: e.to_string() },
     };
