@@ -312,8 +312,17 @@ pub const FIC_PROPAGATION: std::time::Duration = std::time::Duration::from_secs(
 /// # Ok::<(), dataverse_mi::diagnose::DiagnoseError>(())
 /// ```
 pub fn diagnose(text: &str, inputs: &DiagnosisInputs) -> Result<Diagnosis, DiagnoseError> {
+    diagnose_failed_at(text, inputs, inputs.failed_at)
+}
+
+/// [`diagnose`], the failure's time given apart from the inputs (which `watch` shares across every row it reads).
+fn diagnose_failed_at(
+    text: &str,
+    inputs: &DiagnosisInputs,
+    failed_at: Option<std::time::SystemTime>,
+) -> Result<Diagnosis, DiagnoseError> {
     match parse_error(text) {
-        Ok(error) => Ok(explain(&error, inputs)),
+        Ok(error) => Ok(explain_failed_at(&error, inputs, failed_at)),
         Err(no_code) => {
             let findings = path::findings(text, inputs);
             let Some(first) = findings.first() else { return Err(no_code) };
@@ -325,8 +334,7 @@ pub fn diagnose(text: &str, inputs: &DiagnosisInputs) -> Result<Diagnosis, Diagn
 
 /// The failure a plug-in trace log row records, diagnosed ([`diagnose`]), with the row's time as the failure's.
 pub fn trace_log_failure(log: &crate::entities::PluginTraceLog, inputs: &DiagnosisInputs) -> Option<Diagnosis> {
-    let inputs = DiagnosisInputs { failed_at: inputs.failed_at.or_else(|| log.created_at()), ..inputs.clone() };
-    diagnose(&log.text(), &inputs).ok()
+    diagnose_failed_at(&log.text(), inputs, inputs.failed_at.or_else(|| log.created_at())).ok()
 }
 
 impl DiagnosisInputs {
@@ -584,6 +592,14 @@ pub(crate) fn non_dotnet_dn_forms(dotnet: &str) -> Vec<(String, String)> {
 /// Explains an error: recomputes the known wrong values and compares them with the presented subject, the
 /// configured FICs and the inputs. Most likely cause first.
 pub fn explain(error: &EntraError, inputs: &DiagnosisInputs) -> Diagnosis {
+    explain_failed_at(error, inputs, inputs.failed_at)
+}
+
+fn explain_failed_at(
+    error: &EntraError,
+    inputs: &DiagnosisInputs,
+    failed_at: Option<std::time::SystemTime>,
+) -> Diagnosis {
     // A request refused for what it asked (its scope or resource) never reached the FIC: the FICs are not looked at.
     if let Some(findings) = request_findings(error) {
         return Diagnosis { error: error.clone(), findings, corrected_subject: None };
@@ -708,7 +724,7 @@ pub fn explain(error: &EntraError, inputs: &DiagnosisInputs) -> Diagnosis {
             if let Some(expected) = &expected
                 && let Some(fic) = inputs.configured.iter().find(|c| c.subject == *expected)
             {
-                propagation(&mut out, error, inputs, fic);
+                propagation(&mut out, error, inputs, fic, failed_at);
             }
         }
         _ => {}
@@ -802,9 +818,14 @@ fn request_findings(error: &EntraError) -> Option<Vec<Finding>> {
 
 /// A FIC with exactly the presented subject exists: when it was created (where the identity's API says) against
 /// when the token request failed tells whether Entra may still be propagating it, and when to try again.
-fn propagation(out: &mut Findings, error: &EntraError, inputs: &DiagnosisInputs, fic: &ConfiguredFic) {
-    let failed = inputs
-        .failed_at
+fn propagation(
+    out: &mut Findings,
+    error: &EntraError,
+    inputs: &DiagnosisInputs,
+    fic: &ConfiguredFic,
+    failed_at: Option<std::time::SystemTime>,
+) {
+    let failed = failed_at
         .or_else(|| error.timestamp.as_deref().and_then(|t| humantime::parse_rfc3339_weak(t.trim()).ok()))
         .unwrap_or_else(std::time::SystemTime::now);
     let at = |t: std::time::SystemTime| humantime::format_rfc3339_seconds(t).to_string();
