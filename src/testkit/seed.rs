@@ -204,6 +204,12 @@ pub struct SeedPackage {
     pub registered: Option<String>,
 }
 
+/// An identity a seed names, found in it.
+enum Named<'a> {
+    Application(Uuid),
+    UserAssigned(&'a SeedUserAssignedIdentity),
+}
+
 /// Why a seed cannot be read or built.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -562,22 +568,30 @@ impl Seed {
         Ok(fake)
     }
 
-    /// The client id a seeded row or FIC names.
-    fn client_id(&self, fake: &FakePlatform, identity: &SeedIdentityRef) -> Result<Uuid, SeedError> {
+    /// The identity a seeded row or FIC names: an application, or one of the seed's user-assigned identities.
+    fn identity(&self, identity: &SeedIdentityRef) -> Result<Named<'_>, SeedError> {
         match (identity.application, &identity.user_assigned) {
-            (Some(app), None) => Ok(app),
-            (None, Some(name)) => {
-                let u = self
-                    .user_assigned_identities
-                    .iter()
-                    .find(|u| u.name == *name)
-                    .and_then(|u| fake.user_assigned_identity(&u.subscription_id, &u.resource_group, &u.name))
-                    .ok_or_else(|| SeedError::Invalid { message: format!("no user-assigned identity named {name}") })?;
-                Ok(u.0)
-            }
+            (Some(app), None) => Ok(Named::Application(app)),
+            (None, Some(name)) => self
+                .user_assigned_identities
+                .iter()
+                .find(|u| u.name == *name)
+                .map(Named::UserAssigned)
+                .ok_or_else(|| SeedError::Invalid { message: format!("no user-assigned identity named {name}") }),
             _ => Err(SeedError::Invalid {
                 message: "an identity is `application` or `user_assigned`, one of them".into(),
             }),
+        }
+    }
+
+    /// The client id a seeded row names (a user-assigned identity's, once the fake has made it).
+    fn client_id(&self, fake: &FakePlatform, identity: &SeedIdentityRef) -> Result<Uuid, SeedError> {
+        match self.identity(identity)? {
+            Named::Application(app) => Ok(app),
+            Named::UserAssigned(u) => fake
+                .user_assigned_identity(&u.subscription_id, &u.resource_group, &u.name)
+                .map(|(client_id, _)| client_id)
+                .ok_or_else(|| SeedError::Invalid { message: format!("no user-assigned identity named {}", u.name) }),
         }
     }
 
@@ -653,19 +667,9 @@ impl Seed {
                 audiences: vec![cloud.audience.clone()],
                 description: None,
             };
-            match (&f.identity.application, &f.identity.user_assigned) {
-                (Some(app), None) => fake.seed_graph_fic(*app, fic),
-                (None, Some(name)) => {
-                    let u = self.user_assigned_identities.iter().find(|u| u.name == *name).ok_or_else(|| {
-                        SeedError::Invalid { message: format!("no user-assigned identity named {name}") }
-                    })?;
-                    fake.seed_uami_fic(&u.subscription_id, &u.resource_group, &u.name, fic);
-                }
-                _ => {
-                    return Err(SeedError::Invalid {
-                        message: "an identity is `application` or `user_assigned`, one of them".into(),
-                    });
-                }
+            match self.identity(&f.identity)? {
+                Named::Application(app) => fake.seed_graph_fic(app, fic),
+                Named::UserAssigned(u) => fake.seed_uami_fic(&u.subscription_id, &u.resource_group, &u.name, fic),
             }
         }
         Ok(())
