@@ -20,11 +20,14 @@ pub const SCENARIOS: &[(&str, &str)] = &[
 ];
 
 /// The built-in test assemblies a seed names by `registered`.
-const REGISTERED: &[(&str, &[u8])] = &[
+const REGISTERED_ASSEMBLIES: &[(&str, &[u8])] = &[
     ("signed", include_bytes!("../../tests/fixtures/signed/signed.dll")),
     ("renewed", include_bytes!("../../tests/fixtures/signed/renewed.dll")),
     ("unsigned", include_bytes!("../../tests/fixtures/signed/unsigned.dll")),
 ];
+
+/// The built-in test packages a seed names by `registered`.
+const REGISTERED_PACKAGES: &[(&str, &[u8])] = &[("signed", include_bytes!("../../tests/fixtures/signed/signed.nupkg"))];
 
 /// A fake platform's starting state: the tenant, its app registrations and user-assigned identities, and its
 /// environments with their plug-ins (each signed with a certificate, or not).
@@ -517,18 +520,12 @@ impl Seed {
                 .collect::<Result<Vec<_>, SeedError>>()?;
             environments.push((e, assemblies, packages));
         }
-        let registered = |named: &str| -> Result<Vec<u8>, SeedError> {
-            match REGISTERED.iter().find(|(n, _)| *n == named) {
+        // A built-in test file by its name, else a file relative to the seed.
+        let registered = |builtin: &[(&str, &[u8])], named: &str| -> Result<Vec<u8>, SeedError> {
+            match builtin.iter().find(|(n, _)| *n == named) {
                 Some((_, bytes)) => Ok(bytes.to_vec()),
                 None => std::fs::read(self.base_dir.join(named))
-                    .map_err(|e| SeedError::Invalid { message: format!("the assembly {named}: {e}") }),
-            }
-        };
-        let registered_package = |named: &str| -> Result<Vec<u8>, SeedError> {
-            match named {
-                "signed" => Ok(include_bytes!("../../tests/fixtures/signed/signed.nupkg").to_vec()),
-                _ => std::fs::read(self.base_dir.join(named))
-                    .map_err(|e| SeedError::Invalid { message: format!("the package {named}: {e}") }),
+                    .map_err(|e| SeedError::Invalid { message: format!("the registered file {named}: {e}") }),
             }
         };
         let fake = FakePlatform::new(options);
@@ -547,7 +544,7 @@ impl Seed {
             for (a, certificate) in assemblies {
                 match &a.registered {
                     Some(named) => {
-                        fake.add_registered_assembly(&e.host, &a.name, &registered(named)?);
+                        fake.add_registered_assembly(&e.host, &a.name, &registered(REGISTERED_ASSEMBLIES, named)?);
                     }
                     None => {
                         fake.add_plugin_assembly(&e.host, &a.name, certificate);
@@ -556,7 +553,9 @@ impl Seed {
             }
             for (p, certificate) in packages {
                 let package = match &p.registered {
-                    Some(named) => fake.add_registered_package(&e.host, &p.unique_name, &registered_package(named)?),
+                    Some(named) => {
+                        fake.add_registered_package(&e.host, &p.unique_name, &registered(REGISTERED_PACKAGES, named)?)
+                    }
                     None => fake.add_plugin_package(&e.host, &p.unique_name, certificate),
                 };
                 for inside in &p.assemblies {
