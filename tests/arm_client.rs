@@ -302,3 +302,29 @@ async fn role_assignments_of_a_principal_and_which_one_grants() {
             .grants(vault, "/providers/Microsoft.Authorization/roleDefinitions/acdd72a7-3385-48ef-bd42-f606fba81ae7")
     );
 }
+
+/// ARM answers a FIC with `systemData` (common types v3+, as the Managed Identity REST spec's resources carry it):
+/// its `createdAt` is when the FIC was made, which the diagnosis uses for propagation.
+#[tokio::test]
+async fn a_fics_creation_time_is_read_from_system_data() {
+    let server = MockServer::start().await;
+    let mut with_time = stored();
+    with_time["systemData"] = json!({
+        "createdBy": "someone@contoso.com",
+        "createdByType": "User",
+        "createdAt": "2026-11-22T09:57:00.1234567Z",
+        "lastModifiedBy": "someone@contoso.com",
+        "lastModifiedByType": "User",
+        "lastModifiedAt": "2026-11-22T09:57:00.1234567Z"
+    });
+    Mock::given(method("GET"))
+        .and(path(format!("{UAMI}/federatedIdentityCredentials")))
+        .respond_with(json(json!({"value": [with_time, stored()]})))
+        .mount(&server)
+        .await;
+    catch_all(&server).await;
+    let listed = arm(&server).list_fics(&identity()).await.unwrap();
+    let made = listed[0].created_at.expect("createdAt read");
+    assert_eq!(humantime::format_rfc3339_seconds(made).to_string(), "2026-11-22T09:57:00Z");
+    assert_eq!(listed[1].created_at, None, "a FIC without systemData has no time");
+}

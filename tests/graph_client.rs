@@ -290,3 +290,37 @@ async fn a_throttled_batch_is_throttled_for_every_create() {
         assert_eq!(err.service_code(), Some("TooManyRequests"));
     }
 }
+
+/// A managed identity's service principal as Graph answers it (`servicePrincipalType` `ManagedIdentity`, its ARM
+/// resource id among `alternativeNames`, the resource group in lower case as Graph writes it), and an
+/// application's: the audit tells them apart and finds the identity's resource id.
+#[tokio::test]
+async fn a_managed_identitys_service_principal_names_its_resource_id() {
+    use dataverse_mi::clients::graph::requests::directory_principal;
+    let server = MockServer::start().await;
+    let mi = uuid::Uuid::from_u128(0x6a3e9f2c_0000_4000_8000_0000000000aa);
+    let resource = "/subscriptions/00000000-0000-0000-0000-0000000000aa/resourcegroups/rg-plugins/providers/Microsoft.ManagedIdentity/userAssignedIdentities/dataverse-plugin-mi";
+    Mock::given(method("GET"))
+        .and(path(format!("/v1.0/servicePrincipals(appId='{mi}')")))
+        .and(query_param("$select", "id,appId,servicePrincipalType,alternativeNames"))
+        .respond_with(json(json!({
+            "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#servicePrincipals(id,appId,servicePrincipalType,alternativeNames)/$entity",
+            "id": OBJ, "appId": mi, "servicePrincipalType": "ManagedIdentity",
+            "alternativeNames": ["isExplicit=True", resource]
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/v1.0/servicePrincipals(appId='{APP}')")))
+        .respond_with(json(
+            json!({"id": OBJ, "appId": APP, "servicePrincipalType": "Application", "alternativeNames": []}),
+        ))
+        .mount(&server)
+        .await;
+    catch_all(&server).await;
+    let client = graph(&server);
+    let found = client.send(directory_principal(mi)).await.unwrap();
+    assert_eq!(found.user_assigned_resource_id(), Some(resource));
+    let app = client.send(directory_principal(APP)).await.unwrap();
+    assert_eq!(app.user_assigned_resource_id(), None);
+}
