@@ -8,7 +8,7 @@
 //! `{tenant}` is the tenant GUID encoded by [`encode_guid`], `{environment}` the
 //! Power Platform environment id (lowercase, hyphenated; not the organization id), `{sha256}` the
 //! certificate's [`CertificateHash`] (lowercase hex) and the name hashes [`NameHash`]es of the .NET-formatted
-//! issuer and subject names. Version 1 carries the two names' CN values themselves (see [`v1_simple_name`]), not
+//! issuer and subject names. Version 1 carries the two names' CN values themselves (see [`v1_simple_name`](crate::cert::v1_simple_name)), not
 //! the whole names.
 //!
 //! ```
@@ -40,7 +40,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
 
-use crate::cert::{Certificate, CertificateHash, NameHash, Thumbprint};
+use crate::cert::{Certificate, CertificateHash, NameHash, Thumbprint, v1_simple_name};
 use crate::cloud::{Cloud, CloudProfile};
 use crate::environment::EnvironmentId;
 use crate::guid::{
@@ -190,7 +190,7 @@ impl CertificateBinding {
     }
 
     /// The trusted-CA binding for .NET-formatted names (as `X509Certificate2.Issuer` / `.Subject` print them): their
-    /// hashes in version 2, their CN values ([`v1_simple_name`]) in version 1.
+    /// hashes in version 2, their CN values ([`v1_simple_name`](crate::cert::v1_simple_name)) in version 1.
     ///
     /// ```
     /// use dataverse_mi::subject::{CertificateBinding, SubjectFormatVersion};
@@ -252,38 +252,6 @@ impl fmt::Display for CertificateBinding {
             }
         }
     }
-}
-
-/// The simple name of a .NET-formatted distinguished name: what version 1 puts in `/i/` and `/s/`.
-///
-/// Microsoft documents version 1 as "CN-based" and a published version 1 subject carries the bare CN values. For a
-/// name with several CNs, or none, nothing is documented; this follows .NET's simple-name rule
-/// (`X509Certificate2.GetNameInfo(X509NameType.SimpleName, ...)`, dotnet/runtime's `GetSimpleNameInfo`, written to
-/// match Windows' `CERT_NAME_SIMPLE_DISPLAY_TYPE`): the attributes are read most specific first, as .NET prints
-/// them, and the first CN wins; without a CN, the OU, else the O, else the e-mail address (the last one read of
-/// each), else the first other attribute. `None` for an empty name. The platform's own subject
-/// (`GetComponentManagedIdentityFIC`) wins over this wherever it answers.
-///
-/// ```
-/// use dataverse_mi::subject::v1_simple_name;
-/// assert_eq!(v1_simple_name("CN=Contoso Test Root CA, OU=PKI, O=Contoso, C=US").as_deref(), Some("Contoso Test Root CA"));
-/// assert_eq!(v1_simple_name("OU=Signing, O=Contoso, C=US").as_deref(), Some("Signing"));
-/// assert_eq!(v1_simple_name("CN=Leaf, OU=x, CN=Outer").as_deref(), Some("Leaf"));
-/// ```
-pub fn v1_simple_name(name: &str) -> Option<String> {
-    let (mut ou, mut o, mut e, mut first) = (None, None, None, None);
-    for a in crate::cert::parse_dotnet_name(name) {
-        match a.key.as_str() {
-            "CN" => return Some(a.value),
-            "OU" => ou = Some(a.value),
-            "O" => o = Some(a.value),
-            "E" => e = Some(a.value),
-            _ => {
-                first.get_or_insert(a.value);
-            }
-        }
-    }
-    ou.or(o).or(e).or(first)
 }
 
 /// The version 1 segment for a whole .NET name: its simple name, checked.

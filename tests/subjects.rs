@@ -134,9 +134,9 @@ fn v1_names_without_a_cn_or_with_several_follow_the_dotnet_simple_name_rule() {
         ("SERIALNUMBER=42, L=Redmond", "42"),
         ("O=Contoso + CN=Plug-ins", "Plug-ins"),
     ] {
-        assert_eq!(dataverse_mi::subject::v1_simple_name(name).as_deref(), Some(simple), "{name}");
+        assert_eq!(dataverse_mi::cert::v1_simple_name(name).as_deref(), Some(simple), "{name}");
     }
-    assert_eq!(dataverse_mi::subject::v1_simple_name(""), None);
+    assert_eq!(dataverse_mi::cert::v1_simple_name(""), None);
     let err = CertificateBinding::from_names("", "CN=x", SubjectFormatVersion::V1).unwrap_err();
     assert!(matches!(err, SubjectError::V1NameUnusable { which: "issuer", .. }), "{err:?}");
 }

@@ -369,6 +369,38 @@ fn universal(bytes: &[u8]) -> Result<String, Failure> {
         .ok_or(("UniversalString", "not a Unicode scalar value"))
 }
 
+/// The simple name of a .NET-formatted distinguished name: what version 1 puts in `/i/` and `/s/`.
+///
+/// Microsoft documents version 1 as "CN-based" and a published version 1 subject carries the bare CN values. For a
+/// name with several CNs, or none, nothing is documented; this follows .NET's simple-name rule
+/// (`X509Certificate2.GetNameInfo(X509NameType.SimpleName, ...)`, dotnet/runtime's `GetSimpleNameInfo`, written to
+/// match Windows' `CERT_NAME_SIMPLE_DISPLAY_TYPE`): the attributes are read most specific first, as .NET prints
+/// them, and the first CN wins; without a CN, the OU, else the O, else the e-mail address (the last one read of
+/// each), else the first other attribute. `None` for an empty name. The platform's own subject
+/// (`GetComponentManagedIdentityFIC`) wins over this wherever it answers.
+///
+/// ```
+/// use dataverse_mi::cert::v1_simple_name;
+/// assert_eq!(v1_simple_name("CN=Contoso Test Root CA, OU=PKI, O=Contoso, C=US").as_deref(), Some("Contoso Test Root CA"));
+/// assert_eq!(v1_simple_name("OU=Signing, O=Contoso, C=US").as_deref(), Some("Signing"));
+/// assert_eq!(v1_simple_name("CN=Leaf, OU=x, CN=Outer").as_deref(), Some("Leaf"));
+/// ```
+pub fn v1_simple_name(name: &str) -> Option<String> {
+    let (mut ou, mut o, mut e, mut first) = (None, None, None, None);
+    for a in parse_dotnet_name(name) {
+        match a.key.as_str() {
+            "CN" => return Some(a.value),
+            "OU" => ou = Some(a.value),
+            "O" => o = Some(a.value),
+            "E" => e = Some(a.value),
+            _ => {
+                first.get_or_insert(a.value);
+            }
+        }
+    }
+    ou.or(o).or(e).or(first)
+}
+
 #[cfg(test)]
 mod parse_tests {
     use super::*;

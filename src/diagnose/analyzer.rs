@@ -513,7 +513,7 @@ fn name_hash_finding(
         );
     }
     if let Some(name) = name {
-        for (form, label) in super::non_dotnet_dn_forms(name) {
+        for (form, label) in super::names::non_dotnet_dn_forms(name) {
             if NameHash::of_name(&form).to_string() == got {
                 return (
                     Cause::DnNotDotnetFormat,
