@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{AuditedComponent, EnvironmentAudit, IdentityAudit, Signature};
+use super::model::{AuditedComponent, EnvironmentAudit, IdentityAudit, Signature};
 use crate::clients::ComponentKind;
 use crate::fic::MAX_FICS_PER_IDENTITY;
 use crate::subject::SubjectSegments;

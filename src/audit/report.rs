@@ -6,9 +6,45 @@ use std::fmt;
 
 use uuid::Uuid;
 
-use super::{AuditReport, EstateIdentity, Severity};
+use super::{EstateIdentity, Severity};
 use crate::clients::ComponentKind;
 use crate::provision::{EnvironmentSpec, ProvisionSpec};
+
+use super::{AuditFinding, EnvironmentAudit, FindingKind, IdentityAudit};
+use serde::Serialize;
+
+/// What an audit found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct AuditReport {
+    /// Each environment, in the order given.
+    pub environments: Vec<EnvironmentAudit>,
+    /// Each identity the rows name.
+    pub identities: Vec<IdentityAudit>,
+    /// Everything wrong, most severe first.
+    pub findings: Vec<AuditFinding>,
+}
+
+impl AuditReport {
+    /// The most severe finding's severity; `None` when nothing was found.
+    pub fn worst(&self) -> Option<Severity> {
+        self.findings.iter().map(|f| f.severity).max()
+    }
+
+    /// The findings of one kind.
+    pub fn of_kind(&self, kind: FindingKind) -> Vec<&AuditFinding> {
+        self.findings.iter().filter(|f| f.kind == kind).collect()
+    }
+
+    /// How many findings of each kind.
+    pub fn counts(&self) -> BTreeMap<&'static str, usize> {
+        let mut out = BTreeMap::new();
+        for f in &self.findings {
+            *out.entry(f.kind.id()).or_insert(0) += 1;
+        }
+        out
+    }
+}
 
 impl AuditReport {
     /// Per environment: its findings by severity.
