@@ -538,7 +538,7 @@ pub(super) fn decide_with(
                 });
             }
         };
-        let using = super::users::presenting(users, &f.subject);
+        let using = super::evidence::presenting(users, &f.subject);
         if using.is_empty() {
             actions.push(Action::DeleteFic { name: f.name.clone(), subject: f.subject.clone(), reason });
         } else {

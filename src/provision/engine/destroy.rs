@@ -344,7 +344,7 @@ impl Provisioner {
                     .collect()
             };
             for f in own {
-                let using = super::users::presenting(&users, &f.subject);
+                let using = super::evidence::presenting(&users, &f.subject);
                 if using.is_empty() {
                     remaining_fics.retain(|r| r.name != f.name);
                     fic_steps.push(DestroyStep::DeleteFic { name: f.name.clone(), subject: f.subject.clone() });

@@ -189,6 +189,7 @@ mod decide;
 #[cfg(test)]
 mod decide_props;
 mod destroy;
+mod evidence;
 mod flows;
 mod plan;
 mod reports;

@@ -464,25 +464,7 @@ pub(super) struct ComponentReads {
     all_packages: Option<Slot<Vec<crate::entities::PluginPackage>>>,
 }
 
-/// The signer of a component's registered bytes, and its subject.
-pub(super) fn registered_signature(
-    kind: ComponentKind,
-    bytes: &[u8],
-    subject_of: &dyn Fn(&crate::cert::Certificate) -> Result<String, String>,
-) -> RegisteredSignature {
-    let certificate = match kind.signer(bytes) {
-        Ok(l) => l.certificate,
-        Err(e) => return RegisteredSignature::Unsigned { reason: e.to_string() },
-    };
-    match (SigningCertificate::of(&certificate), subject_of(&certificate)) {
-        (Some(c), Ok(subject)) => RegisteredSignature::Signed { certificate: c, subject },
-        (None, _) => {
-            RegisteredSignature::Unsigned { reason: "the signing certificate's validity cannot be read".into() }
-        }
-        (_, Err(reason)) => RegisteredSignature::Unsigned { reason },
-    }
-}
-
+use super::evidence::registered_signature;
 use crate::clients::dataverse::requests;
 use crate::clients::{Answers, Batch, Slot};
 use crate::provision::spec::{is_pattern, name_matches};

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use futures_util::{StreamExt as _, stream};
 use uuid::Uuid;
 
-use super::plan::registered_signature;
+use super::evidence::registered_signature;
 use super::reports::{RegisteredSignature, SubjectUser, UserEvidence};
 use crate::clients::ComponentKind;
 use crate::cloud::CloudProfile;
@@ -137,9 +137,4 @@ impl Provisioner {
             RegisteredSignature::Unsigned { .. } => None,
         })
     }
-}
-
-/// The users among `users` that present `subject`, with those whose subject cannot be told (in doubt, kept).
-pub(super) fn presenting(users: &[SubjectUser], subject: &str) -> Vec<SubjectUser> {
-    users.iter().filter(|u| u.subject.as_deref().is_none_or(|s| s == subject)).cloned().collect()
 }
