@@ -1,12 +1,11 @@
 //! The fake's routes, in one table: the names the request log gives, the names faults aim at and counts count,
 //! and the list `docs/testkit.md` shows (a test checks the page against it).
 
-use std::fmt;
+use super::route_name::{Route, UnknownRoute};
 use std::str::FromStr;
 
 use super::State;
 use super::handlers::{self, Answer, Incoming, arm, dataverse as dv, graph};
-use super::router::InnerLog;
 
 /// One route: its name (`METHOD service name`) and the paths it serves, as `matchit` patterns over the request's
 /// normalised path (`/{service}/{path}`, the query left out, every OData key `(...)` written `(id)`, and an ARM
@@ -21,21 +20,28 @@ const fn route(name: &'static str, paths: &'static [&'static str], handler: Hand
     RouteDef { name, paths, serve: Serve::One(handler) }
 }
 
-const fn batch(name: &'static str, paths: &'static [&'static str], handler: BatchHandler) -> RouteDef {
-    RouteDef { name, paths, serve: Serve::Batch(handler) }
+const fn batch(name: &'static str, paths: &'static [&'static str], kind: BatchKind) -> RouteDef {
+    RouteDef { name, paths, serve: Serve::Batch(kind) }
 }
 
 /// A route's handler: the answer (`Err` for an error answer, so that handlers can use `?`).
 pub(super) type Handler = fn(&mut State, &Incoming<'_>) -> Result<Answer, Answer>;
 
-/// A batch route's handler: the whole response, and each request inside as the log shows it.
-pub(super) type BatchHandler = fn(&mut State, &Incoming<'_>) -> (http::Response<bytes::Bytes>, Vec<InnerLog>);
+/// Which service's batch a batch route is. The dispatcher serves it, since each request inside goes through this
+/// table again: the table names the kind rather than a handler, so that it needs nothing from the dispatcher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum BatchKind {
+    /// Dataverse's `$batch` (multipart, change sets).
+    Dataverse,
+    /// Graph's JSON batch.
+    Graph,
+}
 
 /// How a route is served: one request, or a batch of them (each dispatched through this table again).
 #[derive(Clone, Copy)]
 pub(super) enum Serve {
     One(Handler),
-    Batch(BatchHandler),
+    Batch(BatchKind),
 }
 
 const UAMI: &str =
@@ -93,7 +99,7 @@ const TABLE: &[RouteDef] = &[
         &["/dataverse/systemusers(id)/systemuserroles_association(id)/$ref"],
         dv::remove_user_role,
     ),
-    batch("POST dataverse $batch", &["/dataverse/$batch"], super::router::dataverse_batch),
+    batch("POST dataverse $batch", &["/dataverse/$batch"], BatchKind::Dataverse),
     // Microsoft Graph
     route("GET graph applications", &["/graph/applications"], graph::applications),
     route("POST graph applications", &["/graph/applications"], graph::create_application),
@@ -193,7 +199,7 @@ const TABLE: &[RouteDef] = &[
         ],
         graph::upsert_fic,
     ),
-    batch("POST graph $batch", &["/graph/$batch"], super::router::graph_batch),
+    batch("POST graph $batch", &["/graph/$batch"], BatchKind::Graph),
     // Azure Resource Manager
     route("GET arm identity", &[UAMI], arm::identity),
     route("PUT arm identity", &[UAMI], arm::put_identity),
@@ -227,33 +233,7 @@ const TABLE: &[RouteDef] = &[
     route("GET discovery instances", &["/discovery/Instances"], handlers::instances),
 ];
 
-/// A route of the fake (the table [`Route::all`] lists): what a [`Fault`](super::Fault) aims at and
-/// [`FakePlatform::count`](super::FakePlatform::count) counts. Made from its name, checked against the table, so
-/// that a typo is an error where the route is named rather than a fault that never fires or a count that is
-/// always 0.
-///
-/// ```
-/// use dataverse_mi::testkit::Route;
-///
-/// let create: Route = "POST graph fics".parse()?;
-/// assert_eq!(create.as_str(), "POST graph fics");
-/// assert!("POST graph fic".parse::<Route>().is_err()); // no such route: creating one FIC is `fics`
-/// # Ok::<(), dataverse_mi::testkit::UnknownRoute>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Route(&'static str);
-
 impl Route {
-    /// The route's name, `METHOD service name`.
-    pub fn as_str(self) -> &'static str {
-        self.0
-    }
-
-    /// The service (`dataverse`, `graph`, `arm`, `login`, `discovery`).
-    pub fn service(self) -> &'static str {
-        self.0.split(' ').nth(1).unwrap_or_default()
-    }
-
     /// Every route the fake serves.
     pub fn all() -> impl Iterator<Item = Route> {
         TABLE.iter().map(|r| Route(r.name))
@@ -265,35 +245,6 @@ impl Route {
     pub(crate) fn of(method: &http::Method, service: &str, path: &str) -> Option<Route> {
         resolve(method, service, path).ok().map(|m| m.route)
     }
-}
-
-impl fmt::Display for Route {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
-    }
-}
-
-impl PartialEq<str> for Route {
-    fn eq(&self, other: &str) -> bool {
-        self.0 == other
-    }
-}
-
-impl PartialEq<&str> for Route {
-    fn eq(&self, other: &&str) -> bool {
-        self.0 == *other
-    }
-}
-
-/// A route name the fake does not serve.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("'{name}' is not a route of the fake{}", .closest.as_deref().map(|c| format!(" (did you mean '{c}'?)")).unwrap_or_default())]
-#[non_exhaustive]
-pub struct UnknownRoute {
-    /// The name given.
-    pub name: String,
-    /// The route with the same method and service whose name is closest, when there is one.
-    pub closest: Option<String>,
 }
 
 impl FromStr for Route {

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{Answer, Incoming, error};
 use crate::fic::{FederatedIdentityCredential, validate_name};
-use crate::testkit::router::{fic_problem, role_assignment_json, role_definition_id, uami_json, uami_key};
+use crate::testkit::model::{fic_problem, role_assignment_json, role_definition_id, uami_json, uami_key};
 use crate::testkit::{State, Uami};
 
 type Handled = Result<Answer, Answer>;

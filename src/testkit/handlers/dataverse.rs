@@ -41,7 +41,7 @@ pub(in crate::testkit) fn who_am_i(s: &mut State, i: &Incoming<'_>) -> Handled {
 }
 
 /// `GetComponentManagedIdentityFIC(ComponentId=…,ComponentName='pluginassembly'|'pluginpackage')`: the subject
-/// the platform presents for the component ([`super::super::router::platform_subject`]).
+/// the platform presents for the component ([`super::super::model::platform_subject`]).
 pub(in crate::testkit) fn component_fic(s: &mut State, i: &Incoming<'_>) -> Handled {
     let cloud = CloudProfile::from(s.options.cloud);
     let env = environment(s, i)?;
@@ -53,7 +53,7 @@ pub(in crate::testkit) fn component_fic(s: &mut State, i: &Incoming<'_>) -> Hand
         .and_then(|r| Uuid::parse_str(r.split(',').next().unwrap_or_default().trim()).ok());
     let table = if kind == "pluginpackage" { &env.packages } else { &env.assemblies };
     let c = id.and_then(|id| table.get(&id)).ok_or_else(|| error(404, "0x80040217", "component not found"))?;
-    match crate::testkit::router::platform_subject(env, c, &cloud) {
+    match crate::testkit::model::platform_subject(env, c, &cloud) {
         Ok((subject, _, _)) => Ok((
             StatusCode::OK,
             json!({

@@ -218,7 +218,7 @@ fn new_id(s: &mut State) -> String {
     uuid::Builder::from_random_bytes(s.rng.u128(..).to_le_bytes()).into_uuid().to_string()
 }
 
-/// `POST applications(…)/federatedIdentityCredentials`: Graph's rules ([`super::super::router::fic_problem`]).
+/// `POST applications(…)/federatedIdentityCredentials`: Graph's rules ([`super::super::model::fic_problem`]).
 pub(in crate::testkit) fn create_fic(s: &mut State, i: &Incoming<'_>) -> Handled {
     let app_id = application_of(s, i)?;
     let fic = serde_json::from_value::<FederatedIdentityCredential>(i.body.clone())
@@ -226,7 +226,7 @@ pub(in crate::testkit) fn create_fic(s: &mut State, i: &Incoming<'_>) -> Handled
     let id = new_id(s);
     let app = s.apps.get_mut(&app_id).ok_or_else(|| error(404, "Request_ResourceNotFound", "no app"))?;
     let list: Vec<&FederatedIdentityCredential> = app.fics.iter().map(|(_, f)| f).collect();
-    if let Some(problem) = crate::testkit::router::fic_problem(&list, &fic, None) {
+    if let Some(problem) = crate::testkit::model::fic_problem(&list, &fic, None) {
         return Err(problem);
     }
     let v = fic_json(&id, &fic);
@@ -317,7 +317,7 @@ pub(in crate::testkit) fn upsert_fic(s: &mut State, i: &Incoming<'_>) -> Handled
         ));
     }
     let list: Vec<&FederatedIdentityCredential> = app.fics.iter().map(|(_, f)| f).collect();
-    if let Some(problem) = crate::testkit::router::fic_problem(&list, &fic, exists.then_some(name.as_str())) {
+    if let Some(problem) = crate::testkit::model::fic_problem(&list, &fic, exists.then_some(name.as_str())) {
         return Err(problem);
     }
     if let Some(slot) = app.fics.iter_mut().find(|(_, f)| f.name == name) {
