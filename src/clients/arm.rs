@@ -10,8 +10,7 @@ use crate::auth::TokenSource;
 use crate::cloud::CloudProfile;
 use crate::fic::FederatedIdentityCredential;
 
-/// The code of ARM's 409 for concurrent FIC writes to one user-assigned identity (retried: the PUT is idempotent).
-pub const CONCURRENT_FIC_WRITES: &str = "ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity";
+pub use super::policy::CONCURRENT_FIC_WRITES;
 
 /// The api-version used for `Microsoft.ManagedIdentity` unless told otherwise.
 pub const DEFAULT_MANAGED_IDENTITY_API_VERSION: &str = "2023-01-31";

@@ -63,10 +63,13 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tracing::Instrument as _;
 
+use super::RequestStats;
 use super::error::{self, ApiError, Service};
-use super::{CONCURRENT_FIC_WRITES, RequestStats};
 use crate::auth::TokenCache;
 use crate::http::{RetryClass, RetryOptions, Transport, TransportErrorKind, server_retry_after};
+
+/// The code of ARM's 409 for concurrent FIC writes to one user-assigned identity (retried: the PUT is idempotent).
+pub const CONCURRENT_FIC_WRITES: &str = "ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity";
 
 /// What a policy returns: the response (of any status), or the error that ended the call.
 pub type PolicyResult = Result<http::Response<Bytes>, ApiError>;

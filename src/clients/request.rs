@@ -28,7 +28,7 @@ use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 
-use super::{ApiError, Page, Pipeline, Service, decode};
+use super::{ApiError, Page, Service, decode};
 
 /// Where a request goes: a path under the client's base URL, or an absolute link a server gave (a next page).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -239,6 +239,52 @@ pub(crate) fn pages_map<W: DeserializeOwned + 'static, U: Send + 'static>(map: f
     })
 }
 
+/// What sends the further requests an answer needs (next pages, a file column): the client's pipeline. A trait, so
+/// that request values need nothing from the pipeline that sends them.
+pub(crate) trait FollowUp: Send + Sync {
+    /// The service, for the decoders.
+    fn service(&self) -> Service;
+    /// Whether a next page may be read after `pages` pages (a repeated link, or too many pages, end the read).
+    fn may_follow(
+        &self,
+        next: &Head,
+        pages: usize,
+        seen: &mut std::collections::HashSet<String>,
+    ) -> Result<(), ApiError>;
+    /// Sends one further request alone.
+    fn send_head<'a>(&'a self, head: &'a Head) -> BoxFuture<'a, Result<http::Response<Bytes>, ApiError>>;
+}
+
+impl<T> Request<T> {
+    /// Reads the answer of the request's first round trip (sent alone or in a batch) with its decoder, reading
+    /// what else it needs alone through `via` (further pages; a file column): a repeated next-page link, or more
+    /// pages than `max_pages`, end the read with [`ApiError::Paging`].
+    pub(crate) async fn finish(
+        self,
+        via: &dyn FollowUp,
+        outcome: Result<http::Response<Bytes>, ApiError>,
+    ) -> Result<T, ApiError> {
+        let operation = self.head.operation;
+        let service = via.service();
+        let mut step = (self.decode)(service, operation, outcome?)?;
+        let mut pages = 1usize;
+        let mut seen = std::collections::HashSet::new();
+        loop {
+            let (so_far, next, merge) = match step {
+                Step::Done(value) => return Ok(value),
+                Step::Then(so_far, next, merge) => (so_far, next, merge),
+            };
+            via.may_follow(&next.head, pages, &mut seen)?;
+            let response = via.send_head(&next.head).await?;
+            pages += 1;
+            step = match (next.decode)(service, operation, response)? {
+                Step::Done(value) => Step::Done(merge(so_far, value)),
+                Step::Then(value, more, m) => Step::Then(merge(so_far, value), more, m),
+            };
+        }
+    }
+}
+
 /// A request with its type erased, to sit in a [`Batch`] beside requests of other types.
 pub(crate) trait Erased: Send + Sync {
     fn head(&self) -> &Head;
@@ -246,7 +292,7 @@ pub(crate) trait Erased: Send + Sync {
     /// the typed `Result<T, ApiError>` boxed.
     fn finish<'a>(
         &'a self,
-        pipeline: &'a Pipeline,
+        via: &'a dyn FollowUp,
         outcome: Result<http::Response<Bytes>, ApiError>,
     ) -> BoxFuture<'a, Box<dyn Any + Send>>;
 }
@@ -258,11 +304,11 @@ impl<T: Send + 'static> Erased for Request<T> {
 
     fn finish<'a>(
         &'a self,
-        pipeline: &'a Pipeline,
+        via: &'a dyn FollowUp,
         outcome: Result<http::Response<Bytes>, ApiError>,
     ) -> BoxFuture<'a, Box<dyn Any + Send>> {
         Box::pin(async move {
-            let result: Result<T, ApiError> = pipeline.finish(self.clone(), outcome).await;
+            let result: Result<T, ApiError> = self.clone().finish(via, outcome).await;
             Box::new(result) as Box<dyn Any + Send>
         })
     }
