@@ -31,7 +31,8 @@
 //! // Parsing gives the same value back.
 //! assert_eq!(text.parse::<SubjectIdentifier>()?, subject);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```//!
+//! ```
+//!
 //! A facade over files of one concern, lowest first: `version`, `error`, `v1` (version 1's rules), `binding`,
 //! `identifier`, `cause`, `problem`, `segments`, `explain` (reading any subject text), `parse`, and `legacy`
 //! (version 0). They import the core below them: `guid`, `cloud`, `environment`, `cert`.
