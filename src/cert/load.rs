@@ -5,7 +5,6 @@ use std::path::Path;
 
 use base64::Engine as _;
 
-use super::signed;
 use super::tlv::{Reader, tag};
 use super::{Certificate, CertificateError, CertificateFormat, LoadWarning, LoadedCertificate};
 use crate::secret::Secret;
@@ -91,7 +90,7 @@ impl Certificate {
     /// Needs the `pkcs12` feature (default); without it, [`CertificateError::FeatureDisabled`].
     pub fn from_pkcs12(bytes: &[u8], password: &Secret) -> Result<LoadedCertificate, CertificateError> {
         #[cfg(feature = "pkcs12")]
-        return signed::from_pkcs12(bytes, password);
+        return super::signed::from_pkcs12(bytes, password);
         #[cfg(not(feature = "pkcs12"))]
         {
             let _ = (bytes, password);
@@ -105,7 +104,7 @@ impl Certificate {
     /// Needs the `signed-files` feature (default); without it, [`CertificateError::FeatureDisabled`].
     pub fn from_signed_assembly(bytes: &[u8]) -> Result<LoadedCertificate, CertificateError> {
         #[cfg(feature = "signed-files")]
-        return signed::from_signed_assembly(bytes);
+        return super::signed::from_signed_assembly(bytes);
         #[cfg(not(feature = "signed-files"))]
         {
             let _ = bytes;
@@ -119,7 +118,7 @@ impl Certificate {
     /// Needs the `signed-files` feature (default); without it, [`CertificateError::FeatureDisabled`].
     pub fn from_signed_package(bytes: &[u8]) -> Result<LoadedCertificate, CertificateError> {
         #[cfg(feature = "signed-files")]
-        return signed::from_signed_package(bytes);
+        return super::signed::from_signed_package(bytes);
         #[cfg(not(feature = "signed-files"))]
         {
             let _ = bytes;
@@ -156,7 +155,7 @@ impl Certificate {
             // A large package: read its directory and signature only, not the assemblies inside.
             file.rewind().map_err(io)?;
             #[cfg(feature = "signed-files")]
-            return signed::from_signed_package_reader(std::io::BufReader::new(file));
+            return super::signed::from_signed_package_reader(std::io::BufReader::new(file));
             #[cfg(not(feature = "signed-files"))]
             return Err(CertificateError::FeatureDisabled { feature: "signed-files", what: "signed plug-in packages" });
         }
