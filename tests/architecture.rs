@@ -56,6 +56,10 @@ struct FileFacts {
     glob_reexports: Vec<ModPath>,
     /// Paths the file's code uses (absolute, unresolved), each with how it was written.
     uses: Vec<(ModPath, String)>,
+    /// Modules whose every name the file imports (`use super::*`), absolute.
+    glob_uses: Vec<ModPath>,
+    /// Single names the file's code uses (`Plan`, `decide`): through a glob import they name another file.
+    bare: BTreeSet<String>,
 }
 
 fn is_test_only(attrs: &[syn::Attribute]) -> bool {
@@ -136,7 +140,8 @@ impl Collector<'_> {
                     if public && self.depth == 0 {
                         self.facts.glob_reexports.push(path);
                     } else {
-                        self.facts.uses.push((path, format!("{}::*", prefix.join("::"))));
+                        self.facts.uses.push((path.clone(), format!("{}::*", prefix.join("::"))));
+                        self.facts.glob_uses.push(path);
                     }
                 }
             }
@@ -311,6 +316,8 @@ impl<'ast> Visit<'ast> for Collector<'_> {
         let segments: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
         if segments.len() > 1 {
             self.record(&segments);
+        } else if let Some(name) = segments.first() {
+            self.facts.bare.insert(name.clone());
         }
         syn::visit::visit_path(self, path);
     }
@@ -435,8 +442,27 @@ fn edges(files: &BTreeMap<ModPath, FileFacts>) -> BTreeMap<ModPath, BTreeMap<Mod
                 entry.entry(target).or_insert_with(|| written.clone());
             }
         }
+        // A name the file does not define, used bare, comes through a glob import: an edge to the file that
+        // defines it, so that `use super::*` hides no dependency.
+        for name in facts.bare.iter().filter(|n| !facts.defines.contains(*n)) {
+            for glob in &facts.glob_uses {
+                let mut path = glob.clone();
+                path.push(name.clone());
+                let Some(target) = resolve(files, &path, 0) else { continue };
+                let defines = files.get(&target).is_some_and(|f| f.defines.contains(name));
+                if defines && &target != module {
+                    let written = format!("{name} (through {}::*)", name_of_glob(glob));
+                    entry.entry(target).or_insert(written);
+                    break;
+                }
+            }
+        }
     }
     out
+}
+
+fn name_of_glob(glob: &ModPath) -> String {
+    if glob.is_empty() { "crate".to_owned() } else { glob.join("::") }
 }
 
 /// Strongly connected components with more than one file (Tarjan).
@@ -504,6 +530,14 @@ fn circles(graph: &BTreeMap<ModPath, BTreeMap<ModPath, String>>) -> Vec<Vec<ModP
 fn no_import_circle_between_files() {
     let files = read_crate();
     let graph = edges(&files);
+    if std::env::var_os("DUMP_IMPORTS").is_some() {
+        // `DUMP_IMPORTS=1 cargo test --test architecture -- --nocapture`: every file's imports, for a maintainer.
+        for (from, targets) in &graph {
+            for (to, written) in targets {
+                println!("{} -> {} ({written})", files[from].file, files[to].file);
+            }
+        }
+    }
     let mut report = Vec::new();
     for circle in circles(&graph) {
         let members: BTreeSet<&ModPath> = circle.iter().collect();
