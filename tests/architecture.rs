@@ -334,13 +334,13 @@ fn module_of(relative: &Path) -> ModPath {
         *last = last.trim_end_matches(".rs").to_owned();
     }
     if parts.first().is_some_and(|p| p == "bin") {
-        // src/bin/dataverse-mi.rs is the binary's root; src/bin/dataverse-mi/x.rs its module x.
+        // src/bin/dataverse-mi/main.rs is the binary's root; src/bin/dataverse-mi/x.rs its module x.
         parts.remove(0);
         if !parts.is_empty() {
             parts.remove(0);
         }
         let mut path = vec!["bin".to_owned()];
-        path.extend(parts.into_iter().filter(|p| p != "mod"));
+        path.extend(parts.into_iter().filter(|p| p != "mod" && p != "main"));
         return path;
     }
     if parts.last().is_some_and(|p| p == "mod" || p == "lib") {

@@ -1,0 +1,116 @@
+//! The verbs that compute offline: subject, fic, cert, encode-guid, decode-guid, explain-subject.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::cli::*;
+use crate::support::*;
+use dataverse_mi::cert::CertificateHash;
+use dataverse_mi::cloud::{Cloud, CloudProfile};
+use dataverse_mi::environment::EnvironmentId;
+use dataverse_mi::fic::FederatedIdentityCredential;
+use dataverse_mi::guid::{decode_guid, encode_guid, parse_guid};
+use dataverse_mi::subject::{
+    CertificateBinding, CertificateKind, SubjectFormatVersion, SubjectIdentifier, explain_subject,
+};
+use uuid::Uuid;
+
+pub(crate) fn build_subject(i: &SubjectInputs) -> Result<(CloudProfile, SubjectIdentifier), Failure> {
+    let tenant: Uuid = parse_guid(&i.tenant).map_err(|e| format!("--tenant: {e}"))?;
+    let environment: EnvironmentId = i.environment.parse().map_err(|e| format!("--environment: {e}"))?;
+    let cloud = CloudProfile::from(i.cloud.parse::<Cloud>()?);
+    let version: SubjectFormatVersion = i.format_version.parse()?;
+    let kind: CertificateKind = i.kind.parse()?;
+    let binding = match (&i.cert, &i.sha256, &i.issuer_dn, &i.subject_dn) {
+        (Some(path), _, _, _) => {
+            CertificateBinding::for_certificate(&load_certificate(path, i.password_env.as_deref())?, version, kind)?
+        }
+        (None, Some(hash), _, _) => {
+            if kind == CertificateKind::Trusted {
+                return Err(
+                    "--sha256 gives a self-signed subject; for --kind trusted give --issuer-dn and --subject-dn".into(),
+                );
+            }
+            let sha256: CertificateHash = hash.parse().map_err(|e| format!("--sha256: {e}"))?;
+            CertificateBinding::SelfSigned { sha256 }
+        }
+        (None, None, Some(issuer), Some(subject)) => {
+            if kind == CertificateKind::SelfSigned {
+                return Err("--issuer-dn/--subject-dn give a trusted-CA subject; for --kind self-signed give --sha256 or --cert".into());
+            }
+            CertificateBinding::from_names(issuer, subject, version)?
+        }
+        _ => return Err("give the certificate: --cert FILE, --sha256 HEX, or --issuer-dn DN --subject-dn DN".into()),
+    };
+    let subject = SubjectIdentifier::new(&cloud, tenant, environment, binding)?;
+    Ok((cloud, subject))
+}
+
+/// The FIC subject for a tenant, an environment and a certificate.
+pub(crate) fn subject_command(args: SubjectArgs) -> Result<ExitCode, Failure> {
+    let (cloud, subject) = build_subject(&args.inputs)?;
+    match args.output {
+        Output::Text => println!("{subject}"),
+        Output::Json => print_json(&dataverse_mi::fic::SubjectSummary::new(&cloud, &subject))?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The FIC body for Microsoft Graph or Azure Resource Manager.
+pub(crate) fn fic_command(args: FicArgs) -> Result<ExitCode, Failure> {
+    let (cloud, subject) = build_subject(&args.inputs)?;
+    let mut fic = FederatedIdentityCredential::for_subject(&cloud, &subject);
+    if let Some(name) = args.name {
+        fic.name = name;
+    }
+    let body = match args.target {
+        Target::Graph => fic.graph_body()?,
+        Target::Arm => fic.arm_body()?,
+    };
+    if matches!(args.target, Target::Arm) {
+        eprintln!("note: ARM takes the name in the URL: .../federatedIdentityCredentials/{}", fic.name);
+    }
+    print_json(&body)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What the platform derives from a certificate.
+pub(crate) fn cert_command(file: PathBuf, password_env: Option<String>, output: Output) -> Result<ExitCode, Failure> {
+    let cert = load_certificate(&file, password_env.as_deref())?;
+    show(output, &cert.summary())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A GUID as the platform encodes it in a subject.
+pub(crate) fn encode_guid_command(guid: String, output: Output) -> Result<ExitCode, Failure> {
+    let id = parse_guid(&guid)?;
+    let encoded = encode_guid(id);
+    match output {
+        Output::Text => println!("{encoded}"),
+        Output::Json => print_json(&dataverse_mi::guid::EncodedGuid::from(id))?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// An encoded GUID back.
+pub(crate) fn decode_guid_command(encoded: String, output: Output) -> Result<ExitCode, Failure> {
+    let id = decode_guid(encoded.trim())?;
+    match output {
+        Output::Text => println!("{id}"),
+        Output::Json => print_json(&dataverse_mi::guid::EncodedGuid::from(id))?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What is wrong with a subject, segment by segment.
+pub(crate) fn explain_subject_command(subject: String, output: Output) -> Result<ExitCode, Failure> {
+    let explanation = explain_subject(&subject);
+    match output {
+        Output::Text => println!("{explanation}"),
+        Output::Json => print_json(&explanation)?,
+    }
+    if !explanation.is_ok() {
+        return Ok(ExitCode::from(2));
+    }
+    Ok(ExitCode::SUCCESS)
+}
