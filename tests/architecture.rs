@@ -376,10 +376,10 @@ fn read_crate() -> BTreeMap<ModPath, FileFacts> {
         let mut facts = FileFacts { file: format!("src/{}", relative.display()), ..FileFacts::default() };
         let mut children = BTreeSet::new();
         for item in &parsed.items {
-            if let syn::Item::Mod(m) = item {
-                if !is_test_only(&m.attrs) {
-                    children.insert(m.ident.to_string());
-                }
+            if let syn::Item::Mod(m) = item
+                && !is_test_only(&m.attrs)
+            {
+                children.insert(m.ident.to_string());
             }
         }
         facts.children = children.clone();
@@ -412,10 +412,10 @@ fn resolve(files: &BTreeMap<ModPath, FileFacts>, path: &[String], depth: usize) 
         for glob in &facts.glob_reexports {
             let mut next = glob.clone();
             next.extend(path[module.len()..].iter().cloned());
-            if let Some(found) = resolve(files, &next, depth + 1) {
-                if &found != glob || files.get(&found).is_some_and(|f| f.defines.contains(name)) {
-                    return Some(found);
-                }
+            if let Some(found) = resolve(files, &next, depth + 1)
+                && (&found != glob || files.get(&found).is_some_and(|f| f.defines.contains(name)))
+            {
+                return Some(found);
             }
         }
     }

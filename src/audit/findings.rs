@@ -136,30 +136,37 @@ impl Serialize for FindingKind {
 
 struct Found(Vec<AuditFinding>);
 
+/// What a finding is about: an environment, an identity, a row, a component (any of them, or none).
+#[derive(Debug, Clone, Copy, Default)]
+struct About<'a> {
+    env: Option<&'a EnvironmentAudit>,
+    client_id: Option<Uuid>,
+    row: Option<Uuid>,
+    component: Option<&'a str>,
+}
+
+/// A finding as a rule writes it.
+struct NewFinding<'a> {
+    kind: FindingKind,
+    severity: Severity,
+    about: About<'a>,
+    evidence: String,
+    fix: String,
+    fixable: bool,
+}
+
 impl Found {
-    #[allow(clippy::too_many_arguments)]
-    fn add(
-        &mut self,
-        kind: FindingKind,
-        severity: Severity,
-        env: Option<&EnvironmentAudit>,
-        client_id: Option<Uuid>,
-        row: Option<Uuid>,
-        component: Option<&str>,
-        evidence: String,
-        fix: String,
-        fixable: bool,
-    ) {
+    fn add(&mut self, f: NewFinding<'_>) {
         self.0.push(AuditFinding {
-            kind,
-            severity,
-            org_url: env.map(|e| e.org_url.clone()),
-            client_id,
-            row,
-            component: component.map(str::to_owned),
-            evidence,
-            fix,
-            fixable,
+            kind: f.kind,
+            severity: f.severity,
+            org_url: f.about.env.map(|e| e.org_url.clone()),
+            client_id: f.about.client_id,
+            row: f.about.row,
+            component: f.about.component.map(str::to_owned),
+            evidence: f.evidence,
+            fix: f.fix,
+            fixable: f.fixable,
         });
     }
 }
@@ -207,59 +214,44 @@ pub(super) fn find(
             let fics = identity.and_then(|i| i.fics.as_ref());
             let spec_fix = "audit --fix writes a spec for the identity; `dataverse-mi apply` it";
             match row.version {
-                None | Some(0) => out.add(
-                    FindingKind::DeprecatedVersion,
-                    Severity::Warning,
-                    Some(e),
-                    app,
-                    Some(row.id),
-                    None,
-                    format!("row {} has version {}", row.id, row.version.map_or("null".into(), |v| v.to_string())),
-                    format!("move it to version 2: `dataverse-mi upgrade -f SPEC` (or {spec_fix}, at version 2)"),
-                    known,
-                ),
-                Some(1) => out.add(
-                    FindingKind::Version1,
-                    Severity::Info,
-                    Some(e),
-                    app,
-                    Some(row.id),
-                    None,
-                    format!("row {} has version 1 (CN-based subjects)", row.id),
-                    format!("move it to version 2: `dataverse-mi upgrade -f SPEC` (or {spec_fix}, at version 2)"),
-                    known,
-                ),
+                None | Some(0) => out.add(NewFinding {
+                    kind: FindingKind::DeprecatedVersion,
+                    severity: Severity::Warning,
+                    about: About { env: Some(e), client_id: app, row: Some(row.id), ..About::default() },
+                    evidence: format!(
+                        "row {} has version {}",
+                        row.id,
+                        row.version.map_or("null".into(), |v| v.to_string())
+                    ),
+                    fix: format!("move it to version 2: `dataverse-mi upgrade -f SPEC` (or {spec_fix}, at version 2)"),
+                    fixable: known,
+                }),
+                Some(1) => out.add(NewFinding {
+                    kind: FindingKind::Version1,
+                    severity: Severity::Info,
+                    about: About { env: Some(e), client_id: app, row: Some(row.id), ..About::default() },
+                    evidence: format!("row {} has version 1 (CN-based subjects)", row.id),
+                    fix: format!("move it to version 2: `dataverse-mi upgrade -f SPEC` (or {spec_fix}, at version 2)"),
+                    fixable: known,
+                }),
                 _ => {}
             }
             if row.tenant_id.is_some_and(|t| t != tenant) {
-                out.add(
-                    FindingKind::RowOtherTenant,
-                    Severity::Error,
-                    Some(e),
-                    app,
-                    Some(row.id),
-                    None,
-                    format!(
+                out.add(NewFinding { kind: FindingKind::RowOtherTenant, severity: Severity::Error, about: About { env: Some(e), client_id: app, row: Some(row.id), ..About::default() }, evidence: format!(
                         "row {} names tenant {}, the environment is in {tenant} (a solution import brings the source's)",
                         row.id,
                         row.tenant_id.map(|t| t.to_string()).unwrap_or_default()
-                    ),
-                    "adopt it: a spec for the identity with `adopt = true`, applied (audit --fix writes it when the identity is known here)".into(),
-                    known,
-                );
+                    ), fix: "adopt it: a spec for the identity with `adopt = true`, applied (audit --fix writes it when the identity is known here)".into(), fixable: known });
             }
             match (app, identity) {
-                (Some(app), Some(i)) if i.identity.is_none() && i.error.is_none() => out.add(
-                    FindingKind::UnknownApplication,
-                    Severity::Error,
-                    Some(e),
-                    Some(app),
-                    Some(row.id),
-                    None,
-                    format!("row {} names application {app}, which the tenant does not know", row.id),
-                    "adopt the row with your identity: a spec naming it with `adopt = true`, applied".into(),
-                    false,
-                ),
+                (Some(app), Some(i)) if i.identity.is_none() && i.error.is_none() => out.add(NewFinding {
+                    kind: FindingKind::UnknownApplication,
+                    severity: Severity::Error,
+                    about: About { env: Some(e), client_id: Some(app), row: Some(row.id), ..About::default() },
+                    evidence: format!("row {} names application {app}, which the tenant does not know", row.id),
+                    fix: "adopt the row with your identity: a spec naming it with `adopt = true`, applied".into(),
+                    fixable: false,
+                }),
                 (Some(app), Some(_)) => {
                     if let Some(fics) = fics {
                         let here = fics.iter().any(|f| {
@@ -268,37 +260,36 @@ pub(super) fn find(
                                 .is_some_and(|s| s.eq_ignore_ascii_case(&environment))
                         });
                         if !here {
-                            out.add(
-                                FindingKind::NoFicForEnvironment,
-                                Severity::Error,
-                                Some(e),
-                                Some(app),
-                                Some(row.id),
-                                None,
-                                format!(
+                            out.add(NewFinding {
+                                kind: FindingKind::NoFicForEnvironment,
+                                severity: Severity::Error,
+                                about: About {
+                                    env: Some(e),
+                                    client_id: Some(app),
+                                    row: Some(row.id),
+                                    ..About::default()
+                                },
+                                evidence: format!(
                                     "application {app} has {} FIC(s), none for environment {environment}",
                                     fics.len()
                                 ),
-                                format!("{spec_fix} (it adopts the row and creates the FIC)"),
-                                !bound.is_empty() && bound.iter().all(|c| signed(c)),
-                            );
+                                fix: format!("{spec_fix} (it adopts the row and creates the FIC)"),
+                                fixable: !bound.is_empty() && bound.iter().all(|c| signed(c)),
+                            });
                         }
                     }
                 }
                 _ => {}
             }
             if bound.is_empty() {
-                out.add(
-                    FindingKind::RowUnused,
-                    Severity::Info,
-                    Some(e),
-                    app,
-                    Some(row.id),
-                    None,
-                    format!("no plug-in assembly or package is bound to row {}", row.id),
-                    "delete it if nothing will use it (`dataverse-mi destroy` for a spec's own rows)".into(),
-                    false,
-                );
+                out.add(NewFinding {
+                    kind: FindingKind::RowUnused,
+                    severity: Severity::Info,
+                    about: About { env: Some(e), client_id: app, row: Some(row.id), ..About::default() },
+                    evidence: format!("no plug-in assembly or package is bound to row {}", row.id),
+                    fix: "delete it if nothing will use it (`dataverse-mi destroy` for a spec's own rows)".into(),
+                    fixable: false,
+                });
             }
             for c in bound {
                 let name = c.name.as_str();
@@ -306,65 +297,40 @@ pub(super) fn find(
                 let package_bound =
                     e.components.iter().any(|p| p.kind == ComponentKind::PluginPackage && Some(p.id) == c.package);
                 if c.kind == ComponentKind::PluginAssembly && c.package.is_some() && !package_bound {
-                    out.add(
-                        FindingKind::AssemblyBoundInPackage,
-                        Severity::Error,
-                        Some(e),
-                        app,
-                        Some(row.id),
-                        Some(name),
-                        format!("assembly {name} is inside a plug-in package and bound itself; the platform looks at the package"),
-                        format!("bind the package instead ({spec_fix}: it lists the package)"),
-                        known,
-                    );
+                    out.add(NewFinding { kind: FindingKind::AssemblyBoundInPackage, severity: Severity::Error, about: About { env: Some(e), client_id: app, row: Some(row.id), component: Some(name) }, evidence: format!("assembly {name} is inside a plug-in package and bound itself; the platform looks at the package"), fix: format!("bind the package instead ({spec_fix}: it lists the package)"), fixable: known });
                 }
                 if let Some(reason) = unsigned(c) {
-                    out.add(
-                        FindingKind::ComponentUnsigned,
-                        Severity::Error,
-                        Some(e),
-                        app,
-                        Some(row.id),
-                        Some(name),
-                        format!("{name}: {reason}"),
-                        "sign it with a code-signing certificate (signtool, osslsigncode, nuget sign) and register it again".into(),
-                        false,
-                    );
+                    out.add(NewFinding { kind: FindingKind::ComponentUnsigned, severity: Severity::Error, about: About { env: Some(e), client_id: app, row: Some(row.id), component: Some(name) }, evidence: format!("{name}: {reason}"), fix: "sign it with a code-signing certificate (signtool, osslsigncode, nuget sign) and register it again".into(), fixable: false });
                 }
                 if let Some(Signature::Signed { certificate }) = &c.signature {
                     let end = SystemTime::UNIX_EPOCH
                         + Duration::from_secs(u64::try_from(certificate.not_after_unix).unwrap_or(0));
                     match end.duration_since(now) {
-                        Err(_) => out.add(
-                            FindingKind::CertificateExpired,
-                            Severity::Error,
-                            Some(e),
-                            app,
-                            Some(row.id),
-                            Some(name),
-                            format!(
+                        Err(_) => out.add(NewFinding {
+                            kind: FindingKind::CertificateExpired,
+                            severity: Severity::Error,
+                            about: About { env: Some(e), client_id: app, row: Some(row.id), component: Some(name) },
+                            evidence: format!(
                                 "{name} is signed with {} which expired {}",
                                 certificate.subject, certificate.not_after
                             ),
-                            "sign it with a new certificate and rotate (`dataverse-mi rotate`)".into(),
-                            false,
-                        ),
-                        Ok(left) if left < window => out.add(
-                            FindingKind::CertificateExpiring,
-                            Severity::Warning,
-                            Some(e),
-                            app,
-                            Some(row.id),
-                            Some(name),
-                            format!(
+                            fix: "sign it with a new certificate and rotate (`dataverse-mi rotate`)".into(),
+                            fixable: false,
+                        }),
+                        Ok(left) if left < window => out.add(NewFinding {
+                            kind: FindingKind::CertificateExpiring,
+                            severity: Severity::Warning,
+                            about: About { env: Some(e), client_id: app, row: Some(row.id), component: Some(name) },
+                            evidence: format!(
                                 "{name} is signed with {} which expires {} (in {} day(s))",
                                 certificate.subject,
                                 certificate.not_after,
                                 days(left)
                             ),
-                            "sign it with the next certificate and rotate before then (`dataverse-mi rotate`)".into(),
-                            false,
-                        ),
+                            fix: "sign it with the next certificate and rotate before then (`dataverse-mi rotate`)"
+                                .into(),
+                            fixable: false,
+                        }),
                         Ok(_) => {}
                     }
                 }
@@ -375,17 +341,21 @@ pub(super) fn find(
                     if let (Some(app), Some(fics)) = (app, fics)
                         && !fics.iter().any(|f| f.subject == *subject)
                     {
-                        out.add(
-                            FindingKind::SubjectWithoutFic,
-                            Severity::Error,
-                            Some(e),
-                            Some(app),
-                            Some(row.id),
-                            Some(name),
-                            format!("the platform presents {subject} for {name}; application {app} has no FIC with it"),
-                            format!("{spec_fix} (it creates the FIC)"),
-                            true,
-                        );
+                        out.add(NewFinding {
+                            kind: FindingKind::SubjectWithoutFic,
+                            severity: Severity::Error,
+                            about: About {
+                                env: Some(e),
+                                client_id: Some(app),
+                                row: Some(row.id),
+                                component: Some(name),
+                            },
+                            evidence: format!(
+                                "the platform presents {subject} for {name}; application {app} has no FIC with it"
+                            ),
+                            fix: format!("{spec_fix} (it creates the FIC)"),
+                            fixable: true,
+                        });
                     }
                 }
             }

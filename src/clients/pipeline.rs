@@ -33,15 +33,16 @@ enum BatchFormat {
 /// A call as a request inside a Dataverse batch (its absolute URL, its headers, its body).
 fn batch_request(call: &Call, content_id: Option<u32>) -> batch::BatchRequest {
     batch::BatchRequest {
-        method: call.method.clone(),
+        method: call.head.method.clone(),
         url: call.url.to_string(),
         headers: call
+            .head
             .headers
             .iter()
             .filter(|(n, _)| *n != CONTENT_TYPE)
             .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
             .collect(),
-        body: call.body.as_ref().map(|b| b.to_vec()),
+        body: call.head.body.as_ref().map(|b| b.to_vec()),
         content_id,
     }
 }
@@ -61,52 +62,47 @@ pub(crate) struct Pipeline {
     max_pages: usize,
 }
 
-/// One request to make.
-#[derive(Debug)]
+/// A request head ready to send: its [`Head`](request::Head) with the URL it resolved to on this client, and the
+/// concurrency permits it takes (one, or one per inner request of a batch: service protection counts those). A
+/// batch's envelope is a call too, made here rather than from a request value.
+#[derive(Debug, Clone)]
 pub(crate) struct Call {
-    pub(crate) operation: &'static str,
-    pub(crate) method: Method,
+    pub(crate) head: request::Head,
     pub(crate) url: Url,
-    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
-    pub(crate) body: Option<Bytes>,
-    /// Whether sending the request twice is harmless (set by the client method that knows).
-    pub(crate) retry_safe: bool,
-    /// Concurrency permits the request takes: one, or one per inner request of a batch (service protection
-    /// counts those).
     pub(crate) permits: u32,
-    /// A 404 is an answer to read (as "none"), not an error.
-    pub(crate) absent_ok: bool,
 }
 
 impl Call {
     pub(crate) fn new(operation: &'static str, method: Method, url: Url) -> Self {
-        let retry_safe = policy::idempotent(&method);
-        Call { operation, method, url, headers: Vec::new(), body: None, retry_safe, permits: 1, absent_ok: false }
+        let head = request::Head::new(operation, method, request::Target::Link(url.to_string()));
+        Call { head, url, permits: 1 }
     }
 
     pub(crate) fn json<T: serde::Serialize + ?Sized>(mut self, body: &T) -> Result<Self, ApiError> {
         let bytes = serde_json::to_vec(body).map_err(|e| ApiError::invalid("request body", e.to_string()))?;
-        self.headers.push((CONTENT_TYPE, HeaderValue::from_static("application/json")));
-        self.body = Some(Bytes::from(bytes));
+        self.head.headers.push((CONTENT_TYPE, HeaderValue::from_static("application/json")));
+        self.head.body = Some(Bytes::from(bytes));
         Ok(self)
     }
 
     /// Marks the request as safe to send twice (the client method explains why).
     pub(crate) fn retry_safe(mut self, safe: bool) -> Self {
-        self.retry_safe = safe;
+        self.head.retry_safe = safe;
         self
     }
 
     /// The HTTP request it is (without the token: the bearer policy adds it).
     fn request(&self) -> Result<http::Request<Bytes>, ApiError> {
         let mut builder = http::Request::builder()
-            .method(self.method.clone())
+            .method(self.head.method.clone())
             .uri(self.url.as_str())
             .header(ACCEPT, "application/json");
-        for (name, value) in &self.headers {
+        for (name, value) in &self.head.headers {
             builder = builder.header(name, value);
         }
-        builder.body(self.body.clone().unwrap_or_default()).map_err(|e| ApiError::invalid("request", e.to_string()))
+        builder
+            .body(self.head.body.clone().unwrap_or_default())
+            .map_err(|e| ApiError::invalid("request", e.to_string()))
     }
 }
 
@@ -185,15 +181,15 @@ impl Pipeline {
     /// Sends a call through the chain of policies; returns the successful response or the error.
     pub(crate) async fn send(&self, call: Call) -> Result<http::Response<Bytes>, ApiError> {
         let mut request = call.request()?;
-        let ctx = policy::Context::new(self.service, call.operation, call.retry_safe, call.permits);
+        let ctx = policy::Context::new(self.service, call.head.operation, call.head.retry_safe, call.permits);
         let response = policy::Next::new(&self.policies).send(&ctx, &mut request).await?;
         if response.status().is_success()
             || response.status().is_redirection()
-            || (call.absent_ok && response.status() == StatusCode::NOT_FOUND)
+            || (call.head.absent_ok && response.status() == StatusCode::NOT_FOUND)
         {
             return Ok(response);
         }
-        let mut e = error::service_error(self.service, call.operation, &response, ctx.attempt().max(1));
+        let mut e = error::service_error(self.service, call.head.operation, &response, ctx.attempt().max(1));
         if let (ApiError::Service(inner), Some(note)) = (&mut e, ctx.refused_token_identity()) {
             inner.message = format!("{} ({note})", inner.message);
         }
@@ -210,11 +206,7 @@ impl Pipeline {
             request::Target::Path(path) => self.url(path)?,
             request::Target::Link(link) => self.same_origin(link)?,
         };
-        let mut call = Call::new(head.operation, head.method.clone(), url).retry_safe(head.retry_safe);
-        call.headers = head.headers.clone();
-        call.body = head.body.clone();
-        call.absent_ok = head.absent_ok;
-        Ok(call)
+        Ok(Call { head: head.clone(), url, permits: 1 })
     }
 
     /// Sends a request value and reads its answer with its decoder (every page of a collection).
@@ -374,7 +366,7 @@ impl Pipeline {
     async fn multipart_batch(&self, calls: &[Call]) -> Result<Vec<http::Response<Bytes>>, ApiError> {
         let parts: Vec<batch::BatchPart> =
             calls.iter().map(|call| batch::BatchPart::Request(batch_request(call, None))).collect();
-        let retry_safe = calls.iter().all(|c| c.retry_safe);
+        let retry_safe = calls.iter().all(|c| c.head.retry_safe);
         let responses = self.batch("read in a batch", &parts, retry_safe).await?;
         self.one_answer_each("read in a batch", responses.len(), calls.len())?;
         Ok(responses.into_iter().map(batch::BatchResponse::into_http).collect())
@@ -424,12 +416,12 @@ impl Pipeline {
         for (i, item) in items.iter().enumerate() {
             let content_id = u32::try_from(i + 1).unwrap_or(u32::MAX);
             let mut call = self.call_of(item.head())?;
-            if let Some(body) = &call.body {
+            if let Some(body) = &call.head.body {
                 let mut text = String::from_utf8_lossy(body).into_owned();
                 for (entity, id) in &created {
                     text = text.replace(&format!("\"{entity}\""), &format!("\"${id}\""));
                 }
-                call.body = Some(Bytes::from(text));
+                call.head.body = Some(Bytes::from(text));
             }
             if let Some(entity) = &item.head().creates {
                 created.push((entity.clone(), content_id));
@@ -463,7 +455,7 @@ impl Pipeline {
 
     /// Sends a call and decodes the JSON body, naming the JSON path on failure.
     pub(crate) async fn json<T: DeserializeOwned>(&self, call: Call) -> Result<T, ApiError> {
-        let operation = call.operation;
+        let operation = call.head.operation;
         let response = self.send(call).await?;
         decode(self.service, operation, response.body())
     }
@@ -486,13 +478,15 @@ impl Pipeline {
             .sum();
         let boundary = batch::boundary("batch");
         let mut call = Call::new(operation, Method::POST, self.url("$batch")?).retry_safe(retry_safe);
-        call.headers.push((
+        call.head.headers.push((
             CONTENT_TYPE,
             HeaderValue::try_from(format!("multipart/mixed; boundary={boundary}"))
                 .map_err(|_| ApiError::invalid("batch", "boundary"))?,
         ));
-        call.headers.push((HeaderName::from_static("prefer"), HeaderValue::from_static("odata.continue-on-error")));
-        call.body = Some(Bytes::from(batch::build_request(&boundary, parts)));
+        call.head
+            .headers
+            .push((HeaderName::from_static("prefer"), HeaderValue::from_static("odata.continue-on-error")));
+        call.head.body = Some(Bytes::from(batch::build_request(&boundary, parts)));
         call.permits = self.batch_permits(inner);
         let response = self.send(call).await?;
         self.stats.add_batched(inner as u64);
@@ -540,14 +534,14 @@ impl Pipeline {
                 .as_str()
                 .strip_prefix(self.base.as_str())
                 .ok_or_else(|| ApiError::invalid("batch", format!("{} is not under {}", call.url, self.base)))?;
-            let mut r = serde_json::json!({"id": (i + 1).to_string(), "method": call.method.as_str(), "url": format!("/{relative}")});
+            let mut r = serde_json::json!({"id": (i + 1).to_string(), "method": call.head.method.as_str(), "url": format!("/{relative}")});
             let mut headers = serde_json::Map::new();
-            for (name, value) in call.headers.iter().filter(|(n, _)| *n != CONTENT_TYPE) {
+            for (name, value) in call.head.headers.iter().filter(|(n, _)| *n != CONTENT_TYPE) {
                 if let Ok(v) = value.to_str() {
                     headers.insert(name.as_str().to_owned(), serde_json::Value::String(v.to_owned()));
                 }
             }
-            if let Some(body) = &call.body {
+            if let Some(body) = &call.head.body {
                 let body: serde_json::Value = serde_json::from_slice(body)
                     .map_err(|e| ApiError::invalid("batch", format!("a request body is not JSON: {e}")))?;
                 r["body"] = body;
@@ -560,7 +554,7 @@ impl Pipeline {
         }
         let mut call = Call::new(operation, Method::POST, self.url("$batch")?)
             .json(&serde_json::json!({ "requests": listed }))?
-            .retry_safe(calls.iter().all(|c| c.retry_safe));
+            .retry_safe(calls.iter().all(|c| c.head.retry_safe));
         call.permits = self.batch_permits(calls.len());
         let answer: Answer = self.json(call).await?;
         self.stats.add_batched(calls.len() as u64);

@@ -55,6 +55,24 @@ pub(crate) struct Head {
     pub(crate) invalid: Option<ApiError>,
 }
 
+impl Head {
+    /// A request to `target` with no headers or body, retried when its method is idempotent.
+    pub(crate) fn new(operation: &'static str, method: Method, target: Target) -> Self {
+        let retry_safe = super::policy::idempotent(&method);
+        Head {
+            operation,
+            method,
+            target,
+            headers: Vec::new(),
+            body: None,
+            retry_safe,
+            absent_ok: false,
+            creates: None,
+            invalid: None,
+        }
+    }
+}
+
 /// How an answer is read: the value, or the value so far and one more request to read (a next page, a file
 /// column) with how to merge its value in.
 pub(crate) enum Step<T> {
@@ -127,21 +145,7 @@ impl<T> Request<T> {
     }
 
     pub(crate) fn new(operation: &'static str, method: Method, path: impl Into<String>, decode: Decoder<T>) -> Self {
-        let retry_safe = super::policy::idempotent(&method);
-        Request {
-            head: Head {
-                operation,
-                method,
-                target: Target::Path(path.into()),
-                headers: Vec::new(),
-                body: None,
-                retry_safe,
-                absent_ok: false,
-                creates: None,
-                invalid: None,
-            },
-            decode,
-        }
+        Request { head: Head::new(operation, method, Target::Path(path.into())), decode }
     }
 
     pub(crate) fn header(mut self, name: HeaderName, value: &'static str) -> Self {

@@ -53,10 +53,13 @@ impl Provisioner {
         let api = identity_api(identity, &profile, platform).map_err(ProvisionError::identity)?;
         let access = access_api(&profile, platform).map_err(ProvisionError::identity)?;
         let directory = directory_api(&profile, platform).map_err(ProvisionError::identity)?;
-        Ok(Provisioner::new(api, Arc::new(platform.clone()), options)
+        // One platform, two views of it: the connector the engine reaches environments through, and the client
+        // stack it makes the clients a spec asks for from (its discovery service).
+        let shared = Arc::new(platform.clone());
+        Ok(Provisioner::new(api, shared.clone(), options)
             .with_access(access)
             .with_directory(directory)
-            .with_platform(platform.clone())
+            .with_platform(shared)
             .bound_to_identity(identity, cloud))
     }
 

@@ -84,7 +84,7 @@ pub(super) fn handle(s: &mut State, request: &http::Request<Bytes>, host_hint: O
     let latency = s.options.latency;
     let faults = s.options.faults.clone();
     let roll = s.rng.f64();
-    let t = target(&s, host_hint, path);
+    let t = target(s, host_hint, path);
     let (service, env_host, rest) = t.parts();
     let method = request.method().clone();
     let resolved = resolve(&method, service, rest);

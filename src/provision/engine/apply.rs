@@ -11,33 +11,30 @@ impl Provisioner {
     /// [`ProvisionError::AlreadyApplied`]; one creating a FIC whose subject the spec does not account for,
     /// [`ProvisionError::UnexplainedSubjects`].
     pub async fn apply_if_current(&self, plan: &Plan) -> Result<ApplyReport, ProvisionError> {
-        let (report, counts) = self
-            .in_call(async {
-                self.check_identity(&plan.spec)?;
-                let unexplained = plan.unexplained_subjects();
-                if !unexplained.is_empty() {
-                    return Err(ProvisionError::UnexplainedSubjects { actions: unexplained });
-                }
-                let spec = plan.spec();
-                let now = self.plan_reading(&spec, spec.prune).await?;
-                if now.is_empty() && !plan.is_empty() {
-                    return Err(ProvisionError::AlreadyApplied);
-                }
-                let changes = plan.changes_since(&now);
-                if !changes.is_empty() {
-                    return Err(ProvisionError::StalePlan { changes });
-                }
-                Ok(self.apply_in_call(plan).await)
-            })
-            .await;
-        report.map(|report| ApplyReport { counts, ..report })
+        self.counted(async {
+            self.check_identity(&plan.spec)?;
+            let unexplained = plan.unexplained_subjects();
+            if !unexplained.is_empty() {
+                return Err(ProvisionError::UnexplainedSubjects { actions: unexplained });
+            }
+            let spec = plan.spec();
+            let now = self.plan_reading(&spec, spec.prune).await?;
+            if now.is_empty() && !plan.is_empty() {
+                return Err(ProvisionError::AlreadyApplied);
+            }
+            let changes = plan.changes_since(&now);
+            if !changes.is_empty() {
+                return Err(ProvisionError::StalePlan { changes });
+            }
+            Ok(self.apply_in_call(plan).await)
+        })
+        .await
     }
 
     /// Applies a plan: per environment the FIC and the row first, then the binds; environments in parallel;
     /// FIC deletions (prune) last. Idempotent: "already exists" is success after checking it matches.
     pub async fn apply(&self, plan: &Plan) -> ApplyReport {
-        let (report, counts) = self.in_call(self.apply_in_call(plan)).await;
-        ApplyReport { counts, ..report }
+        self.counted(self.apply_in_call(plan)).await
     }
 
     async fn apply_in_call(&self, plan: &Plan) -> ApplyReport {

@@ -225,8 +225,7 @@ impl Provisioner {
         spec: &ProvisionSpec,
         options: DestroyOptions,
     ) -> Result<DestroyPlan, ProvisionError> {
-        let (plan, counts) = self.in_call(self.plan_destroy_in_call(spec, options)).await;
-        plan.map(|plan| DestroyPlan { counts, ..plan })
+        self.counted(self.plan_destroy_in_call(spec, options)).await
     }
 
     async fn plan_destroy_in_call(
@@ -494,8 +493,8 @@ impl Provisioner {
     /// Carries out a teardown plan in its order; a step whose target is already gone is success. After a failed
     /// step, the identity is not deleted.
     pub async fn destroy(&self, plan: &DestroyPlan) -> DestroyReport {
-        let (steps, counts) = self.in_call(self.destroy_in_call(plan)).await;
-        DestroyReport { steps, counts }
+        self.counted(async { DestroyReport { steps: self.destroy_in_call(plan).await, counts: CallCounts::default() } })
+            .await
     }
 
     async fn destroy_in_call(&self, plan: &DestroyPlan) -> Vec<ActionResult> {

@@ -218,7 +218,7 @@ pub struct Provisioner {
     bound: Option<(super::spec::IdentitySpec, crate::cloud::Cloud)>,
     /// The client stack, when the engine was built on one: clients a spec asks for (its discovery service) are
     /// made from it per call.
-    platform: Option<crate::clients::Platform>,
+    platform: Option<Arc<crate::clients::Platform>>,
 }
 
 impl Provisioner {
@@ -253,7 +253,7 @@ impl Provisioner {
         self
     }
 
-    pub(crate) fn with_platform(mut self, platform: crate::clients::Platform) -> Self {
+    pub(crate) fn with_platform(mut self, platform: Arc<crate::clients::Platform>) -> Self {
         self.platform = Some(platform);
         self
     }
@@ -389,6 +389,14 @@ impl Provisioner {
         }
     }
 
+    /// Runs `work` as one call ([`in_call`](Self::in_call)) and writes the call's counts into its report: the one
+    /// shape of every public entry point (plan, apply, verify, plan_destroy, destroy).
+    async fn counted<T: Counted>(&self, work: impl std::future::Future<Output = T>) -> T {
+        let (mut out, counts) = self.in_call(work).await;
+        out.set_counts(counts);
+        out
+    }
+
     /// Runs `work` as one call: a new [`CallId`] for its progress events, and its own request counters (what the
     /// clients send while it runs, and nothing else).
     async fn in_call<T>(&self, work: impl std::future::Future<Output = T>) -> (T, CallCounts) {
@@ -404,3 +412,27 @@ impl Provisioner {
         (out, counts)
     }
 }
+
+/// A report that carries what its call sent ([`CallCounts`]).
+trait Counted {
+    fn set_counts(&mut self, counts: CallCounts);
+}
+
+impl<T: Counted, E> Counted for Result<T, E> {
+    fn set_counts(&mut self, counts: CallCounts) {
+        if let Ok(report) = self {
+            report.set_counts(counts);
+        }
+    }
+}
+
+macro_rules! counted {
+    ($($report:ty),*) => {$(
+        impl Counted for $report {
+            fn set_counts(&mut self, counts: CallCounts) {
+                self.counts = counts;
+            }
+        }
+    )*};
+}
+counted!(Plan, ApplyReport, VerifyReport, DestroyPlan, DestroyReport);

@@ -8,8 +8,7 @@ impl Provisioner {
     /// same name and another subject, names an identity that does not exist (unless the spec asks to create it)
     /// or that two applications share the display name of, or a role with no definition at its scope.
     pub async fn plan(&self, spec: &ProvisionSpec) -> Result<Plan, ProvisionError> {
-        let (plan, counts) = self.in_call(self.plan_reading(spec, spec.prune)).await;
-        plan.map(|plan| Plan { counts, ..plan })
+        self.counted(self.plan_reading(spec, spec.prune)).await
     }
 
     /// [`plan`](Self::plan), reading every component's registered signature when `read_registered` (verify and

@@ -18,8 +18,7 @@ impl Provisioner {
         spec: &ProvisionSpec,
         options: VerifyOptions,
     ) -> Result<VerifyReport, ProvisionError> {
-        let (report, counts) = self.in_call(self.verify_in_call(spec, options)).await;
-        report.map(|report| VerifyReport { counts, ..report })
+        self.counted(self.verify_in_call(spec, options)).await
     }
 
     async fn verify_in_call(
