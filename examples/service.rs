@@ -179,7 +179,7 @@ struct Counting {
     fetched: std::sync::Mutex<std::collections::BTreeMap<String, usize>>,
 }
 
-#[dataverse_mi::async_trait]
+#[dataverse_mi::reexports::async_trait]
 impl TokenSource for Counting {
     async fn token(&self, scopes: &[&str]) -> Result<dataverse_mi::auth::AccessToken, dataverse_mi::auth::AuthError> {
         if let Ok(mut fetched) = self.fetched.lock() {

@@ -208,7 +208,7 @@ impl azure_core::http::HttpClient for TransportHttpClient {
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
-/// use dataverse_mi::async_trait;
+/// use dataverse_mi::reexports::async_trait;
 /// use dataverse_mi::auth::{AccessToken, AuthError, Secret, TokenSource};
 ///
 /// /// Tokens from the service's own token broker.

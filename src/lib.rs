@@ -51,8 +51,6 @@ pub mod reexports {
     #[cfg(feature = "reqwest")]
     pub use ::reqwest;
 }
-#[cfg(feature = "client")]
-pub use ::async_trait::async_trait;
 
 pub use cert::{Certificate, CertificateError, CertificateHash, NameHash};
 pub use cloud::{Cloud, CloudProfile};

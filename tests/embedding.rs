@@ -464,7 +464,7 @@ async fn a_row_a_solution_import_brought_is_adopted_in_place_when_asked() {
 #[derive(Debug, Default)]
 struct CountingCredential(std::sync::Mutex<std::collections::BTreeMap<String, usize>>);
 
-#[dataverse_mi::async_trait]
+#[dataverse_mi::reexports::async_trait]
 impl dataverse_mi::auth::TokenSource for CountingCredential {
     async fn token(&self, scopes: &[&str]) -> Result<dataverse_mi::auth::AccessToken, dataverse_mi::auth::AuthError> {
         *self.0.lock().unwrap().entry(scopes.join(" ")).or_default() += 1;

@@ -317,7 +317,7 @@ async fn a_discovery_client_given_to_the_engine_is_the_one_asked() {
     use dataverse_mi::provision::api::DiscoveryApi;
     #[derive(Debug)]
     struct Nothing;
-    #[dataverse_mi::async_trait]
+    #[dataverse_mi::reexports::async_trait]
     impl DiscoveryApi for Nothing {
         async fn environments(
             &self,

@@ -10,8 +10,6 @@ use crate::auth::TokenSource;
 use crate::cloud::CloudProfile;
 use crate::fic::FederatedIdentityCredential;
 
-pub use super::policy::CONCURRENT_FIC_WRITES;
-
 /// The api-version used for `Microsoft.ManagedIdentity` unless told otherwise.
 pub const DEFAULT_MANAGED_IDENTITY_API_VERSION: &str = "2023-01-31";
 

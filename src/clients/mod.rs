@@ -2,7 +2,7 @@
 //!
 //! One method per API call, typed in and out, no provisioning policy. Every client shares the same
 //! machinery: a base URL (injectable, so tests point it at a loopback fake), a token requested for exactly
-//! that origin, a [`RetryOptions`] policy, a concurrency limit shared by the client's clones, and a
+//! that origin, a [`RetryOptions`](crate::http::RetryOptions) policy, a concurrency limit shared by the client's clones, and a
 //! `tracing` span per request that never records the token.
 
 pub mod arm;
@@ -21,7 +21,7 @@ mod response;
 mod stats;
 
 pub use arm::{
-    AUTHORIZATION_API_VERSION, ArmClient, ArmFederatedIdentityCredential, CONCURRENT_FIC_WRITES, CREATED_BY_TAG,
+    AUTHORIZATION_API_VERSION, ArmClient, ArmFederatedIdentityCredential, CREATED_BY_TAG,
     DEFAULT_MANAGED_IDENTITY_API_VERSION, RoleAssignment, RoleDefinition, UserAssignedIdentity,
     UserAssignedIdentityRef, role_assignment_name,
 };
@@ -46,8 +46,8 @@ pub(crate) use pipeline::Pipeline;
 pub use platform::{
     DEFAULT_DATAVERSE_CONCURRENCY, DataverseBaseUrl, Endpoints, EndpointsFile, EndpointsFileError, Platform,
 };
+pub use policy::CONCURRENT_FIC_WRITES;
 pub use request::{Answers, Batch, Request, Slot};
 pub use response::Created;
 pub(crate) use response::{Page, created, decode};
 pub use stats::RequestStats;
-pub use tokio::sync::Semaphore;

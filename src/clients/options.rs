@@ -37,25 +37,25 @@ pub struct ClientOptions {
     /// The token cache, shared by as many clients as you like: then it is the only one, so the token a service
     /// refused with a 401 is dropped for every client that shares it, and the next request fetches a fresh one.
     /// When set, it supplies the tokens (its own credential), not the credential given to the client. `None`
-    /// makes one per client around the client's credential. A [`Platform`] sets one for all the clients it makes.
+    /// makes one per client around the client's credential. A [`Platform`](super::Platform) sets one for all the clients it makes.
     pub token_cache: Option<Arc<TokenCache>>,
-    /// The caller's policies run once per call, before the time budget and the retries (see [`policy`]).
+    /// The caller's policies run once per call, before the time budget and the retries (see [`policy`](super::policy)).
     pub per_call_policies: Vec<Arc<dyn Policy>>,
     /// The caller's policies run on every attempt, after the retry decision and before the transport (see
-    /// [`policy`]): a correlation-id header, OpenTelemetry, a proxy's header.
+    /// [`policy`](super::policy)): a correlation-id header, OpenTelemetry, a proxy's header.
     pub per_try_policies: Vec<Arc<dyn Policy>>,
-    /// The retry classifier; `None` is the service's own ([`policy::ServiceClassifier`]).
+    /// The retry classifier; `None` is the service's own ([`policy::ServiceClassifier`](super::policy::ServiceClassifier)).
     pub classifier: Option<Arc<dyn ClassifyRetry>>,
 }
 
 impl ClientOptions {
-    /// Adds a policy run once per call (see [`policy`]).
+    /// Adds a policy run once per call (see [`policy`](super::policy)).
     pub fn with_per_call_policy(mut self, policy: impl Policy + 'static) -> Self {
         self.per_call_policies.push(Arc::new(policy));
         self
     }
 
-    /// Adds a policy run on every attempt (see [`policy`]).
+    /// Adds a policy run on every attempt (see [`policy`](super::policy)).
     pub fn with_per_try_policy(mut self, policy: impl Policy + 'static) -> Self {
         self.per_try_policies.push(Arc::new(policy));
         self
@@ -79,7 +79,7 @@ pub struct ConcurrencyLimit {
 }
 
 impl ConcurrencyLimit {
-    /// A limit of `permits` requests in flight (1 to [`Semaphore::MAX_PERMITS`]).
+    /// A limit of `permits` requests in flight (1 to [`Semaphore::MAX_PERMITS`](tokio::sync::Semaphore::MAX_PERMITS)).
     pub fn new(permits: usize) -> Self {
         let size = permits.clamp(1, Semaphore::MAX_PERMITS);
         ConcurrencyLimit { semaphore: Arc::new(Semaphore::new(size)), size }

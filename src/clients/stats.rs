@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-/// Request and retry counters, shared by the clients given them in [`ClientOptions::stats`].
+/// Request and retry counters, shared by the clients given them in [`ClientOptions::stats`](super::ClientOptions::stats).
 ///
-/// The clients add to their own counters (a platform's: [`Platform::stats`], totals for everyone using it) and,
+/// The clients add to their own counters (a platform's: [`Platform::stats`](super::Platform::stats), totals for everyone using it) and,
 /// while a future runs under [`RequestStats::counting`], to that future's counters too: what one call of a shared
 /// engine sent, apart from everything else sent at the same time.
 #[derive(Debug, Default)]

@@ -76,7 +76,7 @@ pub struct EntraError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DiagnoseError {
-    /// The text holds no `AADSTS` code, and no other failure [`diagnose`] knows.
+    /// The text holds no `AADSTS` code, and no other failure [`diagnose`](super::diagnose) knows.
     #[error(
         "no AADSTS error code and no other known failure in the text; paste the whole error message (or the JSON error body, or the trace log row's exception)"
     )]

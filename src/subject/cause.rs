@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// A mistake in a subject or a FIC, or another cause of a failed token request: the one vocabulary that
-/// [`explain_subject`] ([`SubjectProblem::cause`]) and `diagnose` share, so the same subject is named the same way
+/// [`explain_subject`](super::explain_subject) ([`SubjectProblem::cause`](super::SubjectProblem::cause)) and `diagnose` share, so the same subject is named the same way
 /// by both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -225,7 +225,7 @@ impl Cause {
     }
 }
 
-/// How sure a [`SubjectProblem`] is.
+/// How sure a [`SubjectProblem`](super::SubjectProblem) is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {

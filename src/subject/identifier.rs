@@ -15,7 +15,7 @@ use crate::guid::{POWER_PLATFORM_MI_APP_SEGMENT, decode_guid};
 /// A subject identifier of the current formats (version 1 or 2), as its parts.
 ///
 /// `Display` gives the exact string for the FIC; `FromStr` parses one back and refuses, with every problem
-/// found, anything the platform would never present (see [`explain_subject`] for the lenient reading).
+/// found, anything the platform would never present (see [`explain_subject`](super::explain_subject) for the lenient reading).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SubjectIdentifier {
     prefix: String,

@@ -5,9 +5,9 @@
 //! {prefix}/t/{tenant}/a/qzXoWDkuqUa3l6zM5mM0Rw/n/plugin/e/{environment}/i/{issuerHash}/s/{subjectHash}  trusted CA, version 2
 //! {prefix}/t/{tenant}/a/qzXoWDkuqUa3l6zM5mM0Rw/n/plugin/e/{environment}/i/{issuerCN}/s/{subjectCN}  trusted CA, version 1 (legacy)
 //! ```
-//! `{tenant}` is the tenant GUID encoded by [`encode_guid`], `{environment}` the
+//! `{tenant}` is the tenant GUID encoded by [`encode_guid`](crate::guid::encode_guid), `{environment}` the
 //! Power Platform environment id (lowercase, hyphenated; not the organization id), `{sha256}` the
-//! certificate's [`CertificateHash`] (lowercase hex) and the name hashes [`NameHash`]es of the .NET-formatted
+//! certificate's [`CertificateHash`](crate::cert::CertificateHash) (lowercase hex) and the name hashes [`NameHash`](crate::cert::NameHash)es of the .NET-formatted
 //! issuer and subject names. Version 1 carries the two names' CN values themselves (see [`v1_simple_name`](crate::cert::v1_simple_name)), not
 //! the whole names.
 //!

@@ -73,7 +73,7 @@ impl<'de> Deserialize<'de> for SubjectFormatVersion {
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum CertificateKind {
-    /// Self-signed certificates get `/h/`, others `/i/../s/..` (see [`Certificate::is_self_signed`]).
+    /// Self-signed certificates get `/h/`, others `/i/../s/..` (see [`Certificate::is_self_signed`](crate::cert::Certificate::is_self_signed)).
     #[default]
     Auto,
     /// Always `/h/{sha256}`.

@@ -52,9 +52,9 @@ impl FaultOptions {
     }
 }
 
-/// A fault aimed at particular requests: the next `count` requests on a [`Route`] (as [`LoggedRequest::route`]
+/// A fault aimed at particular requests: the next `count` requests on a [`Route`] (as [`LoggedRequest::route`](super::LoggedRequest::route)
 /// names it, e.g. `POST graph fics`), optionally on one host, get this answer instead of the platform's. The route
-/// is checked when it is named: a typo is an [`UnknownRoute`] there, not a fault that never fires.
+/// is checked when it is named: a typo is an [`UnknownRoute`](super::UnknownRoute) there, not a fault that never fires.
 ///
 /// ```
 /// use std::time::Duration;

@@ -41,7 +41,7 @@ pub struct LoggedRequest {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub fault_headers: Vec<(String, String)>,
     /// A write inside a change set that a later request of the set failed: the platform undid it (the change set
-    /// is all or nothing), whatever status it was answered first. Not counted by [`FakePlatform::writes`].
+    /// is all or nothing), whatever status it was answered first. Not counted by [`FakePlatform::writes`](super::FakePlatform::writes).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub rolled_back: bool,
     /// Whether the request came inside a batch (a Dataverse `$batch` or Graph JSON batch, logged as a round trip

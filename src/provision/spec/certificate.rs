@@ -50,7 +50,7 @@ pub enum CertificateSpec {
     },
     /// A PFX file and its password, given in memory as a [`Secret`] (never printed) instead of through an
     /// environment variable. Not part of the file format (a plan stores the certificate read from it instead:
-    /// [`ProvisionSpec::storable`]); serializing it is an error.
+    /// [`ProvisionSpec::storable`](super::ProvisionSpec::storable)); serializing it is an error.
     Pkcs12 {
         /// The path (relative paths are relative to the spec's `base_dir`).
         path: PathBuf,

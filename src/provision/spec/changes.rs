@@ -103,8 +103,8 @@ impl ProvisionSpec {
 
     /// The last step of a rotation: every environment's FICs are made for the new certificate `to` alone, and
     /// the spec's own FICs for any other certificate are pruned, except those a plug-in still presents: plan keeps
-    /// them and says who uses them ([`PlanNote::FicKept`](super::PlanNote::FicKept), [`Plan::kept_fics`](
-    /// super::Plan::kept_fics)) until every plug-in is re-signed. `CertificateSpec::Registered` keeps whatever the
+    /// them and says who uses them ([`PlanNote::FicKept`](crate::provision::PlanNote::FicKept), [`Plan::kept_fics`](
+    /// crate::provision::Plan::kept_fics)) until every plug-in is re-signed. `CertificateSpec::Registered` keeps whatever the
     /// components carry now:
     /// only after every one of them is registered again with the new certificate (before that, it would remove
     /// the new certificate's FIC, and the next registration would break).

@@ -40,7 +40,7 @@ pub struct ProvisionSpec {
     pub version: SubjectFormatVersion,
     /// Delete the FICs this spec provably made for its own environments ([`fic::is_managed`](crate::fic::is_managed))
     /// that it no longer needs (e.g. the version 1 FIC after a migration), unless a plug-in still presents their
-    /// subject (kept, with [`PlanNote::FicKept`](super::PlanNote::FicKept)). Never another spec's FICs on a shared
+    /// subject (kept, with [`PlanNote::FicKept`](crate::provision::PlanNote::FicKept)). Never another spec's FICs on a shared
     /// identity, nor FICs made by hand; each deletion is listed in the plan with its reason.
     #[serde(default)]
     pub prune: bool,
@@ -62,7 +62,7 @@ pub struct ProvisionSpec {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub adopt: bool,
     /// The environments. Empty in a spec that discovers them (`discover`) until
-    /// [`Provisioner::resolve`](super::Provisioner::resolve) fills them.
+    /// [`Provisioner::resolve`](crate::provision::Provisioner::resolve) fills them.
     pub environments: Vec<EnvironmentSpec>,
     /// Environments selected through the Global Discovery Service instead of listed
     /// (`environments = { discover = true, name = "contoso-*" }` in a file).

@@ -134,7 +134,7 @@ pub struct DiscoverSpec {
     /// The environments to leave out.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exclude: Vec<String>,
-    /// The discovery service, when not the cloud's default ([`Cloud::global_discovery_url`]): GCC's
+    /// The discovery service, when not the cloud's default ([`Cloud::global_discovery_url`](crate::cloud::Cloud::global_discovery_url)): GCC's
     /// `https://globaldisco.crm9.dynamics.com`, DoD's `https://globaldisco.crm.appsplatform.us`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discovery_url: Option<String>,
@@ -186,7 +186,7 @@ impl DiscoverSpec {
     }
 
     /// The discovery service to ask: `discovery_url`, else `cloud`'s own; `None` for a cloud with no documented one
-    /// and no `discovery_url` (which [`ProvisionSpec::validate`] refuses).
+    /// and no `discovery_url` (which [`ProvisionSpec::validate`](super::ProvisionSpec::validate) refuses).
     pub fn service_url(&self, cloud: crate::cloud::Cloud) -> Option<&str> {
         self.discovery_url.as_deref().or(cloud.global_discovery_url())
     }

@@ -5,7 +5,7 @@ use super::{ProvisionSpec, SpecError};
 impl ProvisionSpec {
     /// Checks what the file format cannot: at least one environment, an identity that can be found (and
     /// created, when asked), no credential requested, grants with a role and a resource id. The loaders and
-    /// [`Provisioner::plan`](super::Provisioner::plan) call it; a spec built in code can call it early.
+    /// [`Provisioner::plan`](crate::provision::Provisioner::plan) call it; a spec built in code can call it early.
     pub fn validate(&self) -> Result<(), SpecError> {
         self.identity.check()?;
         if let Some(d) = self.discover.as_ref().filter(|_| self.environments.is_empty()) {
