@@ -78,7 +78,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let app_id = fake.applications_named("Contoso plug-ins").first().copied().ok_or("no application was created")?;
     let role = fake.role_assignments().into_iter().next().ok_or("no role assignment was made")?;
-    println!("created: application {app_id}, service principal {:?}", fake.service_principal(app_id));
+    let principal = fake.service_principal(app_id).ok_or("the application has no service principal")?;
+    println!("created: application {app_id}, service principal {principal}");
     println!("granted: {} at {}\n", role.role_definition_id, role.scope);
     let all_run = fake.run_plugin(DEV, dev_plugins, "Contoso.Plugins.ReadSecret")
         && fake.run_plugin(DEV, packaged, "Contoso.Integrations.Sync")
@@ -98,7 +99,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let watch = engine.watch(&spec, &WatchOptions::since_text("2000-01-01T00:00:00Z")?).await?;
     println!("== watch (the plug-in trace log, step 6)");
     for e in &watch.environments {
-        println!("{}: tracing {:?}, {} row(s)", e.org_url, e.setting, e.rows);
+        println!("{}: tracing {}, {} row(s)", e.org_url, e.setting, e.rows);
     }
     for f in &watch.failures {
         println!("\n{} {}:\n{}", f.org_url, f.log.type_name.as_deref().unwrap_or("?"), f.diagnosis);

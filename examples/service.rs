@@ -150,12 +150,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     drop(send);
     worker.await?;
     let fetched = tokens.fetched.lock().map(|f| f.clone()).unwrap_or_default();
-    println!("requests served by the fake: {}; tokens fetched per scope: {fetched:?}", fake.requests().len());
+    println!("requests served by the fake: {}; tokens fetched per scope: {}", fake.requests().len(), listed(&fetched));
     // Over loopback HTTP, the production path: reads and writes in batches, never one by one after a failed batch.
     let log = fake.requests();
     let single_reads = log.iter().filter(|r| r.route == "GET dataverse RetrieveCurrentOrganization" && !r.in_batch);
-    println!("round trips by service: {:?}", fake.round_trips());
-    println!("requests carried inside batches: {:?}", fake.batched_requests());
+    println!("round trips by service: {}", listed(&fake.round_trips()));
+    println!("requests carried inside batches: {}", listed(&fake.batched_requests()));
     let batched_path = log.iter().any(|r| r.is_batch()) && single_reads.count() == 0;
     println!("path: {}", if batched_path { "batched" } else { "FELL BACK to single requests" });
     if !batched_path {
@@ -187,4 +187,9 @@ impl TokenSource for Counting {
         }
         self.inner.token(scopes).await
     }
+}
+
+/// `a: 1, b: 2`, for a count per name.
+fn listed<K: std::fmt::Display, V: std::fmt::Display>(counts: &std::collections::BTreeMap<K, V>) -> String {
+    counts.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", ")
 }

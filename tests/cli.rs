@@ -313,6 +313,92 @@ fn bad_input_errors() {
     assert!(stderr(&pfx).contains("PFX password is wrong"), "{}", stderr(&pfx));
 }
 
+/// Every error the CLI prints for the inputs people get wrong reads as words: no Rust `Debug` rendering (`Some(..)`,
+/// `Unsupported(8)`, `Os { code: .. }`, escaped quotes) and no example file name in place of the user's.
+#[test]
+fn no_debug_text_in_any_error_the_cli_prints() {
+    let dir = std::env::temp_dir().join(format!("dvmi-bad-inputs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, bytes: &[u8]| {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path.display().to_string()
+    };
+    let signed = |name: &str| std::fs::read(fixture(&format!("signed/{name}"))).unwrap();
+    let unsigned_dll = write("Fabrikam.Plugins.dll", &signed("unsigned.dll"));
+    let unsigned_nupkg = write("Fabrikam.Plugins.1.2.3.nupkg", &signed("unsigned.nupkg"));
+    let compressed = write("compressed.nupkg", &signed("compressed-signature.nupkg"));
+    let mut truncated_pe = signed("signed.dll");
+    truncated_pe.truncate(300);
+    let truncated_pe = write("truncated.dll", &truncated_pe);
+    let empty = write("empty.cer", b"");
+    let text = write("notes.txt", b"just some words, not a certificate\n");
+    let bad_toml = write("bad.toml", b"[identity\nname = ");
+    let unknown_field = write("unknown.toml", b"cloud = \"public\"\ncolour = \"blue\"\n");
+    let wrong_type = write("wrong.toml", b"environments = 3\n");
+    let bad_json = write("bad.json", b"{\"identity\": ");
+    let bad_plan = write("plan.json", b"{\"format\": 9}");
+    let dir_text = dir.display().to_string();
+    let (key_only, pfx) = (fixture("key-only.pem"), fixture("leaf.pfx"));
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["cert", &unsigned_dll],
+        vec!["cert", &unsigned_nupkg],
+        vec!["cert", &compressed],
+        vec!["cert", &truncated_pe],
+        vec!["cert", &empty],
+        vec!["cert", &text],
+        vec!["cert", &dir_text],
+        vec!["cert", "/nonexistent/none.cer"],
+        vec!["cert", &key_only],
+        vec!["cert", &pfx],
+        vec!["cert", &pfx, "--password-env", "DVMI_UNSET_PASSWORD_VARIABLE"],
+        vec!["subject", "--tenant", "nope", "--environment", ENV, "--sha256", SELF_SIGNED_SHA256],
+        vec!["subject", "--tenant", TENANT, "--environment", "not-an-id", "--sha256", SELF_SIGNED_SHA256],
+        vec!["subject", "--tenant", TENANT, "--environment", ENV, "--sha256", "abc"],
+        vec!["subject", "--tenant", TENANT, "--environment", ENV, "--cert", &unsigned_dll],
+        vec![
+            "subject",
+            "--tenant",
+            TENANT,
+            "--environment",
+            ENV,
+            "--issuer-dn",
+            "CN=a, b",
+            "--subject-dn",
+            "CN=x",
+            "--subject-version",
+            "1",
+        ],
+        vec!["encode-guid", "not-a-guid"],
+        vec!["decode-guid", "!!"],
+        vec!["explain-subject", "garbage"],
+        vec!["diagnose", "--error", "no code here"],
+        vec!["plan", "-f", "/nonexistent/spec.toml"],
+        vec!["plan", "-f", &bad_toml],
+        vec!["plan", "-f", &unknown_field],
+        vec!["plan", "-f", &wrong_type],
+        vec!["plan", "-f", &bad_json],
+        vec!["apply", "--plan", &bad_plan, "-f", &unknown_field],
+        vec!["fake", "--scenario", "nope"],
+    ];
+    let debug_marks =
+        ["Some(", "None)", "Ok(", "Err(", "Os {", "kind: ", "Unsupported(", "\\\"", "Error {", "Contoso.Plugins"];
+    for args in &cases {
+        let o = run(args);
+        // An error on stderr; a report of what is wrong (explain-subject) on stdout.
+        let err = format!("{}{}", stderr(&o), stdout(&o));
+        assert_ne!(o.status.code(), Some(0), "{args:?} should fail: {err}");
+        assert!(!err.trim().is_empty(), "{args:?}: an error says something");
+        for mark in debug_marks {
+            assert!(!err.contains(mark), "{args:?} prints {mark:?}: {err}");
+        }
+    }
+    // The unsigned files are named as the user named them.
+    assert!(stderr(&run(&["cert", &unsigned_dll])).contains(&unsigned_dll));
+    assert!(stderr(&run(&["cert", &unsigned_nupkg])).contains(&unsigned_nupkg));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn cert_and_subject_accept_pfx_dll_and_nupkg() {
     let signed = |n: &str| format!("{}/tests/fixtures/signed/{n}", env!("CARGO_MANIFEST_DIR"));

@@ -64,8 +64,9 @@ fn signed_assembly_gives_the_signer_and_chain() {
 #[test]
 fn unsigned_or_broken_assemblies() {
     let err = Certificate::from_bytes(&bytes("unsigned.dll")).unwrap_err();
-    assert!(matches!(err, CertificateError::AssemblyNotSigned));
-    assert!(err.to_string().contains("signtool sign"), "{err}");
+    assert!(matches!(err, CertificateError::AssemblyNotSigned { file: None }));
+    assert!(err.to_string().contains("signtool"), "{err}");
+    assert!(!err.to_string().contains("Contoso.Plugins"), "no example file name for bytes without a file: {err}");
     let mut cut = bytes("signed.dll");
     cut.truncate(cut.len() - 100);
     let err = Certificate::from_signed_assembly(&cut).unwrap_err();
@@ -98,8 +99,9 @@ fn signed_package_gives_the_author_not_the_repository() {
 #[test]
 fn unsigned_and_repository_only_packages() {
     let err = Certificate::from_bytes(&bytes("unsigned.nupkg")).unwrap_err();
-    assert!(matches!(err, CertificateError::PackageNotSigned));
+    assert!(matches!(err, CertificateError::PackageNotSigned { file: None }));
     assert!(err.to_string().contains("nuget sign"), "{err}");
+    assert!(!err.to_string().contains("Contoso.Plugins"), "no example file name for bytes without a file: {err}");
     let err = Certificate::from_bytes(&bytes("repository-only.nupkg")).unwrap_err();
     assert!(
         matches!(err, CertificateError::RepositorySignatureOnly { ref repository } if repository.contains("NuGet Repository Signing")),
@@ -109,9 +111,39 @@ fn unsigned_and_repository_only_packages() {
     let err = Certificate::from_bytes(&bytes("compressed-signature.nupkg")).unwrap_err();
     assert!(matches!(err, CertificateError::PackageSignatureCompressed { .. }), "{err:?}");
     assert!(err.to_string().contains("NU3005") && err.to_string().contains("stored without compression"), "{err}");
+    assert!(
+        err.to_string().contains("(Deflated)") && !err.to_string().contains("Unsupported"),
+        "the method by its name: {err}"
+    );
     let mut cut = bytes("signed.nupkg");
     cut.truncate(100);
     assert!(matches!(Certificate::from_bytes(&cut), Err(CertificateError::Zip { .. })));
+}
+
+/// Read from a file, an unsigned assembly or package is named in the message, in the command that signs it: the
+/// user's file, not an example name.
+#[test]
+fn an_unsigned_file_is_named_in_the_fix() {
+    let dir = std::env::temp_dir().join(format!("dvmi-unsigned-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (fixture, name, tool) in
+        [("unsigned.dll", "My Plugins.dll", "osslsigncode"), ("unsigned.nupkg", "My.Plugins.2.0.0.nupkg", "nuget sign")]
+    {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes(fixture)).unwrap();
+        let err = Certificate::from_file(&path).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains(tool), "{text}");
+        assert!(text.contains(&path.display().to_string()), "the user's file: {text}");
+        assert!(!text.contains("Contoso.Plugins"), "no example file name: {text}");
+        if name.contains(' ') {
+            assert!(
+                text.contains(&format!("\"{}\"", path.display())),
+                "a name with a space is quoted in the command: {text}"
+            );
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

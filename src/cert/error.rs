@@ -54,10 +54,11 @@ pub enum CertificateError {
     #[error("the PFX file holds no certificate")]
     Pkcs12NoCertificate,
     /// A PE file (plug-in assembly) without an Authenticode signature.
-    #[error(
-        "the assembly is not signed; sign it first, e.g. `signtool sign /fd SHA256 /f signing.pfx /p PASSWORD Contoso.Plugins.dll` (or osslsigncode on Linux), then register it again"
-    )]
-    AssemblyNotSigned,
+    #[error("{}", not_signed("assembly", file.as_deref()))]
+    AssemblyNotSigned {
+        /// The file, when it was read from one.
+        file: Option<String>,
+    },
     /// A file that starts like a PE file but is not one.
     #[error("this looks like a .dll but is not a valid PE file: {detail}")]
     NotPe {
@@ -65,10 +66,11 @@ pub enum CertificateError {
         detail: String,
     },
     /// A zip file (NuGet package) without `.signature.p7s`.
-    #[error(
-        "the package is not signed (no .signature.p7s); sign it with `nuget sign Contoso.Plugins.1.0.0.nupkg -CertificatePath signing.pfx -CertificatePassword PASSWORD -Timestamper http://timestamp.digicert.com`"
-    )]
-    PackageNotSigned,
+    #[error("{}", not_signed("package", file.as_deref()))]
+    PackageNotSigned {
+        /// The file, when it was read from one.
+        file: Option<String>,
+    },
     /// The package's `.signature.p7s` entry is compressed: NuGet requires it stored (NU3005), so this is not a
     /// valid signed package and the platform will not accept its signature.
     #[error(
@@ -127,7 +129,35 @@ pub enum CertificateError {
     },
 }
 
+/// What to say of an unsigned assembly or package: the user's own file in the command that signs it.
+fn not_signed(kind: &str, file: Option<&str>) -> String {
+    let quoted = |f: &str| if f.contains(char::is_whitespace) { format!("\"{f}\"") } else { f.to_owned() };
+    match (kind, file) {
+        ("assembly", Some(f)) => format!(
+            "{f} is not signed (no Authenticode signature); sign it, e.g. `signtool sign /fd SHA256 /f signing.pfx /p PASSWORD {}` on Windows or `osslsigncode sign -pkcs12 signing.pfx -pass PASSWORD -h sha256 -in {} -out signed.dll` elsewhere, then register it again",
+            quoted(f),
+            quoted(f)
+        ),
+        ("assembly", None) => "the assembly is not signed (no Authenticode signature); sign it with a code-signing certificate (signtool on Windows, osslsigncode elsewhere), then register it again".to_owned(),
+        (_, Some(f)) => format!(
+            "{f} is not signed (no .signature.p7s); sign it, e.g. `nuget sign {} -CertificatePath signing.pfx -CertificatePassword PASSWORD -Timestamper http://timestamp.digicert.com`, then register it again",
+            quoted(f)
+        ),
+        (_, None) => "the package is not signed (no .signature.p7s); sign it with `nuget sign` and a code-signing certificate, then register it again".to_owned(),
+    }
+}
+
 impl CertificateError {
+    /// The same error, naming `path` where the message is about the file itself (it is not signed).
+    pub(super) fn in_file(self, path: &std::path::Path) -> Self {
+        let file = Some(path.display().to_string());
+        match self {
+            CertificateError::AssemblyNotSigned { file: None } => CertificateError::AssemblyNotSigned { file },
+            CertificateError::PackageNotSigned { file: None } => CertificateError::PackageNotSigned { file },
+            other => other,
+        }
+    }
+
     pub(super) fn der(detail: impl Into<String>) -> Self {
         CertificateError::NotACertificate { detail: detail.into() }
     }

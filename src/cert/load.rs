@@ -137,8 +137,13 @@ impl Certificate {
         path: impl AsRef<Path>,
         password: Option<&Secret>,
     ) -> Result<LoadedCertificate, CertificateError> {
-        use std::io::{Read as _, Seek as _};
         let path = path.as_ref();
+        // A message about the file (unsigned, say) names the user's file, not an example one.
+        Self::read_file(path, password).map_err(|e| e.in_file(path))
+    }
+
+    fn read_file(path: &Path, password: Option<&Secret>) -> Result<LoadedCertificate, CertificateError> {
+        use std::io::{Read as _, Seek as _};
         let io = |source| CertificateError::Io { path: path.display().to_string(), source };
         let mut file = std::fs::File::open(path).map_err(io)?;
         let metadata = file.metadata().map_err(io)?;

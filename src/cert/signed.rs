@@ -168,7 +168,7 @@ pub(crate) fn from_signed_assembly(data: &[u8]) -> Result<LoadedCertificate, Cer
     // The security directory's "virtual address" is a file offset.
     let (offset, size) = dir.map(|d| d.address_range()).unwrap_or((0, 0));
     if offset == 0 || size == 0 {
-        return Err(CertificateError::AssemblyNotSigned);
+        return Err(CertificateError::AssemblyNotSigned { file: None });
     }
     let start = offset as usize;
     let table = start.checked_add(size as usize).and_then(|end| data.get(start..end)).ok_or_else(|| {
@@ -194,7 +194,7 @@ pub(crate) fn from_signed_assembly(data: &[u8]) -> Result<LoadedCertificate, Cer
         }
         pos += (len + 7) & !7;
     }
-    Err(CertificateError::AssemblyNotSigned)
+    Err(CertificateError::AssemblyNotSigned { file: None })
 }
 
 /// Reads the author signer's certificate from a signed NuGet package (the zip's `.signature.p7s`).
@@ -213,13 +213,14 @@ pub(crate) fn from_signed_package_reader<R: std::io::Read + std::io::Seek>(
     let zip_error = |e: zip::result::ZipError| CertificateError::Zip { detail: e.to_string() };
     let mut archive = zip::ZipArchive::new(reader).map_err(zip_error)?;
     let Some(index) = archive.index_for_name(".signature.p7s") else {
-        return Err(CertificateError::PackageNotSigned);
+        return Err(CertificateError::PackageNotSigned { file: None });
     };
     // Read raw: NuGet requires the signature entry stored without compression (NU3005), and a compressed one
     // must be named as such, not as a zip library's "compression method not supported".
     let mut entry = archive.by_index_raw(index).map_err(zip_error)?;
     if entry.compression() != zip::CompressionMethod::Stored {
-        return Err(CertificateError::PackageSignatureCompressed { method: format!("{:?}", entry.compression()) });
+        // zip's Debug names a method it was built without `Unsupported(8)`; its Display names it (`Deflated`).
+        return Err(CertificateError::PackageSignatureCompressed { method: entry.compression().to_string() });
     }
     // NuGet stores the signature uncompressed and small; refuse anything absurd rather than read it all.
     if entry.size() > 1 << 20 {

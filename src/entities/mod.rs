@@ -59,6 +59,16 @@ macro_rules! choice {
             }
         }
 
+        /// The platform's label (`Off`), or the number for a value this crate does not know (`7`).
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                match self.wire_label() {
+                    Some(label) => f.write_str(label),
+                    None => write!(f, "{}", self.value()),
+                }
+            }
+        }
+
         impl serde::Serialize for $name {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 s.serialize_i32(self.value())
