@@ -16,6 +16,9 @@
 //! #     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
 //! # }
 //! ```
+//!
+//! Its files import `http` and the core: the floors below it (`tests/architecture.rs` checks that no import runs up a
+//! floor and that no files import each other in a circle).
 
 use std::collections::HashMap;
 use std::fmt;

@@ -43,6 +43,9 @@
 //! assert_eq!(profile.subject_prefix, "/eid1/c/usg");
 //! # Ok::<(), dataverse_mi::cloud::UnknownCloud>(())
 //! ```
+//!
+//! Its files import `guid`: the floors below it (`tests/architecture.rs` checks that no import runs up a
+//! floor and that no files import each other in a circle).
 
 use std::fmt;
 use std::str::FromStr;

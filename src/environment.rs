@@ -29,6 +29,9 @@
 //! assert!("Default".parse::<EnvironmentId>().is_err());
 //! # Ok::<(), dataverse_mi::environment::EnvironmentIdError>(())
 //! ```
+//!
+//! Its files import `guid`: the floors below it (`tests/architecture.rs` checks that no import runs up a
+//! floor and that no files import each other in a circle).
 
 use std::fmt;
 use std::str::FromStr;

@@ -27,6 +27,9 @@
 //! assert_eq!(arm["properties"]["subject"], subject.to_string());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! Its files import `guid`, `cloud`, `environment` and `subject`: the floors below it (`tests/architecture.rs` checks that no import runs up a
+//! floor and that no files import each other in a circle).
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

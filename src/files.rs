@@ -1,6 +1,8 @@
 //! Files read from a path a user gives (certificates, specs, stored plans), each with a size bound: a wrong path
 //! (`/dev/zero`, a multi-gigabyte file given by mistake) is a typed error naming the file and the bound, never a
 //! read until memory runs out.
+//!
+//! It imports nothing of the crate: it is the lowest floor (`tests/architecture.rs` checks the floors).
 
 use std::io::Read as _;
 use std::path::Path;

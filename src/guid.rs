@@ -16,6 +16,8 @@
 //! assert_eq!(decode_guid("v4j5cvGGr0GRqy180BHbRw")?, tenant);
 //! # Ok::<(), dataverse_mi::guid::GuidError>(())
 //! ```
+//!
+//! It imports nothing of the crate: it is the lowest floor (`tests/architecture.rs` checks the floors).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

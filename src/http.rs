@@ -22,6 +22,9 @@
 //!     }
 //! }
 //! ```
+//!
+//! Its files import the core alone: the floors below it (`tests/architecture.rs` checks that no import runs up a
+//! floor and that no files import each other in a circle).
 
 use std::fmt;
 use std::time::{Duration, SystemTime};

@@ -1,4 +1,6 @@
 //! Secret values (tokens, passwords) that never reach `Debug`, `Display` or logs.
+//!
+//! It imports nothing of the crate: it is the lowest floor (`tests/architecture.rs` checks the floors).
 
 use std::fmt;
 

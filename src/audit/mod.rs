@@ -18,6 +18,9 @@
 //! }
 //! # Ok(()) }
 //! ```
+//!
+//! Its files import `provision`, `clients` and the core: the floors below it (`tests/architecture.rs` checks that no import runs up a
+//! floor and that no files import each other in a circle).
 
 //!
 //! A facade over files of one concern, lowest first: `model` (what is read), `findings` (what is wrong with it),

@@ -21,6 +21,9 @@
 //! The module is a facade: each file below holds one concern and imports only the files listed before it
 //! (`tlv`, then `dn` and `hash`, `error`, `certificate`, `loaded`, `signed`, then `load` and `summary`), and the
 //! crate's `secret` and `files`.
+//!
+//! Its files import `guid`, `secret` and `files`: the floors below it (`tests/architecture.rs` checks that no import runs up a
+//! floor and that no files import each other in a circle).
 
 mod certificate;
 pub(crate) mod dn;

@@ -4,6 +4,9 @@
 //! machinery: a base URL (injectable, so tests point it at a loopback fake), a token requested for exactly
 //! that origin, a [`RetryOptions`](crate::http::RetryOptions) policy, a concurrency limit shared by the client's clones, and a
 //! `tracing` span per request that never records the token.
+//!
+//! Its files import `auth`, `http` and the core (`guid` to `entities`): the floors below it (`tests/architecture.rs` checks that no import runs up a
+//! floor and that no files import each other in a circle).
 
 pub mod arm;
 pub(crate) mod batch;

@@ -21,6 +21,9 @@
 //! assert_eq!(diagnosis.findings[0].cause, Cause::TenantBigEndian);
 //! # Ok::<(), dataverse_mi::diagnose::DiagnoseError>(())
 //! ```
+//!
+//! Its files import the core (`guid` to `entities`) and `secret`: the floors below it (`tests/architecture.rs` checks that no import runs up a
+//! floor and that no files import each other in a circle).
 
 //!
 //! A facade over files of one concern each, lowest first: `error` (reading Entra's errors), `inputs`, `finding`

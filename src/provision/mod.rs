@@ -13,6 +13,9 @@
 //!
 //! The engine depends only on the traits in [`api`]; the clients implement them, and so can a test double.
 //! `docs/provisioning.md` describes the model; the `testkit` feature has a fake platform to run it against.
+//!
+//! Its files import `clients`, `diagnose` and the core, never `audit`, `testkit` or the CLI: the floors below it (`tests/architecture.rs` checks that no import runs up a
+//! floor and that no files import each other in a circle).
 
 pub mod api;
 mod engine;

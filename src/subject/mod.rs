@@ -36,6 +36,9 @@
 //! A facade over files of one concern, lowest first: `version`, `error`, `v1` (version 1's rules), `binding`,
 //! `identifier`, `cause`, `problem`, `segments`, `explain` (reading any subject text), `parse`, and `legacy`
 //! (version 0). They import the core below them: `guid`, `cloud`, `environment`, `cert`.
+//!
+//! Its files import `guid`, `cloud`, `environment` and `cert`: the floors below it (`tests/architecture.rs` checks that no import runs up a
+//! floor and that no files import each other in a circle).
 
 mod binding;
 mod cause;

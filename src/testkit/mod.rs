@@ -31,6 +31,9 @@
 //! faults, batches, the log), then the platform's handle (`platform`, with `environments` and `identities` for
 //! seeding and reading) and `server` (the transports). `seed` and `replay` stand apart. They import the clients,
 //! the engine's types and the core.
+//!
+//! Its files import `provision`, `clients`, `auth`, `http` and the core: the floors below it (`tests/architecture.rs` checks that no import runs up a
+//! floor and that no files import each other in a circle).
 
 mod access;
 pub mod batch;
