@@ -23,8 +23,7 @@
 //! }
 //! ```
 //!
-//! Its files import the core alone: the floors below it (`tests/architecture.rs` checks that no import runs up a
-//! floor and that no files import each other in a circle).
+//! It imports nothing of the crate (`tests/architecture.rs` checks the floors).
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
