@@ -17,7 +17,7 @@ pub const MAX_SPEC_FILE: u64 = 4 * 1024 * 1024;
 /// The most a stored plan file is read (a plan of thousands of environments stays far below).
 pub const MAX_PLAN_FILE: u64 = 256 * 1024 * 1024;
 
-/// Why a file could not be read.
+/// Why a file could not be read or written.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FileError {
@@ -42,6 +42,39 @@ pub enum FileError {
         #[source]
         source: std::io::Error,
     },
+    /// The operating system refused a write.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The path given.
+        path: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Writes `bytes` to `path` whole or not at all: into a new file beside it (same directory, so the rename cannot
+/// cross file systems), flushed, then renamed over `path`. A reader never sees half a file, and a write that fails
+/// or is interrupted leaves what was at `path` as it was (the partial file beside it is removed).
+pub fn write_replacing(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
+    use std::io::Write as _;
+    let fail = |source| FileError::Write { path: path.display().to_string(), source };
+    let name = path
+        .file_name()
+        .ok_or_else(|| fail(std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path names no file")))?;
+    let mut partial = name.to_os_string();
+    partial.push(format!(".partial-{}", std::process::id()));
+    let partial = path.with_file_name(partial);
+    let written = (|| {
+        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(&partial)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&partial, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    written.map_err(fail)
 }
 
 /// Reads a whole file of at most `limit` bytes. A regular file is measured before it is read; anything else (a
@@ -75,6 +108,25 @@ pub fn read_bounded_text(path: &Path, limit: u64, what: &'static str) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_replacing_write_is_whole_or_leaves_the_file_as_it_was() {
+        let dir = std::env::temp_dir().join(format!("dvmi-write-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("out.bin");
+        write_replacing(&path, b"first").unwrap();
+        write_replacing(&path, b"second").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"second");
+        // A directory where the file should go: refused, nothing left beside it.
+        let blocked = dir.join("blocked");
+        std::fs::create_dir_all(&blocked).unwrap();
+        std::fs::write(blocked.join("keep"), b"x").unwrap();
+        assert!(matches!(write_replacing(&blocked, b"y"), Err(FileError::Write { .. })));
+        assert_eq!(std::fs::read(blocked.join("keep")).unwrap(), b"x");
+        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name()).collect();
+        assert_eq!(left.len(), 2, "no partial file left: {left:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn a_device_that_never_ends_is_refused_at_the_bound() {

@@ -31,6 +31,11 @@ pub mod testkit;
 #[doc = include_str!("../docs/embedding.md")]
 mod embedding_guide {}
 
+/// `docs/signing.md`'s example, compiled as a doctest.
+#[cfg(all(doctest, feature = "signing"))]
+#[doc = include_str!("../docs/signing.md")]
+mod signing_guide {}
+
 /// The crates the public traits' signatures use ([`http::Transport`] speaks `http` and `bytes`, every trait is an
 /// `async_trait`), re-exported so that implementing them needs no guessing of names or versions.
 #[cfg(feature = "client")]
@@ -116,6 +121,10 @@ pub enum Error {
     /// An error text could not be read.
     #[error(transparent)]
     Diagnose(#[from] diagnose::DiagnoseError),
+    #[cfg(feature = "signing")]
+    /// A development certificate could not be made.
+    #[error(transparent)]
+    Generate(#[from] cert::GenerateError),
 }
 
 #[cfg(test)]

@@ -399,6 +399,74 @@ fn no_debug_text_in_any_error_the_cli_prints() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `cert new` writes a PFX and a .cer that `cert` reads back, prints the segments a plug-in signed with it
+/// presents, reads the password from the variable it is named by, and refuses to overwrite or to go on without it.
+#[test]
+fn cert_new_makes_a_development_code_signing_certificate() {
+    let dir = std::env::temp_dir().join(format!("dvmi-cert-new-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let pfx = dir.join("signing.pfx").display().to_string();
+    let cer = dir.join("signing.cer").display().to_string();
+    let new = |extra: &[&str], var: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_dataverse-mi"));
+        command.args(["cert", "new", "--subject", "CN=Fabrikam Plug-ins, O=Fabrikam, C=NL", "--pfx", &pfx]);
+        command.args(["--password-env", "DVMI_TEST_PFX_PASSWORD", "--key", "ecdsa-p256"]).args(extra);
+        match var {
+            Some(v) => command.env("DVMI_TEST_PFX_PASSWORD", v),
+            None => command.env_remove("DVMI_TEST_PFX_PASSWORD"),
+        };
+        command.output().unwrap()
+    };
+    let o = new(&["--output", "json", "--tenant", TENANT, "--environment", ENV], Some("dev only"));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let j = json(&o);
+    assert_eq!(j["subject"], "CN=Fabrikam Plug-ins, O=Fabrikam, C=NL");
+    let sha256 = j["sha256"].as_str().unwrap().to_owned();
+    assert_eq!(j["segments"]["v2"], format!("/h/{sha256}"));
+    assert_eq!(j["segments"]["v1"], format!("/h/{sha256}"));
+    let whole = j["subject_identifier"].as_str().unwrap();
+    assert!(
+        whole.starts_with("/eid1/c/pub/t/v4j5cvGGr0GRqy180BHbRw/") && whole.ends_with(&format!("/e/{ENV}/h/{sha256}")),
+        "{whole}"
+    );
+    assert!(!stdout(&o).contains("dev only") && !stderr(&o).contains("dev only"), "the password is never printed");
+    // Read back by `cert`: the .cer, and the PFX with its password.
+    let back = run(&["cert", &cer, "--output", "json"]);
+    assert_eq!(json(&back)["sha256"], sha256.as_str());
+    let mut with_password = Command::new(env!("CARGO_BIN_EXE_dataverse-mi"));
+    with_password.args(["cert", &pfx, "--password-env", "DVMI_TEST_PFX_PASSWORD", "--output", "json"]);
+    let back = with_password.env("DVMI_TEST_PFX_PASSWORD", "dev only").output().unwrap();
+    assert_eq!(json(&back)["sha256"], sha256.as_str(), "{}", stderr(&back));
+    // Text: the warning that a self-signed certificate is for development.
+    let text = new(&["--force"], Some("dev only"));
+    assert_eq!(text.status.code(), Some(0), "{}", stderr(&text));
+    assert!(stdout(&text).contains("version 2: /h/") && stderr(&text).contains("development"), "{}", stdout(&text));
+    // Refusals, files untouched.
+    let before = std::fs::read(&pfx).unwrap();
+    let exists = new(&[], Some("dev only"));
+    assert_eq!(exists.status.code(), Some(1));
+    assert!(stderr(&exists).contains("--force"), "{}", stderr(&exists));
+    let unset = new(&["--force"], None);
+    assert!(stderr(&unset).contains("DVMI_TEST_PFX_PASSWORD is not set"), "{}", stderr(&unset));
+    let mut bad = Command::new(env!("CARGO_BIN_EXE_dataverse-mi"));
+    bad.args([
+        "cert",
+        "new",
+        "--subject",
+        "CN=a,O=b",
+        "--pfx",
+        &pfx,
+        "--password-env",
+        "DVMI_TEST_PFX_PASSWORD",
+        "--force",
+    ]);
+    let bad = bad.env("DVMI_TEST_PFX_PASSWORD", "x").output().unwrap();
+    assert!(stderr(&bad).contains("'CN=a, O=b'"), "{}", stderr(&bad));
+    assert_eq!(std::fs::read(&pfx).unwrap(), before, "a refused run leaves the files as they were");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn cert_and_subject_accept_pfx_dll_and_nupkg() {
     let signed = |n: &str| format!("{}/tests/fixtures/signed/{n}", env!("CARGO_MANIFEST_DIR"));

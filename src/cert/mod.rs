@@ -28,6 +28,8 @@
 mod certificate;
 pub(crate) mod dn;
 mod error;
+#[cfg(feature = "signing")]
+mod generate;
 mod hash;
 mod load;
 mod loaded;
@@ -38,6 +40,8 @@ pub(crate) mod tlv;
 pub use certificate::{Certificate, Validity};
 pub use dn::{NameAttribute, NameError, attribute_short_name, parse_dotnet_name, render_dotnet_name, v1_simple_name};
 pub use error::CertificateError;
+#[cfg(feature = "signing")]
+pub use generate::{DevCertificate, DevCertificateOptions, GenerateError, KeyAlgorithm, new_code_signing_certificate};
 pub use hash::{CertificateHash, HashParseError, NameHash, Thumbprint};
 pub use loaded::{CertificateFormat, LoadWarning, LoadedCertificate};
 pub use summary::CertificateSummary;

@@ -24,17 +24,8 @@ pub(crate) enum Command {
     Subject(SubjectArgs),
     /// Print the federated identity credential body for Graph or ARM.
     Fic(FicArgs),
-    /// Print what the platform derives from a certificate.
-    Cert {
-        /// The certificate: DER (.cer/.crt), PEM, PFX, a signed assembly (.dll) or a signed package (.nupkg).
-        file: PathBuf,
-        /// The name of an environment variable holding the PFX password.
-        #[arg(long, value_name = "VAR")]
-        password_env: Option<String>,
-        /// Text or JSON output.
-        #[arg(long, value_enum, default_value_t)]
-        output: Output,
-    },
+    /// Print what the platform derives from a certificate (`cert FILE`), or make one for development (`cert new`).
+    Cert(CertArgs),
     /// Encode a GUID as the platform does in subjects (.NET byte order, Base64URL, no padding).
     EncodeGuid {
         /// The GUID.
@@ -382,4 +373,69 @@ pub(crate) struct FicArgs {
     /// Which service's body to print.
     #[arg(long, value_enum, default_value_t)]
     pub(crate) target: Target,
+}
+
+/// `cert FILE` reads a certificate; `cert new` makes one.
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub(crate) struct CertArgs {
+    #[command(subcommand)]
+    pub(crate) new: Option<CertCommand>,
+    /// The certificate: DER (.cer/.crt), PEM, PFX, a signed assembly (.dll) or a signed package (.nupkg).
+    #[arg(required = true)]
+    pub(crate) file: Option<PathBuf>,
+    /// The name of an environment variable holding the PFX password.
+    #[arg(long, value_name = "VAR")]
+    pub(crate) password_env: Option<String>,
+    /// Text or JSON output.
+    #[arg(long, value_enum, default_value_t)]
+    pub(crate) output: Output,
+}
+
+/// What `cert` can make.
+#[derive(Subcommand, Debug)]
+pub(crate) enum CertCommand {
+    /// Make a self-signed code-signing certificate for development, as `New-SelfSignedCertificate -Type
+    /// CodeSigningCert` does: a .pfx (with its key) and a .cer.
+    New(CertNewArgs),
+}
+
+/// `cert new`.
+#[derive(Args, Debug)]
+pub(crate) struct CertNewArgs {
+    /// The subject, as .NET prints it: most specific first, ", " between attributes, e.g.
+    /// "CN=Contoso Plug-ins, O=Contoso, C=US". What .NET would print otherwise is refused.
+    #[arg(long)]
+    pub(crate) subject: String,
+    /// Where to write the PFX (certificate and private key).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) pfx: PathBuf,
+    /// Where to write the certificate alone (DER); default: the PFX's path with .cer.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) cer: Option<PathBuf>,
+    /// The name of an environment variable holding the PFX's password (never an argument: arguments show in
+    /// process lists and shell histories).
+    #[arg(long, value_name = "VAR")]
+    pub(crate) password_env: String,
+    /// Valid for this many days from now.
+    #[arg(long, default_value_t = 365)]
+    pub(crate) days: u64,
+    /// The key: rsa3072 (default), rsa2048, rsa4096, or ecdsa-p256 (see docs/platform.md before using ECDSA).
+    #[arg(long, default_value = "rsa3072")]
+    pub(crate) key: String,
+    /// Replace files that exist.
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// With --environment: print the whole subject the platform will present for a plug-in signed with it.
+    #[arg(long)]
+    pub(crate) tenant: Option<String>,
+    /// The Power Platform environment id, with --tenant.
+    #[arg(long, requires = "tenant")]
+    pub(crate) environment: Option<String>,
+    /// The cloud, for the whole subject.
+    #[arg(long, default_value = "public")]
+    pub(crate) cloud: String,
+    /// Text or JSON output.
+    #[arg(long, value_enum, default_value_t)]
+    pub(crate) output: Output,
 }

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use crate::cli::*;
 use crate::support::*;
@@ -10,6 +11,7 @@ use dataverse_mi::cloud::{Cloud, CloudProfile};
 use dataverse_mi::environment::EnvironmentId;
 use dataverse_mi::fic::FederatedIdentityCredential;
 use dataverse_mi::guid::{decode_guid, encode_guid, parse_guid};
+use dataverse_mi::secret::Secret;
 use dataverse_mi::subject::{
     CertificateBinding, CertificateKind, SubjectFormatVersion, SubjectIdentifier, explain_subject,
 };
@@ -78,6 +80,103 @@ pub(crate) fn fic_command(args: FicArgs) -> Result<ExitCode, Failure> {
 pub(crate) fn cert_command(file: PathBuf, password_env: Option<String>, output: Output) -> Result<ExitCode, Failure> {
     let cert = load_certificate(&file, password_env.as_deref())?;
     show(output, &cert.summary())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cert new`: a development code-signing certificate written as a PFX and a .cer, and the subject segments a
+/// plug-in signed with it presents.
+pub(crate) fn cert_new_command(a: CertNewArgs) -> Result<ExitCode, Failure> {
+    use dataverse_mi::cert::{DevCertificateOptions, KeyAlgorithm, new_code_signing_certificate};
+    let password = match std::env::var(&a.password_env) {
+        Ok(p) if !p.is_empty() => Secret::new(p),
+        Ok(_) => {
+            return Err(format!(
+                "--password-env: the environment variable {} is empty; a PFX needs a password",
+                a.password_env
+            )
+            .into());
+        }
+        Err(_) => {
+            return Err(format!(
+                "--password-env: the environment variable {} is not set (the PFX's password is read from it, never from an argument)",
+                a.password_env
+            )
+            .into());
+        }
+    };
+    let key = KeyAlgorithm::from_name(&a.key)
+        .ok_or_else(|| format!("--key: '{}' is not one of {}", a.key, KeyAlgorithm::NAMES.join(", ")))?;
+    if a.days == 0 || a.days > 100 * 366 {
+        return Err(format!("--days: {} is not a validity this tool writes (1 to 36600 days)", a.days).into());
+    }
+    let cer = a.cer.clone().unwrap_or_else(|| a.pfx.with_extension("cer"));
+    if cer == a.pfx {
+        return Err("--cer: the .cer and the .pfx must be different files".into());
+    }
+    for path in [&a.pfx, &cer] {
+        if !a.force && path.exists() {
+            return Err(format!("{} exists; give --force to replace it", path.display()).into());
+        }
+    }
+    let options = DevCertificateOptions::new(a.subject.clone())
+        .with_key(key)
+        .with_valid_for(Duration::from_secs(a.days * 86_400));
+    let made = new_code_signing_certificate(&options)?;
+    let pfx = made.to_pfx(&password)?;
+    let cert = made.certificate();
+    dataverse_mi::files::write_replacing(&a.pfx, &pfx)?;
+    dataverse_mi::files::write_replacing(&cer, cert.der())?;
+    let segment =
+        |version| CertificateBinding::for_certificate(cert, version, CertificateKind::Auto).map(|b| format!("/{b}"));
+    let (v2, v1) = (segment(SubjectFormatVersion::V2)?, segment(SubjectFormatVersion::V1)?);
+    let whole = match (&a.tenant, &a.environment) {
+        (Some(t), Some(e)) => {
+            let cloud: Cloud = a.cloud.parse()?;
+            let tenant = parse_guid(t).map_err(|e| format!("--tenant: {e}"))?;
+            let environment: EnvironmentId = e.parse().map_err(|e| format!("--environment: {e}"))?;
+            let binding = CertificateBinding::for_certificate(cert, SubjectFormatVersion::V2, CertificateKind::Auto)?;
+            Some(SubjectIdentifier::new(&CloudProfile::from(cloud), tenant, environment, binding)?.to_string())
+        }
+        _ => None,
+    };
+    let validity = cert.validity()?;
+    match a.output {
+        Output::Json => print_json(&serde_json::json!({
+            "subject": cert.subject()?,
+            "sha256": cert.sha256().to_string(),
+            "key": made.key_algorithm().to_string(),
+            "valid": validity.to_string(),
+            "pfx": a.pfx.display().to_string(),
+            "cer": cer.display().to_string(),
+            "segments": { "v1": v1, "v2": v2 },
+            "subject_identifier": whole,
+            "self_signed": true,
+        }))?,
+        Output::Text => {
+            println!(
+                "made a self-signed code-signing certificate ({}, SHA-256, key usage digitalSignature, extended key usage codeSigning)",
+                made.key_algorithm()
+            );
+            println!("subject:  {}", cert.subject()?);
+            println!("sha256:   {}", cert.sha256());
+            println!("valid:    {validity}");
+            println!(
+                "wrote:    {} (certificate and private key; password from ${}) and {} (certificate)",
+                a.pfx.display(),
+                a.password_env,
+                cer.display()
+            );
+            println!("a plug-in signed with it presents, after /e/{{environment}}:");
+            println!("  version 2: {v2}");
+            println!("  version 1: {v1}");
+            if let Some(w) = whole {
+                println!("the whole subject (version 2): {w}");
+            }
+            eprintln!(
+                "warning: a self-signed certificate is for development and testing only; Microsoft's guidance is a certificate from a trusted certificate authority in production"
+            );
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

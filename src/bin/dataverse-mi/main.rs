@@ -64,7 +64,11 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     match cli.command {
         Command::Subject(args) => subject_command(args),
         Command::Fic(args) => fic_command(args),
-        Command::Cert { file, password_env, output } => cert_command(file, password_env, output),
+        Command::Cert(CertArgs { new: Some(CertCommand::New(args)), .. }) => cert_new_command(args),
+        Command::Cert(CertArgs { file: Some(file), password_env, output, .. }) => {
+            cert_command(file, password_env, output)
+        }
+        Command::Cert(CertArgs { file: None, .. }) => Err("cert: give a certificate file, or `cert new`".into()),
         Command::EncodeGuid { guid, output } => encode_guid_command(guid, output),
         Command::DecodeGuid { encoded, output } => decode_guid_command(encoded, output),
         Command::Diagnose(args) => diagnose_command(args),
