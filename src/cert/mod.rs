@@ -25,6 +25,8 @@
 //! Its files import `guid`, `secret` and `files`: the floors below it (`tests/architecture.rs` checks that no import runs up a
 //! floor and that no files import each other in a circle).
 
+#[cfg(feature = "signing")]
+mod authenticode;
 mod certificate;
 pub(crate) mod dn;
 mod error;
@@ -34,9 +36,13 @@ mod hash;
 mod load;
 mod loaded;
 mod signed;
+#[cfg(feature = "signing")]
+mod signing;
 mod summary;
 pub(crate) mod tlv;
 
+#[cfg(feature = "signing")]
+pub use authenticode::{pe_image_digest, sign_pe};
 pub use certificate::{Certificate, Validity};
 pub use dn::{NameAttribute, NameError, attribute_short_name, parse_dotnet_name, render_dotnet_name, v1_simple_name};
 pub use error::CertificateError;
@@ -44,6 +50,8 @@ pub use error::CertificateError;
 pub use generate::{DevCertificate, DevCertificateOptions, GenerateError, KeyAlgorithm, new_code_signing_certificate};
 pub use hash::{CertificateHash, HashParseError, NameHash, Thumbprint};
 pub use loaded::{CertificateFormat, LoadWarning, LoadedCertificate};
+#[cfg(feature = "signing")]
+pub use signing::{SignError, SigningIdentity};
 pub use summary::CertificateSummary;
 
 #[cfg(test)]
