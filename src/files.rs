@@ -69,6 +69,10 @@ pub fn write_replacing(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
         let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(&partial)?;
         file.write_all(bytes)?;
         file.sync_all()?;
+        // A file replaced keeps its permissions.
+        if let Ok(existing) = std::fs::metadata(path) {
+            std::fs::set_permissions(&partial, existing.permissions())?;
+        }
         std::fs::rename(&partial, path)
     })();
     if written.is_err() {

@@ -72,7 +72,9 @@ fn what_is_not_a_pe_is_refused() {
     let signer = identity(KeyAlgorithm::EcdsaP256);
     let mut truncated = fixture("unsigned.dll");
     truncated.truncate(200);
-    for bytes in [Vec::new(), b"not a pe".to_vec(), truncated, b"MZ".to_vec()] {
+    let mut cut_short = fixture("unsigned.dll");
+    cut_short.truncate(cut_short.len() - 1);
+    for bytes in [Vec::new(), b"not a pe".to_vec(), truncated, b"MZ".to_vec(), cut_short] {
         assert!(matches!(sign_pe(&bytes, &signer, false), Err(SignError::NotPe { .. })), "{} bytes", bytes.len());
     }
 }

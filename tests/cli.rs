@@ -3,6 +3,8 @@
 
 use std::process::{Command, Output};
 
+use dataverse_mi::cert::Certificate;
+
 const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 const ENV: &str = "7efcc31a-c410-e20e-9b3c-3ea55e7f9c56";
 const SELF_SIGNED_SHA256: &str = "a9f605f46541a0aa9a71a0be9c69960abc6cfa3ff1cffaa02321581ff218ac91";
@@ -465,6 +467,113 @@ fn cert_new_makes_a_development_code_signing_certificate() {
     assert!(stderr(&bad).contains("'CN=a, O=b'"), "{}", stderr(&bad));
     assert_eq!(std::fs::read(&pfx).unwrap(), before, "a refused run leaves the files as they were");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `sign` from nothing but an unsigned assembly and `cert new`'s PFX, read back by `cert`; then every bad input
+/// gets a clear error and leaves the file as it was.
+#[test]
+fn sign_an_assembly_on_any_os() {
+    let dir = std::env::temp_dir().join(format!("dvmi-sign-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = |name: &str| dir.join(name).display().to_string();
+    let with_password = |args: &[&str], password: &str| {
+        Command::new(env!("CARGO_BIN_EXE_dataverse-mi"))
+            .args(args)
+            .env("DVMI_SIGN_PASSWORD", password)
+            .output()
+            .unwrap()
+    };
+    let (pfx, dll) = (path("signing.pfx"), path("Contoso.Plugins.dll"));
+    std::fs::copy(fixture("signed/unsigned.dll"), &dll).unwrap();
+    let made = with_password(
+        &[
+            "cert",
+            "new",
+            "--subject",
+            "CN=Contoso Plug-ins, O=Contoso, C=US",
+            "--pfx",
+            &pfx,
+            "--password-env",
+            "DVMI_SIGN_PASSWORD",
+        ],
+        "pw",
+    );
+    assert_eq!(made.status.code(), Some(0), "{}", stderr(&made));
+    let sign = |extra: &[&str], password: &str| {
+        let mut args = vec!["sign", dll.as_str(), "--pfx", pfx.as_str(), "--password-env", "DVMI_SIGN_PASSWORD"];
+        args.extend(extra);
+        with_password(&args, password)
+    };
+    let o = sign(&["--output", "json"], "pw");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let signed = json(&o);
+    let read = json(&run(&["cert", &dll, "--output", "json"]));
+    assert_eq!(read["subject"], "CN=Contoso Plug-ins, O=Contoso, C=US");
+    assert_eq!(read["sha256"], signed["sha256"]);
+    assert_eq!(signed["segment_v2"], format!("/h/{}", signed["sha256"].as_str().unwrap()));
+
+    // Refused, the file untouched: signed already (without --replace), a wrong password, a PFX without its key,
+    // a file that is not a PE, a truncated PE, a read-only file.
+    let before = std::fs::read(&dll).unwrap();
+    let again = sign(&[], "pw");
+    assert!(stderr(&again).contains("--replace"), "{}", stderr(&again));
+    let wrong = sign(&["--replace"], "not it");
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(stderr(&wrong).contains("signing.pfx"), "{}", stderr(&wrong));
+    let no_key = with_password(
+        &[
+            "sign",
+            &dll,
+            "--pfx",
+            &fixture("signed/certs-only.pfx"),
+            "--password-env",
+            "DVMI_SIGN_PASSWORD",
+            "--replace",
+        ],
+        "fixture",
+    );
+    assert!(stderr(&no_key).contains("no private key"), "{}", stderr(&no_key));
+    assert_eq!(std::fs::read(&dll).unwrap(), before);
+    let text = path("notes.dll");
+    std::fs::write(&text, b"not a PE file").unwrap();
+    let truncated = path("truncated.dll");
+    std::fs::write(&truncated, &std::fs::read(fixture("signed/unsigned.dll")).unwrap()[..300]).unwrap();
+    for bad in [&text, &truncated] {
+        let original = std::fs::read(bad).unwrap();
+        let o = with_password(&["sign", bad, "--pfx", &pfx, "--password-env", "DVMI_SIGN_PASSWORD"], "pw");
+        assert_eq!(o.status.code(), Some(1));
+        assert!(stderr(&o).contains("not a PE file"), "{}", stderr(&o));
+        assert_eq!(std::fs::read(bad).unwrap(), original);
+    }
+    let mut permissions = std::fs::metadata(&dll).unwrap().permissions();
+    permissions.set_readonly(true);
+    std::fs::set_permissions(&dll, permissions).unwrap();
+    let read_only = sign(&["--replace"], "pw");
+    assert!(stderr(&read_only).contains("read-only"), "{}", stderr(&read_only));
+    assert_eq!(std::fs::read(&dll).unwrap(), before);
+
+    // A CA-issued certificate from a PFX with its chain: the signer and the chain are in the signature.
+    let other = path("other.dll");
+    let o = with_password(
+        &[
+            "sign",
+            &fixture("signed/unsigned.dll"),
+            "--out",
+            &other,
+            "--pfx",
+            &fixture("signed/modern.pfx"),
+            "--password-env",
+            "DVMI_SIGN_PASSWORD",
+        ],
+        "fixture",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let author = Certificate::from_file(fixture("signed/author.cer")).unwrap().certificate;
+    let back = Certificate::from_file(&other).unwrap();
+    assert_eq!(back.certificate, author);
+    assert!(!back.chain.is_empty(), "the chain is in the signature");
+    std::fs::remove_dir_all(&dir).unwrap_or_default();
 }
 
 #[test]

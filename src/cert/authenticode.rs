@@ -71,6 +71,21 @@ pub(crate) fn layout(pe: &[u8]) -> Result<PeLayout, SignError> {
     if count <= 4 || security_directory + 8 > optional + size_of_optional {
         return Err(not_pe("the optional header has no certificate table entry"));
     }
+    // Every section's bytes must be in the file: a truncated assembly is refused, not signed.
+    let sections = u16_at(pe, nt + 6)? as usize;
+    let table = optional + size_of_optional;
+    for i in 0..sections {
+        let header = table + i * 40;
+        let (size, at) = (u32_at(pe, header + 16)? as usize, u32_at(pe, header + 20)? as usize);
+        if size > 0 && at.checked_add(size).is_none_or(|end| end > pe.len()) {
+            return Err(not_pe(format!(
+                "it is truncated: section {} ends at byte {}, the file at byte {}",
+                i + 1,
+                at.saturating_add(size),
+                pe.len()
+            )));
+        }
+    }
     let (offset, size) = (u32_at(pe, security_directory)? as usize, u32_at(pe, security_directory + 4)? as usize);
     let certificate_table = match (offset, size) {
         (0, _) | (_, 0) => None,
@@ -96,19 +111,27 @@ pub fn pe_image_digest(pe: &[u8]) -> Result<[u8; 32], SignError> {
     Ok(hash.finalize().into())
 }
 
-/// The PE checksum (the optional header's `CheckSum`) of `pe`, its own field counted as zero.
+/// The PE checksum (the optional header's `CheckSum`) of `pe`, its own field counted as zero: the 16-bit
+/// little-endian words summed with end-around carry, plus the file's length.
 pub(crate) fn pe_checksum(pe: &[u8], checksum_at: usize) -> u32 {
+    // The words are summed as plain integers (a u64 cannot overflow below 2^48 words) and folded once at the end,
+    // which is the same as folding after each word; the field's own two words are taken out of the sum.
     let mut sum: u64 = 0;
-    for (i, chunk) in pe.chunks(2).enumerate() {
-        let at = i * 2;
-        if at >= checksum_at && at < checksum_at + 4 {
-            continue;
-        }
-        let word = u16::from_le_bytes([chunk[0], *chunk.get(1).unwrap_or(&0)]) as u64;
-        sum += word;
+    let mut words = pe.chunks_exact(8);
+    for chunk in &mut words {
+        let v = u64::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7]]);
+        sum += (v & 0xffff) + ((v >> 16) & 0xffff) + ((v >> 32) & 0xffff) + (v >> 48);
+    }
+    for pair in words.remainder().chunks(2) {
+        sum += u16::from_le_bytes([pair[0], *pair.get(1).unwrap_or(&0)]) as u64;
+    }
+    // Each byte counted is its value shifted by its place in its word (little-endian: the odd byte is high).
+    for at in checksum_at..(checksum_at + 4).min(pe.len()) {
+        sum -= (pe[at] as u64) << (8 * (at % 2));
+    }
+    while sum > 0xffff {
         sum = (sum & 0xffff) + (sum >> 16);
     }
-    sum = (sum & 0xffff) + (sum >> 16);
     (sum as u32).wrapping_add(pe.len() as u32)
 }
 
@@ -223,16 +246,19 @@ pub(crate) fn signed_data(
 /// refused unless `replace`, when its old certificate table is dropped first.
 pub fn sign_pe(pe: &[u8], identity: &SigningIdentity, replace: bool) -> Result<Vec<u8>, SignError> {
     let l = layout(pe)?;
-    let mut out = match l.certificate_table {
+    let image = match l.certificate_table {
         Some(_) if !replace => return Err(SignError::AlreadySigned),
         Some((offset, size)) => {
             if offset + size != pe.len() {
                 return Err(not_pe("its certificate table is not at the end of the file"));
             }
-            pe[..offset].to_vec()
+            &pe[..offset]
         }
-        None => pe.to_vec(),
+        None => pe,
     };
+    // Room for the image, its padding and a signature of a few kilobytes: one allocation, one copy.
+    let mut out = Vec::with_capacity(image.len() + 8 + 16 * 1024);
+    out.extend_from_slice(image);
     // The table starts 8-byte aligned; the padding is part of the signed image.
     out.resize(out.len().div_ceil(8) * 8, 0);
     out[l.security_directory..l.security_directory + 8].fill(0);

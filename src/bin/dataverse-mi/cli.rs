@@ -26,6 +26,8 @@ pub(crate) enum Command {
     Fic(FicArgs),
     /// Print what the platform derives from a certificate (`cert FILE`), or make one for development (`cert new`).
     Cert(CertArgs),
+    /// Sign a plug-in assembly (Authenticode) with a PFX, in place or into --out.
+    Sign(SignArgs),
     /// Encode a GUID as the platform does in subjects (.NET byte order, Base64URL, no padding).
     EncodeGuid {
         /// The GUID.
@@ -435,6 +437,28 @@ pub(crate) struct CertNewArgs {
     /// The cloud, for the whole subject.
     #[arg(long, default_value = "public")]
     pub(crate) cloud: String,
+    /// Text or JSON output.
+    #[arg(long, value_enum, default_value_t)]
+    pub(crate) output: Output,
+}
+
+/// `sign`.
+#[derive(Args, Debug)]
+pub(crate) struct SignArgs {
+    /// The plug-in assembly (.dll) to sign.
+    pub(crate) file: PathBuf,
+    /// The PFX with the signing certificate and its private key (e.g. from `cert new`).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) pfx: PathBuf,
+    /// The name of an environment variable holding the PFX's password.
+    #[arg(long, value_name = "VAR")]
+    pub(crate) password_env: String,
+    /// Sign a file that is signed already, in place of its signature.
+    #[arg(long)]
+    pub(crate) replace: bool,
+    /// Write the signed file here instead of replacing FILE.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: Option<PathBuf>,
     /// Text or JSON output.
     #[arg(long, value_enum, default_value_t)]
     pub(crate) output: Output,

@@ -180,6 +180,58 @@ pub(crate) fn cert_new_command(a: CertNewArgs) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `sign`: a plug-in assembly signed with a PFX's certificate, written whole or not at all; the signer read back
+/// from the signed bytes before anything is written.
+pub(crate) fn sign_command(a: SignArgs) -> Result<ExitCode, Failure> {
+    use dataverse_mi::cert::{SigningIdentity, sign_pe};
+    let password = match std::env::var(&a.password_env) {
+        Ok(p) => Secret::new(p),
+        Err(_) => return Err(format!("--password-env: the environment variable {} is not set", a.password_env).into()),
+    };
+    let target = a.out.clone().unwrap_or_else(|| a.file.clone());
+    let is_package = a.file.extension().is_some_and(|e| e.eq_ignore_ascii_case("nupkg"));
+    if is_package {
+        return Err(format!(
+            "{}: signing a NuGet package is not built yet; sign it with `nuget sign {} -CertificatePath {} ...` for now",
+            a.file.display(),
+            a.file.display(),
+            a.pfx.display()
+        )
+        .into());
+    }
+    let metadata = std::fs::metadata(&target);
+    if a.out.is_none() && metadata.as_ref().is_ok_and(|m| m.permissions().readonly()) {
+        return Err(format!("{} is read-only: make it writable, or give --out", target.display()).into());
+    }
+    let pfx = dataverse_mi::files::read_bounded(&a.pfx, dataverse_mi::files::MAX_CERTIFICATE_FILE, "PFX")?;
+    let identity = SigningIdentity::from_pkcs12(&pfx, &password).map_err(|e| format!("{}: {e}", a.pfx.display()))?;
+    let bytes = dataverse_mi::files::read_bounded(&a.file, dataverse_mi::files::MAX_CERTIFICATE_FILE, "assembly")?;
+    let signed = sign_pe(&bytes, &identity, a.replace).map_err(|e| format!("{}: {e}", a.file.display()))?;
+    // Read back as the platform will: the signer must be the PFX's certificate.
+    let back = dataverse_mi::cert::Certificate::from_signed_assembly(&signed)?;
+    if back.certificate != identity.certificate {
+        return Err("the signed file does not read back with the PFX's certificate; nothing was written".into());
+    }
+    dataverse_mi::files::write_replacing(&target, &signed)?;
+    let cert = &identity.certificate;
+    let binding = CertificateBinding::for_certificate(cert, SubjectFormatVersion::V2, CertificateKind::Auto)?;
+    match a.output {
+        Output::Json => print_json(&serde_json::json!({
+            "file": target.display().to_string(),
+            "signer": cert.subject()?,
+            "sha256": cert.sha256().to_string(),
+            "segment_v2": format!("/{binding}"),
+            "bytes": signed.len(),
+        }))?,
+        Output::Text => {
+            println!("signed {} (Authenticode, SHA-256) with {}", target.display(), cert.subject()?);
+            println!("a plug-in registered from it presents, after /e/{{environment}}: /{binding}");
+            println!("register the new build with the platform, then `dataverse-mi plan` reads its signature");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// A GUID as the platform encodes it in a subject.
 pub(crate) fn encode_guid_command(guid: String, output: Output) -> Result<ExitCode, Failure> {
     let id = parse_guid(&guid)?;

@@ -69,6 +69,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             cert_command(file, password_env, output)
         }
         Command::Cert(CertArgs { file: None, .. }) => Err("cert: give a certificate file, or `cert new`".into()),
+        Command::Sign(args) => sign_command(args),
         Command::EncodeGuid { guid, output } => encode_guid_command(guid, output),
         Command::DecodeGuid { encoded, output } => decode_guid_command(encoded, output),
         Command::Diagnose(args) => diagnose_command(args),
