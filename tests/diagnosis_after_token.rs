@@ -50,7 +50,7 @@ fn corpus() -> Vec<Case> {
             "Requesting token...\nSystem.ServiceModel.FaultException`1[Microsoft.Xrm.Sdk.OrganizationServiceFault]: Plugin assembly must be signed with a valid certificate to use Managed Identity (Fault Detail is equal to Exception details: ErrorCode: 0x80040265)",
             Cause::AssemblyNotSigned,
             "must be signed with a valid certificate to use Managed Identity",
-            "signtool",
+            "dataverse-mi sign",
         ),
         // [D]
         case(

@@ -154,7 +154,10 @@ async fn an_unsigned_registered_component_is_refused_before_any_write() {
     let text = err.to_string();
     assert!(text.contains("Contoso.Plugins") && text.contains("not signed"), "{text}");
     assert!(text.contains("Contoso.Legacy") && text.contains("no bytes registered"), "{text}");
-    assert!(text.contains("signtool") && text.contains("nuget sign") && text.contains("register it again"), "{text}");
+    assert!(
+        text.contains("dataverse-mi sign") && text.contains("nuget sign") && text.contains("register it again"),
+        "{text}"
+    );
     assert_eq!(fake.writes(), 0);
 }
 

@@ -65,7 +65,7 @@ fn signed_assembly_gives_the_signer_and_chain() {
 fn unsigned_or_broken_assemblies() {
     let err = Certificate::from_bytes(&bytes("unsigned.dll")).unwrap_err();
     assert!(matches!(err, CertificateError::AssemblyNotSigned { file: None }));
-    assert!(err.to_string().contains("signtool"), "{err}");
+    assert!(err.to_string().contains("dataverse-mi sign"), "{err}");
     assert!(!err.to_string().contains("Contoso.Plugins"), "no example file name for bytes without a file: {err}");
     let mut cut = bytes("signed.dll");
     cut.truncate(cut.len() - 100);
@@ -126,9 +126,10 @@ fn unsigned_and_repository_only_packages() {
 fn an_unsigned_file_is_named_in_the_fix() {
     let dir = std::env::temp_dir().join(format!("dvmi-unsigned-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    for (fixture, name, tool) in
-        [("unsigned.dll", "My Plugins.dll", "osslsigncode"), ("unsigned.nupkg", "My.Plugins.2.0.0.nupkg", "nuget sign")]
-    {
+    for (fixture, name, tool) in [
+        ("unsigned.dll", "My Plugins.dll", "dataverse-mi sign"),
+        ("unsigned.nupkg", "My.Plugins.2.0.0.nupkg", "nuget sign"),
+    ] {
         let path = dir.join(name);
         std::fs::write(&path, bytes(fixture)).unwrap();
         let err = Certificate::from_file(&path).unwrap_err();

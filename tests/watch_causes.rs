@@ -112,7 +112,7 @@ async fn an_unsigned_assembly_bound_by_hand_is_assembly_not_signed() {
     let (cause, evidence, fix) = only(&watch(&engine, &spec).await);
     assert_eq!(cause, "assembly_not_signed");
     assert!(evidence.contains("must be signed with a valid certificate to use Managed Identity"), "{evidence}");
-    assert!(fix.contains("signtool"), "{fix}");
+    assert!(fix.contains("dataverse-mi sign"), "{fix}");
 }
 
 #[tokio::test(start_paused = true)]

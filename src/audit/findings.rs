@@ -300,7 +300,7 @@ pub(super) fn find(
                     out.add(NewFinding { kind: FindingKind::AssemblyBoundInPackage, severity: Severity::Error, about: About { env: Some(e), client_id: app, row: Some(row.id), component: Some(name) }, evidence: format!("assembly {name} is inside a plug-in package and bound itself; the platform looks at the package"), fix: format!("bind the package instead ({spec_fix}: it lists the package)"), fixable: known });
                 }
                 if let Some(reason) = unsigned(c) {
-                    out.add(NewFinding { kind: FindingKind::ComponentUnsigned, severity: Severity::Error, about: About { env: Some(e), client_id: app, row: Some(row.id), component: Some(name) }, evidence: format!("{name}: {reason}"), fix: "sign it with a code-signing certificate (signtool, osslsigncode, nuget sign) and register it again".into(), fixable: false });
+                    out.add(NewFinding { kind: FindingKind::ComponentUnsigned, severity: Severity::Error, about: About { env: Some(e), client_id: app, row: Some(row.id), component: Some(name) }, evidence: format!("{name}: {reason}"), fix: "sign it with a code-signing certificate (`dataverse-mi sign` for an assembly, `nuget sign` for a package) and register it again".into(), fixable: false });
                 }
                 if let Some(Signature::Signed { certificate }) = &c.signature {
                     let end = SystemTime::UNIX_EPOCH

@@ -126,8 +126,9 @@ pub(crate) fn pe_checksum(pe: &[u8], checksum_at: usize) -> u32 {
         sum += u16::from_le_bytes([pair[0], *pair.get(1).unwrap_or(&0)]) as u64;
     }
     // Each byte counted is its value shifted by its place in its word (little-endian: the odd byte is high).
-    for at in checksum_at..(checksum_at + 4).min(pe.len()) {
-        sum -= (pe[at] as u64) << (8 * (at % 2));
+    let field = pe.get(checksum_at..(checksum_at + 4).min(pe.len())).unwrap_or_default();
+    for (i, byte) in field.iter().enumerate() {
+        sum -= (*byte as u64) << (8 * ((checksum_at + i) % 2));
     }
     while sum > 0xffff {
         sum = (sum & 0xffff) + (sum >> 16);

@@ -134,11 +134,10 @@ fn not_signed(kind: &str, file: Option<&str>) -> String {
     let quoted = |f: &str| if f.contains(char::is_whitespace) { format!("\"{f}\"") } else { f.to_owned() };
     match (kind, file) {
         ("assembly", Some(f)) => format!(
-            "{f} is not signed (no Authenticode signature); sign it, e.g. `signtool sign /fd SHA256 /f signing.pfx /p PASSWORD {}` on Windows or `osslsigncode sign -pkcs12 signing.pfx -pass PASSWORD -h sha256 -in {} -out signed.dll` elsewhere, then register it again",
-            quoted(f),
+            "{f} is not signed (no Authenticode signature); sign it on any OS with `dataverse-mi sign {} --pfx signing.pfx --password-env PFX_PASSWORD` (a development certificate: `dataverse-mi cert new`), then register it again",
             quoted(f)
         ),
-        ("assembly", None) => "the assembly is not signed (no Authenticode signature); sign it with a code-signing certificate (signtool on Windows, osslsigncode elsewhere), then register it again".to_owned(),
+        ("assembly", None) => "the assembly is not signed (no Authenticode signature); sign it with a code-signing certificate (`dataverse-mi sign ASSEMBLY.dll --pfx signing.pfx --password-env PFX_PASSWORD`), then register it again".to_owned(),
         (_, Some(f)) => format!(
             "{f} is not signed (no .signature.p7s); sign it, e.g. `nuget sign {} -CertificatePath signing.pfx -CertificatePassword PASSWORD -Timestamper http://timestamp.digicert.com`, then register it again",
             quoted(f)

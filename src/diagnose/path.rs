@@ -77,7 +77,7 @@ pub(super) fn findings(text: &str, inputs: &DiagnosisInputs) -> Vec<Finding> {
             Cause::AssemblyNotSigned,
             line,
             "the registered assembly (or package) carries no certificate signature the platform accepts; a strong name (.snk) is not one".into(),
-            "sign the assembly with a code-signing certificate (`signtool sign /fd SHA256 /f signing.pfx ...`, or osslsigncode; a package with `nuget sign`), register it again, then run `dataverse-mi plan` (`certificate = \"registered\"` reads the new signature)".into(),
+            "sign the assembly with a code-signing certificate (`dataverse-mi sign ASSEMBLY.dll --pfx signing.pfx --password-env PFX_PASSWORD`, on any OS; a package with `nuget sign`), register it again, then run `dataverse-mi plan` (`certificate = \"registered\"` reads the new signature)".into(),
         ));
     }
     // Calling Dataverse with the identity's token: no application user there.

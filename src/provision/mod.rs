@@ -136,7 +136,7 @@ pub enum ProvisionError {
     },
     /// `certificate = "registered"` and a component whose registered bytes are not signed.
     #[error(
-        "{}; sign it (signtool / osslsigncode for an assembly, `nuget sign` for a package), register it again, then plan again",
+        "{}; sign it (`dataverse-mi sign` for an assembly, `nuget sign` for a package), register it again, then plan again",
         .components.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
     )]
     UnsignedComponents {
