@@ -4,7 +4,7 @@
 //!
 //! The subject is parsed strictly: what .NET would render differently than the user typed is refused, naming
 //! why, since the version 2 subject hashes the name exactly as .NET renders it. A self-signed certificate is for
-//! development only (Learn: use a certificate from a trusted authority in production).
+//! development only: Learn labels the self-signed subject "development only", the trusted issuer's "production".
 //!
 //! ```
 //! use dataverse_mi::cert::{DevCertificateOptions, KeyAlgorithm, new_code_signing_certificate};

@@ -43,7 +43,7 @@ pub enum SignError {
     },
     /// The file is signed already.
     #[error(
-        "the file is signed already; give --replace (SignOptions::replace) to sign it again in place of that signature"
+        "the file is signed already; sign it again with replace (--replace) to put the new signature in place of that one"
     )]
     AlreadySigned,
     /// A signature part could not be encoded.

@@ -173,7 +173,7 @@ pub(crate) fn cert_new_command(a: CertNewArgs) -> Result<ExitCode, Failure> {
                 println!("the whole subject (version 2): {w}");
             }
             eprintln!(
-                "warning: a self-signed certificate is for development and testing only; Microsoft's guidance is a certificate from a trusted certificate authority in production"
+                "warning: a self-signed certificate is for development only (Learn labels the self-signed subject \"development only\" and the trusted issuer's \"production\"): sign production plug-ins with a certificate from a trusted authority"
             );
         }
     }
