@@ -451,6 +451,8 @@ fn cert_new_makes_a_development_code_signing_certificate() {
     assert!(stderr(&exists).contains("--force"), "{}", stderr(&exists));
     let unset = new(&["--force"], None);
     assert!(stderr(&unset).contains("DVMI_TEST_PFX_PASSWORD is not set"), "{}", stderr(&unset));
+    let empty = new(&["--force"], Some(""));
+    assert!(stderr(&empty).contains("is empty"), "{}", stderr(&empty));
     let mut bad = Command::new(env!("CARGO_BIN_EXE_dataverse-mi"));
     bad.args([
         "cert",

@@ -87,23 +87,15 @@ pub(crate) fn cert_command(file: PathBuf, password_env: Option<String>, output: 
 /// plug-in signed with it presents.
 pub(crate) fn cert_new_command(a: CertNewArgs) -> Result<ExitCode, Failure> {
     use dataverse_mi::cert::{DevCertificateOptions, KeyAlgorithm, new_code_signing_certificate};
-    let password = match std::env::var(&a.password_env) {
-        Ok(p) if !p.is_empty() => Secret::new(p),
-        Ok(_) => {
-            return Err(format!(
-                "--password-env: the environment variable {} is empty; a PFX needs a password",
-                a.password_env
-            )
-            .into());
-        }
-        Err(_) => {
-            return Err(format!(
-                "--password-env: the environment variable {} is not set (the PFX's password is read from it, never from an argument)",
-                a.password_env
-            )
-            .into());
-        }
-    };
+    // The password comes from the variable the user names, as everywhere else in the tool; a PFX needs one.
+    let password = password(Some(&a.password_env))?.unwrap_or_else(|| Secret::new(""));
+    if password.expose().is_empty() {
+        return Err(format!(
+            "--password-env: the environment variable {} is empty; a PFX needs a password",
+            a.password_env
+        )
+        .into());
+    }
     let key = KeyAlgorithm::from_name(&a.key)
         .ok_or_else(|| format!("--key: '{}' is not one of {}", a.key, KeyAlgorithm::NAMES.join(", ")))?;
     if a.days == 0 || a.days > 100 * 366 {
@@ -184,10 +176,7 @@ pub(crate) fn cert_new_command(a: CertNewArgs) -> Result<ExitCode, Failure> {
 /// from the signed bytes before anything is written.
 pub(crate) fn sign_command(a: SignArgs) -> Result<ExitCode, Failure> {
     use dataverse_mi::cert::{SigningIdentity, sign_pe};
-    let password = match std::env::var(&a.password_env) {
-        Ok(p) => Secret::new(p),
-        Err(_) => return Err(format!("--password-env: the environment variable {} is not set", a.password_env).into()),
-    };
+    let password = password(Some(&a.password_env))?.unwrap_or_else(|| Secret::new(""));
     let target = a.out.clone().unwrap_or_else(|| a.file.clone());
     let is_package = a.file.extension().is_some_and(|e| e.eq_ignore_ascii_case("nupkg"));
     if is_package {
