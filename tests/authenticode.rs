@@ -89,6 +89,37 @@ fn write_a_signed_assembly_for_an_independent_verifier() {
         let signer = identity(key);
         let signed = sign_pe(&fixture("unsigned.dll"), &signer, false).unwrap();
         std::fs::write(dir.join(format!("signed-{name}.dll")), signed).unwrap();
+        // With 5 bytes after the image: the padding to 8 bytes is signed.
+        let mut odd = fixture("unsigned.dll");
+        odd.extend_from_slice(b"12345");
+        std::fs::write(dir.join(format!("signed-odd-{name}.dll")), sign_pe(&odd, &signer, false).unwrap()).unwrap();
         std::fs::write(dir.join(format!("signer-{name}.cer")), signer.certificate.der()).unwrap();
     }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    /// Whatever trails the image (any length, aligned or not), the signed file reads back with its signer, its
+    /// image hash is the one of the image padded to 8 bytes, its table is aligned, and signing it again with
+    /// `replace` gives the same image hash.
+    #[test]
+    fn any_overlay_signs_and_reads_back(overlay in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+        let signer = shared_identity();
+        let mut pe = fixture("unsigned.dll");
+        pe.extend_from_slice(&overlay);
+        let signed = sign_pe(&pe, signer, false).unwrap();
+        proptest::prop_assert_eq!(&Certificate::from_signed_assembly(&signed).unwrap().certificate, &signer.certificate);
+        let mut padded = pe.clone();
+        padded.resize(pe.len().div_ceil(8) * 8, 0);
+        proptest::prop_assert_eq!(pe_image_digest(&signed).unwrap(), pe_image_digest(&padded).unwrap());
+        proptest::prop_assert_eq!(signed.len() % 8, 0);
+        let again = sign_pe(&signed, signer, true).unwrap();
+        proptest::prop_assert_eq!(pe_image_digest(&again).unwrap(), pe_image_digest(&signed).unwrap());
+    }
+}
+
+fn shared_identity() -> &'static SigningIdentity {
+    static IDENTITY: std::sync::OnceLock<SigningIdentity> = std::sync::OnceLock::new();
+    IDENTITY.get_or_init(|| identity(KeyAlgorithm::EcdsaP256))
 }
