@@ -11,6 +11,7 @@ use der::asn1::{ObjectIdentifier, OctetString, SetOfVec};
 use der::{Any, Decode as _};
 use sha2::{Digest as _, Sha256};
 
+use super::tlv::Reader;
 use super::{SignError, SigningIdentity};
 
 const OID_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
@@ -98,7 +99,11 @@ pub(crate) fn layout(pe: &[u8]) -> Result<PeLayout, SignError> {
 /// The Authenticode image hash (SHA-256) of a PE file: everything but the checksum, the certificate table entry
 /// and the certificate table.
 pub fn pe_image_digest(pe: &[u8]) -> Result<[u8; 32], SignError> {
-    let l = layout(pe)?;
+    Ok(image_digest(pe, &layout(pe)?))
+}
+
+/// [`pe_image_digest`] with the headers read already.
+fn image_digest(pe: &[u8], l: &PeLayout) -> [u8; 32] {
     let end = l.certificate_table.map_or(pe.len(), |(offset, _)| offset);
     let mut hash = Sha256::new();
     hash.update(&pe[..l.checksum]);
@@ -108,7 +113,7 @@ pub fn pe_image_digest(pe: &[u8]) -> Result<[u8; 32], SignError> {
     if let Some((offset, size)) = l.certificate_table {
         hash.update(&pe[offset + size..]);
     }
-    Ok(hash.finalize().into())
+    hash.finalize().into()
 }
 
 /// The PE checksum (the optional header's `CheckSum`) of `pe`, its own field counted as zero: the 16-bit
@@ -263,10 +268,12 @@ pub fn sign_pe(pe: &[u8], identity: &SigningIdentity, replace: bool) -> Result<V
     // The table starts 8-byte aligned; the padding is part of the signed image.
     out.resize(out.len().div_ceil(8) * 8, 0);
     out[l.security_directory..l.security_directory + 8].fill(0);
-    let digest = pe_image_digest(&out)?;
+    // The headers are the original's; the old table (if any) is gone and its entry zeroed.
+    let digest = image_digest(&out, &PeLayout { certificate_table: None, ..l });
     let content = spc_indirect_data(&digest)?;
     // Authenticode's message digest covers the content's value, without its SEQUENCE header.
-    let (_, value) = split_header(&content)?;
+    let sequence = Reader::new(&content).read_any().map_err(|e| SignError::Encoding { detail: e.to_string() })?;
+    let value = &content[sequence.value];
     let extra = vec![
         attribute(OID_SPC_SP_OPUS_INFO, &[0x30, 0x00])?,
         attribute(OID_SPC_STATEMENT_TYPE, &tlv(0x30, &der_of(&OID_SPC_INDIVIDUAL_SP_KEY_PURPOSE)?))?,
@@ -288,20 +295,6 @@ pub fn sign_pe(pe: &[u8], identity: &SigningIdentity, replace: bool) -> Result<V
     let checksum = pe_checksum(&out, l.checksum);
     out[l.checksum..l.checksum + 4].copy_from_slice(&checksum.to_le_bytes());
     Ok(out)
-}
-
-/// A DER TLV's header length and value.
-fn split_header(der: &[u8]) -> Result<(usize, &[u8]), SignError> {
-    let bad = || SignError::Encoding { detail: "a TLV written here does not read back".into() };
-    let first = *der.get(1).ok_or_else(bad)?;
-    let (head, len) = if first < 0x80 {
-        (2, first as usize)
-    } else {
-        let n = (first & 0x7f) as usize;
-        let len = der.get(2..2 + n).ok_or_else(bad)?.iter().fold(0usize, |a, b| (a << 8) | *b as usize);
-        (2 + n, len)
-    };
-    der.get(head..head + len).map(|v| (head, v)).ok_or_else(bad)
 }
 
 #[cfg(test)]
@@ -339,6 +332,6 @@ mod tests {
         assert_eq!(tlv(0x04, &[1; 200])[..3], [0x04, 0x81, 200]);
         assert_eq!(tlv(0x04, &[1; 300])[..4], [0x04, 0x82, 0x01, 0x2c]);
         let long = tlv(0x30, &[7; 70_000]);
-        assert_eq!(split_header(&long).unwrap().1.len(), 70_000);
+        assert_eq!(Reader::new(&long).read_any().unwrap().value.len(), 70_000, "read back by the crate's reader");
     }
 }
