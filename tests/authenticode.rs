@@ -123,3 +123,13 @@ fn shared_identity() -> &'static SigningIdentity {
     static IDENTITY: std::sync::OnceLock<SigningIdentity> = std::sync::OnceLock::new();
     IDENTITY.get_or_init(|| identity(KeyAlgorithm::EcdsaP256))
 }
+
+/// A signer's private key never shows in `Debug`: the certificate and the chain's length do.
+#[test]
+fn the_signers_key_never_shows_in_debug() {
+    let signer = shared_identity();
+    let text = format!("{signer:?}");
+    assert!(text.contains("SigningIdentity") && text.contains("Contoso Plug-ins"), "{text}");
+    assert!(!text.to_ascii_lowercase().contains("key"), "no key field: {text}");
+    assert!(text.len() < 600, "{text}");
+}

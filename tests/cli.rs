@@ -453,6 +453,9 @@ fn cert_new_makes_a_development_code_signing_certificate() {
     assert!(stderr(&unset).contains("DVMI_TEST_PFX_PASSWORD is not set"), "{}", stderr(&unset));
     let empty = new(&["--force"], Some(""));
     assert!(stderr(&empty).contains("is empty"), "{}", stderr(&empty));
+    let bad_tenant = new(&["--force", "--tenant", "nope", "--environment", ENV], Some("dev only"));
+    assert!(stderr(&bad_tenant).contains("--tenant"), "{}", stderr(&bad_tenant));
+    assert_eq!(std::fs::read(&pfx).unwrap(), before, "a bad --tenant is refused before anything is written");
     let mut bad = Command::new(env!("CARGO_BIN_EXE_dataverse-mi"));
     bad.args([
         "cert",

@@ -17,10 +17,19 @@ use dataverse_mi::subject::{
 };
 use uuid::Uuid;
 
+/// Where a subject is for: `--tenant`, `--environment` and `--cloud`, each refused with its flag's name.
+pub(crate) fn subject_target(
+    tenant: &str,
+    environment: &str,
+    cloud: &str,
+) -> Result<(CloudProfile, Uuid, EnvironmentId), Failure> {
+    let tenant: Uuid = parse_guid(tenant).map_err(|e| format!("--tenant: {e}"))?;
+    let environment: EnvironmentId = environment.parse().map_err(|e| format!("--environment: {e}"))?;
+    Ok((CloudProfile::from(cloud.parse::<Cloud>()?), tenant, environment))
+}
+
 pub(crate) fn build_subject(i: &SubjectInputs) -> Result<(CloudProfile, SubjectIdentifier), Failure> {
-    let tenant: Uuid = parse_guid(&i.tenant).map_err(|e| format!("--tenant: {e}"))?;
-    let environment: EnvironmentId = i.environment.parse().map_err(|e| format!("--environment: {e}"))?;
-    let cloud = CloudProfile::from(i.cloud.parse::<Cloud>()?);
+    let (cloud, tenant, environment) = subject_target(&i.tenant, &i.environment, &i.cloud)?;
     let version: SubjectFormatVersion = i.format_version.parse()?;
     let kind: CertificateKind = i.kind.parse()?;
     let binding = match (&i.cert, &i.sha256, &i.issuer_dn, &i.subject_dn) {
@@ -101,6 +110,11 @@ pub(crate) fn cert_new_command(a: CertNewArgs) -> Result<ExitCode, Failure> {
     if a.days == 0 || a.days > 100 * 366 {
         return Err(format!("--days: {} is not a validity this tool writes (1 to 36600 days)", a.days).into());
     }
+    // Everything the user typed is read before anything is made or written.
+    let target = match (&a.tenant, &a.environment) {
+        (Some(t), Some(e)) => Some(subject_target(t, e, &a.cloud)?),
+        _ => None,
+    };
     let cer = a.cer.clone().unwrap_or_else(|| a.pfx.with_extension("cer"));
     if cer == a.pfx {
         return Err("--cer: the .cer and the .pfx must be different files".into());
@@ -118,18 +132,14 @@ pub(crate) fn cert_new_command(a: CertNewArgs) -> Result<ExitCode, Failure> {
     let cert = made.certificate();
     dataverse_mi::files::write_replacing(&a.pfx, &pfx)?;
     dataverse_mi::files::write_replacing(&cer, cert.der())?;
-    let segment =
-        |version| CertificateBinding::for_certificate(cert, version, CertificateKind::Auto).map(|b| format!("/{b}"));
-    let (v2, v1) = (segment(SubjectFormatVersion::V2)?, segment(SubjectFormatVersion::V1)?);
-    let whole = match (&a.tenant, &a.environment) {
-        (Some(t), Some(e)) => {
-            let cloud: Cloud = a.cloud.parse()?;
-            let tenant = parse_guid(t).map_err(|e| format!("--tenant: {e}"))?;
-            let environment: EnvironmentId = e.parse().map_err(|e| format!("--environment: {e}"))?;
-            let binding = CertificateBinding::for_certificate(cert, SubjectFormatVersion::V2, CertificateKind::Auto)?;
-            Some(SubjectIdentifier::new(&CloudProfile::from(cloud), tenant, environment, binding)?.to_string())
+    let binding = |version| CertificateBinding::for_certificate(cert, version, CertificateKind::Auto);
+    let (binding_v2, binding_v1) = (binding(SubjectFormatVersion::V2)?, binding(SubjectFormatVersion::V1)?);
+    let (v2, v1) = (format!("/{binding_v2}"), format!("/{binding_v1}"));
+    let whole = match target {
+        Some((cloud, tenant, environment)) => {
+            Some(SubjectIdentifier::new(&cloud, tenant, environment, binding_v2)?.to_string())
         }
-        _ => None,
+        None => None,
     };
     let validity = cert.validity()?;
     match a.output {
